@@ -1,0 +1,287 @@
+//! The AWS wire conventions berth speaks: the request context taken from a SigV4
+//! `Authorization` header, AWS-style errors, ARNs and ids, pagination tokens, input
+//! decoding that names the offending field, and the bridge between the JSON 1.1 and
+//! Smithy RPCv2-CBOR encodings (the newest botocore talks CBOR to Cloud Map).
+//!
+//! Operation crates (`berth-ecs`, `berth-cloudmap`) implement [`Api`]: JSON value in,
+//! JSON value out. The server picks the encoding; operations never see it.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use rand::Rng;
+use serde::de::DeserializeOwned;
+use serde_json::{Map, Value};
+
+mod cbor;
+pub use cbor::{cbor_to_json, json_to_cbor};
+
+/// The account id used when the access key id is not a 12-digit number.
+pub const DEFAULT_ACCOUNT: &str = "123456789012";
+/// The region used when the request carries no credential scope.
+pub const DEFAULT_REGION: &str = "us-east-1";
+
+/// Who is calling and where: the account and region every resource is scoped to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Context {
+    /// The 12-digit account id.
+    pub account: String,
+    /// The region, from the SigV4 credential scope.
+    pub region: String,
+}
+
+impl Default for Context {
+    fn default() -> Self {
+        Context {
+            account: DEFAULT_ACCOUNT.to_string(),
+            region: DEFAULT_REGION.to_string(),
+        }
+    }
+}
+
+impl Context {
+    /// Reads the account and region from a SigV4 `Authorization` header value:
+    /// `AWS4-HMAC-SHA256 Credential=AKID/20240101/us-west-2/ecs/aws4_request, ...`.
+    /// Any signature is accepted; the account is the access key id when it is 12
+    /// digits, else [`DEFAULT_ACCOUNT`].
+    pub fn from_authorization(header: Option<&str>) -> Context {
+        let mut ctx = Context::default();
+        let Some(header) = header else { return ctx };
+        let Some(cred) = header
+            .split([' ', ','])
+            .find_map(|part| part.trim().strip_prefix("Credential="))
+        else {
+            return ctx;
+        };
+        let mut parts = cred.split('/');
+        let key_id = parts.next().unwrap_or_default();
+        if key_id.len() == 12 && key_id.bytes().all(|b| b.is_ascii_digit()) {
+            ctx.account = key_id.to_string();
+        }
+        let _date = parts.next();
+        if let Some(region) = parts.next().filter(|r| valid_region(r)) {
+            ctx.region = region.to_string();
+        }
+        ctx
+    }
+
+    /// `arn:aws:<service>:<region>:<account>:<resource>`.
+    pub fn arn(&self, service: &str, resource: &str) -> String {
+        format!("arn:aws:{service}:{}:{}:{resource}", self.region, self.account)
+    }
+}
+
+fn valid_region(r: &str) -> bool {
+    !r.is_empty()
+        && r.len() <= 32
+        && r.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+}
+
+/// An error as AWS returns it: an HTTP status, a code (`__type`) and a message, plus
+/// the extra members some error shapes carry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: u16,
+    /// The error code, e.g. `ClientException` or `InvalidInput`.
+    pub code: String,
+    /// Human-readable text naming the field at fault.
+    pub message: String,
+    /// Extra members of the error shape (e.g. Cloud Map's `NamespaceId`).
+    pub extra: Map<String, Value>,
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({}): {}", self.code, self.status, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+impl ApiError {
+    /// An error with the given status, code and message.
+    pub fn new(status: u16, code: &str, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            code: code.to_string(),
+            message: message.into(),
+            extra: Map::new(),
+        }
+    }
+
+    /// Adds an extra member to the error body.
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> ApiError {
+        self.extra.insert(key.to_string(), value.into());
+        self
+    }
+
+    /// A body that is not valid for the operation's input shape.
+    pub fn serialization(message: impl Into<String>) -> ApiError {
+        ApiError::new(400, "SerializationException", message)
+    }
+
+    /// An internal failure; berth keeps serving.
+    pub fn internal(message: impl Into<String>) -> ApiError {
+        ApiError::new(500, "InternalFailure", message)
+    }
+
+    /// The request names an operation the service does not have.
+    pub fn unknown_operation(op: &str) -> ApiError {
+        ApiError::new(
+            400,
+            "UnknownOperationException",
+            format!("operation {op} is not supported"),
+        )
+    }
+
+    /// The JSON body of this error, with the message under `message_key`
+    /// (`message` for ECS, `Message` for Cloud Map).
+    pub fn body(&self, message_key: &str) -> Value {
+        let mut m = Map::new();
+        m.insert("__type".into(), Value::String(self.code.clone()));
+        m.insert(message_key.into(), Value::String(self.message.clone()));
+        for (k, v) in &self.extra {
+            m.insert(k.clone(), v.clone());
+        }
+        Value::Object(m)
+    }
+}
+
+/// A store failure is berth's fault: `InternalFailure`, and the server keeps serving.
+impl From<berth_store::StoreError> for ApiError {
+    fn from(e: berth_store::StoreError) -> ApiError {
+        store_error(e)
+    }
+}
+
+/// Converts any error of the store into an `InternalFailure`.
+pub fn store_error(e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("store: {e}"))
+}
+
+/// One service's operations: a JSON object in, a JSON object out.
+pub trait Api: Send + Sync {
+    /// The `X-Amz-Target` prefix, e.g. `AmazonEC2ContainerServiceV20141113`.
+    fn target_prefix(&self) -> &'static str;
+    /// The key errors put their message under (`message` or `Message`).
+    fn error_message_key(&self) -> &'static str;
+    /// Members of output shapes that are timestamps (CBOR tags them).
+    fn timestamp_members(&self) -> &'static [&'static str];
+    /// Runs operation `op`.
+    fn call(&self, ctx: &Context, op: &str, input: Value) -> Result<Value, ApiError>;
+}
+
+/// Decodes an operation's input into `T`, naming the field on a type mismatch the way
+/// AWS reports it: `SerializationException`.
+pub fn parse_input<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(input).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner().to_string();
+        if path == "." || path.is_empty() {
+            ApiError::serialization(format!("Request body does not match the input shape: {inner}"))
+        } else {
+            ApiError::serialization(format!("Invalid value for field '{path}': {inner}"))
+        }
+    })
+}
+
+/// Seconds since the Unix epoch, with millisecond precision, as AWS's JSON timestamps.
+pub fn now() -> f64 {
+    let d = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    (d.as_millis() as f64) / 1000.0
+}
+
+/// A random string of `len` characters from `alphabet`.
+pub fn random_string(len: usize, alphabet: &[u8]) -> String {
+    let mut rng = rand::thread_rng();
+    (0..len)
+        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .collect()
+}
+
+/// Lowercase letters and digits.
+pub const LOWER_ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+/// Lowercase hexadecimal digits.
+pub const HEX: &[u8] = b"0123456789abcdef";
+
+/// A random RFC 4122 version-4 UUID.
+pub fn uuid_v4() -> String {
+    let mut b: [u8; 16] = rand::thread_rng().gen();
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+}
+
+/// Turns the last key of a page into an opaque `nextToken`.
+pub fn encode_token(last_key: &str) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(last_key.as_bytes())
+}
+
+/// Reads a `nextToken` back; `field` names the member in the error.
+pub fn decode_token(token: &str, field: &str, code: &str) -> Result<String, ApiError> {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(token.as_bytes())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| ApiError::new(400, code, format!("{field} is not a valid pagination token")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_from_sigv4_header() {
+        let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20221129/ap-northeast-1/ecs/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
+        let c = Context::from_authorization(Some(h));
+        assert_eq!(c.account, DEFAULT_ACCOUNT);
+        assert_eq!(c.region, "ap-northeast-1");
+        let h = "AWS4-HMAC-SHA256 Credential=111122223333/20221129/us-west-2/servicediscovery/aws4_request, SignedHeaders=host, Signature=abc";
+        let c = Context::from_authorization(Some(h));
+        assert_eq!(c.account, "111122223333");
+        assert_eq!(c.region, "us-west-2");
+        assert_eq!(Context::from_authorization(None), Context::default());
+        assert_eq!(
+            c.arn("ecs", "cluster/x"),
+            "arn:aws:ecs:us-west-2:111122223333:cluster/x"
+        );
+    }
+
+    #[test]
+    fn parse_input_names_the_field() {
+        #[derive(serde::Deserialize, Debug)]
+        #[allow(dead_code)]
+        struct Sc {
+            namespace: Option<String>,
+        }
+        #[derive(serde::Deserialize, Debug)]
+        #[serde(rename_all = "camelCase")]
+        #[allow(dead_code)]
+        struct In {
+            service_connect_configuration: Option<Sc>,
+        }
+        let err = parse_input::<In>(serde_json::json!({"serviceConnectConfiguration": {"namespace": true}}))
+            .unwrap_err();
+        assert_eq!(err.code, "SerializationException");
+        assert!(err.message.contains("serviceConnectConfiguration.namespace"), "{}", err.message);
+    }
+
+    #[test]
+    fn tokens_round_trip_and_reject_garbage() {
+        let t = encode_token("ecs/x/y");
+        assert_eq!(decode_token(&t, "nextToken", "InvalidParameterException").unwrap(), "ecs/x/y");
+        assert!(decode_token("!!", "nextToken", "InvalidParameterException").is_err());
+    }
+
+    #[test]
+    fn uuid_shape() {
+        let u = uuid_v4();
+        assert_eq!(u.len(), 36);
+        assert_eq!(&u[14..15], "4");
+    }
+}

@@ -1,0 +1,117 @@
+//! Amazon ECS control-plane operations on berth's store.
+//!
+//! Resources are stored as the JSON documents the API returns (the records *are* the
+//! API's resources), one key each, under `ecs/<account>/<region>/`:
+//!
+//! | key | value |
+//! |---|---|
+//! | `cluster/<name>` | Cluster |
+//! | `taskdef/<family>/<revision, 10 digits>` | TaskDefinition (plus its tags under `_tags`) |
+//! | `service/<cluster>/<name>` | Service |
+//! | `task/<cluster>/<task id>` | Task |
+//! | `instance/<cluster>/<container instance id>` | ContainerInstance |
+//! | `token/<kind>/<client token>` | the ARN a clientToken created (idempotency) |
+//!
+//! Every operation is one store transaction. Service Connect needs Cloud Map: a
+//! cluster's default namespace and each Service Connect service's Cloud Map service are
+//! created inside the same transaction through `berth-cloudmap`'s `*_in` functions.
+
+use std::sync::Arc;
+
+use berth_awsproto::{Api, ApiError, Context};
+use berth_store::Store;
+use serde_json::Value;
+
+mod cluster;
+mod common;
+mod instance;
+mod service;
+mod tags;
+mod task;
+pub mod taskdef;
+
+pub use common::TARGET_PREFIX;
+
+/// The ECS API on a store.
+pub struct Ecs {
+    store: Arc<Store>,
+}
+
+impl Ecs {
+    /// ECS on `store`.
+    pub fn new(store: Arc<Store>) -> Ecs {
+        Ecs { store }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// Moves resources that wait on the control plane along: clusters whose default
+    /// namespace is provisioned become ACTIVE. Level-triggered and idempotent.
+    pub fn reconcile(&self) -> Result<(), ApiError> {
+        cluster::reconcile(self)
+    }
+}
+
+impl Api for Ecs {
+    fn target_prefix(&self) -> &'static str {
+        TARGET_PREFIX
+    }
+
+    fn error_message_key(&self) -> &'static str {
+        "message"
+    }
+
+    fn timestamp_members(&self) -> &'static [&'static str] {
+        &[
+            "createdAt",
+            "updatedAt",
+            "registeredAt",
+            "deregisteredAt",
+            "startedAt",
+            "stoppedAt",
+            "stoppingAt",
+            "executionStoppedAt",
+            "pullStartedAt",
+            "pullStoppedAt",
+            "connectivityAt",
+        ]
+    }
+
+    fn call(&self, ctx: &Context, op: &str, input: Value) -> Result<Value, ApiError> {
+        match op {
+            "CreateCluster" => cluster::create(self, ctx, input),
+            "DescribeClusters" => cluster::describe(self, ctx, input),
+            "ListClusters" => cluster::list(self, ctx, input),
+            "UpdateCluster" => cluster::update(self, ctx, input),
+            "UpdateClusterSettings" => cluster::update_settings(self, ctx, input),
+            "DeleteCluster" => cluster::delete(self, ctx, input),
+            "RegisterTaskDefinition" => taskdef::register(self, ctx, input),
+            "DescribeTaskDefinition" => taskdef::describe(self, ctx, input),
+            "ListTaskDefinitions" => taskdef::list(self, ctx, input),
+            "ListTaskDefinitionFamilies" => taskdef::list_families(self, ctx, input),
+            "DeregisterTaskDefinition" => taskdef::deregister(self, ctx, input),
+            "CreateService" => service::create(self, ctx, input),
+            "UpdateService" => service::update(self, ctx, input),
+            "DescribeServices" => service::describe(self, ctx, input),
+            "ListServices" => service::list(self, ctx, input),
+            "ListServicesByNamespace" => service::list_by_namespace(self, ctx, input),
+            "DeleteService" => service::delete(self, ctx, input),
+            "RunTask" => task::run(self, ctx, input),
+            "StartTask" => task::start(self, ctx, input),
+            "StopTask" => task::stop(self, ctx, input),
+            "ListTasks" => task::list(self, ctx, input),
+            "DescribeTasks" => task::describe(self, ctx, input),
+            "RegisterContainerInstance" => instance::register(self, ctx, input),
+            "DeregisterContainerInstance" => instance::deregister(self, ctx, input),
+            "ListContainerInstances" => instance::list(self, ctx, input),
+            "DescribeContainerInstances" => instance::describe(self, ctx, input),
+            "TagResource" => tags::tag(self, ctx, input),
+            "UntagResource" => tags::untag(self, ctx, input),
+            "ListTagsForResource" => tags::list(self, ctx, input),
+            _ => Err(ApiError::unknown_operation(op)),
+        }
+    }
+}

@@ -1,0 +1,429 @@
+//! The berth control plane's HTTP front: one listener that speaks AWS JSON 1.1
+//! (`POST /` with `X-Amz-Target`) and Smithy RPCv2-CBOR
+//! (`POST /service/<target prefix>/operation/<Op>`), for ECS and Cloud Map at once.
+//!
+//! It reads the caller's account and region from the SigV4 header, enforces the body
+//! limit and content types, runs the operation on a blocking thread (the store is
+//! synchronous SQLite), and renders results and errors in the caller's encoding. It
+//! also runs the controllers that move resources along after a write (a cluster's
+//! default namespace leaving PROVISIONING).
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use berth_awsproto::{cbor_to_json, json_to_cbor, Api, ApiError, Context};
+use berth_cloudmap::CloudMap;
+use berth_ecs::Ecs;
+use berth_store::Store;
+use bytes::Bytes;
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::Value;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tracing::{debug, info, warn};
+
+/// The address the server listens on unless told otherwise.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
+/// The largest request body accepted, unless configured.
+pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+
+/// How the server is set up.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Where the API listens.
+    pub listen: SocketAddr,
+    /// Where the store keeps its file.
+    pub data_dir: PathBuf,
+    /// The largest request body, in bytes; larger ones get 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: DEFAULT_LISTEN.parse().expect("valid default address"),
+            data_dir: PathBuf::from("berth-data"),
+            max_body_bytes: DEFAULT_MAX_BODY,
+        }
+    }
+}
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// The store did not open.
+    #[error(transparent)]
+    Store(#[from] berth_store::StoreError),
+    /// The address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The cause.
+        source: std::io::Error,
+    },
+}
+
+/// A server running in the background of the current tokio runtime.
+pub struct RunningServer {
+    /// The address it listens on (the real port when 0 was asked).
+    pub addr: SocketAddr,
+    /// The store it serves.
+    pub store: Arc<Store>,
+    shutdown: watch::Sender<bool>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+impl RunningServer {
+    /// Stops accepting connections and waits for the accept loop to end.
+    pub async fn shutdown(self) {
+        let _ = self.shutdown.send(true);
+        let _ = self.accept.await;
+    }
+}
+
+/// The services behind the listener, by target prefix.
+struct Router {
+    apis: Vec<Arc<dyn Api>>,
+    max_body: usize,
+}
+
+impl Router {
+    fn api(&self, prefix: &str) -> Option<Arc<dyn Api>> {
+        self.apis.iter().find(|a| a.target_prefix() == prefix).cloned()
+    }
+}
+
+/// Opens the store, binds the listener and starts serving and reconciling.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let store = Arc::new(Store::open(&config.data_dir)?);
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| ServerError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| ServerError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+    let cloudmap = Arc::new(CloudMap::new(store.clone()));
+    let ecs = Arc::new(Ecs::new(store.clone()));
+    let router = Arc::new(Router {
+        apis: vec![ecs.clone(), cloudmap],
+        max_body: config.max_body_bytes,
+    });
+    let (shutdown, shutdown_rx) = watch::channel(false);
+    tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
+    let accept = tokio::spawn(accept_loop(listener, router, shutdown_rx));
+    info!(%addr, data = %store.path().display(), "berth control plane listening");
+    Ok(RunningServer {
+        addr,
+        store,
+        shutdown,
+        accept,
+    })
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    router: Arc<Router>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let (stream, peer) = tokio::select! {
+            r = listener.accept() => match r {
+                Ok(x) => x,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off, keep serving.
+                    warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => return,
+        };
+        let _ = stream.set_nodelay(true);
+        let router = router.clone();
+        tokio::spawn(async move {
+            let svc = service_fn(move |req| {
+                let router = router.clone();
+                async move { Ok::<_, Infallible>(handle(&router, req).await) }
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(Duration::from_secs(30))
+                .max_buf_size(64 * 1024)
+                .serve_connection(TokioIo::new(stream), svc);
+            if let Err(e) = conn.await {
+                debug!(%peer, error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Re-runs the ECS controllers after every committed change, and once a second.
+async fn run_controllers(ecs: Arc<Ecs>, store: Arc<Store>, mut shutdown: watch::Receiver<bool>) {
+    let mut revisions = store.subscribe();
+    loop {
+        let ecs2 = ecs.clone();
+        match tokio::task::spawn_blocking(move || ecs2.reconcile()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!(error = %e, "reconcile failed"),
+            Err(e) => warn!(error = %e, "reconcile panicked"),
+        }
+        tokio::select! {
+            _ = revisions.changed() => {}
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// The wire encoding of one request.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Encoding {
+    Json,
+    Cbor,
+}
+
+const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
+
+async fn handle(router: &Router, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let started = Instant::now();
+    let request_id = berth_awsproto::uuid_v4();
+    let (parts, body) = req.into_parts();
+    // Which encoding, service and operation.
+    let path = parts.uri.path().to_string();
+    let (encoding, target) = if let Some(rest) = path.strip_prefix("/service/") {
+        match rest.split_once("/operation/") {
+            Some((svc, op)) => (Encoding::Cbor, Some(format!("{svc}.{op}"))),
+            None => (Encoding::Cbor, None),
+        }
+    } else {
+        let t = parts
+            .headers
+            .get("x-amz-target")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        (Encoding::Json, t)
+    };
+    let (api, op) = match route(router, &parts.method, &path, encoding, target.as_deref()) {
+        Ok(x) => x,
+        Err(e) => return error_response(&e, "message", encoding, &request_id, &[]),
+    };
+    let key = api.error_message_key();
+    if let Err(e) = check_content_type(&parts.headers, encoding) {
+        return error_response(&e, key, encoding, &request_id, &[]);
+    }
+    let input = match read_body(body, &parts.headers, router.max_body, encoding).await {
+        Ok(v) => v,
+        Err(e) => return error_response(&e, key, encoding, &request_id, &[]),
+    };
+    let ctx = Context::from_authorization(
+        parts
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let op_name = op.clone();
+    let api2 = api.clone();
+    let result = tokio::task::spawn_blocking(move || api2.call(&ctx, &op_name, input))
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("operation failed: {e}"))));
+    let ts = api.timestamp_members();
+    let resp = match result {
+        Ok(v) => ok_response(&v, encoding, &request_id, ts),
+        Err(e) => {
+            if e.status >= 500 {
+                warn!(op, code = %e.code, message = %e.message, "operation failed");
+            }
+            error_response(&e, key, encoding, &request_id, ts)
+        }
+    };
+    debug!(
+        op,
+        status = resp.status().as_u16(),
+        micros = started.elapsed().as_micros() as u64,
+        "request"
+    );
+    resp
+}
+
+fn route(
+    router: &Router,
+    method: &Method,
+    path: &str,
+    encoding: Encoding,
+    target: Option<&str>,
+) -> Result<(Arc<dyn Api>, String), ApiError> {
+    if method != Method::POST {
+        return Err(ApiError::new(
+            405,
+            "MethodNotAllowedException",
+            format!("{method} is not supported: AWS JSON and RPCv2-CBOR requests are POST"),
+        ));
+    }
+    if encoding == Encoding::Json && path != "/" {
+        return Err(ApiError::new(
+            404,
+            "UnknownOperationException",
+            format!("no resource at {path}: POST to / with an X-Amz-Target header"),
+        ));
+    }
+    let target = target.ok_or_else(|| {
+        ApiError::new(
+            400,
+            "UnknownOperationException",
+            "missing X-Amz-Target header (expected e.g. AmazonEC2ContainerServiceV20141113.ListClusters)",
+        )
+    })?;
+    let (prefix, op) = target.split_once('.').ok_or_else(|| {
+        ApiError::new(
+            400,
+            "UnknownOperationException",
+            format!("X-Amz-Target '{target}' is not of the form <service>.<operation>"),
+        )
+    })?;
+    let api = router.api(prefix).ok_or_else(|| {
+        ApiError::new(
+            400,
+            "UnknownOperationException",
+            format!("unknown service '{prefix}' in X-Amz-Target"),
+        )
+    })?;
+    if op.is_empty() || !op.bytes().all(|b| b.is_ascii_alphanumeric()) {
+        return Err(ApiError::unknown_operation(op));
+    }
+    Ok((api, op.to_string()))
+}
+
+fn check_content_type(headers: &HeaderMap, encoding: Encoding) -> Result<(), ApiError> {
+    let ct = headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
+    let ok = match (encoding, ct.as_deref()) {
+        (Encoding::Json, Some("application/x-amz-json-1.1" | "application/x-amz-json-1.0")) => true,
+        (Encoding::Cbor, Some("application/cbor") | None) => true,
+        _ => false,
+    };
+    if ok {
+        Ok(())
+    } else {
+        let expected = match encoding {
+            Encoding::Json => JSON_CONTENT_TYPE,
+            Encoding::Cbor => "application/cbor",
+        };
+        Err(ApiError::new(
+            415,
+            "UnsupportedMediaTypeException",
+            format!(
+                "Content-Type '{}' is not supported: expected {expected}",
+                ct.unwrap_or_default()
+            ),
+        ))
+    }
+}
+
+async fn read_body(
+    body: Incoming,
+    headers: &HeaderMap,
+    limit: usize,
+    encoding: Encoding,
+) -> Result<Value, ApiError> {
+    let too_large = || {
+        ApiError::new(
+            413,
+            "RequestEntityTooLargeException",
+            format!("request body is larger than the limit of {limit} bytes"),
+        )
+    };
+    if let Some(len) = headers
+        .get(http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok())
+    {
+        if len > limit as u64 {
+            return Err(too_large());
+        }
+    }
+    let bytes = match Limited::new(body, limit).collect().await {
+        Ok(c) => c.to_bytes(),
+        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
+        Err(e) => {
+            return Err(ApiError::new(
+                400,
+                "SerializationException",
+                format!("could not read the request body: {e}"),
+            ))
+        }
+    };
+    let value = match encoding {
+        Encoding::Cbor => cbor_to_json(&bytes)?,
+        Encoding::Json if bytes.iter().all(u8::is_ascii_whitespace) => {
+            Value::Object(Default::default())
+        }
+        Encoding::Json => serde_json::from_slice(&bytes).map_err(|e| {
+            ApiError::serialization(format!("request body is not valid JSON: {e}"))
+        })?,
+    };
+    if !value.is_object() {
+        return Err(ApiError::serialization(
+            "request body must be a JSON object",
+        ));
+    }
+    Ok(value)
+}
+
+fn respond(
+    status: u16,
+    body: &Value,
+    encoding: Encoding,
+    request_id: &str,
+    ts: &[&str],
+) -> Response<Full<Bytes>> {
+    let (bytes, ct) = match encoding {
+        Encoding::Json => (
+            serde_json::to_vec(body).expect("a JSON value always serializes"),
+            JSON_CONTENT_TYPE,
+        ),
+        Encoding::Cbor => (json_to_cbor(body, ts), "application/cbor"),
+    };
+    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
+    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let h = resp.headers_mut();
+    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    if encoding == Encoding::Cbor {
+        h.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-amzn-requestid", v);
+    }
+    resp
+}
+
+fn ok_response(v: &Value, encoding: Encoding, request_id: &str, ts: &[&str]) -> Response<Full<Bytes>> {
+    respond(200, v, encoding, request_id, ts)
+}
+
+fn error_response(
+    e: &ApiError,
+    message_key: &str,
+    encoding: Encoding,
+    request_id: &str,
+    ts: &[&str],
+) -> Response<Full<Bytes>> {
+    let mut resp = respond(e.status, &e.body(message_key), encoding, request_id, ts);
+    if let Ok(v) = HeaderValue::from_str(&e.code) {
+        resp.headers_mut().insert("x-amzn-errortype", v);
+    }
+    resp
+}
