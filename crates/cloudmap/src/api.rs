@@ -10,15 +10,19 @@ use serde_json::{json, Map, Value};
 
 use crate::validate::{self, required};
 use crate::{
-    bump_revision, create_namespace, create_service, delete_service, deregister_instance,
-    get_ns, get_svc, id_from_arn, inst_not_found, instances_revision, invalid, keys,
-    record_operation, register_instance, require_ns, require_svc, se,
-    svc_by_name, svc_not_found, CloudMap, InstanceRec, NamespaceRec, NewNamespace, NewService,
-    OperationRec, ServiceRec, TxError,
+    bump_revision, create_namespace, create_service, delete_service, deregister_instance, get_ns,
+    get_svc, id_from_arn, inst_not_found, instances_revision, invalid, keys, record_operation,
+    register_instance, require_ns, require_svc, se, svc_by_name, svc_not_found, CloudMap,
+    InstanceRec, NamespaceRec, NewNamespace, NewService, OperationRec, ServiceRec, TxError,
 };
 
 /// Dispatches `op`.
-pub(crate) fn call(cm: &CloudMap, ctx: &Context, op: &str, input: Value) -> Result<Value, ApiError> {
+pub(crate) fn call(
+    cm: &CloudMap,
+    ctx: &Context,
+    op: &str,
+    input: Value,
+) -> Result<Value, ApiError> {
     let input = if input.is_null() { json!({}) } else { input };
     if !input.is_object() {
         return Err(ApiError::serialization(
@@ -33,7 +37,9 @@ pub(crate) fn call(cm: &CloudMap, ctx: &Context, op: &str, input: Value) -> Resu
         "ListNamespaces" => list_namespaces(cm, ctx, parse_input(input)?),
         "DeleteNamespace" => delete_namespace(cm, ctx, parse_input(input)?),
         "UpdateHttpNamespace" => update_namespace(cm, ctx, "HTTP", parse_input(input)?),
-        "UpdatePrivateDnsNamespace" => update_namespace(cm, ctx, "DNS_PRIVATE", parse_input(input)?),
+        "UpdatePrivateDnsNamespace" => {
+            update_namespace(cm, ctx, "DNS_PRIVATE", parse_input(input)?)
+        }
         "UpdatePublicDnsNamespace" => update_namespace(cm, ctx, "DNS_PUBLIC", parse_input(input)?),
         "GetOperation" => get_operation(cm, ctx, parse_input(input)?),
         "ListOperations" => list_operations(cm, ctx, parse_input(input)?),
@@ -66,14 +72,20 @@ pub(crate) fn call(cm: &CloudMap, ctx: &Context, op: &str, input: Value) -> Resu
 
 // ----- transactions -----
 
-fn write<R>(cm: &CloudMap, f: impl FnOnce(&mut Writer<'_>) -> Result<R, ApiError>) -> Result<R, ApiError> {
+fn write<R>(
+    cm: &CloudMap,
+    f: impl FnOnce(&mut Writer<'_>) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
     cm.store()
         .write(|w| f(w).map_err(TxError::from))
         .map(|(r, _)| r)
         .map_err(ApiError::from)
 }
 
-fn read<R>(cm: &CloudMap, f: impl FnOnce(&Reader<'_>) -> Result<R, ApiError>) -> Result<R, ApiError> {
+fn read<R>(
+    cm: &CloudMap,
+    f: impl FnOnce(&Reader<'_>) -> Result<R, ApiError>,
+) -> Result<R, ApiError> {
     cm.store()
         .read(|r| f(r).map_err(TxError::from))
         .map_err(ApiError::from)
@@ -248,7 +260,12 @@ fn paginate<T>(
 }
 
 fn decode<T: serde::de::DeserializeOwned>(key: &str, v: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(v).map_err(|e| se(berth_store::StoreError::Decode { key: key.to_string(), source: e }))
+    serde_json::from_slice(v).map_err(|e| {
+        se(berth_store::StoreError::Decode {
+            key: key.to_string(),
+            source: e,
+        })
+    })
 }
 
 // ----- rendering -----
@@ -290,7 +307,11 @@ fn service_out(ctx: &Context, s: &ServiceRec, instance_count: u64, full: bool) -
     m.insert("InstanceCount".into(), json!(instance_count));
     put_opt(&mut m, "DnsConfig", &s.dns_config);
     put_opt(&mut m, "HealthCheckConfig", &s.health_check_config);
-    put_opt(&mut m, "HealthCheckCustomConfig", &s.health_check_custom_config);
+    put_opt(
+        &mut m,
+        "HealthCheckCustomConfig",
+        &s.health_check_custom_config,
+    );
     m.insert("CreateDate".into(), json!(s.create_date));
     if full {
         put_opt(&mut m, "CreatorRequestId", &s.creator_request_id);
@@ -355,11 +376,21 @@ fn soa_ttl(p: Option<DnsNamespacePropertiesIn>, prefix: &str) -> Result<Option<i
     let dns = required(&format!("{prefix}.DnsProperties"), p.dns_properties)?;
     let soa = required(&format!("{prefix}.DnsProperties.SOA"), dns.soa)?;
     let ttl = required(&format!("{prefix}.DnsProperties.SOA.TTL"), soa.ttl)?;
-    validate::range(&format!("{prefix}.DnsProperties.SOA.TTL"), ttl, 0, 2_147_483_647)?;
+    validate::range(
+        &format!("{prefix}.DnsProperties.SOA.TTL"),
+        ttl,
+        0,
+        2_147_483_647,
+    )?;
     Ok(Some(ttl))
 }
 
-fn create_ns_common(cm: &CloudMap, ctx: &Context, kind: &str, i: CreateNamespaceIn) -> Result<Value, ApiError> {
+fn create_ns_common(
+    cm: &CloudMap,
+    ctx: &Context,
+    kind: &str,
+    i: CreateNamespaceIn,
+) -> Result<Value, ApiError> {
     let name = required("Name", i.name)?;
     match kind {
         "HTTP" => validate::namespace_name_http(&name)?,
@@ -400,15 +431,27 @@ fn create_ns_common(cm: &CloudMap, ctx: &Context, kind: &str, i: CreateNamespace
     Ok(json!({"OperationId": ns.create_operation_id}))
 }
 
-fn create_http_namespace(cm: &CloudMap, ctx: &Context, i: CreateNamespaceIn) -> Result<Value, ApiError> {
+fn create_http_namespace(
+    cm: &CloudMap,
+    ctx: &Context,
+    i: CreateNamespaceIn,
+) -> Result<Value, ApiError> {
     create_ns_common(cm, ctx, "HTTP", i)
 }
 
-fn create_private_dns_namespace(cm: &CloudMap, ctx: &Context, i: CreateNamespaceIn) -> Result<Value, ApiError> {
+fn create_private_dns_namespace(
+    cm: &CloudMap,
+    ctx: &Context,
+    i: CreateNamespaceIn,
+) -> Result<Value, ApiError> {
     create_ns_common(cm, ctx, "DNS_PRIVATE", i)
 }
 
-fn create_public_dns_namespace(cm: &CloudMap, ctx: &Context, i: CreateNamespaceIn) -> Result<Value, ApiError> {
+fn create_public_dns_namespace(
+    cm: &CloudMap,
+    ctx: &Context,
+    i: CreateNamespaceIn,
+) -> Result<Value, ApiError> {
     create_ns_common(cm, ctx, "DNS_PUBLIC", i)
 }
 
@@ -440,7 +483,11 @@ const NAMESPACE_TYPES: &[&str] = &["DNS_PUBLIC", "DNS_PRIVATE", "HTTP"];
 
 fn resource_owner_filter(f: &Filter, ctx: &Context) -> Result<bool, ApiError> {
     for v in &f.values {
-        validate::one_of("Filters.member.Values.member", v, &["SELF", "OTHER_ACCOUNTS"])?;
+        validate::one_of(
+            "Filters.member.Values.member",
+            v,
+            &["SELF", "OTHER_ACCOUNTS"],
+        )?;
     }
     // berth has no namespace sharing: every resource belongs to the caller.
     let _ = ctx;
@@ -450,11 +497,15 @@ fn resource_owner_filter(f: &Filter, ctx: &Context) -> Result<bool, ApiError> {
 fn list_namespaces(cm: &CloudMap, ctx: &Context, i: ListIn) -> Result<Value, ApiError> {
     let max = max_results(i.max_results, 100, 100)?;
     opt_len("NextToken", &i.next_token, 4096)?;
-    let filters = filters_in(i.filters, &["TYPE", "NAME", "HTTP_NAME", "RESOURCE_OWNER"], |n| match n {
-        "TYPE" => &["EQ", "IN"],
-        "NAME" | "HTTP_NAME" => &["EQ", "BEGINS_WITH"],
-        _ => &["EQ"],
-    })?;
+    let filters = filters_in(
+        i.filters,
+        &["TYPE", "NAME", "HTTP_NAME", "RESOURCE_OWNER"],
+        |n| match n {
+            "TYPE" => &["EQ", "IN"],
+            "NAME" | "HTTP_NAME" => &["EQ", "BEGINS_WITH"],
+            _ => &["EQ"],
+        },
+    )?;
     let mut owned = true;
     for f in &filters {
         match f.name.as_str() {
@@ -469,19 +520,25 @@ fn list_namespaces(cm: &CloudMap, ctx: &Context, i: ListIn) -> Result<Value, Api
     }
     read(cm, |r| {
         let (items, next) = if owned {
-            paginate(r, &keys::ns_prefix(ctx), i.next_token.as_deref(), max, |k, v| {
-                let ns: NamespaceRec = decode(k, v)?;
-                let keep = filters.iter().all(|f| match f.name.as_str() {
-                    "TYPE" => f.matches(&ns.kind),
-                    "NAME" | "HTTP_NAME" => f.matches(&ns.name),
-                    _ => true,
-                });
-                if !keep {
-                    return Ok(None);
-                }
-                let n = service_count(r, ctx, &ns.id)?;
-                Ok(Some(namespace_out(ctx, &ns, n, false)))
-            })?
+            paginate(
+                r,
+                &keys::ns_prefix(ctx),
+                i.next_token.as_deref(),
+                max,
+                |k, v| {
+                    let ns: NamespaceRec = decode(k, v)?;
+                    let keep = filters.iter().all(|f| match f.name.as_str() {
+                        "TYPE" => f.matches(&ns.kind),
+                        "NAME" | "HTTP_NAME" => f.matches(&ns.name),
+                        _ => true,
+                    });
+                    if !keep {
+                        return Ok(None);
+                    }
+                    let n = service_count(r, ctx, &ns.id)?;
+                    Ok(Some(namespace_out(ctx, &ns, n, false)))
+                },
+            )?
         } else {
             (Vec::new(), None)
         };
@@ -532,7 +589,12 @@ struct NamespaceChangeIn {
     properties: Option<DnsNamespacePropertiesIn>,
 }
 
-fn update_namespace(cm: &CloudMap, ctx: &Context, kind: &str, i: UpdateNamespaceIn) -> Result<Value, ApiError> {
+fn update_namespace(
+    cm: &CloudMap,
+    ctx: &Context,
+    kind: &str,
+    i: UpdateNamespaceIn,
+) -> Result<Value, ApiError> {
     let id = required("Id", i.id)?;
     validate::max_len("Id", &id, 255)?;
     opt_len("UpdaterRequestId", &i.updater_request_id, 64)?;
@@ -583,8 +645,17 @@ fn get_operation(cm: &CloudMap, ctx: &Context, i: GetOperationIn) -> Result<Valu
     if let Some(o) = &i.owner_account {
         validate::len_between("OwnerAccount", o, 12, 12)?;
     }
-    let not_found = || ApiError::new(404, "OperationNotFound", format!("Operation not found: {id}"));
-    if id.is_empty() || id.contains('/') || i.owner_account.as_deref().is_some_and(|o| o != ctx.account) {
+    let not_found = || {
+        ApiError::new(
+            404,
+            "OperationNotFound",
+            format!("Operation not found: {id}"),
+        )
+    };
+    if id.is_empty()
+        || id.contains('/')
+        || i.owner_account.as_deref().is_some_and(|o| o != ctx.account)
+    {
         return Err(not_found());
     }
     read(cm, |r| {
@@ -610,7 +681,13 @@ fn list_operations(cm: &CloudMap, ctx: &Context, i: ListIn) -> Result<Value, Api
     opt_len("NextToken", &i.next_token, 4096)?;
     let filters = filters_in(
         i.filters,
-        &["NAMESPACE_ID", "SERVICE_ID", "STATUS", "TYPE", "UPDATE_DATE"],
+        &[
+            "NAMESPACE_ID",
+            "SERVICE_ID",
+            "STATUS",
+            "TYPE",
+            "UPDATE_DATE",
+        ],
         |n| match n {
             "NAMESPACE_ID" | "SERVICE_ID" => &["EQ"],
             "STATUS" | "TYPE" => &["EQ", "IN"],
@@ -648,17 +725,23 @@ fn list_operations(cm: &CloudMap, ctx: &Context, i: ListIn) -> Result<Value, Api
         }
     }
     read(cm, |r| {
-        let (items, next) = paginate(r, &keys::op_prefix(ctx), i.next_token.as_deref(), max, |k, v| {
-            let op: OperationRec = decode(k, v)?;
-            let keep = filters.iter().all(|f| match f.name.as_str() {
-                "NAMESPACE_ID" => op.targets.get("NAMESPACE").is_some_and(|t| f.matches(t)),
-                "SERVICE_ID" => op.targets.get("SERVICE").is_some_and(|t| f.matches(t)),
-                "STATUS" => f.matches(&op.status),
-                "TYPE" => f.matches(&op.kind),
-                _ => between.is_none_or(|(a, b)| op.update_date >= a && op.update_date <= b),
-            });
-            Ok(keep.then(|| json!({"Id": op.id, "Status": op.status})))
-        })?;
+        let (items, next) = paginate(
+            r,
+            &keys::op_prefix(ctx),
+            i.next_token.as_deref(),
+            max,
+            |k, v| {
+                let op: OperationRec = decode(k, v)?;
+                let keep = filters.iter().all(|f| match f.name.as_str() {
+                    "NAMESPACE_ID" => op.targets.get("NAMESPACE").is_some_and(|t| f.matches(t)),
+                    "SERVICE_ID" => op.targets.get("SERVICE").is_some_and(|t| f.matches(t)),
+                    "STATUS" => f.matches(&op.status),
+                    "TYPE" => f.matches(&op.kind),
+                    _ => between.is_none_or(|(a, b)| op.update_date >= a && op.update_date <= b),
+                });
+                Ok(keep.then(|| json!({"Id": op.id, "Status": op.status})))
+            },
+        )?;
         let mut out = json!({"Operations": items});
         if let Some(t) = next {
             out["NextToken"] = json!(t);
@@ -698,7 +781,12 @@ fn dns_records(field: &str, records: Option<Vec<DnsRecordIn>>) -> Result<Vec<Val
             &["SRV", "A", "AAAA", "CNAME"],
         )?;
         let ttl = required(&format!("{field}.DnsRecords.member.TTL"), r.ttl)?;
-        validate::range(&format!("{field}.DnsRecords.member.TTL"), ttl, 0, 2_147_483_647)?;
+        validate::range(
+            &format!("{field}.DnsRecords.member.TTL"),
+            ttl,
+            0,
+            2_147_483_647,
+        )?;
         if !seen.insert(kind.clone()) {
             return Err(invalid(format!(
                 "{field}.DnsRecords: record type {kind} is specified more than once"
@@ -717,7 +805,11 @@ fn dns_records(field: &str, records: Option<Vec<DnsRecordIn>>) -> Result<Vec<Val
 fn dns_config(d: DnsConfigIn) -> Result<(Value, Option<String>), ApiError> {
     let records = dns_records("DnsConfig", d.dns_records)?;
     let policy = d.routing_policy.unwrap_or_else(|| "MULTIVALUE".to_string());
-    validate::one_of("DnsConfig.RoutingPolicy", &policy, &["MULTIVALUE", "WEIGHTED"])?;
+    validate::one_of(
+        "DnsConfig.RoutingPolicy",
+        &policy,
+        &["MULTIVALUE", "WEIGHTED"],
+    )?;
     let has_cname = records.iter().any(|r| r["Type"] == "CNAME");
     if has_cname && policy != "WEIGHTED" {
         return Err(invalid(
@@ -838,7 +930,9 @@ fn create_service_op(cm: &CloudMap, ctx: &Context, i: CreateServiceIn) -> Result
                 )))
             }
             (_, Some(_), true) => {
-                return Err(invalid("DnsConfig can't be specified for a service of Type HTTP"))
+                return Err(invalid(
+                    "DnsConfig can't be specified for a service of Type HTTP",
+                ))
             }
             (_, Some(_), false) => "DNS_HTTP",
             _ => "HTTP",
@@ -881,10 +975,14 @@ fn get_service(cm: &CloudMap, ctx: &Context, i: IdIn) -> Result<Value, ApiError>
 fn list_services(cm: &CloudMap, ctx: &Context, i: ListIn) -> Result<Value, ApiError> {
     let max = max_results(i.max_results, 100, 100)?;
     opt_len("NextToken", &i.next_token, 4096)?;
-    let filters = filters_in(i.filters, &["NAMESPACE_ID", "RESOURCE_OWNER"], |n| match n {
-        "NAMESPACE_ID" => &["EQ", "IN"],
-        _ => &["EQ"],
-    })?;
+    let filters = filters_in(
+        i.filters,
+        &["NAMESPACE_ID", "RESOURCE_OWNER"],
+        |n| match n {
+            "NAMESPACE_ID" => &["EQ", "IN"],
+            _ => &["EQ"],
+        },
+    )?;
     let mut owned = true;
     let mut namespaces: Option<BTreeSet<String>> = None;
     for f in &filters {
@@ -927,17 +1025,23 @@ fn list_services(cm: &CloudMap, ctx: &Context, i: ListIn) -> Result<Value, ApiEr
                 )?
             }
         } else {
-            paginate(r, &keys::svc_prefix(ctx), i.next_token.as_deref(), max, |k, v| {
-                let svc: ServiceRec = decode(k, v)?;
-                if namespaces
-                    .as_ref()
-                    .is_some_and(|s| !s.contains(&svc.namespace_id))
-                {
-                    return Ok(None);
-                }
-                let n = instance_count(r, ctx, &svc.id)?;
-                Ok(Some(service_out(ctx, &svc, n, false)))
-            })?
+            paginate(
+                r,
+                &keys::svc_prefix(ctx),
+                i.next_token.as_deref(),
+                max,
+                |k, v| {
+                    let svc: ServiceRec = decode(k, v)?;
+                    if namespaces
+                        .as_ref()
+                        .is_some_and(|s| !s.contains(&svc.namespace_id))
+                    {
+                        return Ok(None);
+                    }
+                    let n = instance_count(r, ctx, &svc.id)?;
+                    Ok(Some(service_out(ctx, &svc, n, false)))
+                },
+            )?
         };
         let mut out = json!({"Services": items});
         if let Some(t) = next {
@@ -1047,7 +1151,11 @@ struct ServiceAttributesIn {
     service_id: Option<String>,
 }
 
-fn get_service_attributes(cm: &CloudMap, ctx: &Context, i: ServiceAttributesIn) -> Result<Value, ApiError> {
+fn get_service_attributes(
+    cm: &CloudMap,
+    ctx: &Context,
+    i: ServiceAttributesIn,
+) -> Result<Value, ApiError> {
     let id = required("ServiceId", i.service_id)?;
     validate::max_len("ServiceId", &id, 255)?;
     read(cm, |r| {
@@ -1149,7 +1257,11 @@ struct RegisterInstanceIn {
     attributes: Option<BTreeMap<String, String>>,
 }
 
-fn register_instance_op(cm: &CloudMap, ctx: &Context, i: RegisterInstanceIn) -> Result<Value, ApiError> {
+fn register_instance_op(
+    cm: &CloudMap,
+    ctx: &Context,
+    i: RegisterInstanceIn,
+) -> Result<Value, ApiError> {
     let service_id = required("ServiceId", i.service_id)?;
     validate::max_len("ServiceId", &service_id, 255)?;
     let instance_id = required("InstanceId", i.instance_id)?;
@@ -1159,7 +1271,14 @@ fn register_instance_op(cm: &CloudMap, ctx: &Context, i: RegisterInstanceIn) -> 
     write(cm, |w| {
         let svc = require_svc(w, ctx, &service_id)?;
         validate::instance_attributes(&svc, &attrs)?;
-        let op = register_instance(w, ctx, &svc, &instance_id, i.creator_request_id.as_deref(), &attrs)?;
+        let op = register_instance(
+            w,
+            ctx,
+            &svc,
+            &instance_id,
+            i.creator_request_id.as_deref(),
+            &attrs,
+        )?;
         Ok(json!({"OperationId": op}))
     })
 }
@@ -1179,7 +1298,11 @@ fn instance_ref(i: InstanceRefIn) -> Result<(String, String), ApiError> {
     Ok((service_id, instance_id))
 }
 
-fn deregister_instance_op(cm: &CloudMap, ctx: &Context, i: InstanceRefIn) -> Result<Value, ApiError> {
+fn deregister_instance_op(
+    cm: &CloudMap,
+    ctx: &Context,
+    i: InstanceRefIn,
+) -> Result<Value, ApiError> {
     let (service_id, instance_id) = instance_ref(i)?;
     write(cm, |w| {
         let svc = require_svc(w, ctx, &service_id)?;
@@ -1188,7 +1311,12 @@ fn deregister_instance_op(cm: &CloudMap, ctx: &Context, i: InstanceRefIn) -> Res
     })
 }
 
-fn get_inst(r: &impl Read, ctx: &Context, svc: &ServiceRec, id: &str) -> Result<InstanceRec, ApiError> {
+fn get_inst(
+    r: &impl Read,
+    ctx: &Context,
+    svc: &ServiceRec,
+    id: &str,
+) -> Result<InstanceRec, ApiError> {
     let rec: Option<InstanceRec> = if id.is_empty() {
         None
     } else {
@@ -1321,7 +1449,13 @@ fn discover_instances(cm: &CloudMap, ctx: &Context, i: DiscoverIn) -> Result<Val
         validate::max_len(&format!("QueryParameters.{k}"), v, 1024)?;
     }
     read(cm, |r| {
-        let svc = discover_target(r, ctx, &namespace_name, &service_name, i.owner_account.as_deref())?;
+        let svc = discover_target(
+            r,
+            ctx,
+            &namespace_name,
+            &service_name,
+            i.owner_account.as_deref(),
+        )?;
         let revision = instances_revision(r, ctx, &svc.id)?;
         let mut instances: Vec<InstanceRec> = Vec::new();
         let prefix = keys::inst_prefix(ctx, &svc.id);
@@ -1344,15 +1478,17 @@ fn discover_instances(cm: &CloudMap, ctx: &Context, i: DiscoverIn) -> Result<Val
             match health.as_str() {
                 "HEALTHY" => instances.retain(|x| x.health == "HEALTHY"),
                 "UNHEALTHY" => instances.retain(|x| x.health == "UNHEALTHY"),
-                "HEALTHY_OR_ELSE_ALL" => {
-                    if instances.iter().any(|x| x.health == "HEALTHY") {
-                        instances.retain(|x| x.health == "HEALTHY");
-                    }
+                "HEALTHY_OR_ELSE_ALL" if instances.iter().any(|x| x.health == "HEALTHY") => {
+                    instances.retain(|x| x.health == "HEALTHY")
                 }
                 _ => {}
             }
         }
-        if !optional.is_empty() && instances.iter().any(|x| matches_all(&x.attributes, &optional)) {
+        if !optional.is_empty()
+            && instances
+                .iter()
+                .any(|x| matches_all(&x.attributes, &optional))
+        {
             instances.retain(|x| matches_all(&x.attributes, &optional));
         }
         instances.truncate(max);
@@ -1380,11 +1516,21 @@ struct DiscoverRevisionIn {
     owner_account: Option<String>,
 }
 
-fn discover_instances_revision(cm: &CloudMap, ctx: &Context, i: DiscoverRevisionIn) -> Result<Value, ApiError> {
+fn discover_instances_revision(
+    cm: &CloudMap,
+    ctx: &Context,
+    i: DiscoverRevisionIn,
+) -> Result<Value, ApiError> {
     let (namespace_name, service_name) =
         discover_names(i.namespace_name, i.service_name, &i.owner_account)?;
     read(cm, |r| {
-        let svc = discover_target(r, ctx, &namespace_name, &service_name, i.owner_account.as_deref())?;
+        let svc = discover_target(
+            r,
+            ctx,
+            &namespace_name,
+            &service_name,
+            i.owner_account.as_deref(),
+        )?;
         let revision = instances_revision(r, ctx, &svc.id)?;
         Ok(json!({"InstancesRevision": revision}))
     })
@@ -1399,7 +1545,11 @@ struct HealthStatusIn {
     next_token: Option<String>,
 }
 
-fn get_instances_health_status(cm: &CloudMap, ctx: &Context, i: HealthStatusIn) -> Result<Value, ApiError> {
+fn get_instances_health_status(
+    cm: &CloudMap,
+    ctx: &Context,
+    i: HealthStatusIn,
+) -> Result<Value, ApiError> {
     let service_id = required("ServiceId", i.service_id)?;
     validate::max_len("ServiceId", &service_id, 255)?;
     let max = max_results(i.max_results, 100, 100)?;
@@ -1458,7 +1608,11 @@ struct CustomHealthIn {
     status: Option<String>,
 }
 
-fn update_custom_health(cm: &CloudMap, ctx: &Context, i: CustomHealthIn) -> Result<Value, ApiError> {
+fn update_custom_health(
+    cm: &CloudMap,
+    ctx: &Context,
+    i: CustomHealthIn,
+) -> Result<Value, ApiError> {
     let service_id = required("ServiceId", i.service_id)?;
     validate::max_len("ServiceId", &service_id, 255)?;
     let instance_id = required("InstanceId", i.instance_id)?;

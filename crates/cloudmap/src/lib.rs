@@ -295,7 +295,11 @@ pub(crate) fn invalid(msg: impl Into<String>) -> ApiError {
     ApiError::new(400, "InvalidInput", msg)
 }
 pub(crate) fn ns_not_found(id: &str) -> ApiError {
-    ApiError::new(404, "NamespaceNotFound", format!("Namespace not found: {id}"))
+    ApiError::new(
+        404,
+        "NamespaceNotFound",
+        format!("Namespace not found: {id}"),
+    )
 }
 pub(crate) fn svc_not_found(id: &str) -> ApiError {
     ApiError::new(404, "ServiceNotFound", format!("Service not found: {id}"))
@@ -340,14 +344,22 @@ pub(crate) fn id_from_arn<'a>(value: &'a str, resource: &str) -> &'a str {
 
 // ----- reads -----
 
-pub(crate) fn get_ns(r: &impl Read, ctx: &Context, id: &str) -> Result<Option<NamespaceRec>, ApiError> {
+pub(crate) fn get_ns(
+    r: &impl Read,
+    ctx: &Context,
+    id: &str,
+) -> Result<Option<NamespaceRec>, ApiError> {
     if id.is_empty() || id.contains('/') {
         return Ok(None);
     }
     r.get_json(&keys::ns(ctx, id)).map_err(se)
 }
 
-pub(crate) fn get_svc(r: &impl Read, ctx: &Context, id: &str) -> Result<Option<ServiceRec>, ApiError> {
+pub(crate) fn get_svc(
+    r: &impl Read,
+    ctx: &Context,
+    id: &str,
+) -> Result<Option<ServiceRec>, ApiError> {
     if id.is_empty() || id.contains('/') {
         return Ok(None);
     }
@@ -355,19 +367,34 @@ pub(crate) fn get_svc(r: &impl Read, ctx: &Context, id: &str) -> Result<Option<S
 }
 
 /// The service named by an id or ARN, or `ServiceNotFound`.
-pub(crate) fn require_svc(r: &impl Read, ctx: &Context, id_or_arn: &str) -> Result<ServiceRec, ApiError> {
+pub(crate) fn require_svc(
+    r: &impl Read,
+    ctx: &Context,
+    id_or_arn: &str,
+) -> Result<ServiceRec, ApiError> {
     let id = id_from_arn(id_or_arn, "service");
     get_svc(r, ctx, id)?.ok_or_else(|| svc_not_found(id_or_arn))
 }
 
 /// The namespace named by an id or ARN, or `NamespaceNotFound`.
-pub(crate) fn require_ns(r: &impl Read, ctx: &Context, id_or_arn: &str) -> Result<NamespaceRec, ApiError> {
+pub(crate) fn require_ns(
+    r: &impl Read,
+    ctx: &Context,
+    id_or_arn: &str,
+) -> Result<NamespaceRec, ApiError> {
     let id = id_from_arn(id_or_arn, "namespace");
     get_ns(r, ctx, id)?.ok_or_else(|| ns_not_found(id_or_arn))
 }
 
-pub(crate) fn ns_by_name(r: &impl Read, ctx: &Context, name: &str) -> Result<Option<NamespaceRec>, ApiError> {
-    let Some(id) = r.get_json::<String>(&keys::ns_name(ctx, name)).map_err(se)? else {
+pub(crate) fn ns_by_name(
+    r: &impl Read,
+    ctx: &Context,
+    name: &str,
+) -> Result<Option<NamespaceRec>, ApiError> {
+    let Some(id) = r
+        .get_json::<String>(&keys::ns_name(ctx, name))
+        .map_err(se)?
+    else {
         return Ok(None);
     };
     get_ns(r, ctx, &id)
@@ -389,14 +416,24 @@ pub(crate) fn svc_by_name(
 }
 
 /// The service's `InstancesRevision`.
-pub(crate) fn instances_revision(r: &impl Read, ctx: &Context, srv_id: &str) -> Result<i64, ApiError> {
-    Ok(r.get_json::<i64>(&keys::rev(ctx, srv_id)).map_err(se)?.unwrap_or(0))
+pub(crate) fn instances_revision(
+    r: &impl Read,
+    ctx: &Context,
+    srv_id: &str,
+) -> Result<i64, ApiError> {
+    Ok(r.get_json::<i64>(&keys::rev(ctx, srv_id))
+        .map_err(se)?
+        .unwrap_or(0))
 }
 
 // ----- writes -----
 
 /// Records that the service's instances (or their health) changed in this transaction.
-pub(crate) fn bump_revision(w: &mut Writer<'_>, ctx: &Context, srv_id: &str) -> Result<(), ApiError> {
+pub(crate) fn bump_revision(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    srv_id: &str,
+) -> Result<(), ApiError> {
     let rev = w.revision() as i64;
     w.put_json(&keys::rev(ctx, srv_id), &rev).map_err(se)
 }
@@ -536,13 +573,18 @@ pub(crate) fn create_service(
     s: NewService<'_>,
 ) -> Result<ServiceRec, ApiError> {
     if let Some(existing) = svc_by_name(w, ctx, &ns.id, s.name)? {
-        if s.creator_request_id.is_some() && existing.creator_request_id.as_deref() == s.creator_request_id {
+        if s.creator_request_id.is_some()
+            && existing.creator_request_id.as_deref() == s.creator_request_id
+        {
             return Ok(existing);
         }
         let mut e = ApiError::new(
             400,
             "ServiceAlreadyExists",
-            format!("Service with name {} already exists in namespace {}", s.name, ns.id),
+            format!(
+                "Service with name {} already exists in namespace {}",
+                s.name, ns.id
+            ),
         )
         .with("ServiceId", existing.id.clone())
         .with("ServiceArn", existing.arn.clone());
@@ -576,7 +618,11 @@ pub(crate) fn create_service(
 }
 
 /// Deletes a service that has no instances.
-pub(crate) fn delete_service(w: &mut Writer<'_>, ctx: &Context, svc: &ServiceRec) -> Result<(), ApiError> {
+pub(crate) fn delete_service(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    svc: &ServiceRec,
+) -> Result<(), ApiError> {
     let n = w.count(&keys::inst_prefix(ctx, &svc.id)).map_err(se)?;
     if n > 0 {
         return Err(ApiError::new(
@@ -691,9 +737,7 @@ pub fn create_http_namespace_in(
     tags: &[(String, String)],
 ) -> Result<NamespaceRef, ApiError> {
     validate::namespace_name_http(name)?;
-    if let Some(c) = creator_request_id {
-        validate::max_len("CreatorRequestId", c, 64)?;
-    }
+    // No 64-character limit on `creator_request_id` here: ECS passes the namespace name.
     if let Some(d) = description {
         validate::max_len("Description", d, 1024)?;
     }
@@ -761,7 +805,11 @@ pub fn create_service_in(
 
 /// Deletes a service (by id or ARN) inside the caller's transaction. `ServiceNotFound`;
 /// `ResourceInUse` if it still has instances.
-pub fn delete_service_in(w: &mut Writer<'_>, ctx: &Context, service_id: &str) -> Result<(), ApiError> {
+pub fn delete_service_in(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    service_id: &str,
+) -> Result<(), ApiError> {
     let svc = require_svc(w, ctx, service_id)?;
     delete_service(w, ctx, &svc)
 }

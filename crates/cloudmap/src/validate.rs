@@ -56,7 +56,10 @@ pub fn one_of(field: &str, v: &str, allowed: &[&str]) -> Result<(), ApiError> {
         return Err(constraint(
             field,
             v,
-            &format!("Member must satisfy enum value set: [{}]", allowed.join(", ")),
+            &format!(
+                "Member must satisfy enum value set: [{}]",
+                allowed.join(", ")
+            ),
         ));
     }
     Ok(())
@@ -172,8 +175,7 @@ pub fn service_name(v: &str) -> Result<(), ApiError> {
 pub fn instance_id(v: &str) -> Result<(), ApiError> {
     let ok = !v.is_empty()
         && v.len() <= 64
-        && v
-            .bytes()
+        && v.bytes()
             .all(|c| c.is_ascii_alphanumeric() || b"_/:.@-".contains(&c));
     if !ok {
         return Err(constraint(
@@ -239,7 +241,10 @@ fn is_ipv6(v: &str) -> bool {
 }
 
 /// Instance attributes per `Attributes` and the `AWS_*` attribute rules.
-pub fn instance_attributes(svc: &ServiceRec, attrs: &BTreeMap<String, String>) -> Result<(), ApiError> {
+pub fn instance_attributes(
+    svc: &ServiceRec,
+    attrs: &BTreeMap<String, String>,
+) -> Result<(), ApiError> {
     let mut total = 0usize;
     let mut custom = 0usize;
     for (k, v) in attrs {
@@ -296,13 +301,13 @@ pub fn instance_attributes(svc: &ServiceRec, attrs: &BTreeMap<String, String>) -
         }
     }
     if let Some(h) = get("AWS_INIT_HEALTH_STATUS") {
-        one_of("Attributes.AWS_INIT_HEALTH_STATUS", h, &["HEALTHY", "UNHEALTHY"])?;
+        one_of(
+            "Attributes.AWS_INIT_HEALTH_STATUS",
+            h,
+            &["HEALTHY", "UNHEALTHY"],
+        )?;
     }
-    if get("AWS_ALIAS_DNS_NAME").is_some()
-        && attrs
-            .keys()
-            .any(|k| k.starts_with("AWS_INSTANCE_"))
-    {
+    if get("AWS_ALIAS_DNS_NAME").is_some() && attrs.keys().any(|k| k.starts_with("AWS_INSTANCE_")) {
         return Err(invalid(
             "AWS_ALIAS_DNS_NAME can't be specified together with AWS_INSTANCE_* attributes",
         ));
@@ -353,7 +358,15 @@ mod tests {
         for ok in ["a", "nginx", "my-svc", "_http._tcp", "a.b", ".", "x_1"] {
             assert!(service_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["", "-a", "a-", "a..b", "a b", &"x".repeat(64), &"a.".repeat(64)] {
+        for bad in [
+            "",
+            "-a",
+            "a-",
+            "a..b",
+            "a b",
+            &"x".repeat(64),
+            &"a.".repeat(64),
+        ] {
             assert!(service_name(bad).is_err(), "{bad}");
         }
     }
