@@ -97,7 +97,12 @@ fn to_cbor(v: &Value, is_timestamp: bool, ts: &[&str]) -> Cbor {
         Value::Array(items) => Cbor::Array(items.iter().map(|i| to_cbor(i, false, ts)).collect()),
         Value::Object(m) => Cbor::Map(
             m.iter()
-                .map(|(k, v)| (Cbor::Text(k.clone()), to_cbor(v, ts.contains(&k.as_str()), ts)))
+                .map(|(k, v)| {
+                    (
+                        Cbor::Text(k.clone()),
+                        to_cbor(v, ts.contains(&k.as_str()), ts),
+                    )
+                })
                 .collect(),
         ),
     }

@@ -67,7 +67,10 @@ impl Context {
 
     /// `arn:aws:<service>:<region>:<account>:<resource>`.
     pub fn arn(&self, service: &str, resource: &str) -> String {
-        format!("arn:aws:{service}:{}:{}:{resource}", self.region, self.account)
+        format!(
+            "arn:aws:{service}:{}:{}:{resource}",
+            self.region, self.account
+        )
     }
 }
 
@@ -180,7 +183,9 @@ pub fn parse_input<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();
         if path == "." || path.is_empty() {
-            ApiError::serialization(format!("Request body does not match the input shape: {inner}"))
+            ApiError::serialization(format!(
+                "Request body does not match the input shape: {inner}"
+            ))
         } else {
             ApiError::serialization(format!("Invalid value for field '{path}': {inner}"))
         }
@@ -214,7 +219,14 @@ pub fn uuid_v4() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-    format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 /// Turns the last key of a page into an opaque `nextToken`.
@@ -228,7 +240,13 @@ pub fn decode_token(token: &str, field: &str, code: &str) -> Result<String, ApiE
         .decode(token.as_bytes())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
-        .ok_or_else(|| ApiError::new(400, code, format!("{field} is not a valid pagination token")))
+        .ok_or_else(|| {
+            ApiError::new(
+                400,
+                code,
+                format!("{field} is not a valid pagination token"),
+            )
+        })
 }
 
 #[cfg(test)]
@@ -265,16 +283,26 @@ mod tests {
         struct In {
             service_connect_configuration: Option<Sc>,
         }
-        let err = parse_input::<In>(serde_json::json!({"serviceConnectConfiguration": {"namespace": true}}))
-            .unwrap_err();
+        let err = parse_input::<In>(
+            serde_json::json!({"serviceConnectConfiguration": {"namespace": true}}),
+        )
+        .unwrap_err();
         assert_eq!(err.code, "SerializationException");
-        assert!(err.message.contains("serviceConnectConfiguration.namespace"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("serviceConnectConfiguration.namespace"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn tokens_round_trip_and_reject_garbage() {
         let t = encode_token("ecs/x/y");
-        assert_eq!(decode_token(&t, "nextToken", "InvalidParameterException").unwrap(), "ecs/x/y");
+        assert_eq!(
+            decode_token(&t, "nextToken", "InvalidParameterException").unwrap(),
+            "ecs/x/y"
+        );
         assert!(decode_token("!!", "nextToken", "InvalidParameterException").is_err());
     }
 

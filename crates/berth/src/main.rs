@@ -7,7 +7,11 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 #[derive(Parser)]
-#[command(name = "berth", version, about = "Amazon ECS Service Connect, self-hosted")]
+#[command(
+    name = "berth",
+    version,
+    about = "Amazon ECS Service Connect, self-hosted"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,7 +55,11 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn server(listen: SocketAddr, data_dir: PathBuf, max_body_bytes: usize) -> anyhow::Result<()> {
+async fn server(
+    listen: SocketAddr,
+    data_dir: PathBuf,
+    max_body_bytes: usize,
+) -> anyhow::Result<()> {
     let running = berth_server::start(berth_server::ServerConfig {
         listen,
         data_dir: data_dir.clone(),

@@ -47,7 +47,11 @@ fn check_settings(settings: &[Setting]) -> R<Value> {
             )));
         }
         let value = s.value.as_deref().unwrap_or("");
-        check_enum(Some(value), "settings.value", &["enabled", "disabled", "enhanced"])?;
+        check_enum(
+            Some(value),
+            "settings.value",
+            &["enabled", "disabled", "enhanced"],
+        )?;
         out.push(json!({"name": name, "value": value}));
     }
     Ok(Value::Array(out))
@@ -57,7 +61,9 @@ fn check_settings(settings: &[Setting]) -> R<Value> {
 /// and whether it was just created.
 fn default_namespace(w: &mut Writer<'_>, ctx: &Context, ns: &str) -> R<(String, bool)> {
     if ns.is_empty() {
-        return Err(invalid("serviceConnectDefaults.namespace must not be empty."));
+        return Err(invalid(
+            "serviceConnectDefaults.namespace must not be empty.",
+        ));
     }
     if let Some(found) = berth_cloudmap::find_namespace(w, ctx, ns)? {
         if found.kind != "HTTP" && found.kind != "DNS_PRIVATE" {
@@ -103,7 +109,10 @@ const PROVISIONING_QUEUE: &str = "queue/ecs-cluster-provisioning/";
 
 pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: CreateInput = parse_input(input)?;
-    let name = i.cluster_name.clone().unwrap_or_else(|| DEFAULT_CLUSTER.into());
+    let name = i
+        .cluster_name
+        .clone()
+        .unwrap_or_else(|| DEFAULT_CLUSTER.into());
     check_name(&name, "clusterName")?;
     let tags = i.tags.unwrap_or_default();
     check_tags(&tags)?;
@@ -154,7 +163,10 @@ fn with_counts(r: &impl Read, ctx: &Context, mut c: Value) -> R<Value> {
     let name = c["clusterName"].as_str().unwrap_or_default().to_string();
     let mut running = 0;
     let mut pending = 0;
-    for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, &name), None, usize::MAX).se()? {
+    for (_, t) in r
+        .scan_json::<Value>(&task_prefix(ctx, &name), None, usize::MAX)
+        .se()?
+    {
         match t["lastStatus"].as_str() {
             Some("RUNNING") => running += 1,
             Some("STOPPED") | Some("DELETED") => {}
@@ -194,12 +206,20 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         check_enum(
             Some(inc),
             "include",
-            &["ATTACHMENTS", "CONFIGURATIONS", "SETTINGS", "STATISTICS", "TAGS"],
+            &[
+                "ATTACHMENTS",
+                "CONFIGURATIONS",
+                "SETTINGS",
+                "STATISTICS",
+                "TAGS",
+            ],
         )?;
     }
     let names = i.clusters.unwrap_or_else(|| vec![DEFAULT_CLUSTER.into()]);
     if names.len() > 100 {
-        return Err(invalid("clusters: at most 100 clusters can be described at once."));
+        return Err(invalid(
+            "clusters: at most 100 clusters can be described at once.",
+        ));
     }
     let has = |s: &str| include.iter().any(|x| x == s);
     ecs.store.read(|r| {
@@ -247,9 +267,13 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: ListInput = parse_input(input)?;
     let size = page_size(i.max_results, 100, 100)?;
     ecs.store.read(|r| {
-        let (arns, next) = paginate(r, &cluster_prefix(ctx), i.next_token.as_deref(), size, |_, c| {
-            (c["status"] != "INACTIVE").then(|| c["clusterArn"].clone())
-        })?;
+        let (arns, next) = paginate(
+            r,
+            &cluster_prefix(ctx),
+            i.next_token.as_deref(),
+            size,
+            |_, c| (c["status"] != "INACTIVE").then(|| c["clusterArn"].clone()),
+        )?;
         let mut out = json!({ "clusterArns": arns });
         if let Some(n) = next {
             out["nextToken"] = json!(n);

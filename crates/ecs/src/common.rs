@@ -186,9 +186,7 @@ pub fn paginate<T>(
     };
     let mut out = Vec::new();
     loop {
-        let chunk = r
-            .scan(prefix, after.as_deref(), (size + 1).max(64))
-            .se()?;
+        let chunk = r.scan(prefix, after.as_deref(), (size + 1).max(64)).se()?;
         let exhausted = chunk.len() < (size + 1).max(64);
         for (key, bytes) in chunk {
             let v: Value = serde_json::from_slice(&bytes)
@@ -308,10 +306,19 @@ mod tests {
 
     #[test]
     fn names_from_arns() {
-        assert_eq!(name_from("arn:aws:ecs:us-west-2:123456789012:cluster/tutorial", "cluster"), "tutorial");
+        assert_eq!(
+            name_from(
+                "arn:aws:ecs:us-west-2:123456789012:cluster/tutorial",
+                "cluster"
+            ),
+            "tutorial"
+        );
         assert_eq!(name_from("tutorial", "cluster"), "tutorial");
         assert_eq!(
-            name_from("arn:aws:ecs:us-west-2:123456789012:service/tutorial/svc", "service"),
+            name_from(
+                "arn:aws:ecs:us-west-2:123456789012:service/tutorial/svc",
+                "service"
+            ),
             "svc"
         );
         assert_eq!(cluster_name(None), "default");

@@ -51,7 +51,9 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     check_tags(&tags)?;
     let doc: Value = match &i.instance_identity_document {
         Some(d) => serde_json::from_str(d).map_err(|e| {
-            invalid(format!("instanceIdentityDocument is not a valid JSON document: {e}"))
+            invalid(format!(
+                "instanceIdentityDocument is not a valid JSON document: {e}"
+            ))
         })?,
         None => json!({}),
     };
@@ -62,7 +64,11 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             .as_deref()
             .ok_or_else(|| invalid(format!("totalResources[{n}].name is required.")))?;
         let ty = r.r#type.as_deref().unwrap_or("INTEGER");
-        check_enum(Some(ty), &format!("totalResources[{n}].type"), &["INTEGER", "LONG", "DOUBLE", "STRINGSET"])?;
+        check_enum(
+            Some(ty),
+            &format!("totalResources[{n}].type"),
+            &["INTEGER", "LONG", "DOUBLE", "STRINGSET"],
+        )?;
         let mut v = json!({"name": name, "type": ty});
         for (k, x) in &r.rest {
             v[k] = x.clone();
@@ -105,8 +111,13 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let id = match &i.container_instance_arn {
             Some(arn) => {
                 let id = name_from(arn, "container-instance");
-                if w.get_json::<Value>(&instance_key(ctx, &cluster, &id)).se()?.is_none() {
-                    return Err(invalid(format!("containerInstanceArn '{arn}' is not registered in this cluster.")));
+                if w.get_json::<Value>(&instance_key(ctx, &cluster, &id))
+                    .se()?
+                    .is_none()
+                {
+                    return Err(invalid(format!(
+                        "containerInstanceArn '{arn}' is not registered in this cluster."
+                    )));
                 }
                 id
             }
@@ -132,7 +143,10 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             "attachments": [],
             "tags": tags_json(&tags),
         });
-        if let Some(prev) = w.get_json::<Value>(&instance_key(ctx, &cluster, &id)).se()? {
+        if let Some(prev) = w
+            .get_json::<Value>(&instance_key(ctx, &cluster, &id))
+            .se()?
+        {
             ci["version"] = json!(prev["version"].as_i64().unwrap_or(1) + 1);
             ci["registeredAt"] = prev["registeredAt"].clone();
         }
@@ -155,7 +169,10 @@ fn public(mut c: Value, with_tags: bool) -> Value {
 fn with_counts(r: &impl Read, ctx: &Context, cluster: &str, mut c: Value) -> R<Value> {
     let arn = c["containerInstanceArn"].clone();
     let (mut running, mut pending) = (0, 0);
-    for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX).se()? {
+    for (_, t) in r
+        .scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX)
+        .se()?
+    {
         if t["containerInstanceArn"] != arn {
             continue;
         }
@@ -228,7 +245,13 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     check_enum(
         i.status.as_deref(),
         "status",
-        &["ACTIVE", "DRAINING", "REGISTERING", "DEREGISTERING", "REGISTRATION_FAILED"],
+        &[
+            "ACTIVE",
+            "DRAINING",
+            "REGISTERING",
+            "DEREGISTERING",
+            "REGISTRATION_FAILED",
+        ],
     )?;
     if let Some(f) = &i.filter {
         return Err(invalid(format!(
@@ -237,13 +260,19 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     }
     ecs.store.read(|r| {
         active_cluster(r, ctx, &cluster)?;
-        let (arns, next) = paginate(r, &instance_prefix(ctx, &cluster), i.next_token.as_deref(), size, |_, c| {
-            let keep = match &i.status {
-                Some(s) => c["status"] == json!(s),
-                None => c["status"] != "INACTIVE",
-            };
-            keep.then(|| c["containerInstanceArn"].clone())
-        })?;
+        let (arns, next) = paginate(
+            r,
+            &instance_prefix(ctx, &cluster),
+            i.next_token.as_deref(),
+            size,
+            |_, c| {
+                let keep = match &i.status {
+                    Some(s) => c["status"] == json!(s),
+                    None => c["status"] != "INACTIVE",
+                };
+                keep.then(|| c["containerInstanceArn"].clone())
+            },
+        )?;
         let mut out = json!({ "containerInstanceArns": arns });
         if let Some(n) = next {
             out["nextToken"] = json!(n);
@@ -267,7 +296,9 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         .container_instances
         .ok_or_else(|| invalid("containerInstances is required."))?;
     if ids.is_empty() || ids.len() > 100 {
-        return Err(invalid("containerInstances: between 1 and 100 container instances."));
+        return Err(invalid(
+            "containerInstances: between 1 and 100 container instances.",
+        ));
     }
     let include = i.include.unwrap_or_default();
     for inc in &include {
@@ -280,9 +311,13 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut failures = Vec::new();
         for c in &ids {
             let id = name_from(c, "container-instance");
-            match r.get_json::<Value>(&instance_key(ctx, &cluster, &id)).se()? {
+            match r
+                .get_json::<Value>(&instance_key(ctx, &cluster, &id))
+                .se()?
+            {
                 Some(ci) => out.push(public(with_counts(r, ctx, &cluster, ci)?, with_tags)),
-                None => failures.push(json!({"arn": instance_arn(ctx, &cluster, &id), "reason": "MISSING"})),
+                None => failures
+                    .push(json!({"arn": instance_arn(ctx, &cluster, &id), "reason": "MISSING"})),
             }
         }
         Ok(json!({ "containerInstances": out, "failures": failures }))

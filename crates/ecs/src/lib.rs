@@ -6,7 +6,7 @@
 //! | key | value |
 //! |---|---|
 //! | `cluster/<name>` | Cluster |
-//! | `taskdef/<family>/<revision, 10 digits>` | TaskDefinition (plus its tags under `_tags`) |
+//! | `taskdef/<family>/<revision, 10 digits>` | `{"taskDefinition": TaskDefinition, "tags": [...]}` |
 //! | `service/<cluster>/<name>` | Service |
 //! | `task/<cluster>/<task id>` | Task |
 //! | `instance/<cluster>/<container instance id>` | ContainerInstance |

@@ -164,23 +164,34 @@ pub fn service_arn(ctx: &Context, cluster: &str, name: &str) -> String {
 
 fn deployment_id() -> String {
     let mut rng = rand::thread_rng();
-    format!("ecs-svc/{}", rng.gen_range(1_000_000_000_000_000_000u64..9_999_999_999_999_999_999u64))
+    format!(
+        "ecs-svc/{}",
+        rng.gen_range(1_000_000_000_000_000_000u64..9_999_999_999_999_999_999u64)
+    )
 }
 
 fn network_json(n: &NetworkConfiguration) -> R<Value> {
     let Some(a) = &n.awsvpc_configuration else {
-        return Err(invalid("networkConfiguration.awsvpcConfiguration is required."));
+        return Err(invalid(
+            "networkConfiguration.awsvpcConfiguration is required.",
+        ));
     };
     let subnets = a.subnets.clone().unwrap_or_default();
     if subnets.is_empty() {
-        return Err(invalid("networkConfiguration.awsvpcConfiguration.subnets can not be empty."));
+        return Err(invalid(
+            "networkConfiguration.awsvpcConfiguration.subnets can not be empty.",
+        ));
     }
     if subnets.len() > 16 {
-        return Err(invalid("networkConfiguration.awsvpcConfiguration.subnets: at most 16 subnets."));
+        return Err(invalid(
+            "networkConfiguration.awsvpcConfiguration.subnets: at most 16 subnets.",
+        ));
     }
     let sgs = a.security_groups.clone().unwrap_or_default();
     if sgs.len() > 5 {
-        return Err(invalid("networkConfiguration.awsvpcConfiguration.securityGroups: at most 5 security groups."));
+        return Err(invalid(
+            "networkConfiguration.awsvpcConfiguration.securityGroups: at most 5 security groups.",
+        ));
     }
     check_enum(
         a.assign_public_ip.as_deref(),
@@ -188,7 +199,10 @@ fn network_json(n: &NetworkConfiguration) -> R<Value> {
         &["ENABLED", "DISABLED"],
     )?;
     let mut v = json!({ "subnets": subnets, "securityGroups": sgs });
-    v["assignPublicIp"] = json!(a.assign_public_ip.clone().unwrap_or_else(|| "DISABLED".into()));
+    v["assignPublicIp"] = json!(a
+        .assign_public_ip
+        .clone()
+        .unwrap_or_else(|| "DISABLED".into()));
     Ok(json!({ "awsvpcConfiguration": v }))
 }
 
@@ -201,7 +215,7 @@ fn deployment_config_json(d: Option<&DeploymentConfiguration>) -> R<Value> {
             "deploymentConfiguration.minimumHealthyPercent {min} must be between 0 and 100."
         )));
     }
-    if max < 100 || max > 200 * 10 {
+    if max < 100 {
         return Err(invalid(format!(
             "deploymentConfiguration.maximumPercent {max} must be at least 100."
         )));
@@ -238,7 +252,11 @@ fn check_dns_label(value: &str, field: &str, max: usize, dots: bool) -> R<()> {
         && value.len() <= max
         && !value.starts_with('-')
         && value.bytes().all(|b| {
-            b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_' || (dots && b == b'.')
+            b.is_ascii_lowercase()
+                || b.is_ascii_digit()
+                || b == b'-'
+                || b == b'_'
+                || (dots && b == b'.')
         });
     if ok {
         Ok(())
@@ -254,7 +272,9 @@ fn check_port(port: i64, field: &str) -> R<()> {
     if (1..=65535).contains(&port) {
         Ok(())
     } else {
-        Err(invalid(format!("{field} {port} must be between 1 and 65535.")))
+        Err(invalid(format!(
+            "{field} {port} must be between 1 and 65535."
+        )))
     }
 }
 
@@ -266,7 +286,16 @@ fn log_configuration_json(l: &LogConfiguration, field: &str) -> R<Value> {
     check_enum(
         Some(driver),
         &format!("{field}.logDriver"),
-        &["json-file", "syslog", "journald", "gelf", "fluentd", "awslogs", "splunk", "awsfirelens"],
+        &[
+            "json-file",
+            "syslog",
+            "journald",
+            "gelf",
+            "fluentd",
+            "awslogs",
+            "splunk",
+            "awsfirelens",
+        ],
     )?;
     let mut v = json!({ "logDriver": driver });
     if let Some(o) = &l.options {
@@ -358,12 +387,16 @@ pub(crate) fn resolve_sc(
             .port_name
             .as_deref()
             .ok_or_else(|| invalid(format!("{f}.portName is required.")))?;
-        let Some((_, container_port, app_protocol)) = ports.iter().find(|p| p.0 == port_name) else {
+        let Some((_, container_port, app_protocol)) = ports.iter().find(|p| p.0 == port_name)
+        else {
             return Err(invalid(format!(
                 "{f}.portName '{port_name}' does not match the name of any port mapping in the task definition."
             )));
         };
-        let discovery = s.discovery_name.clone().unwrap_or_else(|| port_name.to_string());
+        let discovery = s
+            .discovery_name
+            .clone()
+            .unwrap_or_else(|| port_name.to_string());
         check_dns_label(&discovery, &format!("{f}.discoveryName"), 64, false)?;
         if !seen_names.insert(discovery.clone()) {
             return Err(invalid(format!(
@@ -380,7 +413,9 @@ pub(crate) fn resolve_sc(
         let mut alias_keys = Vec::new();
         for (j, a) in aliases.iter().enumerate() {
             let af = format!("{f}.clientAliases[{j}]");
-            let port = a.port.ok_or_else(|| invalid(format!("{af}.port is required.")))?;
+            let port = a
+                .port
+                .ok_or_else(|| invalid(format!("{af}.port is required.")))?;
             check_port(port, &format!("{af}.port"))?;
             let dns = a
                 .dns_name
@@ -414,7 +449,9 @@ pub(crate) fn resolve_sc(
             let mut tv = json!({});
             if let Some(idle) = t.idle_timeout_seconds {
                 if !(0..=2_147_483_647).contains(&idle) {
-                    return Err(invalid(format!("{f}.timeout.idleTimeoutSeconds {idle} is out of range.")));
+                    return Err(invalid(format!(
+                        "{f}.timeout.idleTimeoutSeconds {idle} is out of range."
+                    )));
                 }
                 tv["idleTimeoutSeconds"] = json!(idle);
             }
@@ -425,7 +462,9 @@ pub(crate) fn resolve_sc(
                     )));
                 }
                 if !(0..=2_147_483_647).contains(&per) {
-                    return Err(invalid(format!("{f}.timeout.perRequestTimeoutSeconds {per} is out of range.")));
+                    return Err(invalid(format!(
+                        "{f}.timeout.perRequestTimeoutSeconds {per} is out of range."
+                    )));
                 }
                 tv["perRequestTimeoutSeconds"] = json!(per);
             }
@@ -437,7 +476,9 @@ pub(crate) fn resolve_sc(
                 .as_ref()
                 .and_then(|c| c.aws_pca_authority_arn.clone())
                 .ok_or_else(|| {
-                    invalid(format!("{f}.tls.issuerCertificateAuthority.awsPcaAuthorityArn is required."))
+                    invalid(format!(
+                        "{f}.tls.issuerCertificateAuthority.awsPcaAuthorityArn is required."
+                    ))
                 })?;
             let mut tv = json!({ "issuerCertificateAuthority": { "awsPcaAuthorityArn": arn } });
             if let Some(k) = &tls.kms_key {
@@ -457,13 +498,18 @@ pub(crate) fn resolve_sc(
         config["services"] = Value::Array(services_out);
     }
     if let Some(l) = &sc.log_configuration {
-        config["logConfiguration"] = log_configuration_json(l, "serviceConnectConfiguration.logConfiguration")?;
+        config["logConfiguration"] =
+            log_configuration_json(l, "serviceConnectConfiguration.logConfiguration")?;
     }
     if let Some(a) = &sc.access_log_configuration {
         let format = a.format.as_deref().ok_or_else(|| {
             invalid("serviceConnectConfiguration.accessLogConfiguration.format is required.")
         })?;
-        check_enum(Some(format), "serviceConnectConfiguration.accessLogConfiguration.format", &["TEXT", "JSON"])?;
+        check_enum(
+            Some(format),
+            "serviceConnectConfiguration.accessLogConfiguration.format",
+            &["TEXT", "JSON"],
+        )?;
         check_enum(
             a.include_query_parameters.as_deref(),
             "serviceConnectConfiguration.accessLogConfiguration.includeQueryParameters",
@@ -482,7 +528,11 @@ pub(crate) fn resolve_sc(
     if let Some(cc) = &sc.container_configurations {
         config["containerConfigurations"] = json!(cc);
     }
-    Ok(Some(ResolvedSc { config, namespace, entries }))
+    Ok(Some(ResolvedSc {
+        config,
+        namespace,
+        entries,
+    }))
 }
 
 fn sc_root(ctx: &Context, ns_id: &str) -> String {
@@ -519,7 +569,9 @@ fn claim_sc(w: &mut Writer<'_>, ctx: &Context, arn: &str, sc: &ResolvedSc) -> R<
         w.put_json(&name_key, arn).se()?;
         let svc = match berth_cloudmap::find_service(w, ctx, &sc.namespace.id, discovery)? {
             Some(s) => s,
-            None => berth_cloudmap::create_service_in(w, ctx, &sc.namespace.id, discovery, None, &[])?,
+            None => {
+                berth_cloudmap::create_service_in(w, ctx, &sc.namespace.id, discovery, None, &[])?
+            }
         };
         resources.push(json!({ "discoveryName": discovery, "discoveryArn": svc.arn }));
     }
@@ -529,15 +581,26 @@ fn claim_sc(w: &mut Writer<'_>, ctx: &Context, arn: &str, sc: &ResolvedSc) -> R<
 
 /// Releases every Service Connect name `arn` holds in the namespaces its deployments
 /// use, except those `keep` still claims.
-fn release_sc(w: &mut Writer<'_>, ctx: &Context, arn: &str, service: &Value, keep: Option<&ResolvedSc>) -> R<()> {
+fn release_sc(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    arn: &str,
+    service: &Value,
+    keep: Option<&ResolvedSc>,
+) -> R<()> {
     for d in service["deployments"].as_array().into_iter().flatten() {
         let ns = d["serviceConnectConfiguration"]["namespace"].as_str();
-        let Some(ns) = ns.and_then(|n| berth_cloudmap::find_namespace(w, ctx, n).ok().flatten()) else {
+        let Some(ns) = ns.and_then(|n| berth_cloudmap::find_namespace(w, ctx, n).ok().flatten())
+        else {
             continue;
         };
         let base = sc_root(ctx, &ns.id);
         let kept = keep.filter(|k| k.namespace.id == ns.id);
-        for s in d["serviceConnectConfiguration"]["services"].as_array().into_iter().flatten() {
+        for s in d["serviceConnectConfiguration"]["services"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
             let discovery = s["discoveryName"].as_str().unwrap_or_default();
             if !kept.is_some_and(|k| k.entries.iter().any(|e| e.0 == discovery)) {
                 let key = format!("{base}name/{discovery}");
@@ -546,7 +609,11 @@ fn release_sc(w: &mut Writer<'_>, ctx: &Context, arn: &str, service: &Value, kee
                 }
             }
             for a in s["clientAliases"].as_array().into_iter().flatten() {
-                let alias = format!("{}:{}", a["dnsName"].as_str().unwrap_or_default(), a["port"]);
+                let alias = format!(
+                    "{}:{}",
+                    a["dnsName"].as_str().unwrap_or_default(),
+                    a["port"]
+                );
                 if !kept.is_some_and(|k| k.entries.iter().any(|e| e.1.contains(&alias))) {
                     let key = format!("{base}alias/{alias}");
                     if w.get_json::<String>(&key).se()?.as_deref() == Some(arn) {
@@ -615,20 +682,41 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         .ok_or_else(|| invalid("serviceName is required."))?;
     check_name(&name, "serviceName")?;
     check_enum(i.launch_type.as_deref(), "launchType", LAUNCH_TYPES)?;
-    check_enum(i.scheduling_strategy.as_deref(), "schedulingStrategy", &["REPLICA", "DAEMON"])?;
-    check_enum(i.propagate_tags.as_deref(), "propagateTags", &["TASK_DEFINITION", "SERVICE", "NONE"])?;
     check_enum(
-        i.deployment_controller.as_ref().and_then(|d| d.r#type.as_deref()),
+        i.scheduling_strategy.as_deref(),
+        "schedulingStrategy",
+        &["REPLICA", "DAEMON"],
+    )?;
+    check_enum(
+        i.propagate_tags.as_deref(),
+        "propagateTags",
+        &["TASK_DEFINITION", "SERVICE", "NONE"],
+    )?;
+    check_enum(
+        i.deployment_controller
+            .as_ref()
+            .and_then(|d| d.r#type.as_deref()),
         "deploymentController.type",
         &["ECS", "CODE_DEPLOY", "EXTERNAL"],
     )?;
-    if i.launch_type.is_some() && i.capacity_provider_strategy.as_ref().is_some_and(|c| !c.is_empty()) {
-        return Err(invalid("Specifying both a launchType and capacityProviderStrategy is not supported."));
+    if i.launch_type.is_some()
+        && i.capacity_provider_strategy
+            .as_ref()
+            .is_some_and(|c| !c.is_empty())
+    {
+        return Err(invalid(
+            "Specifying both a launchType and capacityProviderStrategy is not supported.",
+        ));
     }
-    let strategy = i.scheduling_strategy.clone().unwrap_or_else(|| "REPLICA".into());
+    let strategy = i
+        .scheduling_strategy
+        .clone()
+        .unwrap_or_else(|| "REPLICA".into());
     let desired = match (strategy.as_str(), i.desired_count) {
         ("REPLICA", None) => {
-            return Err(invalid("desiredCount is required when schedulingStrategy is REPLICA."))
+            return Err(invalid(
+                "desiredCount is required when schedulingStrategy is REPLICA.",
+            ))
         }
         (_, Some(n)) if n < 0 => {
             return Err(invalid(format!("desiredCount {n} must be 0 or more.")))
@@ -770,7 +858,10 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 /// The service as the API shows it: tags only when asked for.
 fn public(mut s: Value, with_tags: bool) -> Value {
     if let Some(m) = s.as_object_mut() {
-        if !with_tags || m.get("tags").is_some_and(|t| t.as_array().is_some_and(|a| a.is_empty())) {
+        if !with_tags
+            || m.get("tags")
+                .is_some_and(|t| t.as_array().is_some_and(|a| a.is_empty()))
+        {
             m.remove("tags");
         }
     }
@@ -814,7 +905,9 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: UpdateInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
     let name = name_from(
-        i.service.as_deref().ok_or_else(|| invalid("service is required."))?,
+        i.service
+            .as_deref()
+            .ok_or_else(|| invalid("service is required."))?,
         "service",
     );
     if let Some(n) = i.desired_count {
@@ -822,7 +915,11 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             return Err(invalid(format!("desiredCount {n} must be 0 or more.")));
         }
     }
-    check_enum(i.propagate_tags.as_deref(), "propagateTags", &["TASK_DEFINITION", "SERVICE", "NONE"])?;
+    check_enum(
+        i.propagate_tags.as_deref(),
+        "propagateTags",
+        &["TASK_DEFINITION", "SERVICE", "NONE"],
+    )?;
     let key = service_key(ctx, &cluster, &name);
     let (service, _) = ecs.store.write(|w| {
         let cluster_doc = active_cluster(w, ctx, &cluster)?;
@@ -967,7 +1064,9 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let cluster = cluster_name(i.cluster.as_deref());
     let names = i.services.ok_or_else(|| invalid("services is required."))?;
     if names.is_empty() || names.len() > 10 {
-        return Err(invalid("services: between 1 and 10 services can be described at once."));
+        return Err(invalid(
+            "services: between 1 and 10 services can be described at once.",
+        ));
     }
     let include = i.include.unwrap_or_default();
     for inc in &include {
@@ -980,7 +1079,10 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut failures = Vec::new();
         for n in &names {
             let name = name_from(n, "service");
-            match r.get_json::<Value>(&service_key(ctx, &cluster, &name)).se()? {
+            match r
+                .get_json::<Value>(&service_key(ctx, &cluster, &name))
+                .se()?
+            {
                 Some(s) => services.push(public(s, with_tags)),
                 None => failures.push(json!({
                     "arn": service_arn(ctx, &cluster, &name),
@@ -1007,15 +1109,29 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let cluster = cluster_name(i.cluster.as_deref());
     let size = page_size(i.max_results, 10, 100)?;
     check_enum(i.launch_type.as_deref(), "launchType", LAUNCH_TYPES)?;
-    check_enum(i.scheduling_strategy.as_deref(), "schedulingStrategy", &["REPLICA", "DAEMON"])?;
+    check_enum(
+        i.scheduling_strategy.as_deref(),
+        "schedulingStrategy",
+        &["REPLICA", "DAEMON"],
+    )?;
     ecs.store.read(|r| {
         active_cluster(r, ctx, &cluster)?;
-        let (arns, next) = paginate(r, &service_prefix(ctx, &cluster), i.next_token.as_deref(), size, |_, s| {
-            let keep = s["status"] != "INACTIVE"
-                && i.launch_type.as_ref().is_none_or(|lt| s["launchType"] == json!(lt))
-                && i.scheduling_strategy.as_ref().is_none_or(|st| s["schedulingStrategy"] == json!(st));
-            keep.then(|| s["serviceArn"].clone())
-        })?;
+        let (arns, next) = paginate(
+            r,
+            &service_prefix(ctx, &cluster),
+            i.next_token.as_deref(),
+            size,
+            |_, s| {
+                let keep = s["status"] != "INACTIVE"
+                    && i.launch_type
+                        .as_ref()
+                        .is_none_or(|lt| s["launchType"] == json!(lt))
+                    && i.scheduling_strategy
+                        .as_ref()
+                        .is_none_or(|st| s["schedulingStrategy"] == json!(st));
+                keep.then(|| s["serviceArn"].clone())
+            },
+        )?;
         let mut out = json!({ "serviceArns": arns });
         if let Some(n) = next {
             out["nextToken"] = json!(n);
@@ -1041,7 +1157,8 @@ pub fn list_by_namespace(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         .ok_or_else(|| invalid("namespace is required."))?;
     let size = page_size(i.max_results, 10, 100)?;
     ecs.store.read(|r| {
-        let found = berth_cloudmap::find_namespace(r, ctx, &ns)?.ok_or_else(|| namespace_not_found(&ns))?;
+        let found =
+            berth_cloudmap::find_namespace(r, ctx, &ns)?.ok_or_else(|| namespace_not_found(&ns))?;
         let prefix = format!("{}service/", sc_root(ctx, &found.id));
         let (arns, next) = paginate(r, &prefix, i.next_token.as_deref(), size, |_, v| Some(v))?;
         let mut out = json!({ "serviceArns": arns });
@@ -1064,7 +1181,9 @@ pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: DeleteInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
     let name = name_from(
-        i.service.as_deref().ok_or_else(|| invalid("service is required."))?,
+        i.service
+            .as_deref()
+            .ok_or_else(|| invalid("service is required."))?,
         "service",
     );
     let key = service_key(ctx, &cluster, &name);
@@ -1101,7 +1220,9 @@ pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             .scan_json::<Value>(&task_prefix(ctx, &cluster), None, usize::MAX)
             .se()?
             .into_iter()
-            .any(|(_, t)| t["group"] == json!(format!("service:{name}")) && t["lastStatus"] != "STOPPED");
+            .any(|(_, t)| {
+                t["group"] == json!(format!("service:{name}")) && t["lastStatus"] != "STOPPED"
+            });
         if !tasks {
             s["status"] = json!("INACTIVE");
             w.put_json(&key, &s).se()?;

@@ -12,7 +12,11 @@ use crate::Ecs;
 
 /// The store key of the resource an ECS ARN names.
 fn key_for(ctx: &Context, arn: &str) -> R<String> {
-    let bad = || invalid(format!("resourceArn '{arn}' is not a valid ECS resource ARN."));
+    let bad = || {
+        invalid(format!(
+            "resourceArn '{arn}' is not a valid ECS resource ARN."
+        ))
+    };
     let parts: Vec<&str> = arn.splitn(6, ':').collect();
     if parts.len() != 6 || parts[0] != "arn" || parts[2] != "ecs" {
         return Err(bad());
@@ -69,7 +73,10 @@ pub fn tag(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     check_tags(&tags)?;
     let key = key_for(ctx, &arn)?;
     ecs.store.write(|w| {
-        let mut rec = w.get_json::<Value>(&key).se()?.ok_or_else(|| not_found(&arn))?;
+        let mut rec = w
+            .get_json::<Value>(&key)
+            .se()?
+            .ok_or_else(|| not_found(&arn))?;
         let merged = merge_tags(&rec["tags"], &tags);
         if merged.as_array().map(Vec::len).unwrap_or(0) > 50 {
             return Err(invalid("tags: a resource can have at most 50 tags."));
@@ -84,10 +91,16 @@ pub fn tag(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 pub fn untag(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: TagInput = parse_input(input)?;
     let arn = arn_of(&i)?;
-    let keys = i.tag_keys.clone().ok_or_else(|| invalid("tagKeys is required."))?;
+    let keys = i
+        .tag_keys
+        .clone()
+        .ok_or_else(|| invalid("tagKeys is required."))?;
     let key = key_for(ctx, &arn)?;
     ecs.store.write(|w| {
-        let mut rec = w.get_json::<Value>(&key).se()?.ok_or_else(|| not_found(&arn))?;
+        let mut rec = w
+            .get_json::<Value>(&key)
+            .se()?
+            .ok_or_else(|| not_found(&arn))?;
         let mut list: Vec<Tag> = serde_json::from_value(rec["tags"].clone()).unwrap_or_default();
         list.retain(|t| !t.key.as_ref().is_some_and(|k| keys.contains(k)));
         rec["tags"] = tags_json(&list);
@@ -102,9 +115,15 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let arn = arn_of(&i)?;
     let key = key_for(ctx, &arn)?;
     ecs.store.read(|r| {
-
-        let rec = r.get_json::<Value>(&key).se()?.ok_or_else(|| not_found(&arn))?;
-        let tags = if rec["tags"].is_array() { rec["tags"].clone() } else { json!([]) };
+        let rec = r
+            .get_json::<Value>(&key)
+            .se()?
+            .ok_or_else(|| not_found(&arn))?;
+        let tags = if rec["tags"].is_array() {
+            rec["tags"].clone()
+        } else {
+            json!([])
+        };
         Ok(json!({ "tags": tags }))
     })
 }

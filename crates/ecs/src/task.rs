@@ -31,8 +31,11 @@ struct TaskOverride {
     rest: serde_json::Map<String, Value>,
 }
 
+/// RunTask and StartTask input. Members berth does not act on yet (placement arrives with
+/// the scheduler) are still decoded, so a wrong type is reported as AWS reports it.
 #[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
+#[allow(dead_code)]
 struct RunInput {
     cluster: Option<String>,
     task_definition: Option<String>,
@@ -145,10 +148,18 @@ fn build_task(n: &NewTask<'_>) -> R<Value> {
     for (k, x) in &overrides.rest {
         task["overrides"][k] = x.clone();
     }
-    if let Some(c) = overrides.cpu.clone().or_else(|| n.td["cpu"].as_str().map(str::to_string)) {
+    if let Some(c) = overrides
+        .cpu
+        .clone()
+        .or_else(|| n.td["cpu"].as_str().map(str::to_string))
+    {
         task["cpu"] = json!(c);
     }
-    if let Some(m) = overrides.memory.clone().or_else(|| n.td["memory"].as_str().map(str::to_string)) {
+    if let Some(m) = overrides
+        .memory
+        .clone()
+        .or_else(|| n.td["memory"].as_str().map(str::to_string))
+    {
         task["memory"] = json!(m);
     }
     if let Some(lt) = n.launch_type {
@@ -170,7 +181,12 @@ fn build_task(n: &NewTask<'_>) -> R<Value> {
     }
     if awsvpc {
         let mut details = Vec::new();
-        if let Some(subnet) = n.input.network_configuration.as_ref().and_then(|nc| nc["awsvpcConfiguration"]["subnets"][0].as_str()) {
+        if let Some(subnet) = n
+            .input
+            .network_configuration
+            .as_ref()
+            .and_then(|nc| nc["awsvpcConfiguration"]["subnets"][0].as_str())
+        {
             details.push(json!({"name": "subnetId", "value": subnet}));
         }
         task["attachments"] = json!([{
@@ -185,8 +201,16 @@ fn build_task(n: &NewTask<'_>) -> R<Value> {
 }
 
 fn validate_run(i: &RunInput, td: &Value) -> R<()> {
-    check_enum(i.launch_type.as_deref(), "launchType", &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"])?;
-    check_enum(i.propagate_tags.as_deref(), "propagateTags", &["TASK_DEFINITION", "SERVICE", "NONE"])?;
+    check_enum(
+        i.launch_type.as_deref(),
+        "launchType",
+        &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"],
+    )?;
+    check_enum(
+        i.propagate_tags.as_deref(),
+        "propagateTags",
+        &["TASK_DEFINITION", "SERVICE", "NONE"],
+    )?;
     if let Some(s) = &i.started_by {
         if s.len() > 128 {
             return Err(invalid("startedBy can be at most 128 characters."));
@@ -213,9 +237,14 @@ fn validate_run(i: &RunInput, td: &Value) -> R<()> {
             "Network Configuration is not valid for the given networkMode of this task definition.",
         )),
         (Some(nc), true) => {
-            let subnets = nc["awsvpcConfiguration"]["subnets"].as_array().map(Vec::len).unwrap_or(0);
+            let subnets = nc["awsvpcConfiguration"]["subnets"]
+                .as_array()
+                .map(Vec::len)
+                .unwrap_or(0);
             if subnets == 0 {
-                Err(invalid("networkConfiguration.awsvpcConfiguration.subnets can not be empty."))
+                Err(invalid(
+                    "networkConfiguration.awsvpcConfiguration.subnets can not be empty.",
+                ))
             } else {
                 Ok(())
             }
@@ -230,8 +259,7 @@ fn validate_run(i: &RunInput, td: &Value) -> R<()> {
 
 fn load_td(w: &impl Read, ctx: &Context, reference: Option<&str>) -> R<Value> {
     let r = reference.ok_or_else(|| invalid("taskDefinition is required."))?;
-    taskdef::resolve(w, ctx, r)?
-        .ok_or_else(|| invalid(format!("TaskDefinition not found: '{r}'.")))
+    taskdef::resolve(w, ctx, r)?.ok_or_else(|| invalid(format!("TaskDefinition not found: '{r}'.")))
 }
 
 fn put_task(w: &mut Writer<'_>, ctx: &Context, cluster: &str, task: &Value) -> R<()> {
@@ -256,8 +284,14 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     if !(1..=10).contains(&count) {
         return Err(invalid(format!("count {count} must be between 1 and 10.")));
     }
-    if i.launch_type.is_some() && i.capacity_provider_strategy.as_ref().is_some_and(|c| !c.is_empty()) {
-        return Err(invalid("Specifying both a launchType and capacityProviderStrategy is not supported."));
+    if i.launch_type.is_some()
+        && i.capacity_provider_strategy
+            .as_ref()
+            .is_some_and(|c| !c.is_empty())
+    {
+        return Err(invalid(
+            "Specifying both a launchType and capacityProviderStrategy is not supported.",
+        ));
     }
     let (tasks, _) = ecs.store.write(|w| {
         if let Some(token) = &i.client_token {
@@ -283,7 +317,14 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         };
         let mut tasks = Vec::new();
         for _ in 0..count {
-            let t = build_task(&NewTask { ctx, cluster: &cluster, td: &td, input: &i, launch_type, container_instance: None })?;
+            let t = build_task(&NewTask {
+                ctx,
+                cluster: &cluster,
+                td: &td,
+                input: &i,
+                launch_type,
+                container_instance: None,
+            })?;
             put_task(w, ctx, &cluster, &t)?;
             tasks.push(t);
         }
@@ -305,7 +346,9 @@ pub fn start(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         .clone()
         .ok_or_else(|| invalid("containerInstances is required."))?;
     if instances.is_empty() || instances.len() > 10 {
-        return Err(invalid("containerInstances: between 1 and 10 container instances."));
+        return Err(invalid(
+            "containerInstances: between 1 and 10 container instances.",
+        ));
     }
     let (out, _) = ecs.store.write(|w| {
         active_cluster(w, ctx, &cluster)?;
@@ -315,14 +358,25 @@ pub fn start(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut failures = Vec::new();
         for ci in &instances {
             let id = name_from(ci, "container-instance");
-            match w.get_json::<Value>(&instance_key(ctx, &cluster, &id)).se()? {
+            match w
+                .get_json::<Value>(&instance_key(ctx, &cluster, &id))
+                .se()?
+            {
                 Some(inst) if inst["status"] == "ACTIVE" => {
                     let arn = inst["containerInstanceArn"].as_str().map(str::to_string);
-                    let t = build_task(&NewTask { ctx, cluster: &cluster, td: &td, input: &i, launch_type: Some("EC2"), container_instance: arn })?;
+                    let t = build_task(&NewTask {
+                        ctx,
+                        cluster: &cluster,
+                        td: &td,
+                        input: &i,
+                        launch_type: Some("EC2"),
+                        container_instance: arn,
+                    })?;
                     put_task(w, ctx, &cluster, &t)?;
                     tasks.push(public(t, false));
                 }
-                Some(inst) => failures.push(json!({"arn": inst["containerInstanceArn"], "reason": "INACTIVE"})),
+                Some(inst) => failures
+                    .push(json!({"arn": inst["containerInstanceArn"], "reason": "INACTIVE"})),
                 None => failures.push(json!({
                     "arn": ctx.arn("ecs", &format!("container-instance/{cluster}/{id}")),
                     "reason": "MISSING",
@@ -345,7 +399,12 @@ struct StopInput {
 pub fn stop(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: StopInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
-    let id = name_from(i.task.as_deref().ok_or_else(|| invalid("task is required."))?, "task");
+    let id = name_from(
+        i.task
+            .as_deref()
+            .ok_or_else(|| invalid("task is required."))?,
+        "task",
+    );
     if let Some(r) = &i.reason {
         if r.len() > 255 {
             return Err(invalid("reason can be at most 255 characters."));
@@ -364,7 +423,10 @@ pub fn stop(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let at = now();
         t["desiredStatus"] = json!("STOPPED");
         t["stopCode"] = json!("UserInitiated");
-        t["stoppedReason"] = json!(i.reason.clone().unwrap_or_else(|| "Task stopped by user".into()));
+        t["stoppedReason"] = json!(i
+            .reason
+            .clone()
+            .unwrap_or_else(|| "Task stopped by user".into()));
         t["stoppingAt"] = json!(at);
         if t.get("containerInstanceArn").is_none() {
             // No agent holds it: nothing runs, so it stops now.
@@ -402,8 +464,16 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: ListInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
     let size = page_size(i.max_results, 100, 100)?;
-    check_enum(i.desired_status.as_deref(), "desiredStatus", &["RUNNING", "PENDING", "STOPPED"])?;
-    check_enum(i.launch_type.as_deref(), "launchType", &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"])?;
+    check_enum(
+        i.desired_status.as_deref(),
+        "desiredStatus",
+        &["RUNNING", "PENDING", "STOPPED"],
+    )?;
+    check_enum(
+        i.launch_type.as_deref(),
+        "launchType",
+        &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"],
+    )?;
     if i.family.is_some() && i.service_name.is_some() {
         return Err(invalid("family and serviceName cannot both be specified."));
     }
@@ -412,25 +482,46 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         Some("STOPPED") => "STOPPED",
         _ => "RUNNING",
     };
-    let instance = i.container_instance.as_deref().map(|c| name_from(c, "container-instance"));
+    let instance = i
+        .container_instance
+        .as_deref()
+        .map(|c| name_from(c, "container-instance"));
     let family_td_prefix = i.family.as_ref().map(|f| format!(":task-definition/{f}:"));
-    let group = i.service_name.as_ref().map(|s| format!("service:{}", name_from(s, "service")));
+    let group = i
+        .service_name
+        .as_ref()
+        .map(|s| format!("service:{}", name_from(s, "service")));
     ecs.store.read(|r| {
         active_cluster(r, ctx, &cluster)?;
-        let (arns, next) = paginate(r, &task_prefix(ctx, &cluster), i.next_token.as_deref(), size, |_, t| {
-            let keep = t["desiredStatus"] == desired
-                && (i.desired_status.as_deref() != Some("PENDING") || t["lastStatus"] != "RUNNING")
-                && instance.as_ref().is_none_or(|id| {
-                    t["containerInstanceArn"].as_str().is_some_and(|a| a.ends_with(&format!("/{id}")))
-                })
-                && family_td_prefix.as_ref().is_none_or(|p| {
-                    t["taskDefinitionArn"].as_str().is_some_and(|a| a.contains(p.as_str()))
-                })
-                && group.as_ref().is_none_or(|g| t["group"] == json!(g))
-                && i.started_by.as_ref().is_none_or(|s| t["startedBy"] == json!(s))
-                && i.launch_type.as_ref().is_none_or(|lt| t["launchType"] == json!(lt));
-            keep.then(|| t["taskArn"].clone())
-        })?;
+        let (arns, next) = paginate(
+            r,
+            &task_prefix(ctx, &cluster),
+            i.next_token.as_deref(),
+            size,
+            |_, t| {
+                let keep = t["desiredStatus"] == desired
+                    && (i.desired_status.as_deref() != Some("PENDING")
+                        || t["lastStatus"] != "RUNNING")
+                    && instance.as_ref().is_none_or(|id| {
+                        t["containerInstanceArn"]
+                            .as_str()
+                            .is_some_and(|a| a.ends_with(&format!("/{id}")))
+                    })
+                    && family_td_prefix.as_ref().is_none_or(|p| {
+                        t["taskDefinitionArn"]
+                            .as_str()
+                            .is_some_and(|a| a.contains(p.as_str()))
+                    })
+                    && group.as_ref().is_none_or(|g| t["group"] == json!(g))
+                    && i.started_by
+                        .as_ref()
+                        .is_none_or(|s| t["startedBy"] == json!(s))
+                    && i.launch_type
+                        .as_ref()
+                        .is_none_or(|lt| t["launchType"] == json!(lt));
+                keep.then(|| t["taskArn"].clone())
+            },
+        )?;
         let mut out = json!({ "taskArns": arns });
         if let Some(n) = next {
             out["nextToken"] = json!(n);
@@ -452,7 +543,9 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let cluster = cluster_name(i.cluster.as_deref());
     let ids = i.tasks.ok_or_else(|| invalid("tasks is required."))?;
     if ids.is_empty() || ids.len() > 100 {
-        return Err(invalid("tasks: between 1 and 100 tasks can be described at once."));
+        return Err(invalid(
+            "tasks: between 1 and 100 tasks can be described at once.",
+        ));
     }
     let include = i.include.unwrap_or_default();
     for inc in &include {
@@ -467,7 +560,9 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             let id = name_from(t, "task");
             match r.get_json::<Value>(&task_key(ctx, &cluster, &id)).se()? {
                 Some(t) => tasks.push(public(t, with_tags)),
-                None => failures.push(json!({"arn": task_arn(ctx, &cluster, &id), "reason": "MISSING"})),
+                None => {
+                    failures.push(json!({"arn": task_arn(ctx, &cluster, &id), "reason": "MISSING"}))
+                }
             }
         }
         Ok(json!({ "tasks": tasks, "failures": failures }))

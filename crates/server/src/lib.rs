@@ -97,7 +97,10 @@ struct Router {
 
 impl Router {
     fn api(&self, prefix: &str) -> Option<Arc<dyn Api>> {
-        self.apis.iter().find(|a| a.target_prefix() == prefix).cloned()
+        self.apis
+            .iter()
+            .find(|a| a.target_prefix() == prefix)
+            .cloned()
     }
 }
 
@@ -309,12 +312,20 @@ fn check_content_type(headers: &HeaderMap, encoding: Encoding) -> Result<(), Api
     let ct = headers
         .get(http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .map(|v| v.split(';').next().unwrap_or("").trim().to_ascii_lowercase());
-    let ok = match (encoding, ct.as_deref()) {
-        (Encoding::Json, Some("application/x-amz-json-1.1" | "application/x-amz-json-1.0")) => true,
-        (Encoding::Cbor, Some("application/cbor") | None) => true,
-        _ => false,
-    };
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    let ok = matches!(
+        (encoding, ct.as_deref()),
+        (
+            Encoding::Json,
+            Some("application/x-amz-json-1.1" | "application/x-amz-json-1.0")
+        ) | (Encoding::Cbor, Some("application/cbor") | None)
+    );
     if ok {
         Ok(())
     } else {
@@ -371,9 +382,8 @@ async fn read_body(
         Encoding::Json if bytes.iter().all(u8::is_ascii_whitespace) => {
             Value::Object(Default::default())
         }
-        Encoding::Json => serde_json::from_slice(&bytes).map_err(|e| {
-            ApiError::serialization(format!("request body is not valid JSON: {e}"))
-        })?,
+        Encoding::Json => serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::serialization(format!("request body is not valid JSON: {e}")))?,
     };
     if !value.is_object() {
         return Err(ApiError::serialization(
@@ -410,7 +420,12 @@ fn respond(
     resp
 }
 
-fn ok_response(v: &Value, encoding: Encoding, request_id: &str, ts: &[&str]) -> Response<Full<Bytes>> {
+fn ok_response(
+    v: &Value,
+    encoding: Encoding,
+    request_id: &str,
+    ts: &[&str],
+) -> Response<Full<Bytes>> {
     respond(200, v, encoding, request_id, ts)
 }
 

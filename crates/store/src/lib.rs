@@ -118,11 +118,10 @@ impl Store {
             CREATE INDEX IF NOT EXISTS changes_rev ON changes(rev);
             INSERT OR IGNORE INTO meta(name, value) VALUES ('revision', 0);",
         )?;
-        let rev: i64 = conn.query_row(
-            "SELECT value FROM meta WHERE name = 'revision'",
-            [],
-            |r| r.get(0),
-        )?;
+        let rev: i64 =
+            conn.query_row("SELECT value FROM meta WHERE name = 'revision'", [], |r| {
+                r.get(0)
+            })?;
         let (tx, _) = watch::channel(rev as u64);
         Ok(Store {
             path,
@@ -217,11 +216,15 @@ impl Store {
 
     /// The changes after `revision`, oldest first, at most `limit`. When the log no
     /// longer reaches back that far, returns `None`: the watcher must re-read everything.
-    pub fn changes_since(&self, revision: u64, limit: usize) -> Result<Option<Vec<Change>>, StoreError> {
+    pub fn changes_since(
+        &self,
+        revision: u64,
+        limit: usize,
+    ) -> Result<Option<Vec<Change>>, StoreError> {
         self.read(|r| {
-            let oldest: Option<i64> = r
-                .conn
-                .query_row("SELECT MIN(rev) FROM changes", [], |row| row.get(0))?;
+            let oldest: Option<i64> =
+                r.conn
+                    .query_row("SELECT MIN(rev) FROM changes", [], |row| row.get(0))?;
             if let Some(oldest) = oldest {
                 if (oldest as u64) > revision + 1 {
                     return Ok(None);
@@ -273,12 +276,14 @@ pub trait Read {
     fn get_json<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         match self.get(key)? {
             None => Ok(None),
-            Some(bytes) => serde_json::from_slice(&bytes)
-                .map(Some)
-                .map_err(|source| StoreError::Decode {
-                    key: key.to_string(),
-                    source,
-                }),
+            Some(bytes) => {
+                serde_json::from_slice(&bytes)
+                    .map(Some)
+                    .map_err(|source| StoreError::Decode {
+                        key: key.to_string(),
+                        source,
+                    })
+            }
         }
     }
 
@@ -394,7 +399,11 @@ impl Writer<'_> {
     }
 
     /// Writes `value` as JSON at `key`.
-    pub fn put_json<T: Serialize + ?Sized>(&mut self, key: &str, value: &T) -> Result<(), StoreError> {
+    pub fn put_json<T: Serialize + ?Sized>(
+        &mut self,
+        key: &str,
+        value: &T,
+    ) -> Result<(), StoreError> {
         let bytes = serde_json::to_vec(value).map_err(|source| StoreError::Encode {
             key: key.to_string(),
             source,
@@ -440,7 +449,11 @@ mod tests {
             assert_eq!(r.get("a/1")?.as_deref(), Some(&b"one"[..]));
             let keys: Vec<_> = r.scan("a/", None, 10)?.into_iter().map(|e| e.0).collect();
             assert_eq!(keys, vec!["a/1", "a/2"]);
-            let keys: Vec<_> = r.scan("a/", Some("a/1"), 10)?.into_iter().map(|e| e.0).collect();
+            let keys: Vec<_> = r
+                .scan("a/", Some("a/1"), 10)?
+                .into_iter()
+                .map(|e| e.0)
+                .collect();
             assert_eq!(keys, vec!["a/2"]);
             assert_eq!(r.count("a/")?, 2);
             Ok::<_, StoreError>(())
@@ -472,8 +485,16 @@ mod tests {
         assert_eq!(
             changes,
             vec![
-                Change { revision: 1, key: "k".into(), deleted: false },
-                Change { revision: 2, key: "k".into(), deleted: true },
+                Change {
+                    revision: 1,
+                    key: "k".into(),
+                    deleted: false
+                },
+                Change {
+                    revision: 2,
+                    key: "k".into(),
+                    deleted: true
+                },
             ]
         );
     }
@@ -483,7 +504,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         {
             let s = Store::open(dir.path()).unwrap();
-            s.write(|w| w.put_json("x/1", &serde_json::json!({"a": 1}))).unwrap();
+            s.write(|w| w.put_json("x/1", &serde_json::json!({"a": 1})))
+                .unwrap();
         }
         let s = Store::open(dir.path()).unwrap();
         assert_eq!(s.revision(), 1);
