@@ -13,7 +13,7 @@ use crate::{
     bump_revision, create_namespace, create_service, delete_service, deregister_instance, get_ns,
     get_svc, id_from_arn, inst_not_found, instances_revision, invalid, keys, record_operation,
     register_instance, require_ns, require_svc, se, svc_by_name, svc_not_found, CloudMap,
-    InstanceRec, NamespaceRec, NewNamespace, NewService, OperationRec, ServiceRec, TxError,
+    InstanceRec, NamespaceRec, NewNamespace, NewService, OperationRec, ServiceRec,
 };
 
 /// Dispatches `op`.
@@ -76,19 +76,14 @@ fn write<R>(
     cm: &CloudMap,
     f: impl FnOnce(&mut Writer<'_>) -> Result<R, ApiError>,
 ) -> Result<R, ApiError> {
-    cm.store()
-        .write(|w| f(w).map_err(TxError::from))
-        .map(|(r, _)| r)
-        .map_err(ApiError::from)
+    cm.store().write(f).map(|(r, _)| r)
 }
 
 fn read<R>(
     cm: &CloudMap,
     f: impl FnOnce(&Reader<'_>) -> Result<R, ApiError>,
 ) -> Result<R, ApiError> {
-    cm.store()
-        .read(|r| f(r).map_err(TxError::from))
-        .map_err(ApiError::from)
+    cm.store().read(f)
 }
 
 // ----- shared input pieces -----

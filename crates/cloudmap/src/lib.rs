@@ -261,29 +261,6 @@ pub(crate) mod keys {
     }
 }
 
-/// An error inside one of this crate's store transactions.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum TxError {
-    /// An API error to return as is.
-    #[error("{0}")]
-    Api(#[from] ApiError),
-    /// The store failed.
-    #[error("{0}")]
-    Store(#[from] StoreError),
-}
-
-impl From<TxError> for ApiError {
-    fn from(e: TxError) -> ApiError {
-        match e {
-            TxError::Api(e) => e,
-            TxError::Store(e) => {
-                tracing::error!(error = %e, "cloudmap store failure");
-                store_error(e)
-            }
-        }
-    }
-}
-
 pub(crate) fn se(e: StoreError) -> ApiError {
     tracing::error!(error = %e, "cloudmap store failure");
     store_error(e)
