@@ -274,11 +274,7 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             size,
             |_, c| (c["status"] != "INACTIVE").then(|| c["clusterArn"].clone()),
         )?;
-        let mut out = json!({ "clusterArns": arns });
-        if let Some(n) = next {
-            out["nextToken"] = json!(n);
-        }
-        Ok(out)
+        Ok(page_json("clusterArns", arns, next))
     })
 }
 

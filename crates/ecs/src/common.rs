@@ -207,6 +207,27 @@ pub fn paginate<T>(
     }
 }
 
+/// A list operation's answer: `{<key>: items, "nextToken": ...}`.
+pub fn page_json(key: &str, items: Vec<Value>, next: Option<String>) -> Value {
+    let mut out = json!({ key: items });
+    if let Some(n) = next {
+        out["nextToken"] = json!(n);
+    }
+    out
+}
+
+/// The log drivers ECS knows (`logConfiguration.logDriver`).
+pub const LOG_DRIVERS: &[&str] = &[
+    "json-file",
+    "syslog",
+    "journald",
+    "gelf",
+    "fluentd",
+    "awslogs",
+    "splunk",
+    "awsfirelens",
+];
+
 // ---- tags -------------------------------------------------------------------------
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]

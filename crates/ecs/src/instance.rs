@@ -273,11 +273,7 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 keep.then(|| c["containerInstanceArn"].clone())
             },
         )?;
-        let mut out = json!({ "containerInstanceArns": arns });
-        if let Some(n) = next {
-            out["nextToken"] = json!(n);
-        }
-        Ok(out)
+        Ok(page_json("containerInstanceArns", arns, next))
     })
 }
 

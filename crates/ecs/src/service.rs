@@ -283,20 +283,7 @@ fn log_configuration_json(l: &LogConfiguration, field: &str) -> R<Value> {
         .log_driver
         .as_deref()
         .ok_or_else(|| invalid(format!("{field}.logDriver is required.")))?;
-    check_enum(
-        Some(driver),
-        &format!("{field}.logDriver"),
-        &[
-            "json-file",
-            "syslog",
-            "journald",
-            "gelf",
-            "fluentd",
-            "awslogs",
-            "splunk",
-            "awsfirelens",
-        ],
-    )?;
+    check_enum(Some(driver), &format!("{field}.logDriver"), LOG_DRIVERS)?;
     let mut v = json!({ "logDriver": driver });
     if let Some(o) = &l.options {
         v["options"] = json!(o);
@@ -1132,11 +1119,7 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 keep.then(|| s["serviceArn"].clone())
             },
         )?;
-        let mut out = json!({ "serviceArns": arns });
-        if let Some(n) = next {
-            out["nextToken"] = json!(n);
-        }
-        Ok(out)
+        Ok(page_json("serviceArns", arns, next))
     })
 }
 
@@ -1161,11 +1144,7 @@ pub fn list_by_namespace(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             berth_cloudmap::find_namespace(r, ctx, &ns)?.ok_or_else(|| namespace_not_found(&ns))?;
         let prefix = format!("{}service/", sc_root(ctx, &found.id));
         let (arns, next) = paginate(r, &prefix, i.next_token.as_deref(), size, |_, v| Some(v))?;
-        let mut out = json!({ "serviceArns": arns });
-        if let Some(n) = next {
-            out["nextToken"] = json!(n);
-        }
-        Ok(out)
+        Ok(page_json("serviceArns", arns, next))
     })
 }
 

@@ -522,11 +522,7 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 keep.then(|| t["taskArn"].clone())
             },
         )?;
-        let mut out = json!({ "taskArns": arns });
-        if let Some(n) = next {
-            out["nextToken"] = json!(n);
-        }
-        Ok(out)
+        Ok(page_json("taskArns", arns, next))
     })
 }
 

@@ -30,7 +30,7 @@ use serde_json::{json, Map, Value};
 
 use crate::common::{
     check_enum, check_tags, client, invalid, page_size, prune_nulls, tags_json,
-    taskdef_family_prefix, taskdef_key, taskdef_prefix, StoreResult, Tag, R,
+    taskdef_family_prefix, taskdef_key, taskdef_prefix, StoreResult, Tag, LOG_DRIVERS, R,
 };
 use crate::Ecs;
 
@@ -43,16 +43,6 @@ const TASK_CPU_RANGE: (u64, u64) = (128, 196_608);
 
 const NETWORK_MODES: &[&str] = &["bridge", "host", "awsvpc", "none"];
 const COMPATIBILITIES: &[&str] = &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"];
-const LOG_DRIVERS: &[&str] = &[
-    "json-file",
-    "syslog",
-    "journald",
-    "gelf",
-    "fluentd",
-    "awslogs",
-    "splunk",
-    "awsfirelens",
-];
 const FARGATE_LOG_DRIVERS: &[&str] = &["awslogs", "splunk", "awsfirelens"];
 const OS_FAMILIES: &[&str] = &[
     "WINDOWS_SERVER_2019_FULL",
