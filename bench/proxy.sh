@@ -1,0 +1,473 @@
+#!/usr/bin/env bash
+# Proxy benchmark: one HTTP/1.1 upstream on loopback, reached directly, through one
+# berth proxy, through nginx and through HAProxy (reverse proxies configured alike:
+# the same number of worker threads/processes, keep-alive to the upstream, no access
+# logs). For each: throughput and latency at saturation (wrk, plus h2load --h1 as a
+# second opinion), latency at a fixed 1,000 requests/s (berth-bench-load, open loop),
+# and the proxy's CPU time and memory. Prints a markdown table on stdout (progress on
+# stderr), then the targets:
+#   berth's throughput >= nginx's and HAProxy's; berth adds < 50 us to the p50 at
+#   1,000 requests/s; berth's idle RSS < 10 MB.
+#
+#   bench/proxy.sh                          # everything, 10 s runs
+#   DURATION=5 TARGETS="direct nginx" bench/proxy.sh
+#
+# Settings (environment):
+#   WORKERS=2            proxy worker threads (berth), worker processes (nginx), nbthread (HAProxy)
+#   UPSTREAM_THREADS=2   the upstream server's threads (same for every run)
+#   DURATION=10          seconds of each saturation run (after a 2 s warm-up)
+#   WRK_THREADS=2 WRK_CONNECTIONS=64   wrk / h2load clients
+#   RATE=1000 RATE_DURATION=10 RATE_CONNECTIONS=8   the fixed-rate run
+#   H2LOAD=1             also measure throughput with h2load --h1 (0: skip)
+#   TARGETS="direct berth nginx haproxy"
+#   UPSTREAM_CPUS, PROXY_CPUS, LOAD_CPUS   taskset CPU lists; by default split evenly
+#                        when there are at least 3 × WORKERS CPUs, unpinned otherwise
+#   STRICT=1             exit non-zero when a target is missed
+#   BUILD=0              use the binaries already in $CARGO_TARGET_DIR/release (no cargo build)
+#
+# CPU is utime + stime from /proc/PID/stat over the run, summed over all of the proxy's
+# processes; idle and peak RSS (VmRSS, VmHWM) are summed the same way: berth is one
+# process, nginx is its master plus WORKERS worker processes, HAProxy one process
+# (no master-worker mode) with WORKERS threads.
+#
+# Exits non-zero if `berth proxy` is not available (after measuring the others), if a
+# proxy fails to start, or (STRICT=1) if a target is missed.
+set -euo pipefail
+
+repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$repo"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
+
+WORKERS="${WORKERS:-2}"
+UPSTREAM_THREADS="${UPSTREAM_THREADS:-$WORKERS}"
+DURATION="${DURATION:-10}"
+WRK_THREADS="${WRK_THREADS:-2}"
+WRK_CONNECTIONS="${WRK_CONNECTIONS:-64}"
+RATE="${RATE:-1000}"
+RATE_DURATION="${RATE_DURATION:-10}"
+RATE_CONNECTIONS="${RATE_CONNECTIONS:-8}"
+H2LOAD="${H2LOAD:-1}"
+TARGETS="${TARGETS:-direct berth nginx haproxy}"
+STRICT="${STRICT:-0}"
+BUILD="${BUILD:-1}"
+
+log() { echo "[proxy-bench] $*" >&2; }
+
+# --- tools -------------------------------------------------------------------------
+missing=()
+command -v wrk >/dev/null || missing+=(wrk)
+command -v h2load >/dev/null || missing+=(nghttp2-client)
+command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing+=(nginx)
+command -v haproxy >/dev/null || [ -x /usr/sbin/haproxy ] || missing+=(haproxy)
+if [ "${#missing[@]}" -gt 0 ]; then
+    log "installing ${missing[*]}"
+    sudo=()
+    [ "$(id -u)" -eq 0 ] || sudo=(sudo)
+    export DEBIAN_FRONTEND=noninteractive
+    "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2 ||
+        { "${sudo[@]}" apt-get update >&2 &&
+            "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}" >&2; }
+fi
+export PATH="$PATH:/usr/sbin:/sbin"
+
+# --- builds ------------------------------------------------------------------------
+bin="$CARGO_TARGET_DIR/release"
+load="$bin/berth-bench-load"
+[ "$BUILD" = 0 ] || cargo build --release -p berth-bench >&2
+berth_ok=1
+berth_why=""
+if [ "$BUILD" = 0 ] && [ ! -x "$bin/berth" ]; then
+    berth_ok=0
+    berth_why="no $bin/berth (BUILD=0)"
+elif [ "$BUILD" != 0 ] && ! cargo build --release -p berth >&2; then
+    berth_ok=0
+    berth_why="cargo build -p berth failed"
+elif ! "$bin/berth" proxy --help >/dev/null 2>&1; then
+    berth_ok=0
+    berth_why="$bin/berth has no 'proxy' command yet"
+fi
+if [ "$berth_ok" = 0 ]; then
+    log "berth proxy not available ($berth_why); measuring the others"
+fi
+
+# --- CPU pinning -------------------------------------------------------------------
+ncpu="$(nproc)"
+if [ -z "${UPSTREAM_CPUS+x}${PROXY_CPUS+x}${LOAD_CPUS+x}" ] && [ "$ncpu" -ge $((3 * WORKERS)) ]; then
+    UPSTREAM_CPUS="0-$((WORKERS - 1))"
+    PROXY_CPUS="$WORKERS-$((2 * WORKERS - 1))"
+    LOAD_CPUS="$((2 * WORKERS))-$((ncpu - 1))"
+fi
+UPSTREAM_CPUS="${UPSTREAM_CPUS:-}"
+PROXY_CPUS="${PROXY_CPUS:-}"
+LOAD_CPUS="${LOAD_CPUS:-}"
+pin() {
+    local cpus="$1"
+    shift
+    if [ -n "$cpus" ]; then taskset -c "$cpus" "$@"; else "$@"; fi
+}
+# For background processes (`spawn CPUS cmd... &`): the subshell becomes the command, so
+# $! is its pid.
+spawn() {
+    local cpus="$1"
+    shift
+    if [ -n "$cpus" ]; then exec taskset -c "$cpus" "$@"; else exec "$@"; fi
+}
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+# --- processes ---------------------------------------------------------------------
+tmp="$(mktemp -d "${TMPDIR:-/tmp}/berth-proxy-bench.XXXXXX")"
+chmod 755 "$tmp"
+pids=()
+cleanup() {
+    local p
+    for p in "${pids[@]}"; do
+        kill "$p" 2>/dev/null || true
+    done
+    for p in "${pids[@]}"; do
+        wait "$p" 2>/dev/null || true
+    done
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+    local p
+    for _ in $(seq 1 200); do
+        p=$((20000 + RANDOM % 40000))
+        if port_free "$p"; then
+            echo "$p"
+            return
+        fi
+    done
+    echo "no free port" >&2
+    return 1
+}
+
+# The process and its descendants (nginx: master and workers).
+tree() {
+    local p="$1" c
+    echo "$p"
+    for c in $(pgrep -P "$p" 2>/dev/null || true); do
+        tree "$c"
+    done
+}
+clk_tck="$(getconf CLK_TCK)"
+cpu_ticks() { # utime + stime of the tree of $1
+    local total=0 p rest
+    for p in $(tree "$1"); do
+        rest="$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null)" || continue
+        # After "pid (comm) ": state is field 1, utime 12, stime 13.
+        total=$((total + $(echo "$rest" | awk '{print $12 + $13}')))
+    done
+    echo "$total"
+}
+mem_kb() { # sum of a /proc/PID/status field (VmRSS, VmHWM) over the tree of $2
+    local total=0 p v
+    for p in $(tree "$2"); do
+        v="$(awk -v f="$1:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null)" || continue
+        total=$((total + ${v:-0}))
+    done
+    echo "$total"
+}
+
+wait_ready() { # port pid name
+    for _ in $(seq 1 100); do
+        if ! kill -0 "$2" 2>/dev/null; then
+            log "$3 exited before answering"
+            return 1
+        fi
+        if "$load" --target "127.0.0.1:$1" --check >/dev/null 2>&1; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    log "$3 did not answer 200 on 127.0.0.1:$1 within 10 s"
+    return 1
+}
+
+# --- the upstream ------------------------------------------------------------------
+spawn "$UPSTREAM_CPUS" "$bin/berth-bench-upstream" --threads "$UPSTREAM_THREADS" \
+    >"$tmp/upstream.out" 2>"$tmp/upstream.log" &
+upstream_pid=$!
+pids+=("$upstream_pid")
+upstream=""
+for _ in $(seq 1 100); do
+    upstream="$(sed -n 's/^listening on //p' "$tmp/upstream.out" 2>/dev/null | head -n1)"
+    [ -n "$upstream" ] && break
+    sleep 0.1
+done
+[ -n "$upstream" ] || { log "the upstream did not start"; cat "$tmp/upstream.log" >&2; exit 1; }
+log "upstream (berth-bench-upstream, $UPSTREAM_THREADS threads) at $upstream"
+
+# --- proxies -----------------------------------------------------------------------
+# Each start_* sets proxy_pid and proxy_port.
+start_berth() {
+    proxy_port="$(free_port)"
+    local admin
+    admin="$(free_port)"
+    cat >"$tmp/berth.json" <<EOF
+{
+  "version": 1,
+  "clusterName": "bench",
+  "serviceName": "bench-client",
+  "egress": [{"alias": "upstream:80", "listen": "127.0.0.1:$proxy_port", "upstream": "upstream"}],
+  "upstreams": {"upstream": {"protocol": "http", "endpoints": [{"address": "$upstream"}]}}
+}
+EOF
+    local extra=()
+    local help
+    help="$("$bin/berth" proxy --help 2>&1 || true)"
+    if grep -q -- '--workers' <<<"$help"; then
+        extra=(--workers "$WORKERS")
+    elif grep -q -- '--threads' <<<"$help"; then
+        extra=(--threads "$WORKERS")
+    else
+        berth_threads_note="berth proxy has no --workers flag: it ran with its default worker threads (expected 2)"
+    fi
+    export BERTH_LOG="${BERTH_LOG:-warn}"
+    spawn "$PROXY_CPUS" "$bin/berth" proxy --config "$tmp/berth.json" \
+        --admin "127.0.0.1:$admin" "${extra[@]}" >"$tmp/berth.out" 2>"$tmp/berth.log" &
+    proxy_pid=$!
+    proxy_log="$tmp/berth.log"
+}
+
+start_nginx() {
+    proxy_port="$(free_port)"
+    mkdir -p "$tmp/nginx"
+    cat >"$tmp/nginx/nginx.conf" <<EOF
+worker_processes $WORKERS;
+daemon off;
+master_process on;
+pid $tmp/nginx/nginx.pid;
+error_log $tmp/nginx/error.log warn;
+events {
+    worker_connections 4096;
+}
+http {
+    access_log off;
+    client_body_temp_path $tmp/nginx/body;
+    proxy_temp_path $tmp/nginx/proxy;
+    fastcgi_temp_path $tmp/nginx/fastcgi;
+    uwsgi_temp_path $tmp/nginx/uwsgi;
+    scgi_temp_path $tmp/nginx/scgi;
+    keepalive_requests 1000000;
+    keepalive_timeout 75s;
+    upstream bench {
+        server $upstream;
+        keepalive 256;
+        keepalive_requests 1000000;
+        keepalive_timeout 75s;
+    }
+    server {
+        listen 127.0.0.1:$proxy_port;
+        location / {
+            proxy_pass http://bench;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+        }
+    }
+}
+EOF
+    spawn "$PROXY_CPUS" nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" \
+        >"$tmp/nginx/out.log" 2>&1 &
+    proxy_pid=$!
+    proxy_log="$tmp/nginx/error.log"
+}
+
+start_haproxy() {
+    proxy_port="$(free_port)"
+    cat >"$tmp/haproxy.cfg" <<EOF
+global
+    nbthread $WORKERS
+    maxconn 4096
+defaults
+    mode http
+    option http-keep-alive
+    http-reuse always
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+frontend bench
+    bind 127.0.0.1:$proxy_port
+    default_backend bench
+backend bench
+    server upstream $upstream
+EOF
+    spawn "$PROXY_CPUS" haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
+    proxy_pid=$!
+    proxy_log="$tmp/haproxy.log"
+}
+
+# --- measurements ------------------------------------------------------------------
+to_us() { # wrk durations: 131.00us, 1.23ms, 2.00s, 1.00m
+    awk -v v="$1" 'BEGIN {
+        n = v + 0
+        if (v ~ /us$/) print n; else if (v ~ /ms$/) print n * 1000;
+        else if (v ~ /m$/) print n * 60000000; else if (v ~ /s$/) print n * 1000000; else print "?"
+    }'
+}
+fmt_us() { awk -v v="$1" 'BEGIN { if (v == "" || v == "?") print "?"; else printf "%.0f", v }'; }
+
+declare -A R
+failed=0
+measure() { # name port pid ("" for direct)
+    local name="$1" port="$2" pid="$3" url="http://127.0.0.1:$2/"
+    log "$name: warm-up"
+    pin "$LOAD_CPUS" wrk -t "$WRK_THREADS" -c "$WRK_CONNECTIONS" -d 2s "$url" >/dev/null
+    if [ -n "$pid" ]; then
+        sleep 1
+        R[$name.idle]="$(mem_kb VmRSS "$pid")"
+    fi
+
+    log "$name: wrk -t $WRK_THREADS -c $WRK_CONNECTIONS -d ${DURATION}s"
+    local c0 c1 out
+    [ -z "$pid" ] || c0="$(cpu_ticks "$pid")"
+    out="$(pin "$LOAD_CPUS" wrk -t "$WRK_THREADS" -c "$WRK_CONNECTIONS" -d "${DURATION}s" --latency "$url")"
+    [ -z "$pid" ] || c1="$(cpu_ticks "$pid")"
+    echo "$out" >"$tmp/wrk-$name.txt"
+    R[$name.rps]="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")"
+    R[$name.p50]="$(to_us "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
+    R[$name.p99]="$(to_us "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
+    R[$name.errors]="$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {gsub(/,/, ""); n += $4 + $6 + $8 + $10} END {print n + 0}' <<<"$out")"
+    local requests
+    requests="$(awk '/requests in/ {print $1}' <<<"$out")"
+    if [ -n "$pid" ]; then
+        R[$name.cpu]="$(awk -v t=$((c1 - c0)) -v hz="$clk_tck" 'BEGIN {printf "%.2f", t / hz}')"
+        R[$name.cpu_req]="$(awk -v t=$((c1 - c0)) -v hz="$clk_tck" -v n="$requests" 'BEGIN {if (n > 0) printf "%.1f", t / hz / n * 1e6; else print "?"}')"
+    fi
+
+    if [ "$H2LOAD" = 1 ]; then
+        log "$name: h2load --h1 -t $WRK_THREADS -c $WRK_CONNECTIONS -D $DURATION"
+        out="$(pin "$LOAD_CPUS" h2load --h1 -t "$WRK_THREADS" -c "$WRK_CONNECTIONS" -D "$DURATION" "$url" 2>&1 || true)"
+        echo "$out" >"$tmp/h2load-$name.txt"
+        R[$name.h2]="$(awk '/^finished in/ {gsub(/,/, ""); printf "%.0f", $4}' <<<"$out")"
+    fi
+
+    log "$name: $RATE requests/s for ${RATE_DURATION}s (berth-bench-load, $RATE_CONNECTIONS connections)"
+    [ -z "$pid" ] || c0="$(cpu_ticks "$pid")"
+    out="$(pin "$LOAD_CPUS" "$load" --target "127.0.0.1:$port" --rate "$RATE" --duration "$RATE_DURATION" \
+        --connections "$RATE_CONNECTIONS")"
+    [ -z "$pid" ] || c1="$(cpu_ticks "$pid")"
+    echo "$out" >"$tmp/rate-$name.txt"
+    R[$name.r50]="$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$out")"
+    R[$name.r99]="$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$out")"
+    local rerr
+    rerr="$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$out")"
+    R[$name.errors]=$((R[$name.errors] + ${rerr:-0}))
+    if [ -n "$pid" ]; then
+        R[$name.cpu_rate]="$(awk -v t=$((c1 - c0)) -v hz="$clk_tck" -v d="$RATE_DURATION" 'BEGIN {printf "%.1f", t / hz / (d + 1) * 100}')"
+        R[$name.peak]="$(mem_kb VmHWM "$pid")"
+    fi
+    R[$name.done]=1
+}
+
+stop() { # pid
+    kill "$1" 2>/dev/null || true
+    wait "$1" 2>/dev/null || true
+}
+
+berth_threads_note=""
+for t in $TARGETS; do
+    case "$t" in
+    direct)
+        measure direct "${upstream##*:}" ""
+        ;;
+    berth | nginx | haproxy)
+        if [ "$t" = berth ] && [ "$berth_ok" = 0 ]; then
+            R[berth.skip]="berth proxy not available"
+            continue
+        fi
+        "start_$t"
+        pids+=("$proxy_pid")
+        if ! wait_ready "$proxy_port" "$proxy_pid" "$t"; then
+            cat "$proxy_log" >&2 || true
+            R[$t.skip]="failed to start"
+            failed=1
+            stop "$proxy_pid"
+            continue
+        fi
+        log "$t: pid $proxy_pid ($(tree "$proxy_pid" | wc -l) processes) on 127.0.0.1:$proxy_port"
+        measure "$t" "$proxy_port" "$proxy_pid"
+        stop "$proxy_pid"
+        ;;
+    *)
+        log "unknown target $t"
+        exit 2
+        ;;
+    esac
+done
+
+# --- report ------------------------------------------------------------------------
+mb() { awk -v k="$1" 'BEGIN { if (k == "") print "-"; else printf "%.1f MB", k / 1024 }'; }
+cell() { local v="${R[$1]:-}"; echo "${v:--}"; }
+us() { local v="${R[$1]:-}"; if [ -n "$v" ]; then echo "$(fmt_us "$v") µs"; else echo "-"; fi; }
+
+echo
+echo "Proxy benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $ncpu CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo))."
+echo "Upstream: berth-bench-upstream ($UPSTREAM_THREADS threads) at $upstream; proxies: $WORKERS workers each."
+if [ -n "$PROXY_CPUS" ]; then
+    echo "Pinned: upstream CPUs $UPSTREAM_CPUS, proxy CPUs $PROXY_CPUS, load generators CPUs $LOAD_CPUS."
+else
+    echo "Not pinned (fewer than $((3 * WORKERS)) CPUs): load generator, proxy and upstream share the CPUs."
+fi
+echo "Saturation: wrk -t $WRK_THREADS -c $WRK_CONNECTIONS, ${DURATION}s$([ "$H2LOAD" = 1 ] && echo " (and h2load --h1, same clients)"). Fixed rate: $RATE req/s for ${RATE_DURATION}s, open loop, $RATE_CONNECTIONS connections."
+echo "CPU: utime+stime of all the proxy's processes. RSS: summed over all its processes (nginx: master + $WORKERS workers; HAProxy: one process, $WORKERS threads; berth: one process)."
+[ -z "$berth_threads_note" ] || echo "Note: $berth_threads_note."
+echo
+echo "| target | wrk req/s | wrk p50 | wrk p99 | h2load req/s | p50 @ ${RATE}/s | p99 @ ${RATE}/s | added p50 @ ${RATE}/s | CPU (wrk run) | CPU µs/req | CPU @ ${RATE}/s | idle RSS | peak RSS | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+for t in $TARGETS; do
+    if [ -n "${R[$t.skip]:-}" ]; then
+        echo "| $t | ${R[$t.skip]} | | | | | | | | | | | | |"
+        continue
+    fi
+    [ -n "${R[$t.done]:-}" ] || continue
+    added="-"
+    if [ "$t" != direct ] && [ -n "${R[direct.r50]:-}" ] && [ -n "${R[$t.r50]:-}" ]; then
+        added="$((R[$t.r50] - R[direct.r50])) µs"
+    fi
+    cpu="-"
+    [ -z "${R[$t.cpu]:-}" ] || cpu="${R[$t.cpu]} s"
+    cpurate="-"
+    [ -z "${R[$t.cpu_rate]:-}" ] || cpurate="${R[$t.cpu_rate]}%"
+    echo "| $t | $(cell "$t.rps") | $(us "$t.p50") | $(us "$t.p99") | $(cell "$t.h2") | $(us "$t.r50") | $(us "$t.r99") | $added | $cpu | $(cell "$t.cpu_req") | $cpurate | $(mb "${R[$t.idle]:-}") | $(mb "${R[$t.peak]:-}") | $(cell "$t.errors") |"
+done
+echo
+
+# --- targets -----------------------------------------------------------------------
+missed=0
+check() { # ok description
+    if [ "$1" = 1 ]; then echo "- PASS: $2"; else
+        echo "- MISS: $2"
+        missed=1
+    fi
+}
+if [ -n "${R[berth.done]:-}" ]; then
+    echo "Targets:"
+    for other in nginx haproxy; do
+        if [ -n "${R[$other.done]:-}" ]; then
+            check "$([ "${R[berth.rps]}" -ge "${R[$other.rps]}" ] && echo 1 || echo 0)" \
+                "berth throughput ${R[berth.rps]} req/s >= $other ${R[$other.rps]} req/s"
+        fi
+    done
+    if [ -n "${R[direct.done]:-}" ]; then
+        added=$((R[berth.r50] - R[direct.r50]))
+        check "$([ "$added" -lt 50 ] && echo 1 || echo 0)" "berth adds $added µs to the p50 at $RATE req/s (< 50 µs)"
+    fi
+    check "$([ "${R[berth.idle]}" -lt 10240 ] && echo 1 || echo 0)" "berth idle RSS $(mb "${R[berth.idle]}") (< 10 MB)"
+    for t in $TARGETS; do
+        if [ -n "${R[$t.done]:-}" ] && [ "${R[$t.errors]}" != 0 ]; then
+            echo "- WARNING: $t had ${R[$t.errors]} errors (non-2xx, socket errors)"
+        fi
+    done
+fi
+status=0
+if [ "$berth_ok" = 0 ] && grep -qw berth <<<"$TARGETS"; then
+    echo "berth proxy not available ($berth_why)"
+    status=1
+fi
+[ "$failed" = 0 ] || status=1
+[ "$STRICT" != 1 ] || [ "$missed" = 0 ] || status=1
+exit "$status"
