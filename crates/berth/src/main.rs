@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
@@ -31,6 +32,25 @@ enum Command {
         #[arg(long, default_value_t = berth_server::DEFAULT_MAX_BODY)]
         max_body_bytes: usize,
     },
+    /// Run a berth proxy (one per task), configured by a snapshot file and/or a stream of
+    /// snapshots on stdin.
+    Proxy {
+        /// Snapshot file (JSON) to start with.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Admin endpoint: a loopback ip:port, or unix:/path.
+        #[arg(long, default_value = berth_proxy::DEFAULT_ADMIN)]
+        admin: berth_proxy::AdminAddr,
+        /// Apply the newline-delimited JSON snapshots read from stdin, in order.
+        #[arg(long)]
+        snapshots_stdin: bool,
+        /// Worker threads of the async runtime.
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+        /// On SIGTERM/SIGINT, how long draining may take before exiting, in seconds.
+        #[arg(long, default_value_t = 20)]
+        drain_seconds: u64,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -42,7 +62,11 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Proxy { workers, .. } = &cli.command {
+        rt.worker_threads((*workers).max(1));
+    }
+    let rt = rt
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -52,6 +76,18 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             max_body_bytes,
         } => rt.block_on(server(listen, data_dir, max_body_bytes)),
+        Command::Proxy {
+            config,
+            admin,
+            snapshots_stdin,
+            workers: _,
+            drain_seconds,
+        } => rt.block_on(proxy(
+            config,
+            admin,
+            snapshots_stdin,
+            Duration::from_secs(drain_seconds),
+        )),
     }
 }
 
@@ -80,6 +116,81 @@ async fn server(
         _ = term.recv() => {}
     }
     tracing::info!("shutting down");
+    running.shutdown().await;
+    Ok(())
+}
+
+async fn proxy(
+    config: Option<PathBuf>,
+    admin: berth_proxy::AdminAddr,
+    snapshots_stdin: bool,
+    drain: Duration,
+) -> anyhow::Result<()> {
+    if config.is_none() && !snapshots_stdin {
+        anyhow::bail!("give --config <file>, --snapshots-stdin, or both");
+    }
+    let running = berth_proxy::start(berth_proxy::ProxyConfig {
+        admin,
+        ..Default::default()
+    })
+    .await
+    .context("starting the berth proxy")?;
+    if let Some(path) = &config {
+        let snapshot = berth_proxy::Snapshot::load(path)
+            .with_context(|| format!("reading {}", path.display()))?;
+        running
+            .apply(snapshot)
+            .await
+            .with_context(|| format!("applying {}", path.display()))?;
+    }
+    println!("berth proxy admin on {}", running.admin_addr());
+    // Lines of stdin, read on their own thread (stdin blocks).
+    let mut lines = snapshots_stdin.then(|| {
+        let (tx, rx) = tokio::sync::mpsc::channel::<String>(16);
+        std::thread::spawn(move || {
+            for line in std::io::stdin().lines() {
+                let Ok(line) = line else { break };
+                if tx.blocking_send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        rx
+    });
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+            line = async { lines.as_mut().expect("guarded").recv().await }, if lines.is_some() => {
+                let Some(line) = line else {
+                    tracing::info!("stdin closed; keeping the last snapshot");
+                    lines = None;
+                    continue;
+                };
+                if line.trim().is_empty() {
+                    continue;
+                }
+                match berth_proxy::Snapshot::from_json(line.as_bytes()) {
+                    Ok(s) => {
+                        if let Err(e) = running.apply(s).await {
+                            tracing::warn!(error = %e, "snapshot not applied");
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "invalid snapshot line skipped"),
+                }
+            }
+        }
+    }
+    tracing::info!("draining");
+    running.drain();
+    if tokio::time::timeout(drain, running.drained())
+        .await
+        .is_err()
+    {
+        tracing::warn!(?drain, "drain timed out; exiting anyway");
+    }
     running.shutdown().await;
     Ok(())
 }

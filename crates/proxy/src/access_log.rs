@@ -1,0 +1,266 @@
+//! The records of requests and TCP connections, made by guards whose `Drop` guarantees
+//! them: whatever way a request ends (complete, failed, timed out, the client gone), its
+//! [`RequestLog`] reports the endpoint's outcome to the balancer, the target metrics, and
+//! the access log line. Without an access log configured, nothing is allocated.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use berth_balance::Pick;
+use berth_telemetry::{HttpRecord, TargetMetrics, TcpRecord};
+use http::{HeaderMap, Request, Version};
+use tokio::time::Instant;
+
+use crate::body::ReqBytes;
+use crate::conn::InFlight;
+use crate::error::ProxyError;
+use crate::headers::is_grpc;
+use crate::state::Route;
+
+/// What only the access log needs, captured when logging is on.
+struct Detail {
+    start: SystemTime,
+    method: String,
+    path: String,
+    protocol: &'static str,
+    forwarded_for: Option<String>,
+    user_agent: Option<String>,
+    request_id: Option<String>,
+    authority: Option<String>,
+    grpc_status: Option<String>,
+}
+
+fn header(h: &HeaderMap, name: &str) -> Option<String> {
+    h.get(name)
+        .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
+}
+
+fn protocol(v: Version) -> &'static str {
+    match v {
+        Version::HTTP_09 => "HTTP/0.9",
+        Version::HTTP_10 => "HTTP/1.0",
+        Version::HTTP_2 => "HTTP/2",
+        Version::HTTP_3 => "HTTP/3",
+        _ => "HTTP/1.1",
+    }
+}
+
+/// One request, from its head to the end of its response body.
+pub(crate) struct RequestLog {
+    route: Arc<Route>,
+    in_flight: InFlight,
+    start: Instant,
+    pick: Option<Pick>,
+    target: Option<SocketAddr>,
+    target_metrics: Option<TargetMetrics>,
+    upstream_time: Option<Duration>,
+    status: u16,
+    flag: &'static str,
+    failed: bool,
+    bytes_sent: u64,
+    req_bytes: ReqBytes,
+    detail: Option<Box<Detail>>,
+}
+
+impl RequestLog {
+    /// A request arrived (`RequestCount` counts it now).
+    pub(crate) fn start<B>(route: Arc<Route>, in_flight: InFlight, req: &Request<B>) -> RequestLog {
+        let grpc = is_grpc(req.headers());
+        route.log.metrics.request(grpc);
+        let detail = route.log.logger.as_ref().map(|_| {
+            let h = req.headers();
+            Box::new(Detail {
+                start: SystemTime::now(),
+                method: req.method().as_str().to_string(),
+                path: req
+                    .uri()
+                    .path_and_query()
+                    .map_or_else(|| req.uri().path().to_string(), |p| p.as_str().to_string()),
+                protocol: protocol(req.version()),
+                forwarded_for: header(h, "x-forwarded-for"),
+                user_agent: header(h, "user-agent"),
+                request_id: header(h, "x-request-id"),
+                authority: header(h, "host")
+                    .or_else(|| req.uri().authority().map(|a| a.as_str().to_string())),
+                grpc_status: None,
+            })
+        });
+        RequestLog {
+            route,
+            in_flight,
+            start: Instant::now(),
+            pick: None,
+            target: None,
+            target_metrics: None,
+            upstream_time: None,
+            status: 0,
+            flag: "",
+            failed: false,
+            bytes_sent: 0,
+            req_bytes: ReqBytes::Known(0),
+            detail,
+        }
+    }
+
+    /// The client's IP, for `x-forwarded-for`.
+    pub(crate) fn peer_ip(&self) -> http::HeaderValue {
+        self.in_flight.ctx().peer_ip.clone()
+    }
+
+    /// The request body's byte count.
+    pub(crate) fn request_bytes(&mut self, b: ReqBytes) {
+        self.req_bytes = b;
+    }
+
+    /// A target answered: the response's status, the target, how long it took. `pick` is
+    /// reported to the balancer when the response ends.
+    pub(crate) fn answered(
+        &mut self,
+        status: u16,
+        target: SocketAddr,
+        metrics: TargetMetrics,
+        upstream_time: Duration,
+        pick: Option<Pick>,
+    ) {
+        self.status = status;
+        self.target = Some(target);
+        self.target_metrics = Some(metrics);
+        self.upstream_time = Some(upstream_time);
+        self.pick = pick;
+    }
+
+    /// The target of the latest attempt, for the log when no answer came.
+    pub(crate) fn tried(&mut self, target: SocketAddr) {
+        self.target = Some(target);
+    }
+
+    /// The proxy answers itself because of `err`.
+    pub(crate) fn failed(&mut self, err: &ProxyError) {
+        self.status = err.status().as_u16();
+        if self.flag.is_empty() {
+            self.flag = err.flag();
+        }
+    }
+
+    /// A retry was wanted but the budget refused it.
+    pub(crate) fn retry_refused(&mut self) {
+        self.flag = "URX";
+    }
+
+    pub(crate) fn sent(&mut self, n: usize) {
+        self.bytes_sent += n as u64;
+    }
+
+    pub(crate) fn trailers(&mut self, t: &HeaderMap) {
+        if let Some(d) = &mut self.detail {
+            d.grpc_status = header(t, "grpc-status");
+        }
+    }
+
+    /// The response headers (gRPC trailers-only answers carry `grpc-status` there).
+    pub(crate) fn response_headers(&mut self, h: &HeaderMap) {
+        if let Some(d) = &mut self.detail {
+            if d.grpc_status.is_none() {
+                d.grpc_status = header(h, "grpc-status");
+            }
+        }
+    }
+
+    pub(crate) fn body_failed(&mut self) {
+        self.failed = true;
+        if self.flag.is_empty() {
+            self.flag = "UR";
+        }
+    }
+
+    pub(crate) fn timed_out_in_body(&mut self) {
+        self.failed = true;
+        self.flag = "UT";
+    }
+}
+
+impl Drop for RequestLog {
+    fn drop(&mut self) {
+        if let Some(p) = self.pick.take() {
+            if self.failed || self.status >= 500 {
+                p.failure(std::time::Instant::now());
+            } else {
+                p.success();
+            }
+        }
+        let req_bytes = self.req_bytes.get();
+        if let (Some(m), Some(t)) = (&self.target_metrics, self.upstream_time) {
+            m.response(self.status, t, req_bytes + self.bytes_sent);
+        }
+        let (Some(logger), Some(d)) = (&self.route.log.logger, self.detail.take()) else {
+            return;
+        };
+        let d = *d;
+        logger.log_http(&HttpRecord {
+            start_time: Some(d.start),
+            method: d.method,
+            path: d.path,
+            protocol: d.protocol.to_string(),
+            response_code: self.status,
+            response_flags: self.flag.to_string(),
+            bytes_received: req_bytes,
+            bytes_sent: self.bytes_sent,
+            duration: self.start.elapsed(),
+            upstream_service_time: self.upstream_time,
+            forwarded_for: d.forwarded_for,
+            user_agent: d.user_agent,
+            request_id: d.request_id,
+            authority: d.authority,
+            upstream_host: self.target,
+            stream_id: None,
+            grpc_status: d.grpc_status,
+            direction: Some(self.route.log.direction),
+            listener: self.route.log.name.clone(),
+        });
+    }
+}
+
+/// Bytes and activity of one TCP connection, shared with its copy loop.
+#[derive(Debug, Default)]
+pub(crate) struct TcpCounters {
+    /// From downstream.
+    pub received: AtomicU64,
+    /// To downstream.
+    pub sent: AtomicU64,
+}
+
+/// One TCP connection: logged when it closes.
+pub(crate) struct TcpLog {
+    pub route: Arc<Route>,
+    pub start: Instant,
+    pub start_wall: SystemTime,
+    pub peer: SocketAddr,
+    pub local: SocketAddr,
+    pub upstream: Option<SocketAddr>,
+    pub counters: Arc<TcpCounters>,
+    pub termination: Option<&'static str>,
+    pub id: u64,
+}
+
+impl Drop for TcpLog {
+    fn drop(&mut self) {
+        let Some(logger) = &self.route.log.logger else {
+            return;
+        };
+        logger.log_tcp(&TcpRecord {
+            start_time: Some(self.start_wall),
+            downstream_remote: Some(self.peer),
+            downstream_local: Some(self.local),
+            bytes_received: self.counters.received.load(Relaxed),
+            bytes_sent: self.counters.sent.load(Relaxed),
+            duration: self.start.elapsed(),
+            upstream_host: self.upstream,
+            termination_details: self.termination.map(str::to_string),
+            connection_id: self.id,
+            direction: Some(self.route.log.direction),
+            listener: self.route.log.name.clone(),
+        });
+    }
+}

@@ -1,0 +1,181 @@
+//! Header handling for forwarded requests and responses: hop-by-hop headers, `host`,
+//! `x-forwarded-for`, and the headers the ingress side adds.
+
+use std::time::Duration;
+
+use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::{Uri, Version};
+
+/// The `server` header ingress sets on responses (ECS shows `server: envoy`).
+pub const SERVER: HeaderValue = HeaderValue::from_static("berth");
+
+/// The header ingress sets to the application's time to respond, in milliseconds (Envoy's
+/// `x-envoy-upstream-service-time`).
+pub const UPSTREAM_SERVICE_TIME: HeaderName =
+    HeaderName::from_static("x-berth-upstream-service-time");
+
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+
+/// Removes the hop-by-hop headers of RFC 9110 §7.6.1: those named in `connection`, and
+/// `connection`, `keep-alive`, `proxy-connection`, `transfer-encoding`, `upgrade`, and
+/// `te` unless it is `trailers` (gRPC needs that one end to end).
+pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    if headers.contains_key(header::CONNECTION) {
+        // Rare: collect the names first, the map cannot be changed while borrowed.
+        let named: Vec<HeaderName> = headers
+            .get_all(header::CONNECTION)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+            .collect();
+        for n in named {
+            headers.remove(n);
+        }
+        headers.remove(header::CONNECTION);
+    }
+    headers.remove(KEEP_ALIVE);
+    headers.remove(PROXY_CONNECTION);
+    headers.remove(header::TRANSFER_ENCODING);
+    headers.remove(header::UPGRADE);
+    if let Some(te) = headers.get(header::TE) {
+        if !te.as_bytes().eq_ignore_ascii_case(b"trailers") {
+            headers.remove(header::TE);
+        }
+    }
+}
+
+/// Keeps the authority the client sent: an HTTP/2 client sends `:authority` and no
+/// `host`; the upstream request's own authority is the endpoint's address, so the
+/// original one travels in `host`.
+pub fn keep_authority(headers: &mut HeaderMap, uri: &Uri) {
+    if headers.contains_key(header::HOST) {
+        return;
+    }
+    if let Some(a) = uri.authority() {
+        if let Ok(v) = HeaderValue::from_str(a.as_str()) {
+            headers.insert(header::HOST, v);
+        }
+    }
+}
+
+/// Appends the client's address to `x-forwarded-for` (`peer` is the connection's address,
+/// formatted once per connection).
+pub fn append_forwarded_for(headers: &mut HeaderMap, peer: &HeaderValue) {
+    const XFF: HeaderName = HeaderName::from_static("x-forwarded-for");
+    match headers.get(&XFF) {
+        None => {
+            headers.insert(XFF, peer.clone());
+        }
+        Some(old) => {
+            let mut v = Vec::with_capacity(old.len() + 2 + peer.len());
+            v.extend_from_slice(old.as_bytes());
+            v.extend_from_slice(b", ");
+            v.extend_from_slice(peer.as_bytes());
+            if let Ok(v) = HeaderValue::from_bytes(&v) {
+                headers.insert(XFF, v);
+            }
+        }
+    }
+}
+
+/// The ingress response headers: `server: berth` (replacing the application's) and the
+/// application's time to respond.
+pub fn set_ingress_response(headers: &mut HeaderMap, upstream_time: Duration) {
+    headers.insert(header::SERVER, SERVER);
+    let ms = u64::try_from(upstream_time.as_millis()).unwrap_or(u64::MAX);
+    headers.insert(UPSTREAM_SERVICE_TIME, HeaderValue::from(ms));
+}
+
+/// The version an upstream request is sent with: HTTP/1.1 to an HTTP/1 upstream (keep-alive
+/// whatever the client spoke), HTTP/2 to an HTTP/2 one.
+pub fn upstream_version(http2: bool) -> Version {
+    if http2 {
+        Version::HTTP_2
+    } else {
+        Version::HTTP_11
+    }
+}
+
+/// True for a gRPC request (`content-type: application/grpc...`).
+pub fn is_grpc(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hop_by_hop_headers_go_and_others_stay() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("keep-alive, x-private"),
+        );
+        h.insert("x-private", HeaderValue::from_static("1"));
+        h.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        h.insert(
+            header::TRANSFER_ENCODING,
+            HeaderValue::from_static("chunked"),
+        );
+        h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+        h.insert(header::TE, HeaderValue::from_static("gzip"));
+        h.insert("x-kept", HeaderValue::from_static("yes"));
+        h.insert(header::HOST, HeaderValue::from_static("orders"));
+        strip_hop_by_hop(&mut h);
+        let mut names: Vec<_> = h.keys().map(|k| k.as_str().to_string()).collect();
+        names.sort();
+        assert_eq!(names, ["host", "x-kept"]);
+    }
+
+    #[test]
+    fn te_trailers_is_kept_for_grpc() {
+        let mut h = HeaderMap::new();
+        h.insert(header::TE, HeaderValue::from_static("trailers"));
+        strip_hop_by_hop(&mut h);
+        assert_eq!(h.get(header::TE).unwrap(), "trailers");
+    }
+
+    #[test]
+    fn authority_moves_to_host_only_when_absent() {
+        let mut h = HeaderMap::new();
+        keep_authority(&mut h, &"http://orders:8080/x".parse().unwrap());
+        assert_eq!(h[header::HOST], "orders:8080");
+        keep_authority(&mut h, &"http://other/x".parse().unwrap());
+        assert_eq!(h[header::HOST], "orders:8080");
+    }
+
+    #[test]
+    fn forwarded_for_appends() {
+        let peer = HeaderValue::from_static("10.0.0.9");
+        let mut h = HeaderMap::new();
+        append_forwarded_for(&mut h, &peer);
+        assert_eq!(h["x-forwarded-for"], "10.0.0.9");
+        append_forwarded_for(&mut h, &HeaderValue::from_static("10.0.0.10"));
+        assert_eq!(h["x-forwarded-for"], "10.0.0.9, 10.0.0.10");
+    }
+
+    #[test]
+    fn ingress_headers_replace_server() {
+        let mut h = HeaderMap::new();
+        h.insert(header::SERVER, HeaderValue::from_static("nginx"));
+        set_ingress_response(&mut h, Duration::from_micros(2_500));
+        assert_eq!(h[header::SERVER], "berth");
+        assert_eq!(h[UPSTREAM_SERVICE_TIME], "2");
+    }
+
+    #[test]
+    fn grpc_detection() {
+        let mut h = HeaderMap::new();
+        assert!(!is_grpc(&h));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/grpc+proto"),
+        );
+        assert!(is_grpc(&h));
+    }
+}

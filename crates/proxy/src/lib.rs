@@ -1,0 +1,256 @@
+//! The berth proxy: one beside each task, as ECS Service Connect injects Envoy.
+//!
+//! Its whole configuration is a versioned [`Snapshot`] (from a file, or streamed by the
+//! agent), applied live with [`RunningProxy::apply`]: listeners that stay keep their
+//! sockets and connections, balancers that stay keep their endpoints' health, and
+//! in-flight requests finish on the configuration they started with.
+//!
+//! - **Egress** listeners (one per client alias, on its loopback VIP) forward to the
+//!   endpoints of an upstream service: HTTP/1.1 with pooled keep-alive connections, HTTP/2
+//!   (and gRPC) multiplexed, or TCP pass-through. Round robin or least request,
+//!   outlier detection and a retry budget come from `berth-balance`.
+//! - **Ingress** listeners (one per Service Connect service of the task) forward to the
+//!   application on `127.0.0.1:containerPort`, adding `server: berth` and
+//!   `x-berth-upstream-service-time`.
+//! - **Admin**, on loopback or a Unix socket: readiness (after the first snapshot only),
+//!   Prometheus metrics with Service Connect's CloudWatch names (`berth-telemetry`), the
+//!   snapshot version, snapshot pushes, endpoint health and draining.
+//!
+//! Module map: [`error`] (the one error type), `state` (snapshot → runtime form),
+//! `runtime` (apply), `listener` (accept loops), `conn` (a downstream HTTP connection and
+//! its timers), `route` / `egress` / `ingress` (one request), `retry` (the retry policy),
+//! `body` (replayable request bodies, response bodies with deadlines), `access_log` (the
+//! records, made on drop), `tcp`, `drain`, `admin`, `client` (upstream pools).
+//!
+//! Time: the request path reads tokio's clock (so tests can pause it); the balancer and
+//! retry budget get `std::time::Instant`s.
+
+#![warn(missing_docs)]
+
+mod access_log;
+mod admin;
+mod body;
+mod client;
+mod conn;
+mod drain;
+mod egress;
+pub mod error;
+mod headers;
+mod ingress;
+mod listener;
+mod retry;
+mod route;
+mod runtime;
+mod state;
+mod tcp;
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering::SeqCst;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use berth_proxy_config::Snapshot;
+pub use drain::{DrainPhase, DrainStatus};
+pub use error::{ApplyError, ErrorKind, ProxyError, Side};
+pub use headers::{SERVER, UPSTREAM_SERVICE_TIME};
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::admin::AdminListener;
+use crate::runtime::{Inner, Settings};
+
+/// Makes the writer of an access logger (one per access log configuration in force).
+pub type LogWriterFactory = Arc<dyn Fn() -> Box<dyn Write + Send> + Send + Sync>;
+
+/// The default admin address.
+pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
+
+/// Where the admin endpoint listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAddr {
+    /// A loopback TCP address (others are refused); port 0 picks a free port.
+    Tcp(SocketAddr),
+    /// A Unix socket path (replaced if it exists).
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for AdminAddr {
+    type Err = String;
+
+    /// `127.0.0.1:9901` or `unix:/path/to/socket`.
+    fn from_str(s: &str) -> Result<AdminAddr, String> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            return Ok(AdminAddr::Unix(PathBuf::from(p)));
+        }
+        let a: SocketAddr = s
+            .parse()
+            .map_err(|e| format!("'{s}' is neither ip:port nor unix:/path: {e}"))?;
+        Ok(AdminAddr::Tcp(a))
+    }
+}
+
+impl std::fmt::Display for AdminAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminAddr::Tcp(a) => write!(f, "{a}"),
+            AdminAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
+
+/// The proxy process's own settings (a snapshot has the rest).
+pub struct ProxyConfig {
+    /// Where the admin endpoint listens.
+    pub admin: AdminAddr,
+    /// Where access logs go; `None`: stdout.
+    pub access_log_writer: Option<LogWriterFactory>,
+    /// How long a client may take to send a request head (and, at a connection's start,
+    /// to begin one) before it gets 408; `None`: no limit. Default 10 s.
+    pub header_read_timeout: Option<Duration>,
+    /// The largest request head accepted (431 beyond). Default 60 KiB (Envoy's default);
+    /// at least 8 KiB.
+    pub max_header_bytes: usize,
+    /// How long connecting to an endpoint may take. Default 5 s.
+    pub connect_timeout: Duration,
+}
+
+impl Default for ProxyConfig {
+    fn default() -> Self {
+        ProxyConfig {
+            admin: AdminAddr::Tcp(DEFAULT_ADMIN.parse().expect("a valid address")),
+            access_log_writer: None,
+            header_read_timeout: Some(Duration::from_secs(10)),
+            max_header_bytes: 60 * 1024,
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl std::fmt::Debug for ProxyConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProxyConfig")
+            .field("admin", &self.admin)
+            .field("access_log_writer", &self.access_log_writer.is_some())
+            .field("header_read_timeout", &self.header_read_timeout)
+            .field("max_header_bytes", &self.max_header_bytes)
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// A started proxy. It has no listener until the first snapshot is applied.
+pub struct RunningProxy {
+    inner: Arc<Inner>,
+    admin_addr: AdminAddr,
+    admin_stop: watch::Sender<bool>,
+    admin_task: JoinHandle<()>,
+}
+
+/// Starts the proxy: binds the admin endpoint; listeners come with the first snapshot.
+pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
+    let bind_err =
+        |e: std::io::Error| ProxyError::new(Side::Internal, ErrorKind::Bind, false).with_source(e);
+    let (listener, admin_addr) = match &config.admin {
+        AdminAddr::Tcp(a) => {
+            if !a.ip().is_loopback() {
+                return Err(ProxyError::new(Side::Internal, ErrorKind::Config, false)
+                    .with_source(format!("the admin address {a} is not a loopback address")));
+            }
+            let l = tokio::net::TcpListener::bind(a).await.map_err(bind_err)?;
+            let bound = l.local_addr().map_err(bind_err)?;
+            (AdminListener::Tcp(l), AdminAddr::Tcp(bound))
+        }
+        AdminAddr::Unix(p) => {
+            let _ = std::fs::remove_file(p);
+            let l = tokio::net::UnixListener::bind(p).map_err(bind_err)?;
+            (
+                AdminListener::Unix(l, p.clone()),
+                AdminAddr::Unix(p.clone()),
+            )
+        }
+    };
+    let inner = Arc::new(Inner::new(
+        Settings {
+            header_read_timeout: config.header_read_timeout,
+            connect_timeout: config.connect_timeout,
+        },
+        config.max_header_bytes,
+        config.access_log_writer,
+    ));
+    let (admin_stop, stop_rx) = watch::channel(false);
+    let admin_task = tokio::spawn(admin::serve(listener, Arc::clone(&inner), stop_rx));
+    tracing::info!(admin = %admin_addr, "proxy started; waiting for a snapshot");
+    Ok(RunningProxy {
+        inner,
+        admin_addr,
+        admin_stop,
+        admin_task,
+    })
+}
+
+impl RunningProxy {
+    /// Applies a snapshot. An older version is refused, the same version is a no-op, and
+    /// an invalid snapshot (or one whose new listeners cannot be bound) leaves the running
+    /// configuration as it was.
+    pub async fn apply(&self, snapshot: Snapshot) -> Result<(), ApplyError> {
+        self.inner.apply(snapshot).await
+    }
+
+    /// Starts draining: ingress listeners stop accepting, ingress connections finish
+    /// their in-flight requests and close. Egress keeps serving the application.
+    pub fn drain(&self) {
+        self.inner.drain.start();
+    }
+
+    /// Waits until draining is complete (it must have been started).
+    pub async fn drained(&self) {
+        self.inner.drain.drained().await
+    }
+
+    /// Where draining stands.
+    pub fn drain_status(&self) -> DrainStatus {
+        self.inner.drain.status()
+    }
+
+    /// Whether a snapshot has been applied.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(SeqCst)
+    }
+
+    /// The version of the snapshot in force.
+    pub fn version(&self) -> Option<u64> {
+        self.inner.current.load().as_ref().map(|s| s.version)
+    }
+
+    /// Where the admin endpoint listens (with the actual port when 0 was asked).
+    pub fn admin_addr(&self) -> &AdminAddr {
+        &self.admin_addr
+    }
+
+    /// The address the listener configured as `listen` is bound to (differs for port 0).
+    pub async fn listener_addr(&self, listen: SocketAddr) -> Option<SocketAddr> {
+        self.inner.listener_addr(listen).await
+    }
+
+    /// The Prometheus text of the metrics (what `GET /metrics` answers).
+    pub fn render_metrics(&self) -> String {
+        self.inner.metrics.render()
+    }
+
+    /// Stops the admin endpoint and every listener (open connections are told to finish
+    /// gracefully), and flushes the access log.
+    pub async fn shutdown(self) {
+        self.admin_stop.send_replace(true);
+        let _ = self.admin_task.await;
+        self.inner.close().await;
+        if let Some(state) = self.inner.current.load_full() {
+            if let Some((_, logger)) = &state.logger {
+                let logger = Arc::clone(logger);
+                let _ = tokio::task::spawn_blocking(move || logger.flush()).await;
+            }
+        }
+    }
+}

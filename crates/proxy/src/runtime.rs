@@ -1,0 +1,182 @@
+//! The running proxy's shared core and snapshot application.
+//!
+//! Applying a snapshot: validate it, bind the listeners it adds (a failure leaves
+//! everything as it was), build the new [`State`] (reusing balancers, pools, budgets),
+//! swap each kept listener's route, start the new listeners, stop the removed ones, then
+//! publish the state (`ArcSwap`) and report ready. Applies are serialized by an async
+//! mutex that the request path never takes; requests only load `Arc`s.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use berth_proxy_config::Snapshot;
+use berth_telemetry::Metrics;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::server::conn::auto;
+use tokio::net::TcpListener;
+
+use crate::drain::Drain;
+use crate::error::ApplyError;
+use crate::listener::ListenerHandle;
+use crate::state::{self, BuildCtx, State};
+use crate::LogWriterFactory;
+
+/// Settings of the proxy process (not of a snapshot).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Settings {
+    pub header_read_timeout: Option<Duration>,
+    pub connect_timeout: Duration,
+}
+
+/// What every listener, connection and the admin endpoint share.
+pub(crate) struct Inner {
+    pub http: auto::Builder<TokioExecutor>,
+    pub settings: Settings,
+    pub drain: Arc<Drain>,
+    pub metrics: Arc<Metrics>,
+    pub current: ArcSwapOption<State>,
+    pub ready: AtomicBool,
+    pub conn_ids: AtomicU64,
+    log_writer: Option<LogWriterFactory>,
+    listeners: tokio::sync::Mutex<Listeners>,
+}
+
+struct Listeners {
+    open: HashMap<SocketAddr, ListenerHandle>,
+    closed: bool,
+}
+
+impl Inner {
+    pub(crate) fn new(
+        settings: Settings,
+        max_header_bytes: usize,
+        log_writer: Option<LogWriterFactory>,
+    ) -> Inner {
+        let mut http = auto::Builder::new(TokioExecutor::new());
+        http.http1()
+            .timer(TokioTimer::new())
+            // The proxy's own head timer answers 408 (see `conn`).
+            .header_read_timeout(None)
+            .keep_alive(true)
+            .max_buf_size(max_header_bytes.max(8192));
+        http.http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
+        Inner {
+            http,
+            settings,
+            drain: Arc::new(Drain::new()),
+            metrics: Arc::new(Metrics::new()),
+            current: ArcSwapOption::empty(),
+            ready: AtomicBool::new(false),
+            conn_ids: AtomicU64::new(1),
+            log_writer,
+            listeners: tokio::sync::Mutex::new(Listeners {
+                open: HashMap::new(),
+                closed: false,
+            }),
+        }
+    }
+
+    /// Applies `snapshot` (see the module documentation).
+    pub(crate) async fn apply(self: &Arc<Self>, snapshot: Snapshot) -> Result<(), ApplyError> {
+        snapshot.validate()?;
+        let mut listeners = self.listeners.lock().await;
+        if listeners.closed {
+            return Err(ApplyError::Closed);
+        }
+        let prev = self.current.load_full();
+        if let Some(p) = &prev {
+            if snapshot.version < p.version {
+                return Err(ApplyError::Stale {
+                    current: p.version,
+                    offered: snapshot.version,
+                });
+            }
+            if snapshot.version == p.version {
+                return Ok(());
+            }
+        }
+        // Bind what is new first: if one fails, nothing has changed.
+        let wanted = snapshot
+            .egress
+            .iter()
+            .map(|e| e.listen)
+            .chain(snapshot.ingress.iter().map(|g| g.listen));
+        let mut bound = Vec::new();
+        for addr in wanted {
+            if listeners.open.contains_key(&addr) {
+                continue;
+            }
+            match TcpListener::bind(addr).await {
+                Ok(l) => bound.push((addr, l)),
+                Err(source) => return Err(ApplyError::Bind { addr, source }),
+            }
+        }
+        let version = snapshot.version;
+        let state = state::build(
+            snapshot,
+            prev.as_deref(),
+            &BuildCtx {
+                metrics: &self.metrics,
+                connect_timeout: self.settings.connect_timeout,
+                log_writer: self.log_writer.as_ref(),
+            },
+        );
+        for (addr, route) in &state.routes {
+            if let Some(h) = listeners.open.get(addr) {
+                h.shared.slot.store(Arc::clone(route));
+            }
+        }
+        for (addr, l) in bound {
+            let route = Arc::clone(&state.routes[&addr]);
+            listeners
+                .open
+                .insert(addr, ListenerHandle::start(l, route, Arc::clone(self)));
+        }
+        let gone: Vec<SocketAddr> = listeners
+            .open
+            .keys()
+            .filter(|a| !state.routes.contains_key(a))
+            .copied()
+            .collect();
+        for addr in gone {
+            if let Some(h) = listeners.open.remove(&addr) {
+                tracing::info!(%addr, "listener removed");
+                h.stop().await;
+            }
+        }
+        if let Some(p) = &prev {
+            for d in p.dims.difference(&state.dims) {
+                self.metrics.remove_listener(d);
+            }
+        }
+        self.current.store(Some(Arc::new(state)));
+        self.ready.store(true, SeqCst);
+        tracing::info!(version, "snapshot applied");
+        Ok(())
+    }
+
+    /// The address a configured listener is bound to.
+    pub(crate) async fn listener_addr(&self, listen: SocketAddr) -> Option<SocketAddr> {
+        self.listeners
+            .lock()
+            .await
+            .open
+            .get(&listen)
+            .map(|h| h.local_addr())
+    }
+
+    /// Stops every listener; no snapshot is applied after this.
+    pub(crate) async fn close(&self) {
+        let mut listeners = self.listeners.lock().await;
+        listeners.closed = true;
+        for (_, h) in listeners.open.drain() {
+            h.stop().await;
+        }
+    }
+}

@@ -1,0 +1,236 @@
+//! TCP pass-through (`appProtocol` absent): connect to an endpoint (egress: picked by the
+//! balancer, another one on a connect failure while the retry budget allows; ingress: the
+//! application), then copy both ways until both sides close or the connection is idle for
+//! `idleTimeoutSeconds` (3600 s by default).
+
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::task::{ready, Context, Poll};
+use std::time::{Duration, Instant as StdInstant, SystemTime};
+
+use berth_balance::Pick;
+use berth_telemetry::ListenerMetrics;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+use tokio::time::Instant;
+
+use crate::access_log::{TcpCounters, TcpLog};
+use crate::drain::DrainConn;
+use crate::error::{ErrorKind, ProxyError, Side};
+use crate::retry::{Attempt, Decision, Policy};
+use crate::state::{Route, RouteKind, UpstreamRt};
+
+/// Serves one downstream TCP connection until it ends.
+pub(crate) async fn serve(
+    down: TcpStream,
+    peer: SocketAddr,
+    local: SocketAddr,
+    route: Arc<Route>,
+    connect_timeout: Duration,
+    id: u64,
+    drain: Option<DrainConn>,
+) {
+    let metrics = route.log.metrics.clone();
+    let _active = metrics.connection();
+    let counters = Arc::new(TcpCounters::default());
+    let mut log = TcpLog {
+        route: Arc::clone(&route),
+        start: Instant::now(),
+        start_wall: SystemTime::now(),
+        peer,
+        local,
+        upstream: None,
+        counters: Arc::clone(&counters),
+        termination: None,
+        id,
+    };
+    let connected = match &route.kind {
+        RouteKind::Egress(up) => connect_egress(up, connect_timeout, &mut log).await,
+        RouteKind::Ingress(app) => {
+            log.upstream = Some(app.app);
+            connect(app.app, connect_timeout).await.map(|s| (s, None))
+        }
+    };
+    let (up, pick) = match connected {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::debug!(%peer, error = %e, "tcp: no upstream connection");
+            log.termination = Some("upstream connect failure");
+            return;
+        }
+    };
+    let idle = route.idle();
+    let activity = Arc::new(Activity::new());
+    let mut down = Counted {
+        stream: down,
+        activity: Arc::clone(&activity),
+        counters: Some((Arc::clone(&counters), metrics)),
+    };
+    let mut up = Counted {
+        stream: up,
+        activity: Arc::clone(&activity),
+        counters: None,
+    };
+    let copy = tokio::io::copy_bidirectional(&mut down, &mut up);
+    tokio::pin!(copy);
+    let far = Duration::from_secs(86_400);
+    let sleep = tokio::time::sleep(idle.unwrap_or(far));
+    tokio::pin!(sleep);
+    loop {
+        tokio::select! {
+            r = &mut copy => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "tcp: connection ended with an error");
+                    log.termination = Some("connection error");
+                }
+                break;
+            }
+            _ = &mut sleep, if idle.is_some() => {
+                let idle = idle.unwrap_or(far);
+                let last = activity.last();
+                if last.elapsed() >= idle {
+                    tracing::debug!(%peer, "tcp: idle timeout");
+                    log.termination = Some("idle timeout");
+                    break;
+                }
+                sleep.as_mut().reset(last + idle);
+            }
+        }
+    }
+    if let Some(p) = pick {
+        p.success();
+    }
+    drop(drain);
+}
+
+/// Connects to one of `up`'s endpoints, trying others after connect failures.
+async fn connect_egress(
+    up: &UpstreamRt,
+    timeout: Duration,
+    log: &mut TcpLog,
+) -> Result<(TcpStream, Option<Pick>), ProxyError> {
+    up.budget.deposit(StdInstant::now());
+    let mut policy = Policy::new(up.retries.max_retries);
+    let mut tried = Vec::new();
+    loop {
+        let Some(pick) = up.balancer.pick(&tried, StdInstant::now()) else {
+            return Err(ProxyError::new(
+                Side::Upstream,
+                ErrorKind::NoEndpoint,
+                false,
+            ));
+        };
+        let target = pick.addr();
+        log.upstream = Some(target);
+        match connect(target, timeout).await {
+            Ok(s) => return Ok((s, Some(pick))),
+            Err(e) => {
+                pick.failure(StdInstant::now());
+                if policy.decide(Attempt::Failed(&e), true) == Decision::Retry
+                    && up.budget.try_withdraw(StdInstant::now())
+                {
+                    tried.push(target);
+                    policy.retrying();
+                    continue;
+                }
+                return Err(e);
+            }
+        }
+    }
+}
+
+async fn connect(addr: SocketAddr, timeout: Duration) -> Result<TcpStream, ProxyError> {
+    let err = |e: io::Error| {
+        ProxyError::new(Side::Upstream, ErrorKind::Connect, true)
+            .with_target(addr)
+            .with_source(e)
+    };
+    let s = tokio::time::timeout(timeout, TcpStream::connect(addr))
+        .await
+        .map_err(|_| err(io::ErrorKind::TimedOut.into()))?
+        .map_err(err)?;
+    let _ = s.set_nodelay(true);
+    Ok(s)
+}
+
+/// When either side last moved a byte.
+struct Activity {
+    start: Instant,
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Activity {
+        Activity {
+            start: Instant::now(),
+            last_ms: AtomicU64::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Relaxed);
+    }
+
+    fn last(&self) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Relaxed))
+    }
+}
+
+/// A socket whose traffic counts as activity (and, downstream, as bytes).
+struct Counted {
+    stream: TcpStream,
+    activity: Arc<Activity>,
+    counters: Option<(Arc<TcpCounters>, ListenerMetrics)>,
+}
+
+impl AsyncRead for Counted {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let before = buf.filled().len();
+        ready!(Pin::new(&mut this.stream).poll_read(cx, buf))?;
+        let n = (buf.filled().len() - before) as u64;
+        if n > 0 {
+            this.activity.touch();
+            if let Some((c, m)) = &this.counters {
+                c.received.fetch_add(n, Relaxed);
+                m.processed_bytes(n);
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl AsyncWrite for Counted {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        let n = ready!(Pin::new(&mut this.stream).poll_write(cx, buf))?;
+        if n > 0 {
+            this.activity.touch();
+            if let Some((c, m)) = &this.counters {
+                c.sent.fetch_add(n as u64, Relaxed);
+                m.processed_bytes(n as u64);
+            }
+        }
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
