@@ -25,6 +25,7 @@ use serde_json::Value;
 mod cluster;
 mod common;
 mod instance;
+mod report;
 mod service;
 mod tags;
 mod task;
@@ -108,6 +109,8 @@ impl Api for Ecs {
             "DeregisterContainerInstance" => instance::deregister(self, ctx, input),
             "ListContainerInstances" => instance::list(self, ctx, input),
             "DescribeContainerInstances" => instance::describe(self, ctx, input),
+            "SubmitTaskStateChange" => report::submit_task(self, ctx, input),
+            "SubmitContainerStateChange" => report::submit_container(self, ctx, input),
             "TagResource" => tags::tag(self, ctx, input),
             "UntagResource" => tags::untag(self, ctx, input),
             "ListTagsForResource" => tags::list(self, ctx, input),

@@ -964,3 +964,119 @@ async fn state_survives_a_restart() {
     let ns = sd.list_namespaces().send().await.unwrap();
     assert_eq!(ns.namespaces()[0].name(), Some("sc"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn agent_reports_move_tasks_forward() {
+    use aws_sdk_ecs::types::ContainerStateChange;
+    let s = TestServer::start().await;
+    let ecs = tutorial(&s).await;
+    let run = ecs
+        .run_task()
+        .cluster("tutorial")
+        .task_definition("service-connect-nginx")
+        .network_configuration(awsvpc())
+        .send()
+        .await
+        .unwrap();
+    let task = run.tasks()[0].task_arn().unwrap().to_string();
+    for status in ["PENDING", "ACTIVATING"] {
+        let ack = ecs
+            .submit_task_state_change()
+            .cluster("tutorial")
+            .task(&task)
+            .status(status)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(ack.acknowledgment(), Some("ACK"));
+    }
+    ecs.submit_task_state_change()
+        .cluster("tutorial")
+        .task(&task)
+        .status("RUNNING")
+        .containers(
+            ContainerStateChange::builder()
+                .container_name("webserver")
+                .status("RUNNING")
+                .runtime_id("pid-42")
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let d = ecs
+        .describe_tasks()
+        .cluster("tutorial")
+        .tasks(&task)
+        .send()
+        .await
+        .unwrap();
+    let t = &d.tasks()[0];
+    assert_eq!(t.last_status(), Some("RUNNING"));
+    assert!(t.started_at().is_some());
+    assert_eq!(t.containers()[0].last_status(), Some("RUNNING"));
+    assert_eq!(t.containers()[0].runtime_id(), Some("pid-42"));
+
+    // Backwards is refused; unknown containers too.
+    let e = ecs
+        .submit_task_state_change()
+        .cluster("tutorial")
+        .task(&task)
+        .status("PENDING")
+        .send()
+        .await
+        .unwrap_err();
+    assert_eq!(code(&e), "InvalidParameterException");
+    let e = ecs
+        .submit_container_state_change()
+        .cluster("tutorial")
+        .task(&task)
+        .container_name("ghost")
+        .status("STOPPED")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("ghost"), "{}", message(&e));
+
+    ecs.submit_container_state_change()
+        .cluster("tutorial")
+        .task(&task)
+        .container_name("webserver")
+        .status("STOPPED")
+        .exit_code(0)
+        .send()
+        .await
+        .unwrap();
+    ecs.submit_task_state_change()
+        .cluster("tutorial")
+        .task(&task)
+        .status("STOPPED")
+        .reason("Essential container in task exited")
+        .send()
+        .await
+        .unwrap();
+    let d = ecs
+        .describe_tasks()
+        .cluster("tutorial")
+        .tasks(&task)
+        .send()
+        .await
+        .unwrap();
+    let t = &d.tasks()[0];
+    assert_eq!(t.last_status(), Some("STOPPED"));
+    assert_eq!(t.desired_status(), Some("STOPPED"));
+    assert_eq!(
+        t.stopped_reason(),
+        Some("Essential container in task exited")
+    );
+    assert_eq!(t.containers()[0].exit_code(), Some(0));
+    let e = ecs
+        .submit_task_state_change()
+        .cluster("tutorial")
+        .task("0000")
+        .status("RUNNING")
+        .send()
+        .await
+        .unwrap_err();
+    assert!(message(&e).contains("not found"), "{}", message(&e));
+}
