@@ -1,6 +1,7 @@
 //! The retry budget: retries as a share of recent requests, plus a floor.
 
-use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How many one-second buckets the window holds.
@@ -17,55 +18,62 @@ const BUCKETS: usize = 10;
 /// `min_per_second` × the window's seconds. Fractions count: at 20%, every request
 /// adds a fifth of a retry.
 ///
-/// One small mutex guards the counters: it is taken once per request and once per
-/// retry, for a few additions.
+/// Lock-free on the request path: each bucket's count is one atomic word holding the
+/// second it counts for and the count ([`Slot`]), so a deposit is one compare-and-swap.
+/// Withdrawals (retries only) are serialized by a small mutex, so that checking the
+/// budget and taking from it is one step.
 #[derive(Debug)]
 pub struct RetryBudget {
     percent: u64,
     min_per_second: u64,
-    window: Mutex<Window>,
-}
-
-#[derive(Debug, Default)]
-struct Window {
     /// The instant second 0 starts at: the first `now` seen.
-    epoch: Option<Instant>,
-    buckets: [Bucket; BUCKETS],
+    epoch: OnceLock<Instant>,
+    deposits: [Slot; BUCKETS],
+    withdrawals: [Slot; BUCKETS],
+    withdrawing: Mutex<()>,
 }
 
-#[derive(Debug, Default, Clone, Copy)]
-struct Bucket {
-    /// The second (since the epoch) these counts are for.
-    second: u64,
-    deposits: u64,
-    withdrawals: u64,
-}
+/// One bucket's count: `second << 32 | count`, the count saturating at `u32::MAX` and
+/// reset when a later second reuses the bucket.
+#[derive(Debug, Default)]
+struct Slot(AtomicU64);
 
-impl Window {
-    fn second(&mut self, now: Instant) -> u64 {
-        let epoch = *self.epoch.get_or_insert(now);
-        now.saturating_duration_since(epoch).as_secs()
-    }
+const COUNT_MASK: u64 = u32::MAX as u64;
 
-    /// The bucket of `second`, emptied first if it held an older second.
-    fn bucket(&mut self, second: u64) -> &mut Bucket {
-        let b = &mut self.buckets[(second % BUCKETS as u64) as usize];
-        if b.second < second {
-            *b = Bucket {
-                second,
-                ..Bucket::default()
+impl Slot {
+    fn add(&self, second: u64) {
+        let mut cur = self.0.load(Relaxed);
+        loop {
+            let (s, n) = (cur >> 32, cur & COUNT_MASK);
+            let next = if s < second {
+                second << 32 | 1
+            } else {
+                // The same second, or (an older `now`) a later one: counts there.
+                s << 32 | (n + 1).min(COUNT_MASK)
             };
+            if next == cur {
+                return;
+            }
+            match self.0.compare_exchange_weak(cur, next, Relaxed, Relaxed) {
+                Ok(_) => return,
+                Err(v) => cur = v,
+            }
         }
-        b
     }
 
-    /// Deposits and withdrawals in the window ending at `second`.
-    fn totals(&self, second: u64) -> (u64, u64) {
-        self.buckets
-            .iter()
-            .filter(|b| b.second + BUCKETS as u64 > second)
-            .fold((0, 0), |(d, w), b| (d + b.deposits, w + b.withdrawals))
+    /// The count, if it is for a second of the window ending at `second`.
+    fn in_window(&self, second: u64) -> u64 {
+        let v = self.0.load(Relaxed);
+        if (v >> 32) + BUCKETS as u64 > second {
+            v & COUNT_MASK
+        } else {
+            0
+        }
     }
+}
+
+fn total(slots: &[Slot; BUCKETS], second: u64) -> u64 {
+    slots.iter().map(|s| s.in_window(second)).sum()
 }
 
 impl RetryBudget {
@@ -78,23 +86,32 @@ impl RetryBudget {
         RetryBudget {
             percent: u64::from(percent),
             min_per_second: u64::from(min_per_second),
-            window: Mutex::new(Window::default()),
+            epoch: OnceLock::new(),
+            deposits: Default::default(),
+            withdrawals: Default::default(),
+            withdrawing: Mutex::new(()),
         }
+    }
+
+    fn second(&self, now: Instant) -> u64 {
+        let epoch = *self.epoch.get_or_init(|| now);
+        now.saturating_duration_since(epoch)
+            .as_secs()
+            .min(COUNT_MASK)
     }
 
     /// Every original request (not retries) deposits into the budget.
     pub fn deposit(&self, now: Instant) {
-        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let s = w.second(now);
-        let b = w.bucket(s);
-        b.deposits = b.deposits.saturating_add(1);
+        let s = self.second(now);
+        self.deposits[(s % BUCKETS as u64) as usize].add(s);
     }
 
     /// A retry may proceed only if this returns true (it then counts as withdrawn).
     pub fn try_withdraw(&self, now: Instant) -> bool {
-        let mut w = self.window.lock().unwrap_or_else(|e| e.into_inner());
-        let s = w.second(now);
-        let (deposits, withdrawals) = w.totals(s);
+        let _one_at_a_time = self.withdrawing.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self.second(now);
+        let deposits = total(&self.deposits, s);
+        let withdrawals = total(&self.withdrawals, s);
         // withdrawals + 1 <= deposits × percent / 100 + floor, without losing fractions.
         let allowed = deposits
             .saturating_mul(self.percent)
@@ -102,8 +119,7 @@ impl RetryBudget {
         if withdrawals.saturating_add(1).saturating_mul(100) > allowed {
             return false;
         }
-        let b = w.bucket(s);
-        b.withdrawals = b.withdrawals.saturating_add(1);
+        self.withdrawals[(s % BUCKETS as u64) as usize].add(s);
         true
     }
 }
@@ -158,6 +174,23 @@ mod tests {
             b.deposit(t0);
         }
         assert_eq!(withdraw_all(&b, t0), 5 + 10);
+    }
+
+    #[test]
+    fn concurrent_deposits_all_count() {
+        let t0 = Instant::now();
+        let b = RetryBudget::new(1, 0);
+        std::thread::scope(|sc| {
+            for _ in 0..4 {
+                sc.spawn(|| {
+                    for _ in 0..25_000 {
+                        b.deposit(t0);
+                    }
+                });
+            }
+        });
+        // 1% of 100,000.
+        assert_eq!(withdraw_all(&b, t0), 1000);
     }
 
     #[test]

@@ -44,9 +44,11 @@ enum Command {
         /// Apply the newline-delimited JSON snapshots read from stdin, in order.
         #[arg(long)]
         snapshots_stdin: bool,
-        /// Worker threads of the async runtime.
-        #[arg(long, default_value_t = 2)]
-        workers: usize,
+        /// Worker threads serving connections: each runs its own event loop with its own
+        /// listening sockets (SO_REUSEPORT) and upstream connection pools; about one per
+        /// CPU core the proxy may use. The admin endpoint and snapshot handling run on the main thread.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+        workers: u16,
         /// On SIGTERM/SIGINT, how long draining may take before exiting, in seconds.
         #[arg(long, default_value_t = 20)]
         drain_seconds: u64,
@@ -62,10 +64,12 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Command::Proxy { workers, .. } = &cli.command {
-        rt.worker_threads((*workers).max(1));
-    }
+    // The proxy's workers run their own runtimes (see berth_proxy); this one is only its
+    // control side: admin, snapshots, signals.
+    let mut rt = match &cli.command {
+        Command::Proxy { .. } => tokio::runtime::Builder::new_current_thread(),
+        Command::Server { .. } => tokio::runtime::Builder::new_multi_thread(),
+    };
     let rt = rt
         .enable_all()
         .build()
@@ -80,12 +84,13 @@ fn main() -> anyhow::Result<()> {
             config,
             admin,
             snapshots_stdin,
-            workers: _,
+            workers,
             drain_seconds,
         } => rt.block_on(proxy(
             config,
             admin,
             snapshots_stdin,
+            usize::from(workers),
             Duration::from_secs(drain_seconds),
         )),
     }
@@ -124,6 +129,7 @@ async fn proxy(
     config: Option<PathBuf>,
     admin: berth_proxy::AdminAddr,
     snapshots_stdin: bool,
+    workers: usize,
     drain: Duration,
 ) -> anyhow::Result<()> {
     if config.is_none() && !snapshots_stdin {
@@ -131,6 +137,7 @@ async fn proxy(
     }
     let running = berth_proxy::start(berth_proxy::ProxyConfig {
         admin,
+        workers,
         ..Default::default()
     })
     .await

@@ -30,7 +30,9 @@ pub(crate) async fn forward(
         // changed under it).
         return Err(ProxyError::new(Side::Internal, ErrorKind::Config, false));
     };
-    up.budget.deposit(StdInstant::now());
+    // One clock read for the deposit and the first pick.
+    let mut now = StdInstant::now();
+    up.budget.deposit(now);
     let (mut parts, body) = req.into_parts();
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::keep_authority(&mut parts.headers, &parts.uri);
@@ -48,7 +50,10 @@ pub(crate) async fn forward(
     let mut tried: Vec<SocketAddr> = Vec::new();
     let mut last_error = None;
     loop {
-        let Some(pick) = up.balancer.pick(&tried, StdInstant::now()) else {
+        if !tried.is_empty() {
+            now = StdInstant::now();
+        }
+        let Some(pick) = up.balancer.pick(&tried, now) else {
             return Err(last_error
                 .unwrap_or_else(|| ProxyError::new(Side::Upstream, ErrorKind::NoEndpoint, false)));
         };
@@ -65,7 +70,7 @@ pub(crate) async fn forward(
             std::mem::take(&mut parts.headers)
         };
         let sent = Instant::now();
-        let Some(result) = until(deadline, client.request(r)).await else {
+        let Some(result) = until(deadline, client.get().request(r)).await else {
             pick.failure(StdInstant::now());
             return Err(
                 ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(target)

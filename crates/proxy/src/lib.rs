@@ -16,8 +16,14 @@
 //!   Prometheus metrics with Service Connect's CloudWatch names (`berth-telemetry`), the
 //!   snapshot version, snapshot pushes, endpoint health and draining.
 //!
+//! **Workers**: connections are served by [`ProxyConfig::workers`] threads, each with its
+//! own single-threaded runtime, its own `SO_REUSEPORT` socket per listener and its own
+//! upstream connection pools, so that a request never leaves the thread its connection
+//! was accepted on (thread-per-core, as nginx, HAProxy and Envoy). The control side (the
+//! admin endpoint, applying snapshots) runs on the runtime [`start`] is called from.
+//!
 //! Module map: [`error`] (the one error type), `state` (snapshot → runtime form),
-//! `runtime` (apply), `listener` (accept loops), `conn` (a downstream HTTP connection and
+//! `runtime` (apply), `worker` (the worker threads), `listener` (accept loops), `conn` (a downstream HTTP connection and
 //! its timers), `route` / `egress` / `ingress` (one request), `retry` (the retry policy),
 //! `body` (replayable request bodies, response bodies with deadlines), `access_log` (the
 //! records, made on drop), `tcp`, `drain`, `admin`, `client` (upstream pools).
@@ -43,6 +49,7 @@ mod route;
 mod runtime;
 mod state;
 mod tcp;
+mod worker;
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -55,6 +62,7 @@ pub use berth_proxy_config::Snapshot;
 pub use drain::{DrainPhase, DrainStatus};
 pub use error::{ApplyError, ErrorKind, ProxyError, Side};
 pub use headers::{SERVER, UPSTREAM_SERVICE_TIME};
+pub use worker::WorkerStatus;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -115,6 +123,8 @@ pub struct ProxyConfig {
     pub max_header_bytes: usize,
     /// How long connecting to an endpoint may take. Default 5 s.
     pub connect_timeout: Duration,
+    /// Worker threads serving connections (at least 1). Default 2.
+    pub workers: usize,
 }
 
 impl Default for ProxyConfig {
@@ -125,6 +135,7 @@ impl Default for ProxyConfig {
             header_read_timeout: Some(Duration::from_secs(10)),
             max_header_bytes: 60 * 1024,
             connect_timeout: Duration::from_secs(5),
+            workers: 2,
         }
     }
 }
@@ -137,6 +148,7 @@ impl std::fmt::Debug for ProxyConfig {
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("connect_timeout", &self.connect_timeout)
+            .field("workers", &self.workers)
             .finish()
     }
 }
@@ -147,9 +159,15 @@ pub struct RunningProxy {
     admin_addr: AdminAddr,
     admin_stop: watch::Sender<bool>,
     admin_task: JoinHandle<()>,
+    workers_exited: Vec<tokio::sync::oneshot::Receiver<()>>,
 }
 
-/// Starts the proxy: binds the admin endpoint; listeners come with the first snapshot.
+/// How long [`RunningProxy::shutdown`] lets open connections finish.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Starts the proxy: binds the admin endpoint and starts the worker threads; listeners
+/// come with the first snapshot. The admin endpoint and snapshot application run on the
+/// calling runtime.
 pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
     let bind_err =
         |e: std::io::Error| ProxyError::new(Side::Internal, ErrorKind::Bind, false).with_source(e);
@@ -172,6 +190,10 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
             )
         }
     };
+    let (workers, workers_exited) = worker::spawn(config.workers.max(1)).map_err(|e| {
+        ProxyError::new(Side::Internal, ErrorKind::Config, false)
+            .with_source(format!("starting the worker threads: {e}"))
+    })?;
     let inner = Arc::new(Inner::new(
         Settings {
             header_read_timeout: config.header_read_timeout,
@@ -179,15 +201,21 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
         },
         config.max_header_bytes,
         config.access_log_writer,
+        workers,
     ));
     let (admin_stop, stop_rx) = watch::channel(false);
     let admin_task = tokio::spawn(admin::serve(listener, Arc::clone(&inner), stop_rx));
-    tracing::info!(admin = %admin_addr, "proxy started; waiting for a snapshot");
+    tracing::info!(
+        admin = %admin_addr,
+        workers = inner.worker_count(),
+        "proxy started; waiting for a snapshot"
+    );
     Ok(RunningProxy {
         inner,
         admin_addr,
         admin_stop,
         admin_task,
+        workers_exited,
     })
 }
 
@@ -240,17 +268,34 @@ impl RunningProxy {
         self.inner.metrics.render()
     }
 
+    /// What each worker thread is doing (listening sockets, connections).
+    pub fn workers(&self) -> Vec<WorkerStatus> {
+        self.inner.worker_statuses()
+    }
+
     /// Stops the admin endpoint and every listener (open connections are told to finish
-    /// gracefully), and flushes the access log.
-    pub async fn shutdown(self) {
+    /// gracefully, and get a moment to), stops the workers, and flushes the access log.
+    pub async fn shutdown(mut self) {
         self.admin_stop.send_replace(true);
-        let _ = self.admin_task.await;
-        self.inner.close().await;
+        let _ = (&mut self.admin_task).await;
+        self.inner.close(SHUTDOWN_GRACE).await;
+        for exited in std::mem::take(&mut self.workers_exited) {
+            let _ = exited.await;
+        }
         if let Some(state) = self.inner.current.load_full() {
             if let Some((_, logger)) = &state.logger {
                 let logger = Arc::clone(logger);
                 let _ = tokio::task::spawn_blocking(move || logger.flush()).await;
             }
         }
+    }
+}
+
+impl Drop for RunningProxy {
+    /// Without [`shutdown`](RunningProxy::shutdown): the admin endpoint and the workers
+    /// stop at once.
+    fn drop(&mut self) {
+        self.admin_stop.send_replace(true);
+        self.inner.abandon();
     }
 }

@@ -1,7 +1,8 @@
-//! Listeners: one accept loop per listen address. A listener keeps its socket across
-//! snapshots as long as its address stays (its [`Route`] is swapped underneath); it stops
-//! accepting when a snapshot removes it (its open connections finish: HTTP ones shut down
-//! gracefully) or, for ingress, when the proxy drains.
+//! Listeners: one accept loop per listen address and worker (each worker has its own
+//! socket, see [`crate::worker`]). A listener keeps its sockets across snapshots as long
+//! as its address stays (its [`Route`] is swapped underneath, for every worker at once);
+//! it stops accepting when a snapshot removes it (its open connections finish: HTTP ones
+//! shut down gracefully) or, for ingress, when the proxy drains.
 
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,8 +17,9 @@ use tokio::task::JoinHandle;
 use crate::conn::{self, ConnTimers};
 use crate::runtime::Inner;
 use crate::state::Route;
+use crate::worker::WorkerStats;
 
-/// What a listener's connections share.
+/// What a listener's connections share (on every worker).
 pub(crate) struct ListenerShared {
     /// The current route, read once per request (HTTP) or connection (TCP).
     pub slot: ArcSwap<Route>,
@@ -25,35 +27,38 @@ pub(crate) struct ListenerShared {
     pub local: SocketAddr,
 }
 
-/// A running listener.
+impl ListenerShared {
+    /// `local`: the address the sockets are bound to (differs from the configured one
+    /// for port 0).
+    pub(crate) fn new(route: Arc<Route>, proxy: Arc<Inner>, local: SocketAddr) -> Self {
+        ListenerShared {
+            slot: ArcSwap::new(route),
+            proxy,
+            local,
+        }
+    }
+}
+
+/// A running accept loop (of one worker).
 pub(crate) struct ListenerHandle {
-    pub shared: Arc<ListenerShared>,
     stop: watch::Sender<bool>,
     task: JoinHandle<()>,
 }
 
 impl ListenerHandle {
+    /// Starts accepting on `listener`, on the current (worker's) runtime.
     pub(crate) fn start(
         listener: TcpListener,
-        route: Arc<Route>,
-        proxy: Arc<Inner>,
+        shared: Arc<ListenerShared>,
+        stats: Arc<WorkerStats>,
     ) -> ListenerHandle {
-        let local = listener
-            .local_addr()
-            .expect("a bound listener has an address");
-        let shared = Arc::new(ListenerShared {
-            slot: ArcSwap::new(route),
-            proxy,
-            local,
-        });
         let (stop, stop_rx) = watch::channel(false);
-        let task = tokio::spawn(accept_loop(listener, Arc::clone(&shared), stop_rx));
-        ListenerHandle { shared, stop, task }
-    }
-
-    /// The address it is bound to (differs from the configured one for port 0).
-    pub(crate) fn local_addr(&self) -> SocketAddr {
-        self.shared.local
+        let listening = stats.listening();
+        let task = tokio::spawn(async move {
+            accept_loop(listener, shared, stats, stop_rx).await;
+            drop(listening);
+        });
+        ListenerHandle { stop, task }
     }
 
     /// Stops accepting and waits until the socket is closed.
@@ -66,6 +71,7 @@ impl ListenerHandle {
 async fn accept_loop(
     listener: TcpListener,
     ls: Arc<ListenerShared>,
+    stats: Arc<WorkerStats>,
     mut stop: watch::Receiver<bool>,
 ) {
     let (close, _) = watch::channel(false);
@@ -84,7 +90,7 @@ async fn accept_loop(
                     }
                 }
                 r = listener.accept() => match r {
-                    Ok((stream, peer)) => accepted(stream, peer, &ls, &close),
+                    Ok((stream, peer)) => accepted(stream, peer, &ls, &stats, &close),
                     Err(e) => {
                         // Out of file descriptors, or the like: wait a little.
                         tracing::warn!(addr = %ls.local, error = %e, "accept failed");
@@ -103,8 +109,10 @@ fn accepted(
     stream: TcpStream,
     peer: SocketAddr,
     ls: &Arc<ListenerShared>,
+    stats: &Arc<WorkerStats>,
     close: &watch::Sender<bool>,
 ) {
+    let open = stats.accepted();
     let _ = stream.set_nodelay(true);
     let route = ls.slot.load_full();
     let proxy = &ls.proxy;
@@ -114,7 +122,7 @@ fn accepted(
             header: proxy.settings.header_read_timeout,
             idle: route.idle(),
         };
-        tokio::spawn(conn::serve_http(
+        let serve = conn::serve_http(
             stream,
             peer,
             Arc::clone(ls),
@@ -122,10 +130,14 @@ fn accepted(
             route.log.metrics.clone(),
             close.subscribe(),
             drain,
-        ));
+        );
+        tokio::spawn(async move {
+            serve.await;
+            drop(open);
+        });
     } else {
         let id = proxy.conn_ids.fetch_add(1, Relaxed);
-        tokio::spawn(crate::tcp::serve(
+        let serve = crate::tcp::serve(
             stream,
             peer,
             ls.local,
@@ -133,6 +145,10 @@ fn accepted(
             proxy.settings.connect_timeout,
             id,
             drain,
-        ));
+        );
+        tokio::spawn(async move {
+            serve.await;
+            drop(open);
+        });
     }
 }

@@ -1,10 +1,11 @@
 //! The running proxy's shared core and snapshot application.
 //!
-//! Applying a snapshot: validate it, bind the listeners it adds (a failure leaves
-//! everything as it was), build the new [`State`] (reusing balancers, pools, budgets),
-//! swap each kept listener's route, start the new listeners, stop the removed ones, then
-//! publish the state (`ArcSwap`) and report ready. Applies are serialized by an async
-//! mutex that the request path never takes; requests only load `Arc`s.
+//! Applying a snapshot: validate it, bind the listeners it adds (one socket per worker; a
+//! failure leaves everything as it was), build the new [`State`] (reusing balancers,
+//! pools, budgets), swap each kept listener's route, have every worker start the new
+//! listeners and stop the removed ones (and wait until they all have), then publish the
+//! state (`ArcSwap`) and report ready. Applies are serialized by an async mutex that the
+//! request path never takes; requests only load `Arc`s.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -17,12 +18,13 @@ use berth_proxy_config::Snapshot;
 use berth_telemetry::Metrics;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
-use tokio::net::TcpListener;
+use tokio::sync::oneshot;
 
 use crate::drain::Drain;
 use crate::error::ApplyError;
-use crate::listener::ListenerHandle;
+use crate::listener::ListenerShared;
 use crate::state::{self, BuildCtx, State};
+use crate::worker::{self, Cmd, Worker, WorkerStatus};
 use crate::LogWriterFactory;
 
 /// Settings of the proxy process (not of a snapshot).
@@ -43,11 +45,19 @@ pub(crate) struct Inner {
     pub conn_ids: AtomicU64,
     log_writer: Option<LogWriterFactory>,
     listeners: tokio::sync::Mutex<Listeners>,
+    workers: Vec<Worker>,
 }
 
 struct Listeners {
-    open: HashMap<SocketAddr, ListenerHandle>,
+    open: HashMap<SocketAddr, Arc<ListenerShared>>,
     closed: bool,
+}
+
+/// Waits for every worker's acknowledgement (a worker that is gone does not block).
+async fn acked(acks: Vec<oneshot::Receiver<()>>) {
+    for a in acks {
+        let _ = a.await;
+    }
 }
 
 impl Inner {
@@ -55,6 +65,7 @@ impl Inner {
         settings: Settings,
         max_header_bytes: usize,
         log_writer: Option<LogWriterFactory>,
+        workers: Vec<Worker>,
     ) -> Inner {
         let mut http = auto::Builder::new(TokioExecutor::new());
         http.http1()
@@ -79,7 +90,17 @@ impl Inner {
                 open: HashMap::new(),
                 closed: false,
             }),
+            workers,
         }
+    }
+
+    /// How many workers serve connections.
+    pub(crate) fn worker_count(&self) -> usize {
+        self.workers.len()
+    }
+
+    pub(crate) fn worker_statuses(&self) -> Vec<WorkerStatus> {
+        worker::statuses(&self.workers)
     }
 
     /// Applies `snapshot` (see the module documentation).
@@ -107,13 +128,14 @@ impl Inner {
             .iter()
             .map(|e| e.listen)
             .chain(snapshot.ingress.iter().map(|g| g.listen));
-        let mut bound = Vec::new();
+        // (configured address, bound address, one socket per worker)
+        let mut bound: Vec<(SocketAddr, SocketAddr, Vec<std::net::TcpListener>)> = Vec::new();
         for addr in wanted {
-            if listeners.open.contains_key(&addr) {
+            if listeners.open.contains_key(&addr) || bound.iter().any(|(a, ..)| *a == addr) {
                 continue;
             }
-            match TcpListener::bind(addr).await {
-                Ok(l) => bound.push((addr, l)),
+            match worker::bind(addr, self.workers.len()) {
+                Ok((local, sockets)) => bound.push((addr, local, sockets)),
                 Err(source) => return Err(ApplyError::Bind { addr, source }),
             }
         }
@@ -125,18 +147,29 @@ impl Inner {
                 metrics: &self.metrics,
                 connect_timeout: self.settings.connect_timeout,
                 log_writer: self.log_writer.as_ref(),
+                workers: self.workers.len(),
             },
         );
         for (addr, route) in &state.routes {
-            if let Some(h) = listeners.open.get(addr) {
-                h.shared.slot.store(Arc::clone(route));
+            if let Some(shared) = listeners.open.get(addr) {
+                shared.slot.store(Arc::clone(route));
             }
         }
-        for (addr, l) in bound {
+        let mut acks = Vec::new();
+        for (addr, local, sockets) in bound {
             let route = Arc::clone(&state.routes[&addr]);
-            listeners
-                .open
-                .insert(addr, ListenerHandle::start(l, route, Arc::clone(self)));
+            let shared = Arc::new(ListenerShared::new(route, Arc::clone(self), local));
+            for (w, listener) in self.workers.iter().zip(sockets) {
+                let (done, ack) = oneshot::channel();
+                w.send(Cmd::Start {
+                    addr,
+                    listener,
+                    shared: Arc::clone(&shared),
+                    done,
+                });
+                acks.push(ack);
+            }
+            listeners.open.insert(addr, shared);
         }
         let gone: Vec<SocketAddr> = listeners
             .open
@@ -145,11 +178,15 @@ impl Inner {
             .copied()
             .collect();
         for addr in gone {
-            if let Some(h) = listeners.open.remove(&addr) {
-                tracing::info!(%addr, "listener removed");
-                h.stop().await;
+            listeners.open.remove(&addr);
+            tracing::info!(%addr, "listener removed");
+            for w in &self.workers {
+                let (done, ack) = oneshot::channel();
+                w.send(Cmd::Stop { addr, done });
+                acks.push(ack);
             }
         }
+        acked(acks).await;
         if let Some(p) = &prev {
             for d in p.dims.difference(&state.dims) {
                 self.metrics.remove_listener(d);
@@ -168,15 +205,26 @@ impl Inner {
             .await
             .open
             .get(&listen)
-            .map(|h| h.local_addr())
+            .map(|h| h.local)
     }
 
-    /// Stops every listener; no snapshot is applied after this.
-    pub(crate) async fn close(&self) {
+    /// Stops every listener and has the workers exit once their connections are done
+    /// (after `grace` at most); no snapshot is applied after this.
+    pub(crate) async fn close(&self, grace: Duration) {
         let mut listeners = self.listeners.lock().await;
         listeners.closed = true;
-        for (_, h) in listeners.open.drain() {
-            h.stop().await;
+        listeners.open.clear();
+        for w in &self.workers {
+            w.send(Cmd::Exit { grace });
+        }
+    }
+
+    /// Has the workers exit at once (the proxy is dropped without `shutdown`).
+    pub(crate) fn abandon(&self) {
+        for w in &self.workers {
+            w.send(Cmd::Exit {
+                grace: Duration::ZERO,
+            });
         }
     }
 }

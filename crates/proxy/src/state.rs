@@ -13,7 +13,7 @@ use berth_proxy_config::{AccessLog, Protocol, Retries, Snapshot};
 use berth_telemetry::{AccessLogger, Dims, Direction, ListenerMetrics, Metrics, TargetMetrics};
 use http::uri::Authority;
 
-use crate::client::{ClientKey, HttpClient};
+use crate::client::{ClientKey, Clients};
 use crate::LogWriterFactory;
 
 /// What a listener does with its connections; swapped whole on apply.
@@ -63,7 +63,7 @@ pub(crate) struct IngressRoute {
     pub protocol: Protocol,
     pub per_request: Option<Duration>,
     pub idle: Option<Duration>,
-    pub client: Option<(ClientKey, HttpClient)>,
+    pub client: Option<(ClientKey, Clients)>,
     pub target: TargetMetrics,
 }
 
@@ -77,7 +77,7 @@ pub(crate) struct UpstreamRt {
     pub balancer: Arc<Balancer>,
     pub budget: Arc<RetryBudget>,
     budget_key: (u32, u32),
-    pub client: Option<(ClientKey, HttpClient)>,
+    pub client: Option<(ClientKey, Clients)>,
     pub endpoints: HashMap<SocketAddr, EndpointRt>,
     pub metrics: ListenerMetrics,
 }
@@ -126,6 +126,8 @@ pub(crate) struct BuildCtx<'a> {
     pub metrics: &'a Metrics,
     pub connect_timeout: Duration,
     pub log_writer: Option<&'a LogWriterFactory>,
+    /// Worker threads (each gets its own upstream pools).
+    pub workers: usize,
 }
 
 /// Converts `snapshot` (validated) into a [`State`], keeping what `prev` has that still
@@ -174,7 +176,7 @@ pub(crate) fn build(snapshot: Snapshot, prev: Option<&State>, ctx: &BuildCtx<'_>
             let key = ClientKey::new(u.protocol, idle, ctx.connect_timeout);
             match old.and_then(|o| o.client.as_ref()) {
                 Some((k, c)) if *k == key => (key, c.clone()),
-                _ => (key, key.build()),
+                _ => (key, key.build(ctx.workers)),
             }
         });
         let d = dims_of(Direction::Egress, name);
@@ -234,7 +236,7 @@ pub(crate) fn build(snapshot: Snapshot, prev: Option<&State>, ctx: &BuildCtx<'_>
                 });
             match old {
                 Some((k, c)) if *k == key => (key, c.clone()),
-                _ => (key, key.build()),
+                _ => (key, key.build(ctx.workers)),
             }
         });
         let route = Route {
@@ -280,6 +282,7 @@ mod tests {
             metrics: m,
             connect_timeout: Duration::from_secs(1),
             log_writer: None,
+            workers: 2,
         }
     }
 
