@@ -30,6 +30,7 @@ struct Detail {
     request_id: Option<String>,
     authority: Option<String>,
     grpc_status: Option<String>,
+    stream_id: Option<u32>,
 }
 
 fn header(h: &HeaderMap, name: &str) -> Option<String> {
@@ -69,6 +70,10 @@ impl RequestLog {
     pub(crate) fn start<B>(route: Arc<Route>, in_flight: InFlight, req: &Request<B>) -> RequestLog {
         let grpc = is_grpc(req.headers());
         route.log.metrics.request(grpc);
+        // Counted for every HTTP/2 request, logged or not, so ids stay right when a new
+        // snapshot turns access logs on mid-connection.
+        let stream_id =
+            (req.version() == http::Version::HTTP_2).then(|| in_flight.ctx().next_h2_stream_id());
         let detail = route.log.logger.as_ref().map(|_| {
             let h = req.headers();
             Box::new(Detail {
@@ -85,6 +90,7 @@ impl RequestLog {
                 authority: header(h, "host")
                     .or_else(|| req.uri().authority().map(|a| a.as_str().to_string())),
                 grpc_status: None,
+                stream_id,
             })
         });
         RequestLog {
@@ -214,7 +220,7 @@ impl Drop for RequestLog {
             request_id: d.request_id,
             authority: d.authority,
             upstream_host: self.target,
-            stream_id: None,
+            stream_id: d.stream_id,
             grpc_status: d.grpc_status,
             direction: Some(self.route.log.direction),
             listener: self.route.log.name.clone(),

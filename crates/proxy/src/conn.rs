@@ -17,7 +17,7 @@ use std::convert::Infallible;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
@@ -64,6 +64,8 @@ pub(crate) struct ConnCtx {
     reclaimed: Mutex<Option<TcpStream>>,
     /// For ingress connections: the proxy's drain counters.
     drain: Option<Arc<Drain>>,
+    /// HTTP/2 streams this connection has carried so far.
+    h2_streams: AtomicU32,
 }
 
 impl ConnCtx {
@@ -81,7 +83,17 @@ impl ConnCtx {
             reclaim: AtomicBool::new(false),
             reclaimed: Mutex::new(None),
             drain,
+            h2_streams: AtomicU32::new(0),
         }
+    }
+
+    /// The stream id of the next HTTP/2 request on this connection. A client opens
+    /// streams with odd ids that only grow (RFC 9113 §5.1.1), and hyper hands requests
+    /// over in the order their streams opened, so the n-th request is stream 2n - 1
+    /// (exact for clients that do not skip ids, which is what clients do).
+    pub(crate) fn next_h2_stream_id(&self) -> u32 {
+        let n = self.h2_streams.fetch_add(1, Relaxed) + 1;
+        n.saturating_mul(2).saturating_sub(1)
     }
 
     fn now_ms(&self) -> u64 {
