@@ -390,8 +390,14 @@ mod tests {
         assert_eq!(u.load_balancing, LoadBalancing::RoundRobin);
         assert_eq!(u.outlier_detection.consecutive_failures, 5);
         assert_eq!(u.retries.max_retries, 2);
-        assert_eq!(u.timeout.per_request(Protocol::Http), Some(Duration::from_secs(15)));
-        assert_eq!(u.timeout.idle(Protocol::Http), Some(Duration::from_secs(300)));
+        assert_eq!(
+            u.timeout.per_request(Protocol::Http),
+            Some(Duration::from_secs(15))
+        );
+        assert_eq!(
+            u.timeout.idle(Protocol::Http),
+            Some(Duration::from_secs(300))
+        );
         let back = Snapshot::from_json(s.to_line().as_bytes()).unwrap();
         assert_eq!(back, s);
     }
