@@ -15,6 +15,7 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use tokio::time::{Instant, Sleep};
 
 use crate::access_log::RequestLog;
+use crate::client::UpBody;
 use crate::error::{ErrorKind, ProxyError, Side};
 
 /// A request body that was not (yet) read: the first attempt that polls it takes it; an
@@ -200,13 +201,13 @@ pin_project_lite::pin_project! {
 }
 
 enum RespInner {
-    Upstream(Incoming),
+    Upstream(UpBody),
     Full(Option<Bytes>),
 }
 
 impl RespBody {
     /// An upstream's response body.
-    pub(crate) fn upstream(body: Incoming, deadline: Option<Instant>, log: RequestLog) -> RespBody {
+    pub(crate) fn upstream(body: UpBody, deadline: Option<Instant>, log: RequestLog) -> RespBody {
         RespBody {
             inner: RespInner::Upstream(body),
             deadline: deadline.map(tokio::time::sleep_until),

@@ -70,7 +70,7 @@ pub(crate) async fn forward(
             std::mem::take(&mut parts.headers)
         };
         let sent = Instant::now();
-        let Some(result) = until(deadline, client.get().request(r)).await else {
+        let Some(result) = until(deadline, client.request(r, target)).await else {
             pick.failure(StdInstant::now());
             return Err(
                 ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(target)

@@ -7,6 +7,8 @@ use std::net::SocketAddr;
 
 use http::StatusCode;
 
+use crate::client::ClientError;
+
 /// Which side of the proxy a failure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -187,18 +189,12 @@ pub enum ApplyError {
 }
 
 /// Classifies a failure of the upstream HTTP client.
-pub(crate) fn classify_client_error(
-    e: hyper_util::client::legacy::Error,
-    target: SocketAddr,
-) -> ProxyError {
-    let kind = if e.is_connect() {
-        ErrorKind::Connect
-    } else {
-        match find_hyper_error(&e) {
-            Some(h) if h.is_parse() || h.is_parse_status() => ErrorKind::Protocol,
-            Some(h) if h.is_user() => ErrorKind::RequestBody,
-            _ => ErrorKind::Reset,
-        }
+pub(crate) fn classify_client_error(e: ClientError, target: SocketAddr) -> ProxyError {
+    let (kind, source): (_, Box<dyn std::error::Error + Send + Sync>) = match e {
+        ClientError::Connect(e) => (ErrorKind::Connect, Box::new(e)),
+        ClientError::Http1(e) => (classify_hyper(Some(&e)), Box::new(e)),
+        ClientError::Http2(e) if e.is_connect() => (ErrorKind::Connect, Box::new(e)),
+        ClientError::Http2(e) => (classify_hyper(find_hyper_error(&e)), Box::new(e)),
     };
     // A connect failure never sent anything; a reset came before any response byte.
     // A malformed response head is not retried: the target got the request.
@@ -210,7 +206,15 @@ pub(crate) fn classify_client_error(
     };
     ProxyError::new(side, kind, retryable)
         .with_target(target)
-        .with_source(e)
+        .with_source(source)
+}
+
+fn classify_hyper(e: Option<&hyper::Error>) -> ErrorKind {
+    match e {
+        Some(h) if h.is_parse() || h.is_parse_status() => ErrorKind::Protocol,
+        Some(h) if h.is_user() => ErrorKind::RequestBody,
+        _ => ErrorKind::Reset,
+    }
 }
 
 fn find_hyper_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {

@@ -37,7 +37,7 @@ pub(crate) async fn forward(
     *r.headers_mut() = parts.headers;
     log.tried(app.app);
     let sent = Instant::now();
-    let Some(result) = until(deadline, client.get().request(r)).await else {
+    let Some(result) = until(deadline, client.request(r, app.app)).await else {
         return Err(ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(app.app));
     };
     match result {

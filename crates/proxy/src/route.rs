@@ -12,6 +12,7 @@ use tokio::time::Instant;
 
 use crate::access_log::RequestLog;
 use crate::body::RespBody;
+use crate::client::UpBody;
 use crate::conn::InFlight;
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::headers;
@@ -19,7 +20,7 @@ use crate::state::{Route, RouteKind};
 
 /// What a forwarder returns: the target's response and the request's deadline, which
 /// still applies to the response body.
-pub(crate) type Forwarded = Result<(Response<Incoming>, Option<Instant>), ProxyError>;
+pub(crate) type Forwarded = Result<(Response<UpBody>, Option<Instant>), ProxyError>;
 
 /// Handles one request on a listener whose current route is `route`.
 pub(crate) async fn handle(

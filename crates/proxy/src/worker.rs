@@ -2,7 +2,7 @@
 //! running its own single-threaded tokio runtime, with its own listening socket for
 //! every listener address (`SO_REUSEPORT`: the kernel spreads new connections over the
 //! workers' sockets). A connection, its requests and the pooled upstream connections
-//! they use (each upstream has one pool per worker, see [`crate::client`]) all live on
+//! they use (each upstream has one pool per worker thread, see [`crate::client`]) all live on
 //! one thread: a request never wakes another thread.
 //!
 //! The control side (snapshot application, admin) runs elsewhere and drives the workers
@@ -12,7 +12,6 @@
 //! request path reads (routes, balancers, budgets, metrics) is shared, through `Arc`s
 //! and atomics.
 
-use std::cell::Cell;
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
@@ -24,15 +23,6 @@ use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::listener::{ListenerHandle, ListenerShared};
-
-thread_local! {
-    static WORKER: Cell<usize> = const { Cell::new(0) };
-}
-
-/// The index of the worker running on this thread (0 outside workers).
-pub(crate) fn current() -> usize {
-    WORKER.with(Cell::get)
-}
 
 /// What one worker is doing, for [`crate::RunningProxy::workers`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -144,7 +134,6 @@ pub(crate) fn spawn(n: usize) -> io::Result<(Vec<Worker>, Vec<oneshot::Receiver<
         std::thread::Builder::new()
             .name(format!("berth-worker-{id}"))
             .spawn(move || {
-                WORKER.with(|w| w.set(id));
                 rt.block_on(run(rx, st));
                 // Whatever is left (connections past the grace period) ends here.
                 drop(rt);
