@@ -103,6 +103,11 @@ pub(crate) async fn serve(
     if let Some(p) = pick {
         p.success();
     }
+    // What went to and came from the target is what came from and went to downstream.
+    route
+        .log
+        .metrics
+        .target_bytes(counters.received.load(Relaxed) + counters.sent.load(Relaxed));
     drop(drain);
 }
 

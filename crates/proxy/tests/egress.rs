@@ -254,6 +254,19 @@ async fn tcp_passes_through_both_ways() {
         .unwrap()
         .unwrap();
     assert_eq!(out, "hello, berth");
+    // 12 bytes each way: to the target and back.
+    let mut moved = false;
+    for _ in 0..100 {
+        let (_, metrics) = admin(&p, "GET", "/metrics", "").await;
+        moved = metrics
+            .lines()
+            .any(|l| l.starts_with("TargetProcessedBytes{") && l.ends_with(" 24"));
+        if moved {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(moved, "TargetProcessedBytes counts TCP traffic");
     p.shutdown().await;
 }
 

@@ -350,6 +350,14 @@ impl ListenerMetrics {
         self.inner.processed_bytes.inc_by(bytes);
     }
 
+    /// Bytes sent to and received from targets outside any response: a TCP connection's
+    /// traffic (`TargetProcessedBytes`).
+    pub fn target_bytes(&self, bytes: u64) {
+        if bytes > 0 {
+            self.inner.response.target_bytes.inc_by(bytes);
+        }
+    }
+
     /// A request arrived: `RequestCount` +1, and `GrpcRequestCount` +1 when `grpc`.
     pub fn request(&self, grpc: bool) {
         self.inner.requests.inc();
@@ -788,5 +796,27 @@ mod tests {
         check::<ListenerMetrics>();
         check::<TargetMetrics>();
         check::<ConnectionGuard>();
+    }
+
+    #[test]
+    fn tcp_traffic_counts_as_target_bytes() {
+        let m = Metrics::new();
+        let l = m.listener(&Dims {
+            direction: Direction::Egress,
+            discovery_name: "db".into(),
+            service_name: "api".into(),
+            cluster_name: "c".into(),
+        });
+        l.target_bytes(100);
+        l.target_bytes(0);
+        l.target_bytes(23);
+        let text = m.render();
+        assert!(
+            text.lines()
+                .any(|line| line.starts_with("TargetProcessedBytes{")
+                    && line.contains("TargetDiscoveryName=\"db\"")
+                    && line.ends_with(" 123")),
+            "{text}"
+        );
     }
 }
