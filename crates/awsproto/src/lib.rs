@@ -155,13 +155,8 @@ impl ApiError {
 /// A store failure is berth's fault: `InternalFailure`, and the server keeps serving.
 impl From<berth_store::StoreError> for ApiError {
     fn from(e: berth_store::StoreError) -> ApiError {
-        store_error(e)
+        ApiError::internal(format!("store: {e}"))
     }
-}
-
-/// Converts any error of the store into an `InternalFailure`.
-pub fn store_error(e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("store: {e}"))
 }
 
 /// One service's operations: a JSON object in, a JSON object out.

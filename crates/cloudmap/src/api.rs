@@ -12,8 +12,8 @@ use crate::validate::{self, required};
 use crate::{
     bump_revision, create_namespace, create_service, delete_service, deregister_instance, get_ns,
     get_svc, id_from_arn, inst_not_found, instances_revision, invalid, keys, record_operation,
-    register_instance, require_ns, require_svc, se, svc_by_name, svc_not_found, CloudMap,
-    InstanceRec, NamespaceRec, NewNamespace, NewService, OperationRec, ServiceRec,
+    register_instance, require_ns, require_svc, svc_by_name, svc_not_found, CloudMap, InstanceRec,
+    NamespaceRec, NewNamespace, NewService, OperationRec, ServiceRec,
 };
 
 /// Dispatches `op`.
@@ -234,9 +234,7 @@ fn paginate<T>(
     let mut out = Vec::new();
     let mut last_included: Option<String> = None;
     loop {
-        let batch = r
-            .scan(prefix, after.as_deref(), 256.max(max + 1))
-            .map_err(se)?;
+        let batch = r.scan(prefix, after.as_deref(), 256.max(max + 1))?;
         let done = batch.len() < 256.max(max + 1);
         for (k, v) in &batch {
             if let Some(item) = keep(k, v)? {
@@ -256,7 +254,7 @@ fn paginate<T>(
 
 fn decode<T: serde::de::DeserializeOwned>(key: &str, v: &[u8]) -> Result<T, ApiError> {
     serde_json::from_slice(v).map_err(|e| {
-        se(berth_store::StoreError::Decode {
+        ApiError::from(berth_store::StoreError::Decode {
             key: key.to_string(),
             source: e,
         })
@@ -328,11 +326,13 @@ fn operation_out(ctx: &Context, op: &OperationRec) -> Value {
 }
 
 fn service_count(r: &impl Read, ctx: &Context, ns_id: &str) -> Result<u64, ApiError> {
-    r.count(&keys::svc_name_prefix(ctx, ns_id)).map_err(se)
+    r.count(&keys::svc_name_prefix(ctx, ns_id))
+        .map_err(ApiError::from)
 }
 
 fn instance_count(r: &impl Read, ctx: &Context, srv_id: &str) -> Result<u64, ApiError> {
-    r.count(&keys::inst_prefix(ctx, srv_id)).map_err(se)
+    r.count(&keys::inst_prefix(ctx, srv_id))
+        .map_err(ApiError::from)
 }
 
 // ----- namespaces -----
@@ -558,10 +558,10 @@ fn delete_namespace(cm: &CloudMap, ctx: &Context, i: IdIn) -> Result<Value, ApiE
                 format!("Namespace {} has {n} associated services", ns.id),
             ));
         }
-        w.delete(&keys::ns(ctx, &ns.id)).map_err(se)?;
-        w.delete(&keys::ns_name(ctx, &ns.name)).map_err(se)?;
+        w.delete(&keys::ns(ctx, &ns.id))?;
+        w.delete(&keys::ns_name(ctx, &ns.name))?;
         if let Some(token) = &ns.creator_request_id {
-            w.delete(&keys::ns_req(ctx, token)).map_err(se)?;
+            w.delete(&keys::ns_req(ctx, token))?;
         }
         let op = record_operation(w, ctx, "DELETE_NAMESPACE", &[("NAMESPACE", &ns.id)])?;
         tracing::info!(namespace = %ns.id, "namespace deleted");
@@ -619,7 +619,7 @@ fn update_namespace(
         if let Some(ttl) = ttl {
             ns.properties["DnsProperties"]["SOA"] = json!({"TTL": ttl});
         }
-        w.put_json(&keys::ns(ctx, &ns.id), &ns).map_err(se)?;
+        w.put_json(&keys::ns(ctx, &ns.id), &ns)?;
         let op = record_operation(w, ctx, "UPDATE_NAMESPACE", &[("NAMESPACE", &ns.id)])?;
         Ok(json!({"OperationId": op}))
     })
@@ -654,10 +654,7 @@ fn get_operation(cm: &CloudMap, ctx: &Context, i: GetOperationIn) -> Result<Valu
         return Err(not_found());
     }
     read(cm, |r| {
-        let op: OperationRec = r
-            .get_json(&keys::op(ctx, &id))
-            .map_err(se)?
-            .ok_or_else(not_found)?;
+        let op: OperationRec = r.get_json(&keys::op(ctx, &id))?.ok_or_else(not_found)?;
         Ok(json!({"Operation": operation_out(ctx, &op)}))
     })
 }
@@ -1119,7 +1116,7 @@ fn update_service(cm: &CloudMap, ctx: &Context, i: UpdateServiceIn) -> Result<Va
         if let Some(d) = change.description {
             svc.description = Some(d);
         }
-        w.put_json(&keys::svc(ctx, &svc.id), &svc).map_err(se)?;
+        w.put_json(&keys::svc(ctx, &svc.id), &svc)?;
         let op = record_operation(
             w,
             ctx,
@@ -1202,7 +1199,7 @@ fn update_service_attributes(
                 ),
             ));
         }
-        w.put_json(&keys::svc(ctx, &svc.id), &svc).map_err(se)?;
+        w.put_json(&keys::svc(ctx, &svc.id), &svc)?;
         Ok(json!({}))
     })
 }
@@ -1236,7 +1233,7 @@ fn delete_service_attributes(
         for k in &keys_in {
             svc.attributes.remove(k);
         }
-        w.put_json(&keys::svc(ctx, &svc.id), &svc).map_err(se)?;
+        w.put_json(&keys::svc(ctx, &svc.id), &svc)?;
         Ok(json!({}))
     })
 }
@@ -1315,7 +1312,7 @@ fn get_inst(
     let rec: Option<InstanceRec> = if id.is_empty() {
         None
     } else {
-        r.get_json(&keys::inst(ctx, &svc.id, id)).map_err(se)?
+        r.get_json(&keys::inst(ctx, &svc.id, id))?
     };
     rec.ok_or_else(|| inst_not_found(&svc.id, id))
 }
@@ -1402,8 +1399,7 @@ fn discover_target(
         return Err(ns_missing());
     }
     let ns_id: String = r
-        .get_json(&keys::ns_name(ctx, namespace_name))
-        .map_err(se)?
+        .get_json(&keys::ns_name(ctx, namespace_name))?
         .ok_or_else(ns_missing)?;
     svc_by_name(r, ctx, &ns_id, service_name)?.ok_or_else(|| svc_not_found(service_name))
 }
@@ -1456,7 +1452,7 @@ fn discover_instances(cm: &CloudMap, ctx: &Context, i: DiscoverIn) -> Result<Val
         let prefix = keys::inst_prefix(ctx, &svc.id);
         let mut after: Option<String> = None;
         loop {
-            let batch = r.scan(&prefix, after.as_deref(), 1000).map_err(se)?;
+            let batch = r.scan(&prefix, after.as_deref(), 1000)?;
             let done = batch.len() < 1000;
             for (k, v) in &batch {
                 let inst: InstanceRec = decode(k, v)?;
@@ -1629,8 +1625,7 @@ fn update_custom_health(
         }
         if inst.health != status {
             inst.health = status;
-            w.put_json(&keys::inst(ctx, &svc.id, &inst.id), &inst)
-                .map_err(se)?;
+            w.put_json(&keys::inst(ctx, &svc.id, &inst.id), &inst)?;
             bump_revision(w, ctx, &svc.id)?;
         }
         Ok(json!({}))
@@ -1658,7 +1653,7 @@ impl Tagged {
             Tagged::Namespace(n) => w.put_json(&keys::ns(ctx, &n.id), n),
             Tagged::Service(s) => w.put_json(&keys::svc(ctx, &s.id), s),
         }
-        .map_err(se)
+        .map_err(ApiError::from)
     }
 }
 

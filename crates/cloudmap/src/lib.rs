@@ -27,8 +27,8 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use berth_awsproto::{store_error, ApiError, Context, LOWER_ALNUM};
-use berth_store::{Read, Store, StoreError, Writer};
+use berth_awsproto::{ApiError, Context, LOWER_ALNUM};
+use berth_store::{Read, Store, Writer};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -261,11 +261,6 @@ pub(crate) mod keys {
     }
 }
 
-pub(crate) fn se(e: StoreError) -> ApiError {
-    tracing::error!(error = %e, "cloudmap store failure");
-    store_error(e)
-}
-
 // ----- errors -----
 
 pub(crate) fn invalid(msg: impl Into<String>) -> ApiError {
@@ -329,7 +324,7 @@ pub(crate) fn get_ns(
     if id.is_empty() || id.contains('/') {
         return Ok(None);
     }
-    r.get_json(&keys::ns(ctx, id)).map_err(se)
+    r.get_json(&keys::ns(ctx, id)).map_err(ApiError::from)
 }
 
 pub(crate) fn get_svc(
@@ -340,7 +335,7 @@ pub(crate) fn get_svc(
     if id.is_empty() || id.contains('/') {
         return Ok(None);
     }
-    r.get_json(&keys::svc(ctx, id)).map_err(se)
+    r.get_json(&keys::svc(ctx, id)).map_err(ApiError::from)
 }
 
 /// The service named by an id or ARN, or `ServiceNotFound`.
@@ -368,10 +363,7 @@ pub(crate) fn ns_by_name(
     ctx: &Context,
     name: &str,
 ) -> Result<Option<NamespaceRec>, ApiError> {
-    let Some(id) = r
-        .get_json::<String>(&keys::ns_name(ctx, name))
-        .map_err(se)?
-    else {
+    let Some(id) = r.get_json::<String>(&keys::ns_name(ctx, name))? else {
         return Ok(None);
     };
     get_ns(r, ctx, &id)
@@ -383,10 +375,7 @@ pub(crate) fn svc_by_name(
     ns_id: &str,
     name: &str,
 ) -> Result<Option<ServiceRec>, ApiError> {
-    let Some(id) = r
-        .get_json::<String>(&keys::svc_name(ctx, ns_id, name))
-        .map_err(se)?
-    else {
+    let Some(id) = r.get_json::<String>(&keys::svc_name(ctx, ns_id, name))? else {
         return Ok(None);
     };
     get_svc(r, ctx, &id)
@@ -398,9 +387,7 @@ pub(crate) fn instances_revision(
     ctx: &Context,
     srv_id: &str,
 ) -> Result<i64, ApiError> {
-    Ok(r.get_json::<i64>(&keys::rev(ctx, srv_id))
-        .map_err(se)?
-        .unwrap_or(0))
+    Ok(r.get_json::<i64>(&keys::rev(ctx, srv_id))?.unwrap_or(0))
 }
 
 // ----- writes -----
@@ -412,7 +399,8 @@ pub(crate) fn bump_revision(
     srv_id: &str,
 ) -> Result<(), ApiError> {
     let rev = w.revision() as i64;
-    w.put_json(&keys::rev(ctx, srv_id), &rev).map_err(se)
+    w.put_json(&keys::rev(ctx, srv_id), &rev)
+        .map_err(ApiError::from)
 }
 
 /// Records a finished operation and returns its id.
@@ -434,7 +422,7 @@ pub(crate) fn record_operation(
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect(),
     };
-    w.put_json(&keys::op(ctx, &op.id), &op).map_err(se)?;
+    w.put_json(&keys::op(ctx, &op.id), &op)?;
     Ok(op.id)
 }
 
@@ -457,7 +445,7 @@ pub(crate) fn create_namespace(
     n: &NewNamespace<'_>,
 ) -> Result<NamespaceRec, ApiError> {
     if let Some(token) = n.creator_request_id {
-        let owner: Option<String> = w.get_json(&keys::ns_req(ctx, token)).map_err(se)?;
+        let owner: Option<String> = w.get_json(&keys::ns_req(ctx, token))?;
         if let Some(other) = owner.and_then(|id| get_ns(w, ctx, &id).transpose()) {
             let other = other?;
             if other.name != n.name || other.kind != n.kind {
@@ -519,11 +507,10 @@ pub(crate) fn create_namespace(
         tags: n.tags.to_vec(),
         create_operation_id: op_id,
     };
-    w.put_json(&keys::ns(ctx, &rec.id), &rec).map_err(se)?;
-    w.put_json(&keys::ns_name(ctx, &rec.name), &rec.id)
-        .map_err(se)?;
+    w.put_json(&keys::ns(ctx, &rec.id), &rec)?;
+    w.put_json(&keys::ns_name(ctx, &rec.name), &rec.id)?;
     if let Some(token) = &rec.creator_request_id {
-        w.put_json(&keys::ns_req(ctx, token), &rec.id).map_err(se)?;
+        w.put_json(&keys::ns_req(ctx, token), &rec.id)?;
     }
     tracing::info!(namespace = %rec.id, name = %rec.name, kind = %rec.kind, "namespace created");
     Ok(rec)
@@ -586,9 +573,8 @@ pub(crate) fn create_service(
         tags: s.tags.to_vec(),
         attributes: BTreeMap::new(),
     };
-    w.put_json(&keys::svc(ctx, &rec.id), &rec).map_err(se)?;
-    w.put_json(&keys::svc_name(ctx, &ns.id, &rec.name), &rec.id)
-        .map_err(se)?;
+    w.put_json(&keys::svc(ctx, &rec.id), &rec)?;
+    w.put_json(&keys::svc_name(ctx, &ns.id, &rec.name), &rec.id)?;
     bump_revision(w, ctx, &rec.id)?;
     tracing::info!(service = %rec.id, name = %rec.name, namespace = %ns.id, "service created");
     Ok(rec)
@@ -600,7 +586,7 @@ pub(crate) fn delete_service(
     ctx: &Context,
     svc: &ServiceRec,
 ) -> Result<(), ApiError> {
-    let n = w.count(&keys::inst_prefix(ctx, &svc.id)).map_err(se)?;
+    let n = w.count(&keys::inst_prefix(ctx, &svc.id))?;
     if n > 0 {
         return Err(ApiError::new(
             409,
@@ -608,10 +594,9 @@ pub(crate) fn delete_service(
             format!("Service {} has {n} registered instances", svc.id),
         ));
     }
-    w.delete(&keys::svc(ctx, &svc.id)).map_err(se)?;
-    w.delete(&keys::svc_name(ctx, &svc.namespace_id, &svc.name))
-        .map_err(se)?;
-    w.delete(&keys::rev(ctx, &svc.id)).map_err(se)?;
+    w.delete(&keys::svc(ctx, &svc.id))?;
+    w.delete(&keys::svc_name(ctx, &svc.namespace_id, &svc.name))?;
+    w.delete(&keys::rev(ctx, &svc.id))?;
     tracing::info!(service = %svc.id, "service deleted");
     Ok(())
 }
@@ -627,7 +612,7 @@ pub(crate) fn register_instance(
     attributes: &BTreeMap<String, String>,
 ) -> Result<String, ApiError> {
     let key = keys::inst(ctx, &svc.id, instance_id);
-    let previous: Option<InstanceRec> = w.get_json(&key).map_err(se)?;
+    let previous: Option<InstanceRec> = w.get_json(&key)?;
     let init = attributes.get("AWS_INIT_HEALTH_STATUS").cloned();
     let health = match (&svc.health_check_custom_config, init, previous) {
         (Some(_), Some(init), _) => init,
@@ -640,7 +625,7 @@ pub(crate) fn register_instance(
         attributes: attributes.clone(),
         health,
     };
-    w.put_json(&key, &rec).map_err(se)?;
+    w.put_json(&key, &rec)?;
     bump_revision(w, ctx, &svc.id)?;
     record_operation(
         w,
@@ -661,10 +646,7 @@ pub(crate) fn deregister_instance(
     svc: &ServiceRec,
     instance_id: &str,
 ) -> Result<String, ApiError> {
-    if !w
-        .delete(&keys::inst(ctx, &svc.id, instance_id))
-        .map_err(se)?
-    {
+    if !w.delete(&keys::inst(ctx, &svc.id, instance_id))? {
         return Err(inst_not_found(&svc.id, instance_id));
     }
     bump_revision(w, ctx, &svc.id)?;

@@ -92,7 +92,7 @@ fn default_namespace(w: &mut Writer<'_>, ctx: &Context, ns: &str) -> R<(String, 
 
 /// Marks a cluster PROVISIONING and queues it for [`reconcile`].
 fn provisioning(w: &mut Writer<'_>, key: &str, cluster: &mut Value) -> R<()> {
-    w.put(&format!("{PROVISIONING_QUEUE}{key}"), b"").se()?;
+    w.put(&format!("{PROVISIONING_QUEUE}{key}"), b"")?;
     cluster["status"] = json!("PROVISIONING");
     cluster["attachments"] = json!([{
         "id": berth_awsproto::uuid_v4(),
@@ -124,7 +124,7 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     };
     let key = cluster_key(ctx, &name);
     let (cluster, _) = ecs.store.write(|w| {
-        if let Some(existing) = w.get_json::<Value>(&key).se()? {
+        if let Some(existing) = w.get_json::<Value>(&key)? {
             if existing["status"] != "INACTIVE" {
                 // CreateCluster is idempotent on the name.
                 return Ok(existing);
@@ -152,7 +152,7 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             c["serviceConnectDefaults"] = json!({ "namespace": arn });
             provisioning(w, &key, &mut c)?;
         }
-        w.put_json(&key, &c).se()?;
+        w.put_json(&key, &c)?;
         Ok::<_, ApiError>(c)
     })?;
     Ok(json!({ "cluster": cluster }))
@@ -163,10 +163,7 @@ fn with_counts(r: &impl Read, ctx: &Context, mut c: Value) -> R<Value> {
     let name = c["clusterName"].as_str().unwrap_or_default().to_string();
     let mut running = 0;
     let mut pending = 0;
-    for (_, t) in r
-        .scan_json::<Value>(&task_prefix(ctx, &name), None, usize::MAX)
-        .se()?
-    {
+    for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, &name), None, usize::MAX)? {
         match t["lastStatus"].as_str() {
             Some("RUNNING") => running += 1,
             Some("STOPPED") | Some("DELETED") => {}
@@ -174,14 +171,12 @@ fn with_counts(r: &impl Read, ctx: &Context, mut c: Value) -> R<Value> {
         }
     }
     let services = r
-        .scan_json::<Value>(&service_prefix(ctx, &name), None, usize::MAX)
-        .se()?
+        .scan_json::<Value>(&service_prefix(ctx, &name), None, usize::MAX)?
         .into_iter()
         .filter(|(_, s)| s["status"] == "ACTIVE" || s["status"] == "DRAINING")
         .count();
     let instances = r
-        .scan_json::<Value>(&instance_prefix(ctx, &name), None, usize::MAX)
-        .se()?
+        .scan_json::<Value>(&instance_prefix(ctx, &name), None, usize::MAX)?
         .into_iter()
         .filter(|(_, i)| i["status"] != "INACTIVE")
         .count();
@@ -227,7 +222,7 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut failures = Vec::new();
         for n in &names {
             let name = cluster_name(Some(n));
-            match r.get_json::<Value>(&cluster_key(ctx, &name)).se()? {
+            match r.get_json::<Value>(&cluster_key(ctx, &name))? {
                 Some(c) => {
                     let mut c = with_counts(r, ctx, c)?;
                     let m = c.as_object_mut().expect("a cluster is an object");
@@ -320,7 +315,7 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 }
             }
         }
-        w.put_json(&cluster_key(ctx, &name), &c).se()?;
+        w.put_json(&cluster_key(ctx, &name), &c)?;
         Ok::<_, ApiError>(c)
     })?;
     let c = ecs.store.read(|r| with_counts(r, ctx, c))?;
@@ -382,7 +377,7 @@ pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             m.remove("attachments");
             m.remove("attachmentsStatus");
         }
-        w.put_json(&cluster_key(ctx, &name), &c).se()?;
+        w.put_json(&cluster_key(ctx, &name), &c)?;
         Ok(c)
     })?;
     Ok(json!({ "cluster": c }))
@@ -393,8 +388,7 @@ pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 pub fn reconcile(ecs: &Ecs) -> R<()> {
     let queued: Vec<String> = ecs.store.read(|r| {
         Ok::<_, ApiError>(
-            r.scan(PROVISIONING_QUEUE, None, 1000)
-                .se()?
+            r.scan(PROVISIONING_QUEUE, None, 1000)?
                 .into_iter()
                 .map(|(k, _)| k)
                 .collect(),
@@ -403,8 +397,8 @@ pub fn reconcile(ecs: &Ecs) -> R<()> {
     for marker in queued {
         let key = marker[PROVISIONING_QUEUE.len()..].to_string();
         ecs.store.write(|w| {
-            w.delete(&marker).se()?;
-            let Some(mut c) = w.get_json::<Value>(&key).se()? else {
+            w.delete(&marker)?;
+            let Some(mut c) = w.get_json::<Value>(&key)? else {
                 return Ok(());
             };
             if c["status"] != "PROVISIONING" {
@@ -417,7 +411,7 @@ pub fn reconcile(ecs: &Ecs) -> R<()> {
                 }
             }
             c["attachmentsStatus"] = json!("UPDATE_COMPLETE");
-            w.put_json(&key, &c).se()?;
+            w.put_json(&key, &c)?;
             Ok::<_, ApiError>(())
         })?;
     }

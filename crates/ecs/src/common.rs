@@ -78,21 +78,8 @@ pub fn namespace_not_found(ns: &str) -> ApiError {
         format!("The specified namespace '{ns}' was not found."),
     )
 }
-pub fn store_err(e: berth_store::StoreError) -> ApiError {
-    berth_awsproto::store_error(e)
-}
-
-/// Lets `?` turn store errors into `InternalFailure`s inside closures.
+/// Every ECS operation's result; store errors convert with `?` (`InternalFailure`).
 pub type R<T> = Result<T, ApiError>;
-
-pub trait StoreResult<T> {
-    fn se(self) -> R<T>;
-}
-impl<T> StoreResult<T> for Result<T, berth_store::StoreError> {
-    fn se(self) -> R<T> {
-        self.map_err(store_err)
-    }
-}
 
 // ---- names and ARNs ---------------------------------------------------------------
 
@@ -126,7 +113,7 @@ pub fn cluster_arn(ctx: &Context, name: &str) -> String {
 
 /// An ACTIVE (or PROVISIONING) cluster, or ClusterNotFoundException.
 pub fn active_cluster(r: &impl Read, ctx: &Context, name: &str) -> R<Value> {
-    match r.get_json::<Value>(&cluster_key(ctx, name)).se()? {
+    match r.get_json::<Value>(&cluster_key(ctx, name))? {
         Some(c) if c["status"] != "INACTIVE" => Ok(c),
         Some(_) => Err(ApiError::new(
             400,
@@ -186,7 +173,7 @@ pub fn paginate<T>(
     };
     let mut out = Vec::new();
     loop {
-        let chunk = r.scan(prefix, after.as_deref(), (size + 1).max(64)).se()?;
+        let chunk = r.scan(prefix, after.as_deref(), (size + 1).max(64))?;
         let exhausted = chunk.len() < (size + 1).max(64);
         for (key, bytes) in chunk {
             let v: Value = serde_json::from_slice(&bytes)

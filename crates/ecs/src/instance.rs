@@ -111,8 +111,7 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let id = match &i.container_instance_arn {
             Some(arn) => {
                 let id = name_from(arn, "container-instance");
-                if w.get_json::<Value>(&instance_key(ctx, &cluster, &id))
-                    .se()?
+                if w.get_json::<Value>(&instance_key(ctx, &cluster, &id))?
                     .is_none()
                 {
                     return Err(invalid(format!(
@@ -143,14 +142,11 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             "attachments": [],
             "tags": tags_json(&tags),
         });
-        if let Some(prev) = w
-            .get_json::<Value>(&instance_key(ctx, &cluster, &id))
-            .se()?
-        {
+        if let Some(prev) = w.get_json::<Value>(&instance_key(ctx, &cluster, &id))? {
             ci["version"] = json!(prev["version"].as_i64().unwrap_or(1) + 1);
             ci["registeredAt"] = prev["registeredAt"].clone();
         }
-        w.put_json(&instance_key(ctx, &cluster, &id), &ci).se()?;
+        w.put_json(&instance_key(ctx, &cluster, &id), &ci)?;
         Ok::<_, ApiError>(ci)
     })?;
     Ok(json!({ "containerInstance": public(ci, false) }))
@@ -169,10 +165,7 @@ fn public(mut c: Value, with_tags: bool) -> Value {
 fn with_counts(r: &impl Read, ctx: &Context, cluster: &str, mut c: Value) -> R<Value> {
     let arn = c["containerInstanceArn"].clone();
     let (mut running, mut pending) = (0, 0);
-    for (_, t) in r
-        .scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX)
-        .se()?
-    {
+    for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX)? {
         if t["containerInstanceArn"] != arn {
             continue;
         }
@@ -209,7 +202,7 @@ pub fn deregister(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let key = instance_key(ctx, &cluster, &id);
         let ci = w
             .get_json::<Value>(&key)
-            .se()?
+            ?
             .filter(|c| c["status"] != "INACTIVE")
             .ok_or_else(|| invalid("The referenced container instance was not found."))?;
         let mut ci = with_counts(w, ctx, &cluster, ci)?;
@@ -222,7 +215,7 @@ pub fn deregister(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         ci["status"] = json!("INACTIVE");
         ci["agentConnected"] = json!(false);
         ci["version"] = json!(ci["version"].as_i64().unwrap_or(1) + 1);
-        w.put_json(&key, &ci).se()?;
+        w.put_json(&key, &ci)?;
         Ok::<_, ApiError>(ci)
     })?;
     Ok(json!({ "containerInstance": public(ci, false) }))
@@ -307,10 +300,7 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut failures = Vec::new();
         for c in &ids {
             let id = name_from(c, "container-instance");
-            match r
-                .get_json::<Value>(&instance_key(ctx, &cluster, &id))
-                .se()?
-            {
+            match r.get_json::<Value>(&instance_key(ctx, &cluster, &id))? {
                 Some(ci) => out.push(public(with_counts(r, ctx, &cluster, ci)?, with_tags)),
                 None => failures
                     .push(json!({"arn": instance_arn(ctx, &cluster, &id), "reason": "MISSING"})),

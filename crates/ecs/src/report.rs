@@ -217,8 +217,7 @@ fn load_task(
     let id = name_from(task.ok_or_else(|| invalid("task is required."))?, "task");
     let key = task_key(ctx, cluster, &id);
     let t = r
-        .get_json::<Value>(&key)
-        .se()?
+        .get_json::<Value>(&key)?
         .ok_or_else(|| invalid("The referenced task was not found."))?;
     Ok((key, t))
 }
@@ -248,7 +247,7 @@ pub fn submit_task(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             task["executionStoppedAt"] = json!(t);
         }
         task["version"] = json!(task["version"].as_i64().unwrap_or(1) + 1);
-        w.put_json(&key, &task).se()?;
+        w.put_json(&key, &task)?;
         Ok::<_, ApiError>(())
     })?;
     Ok(json!({ "acknowledgment": "ACK" }))
@@ -272,7 +271,7 @@ pub fn submit_container(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let (key, mut task) = load_task(w, ctx, &cluster, i.task.as_deref())?;
         apply_container(&mut task, &change, "container")?;
         task["version"] = json!(task["version"].as_i64().unwrap_or(1) + 1);
-        w.put_json(&key, &task).se()?;
+        w.put_json(&key, &task)?;
         Ok::<_, ApiError>(())
     })?;
     Ok(json!({ "acknowledgment": "ACK" }))

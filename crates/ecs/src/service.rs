@@ -533,7 +533,7 @@ fn claim_sc(w: &mut Writer<'_>, ctx: &Context, arn: &str, sc: &ResolvedSc) -> R<
     let mut resources = Vec::new();
     for (discovery, aliases) in &sc.entries {
         let name_key = format!("{base}name/{discovery}");
-        if let Some(owner) = w.get_json::<String>(&name_key).se()? {
+        if let Some(owner) = w.get_json::<String>(&name_key)? {
             if owner != arn {
                 return Err(invalid(format!(
                     "serviceConnectConfiguration: the discoveryName '{discovery}' is already used in namespace '{}' by {owner}.",
@@ -543,7 +543,7 @@ fn claim_sc(w: &mut Writer<'_>, ctx: &Context, arn: &str, sc: &ResolvedSc) -> R<
         }
         for a in aliases {
             let alias_key = format!("{base}alias/{a}");
-            if let Some(owner) = w.get_json::<String>(&alias_key).se()? {
+            if let Some(owner) = w.get_json::<String>(&alias_key)? {
                 if owner != arn {
                     return Err(invalid(format!(
                         "serviceConnectConfiguration: the client alias {a} is already used in namespace '{}' by {owner}.",
@@ -551,9 +551,9 @@ fn claim_sc(w: &mut Writer<'_>, ctx: &Context, arn: &str, sc: &ResolvedSc) -> R<
                     )));
                 }
             }
-            w.put_json(&alias_key, arn).se()?;
+            w.put_json(&alias_key, arn)?;
         }
-        w.put_json(&name_key, arn).se()?;
+        w.put_json(&name_key, arn)?;
         let svc = match berth_cloudmap::find_service(w, ctx, &sc.namespace.id, discovery)? {
             Some(s) => s,
             None => {
@@ -562,7 +562,7 @@ fn claim_sc(w: &mut Writer<'_>, ctx: &Context, arn: &str, sc: &ResolvedSc) -> R<
         };
         resources.push(json!({ "discoveryName": discovery, "discoveryArn": svc.arn }));
     }
-    w.put_json(&format!("{base}service/{arn}"), arn).se()?;
+    w.put_json(&format!("{base}service/{arn}"), arn)?;
     Ok(Value::Array(resources))
 }
 
@@ -591,8 +591,8 @@ fn release_sc(
             let discovery = s["discoveryName"].as_str().unwrap_or_default();
             if !kept.is_some_and(|k| k.entries.iter().any(|e| e.0 == discovery)) {
                 let key = format!("{base}name/{discovery}");
-                if w.get_json::<String>(&key).se()?.as_deref() == Some(arn) {
-                    w.delete(&key).se()?;
+                if w.get_json::<String>(&key)?.as_deref() == Some(arn) {
+                    w.delete(&key)?;
                 }
             }
             for a in s["clientAliases"].as_array().into_iter().flatten() {
@@ -603,14 +603,14 @@ fn release_sc(
                 );
                 if !kept.is_some_and(|k| k.entries.iter().any(|e| e.1.contains(&alias))) {
                     let key = format!("{base}alias/{alias}");
-                    if w.get_json::<String>(&key).se()?.as_deref() == Some(arn) {
-                        w.delete(&key).se()?;
+                    if w.get_json::<String>(&key)?.as_deref() == Some(arn) {
+                        w.delete(&key)?;
                     }
                 }
             }
         }
         if kept.is_none() {
-            w.delete(&format!("{base}service/{arn}")).se()?;
+            w.delete(&format!("{base}service/{arn}"))?;
         }
     }
     Ok(())
@@ -728,18 +728,18 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let (service, _) = ecs.store.write(|w| {
         if let Some(token) = &i.client_token {
             let tk = token_key(ctx, "service", token);
-            if let Some(prev) = w.get_json::<String>(&tk).se()? {
+            if let Some(prev) = w.get_json::<String>(&tk)? {
                 if prev == arn {
-                    if let Some(s) = w.get_json::<Value>(&key).se()? {
+                    if let Some(s) = w.get_json::<Value>(&key)? {
                         return Ok(s);
                     }
                 }
                 return Err(invalid("clientToken was already used for another request."));
             }
-            w.put_json(&tk, &arn).se()?;
+            w.put_json(&tk, &arn)?;
         }
         let cluster_doc = active_cluster(w, ctx, &cluster)?;
-        if let Some(existing) = w.get_json::<Value>(&key).se()? {
+        if let Some(existing) = w.get_json::<Value>(&key)? {
             if existing["status"] != "INACTIVE" {
                 return Err(invalid("Creation of service was not idempotent."));
             }
@@ -836,7 +836,7 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             check_enum(Some(az), "availabilityZoneRebalancing", &["ENABLED", "DISABLED"])?;
             s["availabilityZoneRebalancing"] = json!(az);
         }
-        w.put_json(&key, &s).se()?;
+        w.put_json(&key, &s)?;
         Ok::<_, ApiError>(s)
     })?;
     Ok(json!({ "service": public(service, false) }))
@@ -881,7 +881,7 @@ struct UpdateInput {
 
 /// An ACTIVE service, or ServiceNotFoundException / ServiceNotActiveException.
 fn active_service(r: &impl Read, ctx: &Context, cluster: &str, name: &str) -> R<Value> {
-    match r.get_json::<Value>(&service_key(ctx, cluster, name)).se()? {
+    match r.get_json::<Value>(&service_key(ctx, cluster, name))? {
         Some(s) if s["status"] == "ACTIVE" => Ok(s),
         Some(_) => Err(service_not_active()),
         None => Err(service_not_found()),
@@ -1032,7 +1032,7 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             d["desiredCount"] = json!(desired);
             d["updatedAt"] = json!(now());
         }
-        w.put_json(&key, &s).se()?;
+        w.put_json(&key, &s)?;
         Ok::<_, ApiError>(s)
     })?;
     Ok(json!({ "service": public(service, false) }))
@@ -1066,10 +1066,7 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut failures = Vec::new();
         for n in &names {
             let name = name_from(n, "service");
-            match r
-                .get_json::<Value>(&service_key(ctx, &cluster, &name))
-                .se()?
-            {
+            match r.get_json::<Value>(&service_key(ctx, &cluster, &name))? {
                 Some(s) => services.push(public(s, with_tags)),
                 None => failures.push(json!({
                     "arn": service_arn(ctx, &cluster, &name),
@@ -1168,7 +1165,7 @@ pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let key = service_key(ctx, &cluster, &name);
     let (s, _) = ecs.store.write(|w| {
         active_cluster(w, ctx, &cluster)?;
-        let mut s = match w.get_json::<Value>(&key).se()? {
+        let mut s = match w.get_json::<Value>(&key)? {
             Some(s) if s["status"] == "ACTIVE" => s,
             Some(_) => return Err(service_not_active()),
             None => return Err(service_not_found()),
@@ -1192,19 +1189,18 @@ pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 d["updatedAt"] = json!(t);
             }
         }
-        w.put_json(&key, &s).se()?;
+        w.put_json(&key, &s)?;
         let out = s.clone();
         // With no scheduler-managed tasks left, draining is over at once.
         let tasks = w
-            .scan_json::<Value>(&task_prefix(ctx, &cluster), None, usize::MAX)
-            .se()?
+            .scan_json::<Value>(&task_prefix(ctx, &cluster), None, usize::MAX)?
             .into_iter()
             .any(|(_, t)| {
                 t["group"] == json!(format!("service:{name}")) && t["lastStatus"] != "STOPPED"
             });
         if !tasks {
             s["status"] = json!("INACTIVE");
-            w.put_json(&key, &s).se()?;
+            w.put_json(&key, &s)?;
         }
         Ok::<_, ApiError>(out)
     })?;

@@ -73,16 +73,13 @@ pub fn tag(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     check_tags(&tags)?;
     let key = key_for(ctx, &arn)?;
     ecs.store.write(|w| {
-        let mut rec = w
-            .get_json::<Value>(&key)
-            .se()?
-            .ok_or_else(|| not_found(&arn))?;
+        let mut rec = w.get_json::<Value>(&key)?.ok_or_else(|| not_found(&arn))?;
         let merged = merge_tags(&rec["tags"], &tags);
         if merged.as_array().map(Vec::len).unwrap_or(0) > 50 {
             return Err(invalid("tags: a resource can have at most 50 tags."));
         }
         rec["tags"] = merged;
-        w.put_json(&key, &rec).se()?;
+        w.put_json(&key, &rec)?;
         Ok::<_, ApiError>(())
     })?;
     Ok(json!({}))
@@ -97,14 +94,11 @@ pub fn untag(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         .ok_or_else(|| invalid("tagKeys is required."))?;
     let key = key_for(ctx, &arn)?;
     ecs.store.write(|w| {
-        let mut rec = w
-            .get_json::<Value>(&key)
-            .se()?
-            .ok_or_else(|| not_found(&arn))?;
+        let mut rec = w.get_json::<Value>(&key)?.ok_or_else(|| not_found(&arn))?;
         let mut list: Vec<Tag> = serde_json::from_value(rec["tags"].clone()).unwrap_or_default();
         list.retain(|t| !t.key.as_ref().is_some_and(|k| keys.contains(k)));
         rec["tags"] = tags_json(&list);
-        w.put_json(&key, &rec).se()?;
+        w.put_json(&key, &rec)?;
         Ok::<_, ApiError>(())
     })?;
     Ok(json!({}))
@@ -115,10 +109,7 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let arn = arn_of(&i)?;
     let key = key_for(ctx, &arn)?;
     ecs.store.read(|r| {
-        let rec = r
-            .get_json::<Value>(&key)
-            .se()?
-            .ok_or_else(|| not_found(&arn))?;
+        let rec = r.get_json::<Value>(&key)?.ok_or_else(|| not_found(&arn))?;
         let tags = if rec["tags"].is_array() {
             rec["tags"].clone()
         } else {

@@ -265,7 +265,7 @@ fn load_td(w: &impl Read, ctx: &Context, reference: Option<&str>) -> R<Value> {
 fn put_task(w: &mut Writer<'_>, ctx: &Context, cluster: &str, task: &Value) -> R<()> {
     let arn = task["taskArn"].as_str().unwrap_or_default();
     let id = arn.rsplit('/').next().unwrap_or_default();
-    w.put_json(&task_key(ctx, cluster, id), task).se()
+    Ok(w.put_json(&task_key(ctx, cluster, id), task)?)
 }
 
 fn public(mut t: Value, with_tags: bool) -> Value {
@@ -296,11 +296,11 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let (tasks, _) = ecs.store.write(|w| {
         if let Some(token) = &i.client_token {
             let tk = token_key(ctx, "runtask", token);
-            if let Some(prev) = w.get_json::<Vec<String>>(&tk).se()? {
+            if let Some(prev) = w.get_json::<Vec<String>>(&tk)? {
                 let mut tasks = Vec::new();
                 for arn in prev {
                     let id = arn.rsplit('/').next().unwrap_or_default().to_string();
-                    if let Some(t) = w.get_json::<Value>(&task_key(ctx, &cluster, &id)).se()? {
+                    if let Some(t) = w.get_json::<Value>(&task_key(ctx, &cluster, &id))? {
                         tasks.push(t);
                     }
                 }
@@ -330,7 +330,7 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         }
         if let Some(token) = &i.client_token {
             let arns: Vec<&str> = tasks.iter().filter_map(|t| t["taskArn"].as_str()).collect();
-            w.put_json(&token_key(ctx, "runtask", token), &arns).se()?;
+            w.put_json(&token_key(ctx, "runtask", token), &arns)?;
         }
         Ok::<_, ApiError>(tasks)
     })?;
@@ -358,10 +358,7 @@ pub fn start(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut failures = Vec::new();
         for ci in &instances {
             let id = name_from(ci, "container-instance");
-            match w
-                .get_json::<Value>(&instance_key(ctx, &cluster, &id))
-                .se()?
-            {
+            match w.get_json::<Value>(&instance_key(ctx, &cluster, &id))? {
                 Some(inst) if inst["status"] == "ACTIVE" => {
                     let arn = inst["containerInstanceArn"].as_str().map(str::to_string);
                     let t = build_task(&NewTask {
@@ -414,8 +411,7 @@ pub fn stop(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         active_cluster(w, ctx, &cluster)?;
         let key = task_key(ctx, &cluster, &id);
         let mut t = w
-            .get_json::<Value>(&key)
-            .se()?
+            .get_json::<Value>(&key)?
             .ok_or_else(|| invalid("The referenced task was not found."))?;
         if t["desiredStatus"] == "STOPPED" {
             return Ok(t);
@@ -440,7 +436,7 @@ pub fn stop(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             }
         }
         t["version"] = json!(t["version"].as_i64().unwrap_or(1) + 1);
-        w.put_json(&key, &t).se()?;
+        w.put_json(&key, &t)?;
         Ok::<_, ApiError>(t)
     })?;
     Ok(json!({ "task": public(t, false) }))
@@ -554,7 +550,7 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut failures = Vec::new();
         for t in &ids {
             let id = name_from(t, "task");
-            match r.get_json::<Value>(&task_key(ctx, &cluster, &id)).se()? {
+            match r.get_json::<Value>(&task_key(ctx, &cluster, &id))? {
                 Some(t) => tasks.push(public(t, with_tags)),
                 None => {
                     failures.push(json!({"arn": task_arn(ctx, &cluster, &id), "reason": "MISSING"}))

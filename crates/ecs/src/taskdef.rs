@@ -30,7 +30,7 @@ use serde_json::{json, Map, Value};
 
 use crate::common::{
     check_enum, check_tags, client, invalid, page_size, prune_nulls, tags_json,
-    taskdef_family_prefix, taskdef_key, taskdef_prefix, StoreResult, Tag, LOG_DRIVERS, R,
+    taskdef_family_prefix, taskdef_key, taskdef_prefix, Tag, LOG_DRIVERS, R,
 };
 use crate::Ecs;
 
@@ -1177,7 +1177,7 @@ fn last_revision(r: &impl Read, ctx: &Context, family: &str) -> R<u64> {
     let mut after: Option<String> = None;
     let mut last = 0;
     loop {
-        let chunk = r.scan(&prefix, after.as_deref(), 1000).se()?;
+        let chunk = r.scan(&prefix, after.as_deref(), 1000)?;
         let n = chunk.len();
         if let Some((k, _)) = chunk.last() {
             last = k[prefix.len()..].parse().unwrap_or(last);
@@ -1221,8 +1221,7 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             json!(format!("arn:aws:iam::{}:root", ctx.account)),
         );
         let record = json!({ "taskDefinition": td, "tags": tags_json(&tags) });
-        w.put_json(&taskdef_key(ctx, &family, revision), &record)
-            .se()?;
+        w.put_json(&taskdef_key(ctx, &family, revision), &record)?;
         let mut out = json!({ "taskDefinition": record["taskDefinition"] });
         if !tags.is_empty() {
             out["tags"] = record["tags"].clone();
@@ -1265,13 +1264,13 @@ fn find(r: &impl Read, ctx: &Context, reference: &str) -> R<Option<(String, Valu
     };
     if let Some(rev) = revision {
         let key = taskdef_key(ctx, &family, rev);
-        return Ok(r.get_json::<Value>(&key).se()?.map(|rec| (key, rec)));
+        return Ok(r.get_json::<Value>(&key)?.map(|rec| (key, rec)));
     }
     let prefix = taskdef_family_prefix(ctx, &family);
     let mut after: Option<String> = None;
     let mut latest = None;
     loop {
-        let chunk = r.scan_json::<Value>(&prefix, after.as_deref(), 1000).se()?;
+        let chunk = r.scan_json::<Value>(&prefix, after.as_deref(), 1000)?;
         let n = chunk.len();
         after = chunk.last().map(|(k, _)| k.clone()).or(after);
         for (k, rec) in chunk {
@@ -1360,7 +1359,7 @@ pub fn deregister(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         if rec["taskDefinition"]["status"] == "ACTIVE" {
             rec["taskDefinition"]["status"] = json!("INACTIVE");
             rec["taskDefinition"]["deregisteredAt"] = json!(now());
-            w.put_json(&key, &rec).se()?;
+            w.put_json(&key, &rec)?;
         }
         Ok::<_, ApiError>(rec["taskDefinition"].take())
     })?;
@@ -1384,7 +1383,7 @@ fn scan_all(r: &impl Read, prefix: &str) -> R<Vec<(String, Value)>> {
     let mut out = Vec::new();
     let mut after: Option<String> = None;
     loop {
-        let chunk = r.scan_json::<Value>(prefix, after.as_deref(), 1000).se()?;
+        let chunk = r.scan_json::<Value>(prefix, after.as_deref(), 1000)?;
         let n = chunk.len();
         after = chunk.last().map(|(k, _)| k.clone()).or(after);
         out.extend(chunk);
