@@ -243,7 +243,7 @@ pub(crate) struct ResolvedSc {
     pub config: Value,
     /// The namespace it joins.
     pub namespace: berth_cloudmap::NamespaceRef,
-    /// (discoveryName, portName, dnsName:port aliases) of each served entry.
+    /// Each served entry: its discoveryName and its client aliases as `dnsName:port`.
     pub entries: Vec<(String, Vec<String>)>,
 }
 

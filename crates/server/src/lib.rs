@@ -243,7 +243,7 @@ async fn handle(router: &Router, req: Request<Incoming>) -> Response<Full<Bytes>
         .unwrap_or_else(|e| Err(ApiError::internal(format!("operation failed: {e}"))));
     let ts = api.timestamp_members();
     let resp = match result {
-        Ok(v) => ok_response(&v, encoding, &request_id, ts),
+        Ok(v) => respond(200, &v, encoding, &request_id, ts),
         Err(e) => {
             if e.status >= 500 {
                 warn!(op, code = %e.code, message = %e.message, "operation failed");
@@ -418,15 +418,6 @@ fn respond(
         h.insert("x-amzn-requestid", v);
     }
     resp
-}
-
-fn ok_response(
-    v: &Value,
-    encoding: Encoding,
-    request_id: &str,
-    ts: &[&str],
-) -> Response<Full<Bytes>> {
-    respond(200, v, encoding, request_id, ts)
 }
 
 fn error_response(
