@@ -21,6 +21,8 @@
 //! * [`TaskNetwork`] is one task's namespace, veth pair, address, route and hosts file;
 //!   [`TaskNetwork::command`] starts a process inside it (what `ip netns exec` does) and
 //!   [`TaskNetwork::run_in_netns`] runs a closure on a thread inside it.
+//!   [`TaskNetwork::create_with_netns`] adopts a namespace another process holds (the
+//!   Docker runtime's holder container) instead of making one.
 //! * [`VipAllocator`] gives each client alias of a task a stable VIP.
 //! * [`scan`] and [`cleanup_except`] find and remove what a crashed agent left behind.
 //!
@@ -89,4 +91,4 @@ pub use names::{netns_name, veth_name, NETNS_PREFIX, VETH_PREFIX};
 pub use netns::{ETC_NETNS_DIR, NETNS_RUN_DIR};
 pub use recovery::{cleanup_except, scan, Leftover};
 pub use subnet::Ipv4Subnet;
-pub use task::{TaskNetConfig, TaskNetwork, TASK_IFNAME};
+pub use task::{default_hostname, TaskNetConfig, TaskNetwork, TASK_IFNAME};

@@ -117,6 +117,48 @@ pub(crate) fn ensure(name: &str) -> Result<(PathBuf, bool)> {
     Ok((path, true))
 }
 
+/// Makes `/run/netns/<name>` a mount of the network namespace file `source` (e.g.
+/// `/proc/<pid>/ns/net` of a container's process): kept if it already is a mount of
+/// that namespace, replaced if it is one of another namespace (a holder that was made
+/// anew). Returns whether it mounted now.
+pub(crate) fn adopt(name: &str, source: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let src = fs::metadata(source).map_err(|e| Error::io("stat", source.display(), e))?;
+    if !statfs(source).is_ok_and(|s| s.filesystem_type() == NSFS_MAGIC) {
+        return Err(Error::io(
+            "adopt network namespace",
+            source.display(),
+            io::Error::new(io::ErrorKind::InvalidInput, "not a namespace file"),
+        ));
+    }
+    let path = netns_path(name);
+    if is_netns_mount(&path) {
+        let same = fs::metadata(&path).is_ok_and(|m| m.dev() == src.dev() && m.ino() == src.ino());
+        if same {
+            return Ok(false);
+        }
+        umount2(&path, MntFlags::MNT_DETACH)
+            .map_err(|e| Error::sys("unmount network namespace", path.display(), e))?;
+    }
+    prepare_run_dir()?;
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o000)
+        .open(&path)
+        .map_err(|e| Error::io("create", path.display(), e))?;
+    mount(
+        Some(source),
+        &path,
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .map_err(|e| Error::sys("mount network namespace", path.display(), e))?;
+    Ok(true)
+}
+
 /// Removes the named network namespace (`ip netns delete`): unmounts and unlinks its
 /// file. The namespace itself lives on while a process is still in it. `Ok(false)` if
 /// there was nothing to remove.

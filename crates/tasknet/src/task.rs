@@ -81,10 +81,10 @@ impl TaskNetwork {
         // Record first: a crash from here on leaves a record naming what to clean.
         let ip = ipam.allocate(task_id)?;
         let name = netns_name(task_id);
-        let hostname = config.hostname.clone().unwrap_or_else(|| {
-            let o = ip.octets();
-            format!("ip-{}-{}-{}-{}", o[0], o[1], o[2], o[3])
-        });
+        let hostname = config
+            .hostname
+            .clone()
+            .unwrap_or_else(|| default_hostname(ip));
         let tn = TaskNetwork {
             task_id: task_id.to_string(),
             ip,
@@ -109,6 +109,23 @@ impl TaskNetwork {
                 Err(err)
             }
         }
+    }
+
+    /// Like [`create`](Self::create), but the task's namespace is the existing one at
+    /// `source`, a namespace file such as `/proc/<pid>/ns/net` of the process that
+    /// holds it (the Docker runtime's holder container): it is bind-mounted on
+    /// `/run/netns/berth-<id>` first (kept if that already is a mount of the same
+    /// namespace, replaced if of another), and then set up as `create` sets up an
+    /// adopted one. On error nothing is removed: the namespace is the holder's.
+    pub async fn create_with_netns(
+        bridge: &Bridge,
+        task_id: &str,
+        config: &TaskNetConfig,
+        source: &Path,
+    ) -> Result<TaskNetwork> {
+        validate_task_id(task_id)?;
+        netns::adopt(&netns_name(task_id), source)?;
+        TaskNetwork::create(bridge, task_id, config).await
     }
 
     /// Everything after the allocation. On error, also tells whether the namespace was
@@ -330,6 +347,13 @@ impl TaskNetwork {
     {
         netns::run_in(&self.netns_path, f)
     }
+}
+
+/// The hostname of a task whose [`TaskNetConfig`] gives none: EC2's style for its
+/// address, `ip-10-213-0-2`.
+pub fn default_hostname(ip: Ipv4Addr) -> String {
+    let o = ip.octets();
+    format!("ip-{}-{}-{}-{}", o[0], o[1], o[2], o[3])
 }
 
 /// Removes everything of `task_id` (see [`TaskNetwork::destroy`]); the IPAM record goes

@@ -97,6 +97,10 @@ fn main() -> ExitCode {
             "cleanup_except_removes_crash_leftovers",
             cleanup_except_removes_crash_leftovers,
         ),
+        (
+            "create_with_netns_adopts_a_held_namespace",
+            create_with_netns_adopts_a_held_namespace,
+        ),
     ];
     let trials = tests
         .into_iter()
@@ -949,5 +953,83 @@ fn cleanup_except_removes_crash_leftovers() -> Result<(), Failed> {
             .await
             .unwrap()
             .is_empty());
+    })
+}
+
+/// A process in a network namespace of its own (`unshare -n sleep`), as a Docker
+/// holder container is; its namespace file.
+fn holder() -> (Proc, std::path::PathBuf) {
+    let child = Command::new("unshare")
+        .args(["--net", "sleep", "60"])
+        .spawn()
+        .expect("spawn unshare (util-linux)");
+    let pid = child.id();
+    let own = std::fs::metadata("/proc/self/ns/net").unwrap().ino();
+    let ns = std::path::PathBuf::from(format!("/proc/{pid}/ns/net"));
+    // unshare execs sleep once the namespace is made
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while std::fs::metadata(&ns).map_or(true, |m| m.ino() == own) {
+        assert!(Instant::now() < deadline, "unshare made no namespace");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    (Proc(child), ns)
+}
+
+fn create_with_netns_adopts_a_held_namespace() -> Result<(), Failed> {
+    run_async(async {
+        let env = Env::new(110).await;
+        let id = env.task_id("held");
+        let (first, ns) = holder();
+        let config = TaskNetConfig::default();
+        let t = TaskNetwork::create_with_netns(&env.bridge, &id, &config, &ns)
+            .await
+            .unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(ino(t.netns_path()), ino(&ns), "the holder's namespace");
+        assert!(t.hosts_path().is_file());
+        let listener = t
+            .run_in_netns(|| TcpListener::bind((t.ip(), 7100)).unwrap())
+            .unwrap();
+        let server = serve(listener, "held".into());
+        let addr = SocketAddr::from((t.ip(), 7100));
+        assert_eq!(read_all(connect_retry(addr)), "held");
+        // again: the same namespace, address and working network
+        let again = TaskNetwork::create_with_netns(&env.bridge, &id, &config, &ns)
+            .await
+            .unwrap();
+        assert_eq!((again.ip(), ino(again.netns_path())), (t.ip(), ino(&ns)));
+        assert_eq!(read_all(connect_retry(addr)), "held");
+        drop(server);
+
+        // A new holder (the old one died): its namespace replaces the mount, and the
+        // veth moves into it.
+        drop(first);
+        let (_second, ns2) = holder();
+        let t2 = TaskNetwork::create_with_netns(&env.bridge, &id, &config, &ns2)
+            .await
+            .unwrap();
+        assert_eq!(t2.ip(), t.ip(), "the address is kept");
+        assert_eq!(ino(t2.netns_path()), ino(&ns2));
+        let listener = t2
+            .run_in_netns(|| TcpListener::bind((t2.ip(), 7101)).unwrap())
+            .unwrap();
+        let _server = serve(listener, "second".into());
+        assert_eq!(
+            read_all(connect_retry(SocketAddr::from((t2.ip(), 7101)))),
+            "second"
+        );
+
+        // Not a namespace file: refused, nothing mounted.
+        let bad = env.task_id("bad");
+        let err =
+            TaskNetwork::create_with_netns(&env.bridge, &bad, &config, Path::new("/etc/hostname"))
+                .await
+                .unwrap_err();
+        assert!(err.to_string().contains("not a namespace file"), "{err}");
+        assert!(!Path::new(NETNS_RUN_DIR).join(netns_name(&bad)).exists());
+
+        t2.destroy().await.unwrap();
+        assert!(!t2.netns_path().exists());
+        assert!(!ip(&["link", "show", t2.veth_name()]).0, "veth gone");
     })
 }
