@@ -30,6 +30,12 @@ pub enum Error {
     /// command, its log file cannot be opened.
     #[error("CannotStartContainerError: container {container}: {message}")]
     CannotStart { container: String, message: String },
+    /// The task's network could not be made or removed.
+    #[error("ResourceInitializationError: task network: {0}")]
+    Network(#[from] berth_tasknet::Error),
+    /// A container engine (Docker) call failed.
+    #[error("{0}")]
+    Engine(String),
     /// An I/O error, with what was being done.
     #[error("{what}: {source}")]
     Io {

@@ -8,7 +8,12 @@
 //! * [`ProcessRuntime`] starts a task's containers in `dependsOn` order and returns a
 //!   [`TaskHandle`]: a [`watch`](tokio::sync::watch) of [`TaskState`], and
 //!   [`stop`](TaskHandle::stop).
-//! * [`Runtime`] and [`RunningTask`] abstract that, for a Docker runtime later.
+//! * [`Runtime`] and [`RunningTask`] abstract that; `berth-docker` is the other
+//!   implementation.
+//! * [`supervisor`] is the task state machine (dependsOn, health checks, essential
+//!   containers, stop sequence) both runtimes share: it drives a
+//!   [`ContainerDriver`](supervisor::ContainerDriver) that starts, signals and waits for
+//!   one container and runs a health check command in it.
 //!
 //! # A container as a process
 //!
@@ -57,29 +62,65 @@ mod process;
 pub mod secrets;
 mod spec;
 mod state;
+pub mod supervisor;
 mod user;
 
 use std::future::Future;
 use std::sync::Arc;
 
-use berth_tasknet::TaskNetwork;
+use berth_tasknet::{Bridge, TaskNetConfig, TaskNetwork};
 use tokio::sync::watch;
 
 pub use error::{Error, Result};
 pub use image::{combine_argv, ImageEntry, ImageMap, BUILTIN_IMAGES_JSON};
-pub use process::{ProcessRuntime, TaskHandle, TaskRuntimeConfig, DEFAULT_PATH, ESSENTIAL_EXITED};
+pub use process::{ProcessRuntime, TaskRuntimeConfig, DEFAULT_PATH};
 pub use secrets::{SecretStore, DEFAULT_SECRETS_PATH};
 pub use spec::{
     validate_task, Condition, ContainerSpec, Dependency, HealthCheck, HealthCommand,
     DEFAULT_STOP_TIMEOUT, MAX_STOP_TIMEOUT_SECS,
 };
 pub use state::{ContainerState, ContainerStatus, HealthStatus, TaskState, TaskStatus};
+pub use supervisor::{TaskHandle, ESSENTIAL_EXITED};
 pub use user::{resolve_user, ResolvedUser};
 
-/// A way to run a task's containers (processes now, Docker later).
-pub trait Runtime: Send + Sync {
+/// The image of berth's own containers: a task's proxy, and (Docker) the holder of a
+/// task's network namespace. `berth-docker` builds it from the berth binary; the process
+/// runtime maps it to the berth binary through the image map.
+pub const PROXY_IMAGE: &str = "berth/proxy:local";
+
+/// A way to run a task's containers: [`ProcessRuntime`] (processes in the task's
+/// namespaces) or the Docker runtime (`berth-docker`).
+///
+/// The agent calls, per task: [`create_network`](Self::create_network), then
+/// [`start_task`](Self::start_task) once for the task's proxy (a one-container task of
+/// its own, so it can outlive the application's stop for draining) and once for the
+/// application containers, and at the end [`destroy_network`](Self::destroy_network).
+pub trait Runtime: Send + Sync + 'static {
     /// The running task.
-    type Task: RunningTask;
+    type Task: RunningTask + 'static;
+
+    /// Creates (or, after an agent restart, adopts) the network of `task_id` on
+    /// `bridge`: the process runtime makes the named namespace itself; Docker makes a
+    /// holder container and adopts its namespace.
+    fn create_network(
+        &self,
+        bridge: &Bridge,
+        task_id: &str,
+        config: &TaskNetConfig,
+    ) -> impl Future<Output = Result<Arc<TaskNetwork>>> + Send;
+
+    /// Removes what [`create_network`](Self::create_network) made (and, for Docker,
+    /// the holder container). Idempotent.
+    fn destroy_network(&self, net: &TaskNetwork) -> impl Future<Output = Result<()>> + Send;
+
+    /// Removes what this runtime left behind of tasks that are not in `keep` (after an
+    /// agent crash): Docker removes berth's containers. The agent then kills what
+    /// still runs in leftover task namespaces and removes them (`berth-tasknet`).
+    /// Default: nothing of the runtime's own to remove.
+    fn cleanup_except(&self, keep: &[String]) -> impl Future<Output = Result<()>> + Send {
+        let _ = keep;
+        async { Ok(()) }
+    }
 
     /// Resolves and checks everything, then starts the containers of the task whose
     /// network is `net`. An error means nothing runs; its text is the stoppedReason.

@@ -45,6 +45,10 @@ pub struct ContainerSpec {
     pub port_mappings: Vec<Value>,
     /// `logConfiguration`, kept as it is for the agent.
     pub log_configuration: Option<Value>,
+    /// Host paths made visible in the container at the same path (not from JSON: the
+    /// agent sets them, e.g. the proxy's admin socket directory). The process runtime
+    /// shares the host's file system and needs nothing; Docker bind-mounts them.
+    pub host_dirs: Vec<std::path::PathBuf>,
 }
 
 /// One `dependsOn` entry.
@@ -251,6 +255,7 @@ impl ContainerSpec {
             stop_timeout,
             port_mappings: raw.port_mappings,
             log_configuration: raw.log_configuration,
+            host_dirs: Vec::new(),
         })
     }
 
@@ -280,6 +285,7 @@ impl ContainerSpec {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             port_mappings: Vec::new(),
             log_configuration: None,
+            host_dirs: Vec::new(),
         }
     }
 }
