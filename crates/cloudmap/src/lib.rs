@@ -800,6 +800,32 @@ pub fn deregister_instance_in(
     deregister_instance(w, ctx, &svc, instance_id)
 }
 
+/// The instances of a service (by id or ARN), in id order; empty if the service is gone.
+pub fn list_instances(
+    r: &impl Read,
+    ctx: &Context,
+    service_id: &str,
+) -> Result<Vec<InstanceRec>, ApiError> {
+    let id = id_from_arn(service_id, "service");
+    Ok(
+        r.scan_json::<InstanceRec>(&keys::inst_prefix(ctx, id), None, usize::MAX)?
+            .into_iter()
+            .map(|(_, i)| i)
+            .collect(),
+    )
+}
+
+/// One instance of a service (by id or ARN), if both exist.
+pub fn get_instance(
+    r: &impl Read,
+    ctx: &Context,
+    service_id: &str,
+    instance_id: &str,
+) -> Result<Option<InstanceRec>, ApiError> {
+    let id = id_from_arn(service_id, "service");
+    Ok(r.get_json::<InstanceRec>(&keys::inst(ctx, id, instance_id))?)
+}
+
 impl berth_awsproto::Api for CloudMap {
     fn target_prefix(&self) -> &'static str {
         "Route53AutoNaming_v20170314"

@@ -22,10 +22,12 @@ use berth_awsproto::{Api, ApiError, Context};
 use berth_store::Store;
 use serde_json::Value;
 
+pub mod agent;
 mod cluster;
 mod common;
 mod instance;
 mod report;
+pub mod scheduler;
 mod service;
 mod tags;
 mod task;
@@ -36,12 +38,16 @@ pub use common::TARGET_PREFIX;
 /// The ECS API on a store.
 pub struct Ecs {
     store: Arc<Store>,
+    scheduler: scheduler::Shared,
 }
 
 impl Ecs {
     /// ECS on `store`.
     pub fn new(store: Arc<Store>) -> Ecs {
-        Ecs { store }
+        Ecs {
+            store,
+            scheduler: Default::default(),
+        }
     }
 
     /// The store.
@@ -50,9 +56,11 @@ impl Ecs {
     }
 
     /// Moves resources that wait on the control plane along: clusters whose default
-    /// namespace is provisioned become ACTIVE. Level-triggered and idempotent.
+    /// namespace is provisioned become ACTIVE; services get their tasks, tasks their
+    /// container instance (see [`scheduler`]). Level-triggered and idempotent.
     pub fn reconcile(&self) -> Result<(), ApiError> {
-        cluster::reconcile(self)
+        cluster::reconcile(self)?;
+        scheduler::reconcile(self)
     }
 }
 

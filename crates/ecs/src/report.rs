@@ -4,9 +4,12 @@
 //! DEPROVISIONING → STOPPED and stamps the times ECS shows; a report that would move a
 //! task backwards is refused.
 //!
-//! berth extension: an attachment state change may carry `details` (name/value pairs,
+//! berth extensions: an attachment state change may carry `details` (name/value pairs,
 //! e.g. `privateIPv4Address`), merged into the task's attachment, because the berth agent
-//! (not the control plane) gives a task its address.
+//! (not the control plane) gives a task its address; task and container changes may
+//! carry `healthStatus` (HEALTHY / UNHEALTHY / UNKNOWN), because the berth agent runs
+//! the health checks. Every report ends by making the task's Cloud Map instances match
+//! its new state (see `agent::sync_endpoints`), in the same transaction.
 
 use berth_awsproto::{now, parse_input, ApiError, Context};
 use berth_store::Read;
@@ -45,7 +48,10 @@ struct ContainerChange {
     network_bindings: Option<Vec<Value>>,
     reason: Option<String>,
     status: Option<String>,
+    health_status: Option<String>,
 }
+
+const HEALTH_STATES: &[&str] = &["HEALTHY", "UNHEALTHY", "UNKNOWN"];
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -67,6 +73,7 @@ struct TaskChange {
     pull_started_at: Option<f64>,
     pull_stopped_at: Option<f64>,
     execution_stopped_at: Option<f64>,
+    health_status: Option<String>,
 }
 
 /// Applies a container change to the task document.
@@ -119,6 +126,10 @@ fn apply_container(task: &mut Value, c: &ContainerChange, field: &str) -> R<()> 
     }
     if let Some(x) = &c.reason {
         container["reason"] = json!(x);
+    }
+    if let Some(h) = &c.health_status {
+        check_enum(Some(h), &format!("{field}.healthStatus"), HEALTH_STATES)?;
+        container["healthStatus"] = json!(h);
     }
     Ok(())
 }
@@ -246,8 +257,13 @@ pub fn submit_task(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         if let Some(t) = i.execution_stopped_at {
             task["executionStoppedAt"] = json!(t);
         }
+        if let Some(h) = &i.health_status {
+            check_enum(Some(h), "healthStatus", HEALTH_STATES)?;
+            task["healthStatus"] = json!(h);
+        }
         task["version"] = json!(task["version"].as_i64().unwrap_or(1) + 1);
         w.put_json(&key, &task)?;
+        crate::agent::sync_endpoints(w, ctx, &cluster, &task)?;
         Ok::<_, ApiError>(())
     })?;
     Ok(json!({ "acknowledgment": "ACK" }))
@@ -272,6 +288,7 @@ pub fn submit_container(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         apply_container(&mut task, &change, "container")?;
         task["version"] = json!(task["version"].as_i64().unwrap_or(1) + 1);
         w.put_json(&key, &task)?;
+        crate::agent::sync_endpoints(w, ctx, &cluster, &task)?;
         Ok::<_, ApiError>(())
     })?;
     Ok(json!({ "acknowledgment": "ACK" }))

@@ -1191,13 +1191,21 @@ pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         }
         w.put_json(&key, &s)?;
         let out = s.clone();
-        // With no scheduler-managed tasks left, draining is over at once.
-        let tasks = w
-            .scan_json::<Value>(&task_prefix(ctx, &cluster), None, usize::MAX)?
-            .into_iter()
-            .any(|(_, t)| {
-                t["group"] == json!(format!("service:{name}")) && t["lastStatus"] != "STOPPED"
-            });
+        // Tasks no agent holds stop at once; the others are stopped by the scheduler
+        // and their agents. With none left, draining is over at once.
+        let group = json!(format!("service:{name}"));
+        let mut tasks = false;
+        for (key, mut t) in w.scan_json::<Value>(&task_prefix(ctx, &cluster), None, usize::MAX)? {
+            if t["group"] != group || t["lastStatus"] == "STOPPED" {
+                continue;
+            }
+            if t.get("containerInstanceArn").is_none() {
+                crate::task::mark_stopping(&mut t, "ServiceSchedulerInitiated", "Service deleted");
+                w.put_json(&key, &t)?;
+            } else {
+                tasks = true;
+            }
+        }
         if !tasks {
             s["status"] = json!("INACTIVE");
             w.put_json(&key, &s)?;

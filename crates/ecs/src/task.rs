@@ -200,6 +200,62 @@ fn build_task(n: &NewTask<'_>) -> R<Value> {
     Ok(task)
 }
 
+/// Builds and stores a task of `deployment` of the service `service_name` (what the
+/// service scheduler starts): `startedBy` is the deployment id and `group`
+/// `service:<name>`, as on ECS.
+pub(crate) fn new_service_task(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    service_name: &str,
+    deployment: &Value,
+) -> R<Value> {
+    let td = load_td(w, ctx, deployment["taskDefinition"].as_str())?;
+    let input = RunInput {
+        network_configuration: deployment.get("networkConfiguration").cloned(),
+        started_by: deployment["id"].as_str().map(str::to_string),
+        group: Some(format!("service:{service_name}")),
+        platform_version: deployment["platformVersion"].as_str().map(str::to_string),
+        ..Default::default()
+    };
+    let t = build_task(&NewTask {
+        ctx,
+        cluster,
+        td: &td,
+        input: &input,
+        launch_type: deployment["launchType"].as_str(),
+        container_instance: None,
+    })?;
+    put_task(w, ctx, cluster, &t)?;
+    Ok(t)
+}
+
+/// Sets a task's desired status to STOPPED (stamping ECS's members); a task no agent
+/// holds stops at once. True when something changed.
+pub(crate) fn mark_stopping(t: &mut Value, code: &str, reason: &str) -> bool {
+    if t["desiredStatus"] == "STOPPED" {
+        return false;
+    }
+    let at = now();
+    t["desiredStatus"] = json!("STOPPED");
+    t["stopCode"] = json!(code);
+    t["stoppedReason"] = json!(reason);
+    t["stoppingAt"] = json!(at);
+    if t.get("containerInstanceArn").is_none() {
+        // No agent holds it: nothing runs, so it stops now.
+        t["lastStatus"] = json!("STOPPED");
+        t["stoppedAt"] = json!(at);
+        t["executionStoppedAt"] = json!(at);
+        if let Some(cs) = t["containers"].as_array_mut() {
+            for c in cs {
+                c["lastStatus"] = json!("STOPPED");
+            }
+        }
+    }
+    t["version"] = json!(t["version"].as_i64().unwrap_or(1) + 1);
+    true
+}
+
 fn validate_run(i: &RunInput, td: &Value) -> R<()> {
     check_enum(
         i.launch_type.as_deref(),
@@ -413,30 +469,15 @@ pub fn stop(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut t = w
             .get_json::<Value>(&key)?
             .ok_or_else(|| invalid("The referenced task was not found."))?;
-        if t["desiredStatus"] == "STOPPED" {
-            return Ok(t);
-        }
-        let at = now();
-        t["desiredStatus"] = json!("STOPPED");
-        t["stopCode"] = json!("UserInitiated");
-        t["stoppedReason"] = json!(i
+        let reason = i
             .reason
             .clone()
-            .unwrap_or_else(|| "Task stopped by user".into()));
-        t["stoppingAt"] = json!(at);
-        if t.get("containerInstanceArn").is_none() {
-            // No agent holds it: nothing runs, so it stops now.
-            t["lastStatus"] = json!("STOPPED");
-            t["stoppedAt"] = json!(at);
-            t["executionStoppedAt"] = json!(at);
-            if let Some(cs) = t["containers"].as_array_mut() {
-                for c in cs {
-                    c["lastStatus"] = json!("STOPPED");
-                }
-            }
+            .unwrap_or_else(|| "Task stopped by user".into());
+        if !mark_stopping(&mut t, "UserInitiated", &reason) {
+            return Ok(t);
         }
-        t["version"] = json!(t["version"].as_i64().unwrap_or(1) + 1);
         w.put_json(&key, &t)?;
+        crate::agent::sync_endpoints(w, ctx, &cluster, &t)?;
         Ok::<_, ApiError>(t)
     })?;
     Ok(json!({ "task": public(t, false) }))

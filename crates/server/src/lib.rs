@@ -6,7 +6,13 @@
 //! limit and content types, runs the operation on a blocking thread (the store is
 //! synchronous SQLite), and renders results and errors in the caller's encoding. It
 //! also runs the controllers that move resources along after a write (a cluster's
-//! default namespace leaving PROVISIONING).
+//! default namespace leaving PROVISIONING, the service scheduler, task placement).
+//!
+//! Agents: `GET /berth/agent/v1/watch?cluster=C&containerInstance=ARN` (SigV4-style
+//! `Authorization` for the account and region) answers a never-ending NDJSON stream:
+//! the instance's view (`berth_ecs::agent::instance_view`, plus `"revision"`) at once
+//! and again whenever a committed change alters it, and an empty line as a heartbeat
+//! every [`HEARTBEAT`]. While the stream is open the instance is `agentConnected`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -20,7 +26,8 @@ use berth_ecs::Ecs;
 use berth_store::Store;
 use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited, StreamBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -33,6 +40,16 @@ use tracing::{debug, info, warn};
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
 /// The largest request body accepted, unless configured.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// How often an agent's push stream carries a heartbeat line when nothing changed.
+pub const HEARTBEAT: Duration = Duration::from_secs(5);
+/// The path of the agents' push stream.
+pub const AGENT_WATCH_PATH: &str = "/berth/agent/v1/watch";
+
+type Body = BoxBody<Bytes, Infallible>;
+
+fn full(resp: Response<Full<Bytes>>) -> Response<Body> {
+    resp.map(|b| b.boxed())
+}
 
 /// How the server is set up.
 #[derive(Debug, Clone)]
@@ -92,6 +109,8 @@ impl RunningServer {
 /// The services behind the listener, by target prefix.
 struct Router {
     apis: Vec<Arc<dyn Api>>,
+    ecs: Arc<Ecs>,
+    store: Arc<Store>,
     max_body: usize,
 }
 
@@ -121,6 +140,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let ecs = Arc::new(Ecs::new(store.clone()));
     let router = Arc::new(Router {
         apis: vec![ecs.clone(), cloudmap],
+        ecs: ecs.clone(),
+        store: store.clone(),
         max_body: config.max_body_bytes,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
@@ -199,7 +220,178 @@ enum Encoding {
 
 const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
 
-async fn handle(router: &Router, req: Request<Incoming>) -> Response<Full<Bytes>> {
+async fn handle(router: &Arc<Router>, req: Request<Incoming>) -> Response<Body> {
+    if req.method() == Method::GET && req.uri().path() == AGENT_WATCH_PATH {
+        return agent_watch(router.clone(), req).await;
+    }
+    full(handle_api(router, req).await)
+}
+
+/// The query parameter `name` of a URI query string (no percent-decoding beyond `%2F`
+/// and `%3A`, which is all ARNs need).
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == name).then(|| {
+            v.replace("%2F", "/")
+                .replace("%2f", "/")
+                .replace("%3A", ":")
+                .replace("%3a", ":")
+        })
+    })
+}
+
+/// Marks the instance disconnected when the stream ends.
+struct Disconnect {
+    ecs: Arc<Ecs>,
+    ctx: Context,
+    cluster: String,
+    instance: String,
+}
+
+impl Drop for Disconnect {
+    fn drop(&mut self) {
+        let ecs = self.ecs.clone();
+        let ctx = self.ctx.clone();
+        let (cluster, instance) = (self.cluster.clone(), self.instance.clone());
+        tokio::task::spawn_blocking(move || {
+            if let Err(e) =
+                berth_ecs::agent::set_agent_connected(&ecs, &ctx, &cluster, &instance, false)
+            {
+                warn!(error = %e, "marking an agent disconnected");
+            }
+        });
+        info!(cluster = %self.cluster, instance = %self.instance, "agent disconnected");
+    }
+}
+
+async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Body> {
+    let request_id = berth_awsproto::uuid_v4();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let ctx = Context::from_authorization(
+        req.headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let cluster = query_param(&query, "cluster").unwrap_or_else(|| "default".into());
+    let cluster = cluster.rsplit('/').next().unwrap_or_default().to_string();
+    let Some(instance) = query_param(&query, "containerInstance") else {
+        let e = ApiError::new(
+            400,
+            "InvalidParameterException",
+            "containerInstance is required.",
+        );
+        return full(error_response(
+            &e,
+            "message",
+            Encoding::Json,
+            &request_id,
+            &[],
+        ));
+    };
+    let instance = instance.rsplit('/').next().unwrap_or_default().to_string();
+    let view = {
+        let (ecs, ctx, c, i) = (
+            router.ecs.clone(),
+            ctx.clone(),
+            cluster.clone(),
+            instance.clone(),
+        );
+        tokio::task::spawn_blocking(move || {
+            berth_ecs::agent::set_agent_connected(&ecs, &ctx, &c, &i, true)?;
+            berth_ecs::agent::instance_view(&ecs, &ctx, &c, &i)
+        })
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("view failed: {e}"))))
+    };
+    match view {
+        Ok(v) if v["instance"].is_null() => {
+            let e = ApiError::new(
+                400,
+                "InvalidParameterException",
+                format!("containerInstance '{instance}' is not registered in cluster '{cluster}'."),
+            );
+            return full(error_response(
+                &e,
+                "message",
+                Encoding::Json,
+                &request_id,
+                &[],
+            ));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            return full(error_response(
+                &e,
+                "message",
+                Encoding::Json,
+                &request_id,
+                &[],
+            ))
+        }
+    }
+    info!(%cluster, %instance, "agent connected");
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let guard = Disconnect {
+        ecs: router.ecs.clone(),
+        ctx: ctx.clone(),
+        cluster: cluster.clone(),
+        instance: instance.clone(),
+    };
+    let store = router.store.clone();
+    let ecs = router.ecs.clone();
+    tokio::spawn(async move {
+        let _guard = guard;
+        let mut revisions = store.subscribe();
+        let mut last = String::new();
+        loop {
+            let revision = *revisions.borrow_and_update();
+            let (ecs2, ctx2, c, i) = (ecs.clone(), ctx.clone(), cluster.clone(), instance.clone());
+            let view = tokio::task::spawn_blocking(move || {
+                berth_ecs::agent::instance_view(&ecs2, &ctx2, &c, &i)
+            })
+            .await;
+            match view {
+                Ok(Ok(mut v)) => {
+                    let text = v.to_string();
+                    if text != last {
+                        v["revision"] = serde_json::json!(revision);
+                        let mut line = v.to_string();
+                        line.push('\n');
+                        if tx.send(Bytes::from(line)).await.is_err() {
+                            return;
+                        }
+                        last = text;
+                    }
+                }
+                Ok(Err(e)) => warn!(error = %e, "agent view failed"),
+                Err(e) => warn!(error = %e, "agent view panicked"),
+            }
+            tokio::select! {
+                r = revisions.changed() => if r.is_err() { return },
+                _ = tokio::time::sleep(HEARTBEAT) => {
+                    if tx.send(Bytes::from_static(b"\n")).await.is_err() {
+                        return;
+                    }
+                }
+                _ = tx.closed() => return,
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(hyper::body::Frame::data(b)), rx))
+    });
+    let mut resp = Response::new(StreamBody::new(stream).boxed());
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-ndjson"),
+    );
+    resp
+}
+
+async fn handle_api(router: &Router, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let started = Instant::now();
     let request_id = berth_awsproto::uuid_v4();
     let (parts, body) = req.into_parts();

@@ -1,0 +1,397 @@
+//! What the control plane tells a `berth agent`, and the task endpoints it publishes.
+//!
+//! * [`instance_view`]: everything one container instance must run, as one JSON
+//!   document the server pushes to its agent whenever it changes: the tasks placed on
+//!   the instance (desired status, task definition, overrides) and, for each task in a
+//!   Service Connect namespace, what its proxy must do (ingress per served port, an
+//!   egress per client alias of the namespace, the endpoints of every upstream).
+//! * [`sync_endpoints`]: makes a task's Cloud Map instances match its state, inside
+//!   the caller's transaction. A task is published in each Cloud Map service it serves
+//!   only while it is desired and last RUNNING, has an address, and is not unhealthy
+//!   (with health checks, only once HEALTHY). It is withdrawn in the very transaction
+//!   that sets its desired status to STOPPED, so no proxy gets it again after that.
+//!
+//! View format (stable; the agent parses it):
+//!
+//! ```json
+//! {"tasks": [{"taskArn": "...", "desiredStatus": "RUNNING", "lastStatus": "PENDING",
+//!             "taskDefinition": {...}, "overrides": {...},
+//!             "serviceConnect": {
+//!               "clusterName": "c", "serviceName": "s", "namespace": "ns-...",
+//!               "ingress": [{"discoveryName": "nginx", "portName": "nginx",
+//!                            "containerPort": 80, "ingressPortOverride": null,
+//!                            "protocol": "http", "timeout": {...}}],
+//!               "egress": [{"dnsName": "nginx.ns", "shortName": "nginx", "port": 80,
+//!                           "upstream": "nginx"}],
+//!               "upstreams": {"nginx": {"protocol": "http", "timeout": {...},
+//!                             "endpoints": [{"address": "10.213.0.2:80", "taskId": "..."}]}},
+//!               "accessLog": {"format": "JSON", "includeQueryParameters": true}}}]}
+//! ```
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use berth_awsproto::{ApiError, Context};
+use berth_store::{Read, Writer};
+use serde_json::{json, Map, Value};
+
+use crate::common::*;
+use crate::{taskdef, Ecs};
+
+/// The address the agent reported for a task: `privateIPv4Address` of its ENI, else
+/// (tasks without awsvpc) the `bindIP` of a container's network binding.
+pub fn task_ip(task: &Value) -> Option<&str> {
+    let eni = task["attachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["details"].as_array().into_iter().flatten())
+        .find(|d| d["name"] == "privateIPv4Address")
+        .and_then(|d| d["value"].as_str());
+    eni.or_else(|| {
+        task["containers"]
+            .as_array()?
+            .iter()
+            .flat_map(|c| c["networkBindings"].as_array().into_iter().flatten())
+            .find_map(|b| b["bindIP"].as_str())
+    })
+}
+
+/// The id at the end of an ARN (`.../<id>`).
+fn last_segment(arn: &str) -> &str {
+    arn.rsplit('/').next().unwrap_or(arn)
+}
+
+/// The ECS service a task belongs to, from its `group` (`service:<name>`).
+fn service_of(task: &Value) -> Option<&str> {
+    task["group"].as_str()?.strip_prefix("service:")
+}
+
+/// The deployment that started the task (its `startedBy`), in the service document.
+fn deployment_of<'a>(service: &'a Value, task: &Value) -> Option<&'a Value> {
+    let id = task["startedBy"].as_str()?;
+    service["deployments"]
+        .as_array()?
+        .iter()
+        .find(|d| d["id"] == id)
+}
+
+/// The port mapping called `port_name` in a task definition: (containerPort, appProtocol).
+fn port_of(td: &Value, port_name: &str) -> Option<(i64, Option<String>)> {
+    td["containerDefinitions"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["portMappings"].as_array().into_iter().flatten())
+        .find(|p| p["name"] == port_name)
+        .map(|p| {
+            (
+                p["containerPort"].as_i64().unwrap_or(0),
+                p["appProtocol"].as_str().map(str::to_string),
+            )
+        })
+}
+
+/// True when a task may receive traffic: desired and last RUNNING, and healthy if it
+/// has health checks (never while UNHEALTHY).
+fn serving(task: &Value) -> bool {
+    if task["desiredStatus"] != "RUNNING" || task["lastStatus"] != "RUNNING" {
+        return false;
+    }
+    let checked = task["containers"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .any(|c| c.get("healthStatus").is_some());
+    match task["healthStatus"].as_str() {
+        Some("UNHEALTHY") => false,
+        Some("HEALTHY") => true,
+        _ => !checked,
+    }
+}
+
+/// Makes the Cloud Map instances of `task` match its state (see the module docs).
+/// Instance id: the task id. Idempotent; writes nothing when already in step.
+pub fn sync_endpoints(w: &mut Writer<'_>, ctx: &Context, cluster: &str, task: &Value) -> R<()> {
+    let Some(name) = service_of(task) else {
+        return Ok(());
+    };
+    let Some(service) = w.get_json::<Value>(&service_key(ctx, cluster, name))? else {
+        return Ok(());
+    };
+    let task_id = last_segment(task["taskArn"].as_str().unwrap_or_default()).to_string();
+    // What the task should be registered as: discoveryArn → attributes.
+    let mut want: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
+    if let (true, Some(ip), Some(dep)) =
+        (serving(task), task_ip(task), deployment_of(&service, task))
+    {
+        let td = taskdef::resolve(w, ctx, dep["taskDefinition"].as_str().unwrap_or_default())?
+            .unwrap_or(Value::Null);
+        let family = td["family"].as_str().unwrap_or_default();
+        let sc = &dep["serviceConnectConfiguration"];
+        for entry in sc["services"].as_array().into_iter().flatten() {
+            let discovery = entry["discoveryName"].as_str().unwrap_or_default();
+            let Some(arn) = dep["serviceConnectResources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|r| r["discoveryName"] == discovery)
+                .and_then(|r| r["discoveryArn"].as_str())
+            else {
+                continue;
+            };
+            let port = match entry["ingressPortOverride"].as_i64() {
+                Some(p) => p,
+                None => match port_of(&td, entry["portName"].as_str().unwrap_or_default()) {
+                    Some((p, _)) => p,
+                    None => continue,
+                },
+            };
+            let attrs: BTreeMap<String, String> = [
+                ("AWS_INSTANCE_IPV4", ip.to_string()),
+                ("AWS_INSTANCE_PORT", port.to_string()),
+                ("AVAILABILITY_ZONE", format!("{}a", ctx.region)),
+                ("REGION", ctx.region.clone()),
+                ("ECS_CLUSTER_NAME", cluster.to_string()),
+                ("ECS_SERVICE_NAME", name.to_string()),
+                ("ECS_TASK_DEFINITION_FAMILY", family.to_string()),
+                (
+                    "ECS_TASK_ARN",
+                    task["taskArn"].as_str().unwrap_or_default().to_string(),
+                ),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect();
+            want.insert(arn.to_string(), attrs);
+        }
+    }
+    // Every Cloud Map service any deployment of the service uses.
+    let all: BTreeSet<String> = service["deployments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|d| {
+            d["serviceConnectResources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+        })
+        .filter_map(|r| r["discoveryArn"].as_str().map(str::to_string))
+        .collect();
+    for arn in all {
+        let have = berth_cloudmap::get_instance(w, ctx, &arn, &task_id)?;
+        match (want.get(&arn), have) {
+            (Some(attrs), Some(h)) if &h.attributes == attrs => {}
+            (Some(attrs), _) => {
+                berth_cloudmap::register_instance_in(w, ctx, &arn, &task_id, attrs)?;
+            }
+            (None, Some(_)) => {
+                berth_cloudmap::deregister_instance_in(w, ctx, &arn, &task_id)?;
+            }
+            (None, None) => {}
+        }
+    }
+    Ok(())
+}
+
+/// The service ARN's (cluster, name).
+fn service_ref(arn: &str) -> Option<(&str, &str)> {
+    let rest = arn.split_once(":service/")?.1;
+    rest.split_once('/')
+}
+
+/// What the proxy of a task of `service` (deployment `dep`) must do, or `None` when the
+/// deployment has no Service Connect.
+fn service_connect_view(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    service: &Value,
+    dep: &Value,
+) -> R<Option<Value>> {
+    let sc = &dep["serviceConnectConfiguration"];
+    if sc["enabled"] != true {
+        return Ok(None);
+    }
+    let Some(ns) = sc["namespace"]
+        .as_str()
+        .and_then(|n| berth_cloudmap::find_namespace(r, ctx, n).ok().flatten())
+    else {
+        return Ok(None);
+    };
+    let td = taskdef::resolve(r, ctx, dep["taskDefinition"].as_str().unwrap_or_default())?
+        .unwrap_or(Value::Null);
+    let mut ingress = Vec::new();
+    for entry in sc["services"].as_array().into_iter().flatten() {
+        let port_name = entry["portName"].as_str().unwrap_or_default();
+        let Some((port, proto)) = port_of(&td, port_name) else {
+            continue;
+        };
+        ingress.push(json!({
+            "discoveryName": entry["discoveryName"],
+            "portName": port_name,
+            "containerPort": port,
+            "ingressPortOverride": entry["ingressPortOverride"],
+            "protocol": proto.unwrap_or_else(|| "tcp".into()),
+            "timeout": entry.get("timeout").cloned().unwrap_or_else(|| json!({})),
+        }));
+    }
+    // Every Service Connect service of the namespace is an upstream; each client
+    // alias of theirs is an egress listener.
+    let mut egress = Vec::new();
+    let mut upstreams = Map::new();
+    let base = format!("{}sc/{}/service/", root(ctx), ns.id);
+    let mut owners: Vec<String> = r
+        .scan(&base, None, usize::MAX)?
+        .into_iter()
+        .map(|(k, _)| k[base.len()..].to_string())
+        .collect();
+    owners.sort();
+    for owner in owners {
+        let Some((c, n)) = service_ref(&owner) else {
+            continue;
+        };
+        let Some(s) = r.get_json::<Value>(&service_key(ctx, c, n))? else {
+            continue;
+        };
+        let Some(primary) = s["deployments"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["status"] == "PRIMARY")
+        else {
+            continue;
+        };
+        let ssc = &primary["serviceConnectConfiguration"];
+        let std_ = taskdef::resolve(
+            r,
+            ctx,
+            primary["taskDefinition"].as_str().unwrap_or_default(),
+        )?
+        .unwrap_or(Value::Null);
+        for entry in ssc["services"].as_array().into_iter().flatten() {
+            let discovery = entry["discoveryName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            if upstreams.contains_key(&discovery) {
+                continue;
+            }
+            let proto = port_of(&std_, entry["portName"].as_str().unwrap_or_default())
+                .and_then(|(_, p)| p)
+                .unwrap_or_else(|| "tcp".into());
+            let mut endpoints = Vec::new();
+            if let Some(arn) = primary["serviceConnectResources"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .find(|x| x["discoveryName"] == discovery.as_str())
+                .and_then(|x| x["discoveryArn"].as_str())
+            {
+                for inst in berth_cloudmap::list_instances(r, ctx, arn)? {
+                    let (Some(ip), Some(port)) = (
+                        inst.attributes.get("AWS_INSTANCE_IPV4"),
+                        inst.attributes.get("AWS_INSTANCE_PORT"),
+                    ) else {
+                        continue;
+                    };
+                    endpoints.push(json!({"address": format!("{ip}:{port}"), "taskId": inst.id}));
+                }
+            }
+            for a in entry["clientAliases"].as_array().into_iter().flatten() {
+                let dns = a["dnsName"].as_str().unwrap_or_default();
+                // `dnsName` defaults to `discoveryName.namespace`; berth also maps the
+                // bare discovery name, so `http://nginx` works as well.
+                let short = dns
+                    .strip_suffix(&format!(".{}", ns.name))
+                    .filter(|s| *s == discovery)
+                    .map(str::to_string);
+                egress.push(json!({
+                    "dnsName": dns,
+                    "shortName": short,
+                    "port": a["port"],
+                    "upstream": discovery,
+                }));
+            }
+            upstreams.insert(
+                discovery,
+                json!({
+                    "protocol": proto,
+                    "timeout": entry.get("timeout").cloned().unwrap_or_else(|| json!({})),
+                    "endpoints": endpoints,
+                }),
+            );
+        }
+    }
+    let access_log = sc.get("accessLogConfiguration").cloned();
+    Ok(Some(json!({
+        "clusterName": cluster,
+        "serviceName": service["serviceName"],
+        "namespace": ns.id,
+        "namespaceName": ns.name,
+        "ingress": ingress,
+        "egress": egress,
+        "upstreams": upstreams,
+        "accessLog": access_log,
+    })))
+}
+
+/// Everything the container instance `instance_id` of `cluster` must run (the module
+/// docs give the format). Unknown instances get an empty task list.
+pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str) -> R<Value> {
+    ecs.store.read(|r| {
+        let Some(inst) = r.get_json::<Value>(&instance_key(ctx, cluster, instance_id))? else {
+            return Ok(json!({"tasks": [], "instance": null}));
+        };
+        let arn = inst["containerInstanceArn"].clone();
+        let mut tasks = Vec::new();
+        for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX)? {
+            if t["containerInstanceArn"] != arn || t["lastStatus"] == "STOPPED" {
+                continue;
+            }
+            let td = taskdef::resolve(r, ctx, t["taskDefinitionArn"].as_str().unwrap_or_default())?
+                .unwrap_or(Value::Null);
+            let mut sc = Value::Null;
+            if let Some(name) = service_of(&t) {
+                if let Some(s) = r.get_json::<Value>(&service_key(ctx, cluster, name))? {
+                    if let Some(dep) = deployment_of(&s, &t) {
+                        sc = service_connect_view(r, ctx, cluster, &s, dep)?.unwrap_or(Value::Null);
+                    }
+                }
+            }
+            tasks.push(json!({
+                "taskArn": t["taskArn"],
+                "desiredStatus": t["desiredStatus"],
+                "lastStatus": t["lastStatus"],
+                "taskDefinition": td,
+                "overrides": t["overrides"],
+                "attachments": t["attachments"],
+                "serviceConnect": sc,
+            }));
+        }
+        Ok::<_, ApiError>(json!({"instance": arn, "status": inst["status"], "tasks": tasks}))
+    })
+}
+
+/// Records whether the agent of an instance holds its push stream open.
+pub fn set_agent_connected(
+    ecs: &Ecs,
+    ctx: &Context,
+    cluster: &str,
+    instance_id: &str,
+    connected: bool,
+) -> R<()> {
+    ecs.store.write(|w| {
+        let key = instance_key(ctx, cluster, instance_id);
+        let Some(mut inst) = w.get_json::<Value>(&key)? else {
+            return Ok(());
+        };
+        if inst["agentConnected"] == connected {
+            return Ok(());
+        }
+        inst["agentConnected"] = json!(connected);
+        inst["version"] = json!(inst["version"].as_i64().unwrap_or(1) + 1);
+        w.put_json(&key, &inst)?;
+        Ok::<_, ApiError>(())
+    })?;
+    Ok(())
+}

@@ -1,0 +1,517 @@
+//! The service scheduler and task placement: level-triggered and idempotent.
+//!
+//! One pass over a cluster, in one transaction, reads its services, tasks and container
+//! instances and:
+//!
+//! 1. keeps `desiredCount` tasks of each ACTIVE service's PRIMARY deployment desired
+//!    RUNNING (starting missing ones, stopping surplus ones), stops the tasks of older
+//!    deployments once the PRIMARY one runs its full count, completes the deployment
+//!    (rolloutState COMPLETED, older deployments dropped) and keeps the counts and the
+//!    service `events` as ECS does; a DRAINING service with no task left goes INACTIVE;
+//! 2. places unplaced tasks on ACTIVE instances whose agent is connected, spreading
+//!    them (fewest tasks first) within each instance's registered CPU and MEMORY;
+//! 3. forgets STOPPED tasks an hour after they stopped (as ECS does).
+//!
+//! What needs a pass is found from the store's change log (any change under a
+//! cluster's services, tasks or instances), plus a pass over every known cluster every
+//! [`FULL_PASS`] and after a restart, so a restarted server converges from the stored
+//! state alone.
+
+use std::collections::BTreeSet;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use berth_awsproto::{now, uuid_v4, ApiError, Context};
+use berth_store::{Read, Writer};
+use serde_json::{json, Value};
+
+use crate::common::*;
+use crate::{agent, task, Ecs};
+
+/// How often every known cluster gets a pass even without changes.
+pub const FULL_PASS: Duration = Duration::from_secs(2);
+/// How long STOPPED tasks stay visible.
+const STOPPED_TASK_TTL_SECS: f64 = 3600.0;
+/// The most events a service keeps (ECS shows the latest 100).
+const MAX_EVENTS: usize = 100;
+
+/// (account, region, cluster).
+type ClusterRef = (String, String, String);
+
+/// What the scheduler remembers between passes.
+#[derive(Debug, Default)]
+pub(crate) struct SchedulerState {
+    last_revision: Option<u64>,
+    last_full: Option<Instant>,
+    clusters: BTreeSet<ClusterRef>,
+}
+
+pub(crate) type Shared = Mutex<SchedulerState>;
+
+/// The cluster a store key belongs to, for keys under `ecs/<a>/<r>/{cluster,service,task,instance}/`.
+fn cluster_of_key(key: &str) -> Option<ClusterRef> {
+    let mut parts = key.splitn(6, '/');
+    if parts.next()? != "ecs" {
+        return None;
+    }
+    let account = parts.next()?;
+    let region = parts.next()?;
+    let kind = parts.next()?;
+    let cluster = parts.next()?;
+    match kind {
+        "cluster" | "service" | "task" | "instance" => {
+            Some((account.to_string(), region.to_string(), cluster.to_string()))
+        }
+        _ => None,
+    }
+}
+
+/// Runs the passes that are due.
+pub(crate) fn reconcile(ecs: &Ecs) -> R<()> {
+    let mut state = ecs.scheduler.lock().unwrap_or_else(|p| p.into_inner());
+    let head = ecs.store.revision();
+    let mut due: BTreeSet<ClusterRef> = BTreeSet::new();
+    let changes = match state.last_revision {
+        Some(rev) if rev >= head => Some(Vec::new()),
+        Some(rev) => ecs.store.changes_since(rev, 100_000)?,
+        None => None,
+    };
+    match changes {
+        Some(changes) => {
+            for c in changes {
+                if let Some(k) = cluster_of_key(&c.key) {
+                    due.insert(k);
+                }
+            }
+        }
+        None => {
+            // First pass (or the log no longer reaches back): every cluster there is.
+            let keys: Vec<String> = ecs.store.read(|r| {
+                Ok::<_, ApiError>(
+                    r.scan("ecs/", None, usize::MAX)?
+                        .into_iter()
+                        .map(|(k, _)| k)
+                        .collect(),
+                )
+            })?;
+            for k in keys {
+                if let Some(c) = cluster_of_key(&k) {
+                    due.insert(c);
+                }
+            }
+            state.last_full = Some(Instant::now());
+        }
+    }
+    state.last_revision = Some(head);
+    state.clusters.extend(due.iter().cloned());
+    if state.last_full.is_none_or(|t| t.elapsed() >= FULL_PASS) {
+        due.extend(state.clusters.iter().cloned());
+        state.last_full = Some(Instant::now());
+    }
+    let mut gone = Vec::new();
+    for c in due {
+        let ctx = Context {
+            account: c.0.clone(),
+            region: c.1.clone(),
+        };
+        match pass(ecs, &ctx, &c.2) {
+            Ok(true) => {}
+            Ok(false) => gone.push(c),
+            Err(e) => tracing::warn!(cluster = %c.2, error = %e, "scheduler pass failed"),
+        }
+    }
+    for c in gone {
+        state.clusters.remove(&c);
+    }
+    Ok(())
+}
+
+/// One pass over a cluster. False when the cluster no longer exists.
+fn pass(ecs: &Ecs, ctx: &Context, cluster: &str) -> R<bool> {
+    let (exists, _) = ecs.store.write(|w| {
+        let Some(cl) = w.get_json::<Value>(&cluster_key(ctx, cluster))? else {
+            return Ok(false);
+        };
+        if cl["status"] == "INACTIVE" {
+            return Ok(false);
+        }
+        let mut tasks: Vec<Value> = w
+            .scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX)?
+            .into_iter()
+            .map(|(_, t)| t)
+            .collect();
+        let before: Vec<Value> = tasks.clone();
+        let services: Vec<(String, Value)> =
+            w.scan_json::<Value>(&service_prefix(ctx, cluster), None, usize::MAX)?;
+        for (key, mut s) in services {
+            let orig = s.clone();
+            schedule_service(w, ctx, cluster, &mut s, &mut tasks)?;
+            if s != orig {
+                w.put_json(&key, &s)?;
+            }
+        }
+        place(w, ctx, cluster, &mut tasks)?;
+        // Write back what changed, and publish or withdraw endpoints accordingly.
+        let at = now();
+        for t in &tasks {
+            let id = t["taskArn"]
+                .as_str()
+                .unwrap_or_default()
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            let key = task_key(ctx, cluster, &id);
+            let old = before.iter().find(|b| b["taskArn"] == t["taskArn"]);
+            if t["lastStatus"] == "STOPPED"
+                && t["stoppedAt"]
+                    .as_f64()
+                    .is_some_and(|s| at - s > STOPPED_TASK_TTL_SECS)
+            {
+                w.delete(&key)?;
+                continue;
+            }
+            if old != Some(t) {
+                w.put_json(&key, t)?;
+                agent::sync_endpoints(w, ctx, cluster, t)?;
+            }
+        }
+        Ok::<_, ApiError>(true)
+    })?;
+    Ok(exists)
+}
+
+fn task_id(t: &Value) -> &str {
+    t["taskArn"]
+        .as_str()
+        .unwrap_or_default()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+}
+
+fn push_event(s: &mut Value, message: String) {
+    let ev = json!({"id": uuid_v4(), "createdAt": now(), "message": message});
+    let events = s["events"].as_array_mut();
+    match events {
+        Some(list) => {
+            list.insert(0, ev);
+            list.truncate(MAX_EVENTS);
+        }
+        None => s["events"] = json!([ev]),
+    }
+}
+
+fn is_live(t: &Value) -> bool {
+    t["desiredStatus"] == "RUNNING" && t["lastStatus"] != "STOPPED"
+}
+
+fn is_running(t: &Value) -> bool {
+    t["desiredStatus"] == "RUNNING" && t["lastStatus"] == "RUNNING"
+}
+
+fn schedule_service(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    s: &mut Value,
+    tasks: &mut Vec<Value>,
+) -> R<()> {
+    let status = s["status"].as_str().unwrap_or_default().to_string();
+    if status != "ACTIVE" && status != "DRAINING" {
+        return Ok(());
+    }
+    if s["schedulingStrategy"] == "DAEMON" {
+        return Ok(());
+    }
+    let name = s["serviceName"].as_str().unwrap_or_default().to_string();
+    let group = format!("service:{name}");
+    let desired = if status == "ACTIVE" {
+        s["desiredCount"].as_i64().unwrap_or(0).max(0) as usize
+    } else {
+        0
+    };
+    let Some(primary) = s["deployments"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|d| d["status"] == "PRIMARY"))
+        .cloned()
+    else {
+        return Ok(());
+    };
+    let primary_id = primary["id"].as_str().unwrap_or_default().to_string();
+    let label = format!("(service {name})");
+
+    // 1. The PRIMARY deployment's count.
+    let live_primary: Vec<usize> = (0..tasks.len())
+        .filter(|&i| {
+            tasks[i]["group"] == group.as_str()
+                && tasks[i]["startedBy"] == primary_id.as_str()
+                && is_live(&tasks[i])
+        })
+        .collect();
+    if live_primary.len() < desired {
+        let mut started = Vec::new();
+        for _ in live_primary.len()..desired {
+            let t = task::new_service_task(w, ctx, cluster, &name, &primary)?;
+            started.push(task_id(&t).to_string());
+            tasks.push(t);
+        }
+        push_event(
+            s,
+            format!(
+                "{label} has started {} tasks: {}.",
+                started.len(),
+                started
+                    .iter()
+                    .map(|t| format!("(task {t})"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+        );
+    } else if live_primary.len() > desired {
+        // Surplus: those not yet running first, then the newest.
+        let mut order = live_primary.clone();
+        order.sort_by(|&a, &b| {
+            let ra = is_running(&tasks[a]);
+            let rb = is_running(&tasks[b]);
+            ra.cmp(&rb).then_with(|| {
+                tasks[b]["createdAt"]
+                    .as_f64()
+                    .unwrap_or(0.0)
+                    .total_cmp(&tasks[a]["createdAt"].as_f64().unwrap_or(0.0))
+            })
+        });
+        let mut stopped = Vec::new();
+        for &i in order.iter().take(live_primary.len() - desired) {
+            let reason = format!("Scaling activity initiated by (deployment {primary_id})");
+            if task::mark_stopping(&mut tasks[i], "ServiceSchedulerInitiated", &reason) {
+                stopped.push(task_id(&tasks[i]).to_string());
+            }
+        }
+        if !stopped.is_empty() {
+            push_event(
+                s,
+                format!(
+                    "{label} has stopped {} running tasks: {}.",
+                    stopped.len(),
+                    stopped
+                        .iter()
+                        .map(|t| format!("(task {t})"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            );
+        }
+    }
+
+    // 2. Older deployments go once the PRIMARY one runs its full count.
+    let primary_running = tasks
+        .iter()
+        .filter(|t| {
+            t["group"] == group.as_str() && t["startedBy"] == primary_id.as_str() && is_running(t)
+        })
+        .count();
+    if primary_running >= desired {
+        let mut stopped = Vec::new();
+        for t in tasks.iter_mut() {
+            if t["group"] == group.as_str() && t["startedBy"] != primary_id.as_str() && is_live(t) {
+                let reason = format!("Scaling activity initiated by (deployment {primary_id})");
+                if task::mark_stopping(t, "ServiceSchedulerInitiated", &reason) {
+                    stopped.push(task_id(t).to_string());
+                }
+            }
+        }
+        if !stopped.is_empty() {
+            push_event(
+                s,
+                format!(
+                    "{label} has stopped {} running tasks: {}.",
+                    stopped.len(),
+                    stopped
+                        .iter()
+                        .map(|t| format!("(task {t})"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+            );
+        }
+    }
+
+    // 3. Counts, per deployment and for the service.
+    let mut total_running = 0;
+    let mut total_pending = 0;
+    let at = now();
+    if let Some(ds) = s["deployments"].as_array_mut() {
+        for d in ds.iter_mut() {
+            let id = d["id"].as_str().unwrap_or_default().to_string();
+            let mine = tasks
+                .iter()
+                .filter(|t| t["group"] == group.as_str() && t["startedBy"] == id.as_str());
+            let (mut running, mut pending) = (0, 0);
+            for t in mine {
+                if is_running(t) {
+                    running += 1;
+                } else if is_live(t) {
+                    pending += 1;
+                }
+            }
+            total_running += running;
+            total_pending += pending;
+            let dd = if d["status"] == "PRIMARY" { desired } else { 0 };
+            if d["runningCount"] != running
+                || d["pendingCount"] != pending
+                || d["desiredCount"] != dd
+            {
+                d["runningCount"] = json!(running);
+                d["pendingCount"] = json!(pending);
+                d["desiredCount"] = json!(dd);
+                d["updatedAt"] = json!(at);
+            }
+        }
+    }
+    if s["runningCount"] != total_running || s["pendingCount"] != total_pending {
+        s["runningCount"] = json!(total_running);
+        s["pendingCount"] = json!(total_pending);
+    }
+
+    // 4. Steady state: the PRIMARY deployment runs everything, nothing else is left.
+    let others_live = tasks.iter().any(|t| {
+        t["group"] == group.as_str()
+            && t["startedBy"] != primary_id.as_str()
+            && t["lastStatus"] != "STOPPED"
+    });
+    let steady = primary_running == desired && total_pending == 0 && !others_live;
+    if steady && status == "ACTIVE" {
+        if let Some(ds) = s["deployments"].as_array_mut() {
+            let had_others = ds.len() > 1;
+            ds.retain(|d| d["status"] == "PRIMARY");
+            let d = &mut ds[0];
+            if d["rolloutState"] == "IN_PROGRESS" {
+                d["rolloutState"] = json!("COMPLETED");
+                d["rolloutStateReason"] = json!(format!("ECS deployment {primary_id} completed."));
+                d["updatedAt"] = json!(at);
+                push_event(
+                    s,
+                    format!("{label} (deployment {primary_id}) deployment completed."),
+                );
+                push_event(s, format!("{label} has reached a steady state."));
+            } else if had_others {
+                push_event(s, format!("{label} has reached a steady state."));
+            }
+        }
+    }
+    if status == "DRAINING"
+        && !tasks
+            .iter()
+            .any(|t| t["group"] == group.as_str() && t["lastStatus"] != "STOPPED")
+    {
+        s["status"] = json!("INACTIVE");
+    }
+    Ok(())
+}
+
+/// A resource of an instance's `registeredResources`.
+fn resource(inst: &Value, name: &str) -> i64 {
+    inst["registeredResources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|r| r["name"] == name)
+        .and_then(|r| {
+            r["integerValue"]
+                .as_i64()
+                .or_else(|| r["longValue"].as_i64())
+        })
+        .unwrap_or(0)
+}
+
+/// A task's CPU units and MiB (the task-level values, else the containers' sum).
+fn demand(t: &Value) -> (i64, i64) {
+    let num = |v: &Value| {
+        v.as_str()
+            .and_then(|s| s.parse::<i64>().ok())
+            .or_else(|| v.as_i64())
+    };
+    (num(&t["cpu"]).unwrap_or(0), num(&t["memory"]).unwrap_or(0))
+}
+
+fn place(w: &mut Writer<'_>, ctx: &Context, cluster: &str, tasks: &mut [Value]) -> R<()> {
+    let unplaced: Vec<usize> = (0..tasks.len())
+        .filter(|&i| {
+            let t = &tasks[i];
+            t["desiredStatus"] == "RUNNING"
+                && t.get("containerInstanceArn").is_none()
+                && matches!(
+                    t["lastStatus"].as_str(),
+                    Some("PROVISIONING") | Some("PENDING")
+                )
+        })
+        .collect();
+    if unplaced.is_empty() {
+        return Ok(());
+    }
+    let instances: Vec<Value> = w
+        .scan_json::<Value>(&instance_prefix(ctx, cluster), None, usize::MAX)?
+        .into_iter()
+        .map(|(_, i)| i)
+        .filter(|i| i["status"] == "ACTIVE" && i["agentConnected"] == true)
+        .collect();
+    if instances.is_empty() {
+        return Ok(());
+    }
+    // Per instance: (live tasks, cpu used, memory used).
+    let mut load: Vec<(usize, i64, i64)> = instances
+        .iter()
+        .map(|inst| {
+            let arn = &inst["containerInstanceArn"];
+            tasks
+                .iter()
+                .filter(|t| &t["containerInstanceArn"] == arn && t["lastStatus"] != "STOPPED")
+                .fold((0, 0, 0), |acc, t| {
+                    let (c, m) = demand(t);
+                    (acc.0 + 1, acc.1 + c, acc.2 + m)
+                })
+        })
+        .collect();
+    for i in unplaced {
+        let (cpu, mem) = demand(&tasks[i]);
+        let best = (0..instances.len())
+            .filter(|&k| {
+                let (_, c, m) = load[k];
+                let (tc, tm) = (
+                    resource(&instances[k], "CPU"),
+                    resource(&instances[k], "MEMORY"),
+                );
+                (tc == 0 || c + cpu <= tc) && (tm == 0 || m + mem <= tm)
+            })
+            .min_by_key(|&k| load[k].0);
+        let Some(k) = best else {
+            continue;
+        };
+        load[k].0 += 1;
+        load[k].1 += cpu;
+        load[k].2 += mem;
+        tasks[i]["containerInstanceArn"] = instances[k]["containerInstanceArn"].clone();
+        tasks[i]["version"] = json!(tasks[i]["version"].as_i64().unwrap_or(1) + 1);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_name_their_cluster() {
+        assert_eq!(
+            cluster_of_key("ecs/123456789012/us-west-2/task/tutorial/abc"),
+            Some(("123456789012".into(), "us-west-2".into(), "tutorial".into()))
+        );
+        assert_eq!(
+            cluster_of_key("ecs/1/r/cluster/c"),
+            Some(("1".into(), "r".into(), "c".into()))
+        );
+        assert_eq!(cluster_of_key("ecs/1/r/taskdef/f/0000000001"), None);
+        assert_eq!(cluster_of_key("sd/1/r/ns/x"), None);
+    }
+}
