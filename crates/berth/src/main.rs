@@ -7,6 +7,9 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
+mod agent_cmd;
+mod image_cmd;
+
 #[derive(Parser)]
 #[command(
     name = "berth",
@@ -32,6 +35,21 @@ enum Command {
         #[arg(long, default_value_t = berth_server::DEFAULT_MAX_BODY)]
         max_body_bytes: usize,
     },
+    /// Join a berth server as a container instance and run the tasks placed on it, with a
+    /// berth proxy beside each (needs root: task namespaces, veths, a bridge).
+    Agent(agent_cmd::AgentArgs),
+    /// Print the logs of a task's containers (and of its proxy), as `berth agent` keeps them.
+    Logs(agent_cmd::LogsArgs),
+    /// Build Docker images locally, without a registry: the berth image, or one from host
+    /// files described by a JSON spec.
+    Image {
+        #[command(subcommand)]
+        command: image_cmd::ImageCommand,
+    },
+    /// Sleep until SIGTERM or SIGINT: the process of a Docker task's holder container,
+    /// which owns the task's network namespace.
+    #[command(hide = true)]
+    Pause,
     /// Run a berth proxy (one per task), configured by a snapshot file and/or a stream of
     /// snapshots on stdin.
     Proxy {
@@ -67,8 +85,11 @@ fn main() -> anyhow::Result<()> {
     // The proxy's workers run their own runtimes (see berth_proxy); this one is only its
     // control side: admin, snapshots, signals.
     let mut rt = match &cli.command {
-        Command::Proxy { .. } => tokio::runtime::Builder::new_current_thread(),
-        Command::Server { .. } => tokio::runtime::Builder::new_multi_thread(),
+        Command::Proxy { .. } | Command::Pause | Command::Image { .. } => {
+            tokio::runtime::Builder::new_current_thread()
+        }
+        Command::Server { .. } | Command::Agent(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Logs(a) => return agent_cmd::logs(a.clone()),
     };
     let rt = rt
         .enable_all()
@@ -80,6 +101,10 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             max_body_bytes,
         } => rt.block_on(server(listen, data_dir, max_body_bytes)),
+        Command::Pause => rt.block_on(pause()),
+        Command::Image { command } => rt.block_on(image_cmd::run(command)),
+        Command::Agent(a) => rt.block_on(agent_cmd::agent(a)),
+        Command::Logs(_) => unreachable!("handled before the runtime starts"),
         Command::Proxy {
             config,
             admin,
@@ -133,7 +158,7 @@ async fn proxy(
     drain: Duration,
 ) -> anyhow::Result<()> {
     if config.is_none() && !snapshots_stdin {
-        anyhow::bail!("give --config <file>, --snapshots-stdin, or both");
+        tracing::info!("no --config and no --snapshots-stdin: waiting for POST /snapshot on the admin endpoint");
     }
     let running = berth_proxy::start(berth_proxy::ProxyConfig {
         admin,
@@ -199,5 +224,16 @@ async fn proxy(
         tracing::warn!(?drain, "drain timed out; exiting anyway");
     }
     running.shutdown().await;
+    Ok(())
+}
+
+/// Waits for SIGTERM or SIGINT, doing nothing else.
+async fn pause() -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .context("installing the SIGTERM handler")?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
     Ok(())
 }

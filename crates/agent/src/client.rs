@@ -1,0 +1,248 @@
+//! HTTP/1.1 clients of the agent: the control plane's API (ECS JSON 1.1 calls and the
+//! push stream) and a task proxy's admin endpoint on its Unix socket.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Method, Request, StatusCode};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use serde_json::Value;
+use tokio::net::{TcpStream, UnixStream};
+
+use crate::error::{Error, Result};
+
+/// How long one API call may take.
+const CALL_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The control plane, as the agent talks to it.
+#[derive(Clone, Debug)]
+pub struct ServerClient {
+    /// `host:port`.
+    authority: String,
+    /// The SigV4-shaped `Authorization` header that names account and region.
+    authorization: String,
+}
+
+impl ServerClient {
+    /// A client of the server at `url` (`http://host:port`) acting for `account` in
+    /// `region`.
+    pub fn new(url: &str, account: &str, region: &str) -> Result<ServerClient> {
+        let authority = url
+            .strip_prefix("http://")
+            .ok_or_else(|| Error::Config(format!("server URL '{url}' must start with http://")))?
+            .trim_end_matches('/')
+            .to_string();
+        if authority.is_empty() || authority.contains('/') {
+            return Err(Error::Config(format!(
+                "server URL '{url}' must be http://host:port"
+            )));
+        }
+        Ok(ServerClient {
+            authority,
+            authorization: format!(
+                "AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/ecs/aws4_request, SignedHeaders=host, Signature=0"
+            ),
+        })
+    }
+
+    async fn send(&self, req: Request<Full<Bytes>>) -> Result<http::Response<Incoming>> {
+        let stream = TcpStream::connect(&self.authority)
+            .await
+            .map_err(|e| Error::Server(format!("connect {}: {e}", self.authority)))?;
+        let _ = stream.set_nodelay(true);
+        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| Error::Server(format!("handshake: {e}")))?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        sender
+            .send_request(req)
+            .await
+            .map_err(|e| Error::Server(format!("request: {e}")))
+    }
+
+    /// Calls an ECS operation; an API error comes back as [`Error::Api`].
+    pub async fn ecs(&self, op: &str, input: &Value) -> Result<Value> {
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/")
+            .header(http::header::HOST, &self.authority)
+            .header("content-type", "application/x-amz-json-1.1")
+            .header(
+                "x-amz-target",
+                format!("AmazonEC2ContainerServiceV20141113.{op}"),
+            )
+            .header(http::header::AUTHORIZATION, &self.authorization)
+            .body(Full::new(Bytes::from(input.to_string())))
+            .expect("a valid request");
+        let fut = async {
+            let resp = self.send(req).await?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::Server(format!("reading the answer: {e}")))?
+                .to_bytes();
+            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            if status.is_success() {
+                Ok(v)
+            } else {
+                Err(Error::Api {
+                    code: v["__type"].as_str().unwrap_or("?").to_string(),
+                    message: v["message"].as_str().unwrap_or_default().to_string(),
+                })
+            }
+        };
+        tokio::time::timeout(CALL_TIMEOUT, fut)
+            .await
+            .map_err(|_| Error::Server(format!("{op} timed out")))?
+    }
+
+    /// Opens the push stream of `instance_arn` in `cluster` (see `berth-server`).
+    pub async fn watch(&self, cluster: &str, instance_arn: &str) -> Result<Incoming> {
+        let uri = format!(
+            "/berth/agent/v1/watch?cluster={cluster}&containerInstance={}",
+            instance_arn.replace('/', "%2F").replace(':', "%3A")
+        );
+        let req = Request::builder()
+            .method(Method::GET)
+            .uri(uri)
+            .header(http::header::HOST, &self.authority)
+            .header(http::header::AUTHORIZATION, &self.authorization)
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request");
+        let resp = tokio::time::timeout(CALL_TIMEOUT, self.send(req))
+            .await
+            .map_err(|_| Error::Server("opening the push stream timed out".into()))??;
+        if resp.status() != StatusCode::OK {
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|b| b.to_bytes())
+                .unwrap_or_default();
+            return Err(Error::Server(format!(
+                "push stream refused: {}",
+                String::from_utf8_lossy(&body)
+            )));
+        }
+        Ok(resp.into_body())
+    }
+}
+
+/// A task proxy's admin endpoint on its Unix socket.
+#[derive(Clone, Debug)]
+pub struct AdminClient {
+    socket: PathBuf,
+}
+
+impl AdminClient {
+    /// The admin endpoint listening on `socket`.
+    pub fn new(socket: &Path) -> AdminClient {
+        AdminClient {
+            socket: socket.to_path_buf(),
+        }
+    }
+
+    /// The socket's path.
+    pub fn socket(&self) -> &Path {
+        &self.socket
+    }
+
+    /// One request; (status, body).
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        body: Bytes,
+    ) -> Result<(StatusCode, Bytes)> {
+        let fut = async {
+            let stream = UnixStream::connect(&self.socket)
+                .await
+                .map_err(|e| Error::Proxy(format!("connect {}: {e}", self.socket.display())))?;
+            let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+                .await
+                .map_err(|e| Error::Proxy(format!("admin handshake: {e}")))?;
+            tokio::spawn(async move {
+                let _ = conn.await;
+            });
+            let req = Request::builder()
+                .method(method)
+                .uri(path)
+                .header(http::header::HOST, "proxy")
+                .header("content-type", "application/json")
+                .body(Full::new(body))
+                .expect("a valid request");
+            let resp = sender
+                .send_request(req)
+                .await
+                .map_err(|e| Error::Proxy(format!("admin request: {e}")))?;
+            let status = resp.status();
+            let body = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| Error::Proxy(format!("admin answer: {e}")))?
+                .to_bytes();
+            Ok((status, body))
+        };
+        tokio::time::timeout(CALL_TIMEOUT, fut)
+            .await
+            .map_err(|_| Error::Proxy(format!("admin {path} timed out")))?
+    }
+
+    /// Sends a snapshot; an error names why the proxy refused it.
+    pub async fn apply(&self, snapshot: &berth_proxy_config::Snapshot) -> Result<()> {
+        let body = serde_json::to_vec(snapshot).expect("snapshots serialize");
+        let (status, answer) = self
+            .request(Method::POST, "/snapshot", Bytes::from(body))
+            .await?;
+        if status.is_success() {
+            Ok(())
+        } else {
+            Err(Error::Proxy(format!(
+                "snapshot {} refused ({status}): {}",
+                snapshot.version,
+                String::from_utf8_lossy(&answer)
+            )))
+        }
+    }
+
+    /// True once the proxy runs a snapshot.
+    pub async fn ready(&self) -> bool {
+        matches!(self.request(Method::GET, "/ready", Bytes::new()).await, Ok((s, _)) if s.is_success())
+    }
+
+    /// Waits until the admin socket answers at all, up to `timeout`.
+    pub async fn wait_answering(&self, timeout: Duration) -> Result<()> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self
+                .request(Method::GET, "/version", Bytes::new())
+                .await
+                .is_ok()
+            {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Proxy(format!(
+                    "the proxy's admin socket {} did not answer within {timeout:?}",
+                    self.socket.display()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Starts draining (ingress stops accepting; in-flight work finishes).
+    pub async fn drain(&self) -> Result<()> {
+        self.request(Method::POST, "/drain", Bytes::new())
+            .await
+            .map(|_| ())
+    }
+}

@@ -1,0 +1,332 @@
+//! `berth agent`: one per host, an ECS container instance. It joins a berth server
+//! (`RegisterContainerInstance`, its ARN kept in the state directory so a restart
+//! rejoins as the same instance), holds the server's push stream open (assignments
+//! and endpoint changes arrive pushed, never polled), runs every task placed on it with
+//! a [`Runtime`] (processes in Linux namespaces, or Docker), a berth proxy beside each
+//! task of a Service Connect service, and reports each task's and container's state
+//! transitions with `SubmitTaskStateChange`, as the ECS agent does.
+//!
+//! * [`client`]: the server's API and push stream; a proxy's admin socket.
+//! * [`view`]: the pushed view of this instance, and the proxy snapshot of a task.
+//! * [`task`]: one task's life, PROVISIONING to STOPPED.
+//! * [`cleanup`]: what a crashed agent left behind.
+//!
+//! Files, under the state directory: `instance.json` (the instance ARN and cluster),
+//! `tasks/<task id>/logs/<container>.log` (each container's stdout and stderr, and
+//! the proxy's as `ecs-service-connect.log`; read them with `berth logs`),
+//! `tasks/<task id>/proxy/admin.sock` (the proxy's admin endpoint, while it runs).
+
+pub mod cleanup;
+pub mod client;
+mod error;
+pub mod task;
+pub mod view;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use berth_runtime::{ImageMap, Runtime, SecretStore, PROXY_IMAGE};
+use berth_tasknet::{Bridge, BridgeConfig};
+use http_body_util::BodyExt;
+use serde_json::{json, Value};
+use tokio::sync::{mpsc, watch};
+use tracing::{info, warn};
+
+pub use client::{AdminClient, ServerClient};
+pub use error::{Error, Result};
+use view::{TaskView, View};
+
+/// A push stream that carried nothing (not even a heartbeat) for this long is dead.
+const STREAM_SILENCE: Duration = Duration::from_secs(20);
+
+/// How an agent is set up.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The server, `http://host:port`.
+    pub server: String,
+    /// The cluster to join.
+    pub cluster: String,
+    /// The account and region the cluster is in.
+    pub account: String,
+    pub region: String,
+    /// The agent's files (see the crate docs).
+    pub state_dir: PathBuf,
+    /// The task bridge.
+    pub bridge: BridgeConfig,
+    /// Image references → local commands (process runtime).
+    pub image_map: Arc<ImageMap>,
+    /// Secrets for `secrets` / `valueFrom`.
+    pub secrets: Arc<SecretStore>,
+    /// The berth binary the process runtime runs as a task's proxy.
+    pub proxy_program: PathBuf,
+    /// Worker threads of each proxy.
+    pub proxy_workers: u16,
+    /// How long a stopping task keeps serving in-flight requests after its endpoint
+    /// was withdrawn (ECS: 20 s by default).
+    pub drain: Duration,
+    /// CPU units and MiB of memory the instance offers (default: the host's).
+    pub cpu: i64,
+    pub memory_mib: i64,
+}
+
+/// What every task runner shares.
+pub(crate) struct Shared<R> {
+    pub runtime: Arc<R>,
+    pub bridge: Bridge,
+    pub client: ServerClient,
+    pub config: AgentConfig,
+    pub image_map: Arc<ImageMap>,
+    /// The image map with the proxy's image in front.
+    pub proxy_image_map: Arc<ImageMap>,
+    pub secrets: Arc<SecretStore>,
+}
+
+/// CPU units (1024 per core) and MiB of memory of this host.
+pub fn host_resources() -> (i64, i64) {
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1) as i64;
+    let mem_kib = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<i64>().ok())
+        })
+        .unwrap_or(1024 * 1024);
+    (cpus * 1024, mem_kib / 1024)
+}
+
+fn instance_file(state_dir: &Path) -> PathBuf {
+    state_dir.join("instance.json")
+}
+
+/// Joins the cluster as the instance recorded in the state directory, or as a new one.
+async fn register(client: &ServerClient, config: &AgentConfig) -> Result<String> {
+    let file = instance_file(&config.state_dir);
+    let known: Option<String> = std::fs::read(&file)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        .filter(|v| v["cluster"] == config.cluster.as_str())
+        .and_then(|v| v["containerInstanceArn"].as_str().map(str::to_string));
+    let mut input = json!({
+        "cluster": config.cluster,
+        "totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": config.cpu},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": config.memory_mib},
+            {"name": "PORTS", "type": "STRINGSET", "stringSetValue": []},
+        ],
+        "versionInfo": {"agentVersion": env!("CARGO_PKG_VERSION"), "agentHash": "berth"},
+    });
+    if let Some(arn) = &known {
+        input["containerInstanceArn"] = json!(arn);
+    }
+    let out = match client.ecs("RegisterContainerInstance", &input).await {
+        Err(Error::Api { .. }) if known.is_some() => {
+            // The server forgot the instance: join as a new one.
+            input
+                .as_object_mut()
+                .map(|m| m.remove("containerInstanceArn"));
+            client.ecs("RegisterContainerInstance", &input).await?
+        }
+        r => r?,
+    };
+    let arn = out["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .ok_or_else(|| Error::Server("RegisterContainerInstance answered no ARN".into()))?
+        .to_string();
+    std::fs::create_dir_all(&config.state_dir)
+        .map_err(|e| Error::io(format!("create {}", config.state_dir.display()), e))?;
+    let text = json!({"cluster": config.cluster, "containerInstanceArn": arn}).to_string();
+    std::fs::write(&file, text).map_err(|e| Error::io(format!("write {}", file.display()), e))?;
+    Ok(arn)
+}
+
+/// A task runner: where its newest view goes, and its join handle.
+type Runner = (watch::Sender<(TaskView, u64)>, tokio::task::JoinHandle<()>);
+
+/// A running agent's task runners.
+struct Runners {
+    live: HashMap<String, Runner>,
+    /// Tasks this agent ran to the end: never started again.
+    finished: HashSet<String>,
+}
+
+/// Runs the agent until `shutdown` resolves, then stops every task it runs (reporting
+/// them STOPPED) and returns. The instance ARN is printed to the log once joined.
+pub async fn run<R: Runtime>(
+    config: AgentConfig,
+    runtime: R,
+    shutdown: impl std::future::Future<Output = ()>,
+) -> Result<()> {
+    std::fs::create_dir_all(&config.state_dir)
+        .map_err(|e| Error::io(format!("create {}", config.state_dir.display()), e))?;
+    let client = ServerClient::new(&config.server, &config.account, &config.region)?;
+    tokio::pin!(shutdown);
+    let bridge = Bridge::ensure(&config.bridge).await?;
+    cleanup::cleanup(&runtime, &bridge).await?;
+    let arn = loop {
+        match register(&client, &config).await {
+            Ok(arn) => break arn,
+            Err(e @ (Error::Server(_) | Error::Api { .. })) => {
+                let retry = matches!(&e, Error::Server(_))
+                    || matches!(&e, Error::Api { code, .. } if code == "ClusterNotFoundException");
+                if !retry {
+                    return Err(e);
+                }
+                warn!(error = %e, "cannot join the cluster yet; retrying every second");
+                tokio::select! {
+                    _ = &mut shutdown => return Ok(()),
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    info!(instance = %arn, cluster = %config.cluster, "joined the cluster");
+    let proxy_entry = format!(
+        r#"{{"images": [{{"match": {}, "entryPoint": [{}]}}]}}"#,
+        serde_json::to_string(PROXY_IMAGE).expect("a string"),
+        serde_json::to_string(&config.proxy_program.display().to_string()).expect("a string"),
+    );
+    let proxy_image_map = Arc::new(
+        ImageMap::parse(&proxy_entry, "berth agent (proxy image)")?
+            .then((*config.image_map).clone()),
+    );
+    let shared = Arc::new(Shared {
+        runtime: Arc::new(runtime),
+        bridge,
+        client: client.clone(),
+        image_map: config.image_map.clone(),
+        proxy_image_map,
+        secrets: config.secrets.clone(),
+        config,
+    });
+    let mut runners = Runners {
+        live: HashMap::new(),
+        finished: HashSet::new(),
+    };
+    let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
+    'outer: loop {
+        let body = tokio::select! {
+            _ = &mut shutdown => break 'outer,
+            r = client.watch(&shared.config.cluster, &arn) => r,
+        };
+        let mut body = match body {
+            Ok(b) => b,
+            Err(e) => {
+                warn!(error = %e, "push stream unavailable; retrying");
+                tokio::select! {
+                    _ = &mut shutdown => break 'outer,
+                    _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
+                }
+            }
+        };
+        let mut buf: Vec<u8> = Vec::new();
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break 'outer,
+                Some(arn) = done_rx.recv() => {
+                    runners.live.remove(&arn);
+                    runners.finished.insert(arn);
+                }
+                frame = tokio::time::timeout(STREAM_SILENCE, body.frame()) => {
+                    let frame = match frame {
+                        Err(_) => { warn!("push stream silent; reconnecting"); break }
+                        Ok(None) => { warn!("push stream ended; reconnecting"); break }
+                        Ok(Some(Err(e))) => { warn!(error = %e, "push stream broke; reconnecting"); break }
+                        Ok(Some(Ok(f))) => f,
+                    };
+                    let Ok(data) = frame.into_data() else { continue };
+                    buf.extend_from_slice(&data);
+                    while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=nl).collect();
+                        if line.iter().all(u8::is_ascii_whitespace) {
+                            continue;
+                        }
+                        match serde_json::from_slice::<View>(&line) {
+                            Ok(v) => apply(&shared, &mut runners, v, &done_tx).await,
+                            Err(e) => warn!(error = %e, "bad view line"),
+                        }
+                    }
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    info!(tasks = runners.live.len(), "stopping every task");
+    let handles: Vec<_> = runners
+        .live
+        .drain()
+        .map(|(_, (tx, join))| {
+            drop(tx);
+            join
+        })
+        .collect();
+    for h in handles {
+        let _ = h.await;
+    }
+    Ok(())
+}
+
+/// Brings the task runners in line with a new view.
+async fn apply<R: Runtime>(
+    shared: &Arc<Shared<R>>,
+    runners: &mut Runners,
+    view: View,
+    done: &mpsc::UnboundedSender<String>,
+) {
+    for t in view.tasks {
+        if let Some((tx, _)) = runners.live.get(&t.task_arn) {
+            let _ = tx.send((t, view.revision));
+            continue;
+        }
+        if runners.finished.contains(&t.task_arn) {
+            continue;
+        }
+        if t.desired_status == "RUNNING" && t.last_status == "PROVISIONING"
+            || t.last_status == "PENDING" && t.desired_status == "RUNNING" && !ever_reported(&t)
+        {
+            let arn = t.task_arn.clone();
+            let (tx, rx) = watch::channel((t, view.revision));
+            let shared2 = shared.clone();
+            let done2 = done.clone();
+            let arn2 = arn.clone();
+            let join = tokio::spawn(async move {
+                task::run(shared2, rx).await;
+                let _ = done2.send(arn2);
+            });
+            runners.live.insert(arn, (tx, join));
+        } else {
+            // Nothing of it runs here (an earlier agent's task, or stopped before it
+            // started): it is over.
+            let reason = if t.desired_status == "STOPPED" {
+                None
+            } else {
+                Some("Task stopped: the berth agent that ran it restarted")
+            };
+            let mut input =
+                json!({"cluster": shared.config.cluster, "task": t.task_arn, "status": "STOPPED"});
+            if let Some(r) = reason {
+                input["reason"] = json!(r);
+            }
+            if let Err(e) = shared.client.ecs("SubmitTaskStateChange", &input).await {
+                warn!(task = %t.task_arn, error = %e, "reporting a task that is not here");
+            }
+            runners.finished.insert(t.task_arn);
+        }
+    }
+}
+
+/// Whether an agent already reported on the task (its ENI has an address).
+fn ever_reported(t: &TaskView) -> bool {
+    t.attachments
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["details"].as_array().into_iter().flatten())
+        .any(|d| d["name"] == "privateIPv4Address")
+}
