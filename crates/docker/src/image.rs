@@ -19,7 +19,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use bollard::query_parameters::CreateImageOptions;
+use bollard::query_parameters::{CreateImageOptions, RemoveImageOptions};
 use bollard::Docker;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -514,6 +514,11 @@ async fn import(
     source: &str,
 ) -> Result<String> {
     let tar = root_fs_with(spec, moved)?;
+    let before = docker
+        .inspect_image(&spec.tag)
+        .await
+        .ok()
+        .and_then(|i| i.id);
     let (repo, tag) = split_tag(&spec.tag);
     let options = CreateImageOptions {
         from_src: Some("-".into()),
@@ -534,7 +539,18 @@ async fn import(
         .inspect_image(&spec.tag)
         .await
         .map_err(|e| Error::docker(format!("inspect image {}", spec.tag), e))?;
-    Ok(inspect.id.unwrap_or_default())
+    let id = inspect.id.unwrap_or_default();
+    // The image the tag named before is now untagged: remove it, unless a container
+    // still uses it (then Docker refuses, and it stays).
+    if let Some(old) = before.filter(|old| *old != id) {
+        if let Err(e) = docker
+            .remove_image(&old, None::<RemoveImageOptions>, None)
+            .await
+        {
+            tracing::debug!(image = %old, error = %e, "old image kept");
+        }
+    }
+    Ok(id)
 }
 
 /// `repo[:tag]` → (repo, tag), the tag defaulting to `latest`; a `:` before the last

@@ -15,7 +15,7 @@ use berth_runtime::{
 use berth_tasknet::{default_hostname, netns_name, Bridge, TaskNetConfig, TaskNetwork};
 use bollard::errors::Error as DockerError;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
 use bollard::query_parameters::{
     CreateContainerOptions, KillContainerOptions, ListContainersOptions, LogsOptions,
     RemoveContainerOptions, WaitContainerOptions,
@@ -377,9 +377,20 @@ impl DockerRuntime {
                 (LABEL_CONTAINER.to_string(), spec.name.clone()),
                 (LABEL_ROLE.to_string(), "container".to_string()),
             ])),
+            // What `docker stop` by hand would wait; berth's stop does its own.
+            stop_timeout: Some(spec.stop_timeout.as_secs() as i64),
             host_config: Some(HostConfig {
                 network_mode: Some(format!("container:{holder_id}")),
                 binds: Some(binds),
+                // berth copies the output into its own log file; the engine's copy
+                // (for `docker logs`) is bounded.
+                log_config: Some(HostConfigLogConfig {
+                    typ: Some("json-file".into()),
+                    config: Some(HashMap::from([
+                        ("max-size".to_string(), "10m".to_string()),
+                        ("max-file".to_string(), "2".to_string()),
+                    ])),
+                }),
                 ..HostConfig::default()
             }),
             ..ContainerCreateBody::default()

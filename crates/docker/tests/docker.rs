@@ -81,6 +81,10 @@ fn main() -> ExitCode {
             nginx_seed_task_serves_port_80,
         ),
         (
+            "proxy_container_admin_on_host_socket",
+            proxy_container_admin_on_host_socket,
+        ),
+        (
             "environment_command_entry_point_user",
             environment_command_entry_point_user,
         ),
@@ -490,6 +494,65 @@ fn nginx_seed_task_serves_port_80() -> Result<(), Failed> {
             log.contains("\"GET / HTTP/1.1\" 200"),
             "access log in {log:?}"
         );
+    })
+}
+
+/// GET `path` on the HTTP server at the Unix socket `socket`: the response's text.
+fn get_unix(socket: &Path, path: &str) -> std::io::Result<String> {
+    use std::io::{Read, Write};
+    let mut s = std::os::unix::net::UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: admin\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+/// The task's proxy as the agent runs it: the berth image, `proxy --admin unix:…` on a
+/// socket in a host directory.
+fn proxy_container_admin_on_host_socket() -> Result<(), Failed> {
+    run_async(async {
+        let env = Env::new(210).await;
+        let net = env.net("proxy").await;
+        let dir = env.dir.path().join("proxy");
+        std::fs::create_dir_all(&dir).unwrap();
+        let socket = dir.join("admin.sock");
+        let mut spec = ContainerSpec::new("proxy", PROXY_IMAGE);
+        spec.command = Some(vec![
+            "proxy".into(),
+            "--admin".into(),
+            format!("unix:{}", socket.display()),
+            "--workers".into(),
+            "1".into(),
+            "--drain-seconds".into(),
+            "1".into(),
+        ]);
+        spec.host_dirs = vec![dir.clone()];
+        spec.stop_timeout = Duration::from_secs(5);
+        let task = env.start(&net, vec![spec]).await;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let answer = loop {
+            match get_unix(&socket, "/ready") {
+                Ok(a) => break a,
+                Err(e) => {
+                    assert!(
+                        Instant::now() < deadline,
+                        "admin socket: {e}; log: {}",
+                        env.log("proxy")
+                    );
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+            }
+        };
+        assert!(
+            answer.starts_with("HTTP/1.1 503") && answer.contains("no snapshot yet"),
+            "{answer}"
+        );
+        let end = task.stop("done").await;
+        assert_eq!(end.containers[0].exit_code, Some(0), "{}", env.log("proxy"));
     })
 }
 
