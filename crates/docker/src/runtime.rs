@@ -132,6 +132,14 @@ impl DockerRuntime {
         &self.docker
     }
 
+    /// Makes sure [`PROXY_IMAGE`] is the berth image of `binary` (default: the running
+    /// executable, i.e. the agent's own berth), building it if it is missing or was
+    /// built from another binary: call it once before running tasks. Returns the image
+    /// id and whether it was built now.
+    pub async fn ensure_berth_image(&self, binary: Option<&Path>) -> Result<(String, bool)> {
+        crate::image::ensure_berth_image(&self.docker, binary, None).await
+    }
+
     /// Every container berth made (running or not), by label.
     pub async fn list(&self) -> Result<Vec<BerthContainer>> {
         self.list_where(LABEL_TASK).await

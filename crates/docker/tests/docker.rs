@@ -881,6 +881,22 @@ fn missing_image_is_cannot_pull() -> Result<(), Failed> {
         // nothing was created but the holder
         let list = env.rt.list_task(net.task_id()).await.unwrap();
         assert!(list.iter().all(|c| c.role == Role::Holder), "{list:?}");
+
+        // An image that is there but a program that is not: the container cannot
+        // start, and (essential) stops the task with that reason.
+        let mut broken = ContainerSpec::new("broken", tools_image());
+        broken.entry_point = Some(vec!["/no/such/program".into()]);
+        let task = env.start(&net, vec![broken]).await;
+        let end = tokio::time::timeout(Duration::from_secs(20), task.wait())
+            .await
+            .expect("the task stops");
+        let reason = end.stopped_reason.clone().unwrap_or_default();
+        assert!(
+            reason.starts_with("CannotStartContainerError: container broken: "),
+            "{end:#?}"
+        );
+        assert_eq!(end.containers[0].reason.as_deref(), Some(reason.as_str()));
+        assert_eq!(end.containers[0].pid, None);
     })
 }
 
