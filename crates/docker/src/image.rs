@@ -5,8 +5,11 @@
 //!
 //! * [`build_berth_image`]: the berth binary at `/usr/local/bin/berth`, entrypoint
 //!   `["/usr/local/bin/berth"]`; the proxy and the holder of a task's network run it.
-//! * [`ImageSpec`]: a small JSON file describing an image from host files (see
-//!   `crates/docker/images/nginx.json`), built by [`build_image`].
+//! * [`ImageSpec`]: a small JSON file describing an image from host files, built by
+//!   [`build_image`] (`berth image build SPEC`). Shipped: `crates/docker/images/nginx.json`
+//!   (Debian's nginx as `public.ecr.aws/docker/library/nginx:latest`, so the seeds'
+//!   task definitions run unchanged) and `busybox.json` (dash and coreutils as
+//!   `public.ecr.aws/docker/library/busybox:latest`).
 //!
 //! Every image gets `/etc/passwd` and `/etc/group` (root, plus the spec's `users` and
 //! `groups` copied from the host's files), `/etc/nsswitch.conf` (`files`), `/tmp`
@@ -654,10 +657,12 @@ mod tests {
     }
 
     #[test]
-    fn the_nginx_spec_parses() {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("images/nginx.json");
-        let spec = ImageSpec::load(&path).unwrap();
+    fn the_shipped_specs_parse() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("images");
+        let spec = ImageSpec::load(&dir.join("nginx.json")).unwrap();
         assert_eq!(spec.tag, "public.ecr.aws/docker/library/nginx:latest");
+        let spec = ImageSpec::load(&dir.join("busybox.json")).unwrap();
+        assert_eq!(spec.tag, "public.ecr.aws/docker/library/busybox:latest");
     }
 
     #[test]

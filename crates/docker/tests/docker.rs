@@ -238,6 +238,15 @@ fn images() -> &'static Result<(), String> {
             let bin = berth_bin()?;
             let rt = DockerRuntime::connect().await.map_err(|e| e.to_string())?;
             let d = rt.docker();
+            let v = d.client_version();
+            let server = d.version().await.map_err(|e| e.to_string())?;
+            eprintln!(
+                "Docker {} (API {}), client speaks {}.{}",
+                server.version.unwrap_or_default(),
+                server.api_version.unwrap_or_default(),
+                v.major_version,
+                v.minor_version
+            );
             let t = Instant::now();
             let (id, built) = berth_docker::ensure_berth_image(d, Some(&bin), None)
                 .await
@@ -247,6 +256,12 @@ fn images() -> &'static Result<(), String> {
                 ImageSpec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("images/nginx.json"))
                     .map_err(|e| e.to_string())?;
             berth_docker::build_image(d, &nginx)
+                .await
+                .map_err(|e| e.to_string())?;
+            let busybox =
+                ImageSpec::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("images/busybox.json"))
+                    .map_err(|e| e.to_string())?;
+            berth_docker::build_image(d, &busybox)
                 .await
                 .map_err(|e| e.to_string())?;
             let tools = ImageSpec::from_json(
@@ -615,6 +630,20 @@ fn environment_command_entry_point_user() -> Result<(), Failed> {
             assert!(e.lines().any(|l| l.starts_with(&want)), "{want} in {e}");
         }
         assert_eq!(env.log("dir-user"), "/tmp\nwww-data\n/var/www\n");
+
+        // images/busybox.json: a shell and the usual tools
+        let mut bb = ContainerSpec::new("bb", "public.ecr.aws/docker/library/busybox:latest");
+        bb.command = Some(vec![
+            "sh".into(),
+            "-c".into(),
+            "echo one two | tr ' ' '\\n' | grep -c o; hostname".into(),
+        ]);
+        let task = env.start(&net, vec![bb]).await;
+        let end = tokio::time::timeout(Duration::from_secs(20), task.wait())
+            .await
+            .expect("bb exits");
+        assert_eq!(end.containers[0].exit_code, Some(0), "{}", env.log("bb"));
+        assert_eq!(env.log("bb"), format!("2\n{}\n", net.hostname()));
     })
 }
 
