@@ -15,7 +15,7 @@ use berth_runtime::{
 use berth_tasknet::{default_hostname, netns_name, Bridge, TaskNetConfig, TaskNetwork};
 use bollard::errors::Error as DockerError;
 use bollard::exec::{CreateExecOptions, StartExecOptions, StartExecResults};
-use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType};
 use bollard::query_parameters::{
     CreateContainerOptions, KillContainerOptions, ListContainersOptions, LogsOptions,
     RemoveContainerOptions, WaitContainerOptions,
@@ -360,16 +360,36 @@ impl DockerRuntime {
         let secrets = config.secrets.resolve_all(&spec.secrets)?;
         // Docker adds the image's variables the container does not set, PATH if none
         // does, HOSTNAME and HOME.
-        let env: Vec<String> = config
+        // Later wins, as in the process runtime: keep the last value of each name, in
+        // the order names first appear.
+        let mut env: Vec<(String, String)> = Vec::new();
+        for (k, v) in config
             .extra_env
             .iter()
             .chain(spec.environment.iter())
             .chain(secrets.iter())
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        let mut binds = vec![format!("{}:/etc/hosts", net.hosts_path().display())];
+        {
+            match env.iter_mut().find(|(name, _)| name == k) {
+                Some(e) => e.1 = v.clone(),
+                None => env.push((k.clone(), v.clone())),
+            }
+        }
+        let env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let bind = |source: &Path, target: &Path| Mount {
+            source: Some(source.display().to_string()),
+            target: Some(target.display().to_string()),
+            typ: Some(MountType::BIND),
+            ..Mount::default()
+        };
+        let mut mounts = vec![bind(&net.hosts_path(), Path::new("/etc/hosts"))];
         for d in &spec.host_dirs {
-            binds.push(format!("{0}:{0}", d.display()));
+            // The process runtime's containers see the host's tree; a bind mount needs
+            // the directory to exist.
+            std::fs::create_dir_all(d).map_err(|e| berth_runtime::Error::CannotStart {
+                container: spec.name.clone(),
+                message: format!("host directory {}: {e}", d.display()),
+            })?;
+            mounts.push(bind(d, d));
         }
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
@@ -389,7 +409,7 @@ impl DockerRuntime {
             stop_timeout: Some(spec.stop_timeout.as_secs() as i64),
             host_config: Some(HostConfig {
                 network_mode: Some(format!("container:{holder_id}")),
-                binds: Some(binds),
+                mounts: Some(mounts),
                 // berth copies the output into its own log file; the engine's copy
                 // (for `docker logs`) is bounded.
                 log_config: Some(HostConfigLogConfig {

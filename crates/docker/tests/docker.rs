@@ -584,7 +584,10 @@ fn environment_command_entry_point_user() -> Result<(), Failed> {
             "cmd",
             "echo \"$IMG_VAR $SPEC_VAR $BERTH_DK_TEST\"; pwd; id -u",
         );
-        cmd.environment = vec![("SPEC_VAR".into(), "from-spec".into())];
+        cmd.environment = vec![
+            ("SPEC_VAR".into(), "first".into()),
+            ("SPEC_VAR".into(), "from-spec".into()),
+        ];
         // the essential one, last
         cmd.depends_on = ["image-default", "entry", "dir-user"]
             .into_iter()
