@@ -350,6 +350,7 @@ pub(crate) async fn run<R: Runtime>(
         checked: Vec::new(),
     };
     info!(task = %id, "starting task");
+    let t0 = std::time::Instant::now();
     let net = match shared
         .runtime
         .create_network(&shared.bridge, &id, &TaskNetConfig::default())
@@ -363,8 +364,9 @@ pub(crate) async fn run<R: Runtime>(
             return;
         }
     };
+    tracing::debug!(task = %id, ms = t0.elapsed().as_millis() as u64, "network ready");
     rep.address(net.ip(), &id).await;
-    let result = run_in_network(&shared, &mut views, &mut rep, &net, &task).await;
+    let result = run_in_network(&shared, &mut views, &mut rep, &net, &task, t0).await;
     if let Err(e) = shared.runtime.destroy_network(&net).await {
         warn!(task = %id, error = %e, "removing the task network");
     }
@@ -385,6 +387,7 @@ async fn run_in_network<R: Runtime>(
     rep: &mut Reporter,
     net: &Arc<TaskNetwork>,
     task: &TaskView,
+    t0: std::time::Instant,
 ) -> Result<Option<String>> {
     let id = task.id().to_string();
     let dir = task_dir(&shared.config.state_dir, &id);
@@ -467,6 +470,7 @@ async fn run_in_network<R: Runtime>(
             return Err(e);
         }
         proxy = Some((handle, admin));
+        tracing::debug!(task = %id, ms = t0.elapsed().as_millis() as u64, "proxy ready");
     }
     rep.status("ACTIVATING", None).await;
 
@@ -489,6 +493,7 @@ async fn run_in_network<R: Runtime>(
         let state = state_rx.borrow_and_update().clone();
         let status = if !running_reported && essentials_running(&specs, &state) {
             running_reported = true;
+            info!(task = %id, ms = t0.elapsed().as_millis() as u64, "task running");
             Some("RUNNING")
         } else {
             None

@@ -1,0 +1,290 @@
+"""The seed 002 tutorial end to end, on a real `berth agent`: a module imports
+everything from here and sets RUNTIME, BRIDGE and SUBNET (see test_agent_process.py and
+test_agent_docker.py). Tests run in file order and build on each other (one cluster,
+one agent per module).
+
+1. The agent joins the cluster (DescribeContainerInstances).
+2. create-cluster, register-task-definition and create-service with the seed's JSON
+   (tls included): the task runs, and `curl http://<task ip>:80` is answered by nginx
+   through berth's ingress (`server: berth`).
+3. Two server replicas and a client-only service: `curl http://nginx` from inside the
+   client task is answered by both replicas in turn (round robin, as the client proxy's
+   access log shows), and the time from create-service to the first 2xx is printed.
+4. One replica's nginx is killed: every request of the client still gets a 2xx, the
+   dead endpoint leaves Cloud Map, and the scheduler replaces the task.
+5. `berth logs` shows a task's container and proxy logs.
+6. SIGINT to the agent: every task stops and nothing is left (namespaces, veths,
+   processes, containers).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from agent_harness import (
+    NETWORK,
+    NGINX_TD,
+    SEED002_SERVICE,
+    Agent,
+    instance_ips,
+    leftovers,
+    require_root,
+    running_tasks,
+    task_id,
+    task_ip,
+    wait_for,
+)
+from conftest import ECS_TARGET, berth_bin
+
+REGION = "us-west-2"
+CLUSTER = "tutorial"
+NAMESPACE = "service-connect"
+SERVER = "service-connect-nginx-service"
+SERVER_DISCOVERY = "nginx"
+
+
+@pytest.fixture(scope="module")
+def agent(berth, request):
+    require_root()
+    runtime = request.module.RUNTIME
+    a = Agent(berth, runtime, request.module.BRIDGE, request.module.SUBNET, CLUSTER)
+    prepare = getattr(request.module, "prepare", None)
+    if prepare:
+        prepare(berth)
+    berth.aws("ecs", "create-cluster", "--cluster-name", CLUSTER,
+              "--service-connect-defaults", f"namespace={NAMESPACE}")
+    a.start()
+    yield a
+    if a.proc and a.proc.poll() is None:
+        a.stop()
+
+
+def test_agent_joins_the_cluster(berth, agent, state):
+    out = wait_for(
+        "the container instance",
+        lambda: berth.aws("ecs", "list-container-instances", "--cluster", CLUSTER)["containerInstanceArns"],
+        agent=agent,
+    )
+    assert len(out) == 1
+    ci = berth.aws("ecs", "describe-container-instances", "--cluster", CLUSTER,
+                   "--container-instances", out[0])["containerInstances"][0]
+    assert ci["status"] == "ACTIVE"
+    wait_for("agentConnected", lambda: berth.aws(
+        "ecs", "describe-container-instances", "--cluster", CLUSTER, "--container-instances", out[0]
+    )["containerInstances"][0]["agentConnected"], agent=agent)
+    names = {r["name"]: r for r in ci["registeredResources"]}
+    assert names["CPU"]["integerValue"] >= 1024
+    assert names["MEMORY"]["integerValue"] > 0
+    state["instance"] = out[0]
+
+
+def test_seed002_service_answers_through_berth_ingress(berth, agent, state):
+    berth.write("nginx.json", NGINX_TD)
+    berth.aws("ecs", "register-task-definition", "--cli-input-json", "file://nginx.json")
+    berth.write("service.json", SEED002_SERVICE)
+    created = berth.aws("ecs", "create-service", "--cli-input-json", "file://service.json")
+    # tls is accepted and stored as given.
+    tls = created["service"]["deployments"][0]["serviceConnectConfiguration"]["services"][0]["tls"]
+    assert tls["kmsKey"] == "kmsKey"
+    tasks = wait_for("a RUNNING task", lambda: running_tasks(berth, CLUSTER, SERVER), timeout=60, agent=agent)
+    t = tasks[0]
+    assert t["containerInstanceArn"] == state["instance"]
+    assert t["desiredStatus"] == "RUNNING"
+    assert t["containers"][0]["lastStatus"] == "RUNNING"
+    assert t["startedBy"].startswith("ecs-svc/")
+    assert t["group"] == f"service:{SERVER}"
+    for stamp in ("createdAt", "startedAt"):
+        assert stamp in t, stamp
+    ip = task_ip(t)
+    assert ip and ip.startswith(agent.subnet.rsplit(".", 2)[0] + "."), t["attachments"]
+    # The tutorial's curl to the task's address, answered through the proxy.
+    out = subprocess.run(["curl", "-s", "-i", "-m", "5", f"http://{ip}:80/"], capture_output=True, text=True)
+    head = out.stdout.split("\r\n\r\n", 1)[0].lower()
+    assert head.startswith("http/1.1 200"), out.stdout[:500]
+    assert "server: berth" in head
+    assert "x-berth-upstream-service-time:" in head
+    assert "welcome to nginx" in out.stdout.lower()
+    # Registered in Cloud Map with ECS's attributes.
+    inst = berth.aws("servicediscovery", "discover-instances", "--namespace-name", NAMESPACE,
+                     "--service-name", "nginx")["Instances"]
+    assert len(inst) == 1
+    attrs = inst[0]["Attributes"]
+    assert attrs["AWS_INSTANCE_IPV4"] == ip
+    assert attrs["AWS_INSTANCE_PORT"] == "80"
+    assert attrs["ECS_CLUSTER_NAME"] == CLUSTER
+    assert attrs["ECS_SERVICE_NAME"] == SERVER
+    assert attrs["ECS_TASK_DEFINITION_FAMILY"] == "service-connect-nginx"
+    assert attrs["REGION"] == REGION and attrs["AVAILABILITY_ZONE"].startswith(REGION)
+    svc = berth.aws("ecs", "describe-services", "--cluster", CLUSTER, "--services", SERVER)["services"][0]
+    assert svc["runningCount"] == 1
+    assert any("has started 1 tasks" in e["message"] for e in svc["events"])
+    state["first_task"] = task_id(t["taskArn"])
+
+
+def test_client_calls_the_alias_round_robin(berth, agent, state):
+    berth.aws("ecs", "update-service", "--cluster", CLUSTER, "--service", SERVER, "--desired-count", "2")
+    berth.aws(
+        "ecs", "create-service", "--cluster", CLUSTER, "--service-name", "client",
+        "--task-definition", "service-connect-nginx", "--desired-count", "1",
+        "--launch-type", "FARGATE", "--network-configuration", NETWORK,
+        "--service-connect-configuration",
+        '{"enabled": true, "namespace": "service-connect", '
+        '"logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "client"}}, '
+        '"accessLogConfiguration": {"format": "JSON", "includeQueryParameters": "ENABLED"}}',
+    )
+    started = time.monotonic()  # create-service has returned
+
+    # The client task exists as soon as create-service returns (the scheduler runs on
+    # the write); then only the request itself is polled, from inside the task.
+    # (Raw JSON 1.1 here: the aws CLI's own start-up would dominate the measurement.)
+    arns = wait_for("the client task", lambda: berth.post(
+        f"{ECS_TARGET}.ListTasks", {"cluster": CLUSTER, "serviceName": "client"})[1].get("taskArns"), agent=agent)
+    tid = task_id(arns[0])
+
+    def first_2xx():
+        try:
+            return tid if 200 <= agent.curl_in_task(tid, "http://nginx/") < 300 else None
+        except AssertionError:  # its namespace is not there yet
+            return None
+
+    client = wait_for("a 2xx through the client alias", first_2xx, timeout=60, interval=0.02, agent=agent)
+    elapsed = time.monotonic() - started
+    print(f"\n[{agent.runtime}] create-service (client) -> first 2xx through http://nginx: {elapsed:.2f} s")
+    state["client"] = client
+    servers = wait_for("two server replicas in Cloud Map",
+                       lambda: len(instance_ips(berth, NAMESPACE, "nginx")) == 2 and instance_ips(berth, NAMESPACE, "nginx"),
+                       timeout=60, agent=agent)
+    # The client proxy learns the second replica without a redeploy.
+    codes = []
+    for i in range(12):
+        codes.append(agent.curl_in_task(client, f"http://nginx/?n={i}"))
+    assert all(c == 200 for c in codes), codes
+    assert agent.curl_in_task(client, "http://nginx.service-connect/") == 200
+
+    def both_seen():
+        hosts = [r.get("upstream_host", "") for r in agent.access_log(client)[-10:]]
+        ips = {h.rsplit(":", 1)[0] for h in hosts if h}
+        return ips == servers and ips
+
+    wait_for("both replicas in the client's access log", both_seen, timeout=10, agent=agent)
+    recent = [r for r in agent.access_log(client) if "n=" in r.get("path", "")][-12:]
+    # Round robin: consecutive requests alternate between the two replicas.
+    hosts = [r["upstream_host"] for r in recent]
+    assert all(a != b for a, b in zip(hosts, hosts[1:])), hosts
+    assert recent[-1]["path"].startswith("/?n="), "includeQueryParameters keeps the query"
+    state["servers"] = servers
+
+
+def test_killed_replica_costs_no_request(berth, agent, state):
+    client = state["client"]
+    tasks = running_tasks(berth, CLUSTER, SERVER)
+    assert len(tasks) == 2
+    victim = tasks[0]
+    victim_ip = task_ip(victim)
+    pid = int(victim["containers"][0]["runtimeId"])
+    os.killpg(pid, signal.SIGKILL) if agent.runtime == "process" else state["kill"](victim)
+    codes = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        codes.append(agent.curl_in_task(client, "http://nginx/"))
+    assert codes and all(200 <= c < 300 for c in codes), codes
+    wait_for("the dead endpoint to leave Cloud Map",
+             lambda: victim_ip not in instance_ips(berth, NAMESPACE, "nginx"), timeout=30, agent=agent)
+    stopped = berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", victim["taskArn"])["tasks"][0]
+    wait_for("the task to stop", lambda: berth.aws(
+        "ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", victim["taskArn"]
+    )["tasks"][0]["lastStatus"] == "STOPPED", timeout=30, agent=agent)
+    stopped = berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", victim["taskArn"])["tasks"][0]
+    assert stopped["stoppedReason"] == "Essential container in task exited"
+    assert stopped["containers"][0]["exitCode"] != 0
+    # The scheduler replaces it.
+    wait_for("a replacement", lambda: len(running_tasks(berth, CLUSTER, SERVER)) == 2, timeout=60, agent=agent)
+    wait_for("two endpoints again", lambda: len(instance_ips(berth, NAMESPACE, "nginx")) == 2, timeout=30, agent=agent)
+    assert all(200 <= agent.curl_in_task(client, "http://nginx/") < 300 for _ in range(4))
+
+
+def test_berth_logs_shows_containers_and_proxy(berth, agent, state):
+    tid = state["client"]
+    out = subprocess.run([str(berth_bin()), "logs", tid[:12], "--state-dir", str(agent.state_dir)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    assert "==> ecs-service-connect <==" in out.stdout
+    assert "==> webserver <==" in out.stdout
+    assert '"upstream_host"' in out.stdout
+    only = subprocess.run([str(berth_bin()), "logs", tid, "--container", "webserver",
+                           "--state-dir", str(agent.state_dir)], capture_output=True, text=True, timeout=30)
+    assert only.returncode == 0 and "==>" not in only.stdout
+    bad = subprocess.run([str(berth_bin()), "logs", "nope", "--state-dir", str(agent.state_dir)],
+                         capture_output=True, text=True, timeout=30)
+    assert bad.returncode != 0 and "no task 'nope'" in bad.stderr
+
+
+def test_stop_task_runs_the_states_down(berth, agent, state):
+    tasks = running_tasks(berth, CLUSTER, "client")
+    arn = tasks[0]["taskArn"]
+    berth.aws("ecs", "stop-task", "--cluster", CLUSTER, "--task", arn, "--reason", "walkthrough")
+    t = wait_for("STOPPED", lambda: (lambda x: x["lastStatus"] == "STOPPED" and x)(
+        berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", arn)["tasks"][0]
+    ), timeout=30, agent=agent)
+    assert t["stoppedReason"] == "walkthrough"
+    assert t["stopCode"] == "UserInitiated"
+    for stamp in ("stoppingAt", "stoppedAt", "executionStoppedAt"):
+        assert stamp in t, stamp
+    assert t["containers"][0]["lastStatus"] == "STOPPED"
+    with pytest.raises(AssertionError):
+        agent.task_netns(task_id(arn))
+
+
+def test_agent_crash_is_cleaned_up_on_restart(berth, agent, state):
+    before = running_tasks(berth, CLUSTER, SERVER)
+    assert len(before) == 2
+    ids = [c["runtimeId"] for t in before for c in t["containers"]]
+    agent.proc.kill()  # SIGKILL: the agent leaves everything as it is
+    agent.proc.wait()
+    assert state["alive"](ids) == ids, "the tasks outlive a crashed agent"
+    agent.start()
+    # The restarted agent removes what its predecessor left and reports those tasks
+    # STOPPED; the scheduler starts new ones.
+    for t in before:
+        stopped = wait_for("the old task to be reported STOPPED", lambda: (lambda x: x["lastStatus"] == "STOPPED" and x)(
+            berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", t["taskArn"])["tasks"][0]
+        ), timeout=30, agent=agent)
+        assert "restarted" in stopped["stoppedReason"], stopped["stoppedReason"]
+        with pytest.raises(AssertionError):
+            agent.task_netns(task_id(t["taskArn"]))
+    wait_for("the old containers to be gone", lambda: state["alive"](ids) == [], timeout=30, agent=agent)
+    after = wait_for("two new server tasks", lambda: (lambda x: len(x) == 2 and x)(running_tasks(berth, CLUSTER, SERVER)),
+                     timeout=60, agent=agent)
+    assert not {t["taskArn"] for t in after} & {t["taskArn"] for t in before}
+    wait_for("two endpoints", lambda: instance_ips(berth, NAMESPACE, SERVER_DISCOVERY) == {task_ip(t) for t in after},
+             timeout=30, agent=agent)
+
+
+def test_agent_stop_leaves_nothing_behind(berth, agent, state):
+    prefix = agent.subnet.rsplit(".", 2)[0] + "."
+    assert leftovers(agent.bridge, prefix), "tasks run before the agent stops"
+    assert agent.stop() == 0
+    assert leftovers(agent.bridge, prefix) == []
+    # No container of any task of the walkthrough is left.
+    arns = []
+    for status in ("RUNNING", "STOPPED"):
+        arns += berth.aws("ecs", "list-tasks", "--cluster", CLUSTER, "--desired-status", status)["taskArns"]
+    ids = []
+    for i in range(0, len(arns), 100):
+        for t in berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", *arns[i:i + 100])["tasks"]:
+            ids += [c["runtimeId"] for c in t["containers"] if c.get("runtimeId")]
+    assert ids, "the walkthrough's containers reported runtime ids"
+    assert state["alive"](ids) == []
+    instance = berth.aws("ecs", "describe-container-instances", "--cluster", CLUSTER,
+                         "--container-instances", state["instance"])["containerInstances"][0]
+    assert instance["agentConnected"] is False
+    for name in (SERVER, "client"):
+        for t in berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks",
+                           *berth.aws("ecs", "list-tasks", "--cluster", CLUSTER, "--service-name", name,
+                                      "--desired-status", "STOPPED")["taskArns"] or ["none"])["tasks"]:
+            assert t["lastStatus"] in ("STOPPED",), t["lastStatus"]
