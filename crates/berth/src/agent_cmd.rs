@@ -13,6 +13,8 @@ use berth_tasknet::{BridgeConfig, Ipv4Subnet};
 pub enum RuntimeKind {
     /// Processes in the task's Linux namespaces (no Docker needed).
     Process,
+    /// Docker containers through the Engine API (images built locally: `berth image`).
+    Docker,
 }
 
 /// `berth agent`.
@@ -128,6 +130,20 @@ pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
     };
     match a.runtime {
         RuntimeKind::Process => berth_agent::run(config, ProcessRuntime, shutdown).await?,
+        RuntimeKind::Docker => {
+            let docker = berth_docker::DockerRuntime::connect()
+                .await
+                .context("connecting to the Docker Engine")?;
+            // The proxy and holder image is this very binary.
+            let (image, built) = docker
+                .ensure_berth_image(None)
+                .await
+                .context("building the berth image")?;
+            if built {
+                println!("built the berth image {image}");
+            }
+            berth_agent::run(config, docker, shutdown).await?
+        }
     }
     Ok(())
 }

@@ -533,6 +533,12 @@ impl Runtime for DockerRuntime {
         Ok(net.destroy().await?)
     }
 
+    /// Removes berth's containers (holders included) of every task not in `keep`.
+    async fn cleanup_except(&self, keep: &[String]) -> berth_runtime::Result<()> {
+        DockerRuntime::cleanup_except(self, keep.iter()).await?;
+        Ok(())
+    }
+
     /// Checks the task (dependsOn graph, images present, secrets), creates every
     /// container (joined to the holder's network, the task's hosts file on
     /// `/etc/hosts`, `host_dirs` bind-mounted), then starts them in `dependsOn` order.
