@@ -19,6 +19,7 @@ one agent per module).
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -206,6 +207,26 @@ def test_killed_replica_costs_no_request(berth, agent, state):
     wait_for("a replacement", lambda: len(running_tasks(berth, CLUSTER, SERVER)) == 2, timeout=60, agent=agent)
     wait_for("two endpoints again", lambda: len(instance_ips(berth, NAMESPACE, "nginx")) == 2, timeout=30, agent=agent)
     assert all(200 <= agent.curl_in_task(client, "http://nginx/") < 300 for _ in range(4))
+
+
+def test_standalone_task_with_a_missing_secret_stops_with_the_reason(berth, agent, state):
+    td = json.loads(NGINX_TD)
+    td["family"] = "secretive"
+    td["containerDefinitions"][0]["secrets"] = [
+        {"name": "DB_PASSWORD", "valueFrom": "arn:aws:ssm:us-west-2:123456789012:parameter/nowhere"}
+    ]
+    berth.write("secretive.json", json.dumps(td))
+    berth.aws("ecs", "register-task-definition", "--cli-input-json", "file://secretive.json")
+    arn = berth.aws("ecs", "run-task", "--cluster", CLUSTER, "--task-definition", "secretive",
+                    "--launch-type", "FARGATE", "--network-configuration", NETWORK)["tasks"][0]["taskArn"]
+    t = wait_for("the task to stop", lambda: (lambda x: x["lastStatus"] == "STOPPED" and x)(
+        berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", arn)["tasks"][0]
+    ), timeout=30, agent=agent)
+    assert t["stoppedReason"].startswith("ResourceInitializationError"), t["stoppedReason"]
+    assert "nowhere" in t["stoppedReason"]
+    assert t["containerInstanceArn"] == state["instance"]
+    with pytest.raises(AssertionError):
+        agent.task_netns(task_id(arn))
 
 
 def test_berth_logs_shows_containers_and_proxy(berth, agent, state):
