@@ -49,26 +49,53 @@ pub async fn kill_all_in(netns: &Path) {
     }
 }
 
-/// Removes everything of tasks this agent does not run: the runtime's leftovers
-/// first, then every process inside a leftover task namespace, then the namespaces.
-pub async fn cleanup<R: Runtime>(runtime: &R, bridge: &Bridge) -> Result<usize> {
-    runtime.cleanup_except(&[]).await?;
+/// The tasks this agent (with this state directory) ran: those with a directory
+/// under `tasks/`.
+pub fn own_tasks(state_dir: &Path) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(state_dir.join("tasks"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().is_dir())
+        .filter_map(|e| e.file_name().to_str().map(str::to_string))
+        .collect();
+    out.sort();
+    out
+}
+
+/// Removes what is left of the tasks an earlier run of this agent ran (`own_tasks`),
+/// and nothing of other agents sharing the bridge: the runtime's leftovers first, then
+/// every process inside a leftover task namespace, then the namespaces. Returns the
+/// tasks that had something left.
+pub async fn cleanup<R: Runtime>(
+    runtime: &R,
+    bridge: &Bridge,
+    state_dir: &Path,
+) -> Result<Vec<String>> {
+    let mine = own_tasks(state_dir);
+    runtime.cleanup_tasks(&mine).await?;
     let leftovers = berth_tasknet::scan(bridge).await?;
+    let mut found: Vec<String> = Vec::new();
+    let mut others: Vec<String> = Vec::new();
     for l in &leftovers {
-        if let berth_tasknet::Leftover::Netns {
-            name,
-            task_id: Some(_),
-        } = l
-        {
+        let Some(id) = l.task_id() else { continue };
+        if !mine.iter().any(|m| m == id) {
+            others.push(id.to_string());
+            continue;
+        }
+        if let berth_tasknet::Leftover::Netns { name, .. } = l {
             kill_all_in(&Path::new(berth_tasknet::NETNS_RUN_DIR).join(name)).await;
         }
+        if !found.iter().any(|f| f == id) {
+            found.push(id.to_string());
+        }
     }
-    let removed = berth_tasknet::cleanup_except(bridge, std::iter::empty::<String>()).await?;
-    if !removed.is_empty() {
+    berth_tasknet::cleanup_except(bridge, others.iter()).await?;
+    if !found.is_empty() {
         info!(
-            count = removed.len(),
-            "removed what an earlier agent left behind"
+            count = found.len(),
+            "removed what an earlier run of this agent left behind"
         );
     }
-    Ok(removed.len())
+    Ok(found)
 }

@@ -167,7 +167,7 @@ pub async fn run<R: Runtime>(
     let client = ServerClient::new(&config.server, &config.account, &config.region)?;
     tokio::pin!(shutdown);
     let bridge = Bridge::ensure(&config.bridge).await?;
-    cleanup::cleanup(&runtime, &bridge).await?;
+    cleanup::cleanup(&runtime, &bridge, &config.state_dir).await?;
     let arn = loop {
         match register(&client, &config).await {
             Ok(arn) => break arn,

@@ -351,6 +351,18 @@ pub(crate) async fn run<R: Runtime>(
     };
     info!(task = %id, "starting task");
     let t0 = std::time::Instant::now();
+    // The task's directory first: it marks the task as this agent's, for the cleanup
+    // after a crash (see `cleanup::own_tasks`).
+    let dir = task_dir(&shared.config.state_dir, &id);
+    if let Err(e) = std::fs::create_dir_all(&dir) {
+        warn!(task = %id, error = %e, "creating the task directory");
+        rep.status(
+            "STOPPED",
+            Some(&truncate(&format!("ResourceInitializationError: {e}"), 255)),
+        )
+        .await;
+        return;
+    }
     let net = match shared
         .runtime
         .create_network(&shared.bridge, &id, &TaskNetConfig::default())

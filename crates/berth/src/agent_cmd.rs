@@ -96,7 +96,8 @@ pub fn agent_config(a: &AgentArgs) -> anyhow::Result<berth_agent::AgentConfig> {
         bridge: BridgeConfig {
             name: a.bridge.clone(),
             subnet: parse_subnet(&a.subnet)?,
-            state_dir: state_dir.join("net"),
+            // Shared by every agent of the machine: one IPAM per bridge, under a lock.
+            state_dir: std::path::PathBuf::from(berth_tasknet::DEFAULT_STATE_DIR),
             ..Default::default()
         },
         state_dir,

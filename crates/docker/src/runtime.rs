@@ -533,9 +533,11 @@ impl Runtime for DockerRuntime {
         Ok(net.destroy().await?)
     }
 
-    /// Removes berth's containers (holders included) of every task not in `keep`.
-    async fn cleanup_except(&self, keep: &[String]) -> berth_runtime::Result<()> {
-        DockerRuntime::cleanup_except(self, keep.iter()).await?;
+    /// Removes berth's containers (holders included) of `tasks`.
+    async fn cleanup_tasks(&self, tasks: &[String]) -> berth_runtime::Result<()> {
+        for t in tasks {
+            self.remove_task_containers(t).await?;
+        }
         Ok(())
     }
 

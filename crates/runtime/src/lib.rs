@@ -113,12 +113,12 @@ pub trait Runtime: Send + Sync + 'static {
     /// the holder container). Idempotent.
     fn destroy_network(&self, net: &TaskNetwork) -> impl Future<Output = Result<()>> + Send;
 
-    /// Removes what this runtime left behind of tasks that are not in `keep` (after an
-    /// agent crash): Docker removes berth's containers. The agent then kills what
-    /// still runs in leftover task namespaces and removes them (`berth-tasknet`).
-    /// Default: nothing of the runtime's own to remove.
-    fn cleanup_except(&self, keep: &[String]) -> impl Future<Output = Result<()>> + Send {
-        let _ = keep;
+    /// Removes what this runtime left behind of `tasks` (after an agent crash): Docker
+    /// removes their containers. The agent then kills what still runs in their
+    /// namespaces and removes those (`berth-tasknet`). Default: nothing of the
+    /// runtime's own to remove.
+    fn cleanup_tasks(&self, tasks: &[String]) -> impl Future<Output = Result<()>> + Send {
+        let _ = tasks;
         async { Ok(()) }
     }
 
