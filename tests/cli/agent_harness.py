@@ -40,14 +40,16 @@ def require_root():
 
 
 class Agent:
-    def __init__(self, berth: Berth, runtime: str, bridge: str, subnet: str, cluster: str):
+    def __init__(self, berth: Berth, runtime: str, bridge: str, subnet: str, cluster: str,
+                 name: str | None = None):
         self.berth = berth
         self.runtime = runtime
         self.bridge = bridge
         self.subnet = subnet
         self.cluster = cluster
-        self.state_dir = berth.tmp / f"agent-{runtime}"
-        self.log = berth.tmp / f"agent-{runtime}.log"
+        self.name = name or f"agent-{runtime}"
+        self.state_dir = berth.tmp / self.name
+        self.log = berth.tmp / f"{self.name}.log"
         self.proc: subprocess.Popen | None = None
 
     def start(self):
@@ -64,8 +66,8 @@ class Agent:
                 "--subnet", self.subnet,
                 "--drain-seconds", "1",
             ],
-            stdout=open(self.berth.tmp / f"agent-{self.runtime}.out", "wb"),
-            stderr=open(self.log, "wb"),
+            stdout=open(self.berth.tmp / f"{self.name}.out", "ab"),
+            stderr=open(self.log, "ab"),
             env=env,
         )
 
@@ -189,3 +191,29 @@ def leftovers(bridge: str, subnet_prefix: str) -> list[str]:
 def processes_matching(pattern: str) -> list[str]:
     out = subprocess.run(["ps", "-eo", "pid,args"], capture_output=True, text=True).stdout
     return [l for l in out.splitlines() if re.search(pattern, l)]
+
+
+class Traffic:
+    """Steady requests from inside a task (tests/cli/traffic.py in the task's network
+    namespace) until stopped; `stop()` returns the status codes counted."""
+
+    def __init__(self, agent: Agent, task: str, url: str, rate: float = 200):
+        import sys
+        self.stop_file = agent.berth.tmp / f"traffic-{task}-{time.monotonic_ns()}.stop"
+        self.out = agent.berth.tmp / f"traffic-{task}-{time.monotonic_ns()}.json"
+        ns = agent.task_netns(task)
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", ns, sys.executable, str(Path(__file__).parent / "traffic.py"),
+             url, str(self.stop_file), str(self.out), str(rate)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        )
+
+    def stop(self) -> dict:
+        self.stop_file.write_text("stop")
+        try:
+            _, err = self.proc.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise AssertionError("the traffic generator did not stop")
+        assert self.proc.returncode == 0, err
+        return json.loads(self.out.read_text())

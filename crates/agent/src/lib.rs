@@ -279,6 +279,18 @@ async fn apply<R: Runtime>(
     view: View,
     done: &mpsc::UnboundedSender<String>,
 ) {
+    // Tasks the server no longer places here (e.g. marked STOPPED while this agent was
+    // away): stop them.
+    for (arn, (tx, _)) in &runners.live {
+        if !view.tasks.iter().any(|t| &t.task_arn == arn) {
+            let (mut t, rev) = tx.borrow().clone();
+            if t.desired_status != "STOPPED" {
+                info!(task = %arn, "no longer placed here; stopping it");
+                t.desired_status = "STOPPED".into();
+                let _ = tx.send((t, rev));
+            }
+        }
+    }
     for t in view.tasks {
         if let Some((tx, _)) = runners.live.get(&t.task_arn) {
             let _ = tx.send((t, view.revision));

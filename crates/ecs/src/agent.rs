@@ -92,7 +92,7 @@ fn port_of(td: &Value, port_name: &str) -> Option<(i64, Option<String>)> {
 
 /// True when a task may receive traffic: desired and last RUNNING, and healthy if it
 /// has health checks (never while UNHEALTHY).
-fn serving(task: &Value) -> bool {
+pub(crate) fn serving(task: &Value) -> bool {
     if task["desiredStatus"] != "RUNNING" || task["lastStatus"] != "RUNNING" {
         return false;
     }
@@ -199,16 +199,17 @@ fn service_ref(arn: &str) -> Option<(&str, &str)> {
     rest.split_once('/')
 }
 
-/// What the proxy of a task of `service` (deployment `dep`) must do, or `None` when the
-/// deployment has no Service Connect.
+/// What the proxy of a task must do, given the Service Connect configuration `sc` its
+/// deployment has (for a standalone task: the cluster's default namespace, as a
+/// client) and its task definition; `None` without Service Connect.
 fn service_connect_view(
     r: &impl Read,
     ctx: &Context,
     cluster: &str,
-    service: &Value,
-    dep: &Value,
+    service_name: &str,
+    sc: &Value,
+    td: &Value,
 ) -> R<Option<Value>> {
-    let sc = &dep["serviceConnectConfiguration"];
     if sc["enabled"] != true {
         return Ok(None);
     }
@@ -218,12 +219,10 @@ fn service_connect_view(
     else {
         return Ok(None);
     };
-    let td = taskdef::resolve(r, ctx, dep["taskDefinition"].as_str().unwrap_or_default())?
-        .unwrap_or(Value::Null);
     let mut ingress = Vec::new();
     for entry in sc["services"].as_array().into_iter().flatten() {
         let port_name = entry["portName"].as_str().unwrap_or_default();
-        let Some((port, proto)) = port_of(&td, port_name) else {
+        let Some((port, proto)) = port_of(td, port_name) else {
             continue;
         };
         ingress.push(json!({
@@ -325,7 +324,7 @@ fn service_connect_view(
     let access_log = sc.get("accessLogConfiguration").cloned();
     Ok(Some(json!({
         "clusterName": cluster,
-        "serviceName": service["serviceName"],
+        "serviceName": service_name,
         "namespace": ns.id,
         "namespaceName": ns.name,
         "ingress": ingress,
@@ -343,6 +342,13 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
             return Ok(json!({"tasks": [], "instance": null}));
         };
         let arn = inst["containerInstanceArn"].clone();
+        let default_ns = r
+            .get_json::<Value>(&cluster_key(ctx, cluster))?
+            .and_then(|c| {
+                c["serviceConnectDefaults"]["namespace"]
+                    .as_str()
+                    .map(str::to_string)
+            });
         let mut tasks = Vec::new();
         for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX)? {
             if t["containerInstanceArn"] != arn || t["lastStatus"] == "STOPPED" {
@@ -354,9 +360,29 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
             if let Some(name) = service_of(&t) {
                 if let Some(s) = r.get_json::<Value>(&service_key(ctx, cluster, name))? {
                     if let Some(dep) = deployment_of(&s, &t) {
-                        sc = service_connect_view(r, ctx, cluster, &s, dep)?.unwrap_or(Value::Null);
+                        let dtd = taskdef::resolve(
+                            r,
+                            ctx,
+                            dep["taskDefinition"].as_str().unwrap_or_default(),
+                        )?
+                        .unwrap_or(Value::Null);
+                        sc = service_connect_view(
+                            r,
+                            ctx,
+                            cluster,
+                            name,
+                            &dep["serviceConnectConfiguration"],
+                            &dtd,
+                        )?
+                        .unwrap_or(Value::Null);
                     }
                 }
+            } else if let Some(ns) = default_ns.as_ref() {
+                // berth extension: a standalone task (RunTask, StartTask) is a client
+                // of its cluster's default namespace.
+                let client = json!({"enabled": true, "namespace": ns});
+                sc =
+                    service_connect_view(r, ctx, cluster, "", &client, &td)?.unwrap_or(Value::Null);
             }
             tasks.push(json!({
                 "taskArn": t["taskArn"],
@@ -372,6 +398,11 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
     })
 }
 
+/// Where the time an instance's agent dropped its stream is kept (until it is back).
+pub(crate) fn agent_gone_key(ctx: &Context, cluster: &str, instance_id: &str) -> String {
+    format!("{}agentgone/{cluster}/{instance_id}", root(ctx))
+}
+
 /// Records whether the agent of an instance holds its push stream open.
 pub fn set_agent_connected(
     ecs: &Ecs,
@@ -385,6 +416,12 @@ pub fn set_agent_connected(
         let Some(mut inst) = w.get_json::<Value>(&key)? else {
             return Ok(());
         };
+        let gone = agent_gone_key(ctx, cluster, instance_id);
+        if connected {
+            w.delete(&gone)?;
+        } else if w.get(&gone)?.is_none() {
+            w.put_json(&gone, &berth_awsproto::now())?;
+        }
         if inst["agentConnected"] == connected {
             return Ok(());
         }

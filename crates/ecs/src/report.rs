@@ -174,7 +174,14 @@ fn apply_task_status(task: &mut Value, status: &str, reason: Option<&str>) -> R<
             task["stoppedReason"] = json!(reason.unwrap_or("Task stopped"));
         }
         if task.get("stopCode").is_none() {
-            task["stopCode"] = json!("EssentialContainerExited");
+            // It stopped by itself: before it ever ran, or when an essential container
+            // exited.
+            let code = if task.get("startedAt").is_none() {
+                "TaskFailedToStart"
+            } else {
+                "EssentialContainerExited"
+            };
+            task["stopCode"] = json!(code);
         }
     } else if let Some(r) = reason {
         if new >= rank(TASK_STATES, "DEACTIVATING").expect("known state")

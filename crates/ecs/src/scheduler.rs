@@ -30,6 +30,12 @@ use crate::{agent, task, Ecs};
 
 /// How often every known cluster gets a pass even without changes.
 pub const FULL_PASS: Duration = Duration::from_secs(2);
+/// How long an instance's agent may stay away before its tasks count as lost: they are
+/// marked STOPPED and replaced elsewhere.
+pub const AGENT_GRACE_SECS: f64 = 10.0;
+/// The stoppedReason of a task whose agent went away.
+pub const AGENT_LOST_REASON: &str =
+    "Task stopped: the agent of its container instance disconnected (berth agent lost)";
 /// How long STOPPED tasks stay visible.
 const STOPPED_TASK_TTL_SECS: f64 = 3600.0;
 /// The most events a service keeps (ECS shows the latest 100).
@@ -59,7 +65,7 @@ fn cluster_of_key(key: &str) -> Option<ClusterRef> {
     let kind = parts.next()?;
     let cluster = parts.next()?;
     match kind {
-        "cluster" | "service" | "task" | "instance" => {
+        "cluster" | "service" | "task" | "instance" | "agentgone" => {
             Some((account.to_string(), region.to_string(), cluster.to_string()))
         }
         _ => None,
@@ -141,6 +147,7 @@ fn pass(ecs: &Ecs, ctx: &Context, cluster: &str) -> R<bool> {
             .map(|(_, t)| t)
             .collect();
         let before: Vec<Value> = tasks.clone();
+        lose_tasks_of_gone_agents(w, ctx, cluster, &mut tasks)?;
         let services: Vec<(String, Value)> =
             w.scan_json::<Value>(&service_prefix(ctx, cluster), None, usize::MAX)?;
         for (key, mut s) in services {
@@ -181,6 +188,46 @@ fn pass(ecs: &Ecs, ctx: &Context, cluster: &str) -> R<bool> {
     Ok(exists)
 }
 
+/// Tasks on instances whose agent has been away longer than [`AGENT_GRACE_SECS`] are
+/// STOPPED (their endpoints go with the write-back), so the scheduler replaces them.
+fn lose_tasks_of_gone_agents(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    tasks: &mut [Value],
+) -> R<()> {
+    let at = now();
+    let prefix = format!("{}agentgone/{cluster}/", root(ctx));
+    for (key, since) in w.scan_json::<f64>(&prefix, None, usize::MAX)? {
+        if at - since < AGENT_GRACE_SECS {
+            continue;
+        }
+        let id = &key[prefix.len()..];
+        let Some(inst) = w.get_json::<Value>(&instance_key(ctx, cluster, id))? else {
+            continue;
+        };
+        if inst["agentConnected"] == true {
+            continue;
+        }
+        let arn = &inst["containerInstanceArn"];
+        for t in tasks
+            .iter_mut()
+            .filter(|t| &t["containerInstanceArn"] == arn && t["lastStatus"] != "STOPPED")
+        {
+            task::mark_stopping(t, "ServiceSchedulerInitiated", AGENT_LOST_REASON);
+            t["lastStatus"] = json!("STOPPED");
+            t["stoppedAt"] = json!(at);
+            t["executionStoppedAt"] = json!(at);
+            if let Some(cs) = t["containers"].as_array_mut() {
+                for c in cs {
+                    c["lastStatus"] = json!("STOPPED");
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 fn task_id(t: &Value) -> &str {
     t["taskArn"]
         .as_str()
@@ -210,6 +257,48 @@ fn is_running(t: &Value) -> bool {
     t["desiredStatus"] == "RUNNING" && t["lastStatus"] == "RUNNING"
 }
 
+/// The stoppedReason of a task the scheduler replaces because it turned unhealthy.
+pub const UNHEALTHY_REASON: &str = "Task failed container health checks";
+
+/// True when a STOPPED task failed (it did not stop because it was asked to, nor
+/// because its agent went away): it counts toward its deployment's `failedTasks`.
+fn failed(t: &Value) -> bool {
+    if t["lastStatus"] != "STOPPED" {
+        return false;
+    }
+    let reason = t["stoppedReason"].as_str().unwrap_or_default();
+    match t["stopCode"].as_str() {
+        Some("EssentialContainerExited") | Some("TaskFailedToStart") => !reason.contains("agent"),
+        _ => reason == UNHEALTHY_REASON,
+    }
+}
+
+/// The deployment circuit breaker's threshold: half the desired count, at least 3 and
+/// at most 200 failed tasks (ECS's rule).
+pub fn failure_threshold(desired: usize) -> usize {
+    desired.div_ceil(2).clamp(3, 200)
+}
+
+/// How long to wait after a deployment's latest failed task before starting another,
+/// once it has `failures` of them: none for the first 3, then 1 s doubling to 60 s.
+fn launch_backoff(failures: usize) -> f64 {
+    if failures < 3 {
+        0.0
+    } else {
+        2f64.powi((failures - 3).min(6) as i32).min(60.0)
+    }
+}
+
+fn task_list(ids: &[String]) -> String {
+    ids.iter()
+        .map(|t| format!("(task {t})"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// One service: its deployments rolled toward the PRIMARY one within
+/// `maximumPercent` / `minimumHealthyPercent` (healthy = published: RUNNING and not
+/// unhealthy), unhealthy tasks replaced, the circuit breaker, counts and events.
 fn schedule_service(
     w: &mut Writer<'_>,
     ctx: &Context,
@@ -226,129 +315,226 @@ fn schedule_service(
     }
     let name = s["serviceName"].as_str().unwrap_or_default().to_string();
     let group = format!("service:{name}");
+    let label = format!("(service {name})");
     let desired = if status == "ACTIVE" {
         s["desiredCount"].as_i64().unwrap_or(0).max(0) as usize
     } else {
         0
     };
-    let Some(primary) = s["deployments"]
+    let dc = s["deploymentConfiguration"].clone();
+    let max_pct = dc["maximumPercent"].as_i64().unwrap_or(200).max(100) as usize;
+    let min_pct = dc["minimumHealthyPercent"]
+        .as_i64()
+        .unwrap_or(100)
+        .clamp(0, 100) as usize;
+    let max_total = (desired * max_pct / 100).max(desired);
+    let min_healthy = (desired * min_pct).div_ceil(100);
+    let breaker = dc["deploymentCircuitBreaker"]["enable"] == true;
+    let rollback = dc["deploymentCircuitBreaker"]["rollback"] == true;
+    let at = now();
+    let mine = |t: &Value| t["group"] == group.as_str();
+
+    // Unhealthy tasks are replaced.
+    let mut replaced = Vec::new();
+    for t in tasks.iter_mut().filter(|t| mine(t) && is_live(t)) {
+        if t["healthStatus"] == "UNHEALTHY"
+            && task::mark_stopping(t, "ServiceSchedulerInitiated", UNHEALTHY_REASON)
+        {
+            replaced.push(task_id(t).to_string());
+        }
+    }
+    if !replaced.is_empty() {
+        push_event(
+            s,
+            format!(
+                "{label} has stopped {} running tasks: {}.",
+                replaced.len(),
+                task_list(&replaced)
+            ),
+        );
+        push_event(
+            s,
+            format!(
+                "{label} tasks {} failed container health checks.",
+                task_list(&replaced)
+            ),
+        );
+    }
+
+    let Some(mut primary_idx) = s["deployments"]
         .as_array()
-        .and_then(|ds| ds.iter().find(|d| d["status"] == "PRIMARY"))
-        .cloned()
+        .and_then(|ds| ds.iter().position(|d| d["status"] == "PRIMARY"))
     else {
         return Ok(());
     };
-    let primary_id = primary["id"].as_str().unwrap_or_default().to_string();
-    let label = format!("(service {name})");
 
-    // 1. The PRIMARY deployment's count.
-    let live_primary: Vec<usize> = (0..tasks.len())
-        .filter(|&i| {
-            tasks[i]["group"] == group.as_str()
-                && tasks[i]["startedBy"] == primary_id.as_str()
-                && is_live(&tasks[i])
-        })
+    // The circuit breaker.
+    let primary_id = s["deployments"][primary_idx]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let failures: Vec<&Value> = tasks
+        .iter()
+        .filter(|t| mine(t) && t["startedBy"] == primary_id.as_str() && failed(t))
         .collect();
-    if live_primary.len() < desired {
+    let failure_count = failures.len();
+    let last_failure = failures
+        .iter()
+        .filter_map(|t| t["stoppedAt"].as_f64())
+        .fold(0.0, f64::max);
+    if s["deployments"][primary_idx]["failedTasks"] != failure_count {
+        s["deployments"][primary_idx]["failedTasks"] = json!(failure_count);
+    }
+    if breaker
+        && status == "ACTIVE"
+        && s["deployments"][primary_idx]["rolloutState"] == "IN_PROGRESS"
+        && failure_count >= failure_threshold(desired)
+    {
+        let d = &mut s["deployments"][primary_idx];
+        d["rolloutState"] = json!("FAILED");
+        d["rolloutStateReason"] = json!(format!(
+            "ECS deployment circuit breaker: tasks failed to start."
+        ));
+        d["updatedAt"] = json!(at);
+        push_event(
+            s,
+            format!("{label} (deployment {primary_id}) deployment failed: tasks failed to start."),
+        );
+        let previous = s["deployments"]
+            .as_array()
+            .and_then(|ds| ds.iter().position(|d| d["status"] == "ACTIVE"));
+        if let (true, Some(prev)) = (rollback, previous) {
+            // Roll back: the last deployment becomes PRIMARY again (with its task
+            // definition and Service Connect configuration); the failed one drains.
+            let prev_id = s["deployments"][prev]["id"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            s["deployments"][primary_idx]["status"] = json!("ACTIVE");
+            let p = &mut s["deployments"][prev];
+            p["status"] = json!("PRIMARY");
+            p["rolloutState"] = json!("IN_PROGRESS");
+            p["rolloutStateReason"] = json!(format!(
+                "ECS deployment circuit breaker: rolling back to deploymentId {prev_id}."
+            ));
+            p["updatedAt"] = json!(at);
+            s["taskDefinition"] = s["deployments"][prev]["taskDefinition"].clone();
+            push_event(s, format!("{label} (deployment {primary_id}) deployment failed: rolling back to deployment {prev_id}."));
+            // The PRIMARY deployment is listed first, as ECS lists them.
+            if let Some(ds) = s["deployments"].as_array_mut() {
+                let d = ds.remove(prev);
+                ds.insert(0, d);
+            }
+            primary_idx = 0;
+        }
+    }
+    let primary = s["deployments"][primary_idx].clone();
+    let primary_id = primary["id"].as_str().unwrap_or_default().to_string();
+    let primary_failed = primary["rolloutState"] == "FAILED";
+
+    let count = |tasks: &[Value], f: &dyn Fn(&Value) -> bool| {
+        tasks.iter().filter(|t| mine(t) && f(t)).count()
+    };
+    let is_new = |t: &Value| t["startedBy"] == primary_id.as_str();
+    let serving = |t: &Value| agent::serving(t);
+
+    // 1. Start PRIMARY tasks, within maximumPercent, unless it failed or backs off.
+    let live_new = count(tasks, &|t| is_new(t) && is_live(t));
+    let live_all = count(tasks, &|t| is_live(t));
+    let backing_off = at - last_failure < launch_backoff(failure_count);
+    if live_new < desired && !primary_failed && !backing_off {
+        let room = max_total.saturating_sub(live_all);
+        let n = (desired - live_new).min(room);
         let mut started = Vec::new();
-        for _ in live_primary.len()..desired {
+        for _ in 0..n {
             let t = task::new_service_task(w, ctx, cluster, &name, &primary)?;
             started.push(task_id(&t).to_string());
             tasks.push(t);
         }
-        push_event(
-            s,
-            format!(
-                "{label} has started {} tasks: {}.",
-                started.len(),
-                started
-                    .iter()
-                    .map(|t| format!("(task {t})"))
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            ),
-        );
-    } else if live_primary.len() > desired {
-        // Surplus: those not yet running first, then the newest.
-        let mut order = live_primary.clone();
-        order.sort_by(|&a, &b| {
-            let ra = is_running(&tasks[a]);
-            let rb = is_running(&tasks[b]);
-            ra.cmp(&rb).then_with(|| {
-                tasks[b]["createdAt"]
-                    .as_f64()
-                    .unwrap_or(0.0)
-                    .total_cmp(&tasks[a]["createdAt"].as_f64().unwrap_or(0.0))
-            })
-        });
-        let mut stopped = Vec::new();
-        for &i in order.iter().take(live_primary.len() - desired) {
-            let reason = format!("Scaling activity initiated by (deployment {primary_id})");
-            if task::mark_stopping(&mut tasks[i], "ServiceSchedulerInitiated", &reason) {
-                stopped.push(task_id(&tasks[i]).to_string());
-            }
-        }
-        if !stopped.is_empty() {
+        if !started.is_empty() {
             push_event(
                 s,
                 format!(
-                    "{label} has stopped {} running tasks: {}.",
-                    stopped.len(),
-                    stopped
-                        .iter()
-                        .map(|t| format!("(task {t})"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
+                    "{label} has started {} tasks: {}.",
+                    started.len(),
+                    task_list(&started)
                 ),
             );
         }
     }
 
-    // 2. Older deployments go once the PRIMARY one runs its full count.
-    let primary_running = tasks
-        .iter()
-        .filter(|t| {
-            t["group"] == group.as_str() && t["startedBy"] == primary_id.as_str() && is_running(t)
+    // 2. Stop what is not needed, never going below minimumHealthyPercent healthy
+    //    tasks: tasks that do not serve go first (they cost no capacity), then older
+    //    deployments' tasks, then the PRIMARY's surplus, newest first.
+    let mut healthy = count(tasks, &|t| is_live(t) && serving(t));
+    let mut order: Vec<usize> = (0..tasks.len())
+        .filter(|&i| mine(&tasks[i]) && is_live(&tasks[i]))
+        .collect();
+    // Newest first among equals.
+    order.sort_by(|&a, &b| {
+        let rank = |t: &Value| (serving(t), is_new(t));
+        rank(&tasks[a]).cmp(&rank(&tasks[b])).then_with(|| {
+            tasks[b]["createdAt"]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&tasks[a]["createdAt"].as_f64().unwrap_or(0.0))
         })
-        .count();
-    if primary_running >= desired {
-        let mut stopped = Vec::new();
-        for t in tasks.iter_mut() {
-            if t["group"] == group.as_str() && t["startedBy"] != primary_id.as_str() && is_live(t) {
-                let reason = format!("Scaling activity initiated by (deployment {primary_id})");
-                if task::mark_stopping(t, "ServiceSchedulerInitiated", &reason) {
-                    stopped.push(task_id(t).to_string());
-                }
+    });
+    // The PRIMARY tasks to keep: serving ones first, then the oldest.
+    let mut new_ranked: Vec<usize> = order
+        .iter()
+        .copied()
+        .filter(|&i| is_new(&tasks[i]))
+        .collect();
+    new_ranked.sort_by(|&a, &b| {
+        serving(&tasks[b]).cmp(&serving(&tasks[a])).then_with(|| {
+            tasks[a]["createdAt"]
+                .as_f64()
+                .unwrap_or(0.0)
+                .total_cmp(&tasks[b]["createdAt"].as_f64().unwrap_or(0.0))
+        })
+    });
+    let kept_new: Vec<usize> = new_ranked.iter().copied().take(desired).collect();
+    let mut stopped = Vec::new();
+    for i in order {
+        if kept_new.contains(&i) {
+            continue;
+        }
+        // A serving task goes only while enough others serve.
+        if serving(&tasks[i]) && healthy <= min_healthy {
+            continue;
+        }
+        let reason = format!("Scaling activity initiated by (deployment {primary_id})");
+        let was_serving = serving(&tasks[i]);
+        if task::mark_stopping(&mut tasks[i], "ServiceSchedulerInitiated", &reason) {
+            if was_serving {
+                healthy -= 1;
             }
+            stopped.push(task_id(&tasks[i]).to_string());
         }
-        if !stopped.is_empty() {
-            push_event(
-                s,
-                format!(
-                    "{label} has stopped {} running tasks: {}.",
-                    stopped.len(),
-                    stopped
-                        .iter()
-                        .map(|t| format!("(task {t})"))
-                        .collect::<Vec<_>>()
-                        .join(" ")
-                ),
-            );
-        }
+    }
+    if !stopped.is_empty() {
+        push_event(
+            s,
+            format!(
+                "{label} has stopped {} running tasks: {}.",
+                stopped.len(),
+                task_list(&stopped)
+            ),
+        );
     }
 
     // 3. Counts, per deployment and for the service.
     let mut total_running = 0;
     let mut total_pending = 0;
-    let at = now();
     if let Some(ds) = s["deployments"].as_array_mut() {
         for d in ds.iter_mut() {
             let id = d["id"].as_str().unwrap_or_default().to_string();
-            let mine = tasks
-                .iter()
-                .filter(|t| t["group"] == group.as_str() && t["startedBy"] == id.as_str());
             let (mut running, mut pending) = (0, 0);
-            for t in mine {
+            for t in tasks
+                .iter()
+                .filter(|t| mine(t) && t["startedBy"] == id.as_str())
+            {
                 if is_running(t) {
                     running += 1;
                 } else if is_live(t) {
@@ -374,13 +560,13 @@ fn schedule_service(
         s["pendingCount"] = json!(total_pending);
     }
 
-    // 4. Steady state: the PRIMARY deployment runs everything, nothing else is left.
-    let others_live = tasks.iter().any(|t| {
-        t["group"] == group.as_str()
-            && t["startedBy"] != primary_id.as_str()
-            && t["lastStatus"] != "STOPPED"
-    });
-    let steady = primary_running == desired && total_pending == 0 && !others_live;
+    // 4. Steady state: the PRIMARY deployment serves its full count and nothing else
+    //    is left.
+    let primary_serving = count(tasks, &|t| is_new(t) && is_live(t) && serving(t));
+    let others_left = tasks
+        .iter()
+        .any(|t| mine(t) && !is_new(t) && t["lastStatus"] != "STOPPED");
+    let steady = primary_serving == desired && total_pending == 0 && !others_left;
     if steady && status == "ACTIVE" {
         if let Some(ds) = s["deployments"].as_array_mut() {
             let had_others = ds.len() > 1;
@@ -403,7 +589,7 @@ fn schedule_service(
     if status == "DRAINING"
         && !tasks
             .iter()
-            .any(|t| t["group"] == group.as_str() && t["lastStatus"] != "STOPPED")
+            .any(|t| mine(t) && t["lastStatus"] != "STOPPED")
     {
         s["status"] = json!("INACTIVE");
     }
