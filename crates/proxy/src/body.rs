@@ -3,7 +3,6 @@
 //! downstream, enforces the per-request deadline to its last byte, and owns the
 //! request's [`RequestLog`] so that the record is made when the response ends.
 
-use std::future::Future as _;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, Mutex};
@@ -12,11 +11,11 @@ use std::task::{ready, Context, Poll};
 use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
-use tokio::time::{Instant, Sleep};
 
 use crate::access_log::RequestLog;
 use crate::client::UpBody;
 use crate::error::{ErrorKind, ProxyError, Side};
+use crate::route::Deadline;
 
 /// A request body that was not (yet) read: the first attempt that polls it takes it; an
 /// attempt that never polled it (a connect failure) leaves it for the next one.
@@ -54,8 +53,8 @@ impl Replay {
         let hint = body.size_hint();
         match hint.exact() {
             Some(n) if n <= max_replay as u64 => {
-                let bytes = body
-                    .collect()
+                // Boxed, as it is not the common case: see `client::Http1Pool::request`.
+                let bytes = Box::pin(body.collect())
                     .await
                     .map_err(|e| {
                         ProxyError::new(Side::Downstream, ErrorKind::RequestBody, false)
@@ -193,8 +192,7 @@ pin_project_lite::pin_project! {
     pub(crate) struct RespBody {
         inner: RespInner,
         // The per-request deadline, until the last byte.
-        #[pin]
-        deadline: Option<Sleep>,
+        deadline: Deadline,
         // Made into an access log record and metrics when the body is dropped.
         log: Option<RequestLog>,
     }
@@ -207,10 +205,10 @@ enum RespInner {
 
 impl RespBody {
     /// An upstream's response body.
-    pub(crate) fn upstream(body: UpBody, deadline: Option<Instant>, log: RequestLog) -> RespBody {
+    pub(crate) fn upstream(body: UpBody, deadline: Deadline, log: RequestLog) -> RespBody {
         RespBody {
             inner: RespInner::Upstream(body),
-            deadline: deadline.map(tokio::time::sleep_until),
+            deadline,
             log: Some(log),
         }
     }
@@ -220,7 +218,7 @@ impl RespBody {
         let b: Bytes = bytes.into();
         RespBody {
             inner: RespInner::Full((!b.is_empty()).then_some(b)),
-            deadline: None,
+            deadline: Deadline::after(None),
             log,
         }
     }
@@ -240,17 +238,15 @@ impl Body for RespBody {
             RespInner::Upstream(body) => match Pin::new(body).poll_frame(cx) {
                 Poll::Ready(f) => f,
                 Poll::Pending => {
-                    if let Some(d) = this.deadline.as_pin_mut() {
-                        if d.poll(cx).is_ready() {
-                            if let Some(log) = this.log {
-                                log.timed_out_in_body();
-                            }
-                            return Poll::Ready(Some(Err(ProxyError::new(
-                                Side::Upstream,
-                                ErrorKind::Timeout,
-                                false,
-                            ))));
+                    if this.deadline.poll_expired(cx) {
+                        if let Some(log) = this.log {
+                            log.timed_out_in_body();
                         }
+                        return Poll::Ready(Some(Err(ProxyError::new(
+                            Side::Upstream,
+                            ErrorKind::Timeout,
+                            false,
+                        ))));
                     }
                     return Poll::Pending;
                 }

@@ -15,8 +15,7 @@
 //! that opened it; requests from the others cross threads).
 
 use std::cell::RefCell;
-use std::collections::HashMap;
-use std::future::Future as _;
+use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
@@ -28,7 +27,7 @@ use std::time::Duration;
 use berth_proxy_config::Protocol;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::uri::{Parts, Uri};
+use http::uri::{Parts, Scheme, Uri};
 use http::{Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::client::conn::http1::{self, SendRequest};
@@ -39,6 +38,7 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::body::ReqBody;
+use crate::fasthash::FastMap;
 
 /// The pooled HTTP/2 client of one upstream.
 pub(crate) type Http2Client = Client<HttpConnector, ReqBody>;
@@ -70,24 +70,51 @@ pub(crate) enum ClientError {
 }
 
 impl Clients {
-    /// Sends `req` (its URI absolute, naming `target`) to `target`.
-    pub(crate) async fn request(
+    /// Sends `req` (its URI naming `target`: absolute for HTTP/2, origin form or absolute
+    /// for HTTP/1.1) to `target`.
+    pub(crate) fn request(
         &self,
         req: Request<ReqBody>,
         target: SocketAddr,
-    ) -> Result<Response<UpBody>, ClientError> {
+    ) -> ResponseFuture<impl Future<Output = Result<Response<UpBody>, ClientError>> + '_> {
         match self {
-            Clients::Http1(p) => p.request(req, target).await,
-            Clients::Http2(c) => c
-                .request(req)
-                .await
-                .map(|r| {
-                    r.map(|b| UpBody {
-                        inner: b,
-                        back: None,
+            Clients::Http1(p) => ResponseFuture::Http1 {
+                f: p.request(req, target),
+            },
+            Clients::Http2(c) => ResponseFuture::Http2 { f: c.request(req) },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Clients::request`]'s future (a plain enum, not an `async fn`, which would hold
+    /// the request twice).
+    #[project = ResponseFutureProj]
+    pub(crate) enum ResponseFuture<H1> {
+        Http1 { #[pin] f: H1 },
+        Http2 { #[pin] f: hyper_util::client::legacy::ResponseFuture },
+    }
+}
+
+impl<H1> Future for ResponseFuture<H1>
+where
+    H1: Future<Output = Result<Response<UpBody>, ClientError>>,
+{
+    type Output = Result<Response<UpBody>, ClientError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            ResponseFutureProj::Http1 { f } => f.poll(cx),
+            ResponseFutureProj::Http2 { f } => Poll::Ready(
+                ready!(f.poll(cx))
+                    .map(|r| {
+                        r.map(|b| UpBody {
+                            inner: b,
+                            back: None,
+                        })
                     })
-                })
-                .map_err(ClientError::Http2),
+                    .map_err(ClientError::Http2),
+            ),
         }
     }
 }
@@ -155,7 +182,7 @@ type Key = (u64, SocketAddr);
 
 thread_local! {
     /// This thread's idle HTTP/1.1 connections, most recently used last.
-    static IDLE: RefCell<HashMap<Key, Vec<Idle>>> = RefCell::new(HashMap::new());
+    static IDLE: RefCell<FastMap<Key, Vec<Idle>>> = RefCell::new(FastMap::default());
 }
 
 /// An idle connection.
@@ -198,19 +225,28 @@ impl Http1Pool {
     ) -> Result<Response<UpBody>, ClientError> {
         // As hyper-util's client: `host` from the URI when the request has none, and the
         // request line in origin form.
-        let uri = std::mem::take(req.uri_mut());
-        if !req.headers().contains_key(header::HOST) {
-            if let Some(v) = uri.authority().and_then(|a| host_value(&uri, a)) {
-                req.headers_mut().insert(header::HOST, v);
+        // (The proxy's own requests arrive in origin form already: see
+        // `route::request_uri`.)
+        if req.uri().authority().is_some() {
+            let uri = std::mem::take(req.uri_mut());
+            if !req.headers().contains_key(header::HOST) {
+                if let Some(v) = uri
+                    .authority()
+                    .and_then(|a| host_value(uri.scheme().unwrap_or(&Scheme::HTTP), a))
+                {
+                    req.headers_mut().insert(header::HOST, v);
+                }
             }
+            *req.uri_mut() = origin_form(uri);
         }
-        *req.uri_mut() = origin_form(uri);
         let key = (self.id, target);
         loop {
             let (mut tx, conn, reused) = match self.checkout(key).await {
                 Some(i) => (i.tx, i.conn, true),
                 None => {
-                    let (tx, conn) = self.connect(key).await?;
+                    // Boxed: the rare path's future stays out of every request's future
+                    // (which would otherwise be as large, and copied as it moves).
+                    let (tx, conn) = Box::pin(self.connect(key)).await?;
                     (tx, conn, false)
                 }
             };
@@ -348,11 +384,9 @@ async fn drive(
 }
 
 /// `host` for `uri`: its host, and its port unless the scheme's default.
-fn host_value(uri: &Uri, a: &http::uri::Authority) -> Option<HeaderValue> {
+pub(crate) fn host_value(scheme: &Scheme, a: &http::uri::Authority) -> Option<HeaderValue> {
     match a.port_u16() {
-        Some(80) if uri.scheme() == Some(&http::uri::Scheme::HTTP) => {
-            HeaderValue::from_str(a.host()).ok()
-        }
+        Some(80) if *scheme == Scheme::HTTP => HeaderValue::from_str(a.host()).ok(),
         Some(_) => HeaderValue::from_str(a.as_str()).ok(),
         None => HeaderValue::from_str(a.host()).ok(),
     }
@@ -466,12 +500,15 @@ mod tests {
     fn origin_form_and_host() {
         let u: Uri = "http://10.0.0.7:8080/a?b=1".parse().unwrap();
         assert_eq!(
-            host_value(&u, u.authority().unwrap()).unwrap(),
+            host_value(u.scheme().unwrap(), u.authority().unwrap()).unwrap(),
             "10.0.0.7:8080"
         );
         assert_eq!(origin_form(u), "/a?b=1");
         let u: Uri = "http://10.0.0.7:80/".parse().unwrap();
-        assert_eq!(host_value(&u, u.authority().unwrap()).unwrap(), "10.0.0.7");
+        assert_eq!(
+            host_value(u.scheme().unwrap(), u.authority().unwrap()).unwrap(),
+            "10.0.0.7"
+        );
         assert_eq!(origin_form(u), "/");
     }
 }

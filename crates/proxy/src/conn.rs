@@ -287,6 +287,23 @@ impl Drop for DownstreamIo {
     }
 }
 
+pin_project_lite::pin_project! {
+    /// `fut`'s output as an `Ok`: the service's future (a plain future rather than an
+    /// `async` block, which would hold the request's large future twice).
+    struct Infallibly<F> {
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: std::future::Future> std::future::Future for Infallibly<F> {
+    type Output = Result<F::Output, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.project().fut.poll(cx).map(Ok)
+    }
+}
+
 /// Serves one downstream HTTP connection until it ends.
 pub(crate) async fn serve_http(
     stream: TcpStream,
@@ -315,7 +332,9 @@ pub(crate) async fn serve_http(
         hyper::service::service_fn(move |req| {
             let route = listener.slot.load_full();
             let in_flight = InFlight::new(&ctx);
-            async move { Ok::<_, Infallible>(crate::route::handle(req, route, in_flight).await) }
+            Infallibly {
+                fut: crate::route::handle(req, route, in_flight),
+            }
         })
     };
     let recheck = [timers.header, timers.idle]

@@ -15,7 +15,7 @@ use crate::body::Replay;
 use crate::error::{classify_client_error, ErrorKind, ProxyError, Side};
 use crate::headers;
 use crate::retry::{Attempt, Decision, Policy};
-use crate::route::{until, upstream_uri, Forwarded};
+use crate::route::{request_uri, Deadline, Forwarded};
 use crate::state::UpstreamRt;
 
 /// Forwards `req` to one of `up`'s endpoints.
@@ -24,7 +24,6 @@ pub(crate) async fn forward(
     up: &UpstreamRt,
     log: &mut RequestLog,
 ) -> Forwarded {
-    let deadline = up.per_request.map(|d| Instant::now() + d);
     let Some((key, client)) = &up.client else {
         // The upstream is TCP but this connection was accepted as HTTP (the snapshot
         // changed under it).
@@ -37,12 +36,11 @@ pub(crate) async fn forward(
     headers::strip_hop_by_hop(&mut parts.headers);
     headers::keep_authority(&mut parts.headers, &parts.uri);
     let version = headers::upstream_version(key.http2);
-    let replay = until(
-        deadline,
-        Replay::prepare(body, up.retries.max_replay_body_bytes),
-    )
-    .await
-    .ok_or_else(|| ProxyError::new(Side::Downstream, ErrorKind::ClientTimeout, false))??;
+    let mut deadline = Deadline::after(up.per_request);
+    let replay = deadline
+        .run(Replay::prepare(body, up.retries.max_replay_body_bytes))
+        .await
+        .ok_or_else(|| ProxyError::new(Side::Downstream, ErrorKind::ClientTimeout, false))??;
     log.request_bytes(replay.bytes());
 
     let mut policy = Policy::new(up.retries.max_retries);
@@ -62,15 +60,15 @@ pub(crate) async fn forward(
         log.tried(target);
         let mut r = Request::new(replay.body());
         *r.method_mut() = parts.method.clone();
-        *r.uri_mut() = upstream_uri(&ep.authority, &parts.uri);
         *r.version_mut() = version;
         *r.headers_mut() = if policy.may_retry() {
             parts.headers.clone()
         } else {
             std::mem::take(&mut parts.headers)
         };
+        *r.uri_mut() = request_uri(key.http2, &ep.authority, &parts.uri, r.headers_mut());
         let sent = Instant::now();
-        let Some(result) = until(deadline, client.request(r, target)).await else {
+        let Some(result) = deadline.run(client.request(r, target)).await else {
             pick.failure(StdInstant::now());
             return Err(
                 ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(target)

@@ -21,6 +21,11 @@ const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection")
 /// `connection`, `keep-alive`, `proxy-connection`, `transfer-encoding`, `upgrade`, and
 /// `te` unless it is `trailers` (gRPC needs that one end to end).
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    // Most messages carry none of them: one pass over the (few) names is cheaper than a
+    // hashed removal per name.
+    if !headers.keys().any(is_hop_by_hop_name) {
+        return;
+    }
     if headers.contains_key(header::CONNECTION) {
         // Rare: collect the names first, the map cannot be changed while borrowed.
         let named: Vec<HeaderName> = headers
@@ -44,6 +49,17 @@ pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
             headers.remove(header::TE);
         }
     }
+}
+
+/// Whether `n` is one of the names [`strip_hop_by_hop`] may remove (any name listed in
+/// `connection` goes with `connection` itself, so that one covers them).
+fn is_hop_by_hop_name(n: &HeaderName) -> bool {
+    n == header::CONNECTION
+        || n == KEEP_ALIVE
+        || n == PROXY_CONNECTION
+        || n == header::TRANSFER_ENCODING
+        || n == header::UPGRADE
+        || n == header::TE
 }
 
 /// Keeps the authority the client sent: an HTTP/2 client sends `:authority` and no

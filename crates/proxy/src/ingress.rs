@@ -10,7 +10,7 @@ use crate::access_log::RequestLog;
 use crate::body::Replay;
 use crate::error::{classify_client_error, ErrorKind, ProxyError, Side};
 use crate::headers;
-use crate::route::{until, upstream_uri, Forwarded};
+use crate::route::{request_uri, Deadline, Forwarded};
 use crate::state::IngressRoute;
 
 /// Forwards `req` to the application.
@@ -19,7 +19,6 @@ pub(crate) async fn forward(
     app: &IngressRoute,
     log: &mut RequestLog,
 ) -> Forwarded {
-    let deadline = app.per_request.map(|d| Instant::now() + d);
     let Some((key, client)) = &app.client else {
         return Err(ProxyError::new(Side::Internal, ErrorKind::Config, false));
     };
@@ -32,12 +31,13 @@ pub(crate) async fn forward(
     log.request_bytes(replay.bytes());
     let mut r = Request::new(replay.body());
     *r.method_mut() = parts.method;
-    *r.uri_mut() = upstream_uri(&app.authority, &parts.uri);
     *r.version_mut() = headers::upstream_version(key.http2);
     *r.headers_mut() = parts.headers;
+    *r.uri_mut() = request_uri(key.http2, &app.authority, &parts.uri, r.headers_mut());
     log.tried(app.app);
     let sent = Instant::now();
-    let Some(result) = until(deadline, client.request(r, app.app)).await else {
+    let mut deadline = Deadline::after(app.per_request);
+    let Some(result) = deadline.run(client.request(r, app.app)).await else {
         return Err(ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(app.app));
     };
     match result {

@@ -41,6 +41,7 @@ mod conn;
 mod drain;
 mod egress;
 pub mod error;
+mod fasthash;
 mod headers;
 mod ingress;
 mod listener;

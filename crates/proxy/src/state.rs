@@ -14,6 +14,7 @@ use berth_telemetry::{AccessLogger, Dims, Direction, ListenerMetrics, Metrics, T
 use http::uri::Authority;
 
 use crate::client::{ClientKey, Clients};
+use crate::fasthash::FastMap;
 use crate::LogWriterFactory;
 
 /// What a listener does with its connections; swapped whole on apply.
@@ -78,7 +79,7 @@ pub(crate) struct UpstreamRt {
     pub budget: Arc<RetryBudget>,
     budget_key: (u32, u32),
     pub client: Option<(ClientKey, Clients)>,
-    pub endpoints: HashMap<SocketAddr, EndpointRt>,
+    pub endpoints: FastMap<SocketAddr, EndpointRt>,
     pub metrics: ListenerMetrics,
 }
 
