@@ -28,7 +28,7 @@
 //!               "accessLog": {"format": "JSON", "includeQueryParameters": true}}}]}
 //! ```
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use berth_awsproto::{ApiError, Context};
 use berth_store::{Read, Writer};
@@ -199,43 +199,14 @@ fn service_ref(arn: &str) -> Option<(&str, &str)> {
     rest.split_once('/')
 }
 
-/// What the proxy of a task must do, given the Service Connect configuration `sc` its
-/// deployment has (for a standalone task: the cluster's default namespace, as a
-/// client) and its task definition; `None` without Service Connect.
-fn service_connect_view(
+/// Every Service Connect service of a namespace as an upstream (with its endpoints),
+/// and each client alias of theirs as an egress listener: the same for every task of
+/// the namespace.
+fn namespace_view(
     r: &impl Read,
     ctx: &Context,
-    cluster: &str,
-    service_name: &str,
-    sc: &Value,
-    td: &Value,
-) -> R<Option<Value>> {
-    if sc["enabled"] != true {
-        return Ok(None);
-    }
-    let Some(ns) = sc["namespace"]
-        .as_str()
-        .and_then(|n| berth_cloudmap::find_namespace(r, ctx, n).ok().flatten())
-    else {
-        return Ok(None);
-    };
-    let mut ingress = Vec::new();
-    for entry in sc["services"].as_array().into_iter().flatten() {
-        let port_name = entry["portName"].as_str().unwrap_or_default();
-        let Some((port, proto)) = port_of(td, port_name) else {
-            continue;
-        };
-        ingress.push(json!({
-            "discoveryName": entry["discoveryName"],
-            "portName": port_name,
-            "containerPort": port,
-            "ingressPortOverride": entry["ingressPortOverride"],
-            "protocol": proto.unwrap_or_else(|| "tcp".into()),
-            "timeout": entry.get("timeout").cloned().unwrap_or_else(|| json!({})),
-        }));
-    }
-    // Every Service Connect service of the namespace is an upstream; each client
-    // alias of theirs is an egress listener.
+    ns: &berth_cloudmap::NamespaceRef,
+) -> R<(Vec<Value>, Map<String, Value>)> {
     let mut egress = Vec::new();
     let mut upstreams = Map::new();
     let base = format!("{}sc/{}/service/", root(ctx), ns.id);
@@ -321,6 +292,56 @@ fn service_connect_view(
             );
         }
     }
+    Ok((egress, upstreams))
+}
+
+/// The namespace parts of views already built in one [`instance_view`].
+type NamespaceMemo = HashMap<String, (Vec<Value>, Map<String, Value>)>;
+
+/// What the proxy of a task must do, given the Service Connect configuration `sc` its
+/// deployment has (for a standalone task: the cluster's default namespace, as a
+/// client) and its task definition; `None` without Service Connect.
+fn service_connect_view(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    service_name: &str,
+    sc: &Value,
+    td: &Value,
+    memo: &mut NamespaceMemo,
+) -> R<Option<Value>> {
+    if sc["enabled"] != true {
+        return Ok(None);
+    }
+    let Some(ns) = sc["namespace"]
+        .as_str()
+        .and_then(|n| berth_cloudmap::find_namespace(r, ctx, n).ok().flatten())
+    else {
+        return Ok(None);
+    };
+    let mut ingress = Vec::new();
+    for entry in sc["services"].as_array().into_iter().flatten() {
+        let port_name = entry["portName"].as_str().unwrap_or_default();
+        let Some((port, proto)) = port_of(td, port_name) else {
+            continue;
+        };
+        ingress.push(json!({
+            "discoveryName": entry["discoveryName"],
+            "portName": port_name,
+            "containerPort": port,
+            "ingressPortOverride": entry["ingressPortOverride"],
+            "protocol": proto.unwrap_or_else(|| "tcp".into()),
+            "timeout": entry.get("timeout").cloned().unwrap_or_else(|| json!({})),
+        }));
+    }
+    let (egress, upstreams) = match memo.get(&ns.id) {
+        Some(x) => x.clone(),
+        None => {
+            let x = namespace_view(r, ctx, &ns)?;
+            memo.insert(ns.id.clone(), x.clone());
+            x
+        }
+    };
     let access_log = sc.get("accessLogConfiguration").cloned();
     Ok(Some(json!({
         "clusterName": cluster,
@@ -350,6 +371,7 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
                     .map(str::to_string)
             });
         let mut tasks = Vec::new();
+        let mut memo = NamespaceMemo::new();
         for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX)? {
             if t["containerInstanceArn"] != arn || t["lastStatus"] == "STOPPED" {
                 continue;
@@ -373,6 +395,7 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
                             name,
                             &dep["serviceConnectConfiguration"],
                             &dtd,
+                            &mut memo,
                         )?
                         .unwrap_or(Value::Null);
                     }
@@ -381,8 +404,8 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
                 // berth extension: a standalone task (RunTask, StartTask) is a client
                 // of its cluster's default namespace.
                 let client = json!({"enabled": true, "namespace": ns});
-                sc =
-                    service_connect_view(r, ctx, cluster, "", &client, &td)?.unwrap_or(Value::Null);
+                sc = service_connect_view(r, ctx, cluster, "", &client, &td, &mut memo)?
+                    .unwrap_or(Value::Null);
             }
             tasks.push(json!({
                 "taskArn": t["taskArn"],

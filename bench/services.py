@@ -1,0 +1,301 @@
+"""Service Connect control-loop benchmark (run by bench/services.sh, as root).
+
+Starts a real `berth server` and `berth agent` (process runtime) and measures, in one run:
+
+1. Endpoint propagation: a server service is scaled up and down CHANGES times while
+   CLIENTS client tasks (each with its own berth proxy) watch it. For each change, the
+   time from Cloud Map showing it (polled every few ms; the time of the last poll that
+   did not yet show it is taken, so the figure errs high) to each client proxy applying
+   the snapshot with it (the proxy's own log line). p50 / p99 / max over all
+   proxies and changes.
+2. Failed requests during a rolling deploy at RATE requests/s: berth-bench-load runs
+   inside a client task against the server's alias while UpdateService rolls the
+   service to a new task definition.
+3. Task replacement: a server task's process group is SIGKILLed; the time until a
+   replacement is published in Cloud Map (RUNNING, its proxy ready).
+4. Memory: resident set of every client proxy (one worker each).
+
+Prints a markdown table on stdout, progress on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from datetime import datetime
+from pathlib import Path
+
+BERTH = os.environ["BERTH_BIN"]
+LOAD = os.environ["LOAD_BIN"]
+CLIENTS = int(os.environ.get("CLIENTS", "50"))
+CHANGES = int(os.environ.get("CHANGES", "20"))
+RATE = float(os.environ.get("RATE", "1000"))
+REPLACEMENTS = int(os.environ.get("REPLACEMENTS", "5"))
+BRIDGE = os.environ.get("BRIDGE", "berthb0")
+SUBNET = os.environ.get("SUBNET", "10.218.0.0/16")
+REGION = "us-east-1"
+CLUSTER = "bench"
+NS = "bench.local"
+ECS = "AmazonEC2ContainerServiceV20141113"
+SD = "Route53AutoNaming_v20170314"
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def log(*a):
+    print("[services-bench]", *a, file=sys.stderr, flush=True)
+
+
+class Api:
+    def __init__(self, url):
+        self.url = url
+
+    def call(self, target, op, body):
+        svc = "ecs" if target == ECS else "servicediscovery"
+        req = urllib.request.Request(
+            self.url + "/", data=json.dumps(body).encode(), method="POST",
+            headers={
+                "X-Amz-Target": f"{target}.{op}",
+                "Content-Type": "application/x-amz-json-1.1",
+                "Authorization": f"AWS4-HMAC-SHA256 Credential=AKID/20260101/{REGION}/{svc}/aws4_request, "
+                                 "SignedHeaders=host, Signature=0",
+            })
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return json.loads(r.read() or b"{}")
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"{op}: {e.code} {e.read()!r}") from None
+
+    def ecs(self, op, **body):
+        return self.call(ECS, op, body)
+
+    def endpoints(self, service="web"):
+        out = self.call(SD, "DiscoverInstances", {"NamespaceName": NS, "ServiceName": service})
+        return {i["Attributes"]["AWS_INSTANCE_IPV4"] for i in out["Instances"]}
+
+
+def wait(what, fn, timeout=120, interval=0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = fn()
+        if v:
+            return v
+        time.sleep(interval)
+    raise SystemExit(f"timed out waiting for {what}")
+
+
+def running(api, service):
+    arns = api.ecs("ListTasks", cluster=CLUSTER, serviceName=service, desiredStatus="RUNNING")["taskArns"]
+    out = []
+    for i in range(0, len(arns), 100):
+        out += [t for t in api.ecs("DescribeTasks", cluster=CLUSTER, tasks=arns[i:i + 100])["tasks"]
+                if t["lastStatus"] == "RUNNING"]
+    return out
+
+
+def pct(xs, p):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    k = min(len(xs) - 1, max(0, int(round(p / 100 * len(xs) + 0.5)) - 1))
+    return xs[k]
+
+
+def applied_times(log_path: Path) -> list[float]:
+    """Epoch seconds of each 'snapshot applied' line of a proxy log."""
+    out = []
+    try:
+        text = log_path.read_text(errors="replace")
+    except FileNotFoundError:
+        return out
+    for line in text.splitlines():
+        line = ANSI.sub("", line)
+        if "snapshot applied" not in line:
+            continue
+        stamp = line.split()[0]
+        try:
+            out.append(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp())
+        except ValueError:
+            pass
+    return out
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main():
+    tmp = Path(tempfile.mkdtemp(prefix="berth-services-bench-"))
+    procs = []
+    try:
+        server = subprocess.Popen([BERTH, "server", "--listen", "127.0.0.1:0", "--data-dir", str(tmp / "data")],
+                                  stdout=subprocess.PIPE, stderr=open(tmp / "server.log", "wb"), text=True)
+        procs.append(server)
+        url = None
+        for line in server.stdout:
+            m = re.search(r"listening on (http://\S+)", line)
+            if m:
+                url = m.group(1)
+                break
+        api = Api(url)
+        state = tmp / "agent"
+        agent = subprocess.Popen(
+            [BERTH, "agent", "--server", url, "--cluster", CLUSTER, "--region", REGION, "--state-dir", str(state),
+             "--bridge", BRIDGE, "--subnet", SUBNET, "--drain-seconds", "2"],
+            stdout=subprocess.DEVNULL, stderr=open(tmp / "agent.log", "wb"), env=dict(os.environ, BERTH_LOG="info"))
+        procs.append(agent)
+        api.ecs("CreateCluster", clusterName=CLUSTER, serviceConnectDefaults={"namespace": NS})
+        web = {"family": "web", "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+               "containerDefinitions": [{"name": "web", "image": "public.ecr.aws/docker/library/nginx:latest",
+                                         "essential": True, "portMappings": [
+                                             {"name": "web", "containerPort": 80, "appProtocol": "http"}]}]}
+        td1 = api.ecs("RegisterTaskDefinition", **web)["taskDefinition"]["taskDefinitionArn"]
+        web["containerDefinitions"][0]["environment"] = [{"name": "V", "value": "2"}]
+        td2 = api.ecs("RegisterTaskDefinition", **web)["taskDefinition"]["taskDefinitionArn"]
+        # Small clients (no task-level CPU, 64 MiB) so that 50 fit this host's resources.
+        client_td = {"family": "client", "networkMode": "awsvpc", "memory": "64",
+                     "containerDefinitions": [{"name": "app", "image": "public.ecr.aws/docker/library/busybox:latest",
+                                               "essential": True, "command": ["sleep", "86400"]}]}
+        api.ecs("RegisterTaskDefinition", **client_td)
+        net = {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
+        api.ecs("CreateService", cluster=CLUSTER, serviceName="web", taskDefinition=td1, desiredCount=2,
+                launchType="FARGATE", networkConfiguration=net,
+                deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": 100},
+                serviceConnectConfiguration={"enabled": True, "services": [
+                    {"portName": "web", "clientAliases": [{"port": 80}]}]})
+        api.ecs("CreateService", cluster=CLUSTER, serviceName="clients", taskDefinition="client",
+                desiredCount=CLIENTS, launchType="EC2", networkConfiguration=net,
+                serviceConnectConfiguration={"enabled": True})
+        log(f"starting 2 server tasks and {CLIENTS} client tasks")
+        clients = wait(f"{CLIENTS} client tasks", lambda: (lambda r: len(r) == CLIENTS and r)(running(api, "clients")),
+                       timeout=300, interval=0.5)
+        wait("2 endpoints", lambda: len(api.endpoints()) == 2, timeout=60)
+        client_ids = [t["taskArn"].rsplit("/", 1)[1] for t in clients]
+        logs = [state / "tasks" / c / "logs" / "ecs-service-connect.log" for c in client_ids]
+        time.sleep(1)
+
+        # 1. Propagation.
+        lat = []
+        for i in range(CHANGES):
+            before = api.endpoints()
+            desired = 3 if len(before) == 2 else 2
+            api.ecs("UpdateService", cluster=CLUSTER, service="web", desiredCount=desired)
+            last_unchanged = time.time()
+            while True:
+                now_eps = api.endpoints()
+                if len(now_eps) == desired and now_eps != before:
+                    break
+                last_unchanged = time.time()
+                time.sleep(0.002)
+            t0 = last_unchanged
+            # Every client proxy's first snapshot applied after t0.
+            deadline = time.monotonic() + 10
+            pending = set(range(len(logs)))
+            got = {}
+            while pending and time.monotonic() < deadline:
+                for k in list(pending):
+                    ts = [t for t in applied_times(logs[k]) if t > t0]
+                    if ts:
+                        got[k] = min(ts) - t0
+                        pending.discard(k)
+                time.sleep(0.05)
+            if pending:
+                log(f"change {i}: {len(pending)} proxies did not apply a snapshot in 10 s")
+            lat += list(got.values())
+            log(f"change {i + 1}/{CHANGES}: {len(before)} -> {desired} endpoints, "
+                f"slowest proxy {max(got.values()) * 1000:.1f} ms")
+            # Let the scale-down's drain finish before the next change.
+            wait("steady", lambda: len(running(api, "web")) == desired, timeout=60, interval=0.2)
+            time.sleep(0.3)
+
+        # 2. A rolling deploy under fixed-rate load.
+        wait("2 server tasks", lambda: len(running(api, "web")) == 2 and len(api.endpoints()) == 2, timeout=60)
+        c0 = client_ids[0]
+        ns = next(d.name for d in Path("/etc/netns").glob("berth-*") if c0 in (d / "hosts").read_text().splitlines()[0])
+        vip = next(line.split()[0] for line in (Path("/etc/netns") / ns / "hosts").read_text().splitlines()
+                   if line.strip().endswith(" web") or line.strip().endswith("\tweb"))
+        duration = 20
+        load = subprocess.Popen(["ip", "netns", "exec", ns, LOAD, "--target", f"{vip}:80", "--rate", str(RATE),
+                                 "--duration", str(duration), "--warmup", "1", "--connections", "8"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(3)
+        t_deploy = time.monotonic()
+        api.ecs("UpdateService", cluster=CLUSTER, service="web", taskDefinition=td2)
+
+        def completed():
+            s = api.ecs("DescribeServices", cluster=CLUSTER, services=["web"])["services"][0]
+            d = s["deployments"]
+            return len(d) == 1 and d[0]["rolloutState"] == "COMPLETED" and d[0]["taskDefinition"] == td2
+        wait("the rolling deploy", completed, timeout=60, interval=0.1)
+        deploy_s = time.monotonic() - t_deploy
+        out, err = load.communicate(timeout=duration + 30)
+        m = dict(kv.split("=", 1) for kv in out.split())
+        log(f"rolling deploy took {deploy_s:.1f} s; load: {out.strip()}")
+
+        # 3. Task replacement.
+        repl = []
+        for i in range(REPLACEMENTS):
+            wait("2 published", lambda: len(api.endpoints()) == 2, timeout=60)
+            victim = running(api, "web")[0]
+            ip = next(d["value"] for a in victim["attachments"] for d in a["details"] if d["name"] == "privateIPv4Address")
+            pid = int(victim["containers"][0]["runtimeId"])
+            t0 = time.monotonic()
+            os.killpg(pid, signal.SIGKILL)
+            wait("a replacement", lambda: (lambda e: len(e) == 2 and ip not in e)(api.endpoints()), timeout=60,
+                 interval=0.005)
+            repl.append(time.monotonic() - t0)
+            log(f"replacement {i + 1}/{REPLACEMENTS}: {repl[-1]:.2f} s")
+
+        # 4. Memory of the client proxies.
+        rss = []
+        for d in Path("/proc").iterdir():
+            if not d.name.isdigit():
+                continue
+            try:
+                cmd = (d / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if len(cmd) > 1 and cmd[1] == b"proxy" and any(str(state).encode() in c for c in cmd):
+                rss.append(rss_kib(int(d.name)))
+
+        ms = [x * 1000 for x in lat]
+        print("| measurement | result | target |")
+        print("|---|---:|---|")
+        print(f"| endpoint propagation, {CLIENTS} client proxies × {CHANGES} changes: p50 / p99 / max | "
+              f"{pct(ms, 50):.1f} / {pct(ms, 99):.1f} / {max(ms):.1f} ms | p99 < 100 ms |")
+        print(f"| failed requests during a rolling deploy of 2 tasks at {RATE:.0f} req/s ({deploy_s:.1f} s) | "
+              f"{m.get('errors')} of {m.get('requests')} (p99 {int(m.get('p99_us', 0)) / 1000:.1f} ms) | 0 |")
+        print(f"| task replacement, process killed → replacement published: p50 / max of {REPLACEMENTS} | "
+              f"{statistics.median(repl):.2f} / {max(repl):.2f} s | < 2 s |")
+        if rss:
+            print(f"| proxy resident memory, {len(rss)} proxies: mean / max | "
+                  f"{statistics.mean(rss) / 1024:.1f} / {max(rss) / 1024:.1f} MiB | ECS reserves 64 MiB |")
+        ok = pct(ms, 99) < 100 and m.get("errors") == "0" and max(repl) < 2
+        return 0 if ok or os.environ.get("STRICT") != "1" else 1
+    finally:
+        for p in reversed(procs):
+            if p.poll() is None:
+                p.send_signal(signal.SIGINT)
+                try:
+                    p.wait(timeout=120)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        if os.environ.get("KEEP") != "1":
+            shutil.rmtree(tmp, ignore_errors=True)
+        else:
+            log(f"kept {tmp}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
