@@ -268,3 +268,19 @@ def test_standalone_task_is_a_client_of_the_default_namespace(berth, agents, sta
         return False
     wait_for("the standalone task reaching web by name", answered, timeout=60, agent=a)
     berth.aws("ecs", "stop-task", "--cluster", CLUSTER, "--task", arn)
+
+
+def test_delete_service_drains_and_stops_its_tasks(berth, agents, state):
+    a, _ = agents
+    tasks = running_tasks(berth, CLUSTER, "web")
+    assert tasks
+    out = berth.aws("ecs", "delete-service", "--cluster", CLUSTER, "--service", "web", "--force")
+    assert out["service"]["status"] == "DRAINING"
+    wait_for("web to be INACTIVE", lambda: berth.aws(
+        "ecs", "describe-services", "--cluster", CLUSTER, "--services", "web"
+    )["services"][0]["status"] == "INACTIVE", timeout=60, interval=0.3, agent=a)
+    for t in tasks:
+        t2 = berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", t["taskArn"])["tasks"][0]
+        assert t2["lastStatus"] == "STOPPED"
+        assert t2["stopCode"] == "ServiceSchedulerInitiated"
+    assert instance_ips(berth, NAMESPACE, "web") == set()

@@ -39,7 +39,7 @@ pub use error::{Error, Result};
 use view::{TaskView, View};
 
 /// A push stream that carried nothing (not even a heartbeat) for this long is dead.
-const STREAM_SILENCE: Duration = Duration::from_secs(20);
+const STREAM_SILENCE: Duration = Duration::from_secs(10);
 
 /// How an agent is set up.
 #[derive(Clone, Debug)]

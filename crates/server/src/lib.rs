@@ -41,7 +41,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
 /// The largest request body accepted, unless configured.
 pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
 /// How often an agent's push stream carries a heartbeat line when nothing changed.
-pub const HEARTBEAT: Duration = Duration::from_secs(5);
+pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// The path of the agents' push stream.
 pub const AGENT_WATCH_PATH: &str = "/berth/agent/v1/watch";
 
