@@ -26,7 +26,9 @@
 #   BUILD=0              use the binaries already in $CARGO_TARGET_DIR/release (no cargo build)
 #
 # CPU is utime + stime from /proc/PID/stat over the run, summed over all of the proxy's
-# processes; idle and peak RSS (VmRSS, VmHWM) are summed the same way: berth is one
+# processes; idle and peak RSS (VmRSS, VmHWM) are summed the same way, and so is "idle
+# anon" (RssAnon: the private memory, without the binary's and libraries' file-backed
+# pages, which VmRSS counts and other processes share): berth is one
 # process, nginx is its master plus WORKERS worker processes, HAProxy one process
 # (no master-worker mode) with WORKERS threads.
 #
@@ -319,6 +321,7 @@ measure() { # name port pid ("" for direct)
     if [ -n "$pid" ]; then
         sleep 1
         R[$name.idle]="$(mem_kb VmRSS "$pid")"
+        R[$name.idle_anon]="$(mem_kb RssAnon "$pid")"
     fi
 
     log "$name: wrk -t $WRK_THREADS -c $WRK_CONNECTIONS -d ${DURATION}s"
@@ -413,14 +416,14 @@ else
     echo "Not pinned (fewer than $((3 * WORKERS)) CPUs): load generator, proxy and upstream share the CPUs."
 fi
 echo "Saturation: wrk -t $WRK_THREADS -c $WRK_CONNECTIONS, ${DURATION}s$([ "$H2LOAD" = 1 ] && echo " (and h2load --h1, same clients)"). Fixed rate: $RATE req/s for ${RATE_DURATION}s, open loop, $RATE_CONNECTIONS connections."
-echo "CPU: utime+stime of all the proxy's processes. RSS: summed over all its processes (nginx: master + $WORKERS workers; HAProxy: one process, $WORKERS threads; berth: one process)."
+echo "CPU: utime+stime of all the proxy's processes. RSS: summed over all its processes (nginx: master + $WORKERS workers; HAProxy: one process, $WORKERS threads; berth: one process); idle anon is RssAnon, without file-backed pages."
 [ -z "$berth_threads_note" ] || echo "Note: $berth_threads_note."
 echo
-echo "| target | wrk req/s | wrk p50 | wrk p99 | h2load req/s | p50 @ ${RATE}/s | p99 @ ${RATE}/s | added p50 @ ${RATE}/s | CPU (wrk run) | CPU µs/req | CPU @ ${RATE}/s | idle RSS | peak RSS | errors |"
-echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+echo "| target | wrk req/s | wrk p50 | wrk p99 | h2load req/s | p50 @ ${RATE}/s | p99 @ ${RATE}/s | added p50 @ ${RATE}/s | CPU (wrk run) | CPU µs/req | CPU @ ${RATE}/s | idle RSS | idle anon | peak RSS | errors |"
+echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
 for t in $TARGETS; do
     if [ -n "${R[$t.skip]:-}" ]; then
-        echo "| $t | ${R[$t.skip]} | | | | | | | | | | | | |"
+        echo "| $t | ${R[$t.skip]} | | | | | | | | | | | | | |"
         continue
     fi
     [ -n "${R[$t.done]:-}" ] || continue
@@ -432,7 +435,7 @@ for t in $TARGETS; do
     [ -z "${R[$t.cpu]:-}" ] || cpu="${R[$t.cpu]} s"
     cpurate="-"
     [ -z "${R[$t.cpu_rate]:-}" ] || cpurate="${R[$t.cpu_rate]}%"
-    echo "| $t | $(cell "$t.rps") | $(us "$t.p50") | $(us "$t.p99") | $(cell "$t.h2") | $(us "$t.r50") | $(us "$t.r99") | $added | $cpu | $(cell "$t.cpu_req") | $cpurate | $(mb "${R[$t.idle]:-}") | $(mb "${R[$t.peak]:-}") | $(cell "$t.errors") |"
+    echo "| $t | $(cell "$t.rps") | $(us "$t.p50") | $(us "$t.p99") | $(cell "$t.h2") | $(us "$t.r50") | $(us "$t.r99") | $added | $cpu | $(cell "$t.cpu_req") | $cpurate | $(mb "${R[$t.idle]:-}") | $(mb "${R[$t.idle_anon]:-}") | $(mb "${R[$t.peak]:-}") | $(cell "$t.errors") |"
 done
 echo
 
