@@ -247,7 +247,10 @@ def main():
         repl = []
         for i in range(REPLACEMENTS):
             wait("2 published", lambda: len(api.endpoints()) == 2, timeout=60)
-            victim = running(api, "web")[0]
+            # A task that has served a while (one that dies within 10 s of starting
+            # counts as failing to start, and repeated ones are throttled, as on ECS).
+            victim = wait("a task running for 10 s", lambda: next(
+                (t for t in running(api, "web") if time.time() - t["startedAt"] > 10.5), None), timeout=60, interval=0.5)
             ip = next(d["value"] for a in victim["attachments"] for d in a["details"] if d["name"] == "privateIPv4Address")
             pid = int(victim["containers"][0]["runtimeId"])
             t0 = time.monotonic()

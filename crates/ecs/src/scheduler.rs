@@ -260,17 +260,31 @@ fn is_running(t: &Value) -> bool {
 /// The stoppedReason of a task the scheduler replaces because it turned unhealthy.
 pub const UNHEALTHY_REASON: &str = "Task failed container health checks";
 
-/// True when a STOPPED task failed (it did not stop because it was asked to, nor
-/// because its agent went away): it counts toward its deployment's `failedTasks`.
+/// A task that ran at least this long before it stopped by itself did not fail to
+/// start: it neither trips the circuit breaker nor slows launches.
+pub const FAILED_START_SECS: f64 = 10.0;
+
+/// True when a STOPPED task failed to start: it stopped by itself (not because it was
+/// asked to, nor because its agent went away) before it ever ran or within
+/// [`FAILED_START_SECS`] of starting, or it failed its health checks. Such tasks count
+/// toward their deployment's `failedTasks`.
 fn failed(t: &Value) -> bool {
     if t["lastStatus"] != "STOPPED" {
         return false;
     }
     let reason = t["stoppedReason"].as_str().unwrap_or_default();
-    match t["stopCode"].as_str() {
-        Some("EssentialContainerExited") | Some("TaskFailedToStart") => !reason.contains("agent"),
-        _ => reason == UNHEALTHY_REASON,
+    if reason == UNHEALTHY_REASON {
+        return true;
     }
+    let by_itself = matches!(
+        t["stopCode"].as_str(),
+        Some("EssentialContainerExited") | Some("TaskFailedToStart")
+    ) && !reason.contains("agent");
+    let ran = match (t["startedAt"].as_f64(), t["stoppedAt"].as_f64()) {
+        (Some(a), Some(b)) => b - a,
+        _ => 0.0,
+    };
+    by_itself && ran < FAILED_START_SECS
 }
 
 /// The deployment circuit breaker's threshold: half the desired count, at least 3 and
