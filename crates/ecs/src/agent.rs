@@ -455,3 +455,47 @@ pub fn set_agent_connected(
     })?;
     Ok(())
 }
+
+/// At server start no agent holds a stream yet: every instance that looks connected is
+/// marked disconnected (from now), so an agent that never comes back has its tasks
+/// replaced after the grace period, as if the server had seen it go. Returns how many.
+pub fn disconnect_all(ecs: &Ecs) -> R<usize> {
+    let (n, _) = ecs.store.write(|w| {
+        let mut n = 0;
+        for (key, mut inst) in w.scan_json::<Value>("ecs/", None, usize::MAX)? {
+            let mut parts = key.splitn(6, '/');
+            let (
+                Some("ecs"),
+                Some(account),
+                Some(region),
+                Some("instance"),
+                Some(cluster),
+                Some(id),
+            ) = (
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+                parts.next(),
+            )
+            else {
+                continue;
+            };
+            if inst["agentConnected"] != true {
+                continue;
+            }
+            let ctx = Context {
+                account: account.to_string(),
+                region: region.to_string(),
+            };
+            inst["agentConnected"] = json!(false);
+            inst["version"] = json!(inst["version"].as_i64().unwrap_or(1) + 1);
+            w.put_json(&key, &inst)?;
+            w.put_json(&agent_gone_key(&ctx, cluster, id), &berth_awsproto::now())?;
+            n += 1;
+        }
+        Ok::<_, ApiError>(n)
+    })?;
+    Ok(n)
+}

@@ -138,6 +138,15 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     })?;
     let cloudmap = Arc::new(CloudMap::new(store.clone()));
     let ecs = Arc::new(Ecs::new(store.clone()));
+    // No agent is connected to a server that just started.
+    match berth_ecs::agent::disconnect_all(&ecs) {
+        Ok(0) => {}
+        Ok(n) => info!(
+            instances = n,
+            "marked container instances disconnected until their agents reconnect"
+        ),
+        Err(e) => warn!(error = %e, "marking container instances disconnected"),
+    }
     let router = Arc::new(Router {
         apis: vec![ecs.clone(), cloudmap],
         ecs: ecs.clone(),
