@@ -223,6 +223,18 @@ fn apply_attachment(task: &mut Value, a: &AttachmentChange, field: &str) -> R<()
         details.retain(|x| x["name"] != name);
         details.push(d.clone());
     }
+    // As on ECS, each container of an awsvpc task shows the ENI's address.
+    let ip = att["details"]
+        .as_array()
+        .and_then(|ds| ds.iter().find(|x| x["name"] == "privateIPv4Address"))
+        .and_then(|x| x["value"].as_str())
+        .map(str::to_string);
+    if let Some(ip) = ip {
+        let ni = json!([{"attachmentId": id, "privateIpv4Address": ip}]);
+        for c in task["containers"].as_array_mut().into_iter().flatten() {
+            c["networkInterfaces"] = ni.clone();
+        }
+    }
     Ok(())
 }
 

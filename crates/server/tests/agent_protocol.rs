@@ -192,6 +192,14 @@ async fn push_stream_placement_reports_and_endpoints() {
                 "details": [{"name": "privateIPv4Address", "value": "10.9.0.7"}]}]}),
         );
         assert!(discover(addr).is_empty(), "not published before it runs");
+        let d = ecs(
+            addr,
+            "DescribeTasks",
+            json!({"cluster": "c", "tasks": [task]}),
+        );
+        let ni = &d["tasks"][0]["containers"][0]["networkInterfaces"][0];
+        assert_eq!(ni["privateIpv4Address"], "10.9.0.7");
+        assert_eq!(ni["attachmentId"], eni.as_str());
         ecs(
             addr,
             "SubmitTaskStateChange",
@@ -208,12 +216,24 @@ async fn push_stream_placement_reports_and_endpoints() {
                 == "10.9.0.7:80"
         });
         assert_eq!(v["tasks"][0]["lastStatus"], "RUNNING");
-        let svc = ecs(
-            addr,
-            "DescribeServices",
-            json!({"cluster": "c", "services": ["web"]}),
-        );
-        assert_eq!(svc["services"][0]["runningCount"], 1);
+        // The scheduler counts it on its pass after the report's commit.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let svc = ecs(
+                addr,
+                "DescribeServices",
+                json!({"cluster": "c", "services": ["web"]}),
+            );
+            if svc["services"][0]["runningCount"] == 1 {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "runningCount: {}",
+                svc["services"][0]
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
 
         // StopTask withdraws it in the same write; the next view says STOPPED.
         ecs(addr, "StopTask", json!({"cluster": "c", "task": task}));
