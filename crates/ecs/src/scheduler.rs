@@ -702,6 +702,81 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_circuit_breaker_threshold_is_ecs_s() {
+        assert_eq!(failure_threshold(0), 3);
+        assert_eq!(failure_threshold(1), 3);
+        assert_eq!(failure_threshold(6), 3);
+        assert_eq!(failure_threshold(7), 4);
+        assert_eq!(failure_threshold(100), 50);
+        assert_eq!(failure_threshold(1000), 200);
+    }
+
+    #[test]
+    fn launches_back_off_after_three_failures() {
+        assert_eq!(launch_backoff(0), 0.0);
+        assert_eq!(launch_backoff(2), 0.0);
+        assert_eq!(launch_backoff(3), 1.0);
+        assert_eq!(launch_backoff(5), 4.0);
+        assert_eq!(launch_backoff(50), 60.0);
+    }
+
+    #[test]
+    fn only_tasks_that_fail_to_start_count_as_failed() {
+        let t = |code: &str, reason: &str, started: Option<f64>, stopped: f64| {
+            let mut v = json!({"lastStatus": "STOPPED", "stopCode": code, "stoppedReason": reason,
+                               "stoppedAt": stopped});
+            if let Some(s) = started {
+                v["startedAt"] = json!(s);
+            }
+            v
+        };
+        // Crashed at once, or never started.
+        assert!(failed(&t(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            Some(100.0),
+            101.0
+        )));
+        assert!(failed(&t(
+            "TaskFailedToStart",
+            "CannotPullContainerError: x",
+            None,
+            101.0
+        )));
+        // Ran a while, then died: not a failure to start.
+        assert!(!failed(&t(
+            "EssentialContainerExited",
+            "Essential container in task exited",
+            Some(100.0),
+            200.0
+        )));
+        // Asked to stop, or lost with its agent.
+        assert!(!failed(&t(
+            "UserInitiated",
+            "Task stopped by user",
+            Some(100.0),
+            101.0
+        )));
+        assert!(!failed(&t(
+            "TaskFailedToStart",
+            "Task stopped: the berth agent that ran it restarted",
+            None,
+            1.0
+        )));
+        // Failed its health checks.
+        assert!(failed(&t(
+            "ServiceSchedulerInitiated",
+            UNHEALTHY_REASON,
+            Some(100.0),
+            500.0
+        )));
+        // Not stopped yet.
+        assert!(!failed(
+            &json!({"lastStatus": "RUNNING", "stopCode": "EssentialContainerExited"})
+        ));
+    }
+
+    #[test]
     fn keys_name_their_cluster() {
         assert_eq!(
             cluster_of_key("ecs/123456789012/us-west-2/task/tutorial/abc"),
