@@ -299,9 +299,10 @@ async fn apply<R: Runtime>(
         if runners.finished.contains(&t.task_arn) {
             continue;
         }
-        if t.desired_status == "RUNNING" && t.last_status == "PROVISIONING"
-            || t.last_status == "PENDING" && t.desired_status == "RUNNING" && !ever_reported(&t)
-        {
+        // Not started yet: PROVISIONING (awsvpc), or PENDING with no address reported.
+        let unstarted =
+            t.last_status == "PROVISIONING" || (t.last_status == "PENDING" && !ever_reported(&t));
+        if t.desired_status == "RUNNING" && unstarted {
             let arn = t.task_arn.clone();
             let (tx, rx) = watch::channel((t, view.revision));
             let shared2 = shared.clone();

@@ -89,7 +89,7 @@ impl Reporter {
         self.send(v).await;
     }
 
-    async fn address(&self, ip: Ipv4Addr, task_id: &str) {
+    async fn address(&self, ip: Ipv4Addr) {
         let details = json!([{"name": "privateIPv4Address", "value": ip.to_string()}]);
         let v = match &self.eni {
             Some(eni) => json!({"status": "PENDING", "attachments": [{
@@ -97,7 +97,6 @@ impl Reporter {
             // No awsvpc attachment: the address goes in the containers' network bindings.
             None => json!({"status": "PENDING"}),
         };
-        let _ = task_id;
         self.send(v).await;
     }
 
@@ -377,7 +376,7 @@ pub(crate) async fn run<R: Runtime>(
         }
     };
     tracing::debug!(task = %id, ms = t0.elapsed().as_millis() as u64, "network ready");
-    rep.address(net.ip(), &id).await;
+    rep.address(net.ip()).await;
     let result = run_in_network(&shared, &mut views, &mut rep, &net, &task, t0).await;
     if let Err(e) = shared.runtime.destroy_network(&net).await {
         warn!(task = %id, error = %e, "removing the task network");

@@ -30,7 +30,7 @@ pub struct AgentArgs {
     #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
     pub region: String,
     /// The account of the cluster (12 digits).
-    #[arg(long, default_value = berth_awsproto_default_account())]
+    #[arg(long, default_value = "123456789012")]
     pub account: String,
     /// The agent's files: instance identity, task logs, proxy sockets.
     #[arg(long, env = "BERTH_AGENT_DIR", default_value = "berth-data/agent")]
@@ -57,10 +57,6 @@ pub struct AgentArgs {
     /// Worker threads of each task's proxy.
     #[arg(long, default_value_t = 1)]
     pub proxy_workers: u16,
-}
-
-const fn berth_awsproto_default_account() -> &'static str {
-    "123456789012"
 }
 
 fn parse_subnet(s: &str) -> anyhow::Result<Ipv4Subnet> {

@@ -158,18 +158,13 @@ fn pass(ecs: &Ecs, ctx: &Context, cluster: &str) -> R<bool> {
             }
         }
         place(w, ctx, cluster, &mut tasks)?;
-        // Write back what changed, and publish or withdraw endpoints accordingly.
+        // Write back what changed, and publish or withdraw endpoints accordingly. The
+        // pass only changes tasks in place and appends new ones, so `before[i]` is
+        // task `i` as it was read.
         let at = now();
-        for t in &tasks {
-            let id = t["taskArn"]
-                .as_str()
-                .unwrap_or_default()
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string();
-            let key = task_key(ctx, cluster, &id);
-            let old = before.iter().find(|b| b["taskArn"] == t["taskArn"]);
+        for (i, t) in tasks.iter().enumerate() {
+            let key = task_key(ctx, cluster, task_id(t));
+            let old = before.get(i);
             if t["lastStatus"] == "STOPPED"
                 && t["stoppedAt"]
                     .as_f64()
@@ -215,14 +210,7 @@ fn lose_tasks_of_gone_agents(
             .filter(|t| &t["containerInstanceArn"] == arn && t["lastStatus"] != "STOPPED")
         {
             task::mark_stopping(t, "ServiceSchedulerInitiated", AGENT_LOST_REASON);
-            t["lastStatus"] = json!("STOPPED");
-            t["stoppedAt"] = json!(at);
-            t["executionStoppedAt"] = json!(at);
-            if let Some(cs) = t["containers"].as_array_mut() {
-                for c in cs {
-                    c["lastStatus"] = json!("STOPPED");
-                }
-            }
+            task::stop_now(t, at);
         }
     }
     Ok(())

@@ -243,17 +243,22 @@ pub(crate) fn mark_stopping(t: &mut Value, code: &str, reason: &str) -> bool {
     t["stoppingAt"] = json!(at);
     if t.get("containerInstanceArn").is_none() {
         // No agent holds it: nothing runs, so it stops now.
-        t["lastStatus"] = json!("STOPPED");
-        t["stoppedAt"] = json!(at);
-        t["executionStoppedAt"] = json!(at);
-        if let Some(cs) = t["containers"].as_array_mut() {
-            for c in cs {
-                c["lastStatus"] = json!("STOPPED");
-            }
-        }
+        stop_now(t, at);
     }
     t["version"] = json!(t["version"].as_i64().unwrap_or(1) + 1);
     true
+}
+
+/// Marks a task and its containers STOPPED at `at`, as when nothing of it runs.
+pub(crate) fn stop_now(t: &mut Value, at: f64) {
+    t["lastStatus"] = json!("STOPPED");
+    t["stoppedAt"] = json!(at);
+    t["executionStoppedAt"] = json!(at);
+    if let Some(cs) = t["containers"].as_array_mut() {
+        for c in cs {
+            c["lastStatus"] = json!("STOPPED");
+        }
+    }
 }
 
 fn validate_run(i: &RunInput, td: &Value) -> R<()> {

@@ -274,8 +274,44 @@ impl Drop for Disconnect {
     }
 }
 
+/// Reads an instance's view on a blocking thread.
+async fn read_view(
+    ecs: &Arc<Ecs>,
+    ctx: &Context,
+    cluster: &str,
+    instance: &str,
+) -> Result<Value, ApiError> {
+    let (ecs, ctx, c, i) = (
+        ecs.clone(),
+        ctx.clone(),
+        cluster.to_string(),
+        instance.to_string(),
+    );
+    tokio::task::spawn_blocking(move || berth_ecs::agent::instance_view(&ecs, &ctx, &c, &i))
+        .await
+        .unwrap_or_else(|e| Err(ApiError::internal(format!("view failed: {e}"))))
+}
+
+/// One NDJSON line of the push stream: the view, stamped with the revision it was
+/// read at or after.
+fn view_line(mut view: Value, revision: u64) -> Bytes {
+    view["revision"] = serde_json::json!(revision);
+    let mut line = view.to_string();
+    line.push('\n');
+    Bytes::from(line)
+}
+
 async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Body> {
     let request_id = berth_awsproto::uuid_v4();
+    let fail = |e: ApiError| {
+        full(error_response(
+            &e,
+            "message",
+            Encoding::Json,
+            &request_id,
+            &[],
+        ))
+    };
     let query = req.uri().query().unwrap_or("").to_string();
     let ctx = Context::from_authorization(
         req.headers()
@@ -285,21 +321,28 @@ async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Bo
     let cluster = query_param(&query, "cluster").unwrap_or_else(|| "default".into());
     let cluster = cluster.rsplit('/').next().unwrap_or_default().to_string();
     let Some(instance) = query_param(&query, "containerInstance") else {
-        let e = ApiError::new(
+        return fail(ApiError::new(
             400,
             "InvalidParameterException",
             "containerInstance is required.",
-        );
-        return full(error_response(
-            &e,
-            "message",
-            Encoding::Json,
-            &request_id,
-            &[],
         ));
     };
     let instance = instance.rsplit('/').next().unwrap_or_default().to_string();
-    let view = {
+    // Subscribed before the first view is read, so no change after it is missed.
+    let mut revisions = router.store.subscribe();
+    let revision = *revisions.borrow_and_update();
+    let first = match read_view(&router.ecs, &ctx, &cluster, &instance).await {
+        Ok(v) if v["instance"].is_null() => {
+            return fail(ApiError::new(
+                400,
+                "InvalidParameterException",
+                format!("containerInstance '{instance}' is not registered in cluster '{cluster}'."),
+            ));
+        }
+        Ok(v) => v,
+        Err(e) => return fail(e),
+    };
+    let connected = {
         let (ecs, ctx, c, i) = (
             router.ecs.clone(),
             ctx.clone(),
@@ -307,37 +350,17 @@ async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Bo
             instance.clone(),
         );
         tokio::task::spawn_blocking(move || {
-            berth_ecs::agent::set_agent_connected(&ecs, &ctx, &c, &i, true)?;
-            berth_ecs::agent::instance_view(&ecs, &ctx, &c, &i)
+            berth_ecs::agent::set_agent_connected(&ecs, &ctx, &c, &i, true)
         })
         .await
-        .unwrap_or_else(|e| Err(ApiError::internal(format!("view failed: {e}"))))
+        .unwrap_or_else(|e| {
+            Err(ApiError::internal(format!(
+                "marking the agent connected: {e}"
+            )))
+        })
     };
-    match view {
-        Ok(v) if v["instance"].is_null() => {
-            let e = ApiError::new(
-                400,
-                "InvalidParameterException",
-                format!("containerInstance '{instance}' is not registered in cluster '{cluster}'."),
-            );
-            return full(error_response(
-                &e,
-                "message",
-                Encoding::Json,
-                &request_id,
-                &[],
-            ));
-        }
-        Ok(_) => {}
-        Err(e) => {
-            return full(error_response(
-                &e,
-                "message",
-                Encoding::Json,
-                &request_id,
-                &[],
-            ))
-        }
+    if let Err(e) = connected {
+        return fail(e);
     }
     info!(%cluster, %instance, "agent connected");
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
@@ -347,43 +370,36 @@ async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Bo
         cluster: cluster.clone(),
         instance: instance.clone(),
     };
-    let store = router.store.clone();
     let ecs = router.ecs.clone();
     tokio::spawn(async move {
         let _guard = guard;
-        let mut revisions = store.subscribe();
-        let mut last = String::new();
+        let mut last = first.to_string();
+        if tx.send(view_line(first, revision)).await.is_err() {
+            return;
+        }
         loop {
-            let revision = *revisions.borrow_and_update();
-            let (ecs2, ctx2, c, i) = (ecs.clone(), ctx.clone(), cluster.clone(), instance.clone());
-            let view = tokio::task::spawn_blocking(move || {
-                berth_ecs::agent::instance_view(&ecs2, &ctx2, &c, &i)
-            })
-            .await;
-            match view {
-                Ok(Ok(mut v)) => {
-                    let text = v.to_string();
-                    if text != last {
-                        v["revision"] = serde_json::json!(revision);
-                        let mut line = v.to_string();
-                        line.push('\n');
-                        if tx.send(Bytes::from(line)).await.is_err() {
-                            return;
-                        }
-                        last = text;
-                    }
-                }
-                Ok(Err(e)) => warn!(error = %e, "agent view failed"),
-                Err(e) => warn!(error = %e, "agent view panicked"),
-            }
             tokio::select! {
                 r = revisions.changed() => if r.is_err() { return },
                 _ = tokio::time::sleep(HEARTBEAT) => {
                     if tx.send(Bytes::from_static(b"\n")).await.is_err() {
                         return;
                     }
+                    continue;
                 }
                 _ = tx.closed() => return,
+            }
+            let revision = *revisions.borrow_and_update();
+            match read_view(&ecs, &ctx, &cluster, &instance).await {
+                Ok(v) => {
+                    let text = v.to_string();
+                    if text != last {
+                        if tx.send(view_line(v, revision)).await.is_err() {
+                            return;
+                        }
+                        last = text;
+                    }
+                }
+                Err(e) => warn!(error = %e, "agent view failed"),
             }
         }
     });
