@@ -9,7 +9,8 @@
 //!    (rolloutState COMPLETED, older deployments dropped) and keeps the counts and the
 //!    service `events` as ECS does; a DRAINING service with no task left goes INACTIVE;
 //! 2. places unplaced tasks on ACTIVE instances whose agent is connected, spreading
-//!    them (fewest tasks first) within each instance's registered CPU and MEMORY;
+//!    them (fewest tasks first) within each instance's registered CPU and MEMORY
+//!    (which FARGATE tasks do not use up);
 //! 3. forgets STOPPED tasks an hour after they stopped (as ECS does).
 //!
 //! What needs a pass is found from the store's change log (any change under a
@@ -613,8 +614,13 @@ fn resource(inst: &Value, name: &str) -> i64 {
         .unwrap_or(0)
 }
 
-/// A task's CPU units and MiB (the task-level values, else the containers' sum).
+/// A task's CPU units and MiB (the task-level values, else the containers' sum) that
+/// count against its instance. FARGATE tasks count nothing: on AWS their capacity is
+/// not any container instance's, and on berth they share the host as they come.
 fn demand(t: &Value) -> (i64, i64) {
+    if t["launchType"] == "FARGATE" {
+        return (0, 0);
+    }
     let num = |v: &Value| {
         v.as_str()
             .and_then(|s| s.parse::<i64>().ok())
@@ -688,6 +694,14 @@ fn place(w: &mut Writer<'_>, ctx: &Context, cluster: &str, tasks: &mut [Value]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_tasks_on_instances_use_up_their_resources() {
+        let ec2 = json!({"launchType": "EC2", "cpu": "512", "memory": "1024"});
+        assert_eq!(demand(&ec2), (512, 1024));
+        let fargate = json!({"launchType": "FARGATE", "cpu": "1024", "memory": "2048"});
+        assert_eq!(demand(&fargate), (0, 0));
+    }
 
     #[test]
     fn the_circuit_breaker_threshold_is_ecs_s() {
