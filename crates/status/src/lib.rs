@@ -1,0 +1,716 @@
+//! `berth status`: what runs and how its traffic is, in one terminal table.
+//!
+//! [`gather`] reads clusters, services (with their deployments), tasks and their
+//! addresses through the ECS API, and each task's proxy metrics from its admin socket
+//! under the data directory (where `berth up` and `berth agent` keep them).
+//! [`render`] prints them; traffic health (ECS's "incoming" and "outgoing" traffic
+//! health: requests/s, 5xx, p99 response time) is the difference between two
+//! gatherings, so a first look takes two, a second apart.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use berth_agent::{AdminClient, ServerClient};
+use serde_json::{json, Value};
+
+/// What can go wrong.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Api(#[from] berth_agent::Error),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// One direction's counters of a proxy (cumulative, as scraped).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Traffic {
+    pub requests: f64,
+    pub errors_5xx: f64,
+    /// `TargetResponseTime` histogram: (upper bound in ms, cumulative count).
+    pub buckets: Vec<(f64, f64)>,
+}
+
+impl Traffic {
+    fn minus(&self, before: &Traffic) -> Traffic {
+        Traffic {
+            requests: (self.requests - before.requests).max(0.0),
+            errors_5xx: (self.errors_5xx - before.errors_5xx).max(0.0),
+            buckets: self
+                .buckets
+                .iter()
+                .map(|(le, n)| {
+                    let b = before
+                        .buckets
+                        .iter()
+                        .find(|(l, _)| l == le)
+                        .map_or(0.0, |(_, n)| *n);
+                    (*le, (n - b).max(0.0))
+                })
+                .collect(),
+        }
+    }
+
+    fn add(&mut self, other: &Traffic) {
+        self.requests += other.requests;
+        self.errors_5xx += other.errors_5xx;
+        for (le, n) in &other.buckets {
+            match self.buckets.iter_mut().find(|(l, _)| l == le) {
+                Some((_, m)) => *m += n,
+                None => self.buckets.push((*le, *n)),
+            }
+        }
+        self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
+    }
+
+    /// The upper bound of the bucket holding the 99th percentile, in ms.
+    pub fn p99_ms(&self) -> Option<f64> {
+        let total = self.buckets.iter().map(|b| b.1).fold(0.0, f64::max);
+        if total <= 0.0 {
+            return None;
+        }
+        self.buckets
+            .iter()
+            .find(|(_, n)| *n >= total * 0.99)
+            .map(|(le, _)| *le)
+    }
+}
+
+/// A proxy's traffic, both ways.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ProxyTraffic {
+    pub incoming: Traffic,
+    pub outgoing: Traffic,
+}
+
+/// Reads the Prometheus text of a proxy's `/metrics`.
+pub fn parse_metrics(text: &str) -> ProxyTraffic {
+    let mut out = ProxyTraffic::default();
+    for line in text.lines() {
+        if line.starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let (name, labels) = match series.split_once('{') {
+            Some((n, rest)) => (n, rest.trim_end_matches('}')),
+            None => (series, ""),
+        };
+        let label = |key: &str| {
+            labels.split(',').find_map(|kv| {
+                let (k, v) = kv.split_once('=')?;
+                (k == key).then(|| v.trim_matches('"'))
+            })
+        };
+        let t = match label("direction") {
+            Some("ingress") => &mut out.incoming,
+            Some("egress") => &mut out.outgoing,
+            _ => continue,
+        };
+        match name {
+            "RequestCount" => t.requests += value,
+            "HTTPCode_Target_5XX_Count" => t.errors_5xx += value,
+            "TargetResponseTime_bucket" => {
+                let le = match label("le") {
+                    Some("+Inf") => f64::INFINITY,
+                    Some(l) => match l.parse() {
+                        Ok(l) => l,
+                        Err(_) => continue,
+                    },
+                    None => continue,
+                };
+                t.add(&Traffic {
+                    buckets: vec![(le, value)],
+                    ..Default::default()
+                });
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A task as `berth status` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TaskStatus {
+    pub id: String,
+    pub last_status: String,
+    pub desired_status: String,
+    pub health: String,
+    pub address: Option<String>,
+    /// The ports its Service Connect services take, `name=port`.
+    pub ports: Vec<String>,
+    /// Its proxy's counters, when its admin socket answered.
+    pub traffic: Option<ProxyTraffic>,
+}
+
+/// A deployment of a service.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DeploymentStatus {
+    pub status: String,
+    pub rollout: String,
+    pub task_definition: String,
+    pub desired: i64,
+    pub running: i64,
+    pub failed: i64,
+}
+
+/// A service as `berth status` shows it.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceStatus {
+    pub name: String,
+    pub status: String,
+    pub desired: i64,
+    pub running: i64,
+    pub pending: i64,
+    pub deployments: Vec<DeploymentStatus>,
+    /// Its Service Connect names clients use (`dnsName:port`), or `client only`.
+    pub endpoints: Vec<String>,
+    pub tasks: Vec<TaskStatus>,
+}
+
+/// A cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterStatus {
+    pub name: String,
+    pub status: String,
+    pub namespace: Option<String>,
+    pub services: Vec<ServiceStatus>,
+    /// Tasks of no service (RunTask).
+    pub standalone: Vec<TaskStatus>,
+}
+
+/// Everything at one moment.
+#[derive(Clone, Debug)]
+pub struct Status {
+    pub at: Instant,
+    pub clusters: Vec<ClusterStatus>,
+}
+
+/// The proxies' admin sockets under a data directory, by task id: `berth agent`'s
+/// (`<dir>/agent/tasks/<id>/proxy/admin.sock`) and `berth up`'s agents'
+/// (`<dir>/agents/<account>/<region>/<cluster>/tasks/...`).
+pub fn admin_sockets(data_dir: &Path) -> HashMap<String, PathBuf> {
+    fn dirs(p: &Path) -> Vec<PathBuf> {
+        std::fs::read_dir(p)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.is_dir())
+            .collect()
+    }
+    let mut agents = vec![data_dir.join("agent")];
+    for a in dirs(&data_dir.join("agents")) {
+        for r in dirs(&a) {
+            agents.extend(dirs(&r));
+        }
+    }
+    let mut out = HashMap::new();
+    for agent in agents {
+        for task in dirs(&agent.join("tasks")) {
+            let sock = task.join("proxy").join("admin.sock");
+            if sock.exists() {
+                if let Some(id) = task.file_name() {
+                    out.insert(id.to_string_lossy().to_string(), sock);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn s(v: &Value) -> String {
+    v.as_str().unwrap_or_default().to_string()
+}
+
+fn last(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap_or_default().to_string()
+}
+
+fn address(task: &Value) -> Option<String> {
+    let eni = task["attachments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a["details"].as_array().into_iter().flatten())
+        .find(|d| d["name"] == "privateIPv4Address")
+        .and_then(|d| d["value"].as_str());
+    eni.or_else(|| {
+        task["containers"]
+            .as_array()?
+            .iter()
+            .flat_map(|c| c["networkBindings"].as_array().into_iter().flatten())
+            .find_map(|b| b["bindIP"].as_str())
+    })
+    .map(str::to_string)
+}
+
+/// Every ARN a List* call gives, following `nextToken`.
+async fn list_all(
+    client: &ServerClient,
+    op: &str,
+    input: Value,
+    field: &str,
+) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut input = input;
+    loop {
+        let page = client.ecs(op, &input).await?;
+        out.extend(page[field].as_array().into_iter().flatten().map(s));
+        match page["nextToken"].as_str() {
+            Some(t) if !t.is_empty() => input["nextToken"] = json!(t),
+            _ => return Ok(out),
+        }
+    }
+}
+
+/// Reads everything through the API, and the proxies' metrics from `data_dir`.
+pub async fn gather(client: &ServerClient, data_dir: &Path) -> Result<Status> {
+    let sockets = admin_sockets(data_dir);
+    let at = Instant::now();
+    let arns = list_all(client, "ListClusters", json!({}), "clusterArns").await?;
+    let mut clusters = Vec::new();
+    let mut ports_of: HashMap<String, Vec<String>> = HashMap::new();
+    for chunk in arns.chunks(100) {
+        let d = client
+            .ecs(
+                "DescribeClusters",
+                &json!({"clusters": chunk, "include": ["SETTINGS"]}),
+            )
+            .await?;
+        for c in d["clusters"].as_array().into_iter().flatten() {
+            let name = s(&c["clusterName"]);
+            let service_arns = list_all(
+                client,
+                "ListServices",
+                json!({"cluster": name}),
+                "serviceArns",
+            )
+            .await?;
+            let mut services = Vec::new();
+            for chunk in service_arns.chunks(10) {
+                let d = client
+                    .ecs(
+                        "DescribeServices",
+                        &json!({"cluster": name, "services": chunk}),
+                    )
+                    .await?;
+                for sv in d["services"].as_array().into_iter().flatten() {
+                    services.push(service_of(sv));
+                }
+            }
+            let task_arns =
+                list_all(client, "ListTasks", json!({"cluster": name}), "taskArns").await?;
+            let mut standalone = Vec::new();
+            for chunk in task_arns.chunks(100) {
+                let d = client
+                    .ecs("DescribeTasks", &json!({"cluster": name, "tasks": chunk}))
+                    .await?;
+                for t in d["tasks"].as_array().into_iter().flatten() {
+                    let td = s(&t["taskDefinitionArn"]);
+                    if !ports_of.contains_key(&td) {
+                        ports_of.insert(td.clone(), sc_ports(client, &td).await);
+                    }
+                    let id = last(&s(&t["taskArn"]));
+                    let traffic = match sockets.get(&id) {
+                        Some(sock) => scrape(sock).await,
+                        None => None,
+                    };
+                    let task = TaskStatus {
+                        id,
+                        last_status: s(&t["lastStatus"]),
+                        desired_status: s(&t["desiredStatus"]),
+                        health: s(&t["healthStatus"]),
+                        address: address(t),
+                        ports: ports_of.get(&td).cloned().unwrap_or_default(),
+                        traffic,
+                    };
+                    let group = s(&t["group"]);
+                    match group
+                        .strip_prefix("service:")
+                        .and_then(|g| services.iter_mut().find(|sv| sv.name == g))
+                    {
+                        Some(sv) => sv.tasks.push(task),
+                        None => standalone.push(task),
+                    }
+                }
+            }
+            clusters.push(ClusterStatus {
+                status: s(&c["status"]),
+                namespace: c["serviceConnectDefaults"]["namespace"].as_str().map(last),
+                name,
+                services,
+                standalone,
+            });
+        }
+    }
+    clusters.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(Status { at, clusters })
+}
+
+fn service_of(sv: &Value) -> ServiceStatus {
+    let deployments = sv["deployments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| DeploymentStatus {
+            status: s(&d["status"]),
+            rollout: s(&d["rolloutState"]),
+            task_definition: last(&s(&d["taskDefinition"])),
+            desired: d["desiredCount"].as_i64().unwrap_or(0),
+            running: d["runningCount"].as_i64().unwrap_or(0),
+            failed: d["failedTasks"].as_i64().unwrap_or(0),
+        })
+        .collect();
+    let sc = sv["deployments"][0]["serviceConnectConfiguration"].clone();
+    let mut endpoints: Vec<String> = sc["services"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|e| {
+            e["clientAliases"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|a| format!("{}:{}", s(&a["dnsName"]), a["port"]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if endpoints.is_empty() && sc["enabled"] == true {
+        endpoints.push("client only".into());
+    }
+    ServiceStatus {
+        name: s(&sv["serviceName"]),
+        status: s(&sv["status"]),
+        desired: sv["desiredCount"].as_i64().unwrap_or(0),
+        running: sv["runningCount"].as_i64().unwrap_or(0),
+        pending: sv["pendingCount"].as_i64().unwrap_or(0),
+        deployments,
+        endpoints,
+        tasks: Vec::new(),
+    }
+}
+
+/// `name=containerPort` of a task definition's named ports.
+async fn sc_ports(client: &ServerClient, td: &str) -> Vec<String> {
+    let Ok(d) = client
+        .ecs("DescribeTaskDefinition", &json!({"taskDefinition": td}))
+        .await
+    else {
+        return Vec::new();
+    };
+    d["taskDefinition"]["containerDefinitions"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .flat_map(|c| c["portMappings"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| Some(format!("{}", p["containerPort"].as_i64()?)))
+        .collect()
+}
+
+async fn scrape(sock: &Path) -> Option<ProxyTraffic> {
+    let (status, body) = AdminClient::new(sock)
+        .request(http::Method::GET, "/metrics", bytes::Bytes::new())
+        .await
+        .ok()?;
+    status
+        .is_success()
+        .then(|| parse_metrics(&String::from_utf8_lossy(&body)))
+}
+
+/// One direction's health over the time between two gatherings.
+fn health(t: &Traffic, secs: f64) -> String {
+    if t.requests <= 0.0 {
+        return "-".into();
+    }
+    let p99 = t
+        .p99_ms()
+        .map(|p| {
+            if p.is_infinite() {
+                ">30s".to_string()
+            } else {
+                format!("≤{p}ms")
+            }
+        })
+        .unwrap_or_else(|| "-".into());
+    format!(
+        "{:.1}/s 5xx {} p99 {p99}",
+        t.requests / secs,
+        t.errors_5xx as u64
+    )
+}
+
+/// A service's traffic between `before` and `now` (tasks seen in both).
+fn service_traffic(
+    before: Option<&ServiceStatus>,
+    now: &ServiceStatus,
+) -> Option<(Traffic, Traffic)> {
+    let before = before?;
+    let mut inc = Traffic::default();
+    let mut out = Traffic::default();
+    let mut any = false;
+    for t in &now.tasks {
+        let (Some(cur), Some(prev)) = (
+            &t.traffic,
+            before
+                .tasks
+                .iter()
+                .find(|p| p.id == t.id)
+                .and_then(|p| p.traffic.as_ref()),
+        ) else {
+            continue;
+        };
+        any = true;
+        inc.add(&cur.incoming.minus(&prev.incoming));
+        out.add(&cur.outgoing.minus(&prev.outgoing));
+    }
+    any.then_some((inc, out))
+}
+
+fn table(rows: &[Vec<String>], indent: &str, out: &mut String) {
+    let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
+    let widths: Vec<usize> = (0..cols)
+        .map(|i| {
+            rows.iter()
+                .filter_map(|r| r.get(i))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    for r in rows {
+        let mut line = String::from(indent);
+        for (i, c) in r.iter().enumerate() {
+            line.push_str(c);
+            if i + 1 < r.len() {
+                line.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
+            }
+        }
+        let _ = writeln!(out, "{}", line.trim_end());
+    }
+}
+
+fn task_rows(tasks: &[TaskStatus], rows: &mut Vec<Vec<String>>) {
+    for t in tasks {
+        let addr = t.address.clone().unwrap_or_else(|| "-".into());
+        let endpoints = if t.address.is_some() && !t.ports.is_empty() {
+            t.ports
+                .iter()
+                .map(|p| format!("{addr}:{p}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        } else {
+            "-".into()
+        };
+        rows.push(vec![
+            format!("  task {}", t.id),
+            format!("{}→{}", t.last_status, t.desired_status),
+            t.health.clone(),
+            endpoints,
+            String::new(),
+            String::new(),
+        ]);
+    }
+}
+
+/// The table of `now`; traffic health from the difference with `before`.
+pub fn render(before: Option<&Status>, now: &Status) -> String {
+    let secs = before
+        .map(|b| now.at.duration_since(b.at).as_secs_f64())
+        .filter(|s| *s > 0.0)
+        .unwrap_or(1.0);
+    let mut out = String::new();
+    if now.clusters.is_empty() {
+        out.push_str("no clusters (create one: aws ecs create-cluster --cluster-name NAME)\n");
+        return out;
+    }
+    for c in &now.clusters {
+        let prev_c = before.and_then(|b| b.clusters.iter().find(|p| p.name == c.name));
+        let _ = writeln!(
+            out,
+            "cluster {} ({}), namespace {}: {} services, {} tasks",
+            c.name,
+            c.status,
+            c.namespace.as_deref().unwrap_or("-"),
+            c.services.len(),
+            c.services.iter().map(|s| s.tasks.len()).sum::<usize>() + c.standalone.len()
+        );
+        let mut rows = vec![vec![
+            "SERVICE".to_string(),
+            "TASKS".into(),
+            "DEPLOYMENTS".into(),
+            "ENDPOINTS".into(),
+            "INCOMING".into(),
+            "OUTGOING".into(),
+        ]];
+        for sv in &c.services {
+            let deps = sv
+                .deployments
+                .iter()
+                .map(|d| {
+                    let failed = if d.failed > 0 {
+                        format!(" {} failed", d.failed)
+                    } else {
+                        String::new()
+                    };
+                    format!(
+                        "{} {} {}/{} {}{failed}",
+                        d.status, d.task_definition, d.running, d.desired, d.rollout
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("; ");
+            let prev_s = prev_c.and_then(|p| p.services.iter().find(|p| p.name == sv.name));
+            let (inc, outg) = match service_traffic(prev_s, sv) {
+                Some((i, o)) => (health(&i, secs), health(&o, secs)),
+                None => ("-".into(), "-".into()),
+            };
+            let endpoints = if sv.endpoints.is_empty() {
+                "-".to_string()
+            } else {
+                sv.endpoints.join(" ")
+            };
+            let incoming = if sv.endpoints.iter().any(|e| e == "client only") {
+                "(client only)".to_string()
+            } else {
+                inc
+            };
+            rows.push(vec![
+                format!("{} ({})", sv.name, sv.status),
+                format!("{}/{} ({} pending)", sv.running, sv.desired, sv.pending),
+                deps,
+                endpoints,
+                incoming,
+                outg,
+            ]);
+            task_rows(&sv.tasks, &mut rows);
+        }
+        if !c.standalone.is_empty() {
+            rows.push(vec!["(no service)".to_string()]);
+            task_rows(&c.standalone, &mut rows);
+        }
+        table(&rows, "  ", &mut out);
+        out.push('\n');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const METRICS: &str = r#"# HELP RequestCount Requests received from downstream clients.
+# TYPE RequestCount counter
+RequestCount{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress"} 10
+RequestCount{ClusterName="c",DiscoveryName="ui",ServiceName="ui",TargetDiscoveryName="catalog",direction="egress"} 4
+HTTPCode_Target_5XX_Count{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress"} 1
+TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress",le="1"} 5
+TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress",le="5"} 10
+TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress",le="+Inf"} 10
+"#;
+
+    #[test]
+    fn metrics_are_read_by_direction() {
+        let t = parse_metrics(METRICS);
+        assert_eq!(t.incoming.requests, 10.0);
+        assert_eq!(t.incoming.errors_5xx, 1.0);
+        assert_eq!(t.outgoing.requests, 4.0);
+        assert_eq!(t.incoming.p99_ms(), Some(5.0));
+        assert_eq!(t.outgoing.p99_ms(), None);
+        assert_eq!(parse_metrics("garbage\nx{y 1\n"), ProxyTraffic::default());
+    }
+
+    fn task(id: &str, requests: f64) -> TaskStatus {
+        TaskStatus {
+            id: id.into(),
+            last_status: "RUNNING".into(),
+            desired_status: "RUNNING".into(),
+            health: "HEALTHY".into(),
+            address: Some("10.213.0.5".into()),
+            ports: vec!["8080".into()],
+            traffic: Some(ProxyTraffic {
+                incoming: Traffic {
+                    requests,
+                    errors_5xx: 0.0,
+                    buckets: vec![(1.0, requests), (f64::INFINITY, requests)],
+                },
+                outgoing: Traffic::default(),
+            }),
+        }
+    }
+
+    fn status(at: Instant, tasks: Vec<TaskStatus>) -> Status {
+        Status {
+            at,
+            clusters: vec![ClusterStatus {
+                name: "retail".into(),
+                status: "ACTIVE".into(),
+                namespace: Some("retailstore.local".into()),
+                services: vec![ServiceStatus {
+                    name: "catalog".into(),
+                    status: "ACTIVE".into(),
+                    desired: 2,
+                    running: 2,
+                    pending: 0,
+                    deployments: vec![DeploymentStatus {
+                        status: "PRIMARY".into(),
+                        rollout: "COMPLETED".into(),
+                        task_definition: "retail-store-ecs-catalog:1".into(),
+                        desired: 2,
+                        running: 2,
+                        failed: 0,
+                    }],
+                    endpoints: vec!["catalog:80".into()],
+                    tasks,
+                }],
+                standalone: vec![],
+            }],
+        }
+    }
+
+    #[test]
+    fn traffic_is_the_difference_between_two_looks() {
+        let t0 = Instant::now();
+        let before = status(t0, vec![task("a", 10.0), task("b", 0.0)]);
+        let now = status(
+            t0 + std::time::Duration::from_secs(2),
+            vec![task("a", 30.0), task("b", 20.0), task("new", 1000.0)],
+        );
+        let text = render(Some(&before), &now);
+        // (20 + 20) requests in 2 s; the new task has no earlier look and is not counted.
+        assert!(text.contains("20.0/s 5xx 0 p99 ≤1ms"), "{text}");
+        assert!(text.contains("catalog (ACTIVE)"), "{text}");
+        assert!(
+            text.contains("PRIMARY retail-store-ecs-catalog:1 2/2 COMPLETED"),
+            "{text}"
+        );
+        assert!(text.contains("10.213.0.5:8080"), "{text}");
+        assert!(text.contains("namespace retailstore.local"), "{text}");
+        // A single look has no traffic figures.
+        let text = render(None, &now);
+        assert!(!text.contains("/s 5xx"), "{text}");
+    }
+
+    #[test]
+    fn sockets_are_found_for_both_layouts() {
+        let d = tempfile::tempdir().unwrap();
+        let a = d.path().join("agent/tasks/t1/proxy");
+        let b = d.path().join("agents/1/us-east-1/c/tasks/t2/proxy");
+        std::fs::create_dir_all(&a).unwrap();
+        std::fs::create_dir_all(&b).unwrap();
+        std::fs::write(a.join("admin.sock"), "").unwrap();
+        std::fs::write(b.join("admin.sock"), "").unwrap();
+        std::fs::create_dir_all(d.path().join("agents/1/us-east-1/c/tasks/t3")).unwrap();
+        let s = admin_sockets(d.path());
+        assert_eq!(s.len(), 2);
+        assert!(s["t1"].ends_with("t1/proxy/admin.sock"));
+        assert!(s["t2"].ends_with("t2/proxy/admin.sock"));
+    }
+}
