@@ -8,6 +8,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod agent_cmd;
+mod demo_cmd;
 mod image_cmd;
 
 #[derive(Parser)]
@@ -46,6 +47,8 @@ enum Command {
         #[command(subcommand)]
         command: image_cmd::ImageCommand,
     },
+    /// Run one of berth's demo applications (the examples' stand-ins for the seeds' images).
+    Demo(demo_cmd::DemoArgs),
     /// Sleep until SIGTERM or SIGINT: the process of a Docker task's holder container,
     /// which owns the task's network namespace.
     #[command(hide = true)]
@@ -85,7 +88,7 @@ fn main() -> anyhow::Result<()> {
     // The proxy's workers run their own runtimes (see berth_proxy); this one is only its
     // control side: admin, snapshots, signals.
     let mut rt = match &cli.command {
-        Command::Proxy { .. } | Command::Pause | Command::Image { .. } => {
+        Command::Proxy { .. } | Command::Pause | Command::Image { .. } | Command::Demo(_) => {
             tokio::runtime::Builder::new_current_thread()
         }
         Command::Server { .. } | Command::Agent(_) => tokio::runtime::Builder::new_multi_thread(),
@@ -103,6 +106,7 @@ fn main() -> anyhow::Result<()> {
         } => rt.block_on(server(listen, data_dir, max_body_bytes)),
         Command::Pause => rt.block_on(pause()),
         Command::Image { command } => rt.block_on(image_cmd::run(command)),
+        Command::Demo(a) => rt.block_on(demo_cmd::run(a)),
         Command::Agent(a) => rt.block_on(agent_cmd::agent(a)),
         Command::Logs(_) => unreachable!("handled before the runtime starts"),
         Command::Proxy {

@@ -10,6 +10,10 @@
 //!   (Debian's nginx as `public.ecr.aws/docker/library/nginx:latest`, so the seeds'
 //!   task definitions run unchanged) and `busybox.json` (dash and coreutils as
 //!   `public.ecr.aws/docker/library/busybox:latest`).
+//! * [`LayeredImage`]: an image on top of another one (e.g. the berth image) with host
+//!   executables added as one small layer and a new entrypoint, made with Docker's
+//!   create + archive upload + commit, so the base's layers are shared
+//!   ([`ensure_layered_image`]; berth's demo images are made so).
 //!
 //! Every image gets `/etc/passwd` and `/etc/group` (root, plus the spec's `users` and
 //! `groups` copied from the host's files), `/etc/nsswitch.conf` (`files`), `/tmp`
@@ -22,7 +26,11 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 use std::process::Command;
 
-use bollard::query_parameters::{CreateImageOptions, RemoveImageOptions};
+use bollard::models::{ContainerConfig, ContainerCreateBody};
+use bollard::query_parameters::{
+    CommitContainerOptions, CreateContainerOptions, CreateImageOptions, RemoveContainerOptions,
+    RemoveImageOptions, UploadToContainerOptions,
+};
 use bollard::Docker;
 use futures_util::StreamExt;
 use serde::Deserialize;
@@ -543,9 +551,14 @@ async fn import(
         .await
         .map_err(|e| Error::docker(format!("inspect image {}", spec.tag), e))?;
     let id = inspect.id.unwrap_or_default();
-    // The image the tag named before is now untagged: remove it, unless a container
-    // still uses it (then Docker refuses, and it stays).
-    if let Some(old) = before.filter(|old| *old != id) {
+    remove_replaced(docker, before, &id).await;
+    Ok(id)
+}
+
+/// The image the tag named `before` is now untagged: removes it, unless a container
+/// (or a child image) still uses it (then Docker refuses, and it stays).
+async fn remove_replaced(docker: &Docker, before: Option<String>, id: &str) {
+    if let Some(old) = before.filter(|old| old != id) {
         if let Err(e) = docker
             .remove_image(&old, None::<RemoveImageOptions>, None)
             .await
@@ -553,7 +566,6 @@ async fn import(
             tracing::debug!(image = %old, error = %e, "old image kept");
         }
     }
-    Ok(id)
 }
 
 /// `repo[:tag]` → (repo, tag), the tag defaulting to `latest`; a `:` before the last
@@ -623,6 +635,160 @@ pub async fn ensure_berth_image(
         build_berth_image(docker, Some(&binary), Some(tag)).await?,
         true,
     ))
+}
+
+/// An image made on top of another one: host executables (with the libraries they load)
+/// as one layer, and a new entrypoint; the base's environment, working directory and
+/// user are kept, its `Cmd` dropped.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct LayeredImage {
+    /// `repository:tag` of the new image.
+    pub tag: String,
+    /// The image it is made on (it must exist), e.g. [`berth_runtime::PROXY_IMAGE`].
+    pub base: String,
+    /// Host executables copied, with their libraries, to the same paths in the image.
+    pub binaries: Vec<PathBuf>,
+    /// The new image's `Entrypoint`.
+    pub entrypoint: Vec<String>,
+}
+
+impl LayeredImage {
+    /// What the image is built from, for [`LABEL_SOURCE`]: the base image's id, the
+    /// entrypoint, and each binary's path, size and modification time.
+    fn source(&self, base_id: &str) -> Result<String> {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.entrypoint.hash(&mut h);
+        for b in &self.binaries {
+            let m = fs::metadata(b).map_err(|e| Error::io(format!("stat {}", b.display()), e))?;
+            (b, m.size(), m.mtime(), m.mtime_nsec()).hash(&mut h);
+        }
+        Ok(format!("layered:{base_id}:{:016x}", h.finish()))
+    }
+}
+
+/// Builds `image` on its base: creates a container of the base (never started),
+/// uploads the layer into it, commits it as `image.tag` with the new entrypoint and
+/// removes the container. Returns the image id.
+pub async fn build_layered_image(docker: &Docker, image: &LayeredImage) -> Result<String> {
+    let base_id = docker
+        .inspect_image(&image.base)
+        .await
+        .map_err(|e| Error::docker(format!("inspect base image {}", image.base), e))?
+        .id
+        .unwrap_or_default();
+    let source = image.source(&base_id)?;
+    build_layered(docker, image, &source).await
+}
+
+async fn build_layered(docker: &Docker, image: &LayeredImage, source: &str) -> Result<String> {
+    if image.entrypoint.is_empty() {
+        return Err(Error::Spec {
+            source_name: image.tag.clone(),
+            message: "entrypoint: empty".into(),
+        });
+    }
+    let mut layer = RootFs::new();
+    for b in &image.binaries {
+        layer.binary(b)?;
+    }
+    let tar = layer.into_tar()?;
+    let before = docker
+        .inspect_image(&image.tag)
+        .await
+        .ok()
+        .and_then(|i| i.id);
+    let created = docker
+        .create_container(
+            None::<CreateContainerOptions>,
+            ContainerCreateBody {
+                image: Some(image.base.clone()),
+                network_disabled: Some(true),
+                ..ContainerCreateBody::default()
+            },
+        )
+        .await
+        .map_err(|e| Error::docker(format!("create a container of {}", image.base), e))?;
+    let result = async {
+        docker
+            .upload_to_container(
+                &created.id,
+                Some(UploadToContainerOptions {
+                    path: "/".into(),
+                    ..UploadToContainerOptions::default()
+                }),
+                bollard::body_full(bytes::Bytes::from(tar)),
+            )
+            .await
+            .map_err(|e| Error::docker(format!("add the layer of {}", image.tag), e))?;
+        let (repo, tag) = split_tag(&image.tag);
+        let config = ContainerConfig {
+            entrypoint: Some(image.entrypoint.clone()),
+            labels: Some(std::collections::HashMap::from([(
+                LABEL_SOURCE.to_string(),
+                source.to_string(),
+            )])),
+            ..ContainerConfig::default()
+        };
+        docker
+            .commit_container(
+                CommitContainerOptions {
+                    container: Some(created.id.clone()),
+                    repo: Some(repo.to_string()),
+                    tag: Some(tag.to_string()),
+                    pause: false,
+                    ..CommitContainerOptions::default()
+                },
+                config,
+            )
+            .await
+            .map_err(|e| Error::docker(format!("commit {}", image.tag), e))
+    }
+    .await;
+    if let Err(e) = docker
+        .remove_container(
+            &created.id,
+            Some(RemoveContainerOptions {
+                force: true,
+                ..RemoveContainerOptions::default()
+            }),
+        )
+        .await
+    {
+        tracing::warn!(container = %created.id, error = %e, "build container not removed");
+    }
+    result?;
+    let id = docker
+        .inspect_image(&image.tag)
+        .await
+        .map_err(|e| Error::docker(format!("inspect image {}", image.tag), e))?
+        .id
+        .unwrap_or_default();
+    remove_replaced(docker, before, &id).await;
+    Ok(id)
+}
+
+/// Builds `image` (as [`build_layered_image`]) unless an image with its tag was built
+/// from the same base image, binaries and entrypoint. Returns the image id and whether
+/// it was built now.
+pub async fn ensure_layered_image(docker: &Docker, image: &LayeredImage) -> Result<(String, bool)> {
+    let base_id = docker
+        .inspect_image(&image.base)
+        .await
+        .map_err(|e| Error::docker(format!("inspect base image {}", image.base), e))?
+        .id
+        .unwrap_or_default();
+    let want = image.source(&base_id)?;
+    if let Ok(img) = docker.inspect_image(&image.tag).await {
+        let have = img
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(LABEL_SOURCE).cloned());
+        if have.as_deref() == Some(want.as_str()) {
+            return Ok((img.id.unwrap_or_default(), false));
+        }
+    }
+    Ok((build_layered(docker, image, &want).await?, true))
 }
 
 #[cfg(test)]
