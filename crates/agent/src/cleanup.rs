@@ -74,6 +74,9 @@ pub async fn cleanup<R: Runtime>(
 ) -> Result<Vec<String>> {
     let mine = own_tasks(state_dir);
     runtime.cleanup_tasks(&mine).await?;
+    for id in &mine {
+        let _ = std::fs::remove_dir_all(crate::task::proxy_dir(id));
+    }
     let leftovers = berth_tasknet::scan(bridge).await?;
     let mut found: Vec<String> = Vec::new();
     let mut others: Vec<String> = Vec::new();

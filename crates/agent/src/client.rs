@@ -67,15 +67,23 @@ impl ServerClient {
 
     /// Calls an ECS operation; an API error comes back as [`Error::Api`].
     pub async fn ecs(&self, op: &str, input: &Value) -> Result<Value> {
+        self.call("AmazonEC2ContainerServiceV20141113", op, input)
+            .await
+    }
+
+    /// Calls a Cloud Map operation (JSON 1.1); an API error comes back as [`Error::Api`].
+    pub async fn servicediscovery(&self, op: &str, input: &Value) -> Result<Value> {
+        self.call("Route53AutoNaming_v20170314", op, input).await
+    }
+
+    /// Calls `target.op` with AWS JSON 1.1.
+    async fn call(&self, target: &str, op: &str, input: &Value) -> Result<Value> {
         let req = Request::builder()
             .method(Method::POST)
             .uri("/")
             .header(http::header::HOST, &self.authority)
             .header("content-type", "application/x-amz-json-1.1")
-            .header(
-                "x-amz-target",
-                format!("AmazonEC2ContainerServiceV20141113.{op}"),
-            )
+            .header("x-amz-target", format!("{target}.{op}"))
             .header(http::header::AUTHORIZATION, &self.authorization)
             .body(Full::new(Bytes::from(input.to_string())))
             .expect("a valid request");

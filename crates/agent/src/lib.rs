@@ -14,7 +14,8 @@
 //! Files, under the state directory: `instance.json` (the instance ARN and cluster),
 //! `tasks/<task id>/logs/<container>.log` (each container's stdout and stderr, and
 //! the proxy's as `ecs-service-connect.log`; read them with `berth logs`),
-//! `tasks/<task id>/proxy/admin.sock` (the proxy's admin endpoint, while it runs).
+//! and, outside it (a Unix socket's path is short), `/run/berth/proxy/<task id>/admin.sock`
+//! (the proxy's admin endpoint, while it runs: [`task::PROXY_SOCKET_DIR`]).
 
 pub mod cleanup;
 pub mod client;

@@ -37,10 +37,19 @@ use crate::Shared;
 /// The name of the proxy container of a task (ECS calls its own `ecs-service-connect-…`).
 pub const PROXY_CONTAINER: &str = "ecs-service-connect";
 
-/// The directory of a task's files: `logs/` (one file per container, and the proxy's)
-/// and `proxy/` (its admin socket).
+/// The directory of a task's files: `logs/` (one file per container, and the proxy's).
 pub fn task_dir(state_dir: &Path, task_id: &str) -> PathBuf {
     state_dir.join("tasks").join(task_id)
+}
+
+/// Where every agent of the machine puts its proxies' admin sockets, one directory per
+/// task: a short path, because a Unix socket's path must fit in 108 bytes (a state
+/// directory may be anywhere).
+pub const PROXY_SOCKET_DIR: &str = "/run/berth/proxy";
+
+/// The directory of a task's proxy admin socket (`admin.sock`).
+pub fn proxy_dir(task_id: &str) -> PathBuf {
+    Path::new(PROXY_SOCKET_DIR).join(task_id)
 }
 
 /// Reports of one task, in order.
@@ -381,7 +390,7 @@ pub(crate) async fn run<R: Runtime>(
     if let Err(e) = shared.runtime.destroy_network(&net).await {
         warn!(task = %id, error = %e, "removing the task network");
     }
-    let _ = std::fs::remove_dir_all(task_dir(&shared.config.state_dir, &id).join("proxy"));
+    let _ = std::fs::remove_dir_all(proxy_dir(&id));
     let reason = match result {
         Ok(r) => r,
         Err(e) => Some(truncate(&e.to_string(), 255)),
@@ -403,7 +412,7 @@ async fn run_in_network<R: Runtime>(
     let id = task.id().to_string();
     let dir = task_dir(&shared.config.state_dir, &id);
     let logs = dir.join("logs");
-    let proxy_dir = dir.join("proxy");
+    let proxy_dir = proxy_dir(&id);
     std::fs::create_dir_all(&proxy_dir)
         .map_err(|e| Error::io(format!("create {}", proxy_dir.display()), e))?;
     let specs = container_specs(task)?;

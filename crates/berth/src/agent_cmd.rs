@@ -38,6 +38,13 @@ pub struct AgentArgs {
     /// How containers run.
     #[arg(long, value_enum, default_value_t = RuntimeKind::Process)]
     pub runtime: RuntimeKind,
+    #[command(flatten)]
+    pub host: HostArgs,
+}
+
+/// What `berth agent` and `berth up` share: how tasks are networked and run.
+#[derive(clap::Args, Debug, Clone)]
+pub struct HostArgs {
     /// The task bridge's interface name.
     #[arg(long, default_value = berth_tasknet::DEFAULT_BRIDGE)]
     pub bridge: String,
@@ -72,39 +79,89 @@ fn parse_subnet(s: &str) -> anyhow::Result<Ipv4Subnet> {
     Ipv4Subnet::new(ip, prefix).with_context(|| format!("--subnet '{s}'"))
 }
 
-/// The agent's configuration from its flags.
-pub fn agent_config(a: &AgentArgs) -> anyhow::Result<berth_agent::AgentConfig> {
-    let mut image_map = ImageMap::builtin();
-    if let Some(p) = &a.image_map {
+/// An agent's configuration from the host flags; `server`, `cluster`, `account`,
+/// `region` and `state_dir` are the caller's to set.
+pub fn host_config(h: &HostArgs, secrets: &Path) -> anyhow::Result<berth_agent::AgentConfig> {
+    let exe = std::env::current_exe().context("finding the berth binary")?;
+    // The demo applications' images run this very binary.
+    let mut image_map = crate::demo_cmd::demo_image_map(&exe).then(ImageMap::builtin());
+    if let Some(p) = &h.image_map {
         image_map = ImageMap::load(p)
             .with_context(|| format!("--image-map {}", p.display()))?
             .then(image_map);
     }
-    let secrets = SecretStore::load(&a.secrets)
-        .with_context(|| format!("--secrets {}", a.secrets.display()))?;
+    let secrets =
+        SecretStore::load(secrets).with_context(|| format!("--secrets {}", secrets.display()))?;
     let (cpu, memory_mib) = berth_agent::host_resources();
+    Ok(berth_agent::AgentConfig {
+        server: String::new(),
+        cluster: String::new(),
+        account: String::new(),
+        region: String::new(),
+        bridge: BridgeConfig {
+            name: h.bridge.clone(),
+            subnet: parse_subnet(&h.subnet)?,
+            // Shared by every agent of the machine: one IPAM per bridge, under a lock.
+            state_dir: std::path::PathBuf::from(berth_tasknet::DEFAULT_STATE_DIR),
+            ..Default::default()
+        },
+        state_dir: PathBuf::new(),
+        image_map: Arc::new(image_map),
+        secrets: Arc::new(secrets),
+        proxy_program: exe,
+        proxy_workers: h.proxy_workers,
+        drain: Duration::from_secs(h.drain_seconds),
+        cpu,
+        memory_mib,
+    })
+}
+
+/// The agent's configuration from its flags.
+pub fn agent_config(a: &AgentArgs) -> anyhow::Result<berth_agent::AgentConfig> {
     let state_dir = std::path::absolute(&a.state_dir).context("the state directory")?;
     Ok(berth_agent::AgentConfig {
         server: a.server.clone(),
         cluster: a.cluster.rsplit('/').next().unwrap_or_default().to_string(),
         account: a.account.clone(),
         region: a.region.clone(),
-        bridge: BridgeConfig {
-            name: a.bridge.clone(),
-            subnet: parse_subnet(&a.subnet)?,
-            // Shared by every agent of the machine: one IPAM per bridge, under a lock.
-            state_dir: std::path::PathBuf::from(berth_tasknet::DEFAULT_STATE_DIR),
-            ..Default::default()
-        },
         state_dir,
-        image_map: Arc::new(image_map),
-        secrets: Arc::new(secrets),
-        proxy_program: std::env::current_exe().context("finding the berth binary")?,
-        proxy_workers: a.proxy_workers,
-        drain: Duration::from_secs(a.drain_seconds),
-        cpu,
-        memory_mib,
+        ..host_config(&a.host, &a.host.secrets)?
     })
+}
+
+/// The image spec of the seeds' nginx.
+const NGINX_SPEC: &str = include_str!("../../docker/images/nginx.json");
+
+/// Connects to the Docker Engine and makes sure the berth image (the proxy's and the
+/// holders'), the demo applications' images and the seeds' nginx image are there.
+pub async fn docker_runtime() -> anyhow::Result<berth_docker::DockerRuntime> {
+    let docker = berth_docker::DockerRuntime::connect()
+        .await
+        .context("connecting to the Docker Engine")?;
+    let (image, built) = docker
+        .ensure_berth_image(None)
+        .await
+        .context("building the berth image")?;
+    if built {
+        println!("built the berth image {image}");
+    }
+    // The seeds' nginx image is Debian's nginx, when the host has it.
+    let nginx = berth_docker::ImageSpec::from_json(NGINX_SPEC, "crates/docker/images/nginx.json")?;
+    if Path::new("/usr/sbin/nginx").exists()
+        && docker.docker().inspect_image(&nginx.tag).await.is_err()
+    {
+        berth_docker::build_image(docker.docker(), &nginx)
+            .await
+            .with_context(|| format!("building {}", nginx.tag))?;
+        println!("built the image {} (Debian's nginx)", nginx.tag);
+    }
+    for tag in crate::demo_cmd::ensure_demo_images(&docker)
+        .await
+        .context("building the demo applications' images")?
+    {
+        println!("built the demo image {tag}");
+    }
+    Ok(docker)
 }
 
 /// Runs `berth agent` until SIGINT or SIGTERM.
@@ -128,17 +185,7 @@ pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
     match a.runtime {
         RuntimeKind::Process => berth_agent::run(config, ProcessRuntime, shutdown).await?,
         RuntimeKind::Docker => {
-            let docker = berth_docker::DockerRuntime::connect()
-                .await
-                .context("connecting to the Docker Engine")?;
-            // The proxy and holder image is this very binary.
-            let (image, built) = docker
-                .ensure_berth_image(None)
-                .await
-                .context("building the berth image")?;
-            if built {
-                println!("built the berth image {image}");
-            }
+            let docker = docker_runtime().await?;
             berth_agent::run(config, docker, shutdown).await?
         }
     }
@@ -153,23 +200,50 @@ pub struct LogsArgs {
     /// Only this container (`ecs-service-connect` is the proxy).
     #[arg(long)]
     pub container: Option<String>,
-    /// The agent's state directory.
+    /// The state directory of the `berth agent` that ran it.
     #[arg(long, env = "BERTH_AGENT_DIR", default_value = "berth-data/agent")]
     pub state_dir: PathBuf,
+    /// The data directory of the `berth up` that ran it (its agents' state directories
+    /// are `agents/<account>/<region>/<cluster>` inside).
+    #[arg(long, env = "BERTH_DATA_DIR", default_value = "berth-data")]
+    pub data_dir: PathBuf,
+}
+
+/// Subdirectories of `dir`.
+fn subdirs(dir: &Path) -> Vec<PathBuf> {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.is_dir())
+        .collect()
 }
 
 /// Prints a task's container logs.
 pub fn logs(a: LogsArgs) -> anyhow::Result<()> {
-    let tasks = a.state_dir.join("tasks");
     let want = a.task.rsplit('/').next().unwrap_or_default();
-    let mut found: Vec<PathBuf> = std::fs::read_dir(&tasks)
-        .with_context(|| format!("no tasks in {}", tasks.display()))?
-        .flatten()
-        .filter(|e| e.file_name().to_string_lossy().starts_with(want))
-        .map(|e| e.path())
+    // `berth agent`'s tasks, and those of every agent of `berth up`.
+    let mut agents = vec![a.state_dir.clone()];
+    for account in subdirs(&a.data_dir.join("agents")) {
+        for region in subdirs(&account) {
+            agents.extend(subdirs(&region));
+        }
+    }
+    let mut found: Vec<PathBuf> = agents
+        .iter()
+        .flat_map(|d| subdirs(&d.join("tasks")))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with(want))
+        })
         .collect();
     let dir = match found.len() {
-        0 => anyhow::bail!("no task '{want}' in {}", tasks.display()),
+        0 => anyhow::bail!(
+            "no task '{want}' in {} or under {}",
+            a.state_dir.join("tasks").display(),
+            a.data_dir.join("agents").display()
+        ),
         1 => found.remove(0),
         n => anyhow::bail!("'{want}' names {n} tasks: give more of the id"),
     };

@@ -10,6 +10,8 @@ use clap::{Parser, Subcommand};
 mod agent_cmd;
 mod demo_cmd;
 mod image_cmd;
+mod status_cmd;
+mod up_cmd;
 
 #[derive(Parser)]
 #[command(
@@ -24,6 +26,12 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Run berth on this machine in one process: the server, an agent for every
+    /// cluster, the store; optionally apply an example (needs root).
+    Up(up_cmd::UpArgs),
+    /// Show clusters, services, deployments, tasks, endpoints and each service's
+    /// traffic health.
+    Status(status_cmd::StatusArgs),
     /// Run the control plane: the ECS and Cloud Map APIs on a durable store.
     Server {
         /// Address the API listens on.
@@ -91,7 +99,10 @@ fn main() -> anyhow::Result<()> {
         Command::Proxy { .. } | Command::Pause | Command::Image { .. } | Command::Demo(_) => {
             tokio::runtime::Builder::new_current_thread()
         }
-        Command::Server { .. } | Command::Agent(_) => tokio::runtime::Builder::new_multi_thread(),
+        Command::Server { .. } | Command::Agent(_) | Command::Up(_) => {
+            tokio::runtime::Builder::new_multi_thread()
+        }
+        Command::Status(_) => tokio::runtime::Builder::new_current_thread(),
         Command::Logs(a) => return agent_cmd::logs(a.clone()),
     };
     let rt = rt
@@ -108,6 +119,8 @@ fn main() -> anyhow::Result<()> {
         Command::Image { command } => rt.block_on(image_cmd::run(command)),
         Command::Demo(a) => rt.block_on(demo_cmd::run(a)),
         Command::Agent(a) => rt.block_on(agent_cmd::agent(a)),
+        Command::Up(a) => rt.block_on(up_cmd::up(a)),
+        Command::Status(a) => rt.block_on(status_cmd::status(a)),
         Command::Logs(_) => unreachable!("handled before the runtime starts"),
         Command::Proxy {
             config,

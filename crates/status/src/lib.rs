@@ -2,7 +2,7 @@
 //!
 //! [`gather`] reads clusters, services (with their deployments), tasks and their
 //! addresses through the ECS API, and each task's proxy metrics from its admin socket
-//! under the data directory (where `berth up` and `berth agent` keep them).
+//! (the agents of this machine keep them under `/run/berth/proxy/`).
 //! [`render`] prints them; traffic health (ECS's "incoming" and "outgoing" traffic
 //! health: requests/s, 5xx, p99 response time) is the difference between two
 //! gatherings, so a first look takes two, a second apart.
@@ -193,34 +193,14 @@ pub struct Status {
     pub clusters: Vec<ClusterStatus>,
 }
 
-/// The proxies' admin sockets under a data directory, by task id: `berth agent`'s
-/// (`<dir>/agent/tasks/<id>/proxy/admin.sock`) and `berth up`'s agents'
-/// (`<dir>/agents/<account>/<region>/<cluster>/tasks/...`).
-pub fn admin_sockets(data_dir: &Path) -> HashMap<String, PathBuf> {
-    fn dirs(p: &Path) -> Vec<PathBuf> {
-        std::fs::read_dir(p)
-            .into_iter()
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.is_dir())
-            .collect()
-    }
-    let mut agents = vec![data_dir.join("agent")];
-    for a in dirs(&data_dir.join("agents")) {
-        for r in dirs(&a) {
-            agents.extend(dirs(&r));
-        }
-    }
+/// The proxies' admin sockets by task id: `<dir>/<task id>/admin.sock`, where `dir` is
+/// [`berth_agent::task::PROXY_SOCKET_DIR`] for every agent of the machine.
+pub fn admin_sockets(dir: &Path) -> HashMap<String, PathBuf> {
     let mut out = HashMap::new();
-    for agent in agents {
-        for task in dirs(&agent.join("tasks")) {
-            let sock = task.join("proxy").join("admin.sock");
-            if sock.exists() {
-                if let Some(id) = task.file_name() {
-                    out.insert(id.to_string_lossy().to_string(), sock);
-                }
-            }
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let sock = e.path().join("admin.sock");
+        if sock.exists() {
+            out.insert(e.file_name().to_string_lossy().to_string(), sock);
         }
     }
     out
@@ -271,9 +251,11 @@ async fn list_all(
     }
 }
 
-/// Reads everything through the API, and the proxies' metrics from `data_dir`.
-pub async fn gather(client: &ServerClient, data_dir: &Path) -> Result<Status> {
-    let sockets = admin_sockets(data_dir);
+/// Reads everything through the API, and the metrics of the proxies of this machine
+/// (their admin sockets under `socket_dir`, normally
+/// [`berth_agent::task::PROXY_SOCKET_DIR`]).
+pub async fn gather(client: &ServerClient, socket_dir: &Path) -> Result<Status> {
+    let sockets = admin_sockets(socket_dir);
     let at = Instant::now();
     let arns = list_all(client, "ListClusters", json!({}), "clusterArns").await?;
     let mut clusters = Vec::new();
@@ -342,9 +324,13 @@ pub async fn gather(client: &ServerClient, data_dir: &Path) -> Result<Status> {
                     }
                 }
             }
+            let namespace = match c["serviceConnectDefaults"]["namespace"].as_str() {
+                Some(arn) => Some(namespace_name(client, arn).await),
+                None => None,
+            };
             clusters.push(ClusterStatus {
                 status: s(&c["status"]),
-                namespace: c["serviceConnectDefaults"]["namespace"].as_str().map(last),
+                namespace,
                 name,
                 services,
                 standalone,
@@ -353,6 +339,18 @@ pub async fn gather(client: &ServerClient, data_dir: &Path) -> Result<Status> {
     }
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Status { at, clusters })
+}
+
+/// A namespace's name from its ARN (its id when Cloud Map does not answer).
+async fn namespace_name(client: &ServerClient, arn: &str) -> String {
+    let id = last(arn);
+    match client
+        .servicediscovery("GetNamespace", &json!({"Id": id}))
+        .await
+    {
+        Ok(v) => v["Namespace"]["Name"].as_str().map_or(id, str::to_string),
+        Err(_) => id,
+    }
 }
 
 fn service_of(sv: &Value) -> ServiceStatus {
@@ -699,18 +697,17 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
     }
 
     #[test]
-    fn sockets_are_found_for_both_layouts() {
+    fn sockets_are_found_by_task() {
         let d = tempfile::tempdir().unwrap();
-        let a = d.path().join("agent/tasks/t1/proxy");
-        let b = d.path().join("agents/1/us-east-1/c/tasks/t2/proxy");
-        std::fs::create_dir_all(&a).unwrap();
-        std::fs::create_dir_all(&b).unwrap();
-        std::fs::write(a.join("admin.sock"), "").unwrap();
-        std::fs::write(b.join("admin.sock"), "").unwrap();
-        std::fs::create_dir_all(d.path().join("agents/1/us-east-1/c/tasks/t3")).unwrap();
+        for t in ["t1", "t2", "t3"] {
+            std::fs::create_dir_all(d.path().join(t)).unwrap();
+        }
+        std::fs::write(d.path().join("t1/admin.sock"), "").unwrap();
+        std::fs::write(d.path().join("t2/admin.sock"), "").unwrap();
         let s = admin_sockets(d.path());
         assert_eq!(s.len(), 2);
-        assert!(s["t1"].ends_with("t1/proxy/admin.sock"));
-        assert!(s["t2"].ends_with("t2/proxy/admin.sock"));
+        assert!(s["t1"].ends_with("t1/admin.sock"));
+        assert!(s["t2"].ends_with("t2/admin.sock"));
+        assert!(admin_sockets(&d.path().join("missing")).is_empty());
     }
 }

@@ -1,0 +1,102 @@
+"""Each example's aws CLI walkthrough, as its README gives it: `berth up` with no
+example, then the README's ```bash blocks run in the example's directory with the real
+aws CLI, ending with requests to the running services; then Ctrl-C and nothing left.
+
+As root; the process runtime, on a bridge of its own (berthx0, 10.218.0.0/16), API on
+a free port.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+
+import pytest
+
+from agent_harness import require_root
+from conftest import REPO_ROOT
+from up_harness import Up, bridge_exists, nothing_left, run_walkthrough
+
+BRIDGE = "berthx0"
+SUBNET = "10.218.0.0/16"
+EXAMPLES = REPO_ROOT / "examples"
+
+
+def walkthrough(tmp_path, name: str, *extra: str) -> tuple[str, str]:
+    """Runs the example's walkthrough; its (stdout, stderr)."""
+    require_root()
+    existed = bridge_exists(BRIDGE)
+    data = tmp_path / "berth-data"
+    up = Up(data, "--listen", "127.0.0.1:0", "--runtime", "process", "--bridge", BRIDGE,
+            "--subnet", SUBNET, "--drain-seconds", "1", *extra, log=tmp_path / "up.log").start()
+    t0 = time.time()
+    try:
+        up.expect(r"berth is up", timeout=120)
+        t1 = time.time()
+        done = run_walkthrough(EXAMPLES / name, up.endpoint)
+        t2 = time.time()
+        print(f"{name}: berth up in {t1 - t0:.1f} s, walkthrough in {t2 - t1:.1f} s")
+        output = done.stdout + done.stderr
+        assert done.returncode == 0, f"walkthrough failed:\n{output[-8000:]}\nberth log:\n{up.log_text()[-6000:]}"
+        status = up.status("--interval", "1")
+        print(status)
+    finally:
+        rc = up.interrupt()
+    print(f"{name}: stopped {time.time() - t2:.1f} s after the walkthrough")
+    assert rc == 0, up.log_text()
+    assert nothing_left(data, BRIDGE, "10.218.", existed) == []
+    return done.stdout, done.stderr
+
+
+def json_answers(output: str) -> list[dict]:
+    """The JSON objects the walkthrough's commands printed, in order."""
+    dec = json.JSONDecoder()
+    found, i = [], 0
+    while (i := output.find("{", i)) >= 0:
+        try:
+            obj, end = dec.raw_decode(output, i)
+        except ValueError:
+            i += 1
+            continue
+        if isinstance(obj, dict):
+            found.append(obj)
+        i = end
+    return found
+
+
+def last_json(output: str) -> dict:
+    answers = json_answers(output)
+    assert answers, f"no JSON answer in:\n{output[-4000:]}"
+    return answers[-1]
+
+
+def test_nginx(tmp_path):
+    _, out = walkthrough(tmp_path, "nginx")  # curl -v writes the exchange to stderr
+    # curl -v through the task's proxy: nginx's page, berth's headers.
+    assert re.search(r"< HTTP/1.1 200 OK", out), out[-4000:]
+    assert re.search(r"< server: berth", out), out[-4000:]
+    assert re.search(r"< x-berth-upstream-service-time: \d+", out), out[-4000:]
+
+
+def test_retail_store(tmp_path):
+    secrets = str(EXAMPLES / "retail-store" / "secrets.json")
+    out, _ = walkthrough(tmp_path, "retail-store", "--secrets", secrets)
+    # The last answer is checkout's order (ui → checkout → orders); before it, ui's page
+    # with each call 2xx.
+    order = last_json(out)
+    assert order["servedBy"].startswith("retail-ui/"), order
+    assert order["checkout"]["servedBy"].startswith("retail-checkout/"), order
+    assert order["checkout"]["order"]["servedBy"].startswith("retail-orders/"), order
+    pages = [a for a in json_answers(out) if "calls" in a]
+    assert pages, out[-4000:]
+    page = pages[-1]
+    for name in ("catalog", "orders", "checkout"):
+        assert 200 <= page["calls"][name]["status"] < 300, page
+
+
+def test_cats_dogs(tmp_path):
+    out, _ = walkthrough(tmp_path, "cats-dogs")
+    answer = last_json(out)
+    text = json.dumps(answer)
+    assert "cats/" in text and "dogs/" in text, answer
