@@ -509,7 +509,11 @@ fn task_rows(tasks: &[TaskStatus], rows: &mut Vec<Vec<String>>) {
         };
         rows.push(vec![
             format!("  task {}", t.id),
-            format!("{}→{}", t.last_status, t.desired_status),
+            if t.last_status == t.desired_status {
+                t.last_status.clone()
+            } else {
+                format!("{}→{}", t.last_status, t.desired_status)
+            },
             t.health.clone(),
             endpoints,
             String::new(),
