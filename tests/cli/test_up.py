@@ -9,13 +9,17 @@ defaults (API on 127.0.0.1:4566, bridge berth0 on 10.213.0.0/16), as the README 
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import subprocess
 import threading
 import time
 
 import pytest
 
-from agent_harness import require_root
+from agent_harness import require_root, wait_for
+from conftest import berth_bin
 from up_harness import Up, as_json, bridge_exists, get, nothing_left
 
 BRIDGE = "berth0"
@@ -31,6 +35,21 @@ def data_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def bridge_existed():
     return bridge_exists(BRIDGE)
+
+
+def access_log(data_dir, task: str) -> list[dict]:
+    """The JSON lines of a task's proxy log, read with `berth logs` as a user would."""
+    out = subprocess.run([str(berth_bin()), "logs", task, "--container", "ecs-service-connect"],
+                         capture_output=True, text=True, env=dict(os.environ, BERTH_DATA_DIR=str(data_dir)))
+    assert out.returncode == 0, out.stderr
+    entries = []
+    for line in out.stdout.splitlines():
+        if line.startswith("{"):
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                pass
+    return entries
 
 
 def ui_urls(up: Up) -> list[str]:
@@ -64,6 +83,13 @@ def test_quickstart_retail_store(data_dir, bridge_existed, tmp_path_factory):
         # ui → checkout → orders.
         status, _, body = get(urls[1].rstrip("/") + "/cart/checkout", method="POST")
         assert status == 201, body
+        # ui's proxy writes its access log as JSON with the query string (the seed's
+        # accessLogConfiguration: JSON, includeQueryParameters ENABLED).
+        assert get(urls[0] + "?from=quickstart")[0] == 200
+        ui_task = answer["servedBy"].split("/")[1]
+        wait_for("ui's access log line", lambda: any(
+            e.get("path") == "/?from=quickstart" and e.get("response_code") == 200
+            for e in access_log(data_dir, ui_task)), timeout=10)
         # Catalog's two tasks take turns behind http://catalog.
         served = {as_json(get(urls[0])[2])["calls"]["catalog"]["servedBy"] for _ in range(8)}
         assert len(served) == 2, served
