@@ -16,7 +16,7 @@ import pytest
 
 from agent_harness import require_root
 from conftest import REPO_ROOT
-from up_harness import Up, bridge_exists, nothing_left, run_walkthrough
+from up_harness import Up, bridge_exists, get, nothing_left, run_walkthrough
 
 BRIDGE = "berthx0"
 SUBNET = "10.218.0.0/16"
@@ -100,3 +100,29 @@ def test_cats_dogs(tmp_path):
     answer = last_json(out)
     text = json.dumps(answer)
     assert "cats/" in text and "dogs/" in text, answer
+
+
+@pytest.mark.parametrize("name,service,check,ingress", [
+    ("nginx", "service-connect-nginx-service", "Welcome to nginx!", True),
+    # web is a client only: no ingress listener, so its own answer has no proxy header.
+    ("cats-dogs", "web", '"dogs"', False),
+])
+def test_berth_up_example(tmp_path, name, service, check, ingress):
+    """`berth up examples/<name>`: the example applied, its service's tasks printed and
+    answering (through their proxies when they serve); Ctrl-C leaves nothing."""
+    require_root()
+    existed = bridge_exists(BRIDGE)
+    data = tmp_path / "berth-data"
+    up = Up(data, f"examples/{name}", "--listen", "127.0.0.1:0", "--runtime", "process",
+            "--bridge", BRIDGE, "--subnet", SUBNET, "--drain-seconds", "1",
+            log=tmp_path / "up.log").start()
+    try:
+        url = up.expect(rf"^\s+{re.escape(service)}: curl (http://\S+)", timeout=180).group(1)
+        status, headers, body = get(url)
+        assert status == 200, body
+        assert (headers.get("server") == "berth") == ingress, headers
+        assert check in body, body[:2000]
+    finally:
+        rc = up.interrupt()
+    assert rc == 0, up.log_text()
+    assert nothing_left(data, BRIDGE, "10.218.", existed) == []
