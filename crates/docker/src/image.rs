@@ -78,6 +78,10 @@ pub struct ImageSpec {
     /// symbolic links kept as links).
     #[serde(default)]
     pub files: Vec<PathBuf>,
+    /// Like `files`, for paths that some hosts have and others do not (e.g. the
+    /// targets of a package's optional symbolic links): copied when they exist.
+    #[serde(default)]
+    pub files_if_present: Vec<PathBuf>,
     /// Empty directories (mode 0755) to make.
     #[serde(default)]
     pub dirs: Vec<PathBuf>,
@@ -147,6 +151,7 @@ impl ImageSpec {
         };
         abs("binaries", &mut self.binaries.iter())?;
         abs("files", &mut self.files.iter())?;
+        abs("filesIfPresent", &mut self.files_if_present.iter())?;
         abs("dirs", &mut self.dirs.iter())?;
         abs("symlinks", &mut self.symlinks.keys())?;
         for k in self.env.keys() {
@@ -466,6 +471,9 @@ fn root_fs_with(spec: &ImageSpec, moved: &[(PathBuf, PathBuf)]) -> Result<Vec<u8
         fs_.binary(b)?;
     }
     for f in &spec.files {
+        fs_.host_tree(f)?;
+    }
+    for f in spec.files_if_present.iter().filter(|f| f.exists()) {
         fs_.host_tree(f)?;
     }
     for d in &spec.dirs {
@@ -840,6 +848,30 @@ mod tests {
             split_tag("public.ecr.aws/docker/library/nginx:latest"),
             ("public.ecr.aws/docker/library/nginx", "latest")
         );
+    }
+
+    #[test]
+    fn optional_files_are_copied_only_when_present() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("here"), "x").unwrap();
+        let spec = ImageSpec::from_json(
+            &format!(
+                r#"{{"tag": "t", "filesIfPresent": ["{0}/here", "{0}/missing"]}}"#,
+                d.path().display()
+            ),
+            "s.json",
+        )
+        .unwrap();
+        let tar = root_fs(&spec).unwrap();
+        let mut names = Vec::new();
+        for e in tar::Archive::new(&tar[..]).entries().unwrap() {
+            names.push(e.unwrap().path().unwrap().display().to_string());
+        }
+        assert!(names.iter().any(|n| n.ends_with("here")), "{names:?}");
+        assert!(!names.iter().any(|n| n.ends_with("missing")), "{names:?}");
+        let e = ImageSpec::from_json(r#"{"tag": "t", "filesIfPresent": ["rel"]}"#, "s.json")
+            .unwrap_err();
+        assert!(e.to_string().contains("filesIfPresent[0]"), "{e}");
     }
 
     #[test]

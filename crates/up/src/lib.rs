@@ -105,18 +105,36 @@ pub struct Up {
     failures: mpsc::UnboundedReceiver<String>,
     bridge: Bridge,
     made_bridge: bool,
+    bridge_marker: PathBuf,
     api: String,
 }
 
 impl Up {
-    /// Starts the server, makes sure the task bridge exists (which needs root), and
+    /// Starts the server, makes sure the task bridge exists (which needs root; a
+    /// running `berth agent` may share it), and
     /// starts an agent for every cluster there is and will be.
     pub async fn start<R: Runtime + Clone>(config: UpConfig, runtime: R) -> Result<Up> {
-        let made_bridge = !Path::new("/sys/class/net")
-            .join(&config.agent.bridge.name)
-            .exists();
-        let bridge = Bridge::ensure(&config.agent.bridge).await?;
         let server = berth_server::start(config.server.clone()).await?;
+        // The bridge is this berth up's to remove when it made it, or when an earlier
+        // run made it and did not get to remove it (the marker in the data directory).
+        let marker = config
+            .server
+            .data_dir
+            .join(format!("bridge-{}.made", config.agent.bridge.name));
+        let made_bridge = marker.exists()
+            || !Path::new("/sys/class/net")
+                .join(&config.agent.bridge.name)
+                .exists();
+        let bridge = match Bridge::ensure(&config.agent.bridge).await {
+            Ok(b) => b,
+            Err(e) => {
+                server.shutdown().await;
+                return Err(e.into());
+            }
+        };
+        if made_bridge {
+            let _ = std::fs::write(&marker, b"");
+        }
         let mut to = server.addr;
         if to.ip().is_unspecified() {
             to = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), to.port());
@@ -147,6 +165,7 @@ impl Up {
             failures,
             bridge,
             made_bridge,
+            bridge_marker: marker,
             api,
         })
     }
@@ -200,6 +219,7 @@ impl Up {
         self.server.shutdown().await;
         if self.made_bridge {
             self.bridge.remove().await?;
+            let _ = std::fs::remove_file(&self.bridge_marker);
         }
         Ok(())
     }
