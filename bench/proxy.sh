@@ -24,6 +24,8 @@
 #                        when there are at least 3 × WORKERS CPUs, unpinned otherwise
 #   STRICT=1             exit non-zero when a target is missed
 #   BUILD=0              use the binaries already in $CARGO_TARGET_DIR/release (no cargo build)
+#   BERTH=berth-proxy    which berth proxy to run: berth-proxy (crates/proxy-bin, the small
+#                        binary of the proxy alone) or "berth proxy" (the full berth binary)
 #
 # CPU is utime + stime from /proc/PID/stat over the run, summed over all of the proxy's
 # processes; idle and peak RSS (VmRSS, VmHWM) are summed the same way, and so is "idle
@@ -52,6 +54,7 @@ H2LOAD="${H2LOAD:-1}"
 TARGETS="${TARGETS:-direct berth nginx haproxy}"
 STRICT="${STRICT:-0}"
 BUILD="${BUILD:-1}"
+BERTH="${BERTH:-berth-proxy}"
 
 log() { echo "[proxy-bench] $*" >&2; }
 
@@ -78,19 +81,29 @@ load="$bin/berth-bench-load"
 [ "$BUILD" = 0 ] || cargo build --release -p berth-bench >&2
 berth_ok=1
 berth_why=""
-if [ "$BUILD" = 0 ] && [ ! -x "$bin/berth" ]; then
+case "$BERTH" in
+berth-proxy) berth_pkg=berth-proxy-bin berth_cmd=("$bin/berth-proxy") ;;
+"berth proxy") berth_pkg=berth berth_cmd=("$bin/berth" proxy) ;;
+*)
+    log "BERTH must be berth-proxy or \"berth proxy\""
+    exit 2
+    ;;
+esac
+if [ "$BUILD" = 0 ] && [ ! -x "${berth_cmd[0]}" ]; then
     berth_ok=0
-    berth_why="no $bin/berth (BUILD=0)"
-elif [ "$BUILD" != 0 ] && ! cargo build --release -p berth >&2; then
+    berth_why="no ${berth_cmd[0]} (BUILD=0)"
+elif [ "$BUILD" != 0 ] && ! cargo build --release -p "$berth_pkg" >&2; then
     berth_ok=0
-    berth_why="cargo build -p berth failed"
-elif ! "$bin/berth" proxy --help >/dev/null 2>&1; then
+    berth_why="cargo build -p $berth_pkg failed"
+elif ! "${berth_cmd[@]}" --help >/dev/null 2>&1; then
     berth_ok=0
-    berth_why="$bin/berth has no 'proxy' command yet"
+    berth_why="${berth_cmd[*]} has no proxy command yet"
 fi
 if [ "$berth_ok" = 0 ]; then
     log "berth proxy not available ($berth_why); measuring the others"
 fi
+
+load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
 # --- CPU pinning -------------------------------------------------------------------
 ncpu="$(nproc)"
@@ -219,7 +232,7 @@ start_berth() {
 EOF
     local extra=()
     local help
-    help="$("$bin/berth" proxy --help 2>&1 || true)"
+    help="$("${berth_cmd[@]}" --help 2>&1 || true)"
     if grep -q -- '--workers' <<<"$help"; then
         extra=(--workers "$WORKERS")
     elif grep -q -- '--threads' <<<"$help"; then
@@ -228,7 +241,7 @@ EOF
         berth_threads_note="berth proxy has no --workers flag: it ran with its default worker threads (expected 2)"
     fi
     export BERTH_LOG="${BERTH_LOG:-warn}"
-    spawn "$PROXY_CPUS" "$bin/berth" proxy --config "$tmp/berth.json" \
+    spawn "$PROXY_CPUS" "${berth_cmd[@]}" --config "$tmp/berth.json" \
         --admin "127.0.0.1:$admin" "${extra[@]}" >"$tmp/berth.out" 2>"$tmp/berth.log" &
     proxy_pid=$!
     proxy_log="$tmp/berth.log"
@@ -409,7 +422,7 @@ us() { local v="${R[$1]:-}"; if [ -n "$v" ]; then echo "$(fmt_us "$v") µs"; els
 
 echo
 echo "Proxy benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $ncpu CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo))."
-echo "Upstream: berth-bench-upstream ($UPSTREAM_THREADS threads) at $upstream; proxies: $WORKERS workers each."
+echo "Upstream: berth-bench-upstream ($UPSTREAM_THREADS threads) at $upstream; proxies: $WORKERS workers each; berth: ${berth_cmd[*]##*/}. Load average before the run: $load_before."
 if [ -n "$PROXY_CPUS" ]; then
     echo "Pinned: upstream CPUs $UPSTREAM_CPUS, proxy CPUs $PROXY_CPUS, load generators CPUs $LOAD_CPUS."
 else
