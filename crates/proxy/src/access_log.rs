@@ -16,6 +16,7 @@ use tokio::time::Instant;
 use crate::body::ReqBytes;
 use crate::conn::InFlight;
 use crate::error::ProxyError;
+use crate::h1::ReqFields;
 use crate::headers::is_grpc;
 use crate::state::Route;
 
@@ -110,6 +111,61 @@ impl RequestLog {
         }
     }
 
+    /// A request arrived on the HTTP/1.1 fast path, its head already parsed.
+    pub(crate) fn start_h1(
+        route: Arc<Route>,
+        in_flight: InFlight,
+        grpc: bool,
+        fields: Option<Box<ReqFields>>,
+    ) -> RequestLog {
+        route.log.metrics.request(grpc);
+        let detail = match (&route.log.logger, fields) {
+            (Some(_), Some(f)) => {
+                let f = *f;
+                Some(Box::new(Detail {
+                    start: SystemTime::now(),
+                    method: f.method,
+                    path: f.path,
+                    protocol: "HTTP/1.1",
+                    forwarded_for: f.forwarded_for,
+                    user_agent: f.user_agent,
+                    request_id: f.request_id,
+                    authority: f.authority,
+                    grpc_status: None,
+                    stream_id: None,
+                }))
+            }
+            _ => None,
+        };
+        RequestLog {
+            route,
+            in_flight,
+            start: Instant::now(),
+            pick: None,
+            target: None,
+            target_metrics: None,
+            upstream_time: None,
+            status: 0,
+            flag: "",
+            failed: false,
+            bytes_sent: 0,
+            req_bytes: ReqBytes::Known(0),
+            detail,
+        }
+    }
+
+    /// Whether the access log wants the response's `grpc-status`.
+    pub(crate) fn wants_detail(&self) -> bool {
+        self.detail.is_some()
+    }
+
+    /// The response's `grpc-status` header (fast path).
+    pub(crate) fn grpc_status(&mut self, v: Option<String>) {
+        if let (Some(d), Some(v)) = (&mut self.detail, v) {
+            d.grpc_status = Some(v);
+        }
+    }
+
     /// The client's IP, for `x-forwarded-for`.
     pub(crate) fn peer_ip(&self) -> http::HeaderValue {
         self.in_flight.ctx().peer_ip.clone()
@@ -156,7 +212,11 @@ impl RequestLog {
     }
 
     pub(crate) fn sent(&mut self, n: usize) {
-        self.bytes_sent += n as u64;
+        self.sent_u64(n as u64);
+    }
+
+    pub(crate) fn sent_u64(&mut self, n: u64) {
+        self.bytes_sent += n;
     }
 
     pub(crate) fn trailers(&mut self, t: &HeaderMap) {
@@ -189,6 +249,15 @@ impl RequestLog {
 
 impl Drop for RequestLog {
     fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl RequestLog {
+    /// Makes the record now (the balancer's outcome, target metrics, the access log
+    /// line) rather than when dropped: before the last bytes of a response go out, so
+    /// that a client reading the metrics after its response sees its request. Once only.
+    pub(crate) fn finish(&mut self) {
         if let Some(p) = self.pick.take() {
             if self.failed || self.status >= 500 {
                 p.failure(std::time::Instant::now());
@@ -197,7 +266,7 @@ impl Drop for RequestLog {
             }
         }
         let req_bytes = self.req_bytes.get();
-        if let (Some(m), Some(t)) = (&self.target_metrics, self.upstream_time) {
+        if let (Some(m), Some(t)) = (self.target_metrics.take(), self.upstream_time) {
             m.response(self.status, t, req_bytes + self.bytes_sent);
         }
         let (Some(logger), Some(d)) = (&self.route.log.logger, self.detail.take()) else {

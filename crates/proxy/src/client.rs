@@ -170,11 +170,11 @@ impl ClientKey {
 /// One HTTP/1.1 pool: its settings. The idle connections live in [`IDLE`], per thread.
 #[derive(Debug)]
 pub(crate) struct Http1Pool {
-    id: u64,
-    idle: Option<Duration>,
-    connect_timeout: Duration,
+    pub(crate) id: u64,
+    pub(crate) idle: Option<Duration>,
+    pub(crate) connect_timeout: Duration,
     /// Dropped with the pool: its connections' tasks then close the idle ones.
-    gone: tokio::sync::watch::Sender<()>,
+    pub(crate) gone: tokio::sync::watch::Sender<()>,
 }
 
 /// (pool, endpoint).

@@ -22,7 +22,9 @@ use std::sync::{Arc, Mutex};
 use std::task::{ready, Context, Poll};
 use std::time::Duration;
 
+use berth_proxy_config::Protocol;
 use berth_telemetry::ListenerMetrics;
+use bytes::BytesMut;
 use http::HeaderValue;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
@@ -31,6 +33,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::drain::{Drain, DrainConn};
+use crate::fast::Served;
 use crate::listener::ListenerShared;
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
@@ -69,7 +72,7 @@ pub(crate) struct ConnCtx {
 }
 
 impl ConnCtx {
-    fn new(peer: SocketAddr, track_head: bool, drain: Option<Arc<Drain>>) -> ConnCtx {
+    pub(crate) fn new(peer: SocketAddr, track_head: bool, drain: Option<Arc<Drain>>) -> ConnCtx {
         let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         ConnCtx {
@@ -94,6 +97,13 @@ impl ConnCtx {
     pub(crate) fn next_h2_stream_id(&self) -> u32 {
         let n = self.h2_streams.fetch_add(1, Relaxed) + 1;
         n.saturating_mul(2).saturating_sub(1)
+    }
+
+    /// hyper takes the connection over from the fast path: its head timer starts now.
+    fn handoff(&self) {
+        if self.track_head.load(Relaxed) && self.in_flight.load(Relaxed) == 0 {
+            self.head_started.store(self.now_ms() + 1, Relaxed);
+        }
     }
 
     fn now_ms(&self) -> u64 {
@@ -181,6 +191,8 @@ pub(crate) struct DownstreamIo {
     metrics: ListenerMetrics,
     /// The first bytes received, until it is known whether they are an HTTP/2 preface.
     sniffed: usize,
+    /// Bytes the fast path read before handing the connection over, read first.
+    pre: BytesMut,
 }
 
 impl DownstreamIo {
@@ -217,6 +229,13 @@ impl AsyncRead for DownstreamIo {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
+        if !this.pre.is_empty() {
+            let n = this.pre.len().min(buf.remaining());
+            let pre = this.pre.split_to(n);
+            buf.put_slice(&pre);
+            this.on_read(&pre);
+            return Poll::Ready(Ok(()));
+        }
         let Some(s) = this.stream.as_mut() else {
             return Poll::Ready(Ok(()));
         };
@@ -321,11 +340,38 @@ pub(crate) async fn serve_http(
         timers.header.is_some(),
         drain.as_ref().map(|_| Arc::clone(&proxy.drain)),
     ));
+    // HTTP/1.1 upstreams: the fast path first; hyper for what it does not take.
+    let (stream, pre) = if listener.slot.load().protocol() == Protocol::Http {
+        let served = crate::fast::serve(
+            stream,
+            Arc::clone(&ctx),
+            &listener,
+            timers,
+            &metrics,
+            &mut close,
+        )
+        .await;
+        match served {
+            Served::Done => return,
+            Served::HeadTimeout(s) => {
+                tracing::debug!(%peer, "request head timeout: 408");
+                answer_and_close(s, RESPONSE_408).await;
+                return;
+            }
+            Served::Fallback(s, pre) => {
+                ctx.handoff();
+                (s, pre)
+            }
+        }
+    } else {
+        (stream, BytesMut::new())
+    };
     let io = DownstreamIo {
         stream: Some(stream),
         ctx: Arc::clone(&ctx),
         metrics,
         sniffed: 0,
+        pre,
     };
     let svc = {
         let ctx = Arc::clone(&ctx);

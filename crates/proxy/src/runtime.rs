@@ -38,6 +38,8 @@ pub(crate) struct Settings {
 pub(crate) struct Inner {
     pub http: auto::Builder<TokioExecutor>,
     pub settings: Settings,
+    /// The largest request head accepted (431 beyond).
+    pub max_header_bytes: usize,
     pub drain: Arc<Drain>,
     pub metrics: Arc<Metrics>,
     pub current: ArcSwapOption<State>,
@@ -80,6 +82,7 @@ impl Inner {
         Inner {
             http,
             settings,
+            max_header_bytes: max_header_bytes.max(8192),
             drain: Arc::new(Drain::new()),
             metrics: Arc::new(Metrics::new()),
             current: ArcSwapOption::empty(),

@@ -1,0 +1,935 @@
+//! The HTTP/1.1 fast path: a downstream connection of an `http` listener is served here,
+//! request by request, without hyper. The head is parsed and rewritten ([`crate::h1`])
+//! straight into the bytes written to a pooled upstream socket ([`crate::rawpool`]); the
+//! response head is rewritten the same way and bodies are copied as they come (chunked
+//! ones as they are), never buffered whole. Routing, retries, outlier detection,
+//! timeouts, metrics and access logs are those of the hyper path ([`crate::egress`],
+//! [`crate::ingress`]): the same balancer picks, the same [`Policy`] and budget, the same
+//! [`RequestLog`], the same [`ProxyError`]s and statuses.
+//!
+//! What the fast path does not take (see [`crate::h1`]: HTTP/1.0, upgrades, HTTP/2,
+//! malformed or oversized heads...) ends it: the connection, with the bytes read so far,
+//! goes to hyper's server ([`Served::Fallback`]), which answers it as before.
+//!
+//! Timers: one `Sleep` per connection, moved only forward in the common case (a cheap
+//! update), for the head timeout (408), the idle timeout and the per-request deadline.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant as StdInstant};
+
+use berth_telemetry::{ListenerMetrics, TargetMetrics};
+use bytes::{Buf as _, BytesMut};
+use http::uri::{Authority, Scheme};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{Instant, Sleep};
+
+use crate::access_log::RequestLog;
+use crate::body::ReqBytes;
+use crate::client::{Clients, Http1Pool};
+use crate::conn::{ConnCtx, ConnTimers, InFlight};
+use crate::error::{ErrorKind, ProxyError, Side};
+use crate::h1::{self, ChunkScanner, Framing, ParsedRequest, ReqHead, RespEdits, RespHead};
+use crate::listener::ListenerShared;
+use crate::rawpool;
+use crate::retry::{Attempt, Decision, Policy};
+use crate::state::{Route, RouteKind};
+
+/// How a connection left the fast path.
+pub(crate) enum Served {
+    /// It is over.
+    Done,
+    /// hyper serves the rest: the socket and the bytes already read from it.
+    Fallback(TcpStream, BytesMut),
+    /// The head timeout fired: answer 408 on the socket and close.
+    HeadTimeout(TcpStream),
+}
+
+const READ_CHUNK: usize = 16 * 1024;
+const FAR: Duration = Duration::from_secs(86_400);
+const CONTINUE: &[u8] = b"HTTP/1.1 100 Continue\r\n\r\n";
+
+/// The request body, as forwarding sees it.
+enum ReqBody {
+    None,
+    /// Entirely in the connection's buffer (its first `n` bytes; `data`: without chunk
+    /// framing): every attempt sends it again.
+    Buffered {
+        n: usize,
+        data: u64,
+    },
+    /// Read from the client as it is sent upstream (by the first attempt that gets that
+    /// far: until then, it can still be retried).
+    Stream {
+        left: Left,
+        started: bool,
+        finished: bool,
+    },
+}
+
+#[derive(Clone)]
+enum Left {
+    Length(u64),
+    Chunked(ChunkScanner),
+}
+
+/// The outcome of one attempt.
+enum Exchange {
+    /// A final response head (rewritten into `Conn::out`; `Conn::rbuf` holds what follows
+    /// it), on this socket.
+    Response(RespHead, TcpStream),
+    Failed(ProxyError),
+}
+
+/// One target to try: the endpoint, its authority (for `host`) and metrics.
+struct Target<'a> {
+    addr: SocketAddr,
+    authority: &'a Authority,
+}
+
+/// What happens to the connection after a request.
+#[derive(Debug, PartialEq, Eq)]
+enum Next {
+    KeepAlive,
+    Close,
+}
+
+struct Conn<'a> {
+    down: TcpStream,
+    /// Bytes read from the client, not yet used.
+    inb: BytesMut,
+    /// Bytes read from the target.
+    rbuf: BytesMut,
+    /// The upstream request head of the current request (without `host` when the
+    /// request has none, and without the final empty line).
+    head: Vec<u8>,
+    /// What is written next.
+    out: Vec<u8>,
+    ctx: Arc<ConnCtx>,
+    metrics: &'a ListenerMetrics,
+    timer: Pin<Box<Sleep>>,
+    max_head: usize,
+    /// Downstream bytes, reported to `ProcessedBytes` after each request.
+    processed: u64,
+    /// Request body bytes of the current request.
+    req_data: u64,
+}
+
+/// Runs `fut` until `deadline`; `None` if the deadline came first.
+async fn until<F: Future>(
+    timer: &mut Pin<Box<Sleep>>,
+    deadline: Instant,
+    fut: F,
+) -> Option<F::Output> {
+    // Moving a timer later is cheap; earlier, or after it fired, it is registered again.
+    if timer.is_elapsed() || timer.deadline() > deadline {
+        timer.as_mut().reset(deadline);
+    }
+    let mut fut = std::pin::pin!(fut);
+    loop {
+        tokio::select! {
+            biased;
+            v = &mut fut => return Some(v),
+            _ = timer.as_mut() => {
+                if Instant::now() >= deadline {
+                    return None;
+                }
+                timer.as_mut().reset(deadline);
+            }
+        }
+    }
+}
+
+fn reset_err(e: impl Into<Box<dyn std::error::Error + Send + Sync>>, t: SocketAddr) -> ProxyError {
+    ProxyError::new(Side::Upstream, ErrorKind::Reset, true)
+        .with_target(t)
+        .with_source(e)
+}
+
+fn is_eof(r: &io::Result<usize>) -> bool {
+    matches!(r, Ok(0)) || r.is_err()
+}
+
+/// Serves `stream` (an `http` listener's connection) until it closes or goes to hyper.
+pub(crate) async fn serve(
+    stream: TcpStream,
+    ctx: Arc<ConnCtx>,
+    listener: &ListenerShared,
+    timers: ConnTimers,
+    metrics: &ListenerMetrics,
+    close: &mut watch::Receiver<bool>,
+) -> Served {
+    let start = Instant::now();
+    let mut c = Conn {
+        down: stream,
+        inb: BytesMut::new(),
+        rbuf: BytesMut::new(),
+        head: Vec::new(),
+        out: Vec::new(),
+        ctx,
+        metrics,
+        timer: Box::pin(tokio::time::sleep_until(
+            start + timers.header.unwrap_or(FAR),
+        )),
+        max_head: listener.proxy.max_header_bytes,
+        processed: 0,
+        req_data: 0,
+    };
+    let mut first = true;
+    let mut last_active = start;
+    loop {
+        if *close.borrow_and_update() {
+            return Served::Done;
+        }
+        let end = match c.read_head(first, last_active, start, &timers, close).await {
+            HeadWait::Ready(end) => end,
+            HeadWait::Closed => return Served::Done,
+            HeadWait::TimedOut => return Served::HeadTimeout(c.down),
+            HeadWait::Fallback => return Served::Fallback(c.down, c.inb),
+        };
+        first = false;
+        let route = listener.slot.load_full();
+        let next = match c.request(&route, end, close).await {
+            Some(n) => n,
+            None => return Served::Fallback(c.down, c.inb),
+        };
+        c.metrics.processed_bytes(std::mem::take(&mut c.processed));
+        if next == Next::Close {
+            let _ = c.down.shutdown().await;
+            return Served::Done;
+        }
+        last_active = Instant::now();
+    }
+}
+
+enum HeadWait {
+    /// A complete head ends at this index of the buffer.
+    Ready(usize),
+    Closed,
+    TimedOut,
+    Fallback,
+}
+
+impl Conn<'_> {
+    async fn read_head(
+        &mut self,
+        first: bool,
+        last_active: Instant,
+        start: Instant,
+        timers: &ConnTimers,
+        close: &mut watch::Receiver<bool>,
+    ) -> HeadWait {
+        let mut searched = 0;
+        // When the head started: the connection's start for its first request.
+        let mut head_start = if first { Some(start) } else { None };
+        loop {
+            if !self.inb.is_empty() {
+                if let Some(end) = h1::head_end(&self.inb, searched) {
+                    return HeadWait::Ready(end);
+                }
+                // Not HTTP/1 (an HTTP/2 preface), or too large: hyper answers.
+                if self.inb.len() >= self.max_head || self.inb.starts_with(b"PRI ") {
+                    return HeadWait::Fallback;
+                }
+                searched = self.inb.len();
+                head_start.get_or_insert_with(Instant::now);
+            }
+            let header_deadline = match (head_start, timers.header) {
+                (Some(s), Some(h)) => Some(s + h),
+                _ => None,
+            };
+            let idle_deadline = timers.idle.map(|d| last_active + d);
+            let deadline = match (header_deadline, idle_deadline) {
+                (Some(a), Some(b)) => a.min(b),
+                (a, b) => a.or(b).unwrap_or_else(|| Instant::now() + FAR),
+            };
+            if self.inb.capacity() - self.inb.len() < 1024 {
+                self.inb.reserve(READ_CHUNK);
+            }
+            let read = {
+                let Conn {
+                    down, inb, timer, ..
+                } = self;
+                until(timer, deadline, async {
+                    tokio::select! {
+                        biased;
+                        r = down.read_buf(inb) => Some(r),
+                        _ = close.changed() => None,
+                    }
+                })
+                .await
+            };
+            match read {
+                None => {
+                    let now = Instant::now();
+                    if header_deadline.is_some_and(|d| now >= d) {
+                        return HeadWait::TimedOut;
+                    }
+                    return HeadWait::Closed;
+                }
+                Some(None) => return HeadWait::Closed,
+                Some(Some(Ok(0) | Err(_))) => return HeadWait::Closed,
+                Some(Some(Ok(n))) => self.processed += n as u64,
+            }
+        }
+    }
+
+    /// Forwards one request whose head ends at `end` in the buffer; `None`: the fast path
+    /// does not take it (nothing was consumed).
+    async fn request(
+        &mut self,
+        route: &Arc<Route>,
+        end: usize,
+        close: &watch::Receiver<bool>,
+    ) -> Option<Next> {
+        let (pool, ingress) = match &route.kind {
+            RouteKind::Egress(up) => (http1(&up.client)?, None),
+            RouteKind::Ingress(app) => (http1(&app.client)?, Some(&**app)),
+        };
+        let xff = ingress.map(|_| self.ctx.peer_ip.as_bytes());
+        let mut head = match h1::parse_request(
+            &self.inb[..end],
+            &mut self.head,
+            xff,
+            route.log.logger.is_some(),
+        ) {
+            ParsedRequest::Complete(h) => h,
+            ParsedRequest::Fallback => return None,
+        };
+        self.inb.advance(head.len);
+        self.req_data = 0;
+        let in_flight = InFlight::new(&self.ctx);
+        let mut log =
+            RequestLog::start_h1(Arc::clone(route), in_flight, head.grpc, head.fields.take());
+        let next = match &route.kind {
+            RouteKind::Egress(up) => self.egress(up, pool, &head, &mut log, close).await,
+            RouteKind::Ingress(_) => {
+                let app = ingress.expect("ingress");
+                self.ingress(app, pool, &head, &mut log, close).await
+            }
+        };
+        log.request_bytes(ReqBytes::Known(self.req_data));
+        drop(log);
+        Some(next)
+    }
+
+    /// Prepares the request body: buffered when it is in the buffer already, or (up to
+    /// `max_replay` bytes with a known length) once read whole; streamed otherwise.
+    async fn prepare_body(
+        &mut self,
+        head: &ReqHead,
+        max_replay: usize,
+        deadline: Instant,
+    ) -> Result<ReqBody, ProxyError> {
+        match head.body {
+            Framing::None | Framing::Close => Ok(ReqBody::None),
+            Framing::Length(n) => {
+                let want = usize::try_from(n).unwrap_or(usize::MAX);
+                if self.inb.len() < want && want <= max_replay {
+                    if head.expect_continue {
+                        self.write_down_raw(CONTINUE, deadline).await?;
+                    }
+                    while self.inb.len() < want {
+                        self.inb.reserve(want - self.inb.len());
+                        let Conn {
+                            down, inb, timer, ..
+                        } = self;
+                        match until(timer, deadline, down.read_buf(inb)).await {
+                            None => {
+                                return Err(ProxyError::new(
+                                    Side::Downstream,
+                                    ErrorKind::ClientTimeout,
+                                    false,
+                                ))
+                            }
+                            Some(Ok(0)) | Some(Err(_)) => {
+                                return Err(ProxyError::new(
+                                    Side::Downstream,
+                                    ErrorKind::RequestBody,
+                                    false,
+                                ))
+                            }
+                            Some(Ok(k)) => self.processed += k as u64,
+                        }
+                    }
+                }
+                if self.inb.len() >= want {
+                    Ok(ReqBody::Buffered { n: want, data: n })
+                } else {
+                    Ok(ReqBody::Stream {
+                        left: Left::Length(n),
+                        started: false,
+                        finished: false,
+                    })
+                }
+            }
+            Framing::Chunked => {
+                let mut s = ChunkScanner::default();
+                match s.feed(&self.inb) {
+                    Ok(f) if f.done => Ok(ReqBody::Buffered {
+                        n: f.used,
+                        data: f.data,
+                    }),
+                    Ok(_) => Ok(ReqBody::Stream {
+                        left: Left::Chunked(ChunkScanner::default()),
+                        started: false,
+                        finished: false,
+                    }),
+                    Err(e) => Err(
+                        ProxyError::new(Side::Downstream, ErrorKind::RequestBody, false)
+                            .with_source(e),
+                    ),
+                }
+            }
+        }
+    }
+
+    async fn egress(
+        &mut self,
+        up: &crate::state::UpstreamRt,
+        pool: &Http1Pool,
+        head: &ReqHead,
+        log: &mut RequestLog,
+        close: &watch::Receiver<bool>,
+    ) -> Next {
+        let mut now = StdInstant::now();
+        up.budget.deposit(now);
+        let deadline = Instant::now() + up.per_request.unwrap_or(FAR);
+        let mut body = match self
+            .prepare_body(head, up.retries.max_replay_body_bytes, deadline)
+            .await
+        {
+            Ok(b) => b,
+            Err(e) => return self.fail(e, log, false, close).await,
+        };
+        let mut policy = Policy::new(up.retries.max_retries);
+        let mut tried: Vec<SocketAddr> = Vec::new();
+        let mut last_error = None;
+        loop {
+            if !tried.is_empty() {
+                now = StdInstant::now();
+            }
+            let Some(pick) = up.balancer.pick(&tried, now) else {
+                let e = last_error.unwrap_or_else(|| {
+                    ProxyError::new(Side::Upstream, ErrorKind::NoEndpoint, false)
+                });
+                return self.fail(e, log, body_done(&body), close).await;
+            };
+            let addr = pick.addr();
+            let ep = up.endpoint(addr);
+            log.tried(addr);
+            let sent = Instant::now();
+            let t = Target {
+                addr,
+                authority: &ep.authority,
+            };
+            let ex = self
+                .exchange(pool, &t, head, &mut body, deadline, sent, None, close)
+                .await;
+            let replayable = replayable(&body);
+            match ex {
+                Exchange::Response(resp, sock) => {
+                    if resp.status == 503
+                        && policy.decide(
+                            Attempt::Answered(http::StatusCode::SERVICE_UNAVAILABLE),
+                            replayable,
+                        ) == Decision::Retry
+                    {
+                        if up.budget.try_withdraw(StdInstant::now()) {
+                            tracing::debug!(upstream = %up.name, target = %addr, "503: retrying");
+                            pick.failure(StdInstant::now());
+                            tried.push(addr);
+                            policy.retrying();
+                            drop(sock);
+                            continue;
+                        }
+                        log.retry_refused();
+                    }
+                    log.answered(resp.status, addr, ep.metrics, sent.elapsed(), Some(pick));
+                    return self
+                        .relay(resp, sock, pool, addr, &body, deadline, log)
+                        .await;
+                }
+                Exchange::Failed(err) => {
+                    if err.kind == ErrorKind::Timeout || err.counts_against_endpoint() {
+                        pick.failure(StdInstant::now());
+                    } else {
+                        drop(pick);
+                    }
+                    if err.kind != ErrorKind::Timeout
+                        && policy.decide(Attempt::Failed(&err), replayable) == Decision::Retry
+                    {
+                        if up.budget.try_withdraw(StdInstant::now()) {
+                            tracing::debug!(upstream = %up.name, error = %err, "retrying");
+                            tried.push(addr);
+                            policy.retrying();
+                            last_error = Some(err);
+                            continue;
+                        }
+                        log.retry_refused();
+                    }
+                    return self.fail(err, log, body_done(&body), close).await;
+                }
+            }
+        }
+    }
+
+    async fn ingress(
+        &mut self,
+        app: &crate::state::IngressRoute,
+        pool: &Http1Pool,
+        head: &ReqHead,
+        log: &mut RequestLog,
+        close: &watch::Receiver<bool>,
+    ) -> Next {
+        let deadline = Instant::now() + app.per_request.unwrap_or(FAR);
+        let mut body = match self.prepare_body(head, 0, deadline).await {
+            Ok(b) => b,
+            Err(e) => return self.fail(e, log, false, close).await,
+        };
+        log.tried(app.app);
+        let sent = Instant::now();
+        let t = Target {
+            addr: app.app,
+            authority: &app.authority,
+        };
+        let ex = self
+            .exchange(
+                pool,
+                &t,
+                head,
+                &mut body,
+                deadline,
+                sent,
+                Some(&app.target),
+                close,
+            )
+            .await;
+        match ex {
+            Exchange::Response(resp, sock) => {
+                log.answered(
+                    resp.status,
+                    app.app,
+                    app.target.clone(),
+                    sent.elapsed(),
+                    None,
+                );
+                self.relay(resp, sock, pool, app.app, &body, deadline, log)
+                    .await
+            }
+            Exchange::Failed(e) => self.fail(e, log, body_done(&body), close).await,
+        }
+    }
+
+    /// One attempt: a connection (pooled, or new), the head and body, the response
+    /// head. A pooled connection the target closed in the meantime is replaced by a new
+    /// one silently, as long as the body can be sent again.
+    #[allow(clippy::too_many_arguments)]
+    async fn exchange(
+        &mut self,
+        pool: &Http1Pool,
+        t: &Target<'_>,
+        head: &ReqHead,
+        body: &mut ReqBody,
+        deadline: Instant,
+        sent: Instant,
+        ingress: Option<&TargetMetrics>,
+        close: &watch::Receiver<bool>,
+    ) -> Exchange {
+        loop {
+            let (mut up, reused) = match rawpool::checkout(pool, t.addr) {
+                Some(s) => (s, true),
+                None => {
+                    let connecting = Box::pin(rawpool::connect(pool, t.addr));
+                    match until(&mut self.timer, deadline, connecting).await {
+                        None => return Exchange::Failed(timeout(t.addr)),
+                        Some(Ok(s)) => (s, false),
+                        Some(Err(e)) => {
+                            return Exchange::Failed(
+                                ProxyError::new(Side::Upstream, ErrorKind::Connect, true)
+                                    .with_target(t.addr)
+                                    .with_source(e),
+                            )
+                        }
+                    }
+                }
+            };
+            self.out.clear();
+            self.out.extend_from_slice(&self.head);
+            if !head.has_host {
+                if let Some(v) = crate::client::host_value(&Scheme::HTTP, t.authority) {
+                    self.out.extend_from_slice(b"host: ");
+                    self.out.extend_from_slice(v.as_bytes());
+                    self.out.extend_from_slice(b"\r\n");
+                }
+            }
+            self.out.extend_from_slice(b"\r\n");
+            if let ReqBody::Buffered { n, .. } = body {
+                self.out.extend_from_slice(&self.inb[..*n]);
+            }
+            match until(&mut self.timer, deadline, up.write_all(&self.out)).await {
+                None => return Exchange::Failed(timeout(t.addr)),
+                Some(Ok(())) => {}
+                Some(Err(_)) if reused => continue,
+                Some(Err(e)) => return Exchange::Failed(reset_err(e, t.addr)),
+            }
+            if let ReqBody::Stream {
+                left,
+                started,
+                finished,
+            } = body
+            {
+                if head.expect_continue && !*started && self.inb.is_empty() {
+                    if let Err(e) = self.write_down_raw(CONTINUE, deadline).await {
+                        return Exchange::Failed(e);
+                    }
+                }
+                *started = true;
+                match self.stream_body(&mut up, left, deadline, t.addr).await {
+                    Ok(()) => *finished = true,
+                    Err(e) => return Exchange::Failed(e),
+                }
+            }
+            self.rbuf.clear();
+            let edits = RespEdits {
+                is_head: head.is_head,
+                ingress_ms: None,
+                close: false,
+                grpc_status: true,
+            };
+            loop {
+                if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+                    self.rbuf.reserve(READ_CHUNK);
+                }
+                let r = until(&mut self.timer, deadline, up.read_buf(&mut self.rbuf)).await;
+                let Some(r) = r else {
+                    return Exchange::Failed(timeout(t.addr));
+                };
+                if is_eof(&r) {
+                    if self.rbuf.is_empty() && reused && replayable(body) {
+                        // A pooled connection that had closed: once more on a new one.
+                        break;
+                    }
+                    let e = match r {
+                        Err(e) => e,
+                        Ok(_) => io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "connection closed before the response",
+                        ),
+                    };
+                    return Exchange::Failed(reset_err(e, t.addr));
+                }
+                loop {
+                    let e = RespEdits {
+                        ingress_ms: ingress
+                            .map(|_| u64::try_from(sent.elapsed().as_millis()).unwrap_or(u64::MAX)),
+                        close: head.close || *close.borrow() || !body_done(body),
+                        ..edits
+                    };
+                    match h1::parse_response(&self.rbuf, &mut self.out, e) {
+                        Ok(None) => break,
+                        Ok(Some(h)) if (100..200).contains(&h.status) => {
+                            // Informational: not forwarded (the proxy sent its own 100
+                            // Continue).
+                            self.rbuf.advance(h.len);
+                            if self.rbuf.is_empty() {
+                                break;
+                            }
+                        }
+                        Ok(Some(h)) => {
+                            self.rbuf.advance(h.len);
+                            return Exchange::Response(h, up);
+                        }
+                        Err(err) => {
+                            return Exchange::Failed(
+                                ProxyError::new(Side::Upstream, ErrorKind::Protocol, false)
+                                    .with_target(t.addr)
+                                    .with_source(err),
+                            )
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies the rest of the request body from the client to `up`.
+    async fn stream_body(
+        &mut self,
+        up: &mut TcpStream,
+        left: &mut Left,
+        deadline: Instant,
+        target: SocketAddr,
+    ) -> Result<(), ProxyError> {
+        let body_err = |e: Option<io::Error>| {
+            let mut err = ProxyError::new(Side::Downstream, ErrorKind::RequestBody, false);
+            if let Some(e) = e {
+                err = err.with_source(e);
+            }
+            err
+        };
+        loop {
+            if !self.inb.is_empty() {
+                let (n, data, done) = match left {
+                    Left::Length(rest) => {
+                        let n = usize::try_from(*rest)
+                            .unwrap_or(usize::MAX)
+                            .min(self.inb.len());
+                        *rest -= n as u64;
+                        (n, n as u64, *rest == 0)
+                    }
+                    Left::Chunked(s) => {
+                        let f = s.feed(&self.inb).map_err(|e| {
+                            ProxyError::new(Side::Downstream, ErrorKind::RequestBody, false)
+                                .with_source(e)
+                        })?;
+                        (f.used, f.data, f.done)
+                    }
+                };
+                self.req_data += data;
+                let r = until(&mut self.timer, deadline, up.write_all(&self.inb[..n])).await;
+                self.inb.advance(n);
+                match r {
+                    None => return Err(timeout(target)),
+                    Some(Ok(())) => {}
+                    Some(Err(e)) => {
+                        return Err(ProxyError::new(Side::Upstream, ErrorKind::Reset, false)
+                            .with_target(target)
+                            .with_source(e))
+                    }
+                }
+                if done {
+                    return Ok(());
+                }
+            } else if matches!(left, Left::Length(0)) {
+                return Ok(());
+            }
+            self.inb.reserve(READ_CHUNK);
+            let Conn {
+                down, inb, timer, ..
+            } = self;
+            match until(timer, deadline, down.read_buf(inb)).await {
+                None => {
+                    return Err(ProxyError::new(
+                        Side::Downstream,
+                        ErrorKind::ClientTimeout,
+                        false,
+                    ))
+                }
+                Some(Ok(0)) => return Err(body_err(None)),
+                Some(Err(e)) => return Err(body_err(Some(e))),
+                Some(Ok(n)) => self.processed += n as u64,
+            }
+        }
+    }
+
+    /// Sends the response (its head is in `out`, what followed it in `rbuf`) downstream
+    /// and copies its body; the upstream socket goes back to the pool if it can.
+    #[allow(clippy::too_many_arguments)]
+    async fn relay(
+        &mut self,
+        resp: RespHead,
+        mut up: TcpStream,
+        pool: &Http1Pool,
+        target: SocketAddr,
+        body: &ReqBody,
+        deadline: Instant,
+        log: &mut RequestLog,
+    ) -> Next {
+        if log.wants_detail() {
+            log.grpc_status(resp.grpc_status.clone());
+        }
+        let req_done = body_done(body);
+        if let ReqBody::Buffered { n, data } = body {
+            self.inb.advance(*n);
+            self.req_data = *data;
+        }
+        let down_close = self.out.ends_with(b"connection: close\r\n\r\n");
+        let mut framing = match resp.body {
+            Framing::None => None,
+            Framing::Length(n) => Some(Left::Length(n)),
+            Framing::Chunked => Some(Left::Chunked(ChunkScanner::default())),
+            Framing::Close => Some(Left::Length(u64::MAX)),
+        };
+        let close_delimited = resp.body == Framing::Close;
+        let mut clean = !resp.close && req_done;
+        let mut done = framing.is_none();
+        loop {
+            // What is in `rbuf` and belongs to the body goes out after the head.
+            if let Some(f) = &mut framing {
+                if !self.rbuf.is_empty() {
+                    let (n, data, end) = match f {
+                        Left::Length(rest) => {
+                            let n = usize::try_from(*rest)
+                                .unwrap_or(usize::MAX)
+                                .min(self.rbuf.len());
+                            *rest -= n as u64;
+                            (n, n as u64, *rest == 0)
+                        }
+                        Left::Chunked(s) => match s.feed(&self.rbuf) {
+                            Ok(fed) => (fed.used, fed.data, fed.done),
+                            Err(_) => {
+                                log.body_failed();
+                                return Next::Close;
+                            }
+                        },
+                    };
+                    if close_delimited {
+                        h1::encode_chunk(&mut self.out, &self.rbuf[..n]);
+                    } else {
+                        self.out.extend_from_slice(&self.rbuf[..n]);
+                    }
+                    self.rbuf.advance(n);
+                    log.sent_u64(data);
+                    done = end;
+                }
+            }
+            if done && !self.rbuf.is_empty() {
+                // Bytes past the response: the connection is not trustworthy.
+                clean = false;
+            }
+            if !self.out.is_empty() {
+                if done {
+                    log.finish();
+                }
+                let n = self.out.len();
+                let Conn {
+                    down, out, timer, ..
+                } = self;
+                match until(timer, deadline, down.write_all(out)).await {
+                    None => {
+                        log.timed_out_in_body();
+                        return Next::Close;
+                    }
+                    Some(Err(_)) => {
+                        if done && clean {
+                            rawpool::check_in(pool, target, up);
+                        }
+                        return Next::Close;
+                    }
+                    Some(Ok(())) => self.processed += n as u64,
+                }
+                self.out.clear();
+            }
+            if done {
+                break;
+            }
+            self.rbuf.clear();
+            self.rbuf.reserve(READ_CHUNK);
+            match until(&mut self.timer, deadline, up.read_buf(&mut self.rbuf)).await {
+                None => {
+                    log.timed_out_in_body();
+                    return Next::Close;
+                }
+                Some(Ok(0)) if close_delimited => {
+                    self.out.extend_from_slice(h1::LAST_CHUNK);
+                    done = true;
+                    clean = false;
+                }
+                Some(Ok(0)) | Some(Err(_)) => {
+                    log.body_failed();
+                    return Next::Close;
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+        if clean {
+            rawpool::check_in(pool, target, up);
+        }
+        if down_close || !req_done {
+            Next::Close
+        } else {
+            Next::KeepAlive
+        }
+    }
+
+    /// The proxy's own answer to a failed request.
+    async fn fail(
+        &mut self,
+        e: ProxyError,
+        log: &mut RequestLog,
+        req_done: bool,
+        close: &watch::Receiver<bool>,
+    ) -> Next {
+        tracing::debug!(error = %e, "request failed");
+        log.failed(&e);
+        let closing = e.side == Side::Downstream
+            || e.kind == ErrorKind::ClientTimeout
+            || !req_done
+            || *close.borrow();
+        let body = format!("{e}\n");
+        let status = e.status();
+        self.out.clear();
+        use std::io::Write as _;
+        let _ = write!(
+            self.out,
+            "HTTP/1.1 {} {}\r\nserver: berth\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n{}\r\n{body}",
+            status.as_u16(),
+            status.canonical_reason().unwrap_or(""),
+            body.len(),
+            if closing { "connection: close\r\n" } else { "" },
+        );
+        log.finish();
+        let n = self.out.len();
+        let Conn {
+            down, out, timer, ..
+        } = self;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        match until(timer, deadline, down.write_all(out)).await {
+            Some(Ok(())) => self.processed += n as u64,
+            _ => return Next::Close,
+        }
+        if closing {
+            Next::Close
+        } else {
+            Next::KeepAlive
+        }
+    }
+
+    /// Writes `bytes` to the client (a 100 Continue).
+    async fn write_down_raw(&mut self, bytes: &[u8], deadline: Instant) -> Result<(), ProxyError> {
+        match until(&mut self.timer, deadline, self.down.write_all(bytes)).await {
+            Some(Ok(())) => {
+                self.processed += bytes.len() as u64;
+                Ok(())
+            }
+            None => Err(ProxyError::new(
+                Side::Downstream,
+                ErrorKind::ClientTimeout,
+                false,
+            )),
+            Some(Err(e)) => {
+                Err(ProxyError::new(Side::Downstream, ErrorKind::RequestBody, false).with_source(e))
+            }
+        }
+    }
+}
+
+fn timeout(t: SocketAddr) -> ProxyError {
+    ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(t)
+}
+
+fn http1(client: &Option<(crate::client::ClientKey, Clients)>) -> Option<&Http1Pool> {
+    match client {
+        Some((_, Clients::Http1(p))) => Some(p),
+        _ => None,
+    }
+}
+
+/// Whether another attempt could send the body again.
+fn replayable(b: &ReqBody) -> bool {
+    !matches!(b, ReqBody::Stream { started: true, .. })
+}
+
+/// Whether the request body has been read from the client entirely.
+fn body_done(b: &ReqBody) -> bool {
+    match b {
+        ReqBody::None | ReqBody::Buffered { .. } => true,
+        ReqBody::Stream { finished, .. } => *finished,
+    }
+}
