@@ -10,7 +10,8 @@
 #   TARGETS=berth KEEP=1 bench/proxy-callgrind.sh   # keep the callgrind files (printed)
 #
 # Settings: TARGETS="berth nginx", DURATION=10, CONNECTIONS=8, BUILD=1 (0: use the
-# binaries in $CARGO_TARGET_DIR/release as they are), KEEP=0.
+# binaries in $CARGO_TARGET_DIR/release as they are), KEEP=0. berth runs as berth-proxy
+# (crates/proxy-bin), the same proxy as `berth proxy`.
 # Needs valgrind and wrk (Debian packages valgrind, wrk), and nginx for that target.
 set -euo pipefail
 
@@ -31,7 +32,7 @@ done
 
 bin="$CARGO_TARGET_DIR/release"
 if [ "$BUILD" != 0 ]; then
-    cargo build --release -p berth-bench -p berth >&2
+    cargo build --release -p berth-bench -p berth-proxy-bin >&2
 fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/berth-proxy-callgrind.XXXXXX")"
@@ -113,7 +114,7 @@ for t in $TARGETS; do
  "egress": [{"alias": "upstream:80", "listen": "127.0.0.1:$port", "upstream": "upstream"}],
  "upstreams": {"upstream": {"protocol": "http", "endpoints": [{"address": "$upstream"}]}}}
 EOF
-        BERTH_LOG=warn count berth "$port" -- "$bin/berth" proxy --config "$tmp/berth.json" \
+        BERTH_LOG=warn count berth "$port" -- "$bin/berth-proxy" --config "$tmp/berth.json" \
             --admin "127.0.0.1:$admin" --workers 1
         ;;
     nginx)
