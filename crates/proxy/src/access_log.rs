@@ -117,6 +117,7 @@ impl RequestLog {
         in_flight: InFlight,
         grpc: bool,
         fields: Option<Box<ReqFields>>,
+        start: Instant,
     ) -> RequestLog {
         route.log.metrics.request(grpc);
         let detail = match (&route.log.logger, fields) {
@@ -140,7 +141,7 @@ impl RequestLog {
         RequestLog {
             route,
             in_flight,
-            start: Instant::now(),
+            start,
             pick: None,
             target: None,
             target_metrics: None,

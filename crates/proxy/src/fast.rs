@@ -182,11 +182,27 @@ pub(crate) async fn serve(
     };
     let mut first = true;
     let mut last_active = start;
+    if *close.borrow_and_update() {
+        return Served::Done;
+    }
+    // Resolves once the connection is told to close: one waiter for the connection,
+    // not one per request.
+    let mut shut = close.clone();
+    let mut shutdown = std::pin::pin!(async move {
+        while !*shut.borrow_and_update() {
+            if shut.changed().await.is_err() {
+                return;
+            }
+        }
+    });
     loop {
-        if *close.borrow_and_update() {
+        if *close.borrow() {
             return Served::Done;
         }
-        let end = match c.read_head(first, last_active, start, &timers, close).await {
+        let end = match c
+            .read_head(first, last_active, start, &timers, shutdown.as_mut())
+            .await
+        {
             HeadWait::Ready(end) => end,
             HeadWait::Closed => return Served::Done,
             HeadWait::TimedOut => return Served::HeadTimeout(c.down),
@@ -222,7 +238,7 @@ impl Conn<'_> {
         last_active: Instant,
         start: Instant,
         timers: &ConnTimers,
-        close: &mut watch::Receiver<bool>,
+        mut shutdown: Pin<&mut impl Future<Output = ()>>,
     ) -> HeadWait {
         let mut searched = 0;
         // When the head started: the connection's start for its first request.
@@ -259,7 +275,7 @@ impl Conn<'_> {
                     tokio::select! {
                         biased;
                         r = down.read_buf(inb) => Some(r),
-                        _ = close.changed() => None,
+                        _ = shutdown.as_mut() => None,
                     }
                 })
                 .await
@@ -303,14 +319,15 @@ impl Conn<'_> {
         };
         self.inb.advance(head.len);
         self.req_data = 0;
+        let start = Instant::now();
         let in_flight = InFlight::new(&self.ctx);
-        let mut log =
-            RequestLog::start_h1(Arc::clone(route), in_flight, head.grpc, head.fields.take());
+        let fields = head.fields.take();
+        let mut log = RequestLog::start_h1(Arc::clone(route), in_flight, head.grpc, fields, start);
         let next = match &route.kind {
-            RouteKind::Egress(up) => self.egress(up, pool, &head, &mut log, close).await,
+            RouteKind::Egress(up) => self.egress(up, pool, &head, &mut log, close, start).await,
             RouteKind::Ingress(_) => {
                 let app = ingress.expect("ingress");
-                self.ingress(app, pool, &head, &mut log, close).await
+                self.ingress(app, pool, &head, &mut log, close, start).await
             }
         };
         log.request_bytes(ReqBytes::Known(self.req_data));
@@ -396,10 +413,11 @@ impl Conn<'_> {
         head: &ReqHead,
         log: &mut RequestLog,
         close: &watch::Receiver<bool>,
+        start: Instant,
     ) -> Next {
-        let mut now = StdInstant::now();
+        let mut now = start.into_std();
         up.budget.deposit(now);
-        let deadline = Instant::now() + up.per_request.unwrap_or(FAR);
+        let deadline = start + up.per_request.unwrap_or(FAR);
         let mut body = match self
             .prepare_body(head, up.retries.max_replay_body_bytes, deadline)
             .await
@@ -486,8 +504,9 @@ impl Conn<'_> {
         head: &ReqHead,
         log: &mut RequestLog,
         close: &watch::Receiver<bool>,
+        start: Instant,
     ) -> Next {
-        let deadline = Instant::now() + app.per_request.unwrap_or(FAR);
+        let deadline = start + app.per_request.unwrap_or(FAR);
         let mut body = match self.prepare_body(head, 0, deadline).await {
             Ok(b) => b,
             Err(e) => return self.fail(e, log, false, close).await,

@@ -10,9 +10,13 @@
 //! always did (400, 431, ...).
 
 use std::io::Write as _;
+use std::mem::MaybeUninit;
 
 /// Headers a head may have for the fast path (more: hyper takes the connection).
 pub(crate) const MAX_HEADERS: usize = 64;
+
+/// Headers a response may have (as hyper's client).
+const MAX_RESPONSE_HEADERS: usize = 100;
 
 /// The largest response head accepted from a target.
 pub(crate) const MAX_RESPONSE_HEAD: usize = 64 * 1024;
@@ -130,9 +134,9 @@ pub(crate) fn parse_request(
     forwarded_for: Option<&[u8]>,
     fields: bool,
 ) -> ParsedRequest {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    let len = match req.parse(buf) {
+    let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    let len = match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Complete(n)) => n,
         _ => return ParsedRequest::Fallback,
     };
@@ -326,9 +330,15 @@ pub(crate) fn parse_response(
     out: &mut Vec<u8>,
     edits: RespEdits,
 ) -> Result<Option<RespHead>, HeadError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS * 2];
-    let mut resp = httparse::Response::new(&mut headers);
-    let len = match resp.parse(buf) {
+    let mut headers =
+        [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_RESPONSE_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let parsed = httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        buf,
+        &mut headers,
+    );
+    let len = match parsed {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) if buf.len() >= MAX_RESPONSE_HEAD => {
             return Err(HeadError::TooLarge)
@@ -358,15 +368,16 @@ pub(crate) fn parse_response(
     let mut named: Vec<&[u8]> = Vec::new();
     for h in resp.headers.iter() {
         let name = h.name.as_bytes();
-        if name.eq_ignore_ascii_case(b"content-length") {
+        let is = |n: &str| name.eq_ignore_ascii_case(n.as_bytes());
+        if name.len() == 14 && is("content-length") {
             match (content_length(h.value), length) {
                 (Some(n), None) => length = Some(n),
                 (Some(n), Some(m)) if n == m => {}
                 _ => return Err(HeadError::Length),
             }
-        } else if name.eq_ignore_ascii_case(b"transfer-encoding") {
+        } else if name.len() == 17 && is("transfer-encoding") {
             te = Some(trim(h.value));
-        } else if name.eq_ignore_ascii_case(b"connection") {
+        } else if name.len() == 10 && is("connection") {
             for t in tokens(h.value) {
                 if t.eq_ignore_ascii_case(b"close") {
                     head.close = true;
@@ -378,7 +389,7 @@ pub(crate) fn parse_response(
                     named.push(t);
                 }
             }
-        } else if edits.grpc_status && name.eq_ignore_ascii_case(b"grpc-status") {
+        } else if edits.grpc_status && name.len() == 11 && is("grpc-status") {
             head.grpc_status = Some(lossy(h.value));
         }
     }
@@ -406,18 +417,23 @@ pub(crate) fn parse_response(
     }
 
     out.clear();
+    // The status line as the target sent it, as HTTP/1.1 ("HTTP/1.x " is 9 bytes).
     out.extend_from_slice(b"HTTP/1.1 ");
-    let _ = write!(out, "{status}");
-    out.push(b' ');
-    match resp.reason {
-        Some(r) if !r.is_empty() => out.extend_from_slice(r.as_bytes()),
-        _ => out.extend_from_slice(
+    let line_end = buf.iter().position(|&b| b == b'\n').unwrap_or(0);
+    let rest = buf.get(9..line_end).unwrap_or(b"");
+    let rest = rest.strip_suffix(b"\r").unwrap_or(rest);
+    if rest.len() > 4 {
+        out.extend_from_slice(rest);
+    } else {
+        // No reason phrase: the canonical one.
+        let _ = write!(
+            out,
+            "{status} {}",
             http::StatusCode::from_u16(status)
                 .ok()
                 .and_then(|s| s.canonical_reason())
                 .unwrap_or("")
-                .as_bytes(),
-        ),
+        );
     }
     out.extend_from_slice(b"\r\n");
     for h in resp.headers.iter() {
