@@ -22,6 +22,10 @@
 #   TARGETS="direct berth nginx haproxy"
 #   UPSTREAM_CPUS, PROXY_CPUS, LOAD_CPUS   taskset CPU lists; by default split evenly
 #                        when there are at least 3 × WORKERS CPUs, unpinned otherwise
+#   ROUNDS=1             measure every target this many times, interleaved (direct, berth,
+#                        nginx, haproxy, direct, berth, ...), and report each figure's
+#                        median (the lower one for an even count): on a busy machine the
+#                        targets then share its ups and downs
 #   STRICT=1             exit non-zero when a target is missed
 #   BUILD=0              use the binaries already in $CARGO_TARGET_DIR/release (no cargo build)
 #   BERTH=berth-proxy    which berth proxy to run: berth-proxy (crates/proxy-bin, the small
@@ -55,6 +59,7 @@ TARGETS="${TARGETS:-direct berth nginx haproxy}"
 STRICT="${STRICT:-0}"
 BUILD="${BUILD:-1}"
 BERTH="${BERTH:-berth-proxy}"
+ROUNDS="${ROUNDS:-1}"
 
 log() { echo "[proxy-bench] $*" >&2; }
 
@@ -146,10 +151,12 @@ cleanup() {
 trap cleanup EXIT
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# Below the ephemeral range (32768-60999 by default): a port that load generators' client
+# sockets (or their TIME_WAIT remains) hold cannot be listened on.
 free_port() {
     local p
     for _ in $(seq 1 200); do
-        p=$((20000 + RANDOM % 40000))
+        p=$((20000 + RANDOM % 12000))
         if port_free "$p"; then
             echo "$p"
             return
@@ -385,34 +392,67 @@ stop() { # pid
 }
 
 berth_threads_note=""
-for t in $TARGETS; do
-    case "$t" in
-    direct)
-        measure direct "${upstream##*:}" ""
-        ;;
-    berth | nginx | haproxy)
-        if [ "$t" = berth ] && [ "$berth_ok" = 0 ]; then
-            R[berth.skip]="berth proxy not available"
-            continue
-        fi
-        "start_$t"
-        pids+=("$proxy_pid")
-        if ! wait_ready "$proxy_port" "$proxy_pid" "$t"; then
-            cat "$proxy_log" >&2 || true
-            R[$t.skip]="failed to start"
-            failed=1
+# Every round's figures, per target and key, for the medians.
+declare -A M
+keys="rps p50 p99 errors h2 r50 r99 cpu cpu_req cpu_rate idle idle_anon peak"
+collect() { # target
+    local k
+    for k in $keys; do
+        if [ -n "${R[$1.$k]:-}" ]; then M[$1.$k]="${M[$1.$k]:-} ${R[$1.$k]}"; fi
+    done
+}
+median() { # values...
+    printf '%s\n' "$@" | sort -g | awk '{ a[NR] = $1 } END { if (NR) print a[int((NR + 1) / 2)] }'
+}
+for round in $(seq 1 "$ROUNDS"); do
+    [ "$ROUNDS" = 1 ] || log "round $round of $ROUNDS (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+    for t in $TARGETS; do
+        case "$t" in
+        direct)
+            measure direct "${upstream##*:}" ""
+            ;;
+        berth | nginx | haproxy)
+            if [ "$t" = berth ] && [ "$berth_ok" = 0 ]; then
+                R[berth.skip]="berth proxy not available"
+                continue
+            fi
+            started=0
+            for _ in 1 2 3; do
+                "start_$t"
+                pids+=("$proxy_pid")
+                if wait_ready "$proxy_port" "$proxy_pid" "$t"; then
+                    started=1
+                    break
+                fi
+                stop "$proxy_pid"
+            done
+            if [ "$started" = 0 ]; then
+                cat "$proxy_log" >&2 || true
+                R[$t.skip]="failed to start"
+                failed=1
+                stop "$proxy_pid"
+                continue
+            fi
+            log "$t: pid $proxy_pid ($(tree "$proxy_pid" | wc -l) processes) on 127.0.0.1:$proxy_port"
+            measure "$t" "$proxy_port" "$proxy_pid"
             stop "$proxy_pid"
-            continue
-        fi
-        log "$t: pid $proxy_pid ($(tree "$proxy_pid" | wc -l) processes) on 127.0.0.1:$proxy_port"
-        measure "$t" "$proxy_port" "$proxy_pid"
-        stop "$proxy_pid"
-        ;;
-    *)
-        log "unknown target $t"
-        exit 2
-        ;;
-    esac
+            ;;
+        *)
+            log "unknown target $t"
+            exit 2
+            ;;
+        esac
+        [ -z "${R[$t.done]:-}" ] || collect "$t"
+    done
+done
+for t in $TARGETS; do
+    [ -n "${R[$t.done]:-}" ] || continue
+    for k in $keys; do
+        # shellcheck disable=SC2086 # the values are words
+        [ -z "${M[$t.$k]:-}" ] || R[$t.$k]="$(median ${M[$t.$k]})"
+    done
+    # Errors: all of them, not a median.
+    R[$t.errors]="$(awk -v v="${M[$t.errors]:-0}" 'BEGIN { n = split(v, a, " "); s = 0; for (i = 1; i <= n; i++) s += a[i]; print s }')"
 done
 
 # --- report ------------------------------------------------------------------------
@@ -429,6 +469,7 @@ else
     echo "Not pinned (fewer than $((3 * WORKERS)) CPUs): load generator, proxy and upstream share the CPUs."
 fi
 echo "Saturation: wrk -t $WRK_THREADS -c $WRK_CONNECTIONS, ${DURATION}s$([ "$H2LOAD" = 1 ] && echo " (and h2load --h1, same clients)"). Fixed rate: $RATE req/s for ${RATE_DURATION}s, open loop, $RATE_CONNECTIONS connections."
+[ "$ROUNDS" = 1 ] || echo "Medians of $ROUNDS interleaved rounds; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "CPU: utime+stime of all the proxy's processes. RSS: summed over all its processes (nginx: master + $WORKERS workers; HAProxy: one process, $WORKERS threads; berth: one process); idle anon is RssAnon, without file-backed pages."
 [ -z "$berth_threads_note" ] || echo "Note: $berth_threads_note."
 echo
