@@ -491,6 +491,12 @@ for t in $TARGETS; do
     [ -z "${R[$t.cpu_rate]:-}" ] || cpurate="${R[$t.cpu_rate]}%"
     echo "| $t | $(cell "$t.rps") | $(us "$t.p50") | $(us "$t.p99") | $(cell "$t.h2") | $(us "$t.r50") | $(us "$t.r99") | $added | $cpu | $(cell "$t.cpu_req") | $cpurate | $(mb "${R[$t.idle]:-}") | $(mb "${R[$t.idle_anon]:-}") | $(mb "${R[$t.peak]:-}") | $(cell "$t.errors") |"
 done
+if [ "$ROUNDS" != 1 ]; then
+    echo "Each round (wrk req/s | added p50 @ ${RATE}/s is the median's difference):"
+    for t in $TARGETS; do
+        [ -z "${M[$t.rps]:-}" ] || echo "- $t: wrk req/s${M[$t.rps]}; p50 @ ${RATE}/s (µs)${M[$t.r50]:-}"
+    done
+fi
 echo
 
 # --- targets -----------------------------------------------------------------------
