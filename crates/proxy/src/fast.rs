@@ -216,11 +216,24 @@ pub(crate) async fn serve(
         };
         c.metrics.processed_bytes(std::mem::take(&mut c.processed));
         if next == Next::Close {
-            let _ = c.down.shutdown().await;
+            linger_close(c.down).await;
             return Served::Done;
         }
         last_active = Instant::now();
     }
+}
+
+/// Closes the sending side, then reads (and drops) what the client still sends, for a
+/// moment: closing with unread bytes would reset the connection, and the client could
+/// lose the response it has not read yet.
+async fn linger_close(mut s: TcpStream) {
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        s.shutdown().await?;
+        let mut buf = [0u8; 4096];
+        while s.read(&mut buf).await? != 0 {}
+        Ok::<_, io::Error>(())
+    })
+    .await;
 }
 
 enum HeadWait {
@@ -597,6 +610,7 @@ impl Conn<'_> {
                 Some(Err(_)) if reused => continue,
                 Some(Err(e)) => return Exchange::Failed(reset_err(e, t.addr)),
             }
+            let mut early = false;
             if let ReqBody::Stream {
                 left,
                 started,
@@ -610,39 +624,48 @@ impl Conn<'_> {
                 }
                 *started = true;
                 match self.stream_body(&mut up, left, deadline, t.addr).await {
-                    Ok(()) => *finished = true,
+                    Ok(true) => *finished = true,
+                    // The answer's first bytes are in `rbuf`.
+                    Ok(false) => early = true,
                     Err(e) => return Exchange::Failed(e),
                 }
             }
-            self.rbuf.clear();
+            if !early {
+                self.rbuf.clear();
+            }
             let edits = RespEdits {
                 is_head: head.is_head,
                 ingress_ms: None,
                 close: false,
                 grpc_status: true,
             };
+            // What the target sent early is parsed before anything more is read.
+            let mut read = !early;
             loop {
-                if self.rbuf.capacity() - self.rbuf.len() < 1024 {
-                    self.rbuf.reserve(READ_CHUNK);
-                }
-                let r = until(&mut self.timer, deadline, up.read_buf(&mut self.rbuf)).await;
-                let Some(r) = r else {
-                    return Exchange::Failed(timeout(t.addr));
-                };
-                if is_eof(&r) {
-                    if self.rbuf.is_empty() && reused && replayable(body) {
-                        // A pooled connection that had closed: once more on a new one.
-                        break;
+                if read {
+                    if self.rbuf.capacity() - self.rbuf.len() < 1024 {
+                        self.rbuf.reserve(READ_CHUNK);
                     }
-                    let e = match r {
-                        Err(e) => e,
-                        Ok(_) => io::Error::new(
-                            io::ErrorKind::UnexpectedEof,
-                            "connection closed before the response",
-                        ),
+                    let r = until(&mut self.timer, deadline, up.read_buf(&mut self.rbuf)).await;
+                    let Some(r) = r else {
+                        return Exchange::Failed(timeout(t.addr));
                     };
-                    return Exchange::Failed(reset_err(e, t.addr));
+                    if is_eof(&r) {
+                        if self.rbuf.is_empty() && reused && replayable(body) {
+                            // A pooled connection that had closed: once more on a new one.
+                            break;
+                        }
+                        let e = match r {
+                            Err(e) => e,
+                            Ok(_) => io::Error::new(
+                                io::ErrorKind::UnexpectedEof,
+                                "connection closed before the response",
+                            ),
+                        };
+                        return Exchange::Failed(reset_err(e, t.addr));
+                    }
                 }
+                read = true;
                 loop {
                     let e = RespEdits {
                         ingress_ms: ingress
@@ -677,20 +700,28 @@ impl Conn<'_> {
         }
     }
 
-    /// Copies the rest of the request body from the client to `up`.
+    /// Copies the rest of the request body from the client to `up`: `Ok(true)` once it
+    /// is all sent, `Ok(false)` if the target started answering first (its first bytes
+    /// are in `rbuf`; the rest of the body is not sent, the connections close after the
+    /// response).
     async fn stream_body(
         &mut self,
         up: &mut TcpStream,
         left: &mut Left,
         deadline: Instant,
         target: SocketAddr,
-    ) -> Result<(), ProxyError> {
+    ) -> Result<bool, ProxyError> {
         let body_err = |e: Option<io::Error>| {
             let mut err = ProxyError::new(Side::Downstream, ErrorKind::RequestBody, false);
             if let Some(e) = e {
                 err = err.with_source(e);
             }
             err
+        };
+        let up_err = |e: io::Error| {
+            ProxyError::new(Side::Upstream, ErrorKind::Reset, false)
+                .with_target(target)
+                .with_source(e)
         };
         loop {
             if !self.inb.is_empty() {
@@ -711,28 +742,54 @@ impl Conn<'_> {
                     }
                 };
                 self.req_data += data;
-                let r = until(&mut self.timer, deadline, up.write_all(&self.inb[..n])).await;
-                self.inb.advance(n);
-                match r {
-                    None => return Err(timeout(target)),
-                    Some(Ok(())) => {}
-                    Some(Err(e)) => {
-                        return Err(ProxyError::new(Side::Upstream, ErrorKind::Reset, false)
-                            .with_target(target)
-                            .with_source(e))
+                let mut off = 0;
+                while off < n {
+                    let up_ref = &*up;
+                    let ready = until(&mut self.timer, deadline, async {
+                        tokio::select! {
+                            biased;
+                            r = up_ref.writable() => r.map(|()| true),
+                            r = up_ref.readable() => r.map(|()| false),
+                        }
+                    })
+                    .await;
+                    match ready {
+                        None => return Err(timeout(target)),
+                        Some(Err(e)) => return Err(up_err(e)),
+                        Some(Ok(true)) => match up.try_write(&self.inb[off..n]) {
+                            Ok(k) => off += k,
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                            Err(e) => return Err(up_err(e)),
+                        },
+                        Some(Ok(false)) => {
+                            if self.answered_early(up).map_err(up_err)? {
+                                self.inb.advance(off);
+                                return Ok(false);
+                            }
+                        }
                     }
                 }
+                self.inb.advance(n);
                 if done {
-                    return Ok(());
+                    return Ok(true);
                 }
             } else if matches!(left, Left::Length(0)) {
-                return Ok(());
+                return Ok(true);
             }
             self.inb.reserve(READ_CHUNK);
+            let up_ref = &*up;
             let Conn {
                 down, inb, timer, ..
             } = self;
-            match until(timer, deadline, down.read_buf(inb)).await {
+            let r = until(timer, deadline, async {
+                tokio::select! {
+                    biased;
+                    r = down.read_buf(inb) => Some(r),
+                    _ = up_ref.readable() => None,
+                }
+            })
+            .await;
+            match r {
                 None => {
                     return Err(ProxyError::new(
                         Side::Downstream,
@@ -740,10 +797,31 @@ impl Conn<'_> {
                         false,
                     ))
                 }
-                Some(Ok(0)) => return Err(body_err(None)),
-                Some(Err(e)) => return Err(body_err(Some(e))),
-                Some(Ok(n)) => self.processed += n as u64,
+                Some(None) => {
+                    if self.answered_early(up).map_err(up_err)? {
+                        return Ok(false);
+                    }
+                }
+                Some(Some(Ok(0))) => return Err(body_err(None)),
+                Some(Some(Err(e))) => return Err(body_err(Some(e))),
+                Some(Some(Ok(n))) => self.processed += n as u64,
             }
+        }
+    }
+
+    /// Whether the target, readable while the request body is still being sent, has
+    /// really started answering (its bytes then in `rbuf`); an error if it closed.
+    fn answered_early(&mut self, up: &TcpStream) -> io::Result<bool> {
+        self.rbuf.clear();
+        self.rbuf.reserve(READ_CHUNK);
+        match up.try_read_buf(&mut self.rbuf) {
+            Ok(0) => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "connection closed while the request body was sent",
+            )),
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(e) => Err(e),
         }
     }
 

@@ -406,3 +406,36 @@ async fn http10_and_upgrades_still_work_through_hyper() {
     );
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn an_answer_before_the_whole_body_is_relayed_at_once() {
+    // The target refuses a large upload after its head, without reading the body.
+    let up = raw(|mut s| async move {
+        read_head(&mut s).await;
+        let _ = s
+            .write_all(b"HTTP/1.1 413 Payload Too Large\r\ncontent-length: 3\r\n\r\nbig")
+            .await;
+        tokio::time::sleep(Duration::from_secs(10)).await;
+    })
+    .await;
+    let (p, l) = through(up).await;
+    let mut s = TcpStream::connect(l).await.unwrap();
+    s.write_all(b"PUT / HTTP/1.1\r\nhost: o\r\ncontent-length: 67108864\r\n\r\n")
+        .await
+        .unwrap();
+    let chunk = vec![b'z'; 256 * 1024];
+    let send = async {
+        for _ in 0..256 {
+            if s.write_all(&chunk).await.is_err() {
+                break;
+            }
+        }
+    };
+    // The client may be stuck sending: the answer must come anyway, well before the
+    // per-request timeout.
+    let _ = tokio::time::timeout(Duration::from_secs(2), send).await;
+    let out = read_until(&mut s, b"big").await;
+    assert!(out.starts_with("HTTP/1.1 413"), "{out}");
+    assert!(out.contains("connection: close"), "{out}");
+    p.shutdown().await;
+}
