@@ -69,10 +69,14 @@ class Up:
 
     @property
     def endpoint(self) -> str:
-        for line in self.out:
-            m = re.search(r"API \(ECS, Cloud Map\): (http://\S+)", line)
-            if m:
-                return m.group(1)
+        """The API address berth up printed (the line may still be on its way)."""
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            for line in list(self.out):
+                m = re.search(r"API \(ECS, Cloud Map\): (http://\S+)", line)
+                if m:
+                    return m.group(1)
+            time.sleep(0.05)
         raise AssertionError(f"no API line in {self.out}")
 
     def interrupt(self, timeout: float = 120) -> int:
