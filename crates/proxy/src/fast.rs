@@ -819,7 +819,17 @@ impl Conn<'_> {
                 io::ErrorKind::UnexpectedEof,
                 "connection closed while the request body was sent",
             )),
-            Ok(_) => Ok(true),
+            Ok(_) => {
+                // Informational answers (100 Continue) do not stop the body.
+                let mut scratch = Vec::new();
+                while let Ok(Some(h)) = h1::parse_response(&self.rbuf, &mut scratch, PEEK) {
+                    if !(100..200).contains(&h.status) {
+                        break;
+                    }
+                    self.rbuf.advance(h.len);
+                }
+                Ok(!self.rbuf.is_empty())
+            }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),
         }
@@ -1006,6 +1016,14 @@ impl Conn<'_> {
         }
     }
 }
+
+/// Edits for a response head only looked at.
+const PEEK: RespEdits = RespEdits {
+    is_head: false,
+    ingress_ms: None,
+    close: false,
+    grpc_status: false,
+};
 
 fn timeout(t: SocketAddr) -> ProxyError {
     ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(t)

@@ -217,11 +217,13 @@ pub(crate) fn parse_request(
             7 if is("upgrade") => return ParsedRequest::Fallback,
             2 if is("te") && !trim(v).eq_ignore_ascii_case(b"trailers") => continue,
             6 if is("expect") => {
+                // The proxy answers 100 Continue itself (when it starts reading the body)
+                // and sends the body at once: the target is not asked again.
                 if trim(v).eq_ignore_ascii_case(b"100-continue") {
                     head.expect_continue = true;
-                } else {
-                    return ParsedRequest::Fallback;
+                    continue;
                 }
+                return ParsedRequest::Fallback;
             }
             12 if is("content-type") => {
                 head.grpc = v.starts_with(b"application/grpc");
@@ -703,6 +705,7 @@ mod tests {
         assert_eq!(h.body, Framing::Length(5));
         assert!(h.close && h.expect_continue && !h.has_host);
         assert!(out.ends_with("content-length: 5\r\n"), "{out}");
+        assert!(!out.contains("expect"), "{out}");
         let (h, out) = req(
             "POST / HTTP/1.1\r\nhost: a\r\ntransfer-encoding: chunked\r\n\r\n",
             None,

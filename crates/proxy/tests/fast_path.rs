@@ -248,6 +248,56 @@ async fn expect_100_continue_gets_continue_then_the_answer() {
     s.write_all(b"hello").await.unwrap();
     let out = read_until(&mut s, b"PUT /e 5").await;
     assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    // A body too large to buffer: streamed after the 100 Continue.
+    const BIG: usize = 1024 * 1024;
+    s.write_all(
+        format!("PUT /e HTTP/1.1\r\nhost: orders\r\ncontent-length: {BIG}\r\nexpect: 100-continue\r\n\r\n")
+            .as_bytes(),
+    )
+    .await
+    .unwrap();
+    read_until(&mut s, b"HTTP/1.1 100 Continue\r\n\r\n").await;
+    s.write_all(&vec![b'e'; BIG]).await.unwrap();
+    let out = read_until(&mut s, format!("PUT /e {BIG}").as_bytes()).await;
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
+    p.shutdown().await;
+
+    // A target that sends its own 100 Continue while the body streams: not an answer.
+    let up = raw(|mut s| async move {
+        let mut buf = Vec::new();
+        request_line(&mut s, &mut buf).await;
+        let _ = s.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").await;
+        let mut total = buf.len();
+        let mut b = vec![0u8; 64 * 1024];
+        while total < BIG {
+            match s.read(&mut b).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => total += n,
+            }
+        }
+        let body = total.to_string();
+        let _ = s
+            .write_all(
+                format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await;
+    })
+    .await;
+    let (p, l) = through(up).await;
+    let mut s = TcpStream::connect(l).await.unwrap();
+    s.write_all(format!("PUT / HTTP/1.1\r\nhost: o\r\ncontent-length: {BIG}\r\n\r\n").as_bytes())
+        .await
+        .unwrap();
+    for _ in 0..16 {
+        s.write_all(&vec![b'f'; BIG / 16]).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let out = read_until(&mut s, BIG.to_string().as_bytes()).await;
+    assert!(out.starts_with("HTTP/1.1 200 OK"), "{out}");
     p.shutdown().await;
 }
 
