@@ -574,6 +574,9 @@ impl Conn<'_> {
         close: &watch::Receiver<bool>,
     ) -> Exchange {
         loop {
+            // The target's bytes of this attempt only (an informational answer may have
+            // started while the body was sent: it is completed below).
+            self.rbuf.clear();
             let (mut up, reused) = match rawpool::checkout(pool, t.addr) {
                 Some(s) => (s, true),
                 None => {
@@ -629,9 +632,6 @@ impl Conn<'_> {
                     Ok(false) => early = true,
                     Err(e) => return Exchange::Failed(e),
                 }
-            }
-            if !early {
-                self.rbuf.clear();
             }
             let edits = RespEdits {
                 is_head: head.is_head,
@@ -812,7 +812,6 @@ impl Conn<'_> {
     /// Whether the target, readable while the request body is still being sent, has
     /// really started answering (its bytes then in `rbuf`); an error if it closed.
     fn answered_early(&mut self, up: &TcpStream) -> io::Result<bool> {
-        self.rbuf.clear();
         self.rbuf.reserve(READ_CHUNK);
         match up.try_read_buf(&mut self.rbuf) {
             Ok(0) => Err(io::Error::new(
@@ -828,7 +827,8 @@ impl Conn<'_> {
                     }
                     self.rbuf.advance(h.len);
                 }
-                Ok(!self.rbuf.is_empty())
+                // What is left is the answer, unless it is the start of another 1xx.
+                Ok(!self.rbuf.is_empty() && !maybe_informational(&self.rbuf))
             }
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(false),
             Err(e) => Err(e),
@@ -1017,6 +1017,15 @@ impl Conn<'_> {
     }
 }
 
+/// Whether `b` may be the beginning of an informational (1xx) response head.
+fn maybe_informational(b: &[u8]) -> bool {
+    const START: &[u8] = b"HTTP/1.1 1";
+    b.iter()
+        .zip(START)
+        .enumerate()
+        .all(|(i, (x, y))| x == y || (i == 7 && *x == b'0'))
+}
+
 /// Edits for a response head only looked at.
 const PEEK: RespEdits = RespEdits {
     is_head: false,
@@ -1046,5 +1055,19 @@ fn body_done(b: &ReqBody) -> bool {
     match b {
         ReqBody::None | ReqBody::Buffered { .. } => true,
         ReqBody::Stream { finished, .. } => *finished,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::maybe_informational;
+
+    #[test]
+    fn informational_prefixes() {
+        assert!(maybe_informational(b"HTTP/1.1 100 Cont"));
+        assert!(maybe_informational(b"HTTP/1.0 1"));
+        assert!(maybe_informational(b"HTTP/1."));
+        assert!(!maybe_informational(b"HTTP/1.1 200 OK"));
+        assert!(!maybe_informational(b"garbage"));
     }
 }
