@@ -138,6 +138,13 @@ pub async fn docker_runtime() -> anyhow::Result<berth_docker::DockerRuntime> {
     let docker = berth_docker::DockerRuntime::connect()
         .await
         .context("connecting to the Docker Engine")?;
+    prepare_docker(docker).await
+}
+
+/// [`docker_runtime`] on an engine already connected.
+pub async fn prepare_docker(
+    docker: berth_docker::DockerRuntime,
+) -> anyhow::Result<berth_docker::DockerRuntime> {
     let (image, built) = docker
         .ensure_berth_image(None)
         .await

@@ -8,7 +8,7 @@ use anyhow::Context as _;
 use berth_runtime::ProcessRuntime;
 use berth_up::{Example, Up, UpConfig};
 
-use crate::agent_cmd::{docker_runtime, host_config, HostArgs};
+use crate::agent_cmd::{docker_runtime, host_config, prepare_docker, HostArgs};
 
 /// Which runtime `berth up` uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -88,7 +88,7 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
         UpRuntime::Process => None,
         UpRuntime::Docker => Some(docker_runtime().await?),
         UpRuntime::Auto => match berth_docker::DockerRuntime::connect().await {
-            Ok(_) => Some(docker_runtime().await?),
+            Ok(d) => Some(prepare_docker(d).await?),
             Err(e) => {
                 tracing::info!(error = %e, "no Docker Engine; running tasks as processes");
                 None

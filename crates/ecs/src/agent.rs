@@ -499,3 +499,17 @@ pub fn disconnect_all(ecs: &Ecs) -> R<usize> {
     })?;
     Ok(n)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_addresses_come_from_the_eni_or_a_binding() {
+        let t = json!({"attachments": [{"details": [{"name": "privateIPv4Address", "value": "10.0.0.5"}]}]});
+        assert_eq!(task_ip(&t), Some("10.0.0.5"));
+        let t = json!({"attachments": [], "containers": [{"networkBindings": [{"bindIP": "10.0.0.6"}]}]});
+        assert_eq!(task_ip(&t), Some("10.0.0.6"));
+        assert_eq!(task_ip(&json!({})), None);
+    }
+}

@@ -214,24 +214,6 @@ fn last(arn: &str) -> String {
     arn.rsplit('/').next().unwrap_or_default().to_string()
 }
 
-fn address(task: &Value) -> Option<String> {
-    let eni = task["attachments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a["details"].as_array().into_iter().flatten())
-        .find(|d| d["name"] == "privateIPv4Address")
-        .and_then(|d| d["value"].as_str());
-    eni.or_else(|| {
-        task["containers"]
-            .as_array()?
-            .iter()
-            .flat_map(|c| c["networkBindings"].as_array().into_iter().flatten())
-            .find_map(|b| b["bindIP"].as_str())
-    })
-    .map(str::to_string)
-}
-
 /// Every ARN a List* call gives, following `nextToken`.
 async fn list_all(
     client: &ServerClient,
@@ -310,7 +292,7 @@ pub async fn gather(client: &ServerClient, socket_dir: &Path) -> Result<Status> 
                         last_status: s(&t["lastStatus"]),
                         desired_status: s(&t["desiredStatus"]),
                         health: s(&t["healthStatus"]),
-                        address: address(t),
+                        address: berth_ecs::agent::task_ip(t).map(str::to_string),
                         ports: ports_of.get(&td).cloned().unwrap_or_default(),
                         traffic,
                     };

@@ -369,24 +369,6 @@ async fn apply_step(client: &ServerClient, step: &Step) -> Result<Applied> {
     }
 }
 
-/// The address a task's agent reported: its ENI's, else a container binding's.
-pub fn task_ip(task: &Value) -> Option<&str> {
-    let eni = task["attachments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a["details"].as_array().into_iter().flatten())
-        .find(|d| d["name"] == "privateIPv4Address")
-        .and_then(|d| d["value"].as_str());
-    eni.or_else(|| {
-        task["containers"]
-            .as_array()?
-            .iter()
-            .flat_map(|c| c["networkBindings"].as_array().into_iter().flatten())
-            .find_map(|b| b["bindIP"].as_str())
-    })
-}
-
 /// The IPs of a service's tasks once it runs as asked, else `None`.
 async fn service_ready(
     client: &ServerClient,
@@ -444,7 +426,7 @@ async fn service_ready(
         if has_checks && t["healthStatus"] != "HEALTHY" {
             return Ok(None);
         }
-        match task_ip(t) {
+        match berth_ecs::agent::task_ip(t) {
             Some(ip) => ips.push(ip.to_string()),
             None => return Ok(None),
         }
@@ -534,14 +516,5 @@ mod tests {
             n >= 3,
             "expected the nginx, retail-store and cats-dogs examples"
         );
-    }
-
-    #[test]
-    fn task_addresses_come_from_the_eni_or_a_binding() {
-        let t = json!({"attachments": [{"details": [{"name": "privateIPv4Address", "value": "10.0.0.5"}]}]});
-        assert_eq!(task_ip(&t), Some("10.0.0.5"));
-        let t = json!({"attachments": [], "containers": [{"networkBindings": [{"bindIP": "10.0.0.6"}]}]});
-        assert_eq!(task_ip(&t), Some("10.0.0.6"));
-        assert_eq!(task_ip(&json!({})), None);
     }
 }
