@@ -11,7 +11,7 @@
 #
 # Settings: TARGETS="berth nginx", DURATION=10, CONNECTIONS=8, BUILD=1 (0: use the
 # binaries in $CARGO_TARGET_DIR/release as they are), KEEP=0. berth runs as berth-proxy
-# (crates/proxy-bin), the same proxy as `berth proxy`.
+# (crates/berth/src/bin/berth-proxy.rs), the same proxy as `berth proxy`.
 # Needs valgrind and wrk (Debian packages valgrind, wrk), and nginx for that target.
 set -euo pipefail
 
@@ -32,7 +32,7 @@ done
 
 bin="$CARGO_TARGET_DIR/release"
 if [ "$BUILD" != 0 ]; then
-    cargo build --release -p berth-bench -p berth-proxy-bin >&2
+    cargo build --release -p berth-bench >&2 && cargo build --release -p berth --bin berth-proxy >&2
 fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/berth-proxy-callgrind.XXXXXX")"

@@ -28,7 +28,7 @@
 #                        targets then share its ups and downs
 #   STRICT=1             exit non-zero when a target is missed
 #   BUILD=0              use the binaries already in $CARGO_TARGET_DIR/release (no cargo build)
-#   BERTH=berth-proxy    which berth proxy to run: berth-proxy (crates/proxy-bin, the small
+#   BERTH=berth-proxy    which berth proxy to run: berth-proxy (the small
 #                        binary of the proxy alone) or "berth proxy" (the full berth binary)
 #
 # CPU is utime + stime from /proc/PID/stat over the run, summed over all of the proxy's
@@ -87,8 +87,8 @@ load="$bin/berth-bench-load"
 berth_ok=1
 berth_why=""
 case "$BERTH" in
-berth-proxy) berth_pkg=berth-proxy-bin berth_cmd=("$bin/berth-proxy") ;;
-"berth proxy") berth_pkg=berth berth_cmd=("$bin/berth" proxy) ;;
+berth-proxy) berth_build=(-p berth --bin berth-proxy) berth_cmd=("$bin/berth-proxy") ;;
+"berth proxy") berth_build=(-p berth --bin berth) berth_cmd=("$bin/berth" proxy) ;;
 *)
     log "BERTH must be berth-proxy or \"berth proxy\""
     exit 2
@@ -97,9 +97,9 @@ esac
 if [ "$BUILD" = 0 ] && [ ! -x "${berth_cmd[0]}" ]; then
     berth_ok=0
     berth_why="no ${berth_cmd[0]} (BUILD=0)"
-elif [ "$BUILD" != 0 ] && ! cargo build --release -p "$berth_pkg" >&2; then
+elif [ "$BUILD" != 0 ] && ! cargo build --release "${berth_build[@]}" >&2; then
     berth_ok=0
-    berth_why="cargo build -p $berth_pkg failed"
+    berth_why="cargo build ${berth_build[*]} failed"
 elif ! "${berth_cmd[@]}" --help >/dev/null 2>&1; then
     berth_ok=0
     berth_why="${berth_cmd[*]} has no proxy command yet"

@@ -262,6 +262,7 @@ def main():
 
         # 4. Memory of the client proxies.
         rss = []
+        proxy_bin = ""
         for d in Path("/proc").iterdir():
             if not d.name.isdigit():
                 continue
@@ -269,8 +270,12 @@ def main():
                 cmd = (d / "cmdline").read_bytes().split(b"\0")
             except OSError:
                 continue
-            if len(cmd) > 1 and cmd[1] == b"proxy" and any(str(state).encode() in c for c in cmd):
+            # A task's proxy: berth-proxy (or `berth proxy`), its admin socket under
+            # /run/berth/proxy/.
+            is_proxy = cmd[0].endswith(b"/berth-proxy") or (len(cmd) > 1 and cmd[1] == b"proxy")
+            if is_proxy and any(c.startswith(b"unix:/run/berth/proxy/") for c in cmd):
                 rss.append(rss_kib(int(d.name)))
+                proxy_bin = Path(cmd[0].decode()).name + (" proxy" if cmd[1:2] == [b"proxy"] else "")
 
         ms = [x * 1000 for x in lat]
         print("| measurement | result | target |")
@@ -282,7 +287,7 @@ def main():
         print(f"| task replacement, process killed → replacement published: p50 / max of {REPLACEMENTS} | "
               f"{statistics.median(repl):.2f} / {max(repl):.2f} s | < 2 s |")
         if rss:
-            print(f"| proxy resident memory, {len(rss)} proxies: mean / max | "
+            print(f"| proxy resident memory ({proxy_bin}), {len(rss)} proxies: mean / max | "
                   f"{statistics.mean(rss) / 1024:.1f} / {max(rss) / 1024:.1f} MiB | ECS reserves 64 MiB |")
         ok = pct(ms, 99) < 100 and m.get("errors") == "0" and max(repl) < 2
         return 0 if ok or os.environ.get("STRICT") != "1" else 1

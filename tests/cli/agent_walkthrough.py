@@ -24,6 +24,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -63,6 +64,20 @@ def agent(berth, request):
     yield a
     if a.proc and a.proc.poll() is None:
         a.stop()
+
+
+def command_lines() -> list[list[str]]:
+    """The argv of every process of the machine (a container's too)."""
+    out = []
+    for p in Path("/proc").iterdir():
+        if p.name.isdigit():
+            try:
+                raw = (p / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if raw:
+                out.append(raw.rstrip(b"\0").decode(errors="replace").split("\0"))
+    return out
 
 
 def test_agent_joins_the_cluster(berth, agent, state):
@@ -110,6 +125,12 @@ def test_seed002_service_answers_through_berth_ingress(berth, agent, state):
     assert "server: berth" in head
     assert "x-berth-upstream-service-time:" in head
     assert "welcome to nginx" in out.stdout.lower()
+    # The proxy beside the task is the small berth-proxy binary, not the whole of berth
+    # (a container's processes show in the host's process list too).
+    sock = f"unix:/run/berth/proxy/{task_id(t['taskArn'])}/admin.sock"
+    proxies = [argv for argv in command_lines() if sock in argv]
+    assert len(proxies) == 1, proxies
+    assert proxies[0][0].endswith("/berth-proxy"), proxies[0]
     # Registered in Cloud Map with ECS's attributes.
     inst = berth.aws("servicediscovery", "discover-instances", "--namespace-name", NAMESPACE,
                      "--service-name", "nginx")["Instances"]

@@ -60,8 +60,10 @@ pub struct AgentConfig {
     pub image_map: Arc<ImageMap>,
     /// Secrets for `secrets` / `valueFrom`.
     pub secrets: Arc<SecretStore>,
-    /// The berth binary the process runtime runs as a task's proxy.
-    pub proxy_program: PathBuf,
+    /// How a task's proxy starts, before its flags: `[".../berth-proxy"]`, or
+    /// `[".../berth", "proxy"]`; paths as the runtime sees them (the host's for
+    /// processes, the berth image's for Docker). See [`proxy_command`].
+    pub proxy_command: Vec<String>,
     /// Worker threads of each proxy.
     pub proxy_workers: u16,
     /// How long a stopping task keeps serving in-flight requests after its endpoint
@@ -82,6 +84,22 @@ pub(crate) struct Shared<R> {
     /// The image map with the proxy's image in front.
     pub proxy_image_map: Arc<ImageMap>,
     pub secrets: Arc<SecretStore>,
+}
+
+/// How the process runtime starts a task's proxy, given the berth binary: the
+/// `berth-proxy` beside it (cargo builds both into one directory; it is the proxy alone,
+/// a fraction of berth's size), else `berth proxy`.
+pub fn proxy_command(berth: &Path) -> Vec<String> {
+    let small = berth.with_file_name("berth-proxy");
+    if small.is_file() {
+        vec![small.display().to_string()]
+    } else {
+        tracing::warn!(
+            missing = %small.display(),
+            "no berth-proxy beside berth: tasks' proxies run as `berth proxy`"
+        );
+        vec![berth.display().to_string(), "proxy".to_string()]
+    }
 }
 
 /// CPU units (1024 per core) and MiB of memory of this host.
@@ -189,9 +207,9 @@ pub async fn run<R: Runtime>(
     };
     info!(instance = %arn, cluster = %config.cluster, "joined the cluster");
     let proxy_entry = format!(
-        r#"{{"images": [{{"match": {}, "entryPoint": [{}]}}]}}"#,
+        r#"{{"images": [{{"match": {}, "entryPoint": {}}}]}}"#,
         serde_json::to_string(PROXY_IMAGE).expect("a string"),
-        serde_json::to_string(&config.proxy_program.display().to_string()).expect("a string"),
+        serde_json::to_string(&config.proxy_command).expect("strings"),
     );
     let proxy_image_map = Arc::new(
         ImageMap::parse(&proxy_entry, "berth agent (proxy image)")?
@@ -343,4 +361,27 @@ fn ever_reported(t: &TaskView) -> bool {
         .flatten()
         .flat_map(|a| a["details"].as_array().into_iter().flatten())
         .any(|d| d["name"] == "privateIPv4Address")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proxies_run_as_the_berth_proxy_beside_berth_when_there_is_one() {
+        let dir =
+            std::env::temp_dir().join(format!("berth-agent-proxy-cmd-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let berth = dir.join("berth");
+        std::fs::write(&berth, b"").unwrap();
+        let alone = dir.join("berth-proxy");
+        let _ = std::fs::remove_file(&alone);
+        assert_eq!(
+            proxy_command(&berth),
+            vec![berth.display().to_string(), "proxy".to_string()]
+        );
+        std::fs::write(&alone, b"").unwrap();
+        assert_eq!(proxy_command(&berth), vec![alone.display().to_string()]);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

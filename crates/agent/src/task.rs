@@ -439,8 +439,8 @@ async fn run_in_network<R: Runtime>(
         let socket = proxy_dir.join("admin.sock");
         let _ = std::fs::remove_file(&socket);
         let mut spec = ContainerSpec::new(PROXY_CONTAINER, PROXY_IMAGE);
+        spec.entry_point = Some(shared.config.proxy_command.clone());
         spec.command = Some(vec![
-            "proxy".into(),
             "--admin".into(),
             format!("unix:{}", socket.display()),
             "--workers".into(),

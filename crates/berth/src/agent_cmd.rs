@@ -108,7 +108,8 @@ pub fn host_config(h: &HostArgs, secrets: &Path) -> anyhow::Result<berth_agent::
         state_dir: PathBuf::new(),
         image_map: Arc::new(image_map),
         secrets: Arc::new(secrets),
-        proxy_program: exe,
+        // The process runtime's; Docker's is set with the runtime (docker_proxy_command).
+        proxy_command: berth_agent::proxy_command(&exe),
         proxy_workers: h.proxy_workers,
         drain: Duration::from_secs(h.drain_seconds),
         cpu,
@@ -139,6 +140,12 @@ pub async fn docker_runtime() -> anyhow::Result<berth_docker::DockerRuntime> {
         .await
         .context("connecting to the Docker Engine")?;
     prepare_docker(docker).await
+}
+
+/// How a task's proxy starts in the berth image [`prepare_docker`] builds.
+pub fn docker_proxy_command() -> anyhow::Result<Vec<String>> {
+    let exe = std::env::current_exe().context("finding the berth binary")?;
+    Ok(berth_docker::proxy_command_in_image(&exe))
 }
 
 /// [`docker_runtime`] on an engine already connected.
@@ -173,7 +180,7 @@ pub async fn prepare_docker(
 
 /// Runs `berth agent` until SIGINT or SIGTERM.
 pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
-    let config = agent_config(&a)?;
+    let mut config = agent_config(&a)?;
     println!(
         "berth agent: cluster {} at {}, state in {}",
         config.cluster,
@@ -193,6 +200,7 @@ pub async fn agent(a: AgentArgs) -> anyhow::Result<()> {
         RuntimeKind::Process => berth_agent::run(config, ProcessRuntime, shutdown).await?,
         RuntimeKind::Docker => {
             let docker = docker_runtime().await?;
+            config.proxy_command = docker_proxy_command()?;
             berth_agent::run(config, docker, shutdown).await?
         }
     }

@@ -8,7 +8,9 @@ use anyhow::Context as _;
 use berth_runtime::ProcessRuntime;
 use berth_up::{Example, Up, UpConfig};
 
-use crate::agent_cmd::{docker_runtime, host_config, prepare_docker, HostArgs};
+use crate::agent_cmd::{
+    docker_proxy_command, docker_runtime, host_config, prepare_docker, HostArgs,
+};
 
 /// Which runtime `berth up` uses.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -76,7 +78,7 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&a.data_dir)
         .with_context(|| format!("creating {}", a.data_dir.display()))?;
     let data_dir = std::path::absolute(&a.data_dir).context("the data directory")?;
-    let config = UpConfig {
+    let mut config = UpConfig {
         server: berth_server::ServerConfig {
             listen: a.listen,
             data_dir: data_dir.clone(),
@@ -95,6 +97,9 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
             }
         },
     };
+    if docker.is_some() {
+        config.agent.proxy_command = docker_proxy_command()?;
+    }
     let runtime_name = if docker.is_some() {
         "docker"
     } else {

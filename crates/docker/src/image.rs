@@ -40,6 +40,26 @@ use crate::error::{Error, Result};
 /// Where [`build_berth_image`] puts the berth binary.
 pub const BERTH_IN_IMAGE: &str = "/usr/local/bin/berth";
 
+/// Where [`build_berth_image`] puts the `berth-proxy` binary found beside the berth
+/// binary (see [`proxy_beside`]).
+pub const PROXY_IN_IMAGE: &str = "/usr/local/bin/berth-proxy";
+
+/// The `berth-proxy` binary beside `berth` (cargo builds both into one directory), if
+/// there is one.
+pub fn proxy_beside(berth: &Path) -> Option<PathBuf> {
+    let p = berth.with_file_name("berth-proxy");
+    p.is_file().then_some(p)
+}
+
+/// How a task's proxy starts in the berth image built from `berth`: `berth-proxy` when
+/// the image has it, else `berth proxy`.
+pub fn proxy_command_in_image(berth: &Path) -> Vec<String> {
+    match proxy_beside(berth) {
+        Some(_) => vec![PROXY_IN_IMAGE.to_string()],
+        None => vec![BERTH_IN_IMAGE.to_string(), "proxy".to_string()],
+    }
+}
+
 /// The label of an image built by berth that names what it was built from (the
 /// berth binary's path, size and modification time, or the spec's tag and text
 /// hash), so [`ensure_berth_image`] can tell a stale image.
@@ -586,22 +606,31 @@ fn split_tag(name: &str) -> (&str, &str) {
 }
 
 /// The layout of the berth image; a change makes [`ensure_berth_image`] rebuild.
-const BERTH_IMAGE_LAYOUT: u32 = 1;
+const BERTH_IMAGE_LAYOUT: u32 = 2;
 
-/// What a berth binary is, for [`LABEL_SOURCE`]: path, size, modification time.
+/// What a berth binary (and the `berth-proxy` beside it) is, for [`LABEL_SOURCE`]: path,
+/// size, modification time.
 fn binary_source(binary: &Path) -> Result<String> {
-    let m = fs::metadata(binary).map_err(|e| Error::io(format!("stat {}", binary.display()), e))?;
-    Ok(format!(
-        "berth:{BERTH_IMAGE_LAYOUT}:{}:{}:{}.{}",
-        binary.display(),
-        m.size(),
-        m.mtime(),
-        m.mtime_nsec()
-    ))
+    let stamp = |b: &Path| -> Result<String> {
+        let m = fs::metadata(b).map_err(|e| Error::io(format!("stat {}", b.display()), e))?;
+        Ok(format!(
+            "{}:{}:{}.{}",
+            b.display(),
+            m.size(),
+            m.mtime(),
+            m.mtime_nsec()
+        ))
+    };
+    let mut source = format!("berth:{BERTH_IMAGE_LAYOUT}:{}", stamp(binary)?);
+    if let Some(p) = proxy_beside(binary) {
+        source.push_str(&format!("+{}", stamp(&p)?));
+    }
+    Ok(source)
 }
 
-/// Builds the berth image from `binary` (default: the running executable) and tags it
-/// `tag` (default [`berth_runtime::PROXY_IMAGE`]); returns the image id.
+/// Builds the berth image from `binary` (default: the running executable), with the
+/// `berth-proxy` beside it if there is one, and tags it `tag` (default
+/// [`berth_runtime::PROXY_IMAGE`]); returns the image id.
 pub async fn build_berth_image(
     docker: &Docker,
     binary: Option<&Path>,
@@ -612,7 +641,10 @@ pub async fn build_berth_image(
         None => std::env::current_exe().map_err(|e| Error::io("find the running executable", e))?,
     };
     let spec = ImageSpec::berth(tag.unwrap_or(berth_runtime::PROXY_IMAGE));
-    let moved = [(binary.clone(), PathBuf::from(BERTH_IN_IMAGE))];
+    let mut moved = vec![(binary.clone(), PathBuf::from(BERTH_IN_IMAGE))];
+    if let Some(p) = proxy_beside(&binary) {
+        moved.push((p, PathBuf::from(PROXY_IN_IMAGE)));
+    }
     import(docker, &spec, &moved, &binary_source(&binary)?).await
 }
 
@@ -802,6 +834,26 @@ pub async fn ensure_layered_image(docker: &Docker, image: &LayeredImage) -> Resu
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_image_carries_the_berth_proxy_beside_berth_and_starts_proxies_with_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let berth = dir.path().join("berth");
+        fs::write(&berth, b"one").unwrap();
+        assert_eq!(proxy_beside(&berth), None);
+        assert_eq!(
+            proxy_command_in_image(&berth),
+            vec![BERTH_IN_IMAGE, "proxy"]
+        );
+        let alone_source = binary_source(&berth).unwrap();
+        fs::write(dir.path().join("berth-proxy"), b"two").unwrap();
+        assert_eq!(proxy_beside(&berth), Some(dir.path().join("berth-proxy")));
+        assert_eq!(proxy_command_in_image(&berth), vec![PROXY_IN_IMAGE]);
+        // A new berth-proxy makes the image stale.
+        let with_proxy = binary_source(&berth).unwrap();
+        assert_ne!(alone_source, with_proxy);
+        assert!(with_proxy.contains("berth-proxy"), "{with_proxy}");
+    }
 
     #[test]
     fn ldd_output_is_parsed() {

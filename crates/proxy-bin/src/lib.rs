@@ -1,6 +1,6 @@
 //! The berth proxy's command line, shared by `berth proxy` and the small `berth-proxy`
-//! binary (this crate's), so that both take exactly the same arguments and behave the
-//! same.
+//! binary (both in the `berth` package), so that both take exactly the same arguments
+//! and behave the same.
 
 use std::path::PathBuf;
 use std::time::Duration;

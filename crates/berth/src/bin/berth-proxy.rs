@@ -1,6 +1,7 @@
-//! `berth-proxy`: the berth proxy alone. It takes exactly the arguments of `berth proxy`
-//! and behaves the same; being a binary of the proxy's crates only, it is a fraction of
-//! `berth`'s size, so a proxy beside every task maps (and keeps resident) less.
+//! `berth-proxy`: the berth proxy alone, the one the agent runs beside every task. It
+//! takes exactly the arguments of `berth proxy` (both use `berth-proxy-bin`) and behaves
+//! the same; linking the proxy's crates only, it is a fraction of `berth`'s size, so a
+//! proxy beside every task maps (and keeps resident) less.
 
 use anyhow::Context as _;
 use clap::Parser;
