@@ -494,7 +494,16 @@ done
 if [ "$ROUNDS" != 1 ]; then
     echo "Each round (wrk req/s | added p50 @ ${RATE}/s is the median's difference):"
     for t in $TARGETS; do
-        [ -z "${M[$t.rps]:-}" ] || echo "- $t: wrk req/s${M[$t.rps]}; p50 @ ${RATE}/s (µs)${M[$t.r50]:-}"
+        [ -n "${M[$t.rps]:-}" ] || continue
+        # Added p50 within each round: this target's p50 minus direct's of the same round.
+        per_round=""
+        if [ "$t" != direct ] && [ -n "${M[direct.r50]:-}" ] && [ -n "${M[$t.r50]:-}" ]; then
+            per_round="; added p50 per round (µs) $(awk -v a="${M[$t.r50]}" -v b="${M[direct.r50]}" 'BEGIN {
+                n = split(a, x, " "); if (split(b, y, " ") != n) { print "(rounds do not pair)"; exit }
+                s = ""; for (i = 1; i <= n; i++) s = s (i == 1 ? "" : " ") x[i] - y[i]
+                print s }')"
+        fi
+        echo "- $t: wrk req/s${M[$t.rps]}; p50 @ ${RATE}/s (µs)${M[$t.r50]:-}$per_round"
     done
 fi
 echo

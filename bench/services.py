@@ -41,7 +41,7 @@ CHANGES = int(os.environ.get("CHANGES", "20"))
 RATE = float(os.environ.get("RATE", "1000"))
 REPLACEMENTS = int(os.environ.get("REPLACEMENTS", "5"))
 BRIDGE = os.environ.get("BRIDGE", "berthb0")
-SUBNET = os.environ.get("SUBNET", "10.218.0.0/16")
+SUBNET = os.environ.get("SUBNET", "10.219.0.0/16")
 REGION = "us-east-1"
 CLUSTER = "bench"
 NS = "bench.local"
@@ -128,6 +128,22 @@ def applied_times(log_path: Path) -> list[float]:
     return out
 
 
+def bridge_exists(name: str) -> bool:
+    return subprocess.run(["ip", "link", "show", name], capture_output=True).returncode == 0
+
+
+def remove_bridge(name: str) -> None:
+    """Removes the bench's bridge, the FORWARD rules the agent added for it and its
+    address allocations (berth-tasknet's state, /run/berth/tasknet/<bridge>.json)."""
+    subprocess.run(["ip", "link", "del", name], capture_output=True)
+    for ext in ("json", "lock"):
+        Path(f"/run/berth/tasknet/{name}.{ext}").unlink(missing_ok=True)
+    rules = subprocess.run(["iptables", "-S", "FORWARD"], capture_output=True, text=True).stdout
+    for rule in rules.splitlines():
+        if f'"berth bridge {name}"' in rule and rule.startswith("-A "):
+            subprocess.run(["sh", "-c", f"iptables -D {rule[3:]}"], capture_output=True)
+
+
 def rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
@@ -138,6 +154,7 @@ def rss_kib(pid: int) -> int:
 def main():
     tmp = Path(tempfile.mkdtemp(prefix="berth-services-bench-"))
     procs = []
+    bridge_existed = bridge_exists(BRIDGE)
     try:
         server = subprocess.Popen([BERTH, "server", "--listen", "127.0.0.1:0", "--data-dir", str(tmp / "data")],
                                   stdout=subprocess.PIPE, stderr=open(tmp / "server.log", "wb"), text=True)
@@ -299,6 +316,8 @@ def main():
                     p.wait(timeout=120)
                 except subprocess.TimeoutExpired:
                     p.kill()
+        if not bridge_existed:
+            remove_bridge(BRIDGE)
         if os.environ.get("KEEP") != "1":
             shutil.rmtree(tmp, ignore_errors=True)
         else:

@@ -7,7 +7,7 @@
 #   CLIENTS=20 CHANGES=10 BUILD=0 bench/services.sh
 #
 # Settings (environment): CLIENTS=50 CHANGES=20 RATE=1000 REPLACEMENTS=5
-#   BRIDGE=berthb0 SUBNET=10.218.0.0/16 BUILD=1 (0: use the release binaries as built)
+#   BRIDGE=berthb0 SUBNET=10.219.0.0/16 BUILD=1 (0: use the release binaries as built)
 #   STRICT=1 (exit non-zero when a target is missed) KEEP=1 (keep the logs)
 set -euo pipefail
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
