@@ -82,9 +82,30 @@ class Api:
         return {i["Attributes"]["AWS_INSTANCE_IPV4"] for i in out["Instances"]}
 
 
+# (name, process, log file) of the server and the agent: waiting stops at once when
+# one of them has exited, with the end of its log.
+WATCHED = []
+
+
+def check_alive():
+    for name, proc, log_path in WATCHED:
+        if proc.poll() is not None:
+            lines = Path(log_path).read_text(errors="replace").splitlines()
+            # Its error (without a backtrace), else the end of its log.
+            start = next((i for i, line in enumerate(lines) if line.startswith("Error:")), None)
+            if start is None:
+                shown = lines[-5:]
+            else:
+                shown = lines[start:]
+                end = next((i for i, line in enumerate(shown) if "backtrace" in line.lower()), len(shown))
+                shown = shown[:end]
+            raise SystemExit(f"the {name} exited ({proc.returncode}):\n" + "\n".join(shown).rstrip())
+
+
 def wait(what, fn, timeout=120, interval=0.05):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        check_alive()
         v = fn()
         if v:
             return v
@@ -172,6 +193,7 @@ def main():
              "--bridge", BRIDGE, "--subnet", SUBNET, "--drain-seconds", "2"],
             stdout=subprocess.DEVNULL, stderr=open(tmp / "agent.log", "wb"), env=dict(os.environ, BERTH_LOG="info"))
         procs.append(agent)
+        WATCHED.append(("agent", agent, tmp / "agent.log"))
         api.ecs("CreateCluster", clusterName=CLUSTER, serviceConnectDefaults={"namespace": NS})
         web = {"family": "web", "networkMode": "awsvpc", "cpu": "256", "memory": "512",
                "containerDefinitions": [{"name": "web", "image": "public.ecr.aws/docker/library/nginx:latest",
@@ -236,7 +258,9 @@ def main():
             wait("steady", lambda: len(running(api, "web")) == desired, timeout=60, interval=0.2)
             time.sleep(0.3)
 
-        # 2. A rolling deploy under fixed-rate load.
+        # 2. A rolling deploy under fixed-rate load, from 2 server tasks (an odd CHANGES
+        # ends on 3).
+        api.ecs("UpdateService", cluster=CLUSTER, service="web", desiredCount=2)
         wait("2 server tasks", lambda: len(running(api, "web")) == 2 and len(api.endpoints()) == 2, timeout=60)
         c0 = client_ids[0]
         ns = next(d.name for d in Path("/etc/netns").glob("berth-*") if c0 in (d / "hosts").read_text().splitlines()[0])
