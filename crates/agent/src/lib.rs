@@ -90,15 +90,15 @@ pub(crate) struct Shared<R> {
 /// `berth-proxy` beside it (cargo builds both into one directory; it is the proxy alone,
 /// a fraction of berth's size), else `berth proxy`.
 pub fn proxy_command(berth: &Path) -> Vec<String> {
-    let small = berth.with_file_name("berth-proxy");
-    if small.is_file() {
-        vec![small.display().to_string()]
-    } else {
-        tracing::warn!(
-            missing = %small.display(),
-            "no berth-proxy beside berth: tasks' proxies run as `berth proxy`"
-        );
-        vec![berth.display().to_string(), "proxy".to_string()]
+    match berth_runtime::proxy_beside(berth) {
+        Some(small) => vec![small.display().to_string()],
+        None => {
+            tracing::warn!(
+                berth = %berth.display(),
+                "no berth-proxy beside berth: tasks' proxies run as `berth proxy`"
+            );
+            vec![berth.display().to_string(), "proxy".to_string()]
+        }
     }
 }
 

@@ -66,13 +66,7 @@ enum Command {
 }
 
 fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    berth_proxy_bin::init_logging();
     let cli = Cli::parse();
     // The proxy's workers run their own runtimes (see berth_proxy); this one is only its
     // control side: admin, snapshots, signals.

@@ -41,20 +41,13 @@ use crate::error::{Error, Result};
 pub const BERTH_IN_IMAGE: &str = "/usr/local/bin/berth";
 
 /// Where [`build_berth_image`] puts the `berth-proxy` binary found beside the berth
-/// binary (see [`proxy_beside`]).
+/// binary (see [`berth_runtime::proxy_beside`]).
 pub const PROXY_IN_IMAGE: &str = "/usr/local/bin/berth-proxy";
-
-/// The `berth-proxy` binary beside `berth` (cargo builds both into one directory), if
-/// there is one.
-pub fn proxy_beside(berth: &Path) -> Option<PathBuf> {
-    let p = berth.with_file_name("berth-proxy");
-    p.is_file().then_some(p)
-}
 
 /// How a task's proxy starts in the berth image built from `berth`: `berth-proxy` when
 /// the image has it, else `berth proxy`.
 pub fn proxy_command_in_image(berth: &Path) -> Vec<String> {
-    match proxy_beside(berth) {
+    match berth_runtime::proxy_beside(berth) {
         Some(_) => vec![PROXY_IN_IMAGE.to_string()],
         None => vec![BERTH_IN_IMAGE.to_string(), "proxy".to_string()],
     }
@@ -622,7 +615,7 @@ fn binary_source(binary: &Path) -> Result<String> {
         ))
     };
     let mut source = format!("berth:{BERTH_IMAGE_LAYOUT}:{}", stamp(binary)?);
-    if let Some(p) = proxy_beside(binary) {
+    if let Some(p) = berth_runtime::proxy_beside(binary) {
         source.push_str(&format!("+{}", stamp(&p)?));
     }
     Ok(source)
@@ -642,7 +635,7 @@ pub async fn build_berth_image(
     };
     let spec = ImageSpec::berth(tag.unwrap_or(berth_runtime::PROXY_IMAGE));
     let mut moved = vec![(binary.clone(), PathBuf::from(BERTH_IN_IMAGE))];
-    if let Some(p) = proxy_beside(&binary) {
+    if let Some(p) = berth_runtime::proxy_beside(&binary) {
         moved.push((p, PathBuf::from(PROXY_IN_IMAGE)));
     }
     import(docker, &spec, &moved, &binary_source(&binary)?).await
@@ -840,14 +833,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let berth = dir.path().join("berth");
         fs::write(&berth, b"one").unwrap();
-        assert_eq!(proxy_beside(&berth), None);
+        assert_eq!(berth_runtime::proxy_beside(&berth), None);
         assert_eq!(
             proxy_command_in_image(&berth),
             vec![BERTH_IN_IMAGE, "proxy"]
         );
         let alone_source = binary_source(&berth).unwrap();
         fs::write(dir.path().join("berth-proxy"), b"two").unwrap();
-        assert_eq!(proxy_beside(&berth), Some(dir.path().join("berth-proxy")));
+        assert_eq!(
+            berth_runtime::proxy_beside(&berth),
+            Some(dir.path().join("berth-proxy"))
+        );
         assert_eq!(proxy_command_in_image(&berth), vec![PROXY_IN_IMAGE]);
         // A new berth-proxy makes the image stale.
         let with_proxy = binary_source(&berth).unwrap();

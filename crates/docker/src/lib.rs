@@ -49,8 +49,8 @@ mod runtime;
 
 pub use error::{Error, Result};
 pub use image::{
-    build_berth_image, build_image, ensure_berth_image, proxy_beside, proxy_command_in_image,
-    ImageSpec, RootFs, BERTH_IN_IMAGE, PROXY_IN_IMAGE,
+    build_berth_image, build_image, ensure_berth_image, proxy_command_in_image, ImageSpec, RootFs,
+    BERTH_IN_IMAGE, PROXY_IN_IMAGE,
 };
 pub use runtime::{
     container_name, holder_name, log_path, BerthContainer, DockerRuntime, Role, DEFAULT_SOCKET,

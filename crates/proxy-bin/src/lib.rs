@@ -30,6 +30,18 @@ pub struct ProxyArgs {
     pub drain_seconds: u64,
 }
 
+/// Logs of berth's binaries (`berth`, `berth-proxy`): to stderr, filtered by `BERTH_LOG`
+/// (e.g. `debug`), `info` by default.
+pub fn init_logging() {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("BERTH_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+}
+
 /// Runs the proxy `args` describe until SIGTERM or SIGINT (call it on a current-thread
 /// runtime: the proxy's workers run their own).
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {

@@ -88,6 +88,14 @@ pub use user::{resolve_user, ResolvedUser};
 /// runtime maps it to the berth binary through the image map.
 pub const PROXY_IMAGE: &str = "berth/proxy:local";
 
+/// The `berth-proxy` binary beside the berth binary `berth` (cargo builds both into one
+/// directory), if there is one: the proxy alone, a fraction of berth's size, which tasks'
+/// proxies run as.
+pub fn proxy_beside(berth: &std::path::Path) -> Option<std::path::PathBuf> {
+    let p = berth.with_file_name("berth-proxy");
+    p.is_file().then_some(p)
+}
+
 /// A way to run a task's containers: [`ProcessRuntime`] (processes in the task's
 /// namespaces) or the Docker runtime (`berth-docker`).
 ///
