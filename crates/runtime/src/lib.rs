@@ -84,8 +84,9 @@ pub use supervisor::{TaskHandle, ESSENTIAL_EXITED};
 pub use user::{resolve_user, ResolvedUser};
 
 /// The image of berth's own containers: a task's proxy, and (Docker) the holder of a
-/// task's network namespace. `berth-docker` builds it from the berth binary; the process
-/// runtime maps it to the berth binary through the image map.
+/// task's network namespace. `berth-docker` builds it from the berth binary (and the
+/// [`proxy_beside`] it); the process runtime maps it to the proxy's command through the
+/// image map.
 pub const PROXY_IMAGE: &str = "berth/proxy:local";
 
 /// The `berth-proxy` binary beside the berth binary `berth` (cargo builds both into one
