@@ -19,7 +19,17 @@
 #   WRK_THREADS=2 WRK_CONNECTIONS=64   wrk / h2load clients
 #   RATE=1000 RATE_DURATION=10 RATE_CONNECTIONS=8   the fixed-rate run
 #   H2LOAD=1             also measure throughput with h2load --h1 (0: skip)
-#   TARGETS="direct berth nginx haproxy"
+#   TARGETS="direct berth nginx haproxy"   also: berth-tcp, haproxy-tcp (each proxy as a
+#                        plain TCP relay, no HTTP parsing: the floor of what a proxy in its
+#                        own process adds, two loopback hops and two wake-ups; berth-tcp is
+#                        berth's appProtocol "none" path). Saturation figures of the TCP
+#                        relays are not comparable (no request is parsed), latency ones are.
+#   IDLE_POLL_NS         on a KVM guest with the cpuidle haltpoll driver: set
+#                        /sys/module/haltpoll/parameters/guest_halt_poll_ns to this for the
+#                        run (restored at exit; the kernel's default is 200000, some VMs set
+#                        0). It changes how long an idle vCPU polls before it halts, and so
+#                        what a cross-CPU wake-up costs, for every target alike. The value in
+#                        force is printed in the header either way.
 #   UPSTREAM_CPUS, PROXY_CPUS, LOAD_CPUS   taskset CPU lists; by default split evenly
 #                        when there are at least 3 × WORKERS CPUs, unpinned otherwise
 #   ROUNDS=1             measure every target this many times, interleaved (direct, berth,
@@ -110,6 +120,28 @@ fi
 
 load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 
+# --- idle polling (KVM guests) -----------------------------------------------------
+haltpoll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
+idle_before=""
+[ -r "$haltpoll" ] && idle_before="$(cat "$haltpoll")"
+if [ -n "${IDLE_POLL_NS:-}" ]; then
+    if [ -z "$idle_before" ]; then
+        log "IDLE_POLL_NS is set but $haltpoll does not exist (no haltpoll cpuidle driver)"
+        exit 2
+    fi
+    echo "$IDLE_POLL_NS" >"$haltpoll" || { log "cannot write $haltpoll (root?)"; exit 2; }
+    log "guest_halt_poll_ns $idle_before -> $IDLE_POLL_NS for this run"
+fi
+idle_desc() {
+    local driver
+    driver="$(cat /sys/devices/system/cpu/cpuidle/current_driver 2>/dev/null || echo none)"
+    if [ -r "$haltpoll" ]; then
+        echo "cpuidle $driver, guest_halt_poll_ns $(cat "$haltpoll")$([ -n "${IDLE_POLL_NS:-}" ] && echo " (set for this run; was $idle_before)")"
+    else
+        echo "cpuidle $driver"
+    fi
+}
+
 # --- CPU pinning -------------------------------------------------------------------
 ncpu="$(nproc)"
 if [ -z "${UPSTREAM_CPUS+x}${PROXY_CPUS+x}${LOAD_CPUS+x}" ] && [ "$ncpu" -ge $((3 * WORKERS)) ]; then
@@ -147,6 +179,9 @@ cleanup() {
         wait "$p" 2>/dev/null || true
     done
     rm -rf "$tmp"
+    if [ -n "${IDLE_POLL_NS:-}" ] && [ -n "$idle_before" ]; then
+        echo "$idle_before" >"$haltpoll" || true
+    fi
 }
 trap cleanup EXIT
 
@@ -224,7 +259,8 @@ log "upstream (berth-bench-upstream, $UPSTREAM_THREADS threads) at $upstream"
 
 # --- proxies -----------------------------------------------------------------------
 # Each start_* sets proxy_pid and proxy_port.
-start_berth() {
+start_berth() { # [protocol]
+    local protocol="${1:-http}"
     proxy_port="$(free_port)"
     local admin
     admin="$(free_port)"
@@ -234,7 +270,7 @@ start_berth() {
   "clusterName": "bench",
   "serviceName": "bench-client",
   "egress": [{"alias": "upstream:80", "listen": "127.0.0.1:$proxy_port", "upstream": "upstream"}],
-  "upstreams": {"upstream": {"protocol": "http", "endpoints": [{"address": "$upstream"}]}}
+  "upstreams": {"upstream": {"protocol": "$protocol", "endpoints": [{"address": "$upstream"}]}}
 }
 EOF
     local extra=()
@@ -297,16 +333,18 @@ EOF
     proxy_log="$tmp/nginx/error.log"
 }
 
-start_haproxy() {
+start_haproxy() { # [mode]
+    local mode="${1:-http}" keepalive=""
+    [ "$mode" = tcp ] || keepalive="
+    option http-keep-alive
+    http-reuse always"
     proxy_port="$(free_port)"
     cat >"$tmp/haproxy.cfg" <<EOF
 global
     nbthread $WORKERS
     maxconn 4096
 defaults
-    mode http
-    option http-keep-alive
-    http-reuse always
+    mode $mode$keepalive
     timeout connect 5s
     timeout client 60s
     timeout server 60s
@@ -386,6 +424,9 @@ measure() { # name port pid ("" for direct)
     R[$name.done]=1
 }
 
+start_berth-tcp() { start_berth tcp; }
+start_haproxy-tcp() { start_haproxy tcp; }
+
 stop() { # pid
     kill "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
@@ -411,9 +452,9 @@ for round in $(seq 1 "$ROUNDS"); do
         direct)
             measure direct "${upstream##*:}" ""
             ;;
-        berth | nginx | haproxy)
-            if [ "$t" = berth ] && [ "$berth_ok" = 0 ]; then
-                R[berth.skip]="berth proxy not available"
+        berth | nginx | haproxy | berth-tcp | haproxy-tcp)
+            if [ "${t%-tcp}" = berth ] && [ "$berth_ok" = 0 ]; then
+                R[$t.skip]="berth proxy not available"
                 continue
             fi
             started=0
@@ -468,6 +509,7 @@ if [ -n "$PROXY_CPUS" ]; then
 else
     echo "Not pinned (fewer than $((3 * WORKERS)) CPUs): load generator, proxy and upstream share the CPUs."
 fi
+echo "Idle: $(idle_desc)."
 echo "Saturation: wrk -t $WRK_THREADS -c $WRK_CONNECTIONS, ${DURATION}s$([ "$H2LOAD" = 1 ] && echo " (and h2load --h1, same clients)"). Fixed rate: $RATE req/s for ${RATE_DURATION}s, open loop, $RATE_CONNECTIONS connections."
 [ "$ROUNDS" = 1 ] || echo "Medians of $ROUNDS interleaved rounds; load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)."
 echo "CPU: utime+stime of all the proxy's processes. RSS: summed over all its processes (nginx: master + $WORKERS workers; HAProxy: one process, $WORKERS threads; berth: one process); idle anon is RssAnon, without file-backed pages."
