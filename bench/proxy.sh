@@ -124,13 +124,9 @@ load_before="$(cut -d' ' -f1-3 /proc/loadavg)"
 haltpoll=/sys/module/haltpoll/parameters/guest_halt_poll_ns
 idle_before=""
 [ -r "$haltpoll" ] && idle_before="$(cat "$haltpoll")"
-if [ -n "${IDLE_POLL_NS:-}" ]; then
-    if [ -z "$idle_before" ]; then
-        log "IDLE_POLL_NS is set but $haltpoll does not exist (no haltpoll cpuidle driver)"
-        exit 2
-    fi
-    echo "$IDLE_POLL_NS" >"$haltpoll" || { log "cannot write $haltpoll (root?)"; exit 2; }
-    log "guest_halt_poll_ns $idle_before -> $IDLE_POLL_NS for this run"
+if [ -n "${IDLE_POLL_NS:-}" ] && [ -z "$idle_before" ]; then
+    log "IDLE_POLL_NS is set but $haltpoll does not exist (no haltpoll cpuidle driver)"
+    exit 2
 fi
 idle_desc() {
     local driver
@@ -184,6 +180,11 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+# Set only once cleanup will put it back.
+if [ -n "${IDLE_POLL_NS:-}" ]; then
+    echo "$IDLE_POLL_NS" >"$haltpoll" || { log "cannot write $haltpoll (root?)"; exit 2; }
+    log "guest_halt_poll_ns $idle_before -> $IDLE_POLL_NS for this run"
+fi
 
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # Below the ephemeral range (32768-60999 by default): a port that load generators' client
@@ -258,7 +259,8 @@ done
 log "upstream (berth-bench-upstream, $UPSTREAM_THREADS threads) at $upstream"
 
 # --- proxies -----------------------------------------------------------------------
-# Each start_* sets proxy_pid and proxy_port.
+# Each start_* sets proxy_pid and proxy_port; berth and haproxy take the mode, http or
+# tcp (target NAME-tcp).
 start_berth() { # [protocol]
     local protocol="${1:-http}"
     proxy_port="$(free_port)"
@@ -424,9 +426,6 @@ measure() { # name port pid ("" for direct)
     R[$name.done]=1
 }
 
-start_berth-tcp() { start_berth tcp; }
-start_haproxy-tcp() { start_haproxy tcp; }
-
 stop() { # pid
     kill "$1" 2>/dev/null || true
     wait "$1" 2>/dev/null || true
@@ -457,9 +456,11 @@ for round in $(seq 1 "$ROUNDS"); do
                 R[$t.skip]="berth proxy not available"
                 continue
             fi
+            mode=http
+            [ "$t" = "${t%-tcp}" ] || mode=tcp
             started=0
             for _ in 1 2 3; do
-                "start_$t"
+                "start_${t%-tcp}" "$mode"
                 pids+=("$proxy_pid")
                 if wait_ready "$proxy_port" "$proxy_pid" "$t"; then
                     started=1
