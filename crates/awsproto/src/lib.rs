@@ -14,6 +14,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 mod cbor;
+pub mod fixed;
 pub use cbor::{cbor_to_json, json_to_cbor};
 
 /// The account id used when the access key id is not a 12-digit number.
@@ -187,8 +188,12 @@ pub fn parse_input<T: DeserializeOwned>(input: Value) -> Result<T, ApiError> {
     })
 }
 
-/// Seconds since the Unix epoch, with millisecond precision, as AWS's JSON timestamps.
+/// Seconds since the Unix epoch, with millisecond precision, as AWS's JSON timestamps
+/// (the thread's fixed clock under [`fixed::Fixed`]).
 pub fn now() -> f64 {
+    if let Some(t) = fixed::clock() {
+        return t;
+    }
     let d = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
@@ -197,10 +202,14 @@ pub fn now() -> f64 {
 
 /// A random string of `len` characters from `alphabet`.
 pub fn random_string(len: usize, alphabet: &[u8]) -> String {
-    let mut rng = rand::thread_rng();
     (0..len)
-        .map(|_| alphabet[rng.gen_range(0..alphabet.len())] as char)
+        .map(|_| alphabet[random_below(alphabet.len() as u64) as usize] as char)
         .collect()
+}
+
+/// A random number in `0..n` (from the thread's seeded generator under [`fixed::Fixed`]).
+pub fn random_below(n: u64) -> u64 {
+    fixed::with_rng(|rng| rng.gen_range(0..n))
 }
 
 /// Lowercase letters and digits.
@@ -210,7 +219,7 @@ pub const HEX: &[u8] = b"0123456789abcdef";
 
 /// A random RFC 4122 version-4 UUID.
 pub fn uuid_v4() -> String {
-    let mut b: [u8; 16] = rand::thread_rng().gen();
+    let mut b: [u8; 16] = fixed::with_rng(|rng| rng.gen());
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h: String = b.iter().map(|x| format!("{x:02x}")).collect();

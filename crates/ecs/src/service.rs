@@ -13,7 +13,6 @@ use std::collections::BTreeSet;
 
 use berth_awsproto::{now, parse_input, ApiError, Context};
 use berth_store::{Read, Writer};
-use rand::Rng;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -163,11 +162,9 @@ pub fn service_arn(ctx: &Context, cluster: &str, name: &str) -> String {
 }
 
 fn deployment_id() -> String {
-    let mut rng = rand::thread_rng();
-    format!(
-        "ecs-svc/{}",
-        rng.gen_range(1_000_000_000_000_000_000u64..9_999_999_999_999_999_999u64)
-    )
+    const LOW: u64 = 1_000_000_000_000_000_000;
+    const HIGH: u64 = 9_999_999_999_999_999_999;
+    format!("ecs-svc/{}", LOW + berth_awsproto::random_below(HIGH - LOW))
 }
 
 fn network_json(n: &NetworkConfiguration) -> R<Value> {

@@ -1,0 +1,661 @@
+//! Golden answers of the ECS API (and the Cloud Map records it keeps): a fixed sequence
+//! of operations (the three examples' calls, an agent's reports, a rolling deployment,
+//! standalone tasks, tags, deletions and a table of bad inputs), run on one thread with
+//! a fixed clock and seeded ids, so every answer is the same bytes every run. The
+//! transcript is compared with `tests/golden/api.txt`: any change in what the API
+//! answers shows as a diff. `BLESS=1 cargo test -p berth-ecs --test golden` rewrites
+//! the file (review the diff before committing it).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use berth_awsproto::fixed::Fixed;
+use berth_awsproto::{Api, Context};
+use berth_cloudmap::CloudMap;
+use berth_ecs::Ecs;
+use berth_store::Store;
+use serde_json::{json, Value};
+
+struct Golden {
+    ecs: Ecs,
+    cloudmap: CloudMap,
+    ctx: Context,
+    clock: Fixed,
+    out: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Golden {
+    fn new() -> Golden {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Arc::new(Store::open(dir.path()).unwrap());
+        Golden {
+            ecs: Ecs::new(store.clone()),
+            cloudmap: CloudMap::new(store),
+            ctx: Context {
+                account: "123456789012".into(),
+                region: "us-west-2".into(),
+            },
+            clock: Fixed::start(1_767_225_600.0, 13),
+            out: String::new(),
+            _dir: dir,
+        }
+    }
+
+    fn section(&mut self, title: &str) {
+        self.out.push_str(&format!("\n## {title}\n"));
+    }
+
+    fn record(
+        &mut self,
+        what: &str,
+        input: &Value,
+        result: Result<Value, berth_awsproto::ApiError>,
+    ) -> Value {
+        self.out.push_str(&format!("\n### {what}\n> {input}\n"));
+        match result {
+            Ok(v) => {
+                self.out
+                    .push_str(&serde_json::to_string_pretty(&v).unwrap());
+                self.out.push('\n');
+                v
+            }
+            Err(e) => {
+                let body = serde_json::to_string(&e.body("message")).unwrap();
+                self.out.push_str(&format!("! {} {body}\n", e.status));
+                Value::Null
+            }
+        }
+    }
+
+    /// An ECS call; its answer (or error) goes into the transcript.
+    fn ecs(&mut self, op: &str, input: Value) -> Value {
+        let r = self.ecs.call(&self.ctx, op, input.clone());
+        self.record(&format!("ecs {op}"), &input, r)
+    }
+
+    /// A Cloud Map call.
+    fn sd(&mut self, op: &str, input: Value) -> Value {
+        let r = self.cloudmap.call(&self.ctx, op, input.clone());
+        self.record(&format!("servicediscovery {op}"), &input, r)
+    }
+
+    /// The controllers' pass, as the server runs it after every commit.
+    fn reconcile(&mut self) {
+        self.ecs.reconcile().expect("reconcile");
+    }
+
+    fn tick(&mut self, secs: f64) {
+        self.clock.advance(secs);
+    }
+
+    /// An agent's view of its instance.
+    fn view(&mut self, cluster: &str, instance_id: &str) -> Value {
+        let r = berth_ecs::agent::instance_view(&self.ecs, &self.ctx, cluster, instance_id);
+        self.record(&format!("view {cluster}/{instance_id}"), &json!({}), r)
+    }
+
+    fn connect(&mut self, cluster: &str, instance_id: &str, connected: bool) {
+        berth_ecs::agent::set_agent_connected(
+            &self.ecs,
+            &self.ctx,
+            cluster,
+            instance_id,
+            connected,
+        )
+        .expect("agent connected");
+    }
+}
+
+fn examples_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
+}
+
+/// Replays an example's `example.json` calls, as `berth up` does.
+fn replay_example(g: &mut Golden, name: &str) {
+    let dir = examples_dir().join(name);
+    let spec: Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("example.json")).unwrap()).unwrap();
+    for step in spec["steps"].as_array().unwrap() {
+        let op = step["ecs"].as_str().unwrap();
+        let mut input = match step["file"].as_str() {
+            Some(f) => {
+                serde_json::from_str(&std::fs::read_to_string(dir.join(f)).unwrap()).unwrap()
+            }
+            None => json!({}),
+        };
+        if let Some(set) = step["input"].as_object() {
+            for (k, v) in set {
+                input[k] = v.clone();
+            }
+        }
+        if let Some(set) = step["set"].as_object() {
+            for (k, v) in set {
+                input[k] = v.clone();
+            }
+        }
+        g.ecs(op, input);
+        g.tick(0.5);
+        g.reconcile();
+    }
+}
+
+fn task_arns(list: &Value) -> Vec<String> {
+    list["taskArns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_string())
+        .collect()
+}
+
+fn last(arn: &str) -> String {
+    arn.rsplit('/').next().unwrap().to_string()
+}
+
+/// Reports a task's address, then RUNNING, as an agent does.
+fn run_to_running(g: &mut Golden, cluster: &str, task: &Value, ip: &str) {
+    let arn = task["taskArn"].as_str().unwrap();
+    let eni = task["attachments"][0]["id"].as_str().map(str::to_string);
+    let mut pending = json!({"cluster": cluster, "task": arn, "status": "PENDING"});
+    if let Some(eni) = eni {
+        pending["attachments"] = json!([{"attachmentArn": eni, "status": "ATTACHED",
+            "details": [{"name": "privateIPv4Address", "value": ip}]}]);
+    }
+    g.ecs("SubmitTaskStateChange", pending);
+    g.tick(1.0);
+    let containers: Vec<Value> = task["containers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| json!({"containerName": c["name"], "status": "RUNNING"}))
+        .collect();
+    g.ecs(
+        "SubmitTaskStateChange",
+        json!({"cluster": cluster, "task": arn, "status": "RUNNING", "containers": containers}),
+    );
+    g.tick(0.5);
+    g.reconcile();
+}
+
+fn nginx_walkthrough(g: &mut Golden) {
+    g.section("nginx (seed 002): the tutorial, an agent, a rolling deployment");
+    replay_example(g, "nginx");
+    g.ecs("DescribeClusters", json!({"clusters": ["tutorial"], "include": ["ATTACHMENTS", "SETTINGS", "STATISTICS", "TAGS", "CONFIGURATIONS"]}));
+    g.ecs("ListClusters", json!({}));
+    g.ecs(
+        "DescribeTaskDefinition",
+        json!({"taskDefinition": "service-connect-nginx", "include": ["TAGS"]}),
+    );
+    g.ecs("DescribeServices", json!({"cluster": "tutorial", "services": ["service-connect-nginx-service"], "include": ["TAGS"]}));
+    g.ecs(
+        "ListServicesByNamespace",
+        json!({"namespace": "service-connect"}),
+    );
+    let list = g.ecs("ListTasks", json!({"cluster": "tutorial"}));
+    g.ecs(
+        "DescribeTasks",
+        json!({"cluster": "tutorial", "tasks": task_arns(&list), "include": ["TAGS"]}),
+    );
+
+    // An agent joins; the scheduler places the task; the agent reports it running.
+    let inst = g.ecs(
+        "RegisterContainerInstance",
+        json!({"cluster": "tutorial", "totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 8192}],
+            "attributes": [{"name": "ecs.os-type", "value": "linux"}]}),
+    );
+    let inst_arn = inst["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let inst_id = last(&inst_arn);
+    g.connect("tutorial", &inst_id, true);
+    g.tick(0.5);
+    g.reconcile();
+    let view = g.view("tutorial", &inst_id);
+    let first = view["tasks"][0].clone();
+    let list = g.ecs("ListTasks", json!({"cluster": "tutorial"}));
+    let d = g.ecs(
+        "DescribeTasks",
+        json!({"cluster": "tutorial", "tasks": task_arns(&list)}),
+    );
+    run_to_running(g, "tutorial", &d["tasks"][0], "10.213.0.7");
+    let container = d["tasks"][0]["containers"][0]["name"].clone();
+    g.ecs("SubmitContainerStateChange", json!({"cluster": "tutorial", "task": first["taskArn"], "containerName": container, "status": "RUNNING", "networkBindings": []}));
+    g.tick(1.0);
+    g.reconcile();
+    g.view("tutorial", &inst_id);
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "tutorial", "services": ["service-connect-nginx-service"]}),
+    );
+    g.ecs(
+        "DescribeContainerInstances",
+        json!({"cluster": "tutorial", "containerInstances": [inst_arn]}),
+    );
+    g.ecs("ListContainerInstances", json!({"cluster": "tutorial"}));
+    g.sd("ListNamespaces", json!({}));
+    g.sd("ListServices", json!({}));
+    g.sd(
+        "DiscoverInstances",
+        json!({"NamespaceName": "service-connect", "ServiceName": "nginx"}),
+    );
+
+    // A second revision and a rolling deployment to it.
+    let td = g.ecs(
+        "DescribeTaskDefinition",
+        json!({"taskDefinition": "service-connect-nginx"}),
+    );
+    let mut again = td["taskDefinition"].clone();
+    for k in [
+        "taskDefinitionArn",
+        "revision",
+        "status",
+        "requiresAttributes",
+        "compatibilities",
+        "registeredAt",
+        "registeredBy",
+    ] {
+        again.as_object_mut().unwrap().remove(k);
+    }
+    again["containerDefinitions"][0]["environment"] = json!([{"name": "REVISION", "value": "2"}]);
+    g.ecs("RegisterTaskDefinition", again);
+    g.ecs(
+        "UpdateService",
+        json!({"cluster": "tutorial", "service": "service-connect-nginx-service",
+        "taskDefinition": "service-connect-nginx:2", "desiredCount": 2}),
+    );
+    g.tick(0.5);
+    g.reconcile();
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "tutorial", "services": ["service-connect-nginx-service"]}),
+    );
+    let list = g.ecs(
+        "ListTasks",
+        json!({"cluster": "tutorial", "desiredStatus": "RUNNING"}),
+    );
+    let d = g.ecs(
+        "DescribeTasks",
+        json!({"cluster": "tutorial", "tasks": task_arns(&list)}),
+    );
+    let mut ip = 20;
+    for t in d["tasks"].as_array().unwrap().clone() {
+        if t["lastStatus"] != "RUNNING" {
+            ip += 1;
+            run_to_running(g, "tutorial", &t, &format!("10.213.0.{ip}"));
+        }
+    }
+    g.tick(1.0);
+    g.reconcile();
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "tutorial", "services": ["service-connect-nginx-service"]}),
+    );
+    let view = g.view("tutorial", &inst_id);
+    // The old task stops: the agent reports it.
+    for t in view["tasks"].as_array().unwrap().clone() {
+        if t["desiredStatus"] == "STOPPED" {
+            g.ecs(
+                "SubmitTaskStateChange",
+                json!({"cluster": "tutorial", "task": t["taskArn"], "status": "STOPPED",
+                "reason": "stopped by the agent"}),
+            );
+        }
+    }
+    g.tick(1.0);
+    g.reconcile();
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "tutorial", "services": ["service-connect-nginx-service"]}),
+    );
+    let list = g.ecs(
+        "ListTasks",
+        json!({"cluster": "tutorial", "desiredStatus": "STOPPED"}),
+    );
+    g.ecs(
+        "DescribeTasks",
+        json!({"cluster": "tutorial", "tasks": task_arns(&list)}),
+    );
+    g.sd(
+        "DiscoverInstances",
+        json!({"NamespaceName": "service-connect", "ServiceName": "nginx"}),
+    );
+
+    // A standalone task, stopped by the user.
+    let run = g.ecs("RunTask", json!({"cluster": "tutorial", "taskDefinition": "service-connect-nginx:1", "count": 1,
+        "launchType": "FARGATE", "startedBy": "golden", "tags": [{"key": "k", "value": "v"}],
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-1"], "assignPublicIp": "ENABLED"}}}));
+    g.tick(0.5);
+    g.reconcile();
+    let arn = run["tasks"][0]["taskArn"].clone();
+    g.ecs(
+        "StopTask",
+        json!({"cluster": "tutorial", "task": arn, "reason": "golden stop"}),
+    );
+    g.ecs(
+        "DescribeTasks",
+        json!({"cluster": "tutorial", "tasks": [arn], "include": ["TAGS"]}),
+    );
+    g.ecs(
+        "ListTasks",
+        json!({"cluster": "tutorial", "startedBy": "golden", "desiredStatus": "STOPPED"}),
+    );
+
+    // The agent goes away: its tasks are lost and replaced once it is back.
+    g.connect("tutorial", &inst_id, false);
+    g.tick(11.0);
+    g.reconcile();
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "tutorial", "services": ["service-connect-nginx-service"]}),
+    );
+    g.ecs(
+        "DescribeContainerInstances",
+        json!({"cluster": "tutorial", "containerInstances": [inst_arn.clone()]}),
+    );
+    g.connect("tutorial", &inst_id, true);
+    g.tick(0.5);
+    g.reconcile();
+    g.view("tutorial", &inst_id);
+}
+
+fn retail_and_cats_dogs(g: &mut Golden) {
+    g.section("retail-store (seed 000)");
+    replay_example(g, "retail-store");
+    g.ecs("DescribeServices", json!({"cluster": "retail-store-ecs-cluster", "services": ["ui", "catalog", "orders", "checkout", "missing"]}));
+    g.ecs(
+        "ListServices",
+        json!({"cluster": "retail-store-ecs-cluster", "maxResults": 2}),
+    );
+    g.ecs("ListTaskDefinitionFamilies", json!({}));
+    g.ecs("ListTaskDefinitions", json!({"sort": "DESC"}));
+    for family in [
+        "retail-store-ecs-ui",
+        "retail-store-ecs-catalog",
+        "retail-store-ecs-orders",
+        "retail-store-ecs-checkout",
+    ] {
+        g.ecs("DescribeTaskDefinition", json!({"taskDefinition": family}));
+    }
+    g.section("cats-dogs (seed 004)");
+    replay_example(g, "cats-dogs");
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "cats-dogs-cluster", "services": ["cats", "dogs", "web"]}),
+    );
+    for family in ["catsdef", "dogsdef", "webdef"] {
+        g.ecs("DescribeTaskDefinition", json!({"taskDefinition": family}));
+    }
+    let inst = g.ecs(
+        "RegisterContainerInstance",
+        json!({"cluster": "cats-dogs-cluster"}),
+    );
+    let inst_id = last(
+        inst["containerInstance"]["containerInstanceArn"]
+            .as_str()
+            .unwrap(),
+    );
+    g.connect("cats-dogs-cluster", &inst_id, true);
+    g.tick(0.5);
+    g.reconcile();
+    let view = g.view("cats-dogs-cluster", &inst_id);
+    let mut ip = 40;
+    let list = g.ecs("ListTasks", json!({"cluster": "cats-dogs-cluster"}));
+    let d = g.ecs(
+        "DescribeTasks",
+        json!({"cluster": "cats-dogs-cluster", "tasks": task_arns(&list)}),
+    );
+    for t in d["tasks"].as_array().unwrap().clone() {
+        ip += 1;
+        run_to_running(g, "cats-dogs-cluster", &t, &format!("10.213.0.{ip}"));
+    }
+    let _ = view;
+    g.view("cats-dogs-cluster", &inst_id);
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "cats-dogs-cluster", "services": ["cats", "dogs", "web"]}),
+    );
+}
+
+fn tags_and_deletes(g: &mut Golden) {
+    g.section("tags, deletions");
+    let arn = "arn:aws:ecs:us-west-2:123456789012:cluster/tutorial";
+    g.ecs("TagResource", json!({"resourceArn": arn, "tags": [{"key": "team", "value": "a"}, {"key": "env", "value": "dev"}]}));
+    g.ecs(
+        "UntagResource",
+        json!({"resourceArn": arn, "tagKeys": ["env"]}),
+    );
+    g.ecs("ListTagsForResource", json!({"resourceArn": arn}));
+    g.ecs("UpdateCluster", json!({"cluster": "tutorial", "settings": [{"name": "containerInsights", "value": "enabled"}]}));
+    g.ecs("UpdateClusterSettings", json!({"cluster": "tutorial", "settings": [{"name": "containerInsights", "value": "disabled"}]}));
+    g.ecs(
+        "DeleteService",
+        json!({"cluster": "tutorial", "service": "service-connect-nginx-service", "force": true}),
+    );
+    g.tick(0.5);
+    g.reconcile();
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "tutorial", "services": ["service-connect-nginx-service"]}),
+    );
+    g.ecs(
+        "DeregisterTaskDefinition",
+        json!({"taskDefinition": "service-connect-nginx:1"}),
+    );
+    g.ecs(
+        "ListTaskDefinitions",
+        json!({"familyPrefix": "service-connect-nginx", "status": "INACTIVE"}),
+    );
+    let list = g.ecs("ListContainerInstances", json!({"cluster": "tutorial"}));
+    let inst = list["containerInstanceArns"][0].clone();
+    g.ecs(
+        "DeregisterContainerInstance",
+        json!({"cluster": "tutorial", "containerInstance": inst, "force": true}),
+    );
+    g.tick(0.5);
+    g.reconcile();
+    g.ecs("DeleteCluster", json!({"cluster": "tutorial"}));
+    g.ecs(
+        "DescribeClusters",
+        json!({"clusters": ["tutorial", "nope"]}),
+    );
+}
+
+/// Bad inputs, one per line: (operation, input). Each answer is an error naming the field.
+fn bad_inputs() -> Vec<(&'static str, Value)> {
+    vec![
+        ("CreateCluster", json!({"clusterName": "bad name"})),
+        ("CreateCluster", json!({"clusterName": 7})),
+        ("DescribeClusters", json!({"clusters": "tutorial"})),
+        ("UpdateCluster", json!({"cluster": "nope", "settings": []})),
+        (
+            "DeleteCluster",
+            json!({"cluster": "retail-store-ecs-cluster"}),
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "f", "containerDefinitions": []}),
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "f", "containerDefinitions": [{"name": "a", "image": "x", "memory": 4}]}),
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "f", "networkMode": "wide", "containerDefinitions": [{"name": "a", "image": "x", "memory": 64}]}),
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "f", "requiresCompatibilities": ["FARGATE"], "cpu": "256", "memory": "4096", "networkMode": "awsvpc", "containerDefinitions": [{"name": "a", "image": "x"}]}),
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "f", "memory": "512", "containerDefinitions": [{"name": "a", "image": "x", "portMappings": [{"containerPort": 80, "appProtocol": "http"}]}]}),
+        ),
+        (
+            "RegisterTaskDefinition",
+            json!({"family": "f", "memory": "512", "containerDefinitions": [{"name": "a", "image": "x", "links": ["b"]}, {"name": "b", "image": "y"}]}),
+        ),
+        (
+            "DescribeTaskDefinition",
+            json!({"taskDefinition": "nope:1"}),
+        ),
+        (
+            "DeregisterTaskDefinition",
+            json!({"taskDefinition": "service-connect-nginx"}),
+        ),
+        (
+            "CreateService",
+            json!({"cluster": "retail-store-ecs-cluster", "serviceName": "ui", "taskDefinition": "retail-store-ecs-ui", "desiredCount": 1}),
+        ),
+        (
+            "CreateService",
+            json!({"cluster": "retail-store-ecs-cluster", "serviceName": "x", "taskDefinition": "nope", "desiredCount": 1}),
+        ),
+        (
+            "CreateService",
+            json!({"cluster": "retail-store-ecs-cluster", "serviceName": "x", "taskDefinition": "retail-store-ecs-ui", "desiredCount": -1}),
+        ),
+        (
+            "CreateService",
+            json!({"cluster": "retail-store-ecs-cluster", "serviceName": "x", "taskDefinition": "retail-store-ecs-ui", "desiredCount": 1,
+            "serviceConnectConfiguration": {"enabled": true, "services": [{"portName": "nope"}]}}),
+        ),
+        (
+            "CreateService",
+            json!({"cluster": "retail-store-ecs-cluster", "serviceName": "x", "taskDefinition": "retail-store-ecs-catalog", "desiredCount": 1,
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}},
+            "serviceConnectConfiguration": {"enabled": true, "services": [{"portName": "application", "discoveryName": "catalog"}]}}),
+        ),
+        (
+            "CreateService",
+            json!({"cluster": "retail-store-ecs-cluster", "serviceName": "x", "taskDefinition": "retail-store-ecs-catalog", "desiredCount": 1,
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}},
+            "serviceConnectConfiguration": {"enabled": true, "namespace": "nowhere", "services": [{"portName": "application", "discoveryName": "x"}]}}),
+        ),
+        (
+            "CreateService",
+            json!({"cluster": "retail-store-ecs-cluster", "serviceName": "x", "taskDefinition": "retail-store-ecs-catalog", "desiredCount": 1,
+            "deploymentConfiguration": {"maximumPercent": 50, "minimumHealthyPercent": 100}}),
+        ),
+        (
+            "UpdateService",
+            json!({"cluster": "retail-store-ecs-cluster", "service": "nope", "desiredCount": 1}),
+        ),
+        (
+            "UpdateService",
+            json!({"cluster": "retail-store-ecs-cluster", "service": "ui", "taskDefinition": "nope:9"}),
+        ),
+        (
+            "DescribeServices",
+            json!({"cluster": "nope", "services": ["ui"]}),
+        ),
+        (
+            "DescribeServices",
+            json!({"cluster": "retail-store-ecs-cluster", "services": []}),
+        ),
+        (
+            "ListServices",
+            json!({"cluster": "retail-store-ecs-cluster", "maxResults": 0}),
+        ),
+        (
+            "ListServices",
+            json!({"cluster": "retail-store-ecs-cluster", "nextToken": "garbage!"}),
+        ),
+        (
+            "DeleteService",
+            json!({"cluster": "retail-store-ecs-cluster", "service": "ui"}),
+        ),
+        (
+            "RunTask",
+            json!({"cluster": "retail-store-ecs-cluster", "taskDefinition": "nope"}),
+        ),
+        (
+            "RunTask",
+            json!({"cluster": "retail-store-ecs-cluster", "taskDefinition": "retail-store-ecs-ui", "count": 11}),
+        ),
+        (
+            "RunTask",
+            json!({"cluster": "retail-store-ecs-cluster", "taskDefinition": "retail-store-ecs-ui", "launchType": "FARGATE"}),
+        ),
+        (
+            "StopTask",
+            json!({"cluster": "retail-store-ecs-cluster", "task": "0123456789abcdef0123456789abcdef"}),
+        ),
+        (
+            "DescribeTasks",
+            json!({"cluster": "retail-store-ecs-cluster", "tasks": ["0123456789abcdef0123456789abcdef"]}),
+        ),
+        (
+            "ListTasks",
+            json!({"cluster": "retail-store-ecs-cluster", "desiredStatus": "PENDING"}),
+        ),
+        (
+            "SubmitTaskStateChange",
+            json!({"cluster": "retail-store-ecs-cluster", "task": "0123456789abcdef0123456789abcdef", "status": "RUNNING"}),
+        ),
+        ("RegisterContainerInstance", json!({"cluster": "nope"})),
+        (
+            "DescribeContainerInstances",
+            json!({"cluster": "retail-store-ecs-cluster", "containerInstances": ["nope"]}),
+        ),
+        (
+            "TagResource",
+            json!({"resourceArn": "arn:aws:ecs:us-west-2:123456789012:cluster/nope", "tags": [{"key": "a", "value": "b"}]}),
+        ),
+        (
+            "TagResource",
+            json!({"resourceArn": "arn:aws:ecs:us-west-2:123456789012:cluster/retail-store-ecs-cluster", "tags": [{"key": "aws:x", "value": "b"}]}),
+        ),
+        ("ListTagsForResource", json!({"resourceArn": "not-an-arn"})),
+        ("NoSuchOperation", json!({})),
+    ]
+}
+
+fn bad_input_table(g: &mut Golden) {
+    g.section("bad inputs");
+    for (op, input) in bad_inputs() {
+        g.ecs(op, input);
+    }
+}
+
+#[test]
+fn api_answers_match_the_golden_transcript() {
+    let mut g = Golden::new();
+    nginx_walkthrough(&mut g);
+    retail_and_cats_dogs(&mut g);
+    bad_input_table(&mut g);
+    tags_and_deletes(&mut g);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/api.txt");
+    let got = g.out;
+    if std::env::var_os("BLESS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &got).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&path).unwrap_or_default();
+    if got != want {
+        let line = got
+            .lines()
+            .zip(want.lines())
+            .position(|(a, b)| a != b)
+            .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
+        let at = |s: &str| {
+            s.lines()
+                .skip(line.saturating_sub(3))
+                .take(8)
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        panic!(
+            "the API's answers differ from {} at line {}:\n--- golden\n{}\n--- now\n{}\n(BLESS=1 rewrites it)",
+            path.display(),
+            line + 1,
+            at(&want),
+            at(&got)
+        );
+    }
+}
