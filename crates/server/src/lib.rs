@@ -1,5 +1,5 @@
 //! The berth control plane's HTTP server: one listener for every AWS service berth
-//! serves (ECS, Cloud Map), whichever protocol each speaks: AWS JSON 1.0/1.1
+//! serves (ECS, Cloud Map, STS), whichever protocol each speaks: AWS JSON 1.0/1.1
 //! (`POST /` with `X-Amz-Target`), Smithy RPCv2-CBOR
 //! (`POST /service/<service>/operation/<Op>`) and AWS query (`POST /` with a form whose
 //! `Action` and `Version` name the operation and the service).
@@ -28,6 +28,7 @@ use berth_awsproto::{ApiError, Context};
 use berth_cloudmap::CloudMap;
 use berth_ecs::Ecs;
 use berth_store::Store;
+use berth_sts::Sts;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response};
 use http_body_util::combinators::BoxBody;
@@ -152,6 +153,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let mut services = Registry::default();
     services.register(ecs.clone())?;
     services.register(cloudmap)?;
+    services.register(Arc::new(Sts))?;
     let router = Arc::new(Router {
         front: front::Front::new(services, config.max_body_bytes),
         ecs: ecs.clone(),
