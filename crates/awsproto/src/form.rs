@@ -58,8 +58,12 @@ pub fn decode_form(body: &[u8]) -> Result<QueryRequest, ApiError> {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &b""[..]),
         };
-        let name = percent_decode(name)?;
-        let value = percent_decode(value)?;
+        let name = percent_decode(name).map_err(|why| {
+            let raw = String::from_utf8_lossy(name);
+            malformed(format!("parameter name '{raw}' {why}"))
+        })?;
+        let value = percent_decode(value)
+            .map_err(|why| malformed(format!("the value of parameter '{name}' {why}")))?;
         match name.as_str() {
             "Action" => set_once(&mut action, &name, value)?,
             "Version" => set_once(&mut version, &name, value)?,
@@ -82,8 +86,8 @@ fn set_once(slot: &mut Option<String>, name: &str, value: String) -> Result<(), 
     Ok(())
 }
 
-fn percent_decode(raw: &[u8]) -> Result<String, ApiError> {
-    let shown = || String::from_utf8_lossy(raw).into_owned();
+/// Decodes `+` and `%XX`; the error says what is wrong with the text.
+fn percent_decode(raw: &[u8]) -> Result<String, &'static str> {
     let mut out = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
@@ -95,9 +99,7 @@ fn percent_decode(raw: &[u8]) -> Result<String, ApiError> {
                     .and_then(|h| std::str::from_utf8(h).ok());
                 let byte = hex
                     .and_then(|h| u8::from_str_radix(h, 16).ok())
-                    .ok_or_else(|| {
-                        malformed(format!("'{}' has a bad percent-encoding", shown()))
-                    })?;
+                    .ok_or("has a bad percent-encoding")?;
                 out.push(byte);
                 i += 2;
             }
@@ -105,7 +107,7 @@ fn percent_decode(raw: &[u8]) -> Result<String, ApiError> {
         }
         i += 1;
     }
-    String::from_utf8(out).map_err(|_| malformed(format!("'{}' is not UTF-8 text", shown())))
+    String::from_utf8(out).map_err(|_| "is not UTF-8 text")
 }
 
 fn insert(root: &mut BTreeMap<String, Node>, name: &str, value: String) -> Result<(), ApiError> {
@@ -486,7 +488,11 @@ mod tests {
     #[test]
     fn malformed_forms_name_the_problem() {
         for (body, says) in [
-            ("A=%zz", "bad percent-encoding"),
+            (
+                "A=%zz",
+                "the value of parameter 'A' has a bad percent-encoding",
+            ),
+            ("A%zz=1", "parameter name 'A%zz' has a bad percent-encoding"),
             ("A=%4", "bad percent-encoding"),
             ("A=%ff", "not UTF-8"),
             ("A..B=1", "empty part"),

@@ -108,7 +108,8 @@ pub struct OutputShape {
     /// List members whose items are not named by the flavour's default: (member,
     /// item element).
     pub list_items: &'static [(&'static str, &'static str)],
-    /// List members written flattened: one element per item, named as the member.
+    /// List members written flattened: one element per item, named as the member (or
+    /// as its items, when `list_items` names them).
     pub flattened: &'static [&'static str],
 }
 
@@ -136,13 +137,17 @@ impl OutputShape {
         self.flattened.contains(&member)
     }
 
-    /// The element of `member`'s list items.
-    pub fn list_item(&self, member: &str, flavour: QueryFlavour) -> &'static str {
+    /// The element `list_items` gives `member`'s list items, if any.
+    pub fn list_item_name(&self, member: &str) -> Option<&'static str> {
         self.list_items
             .iter()
             .find(|(m, _)| *m == member)
             .map(|(_, item)| *item)
-            .unwrap_or(flavour.list_item())
+    }
+
+    /// The element of `member`'s list items.
+    pub fn list_item(&self, member: &str, flavour: QueryFlavour) -> &'static str {
+        self.list_item_name(member).unwrap_or(flavour.list_item())
     }
 }
 

@@ -149,6 +149,7 @@ impl<'a> XmlWriter<'a> {
         match value {
             Value::Null => {}
             Value::Array(items) if self.shape.is_flattened(member) => {
+                let element = self.shape.list_item_name(member).unwrap_or(element);
                 for item in items {
                     self.member(element, member, item);
                 }
@@ -286,15 +287,15 @@ mod tests {
     #[test]
     fn ec2_answer_has_items_and_request_id() {
         const SHAPE: OutputShape = OutputShape {
-            list_items: &[("groupSet", "groupId")],
-            flattened: &["flatThing"],
+            list_items: &[("groupSet", "groupId"), ("namedFlat", "oneName")],
+            flattened: &["flatThing", "namedFlat"],
             ..OutputShape::PLAIN
         };
         let out = json!({"vpcSet": [{
             "vpcId": "vpc-1a2b3c4d", "state": "available", "cidrBlock": "10.0.0.0/16",
             "isDefault": false,
             "tagSet": [{"key": "Name", "value": "a<b & \"c\""}],
-        }], "groupSet": ["sg-1"], "flatThing": ["x", "y"]});
+        }], "groupSet": ["sg-1"], "flatThing": ["x", "y"], "namedFlat": ["z"]});
         let xml = response(
             &EC2,
             &SHAPE,
@@ -308,7 +309,7 @@ mod tests {
              <DescribeVpcsResponse xmlns=\"http://ec2.amazonaws.com/doc/2016-11-15/\">\
              <requestId>59dbff89-35bd-4eac-99ed-be587EXAMPLE</requestId>\
              <flatThing>x</flatThing><flatThing>y</flatThing>\
-             <groupSet><groupId>sg-1</groupId></groupSet>\
+             <groupSet><groupId>sg-1</groupId></groupSet><oneName>z</oneName>\
              <vpcSet><item><cidrBlock>10.0.0.0/16</cidrBlock><isDefault>false</isDefault>\
              <state>available</state><tagSet><item><key>Name</key>\
              <value>a&lt;b &amp; &quot;c&quot;</value></item></tagSet>\

@@ -71,6 +71,9 @@ enum Kind {
 }
 
 const FORM_CONTENT_TYPE: &str = "application/x-www-form-urlencoded";
+const MISSING_TARGET: &str = "missing X-Amz-Target header (expected e.g. \
+    AmazonEC2ContainerServiceV20141113.ListClusters), and the body is not an AWS query form \
+    (Content-Type: application/x-www-form-urlencoded)";
 const JSON_ANSWER: Wire = Wire::Json(JsonVersion::V1_1);
 
 impl Front {
@@ -193,8 +196,7 @@ impl Front {
                 format!("no resource at {path}: POST to / with an X-Amz-Target header"),
             ));
         }
-        let target = target.ok_or_else(|| refuse(400,
-            "missing X-Amz-Target header (expected e.g. AmazonEC2ContainerServiceV20141113.ListClusters)".into()))?;
+        let target = target.ok_or_else(|| refuse(400, MISSING_TARGET.to_string()))?;
         let (prefix, op) = target.split_once('.').ok_or_else(|| {
             refuse(
                 400,
