@@ -2,8 +2,9 @@
 //!
 //! Requests: CBOR maps become JSON objects, tag 1 (epoch seconds) becomes a number,
 //! byte strings become base64 text (as JSON 1.1 carries blobs).
-//! Responses: members named in `timestamp_members` are written as tag 1, as the
-//! protocol requires; everything else maps one to one.
+//! Responses: members named in `timestamp_members` (and the items of such a member
+//! when it is a list) are written as tag 1, as the protocol requires; everything else
+//! maps one to one.
 
 use base64::Engine;
 use ciborium::Value as Cbor;
@@ -94,7 +95,10 @@ fn to_cbor(v: &Value, is_timestamp: bool, ts: &[&str]) -> Cbor {
             }
         }
         Value::String(s) => Cbor::Text(s.clone()),
-        Value::Array(items) => Cbor::Array(items.iter().map(|i| to_cbor(i, false, ts)).collect()),
+        // The items of a list of timestamps are timestamps.
+        Value::Array(items) => {
+            Cbor::Array(items.iter().map(|i| to_cbor(i, is_timestamp, ts)).collect())
+        }
         Value::Object(m) => Cbor::Map(
             m.iter()
                 .map(|(k, v)| {
@@ -121,6 +125,14 @@ mod tests {
         assert!(bytes.contains(&0xc1));
         let back = cbor_to_json(&bytes).unwrap();
         assert_eq!(back, v);
+    }
+
+    #[test]
+    fn a_list_of_timestamps_is_tagged_item_by_item() {
+        let v = json!({"Timestamps": [1.5, 2], "Values": [3]});
+        let bytes = json_to_cbor(&v, &["Timestamps"]);
+        assert_eq!(bytes.iter().filter(|b| **b == 0xc1).count(), 2);
+        assert_eq!(cbor_to_json(&bytes).unwrap(), v);
     }
 
     #[test]

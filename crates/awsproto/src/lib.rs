@@ -1,21 +1,37 @@
 //! The AWS wire conventions berth speaks: the request context taken from a SigV4
 //! `Authorization` header, AWS-style errors, ARNs and ids, pagination tokens, input
-//! decoding that names the offending field, and the bridge between the JSON 1.1 and
-//! Smithy RPCv2-CBOR encodings (the newest botocore talks CBOR to Cloud Map).
+//! decoding that names the offending field, and every protocol the front serves: AWS
+//! JSON 1.0/1.1, Smithy RPCv2-CBOR (bridged to the same JSON values), and AWS query in
+//! its two flavours (form in, XML out).
 //!
-//! Operation crates (`berth-ecs`, `berth-cloudmap`) implement [`Api`]: JSON value in,
-//! JSON value out. The server picks the encoding; operations never see it.
+//! Operation crates (`berth-ecs`, `berth-cloudmap`, `berth-sts`) implement [`Api`]: a
+//! static [`Service`] saying how clients reach them, and an [`Input`] in, a JSON value
+//! out. The front decodes requests into [`Input`]s and encodes answers with [`Wire`];
+//! operations never see HTTP or an encoding.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use rand::Rng;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 use serde_json::{Map, Value};
 
 mod cbor;
 pub mod fixed;
+mod form;
+mod input;
+mod service;
+mod time;
+mod wire;
+mod xml;
+
 pub use cbor::{cbor_to_json, json_to_cbor};
+pub use form::{decode_form, FormParams, QueryRequest, MALFORMED_QUERY_STRING};
+pub use input::{Input, INVALID_PARAMETER_VALUE};
+pub use service::{JsonVersion, OutputShape, Protocol, QueryApi, QueryFlavour, Service};
+pub use time::{format_iso8601, parse_iso8601};
+pub use wire::{Reply, Wire, INVALID_ACTION};
 
 /// The account id used when the access key id is not a 12-digit number.
 pub const DEFAULT_ACCOUNT: &str = "123456789012";
@@ -66,6 +82,15 @@ impl Context {
         ctx
     }
 
+    /// The service name of a SigV4 `Authorization` header's credential scope
+    /// (`.../us-west-2/sts/aws4_request` → `sts`), if it has one.
+    pub fn signing_name(header: Option<&str>) -> Option<&str> {
+        let cred = header?
+            .split([' ', ','])
+            .find_map(|part| part.trim().strip_prefix("Credential="))?;
+        cred.split('/').nth(3).filter(|s| !s.is_empty())
+    }
+
     /// `arn:aws:<service>:<region>:<account>:<resource>`.
     pub fn arn(&self, service: &str, resource: &str) -> String {
         format!(
@@ -81,6 +106,9 @@ fn valid_region(r: &str) -> bool {
         && r.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
 }
+
+/// The code of an operation the service does not have (JSON and CBOR).
+pub const UNKNOWN_OPERATION: &str = "UnknownOperationException";
 
 /// An error as AWS returns it: an HTTP status, a code (`__type`) and a message, plus
 /// the extra members some error shapes carry.
@@ -131,11 +159,12 @@ impl ApiError {
         ApiError::new(500, "InternalFailure", message)
     }
 
-    /// The request names an operation the service does not have.
+    /// The request names an operation the service does not have. The query
+    /// protocols answer it as [`INVALID_ACTION`].
     pub fn unknown_operation(op: &str) -> ApiError {
         ApiError::new(
             400,
-            "UnknownOperationException",
+            UNKNOWN_OPERATION,
             format!("operation {op} is not supported"),
         )
     }
@@ -160,16 +189,28 @@ impl From<berth_store::StoreError> for ApiError {
     }
 }
 
-/// One service's operations: a JSON object in, a JSON object out.
+/// One service: how clients reach it, and its operations.
+///
+/// A service crate declares a `static` [`Service`] and implements [`Api::invoke`]; the
+/// server registers it with one line and routes to it by the protocols it declares.
 pub trait Api: Send + Sync {
-    /// The `X-Amz-Target` prefix, e.g. `AmazonEC2ContainerServiceV20141113`.
-    fn target_prefix(&self) -> &'static str;
-    /// The key errors put their message under (`message` or `Message`).
-    fn error_message_key(&self) -> &'static str;
-    /// Members of output shapes that are timestamps (CBOR tags them).
-    fn timestamp_members(&self) -> &'static [&'static str];
-    /// Runs operation `op`.
-    fn call(&self, ctx: &Context, op: &str, input: Value) -> Result<Value, ApiError>;
+    /// How clients reach the service and what its outputs hold.
+    fn service(&self) -> &'static Service;
+
+    /// Runs operation `op` on `input` (typed inputs: [`Input::parse`]). An operation
+    /// the service does not have is [`ApiError::unknown_operation`].
+    fn invoke(&self, ctx: &Context, op: &str, input: Input) -> Result<Value, ApiError>;
+
+    /// Runs operation `op` on a JSON input, as JSON and CBOR clients send it (tests and
+    /// in-process callers).
+    fn call(&self, ctx: &Context, op: &str, input: Value) -> Result<Value, ApiError> {
+        self.invoke(ctx, op, Input::Json(input))
+    }
+}
+
+/// An operation's typed output as the JSON value the front encodes.
+pub fn output<T: Serialize>(out: &T) -> Result<Value, ApiError> {
+    serde_json::to_value(out).map_err(|e| ApiError::internal(format!("encoding the output: {e}")))
 }
 
 /// Decodes an operation's input into `T`, naming the field on a type mismatch the way
@@ -268,6 +309,12 @@ mod tests {
         assert_eq!(c.account, "111122223333");
         assert_eq!(c.region, "us-west-2");
         assert_eq!(Context::from_authorization(None), Context::default());
+        assert_eq!(Context::signing_name(Some(h)), Some("servicediscovery"));
+        assert_eq!(
+            Context::signing_name(Some("AWS4-HMAC-SHA256 Credential=AK/2022")),
+            None
+        );
+        assert_eq!(Context::signing_name(None), None);
         assert_eq!(
             c.arn("ecs", "cluster/x"),
             "arn:aws:ecs:us-west-2:111122223333:cluster/x"

@@ -826,20 +826,41 @@ pub fn get_instance(
     Ok(r.get_json::<InstanceRec>(&keys::inst(ctx, id, instance_id))?)
 }
 
+/// How clients reach Cloud Map: RPCv2-CBOR (the newest botocore) and AWS JSON 1.1
+/// (the AWS SDK for Rust), under the same name.
+pub static SERVICE: berth_awsproto::Service = berth_awsproto::Service {
+    signing_name: ARN_SERVICE,
+    protocols: &[
+        berth_awsproto::Protocol::Json {
+            target_prefix: TARGET_PREFIX,
+            version: berth_awsproto::JsonVersion::V1_1,
+        },
+        berth_awsproto::Protocol::Cbor {
+            service: TARGET_PREFIX,
+        },
+    ],
+    error_message_key: "Message",
+    query_compatible: false,
+    output: berth_awsproto::OutputShape {
+        timestamps: &["CreateDate", "UpdateDate"],
+        ..berth_awsproto::OutputShape::PLAIN
+    },
+};
+
+/// The `X-Amz-Target` prefix and RPCv2-CBOR service name.
+pub const TARGET_PREFIX: &str = "Route53AutoNaming_v20170314";
+
 impl berth_awsproto::Api for CloudMap {
-    fn target_prefix(&self) -> &'static str {
-        "Route53AutoNaming_v20170314"
+    fn service(&self) -> &'static berth_awsproto::Service {
+        &SERVICE
     }
 
-    fn error_message_key(&self) -> &'static str {
-        "Message"
-    }
-
-    fn timestamp_members(&self) -> &'static [&'static str] {
-        &["CreateDate", "UpdateDate"]
-    }
-
-    fn call(&self, ctx: &Context, op: &str, input: Value) -> Result<Value, ApiError> {
-        api::call(self, ctx, op, input)
+    fn invoke(
+        &self,
+        ctx: &Context,
+        op: &str,
+        input: berth_awsproto::Input,
+    ) -> Result<Value, ApiError> {
+        api::call(self, ctx, op, input.into_value())
     }
 }

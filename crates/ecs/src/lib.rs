@@ -18,7 +18,7 @@
 
 use std::sync::Arc;
 
-use berth_awsproto::{Api, ApiError, Context};
+use berth_awsproto::{Api, ApiError, Context, Input, JsonVersion, OutputShape, Protocol, Service};
 use berth_store::Store;
 use serde_json::Value;
 
@@ -64,17 +64,17 @@ impl Ecs {
     }
 }
 
-impl Api for Ecs {
-    fn target_prefix(&self) -> &'static str {
-        TARGET_PREFIX
-    }
-
-    fn error_message_key(&self) -> &'static str {
-        "message"
-    }
-
-    fn timestamp_members(&self) -> &'static [&'static str] {
-        &[
+/// How clients reach ECS: AWS JSON 1.1.
+pub static SERVICE: Service = Service {
+    signing_name: "ecs",
+    protocols: &[Protocol::Json {
+        target_prefix: TARGET_PREFIX,
+        version: JsonVersion::V1_1,
+    }],
+    error_message_key: "message",
+    query_compatible: false,
+    output: OutputShape {
+        timestamps: &[
             "createdAt",
             "updatedAt",
             "registeredAt",
@@ -86,10 +86,18 @@ impl Api for Ecs {
             "pullStartedAt",
             "pullStoppedAt",
             "connectivityAt",
-        ]
+        ],
+        ..OutputShape::PLAIN
+    },
+};
+
+impl Api for Ecs {
+    fn service(&self) -> &'static Service {
+        &SERVICE
     }
 
-    fn call(&self, ctx: &Context, op: &str, input: Value) -> Result<Value, ApiError> {
+    fn invoke(&self, ctx: &Context, op: &str, input: Input) -> Result<Value, ApiError> {
+        let input = input.into_value();
         match op {
             "CreateCluster" => cluster::create(self, ctx, input),
             "DescribeClusters" => cluster::describe(self, ctx, input),

@@ -1,12 +1,16 @@
-//! The berth control plane's HTTP front: one listener that speaks AWS JSON 1.1
-//! (`POST /` with `X-Amz-Target`) and Smithy RPCv2-CBOR
-//! (`POST /service/<target prefix>/operation/<Op>`), for ECS and Cloud Map at once.
+//! The berth control plane's HTTP server: one listener for every AWS service berth
+//! serves (ECS, Cloud Map, STS), whichever protocol each speaks: AWS JSON 1.0/1.1
+//! (`POST /` with `X-Amz-Target`), Smithy RPCv2-CBOR
+//! (`POST /service/<service>/operation/<Op>`) and AWS query (`POST /` with a form whose
+//! `Action` and `Version` name the operation and the service).
 //!
-//! It reads the caller's account and region from the SigV4 header, enforces the body
-//! limit and content types, runs the operation on a blocking thread (the store is
-//! synchronous SQLite), and renders results and errors in the caller's encoding. It
-//! also runs the controllers that move resources along after a write (a cluster's
-//! default namespace leaving PROVISIONING, the service scheduler, task placement).
+//! Services are registered in a [`Registry`] by the routing keys they declare
+//! ([`berth_awsproto::Service`]); the front (`front.rs`) reads the caller's account and
+//! region from the SigV4 header, enforces the body limit and content types, runs the
+//! operation on a blocking thread (the store is synchronous SQLite), and answers in the
+//! caller's protocol. The server also runs the controllers that move resources along
+//! after a write (a cluster's default namespace leaving PROVISIONING, the service
+//! scheduler, task placement).
 //!
 //! Agents: `GET /berth/agent/v1/watch?cluster=C&containerInstance=ARN` (SigV4-style
 //! `Authorization` for the account and region) answers a never-ending NDJSON stream:
@@ -18,16 +22,17 @@ use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use berth_awsproto::{cbor_to_json, json_to_cbor, Api, ApiError, Context};
+use berth_awsproto::{ApiError, Context};
 use berth_cloudmap::CloudMap;
 use berth_ecs::Ecs;
 use berth_store::Store;
+use berth_sts::Sts;
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderValue, Method, Request, Response};
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, LengthLimitError, Limited, StreamBody};
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -35,6 +40,11 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
+
+mod front;
+mod registry;
+
+pub use registry::{Registry, RegistryError};
 
 /// The address the server listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
@@ -78,6 +88,9 @@ pub enum ServerError {
     /// The store did not open.
     #[error(transparent)]
     Store(#[from] berth_store::StoreError),
+    /// Two services claim the same routing key.
+    #[error(transparent)]
+    Registry(#[from] RegistryError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -106,21 +119,11 @@ impl RunningServer {
     }
 }
 
-/// The services behind the listener, by target prefix.
+/// The API front and what the agents' stream needs.
 struct Router {
-    apis: Vec<Arc<dyn Api>>,
+    front: front::Front,
     ecs: Arc<Ecs>,
     store: Arc<Store>,
-    max_body: usize,
-}
-
-impl Router {
-    fn api(&self, prefix: &str) -> Option<Arc<dyn Api>> {
-        self.apis
-            .iter()
-            .find(|a| a.target_prefix() == prefix)
-            .cloned()
-    }
 }
 
 /// Opens the store, binds the listener and starts serving and reconciling.
@@ -147,11 +150,14 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         ),
         Err(e) => warn!(error = %e, "marking container instances disconnected"),
     }
+    let mut services = Registry::default();
+    services.register(ecs.clone())?;
+    services.register(cloudmap)?;
+    services.register(Arc::new(Sts))?;
     let router = Arc::new(Router {
-        apis: vec![ecs.clone(), cloudmap],
+        front: front::Front::new(services, config.max_body_bytes),
         ecs: ecs.clone(),
         store: store.clone(),
-        max_body: config.max_body_bytes,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
@@ -220,20 +226,11 @@ async fn run_controllers(ecs: Arc<Ecs>, store: Arc<Store>, mut shutdown: watch::
     }
 }
 
-/// The wire encoding of one request.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Encoding {
-    Json,
-    Cbor,
-}
-
-const JSON_CONTENT_TYPE: &str = "application/x-amz-json-1.1";
-
 async fn handle(router: &Arc<Router>, req: Request<Incoming>) -> Response<Body> {
     if req.method() == Method::GET && req.uri().path() == AGENT_WATCH_PATH {
         return agent_watch(router.clone(), req).await;
     }
-    full(handle_api(router, req).await)
+    full(router.front.handle(req).await)
 }
 
 /// The query parameter `name` of a URI query string (no percent-decoding beyond `%2F`
@@ -303,15 +300,7 @@ fn view_line(mut view: Value, revision: u64) -> Bytes {
 
 async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Body> {
     let request_id = berth_awsproto::uuid_v4();
-    let fail = |e: ApiError| {
-        full(error_response(
-            &e,
-            "message",
-            Encoding::Json,
-            &request_id,
-            &[],
-        ))
-    };
+    let fail = |e: ApiError| full(front::json_error(&e, &request_id));
     let query = req.uri().query().unwrap_or("").to_string();
     let ctx = Context::from_authorization(
         req.headers()
@@ -413,240 +402,5 @@ async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Bo
         http::header::CONTENT_TYPE,
         HeaderValue::from_static("application/x-ndjson"),
     );
-    resp
-}
-
-async fn handle_api(router: &Router, req: Request<Incoming>) -> Response<Full<Bytes>> {
-    let started = Instant::now();
-    let request_id = berth_awsproto::uuid_v4();
-    let (parts, body) = req.into_parts();
-    // Which encoding, service and operation.
-    let path = parts.uri.path().to_string();
-    let (encoding, target) = if let Some(rest) = path.strip_prefix("/service/") {
-        match rest.split_once("/operation/") {
-            Some((svc, op)) => (Encoding::Cbor, Some(format!("{svc}.{op}"))),
-            None => (Encoding::Cbor, None),
-        }
-    } else {
-        let t = parts
-            .headers
-            .get("x-amz-target")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
-        (Encoding::Json, t)
-    };
-    let (api, op) = match route(router, &parts.method, &path, encoding, target.as_deref()) {
-        Ok(x) => x,
-        Err(e) => return error_response(&e, "message", encoding, &request_id, &[]),
-    };
-    let key = api.error_message_key();
-    if let Err(e) = check_content_type(&parts.headers, encoding) {
-        return error_response(&e, key, encoding, &request_id, &[]);
-    }
-    let input = match read_body(body, &parts.headers, router.max_body, encoding).await {
-        Ok(v) => v,
-        Err(e) => return error_response(&e, key, encoding, &request_id, &[]),
-    };
-    let ctx = Context::from_authorization(
-        parts
-            .headers
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let op_name = op.clone();
-    let api2 = api.clone();
-    let result = tokio::task::spawn_blocking(move || api2.call(&ctx, &op_name, input))
-        .await
-        .unwrap_or_else(|e| Err(ApiError::internal(format!("operation failed: {e}"))));
-    let ts = api.timestamp_members();
-    let resp = match result {
-        Ok(v) => respond(200, &v, encoding, &request_id, ts),
-        Err(e) => {
-            if e.status >= 500 {
-                warn!(op, code = %e.code, message = %e.message, "operation failed");
-            }
-            error_response(&e, key, encoding, &request_id, ts)
-        }
-    };
-    debug!(
-        op,
-        status = resp.status().as_u16(),
-        micros = started.elapsed().as_micros() as u64,
-        "request"
-    );
-    resp
-}
-
-fn route(
-    router: &Router,
-    method: &Method,
-    path: &str,
-    encoding: Encoding,
-    target: Option<&str>,
-) -> Result<(Arc<dyn Api>, String), ApiError> {
-    if method != Method::POST {
-        return Err(ApiError::new(
-            405,
-            "MethodNotAllowedException",
-            format!("{method} is not supported: AWS JSON and RPCv2-CBOR requests are POST"),
-        ));
-    }
-    if encoding == Encoding::Json && path != "/" {
-        return Err(ApiError::new(
-            404,
-            "UnknownOperationException",
-            format!("no resource at {path}: POST to / with an X-Amz-Target header"),
-        ));
-    }
-    let target = target.ok_or_else(|| {
-        ApiError::new(
-            400,
-            "UnknownOperationException",
-            "missing X-Amz-Target header (expected e.g. AmazonEC2ContainerServiceV20141113.ListClusters)",
-        )
-    })?;
-    let (prefix, op) = target.split_once('.').ok_or_else(|| {
-        ApiError::new(
-            400,
-            "UnknownOperationException",
-            format!("X-Amz-Target '{target}' is not of the form <service>.<operation>"),
-        )
-    })?;
-    let api = router.api(prefix).ok_or_else(|| {
-        ApiError::new(
-            400,
-            "UnknownOperationException",
-            format!("unknown service '{prefix}' in X-Amz-Target"),
-        )
-    })?;
-    if op.is_empty() || !op.bytes().all(|b| b.is_ascii_alphanumeric()) {
-        return Err(ApiError::unknown_operation(op));
-    }
-    Ok((api, op.to_string()))
-}
-
-fn check_content_type(headers: &HeaderMap, encoding: Encoding) -> Result<(), ApiError> {
-    let ct = headers
-        .get(http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .map(|v| {
-            v.split(';')
-                .next()
-                .unwrap_or("")
-                .trim()
-                .to_ascii_lowercase()
-        });
-    let ok = matches!(
-        (encoding, ct.as_deref()),
-        (
-            Encoding::Json,
-            Some("application/x-amz-json-1.1" | "application/x-amz-json-1.0")
-        ) | (Encoding::Cbor, Some("application/cbor") | None)
-    );
-    if ok {
-        Ok(())
-    } else {
-        let expected = match encoding {
-            Encoding::Json => JSON_CONTENT_TYPE,
-            Encoding::Cbor => "application/cbor",
-        };
-        Err(ApiError::new(
-            415,
-            "UnsupportedMediaTypeException",
-            format!(
-                "Content-Type '{}' is not supported: expected {expected}",
-                ct.unwrap_or_default()
-            ),
-        ))
-    }
-}
-
-async fn read_body(
-    body: Incoming,
-    headers: &HeaderMap,
-    limit: usize,
-    encoding: Encoding,
-) -> Result<Value, ApiError> {
-    let too_large = || {
-        ApiError::new(
-            413,
-            "RequestEntityTooLargeException",
-            format!("request body is larger than the limit of {limit} bytes"),
-        )
-    };
-    if let Some(len) = headers
-        .get(http::header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-    {
-        if len > limit as u64 {
-            return Err(too_large());
-        }
-    }
-    let bytes = match Limited::new(body, limit).collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => return Err(too_large()),
-        Err(e) => {
-            return Err(ApiError::new(
-                400,
-                "SerializationException",
-                format!("could not read the request body: {e}"),
-            ))
-        }
-    };
-    let value = match encoding {
-        Encoding::Cbor => cbor_to_json(&bytes)?,
-        Encoding::Json if bytes.iter().all(u8::is_ascii_whitespace) => {
-            Value::Object(Default::default())
-        }
-        Encoding::Json => serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::serialization(format!("request body is not valid JSON: {e}")))?,
-    };
-    if !value.is_object() {
-        return Err(ApiError::serialization(
-            "request body must be a JSON object",
-        ));
-    }
-    Ok(value)
-}
-
-fn respond(
-    status: u16,
-    body: &Value,
-    encoding: Encoding,
-    request_id: &str,
-    ts: &[&str],
-) -> Response<Full<Bytes>> {
-    let (bytes, ct) = match encoding {
-        Encoding::Json => (
-            serde_json::to_vec(body).expect("a JSON value always serializes"),
-            JSON_CONTENT_TYPE,
-        ),
-        Encoding::Cbor => (json_to_cbor(body, ts), "application/cbor"),
-    };
-    let mut resp = Response::new(Full::new(Bytes::from(bytes)));
-    *resp.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let h = resp.headers_mut();
-    h.insert(http::header::CONTENT_TYPE, HeaderValue::from_static(ct));
-    if encoding == Encoding::Cbor {
-        h.insert("smithy-protocol", HeaderValue::from_static("rpc-v2-cbor"));
-    }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-amzn-requestid", v);
-    }
-    resp
-}
-
-fn error_response(
-    e: &ApiError,
-    message_key: &str,
-    encoding: Encoding,
-    request_id: &str,
-    ts: &[&str],
-) -> Response<Full<Bytes>> {
-    let mut resp = respond(e.status, &e.body(message_key), encoding, request_id, ts);
-    if let Ok(v) = HeaderValue::from_str(&e.code) {
-        resp.headers_mut().insert("x-amzn-errortype", v);
-    }
     resp
 }

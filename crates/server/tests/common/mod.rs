@@ -45,6 +45,28 @@ impl TestServer {
     pub fn sd(&self) -> aws_sdk_servicediscovery::Client {
         sd_client(&self.endpoint(), "us-west-2")
     }
+
+    pub fn sts(&self, access_key_id: &str) -> aws_sdk_sts::Client {
+        sts_client(&self.endpoint(), "us-west-2", access_key_id)
+    }
+}
+
+pub fn sts_client(endpoint: &str, region: &str, access_key_id: &str) -> aws_sdk_sts::Client {
+    use aws_sdk_sts::config::{BehaviorVersion, Credentials, Region};
+    let conf = aws_sdk_sts::Config::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .endpoint_url(endpoint)
+        .region(Region::new(region.to_string()))
+        .credentials_provider(Credentials::new(
+            access_key_id,
+            "secret",
+            None,
+            None,
+            "test",
+        ))
+        .http_client(aws_smithy_http_client::Builder::new().build_http())
+        .build();
+    aws_sdk_sts::Client::from_conf(conf)
 }
 
 pub fn ecs_client(endpoint: &str, region: &str) -> aws_sdk_ecs::Client {
@@ -206,6 +228,32 @@ pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8])
     let mut bytes = req.into_bytes();
     bytes.extend_from_slice(body);
     raw(addr, &bytes)
+}
+
+/// An AWS query form POSTed to `/`, signed (in name) for `signing_name` by account
+/// `account`.
+pub fn query_raw(addr: SocketAddr, signing_name: &str, account: &str, form: &str) -> Raw {
+    let auth = format!(
+        "AWS4-HMAC-SHA256 Credential={account}/20260101/eu-west-1/{signing_name}/aws4_request, SignedHeaders=host, Signature=0"
+    );
+    post(
+        addr,
+        "/",
+        &[
+            (
+                "Content-Type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            ),
+            ("Authorization", &auth),
+        ],
+        form.as_bytes(),
+    )
+}
+
+impl Raw {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
 }
 
 /// An ECS JSON 1.1 call with raw bytes.
