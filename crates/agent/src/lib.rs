@@ -7,7 +7,8 @@
 //! transitions with `SubmitTaskStateChange`, as the ECS agent does.
 //!
 //! * [`client`]: the server's API and push stream; a proxy's admin socket.
-//! * [`view`]: the pushed view of this instance, and the proxy snapshot of a task.
+//! * [`view`]: the proxy snapshot of a task, from its part of the pushed view (the
+//!   view's types are `berth_agent_view`'s, the contract with the server).
 //! * [`task`]: one task's life, PROVISIONING to STOPPED.
 //! * [`cleanup`]: what a crashed agent left behind.
 //!
@@ -35,9 +36,9 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
+use berth_agent_view::{DesiredStatus, LastStatus, TaskView, View};
 pub use client::{AdminClient, ServerClient};
 pub use error::{Error, Result};
-use view::{TaskView, View};
 
 /// A push stream that carried nothing (not even a heartbeat) for this long is dead.
 const STREAM_SILENCE: Duration = Duration::from_secs(10);
@@ -303,27 +304,28 @@ async fn apply<R: Runtime>(
     for (arn, (tx, _)) in &runners.live {
         if !view.tasks.iter().any(|t| &t.task_arn == arn) {
             let (mut t, rev) = tx.borrow().clone();
-            if t.desired_status != "STOPPED" {
+            if t.desired_status != DesiredStatus::Stopped {
                 info!(task = %arn, "no longer placed here; stopping it");
-                t.desired_status = "STOPPED".into();
+                t.desired_status = DesiredStatus::Stopped;
                 let _ = tx.send((t, rev));
             }
         }
     }
+    let revision = view.revision.unwrap_or(0);
     for t in view.tasks {
         if let Some((tx, _)) = runners.live.get(&t.task_arn) {
-            let _ = tx.send((t, view.revision));
+            let _ = tx.send((t, revision));
             continue;
         }
         if runners.finished.contains(&t.task_arn) {
             continue;
         }
         // Not started yet: PROVISIONING (awsvpc), or PENDING with no address reported.
-        let unstarted =
-            t.last_status == "PROVISIONING" || (t.last_status == "PENDING" && !ever_reported(&t));
-        if t.desired_status == "RUNNING" && unstarted {
+        let unstarted = t.last_status == LastStatus::Provisioning
+            || (t.last_status == LastStatus::Pending && !t.address_reported());
+        if t.desired_status == DesiredStatus::Running && unstarted {
             let arn = t.task_arn.clone();
-            let (tx, rx) = watch::channel((t, view.revision));
+            let (tx, rx) = watch::channel((t, revision));
             let shared2 = shared.clone();
             let done2 = done.clone();
             let arn2 = arn.clone();
@@ -335,7 +337,7 @@ async fn apply<R: Runtime>(
         } else {
             // Nothing of it runs here (an earlier agent's task, or stopped before it
             // started): it is over.
-            let reason = if t.desired_status == "STOPPED" {
+            let reason = if t.desired_status == DesiredStatus::Stopped {
                 None
             } else {
                 Some("Task stopped: the berth agent that ran it restarted")
@@ -351,16 +353,6 @@ async fn apply<R: Runtime>(
             runners.finished.insert(t.task_arn);
         }
     }
-}
-
-/// Whether an agent already reported on the task (its ENI has an address).
-fn ever_reported(t: &TaskView) -> bool {
-    t.attachments
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|a| a["details"].as_array().into_iter().flatten())
-        .any(|d| d["name"] == "privateIPv4Address")
 }
 
 #[cfg(test)]

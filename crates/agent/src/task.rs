@@ -11,13 +11,19 @@
 //! STOPPING      containers stopped (SIGTERM, SIGKILL after stopTimeout)
 //! DEPROVISIONING proxy stopped, network removed ........... report STOPPED
 //! ```
+//!
+//! [`run`] makes the network; a `TaskRunner` then holds what the later phases share
+//! (the network, VIPs, nat table, proxy, the Service Connect part of the newest view)
+//! and runs them in turn: `start_proxy`, `start_application`, `follow`, `stop`,
+//! `teardown`. Every snapshot reaches the proxy through `push_snapshot`.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use berth_agent_view::{DesiredStatus, LastStatus, ServiceConnectView, TaskView};
 use berth_runtime::{
     ContainerSpec, ContainerStatus, HealthStatus, RunningTask, Runtime, TaskRuntimeConfig,
     TaskState, TaskStatus, PROXY_IMAGE,
@@ -25,13 +31,11 @@ use berth_runtime::{
 use berth_tasknet::{TaskNetConfig, TaskNetwork, VipAllocator};
 use serde_json::{json, Value};
 use tokio::sync::watch;
-use tracing::{info, warn};
+use tracing::{debug, info, warn};
 
 use crate::client::{AdminClient, ServerClient};
 use crate::error::{Error, Result};
-use crate::view::{
-    alias_names, ingress_listen, snapshot, ServiceConnectView, TaskView, EGRESS_PORT_BASE,
-};
+use crate::view::{alias_names, ingress_listen, snapshot, EGRESS_PORT_BASE};
 use crate::Shared;
 
 /// The name of the proxy container of a task (ECS calls its own `ecs-service-connect-…`).
@@ -66,6 +70,18 @@ struct Reporter {
 }
 
 impl Reporter {
+    fn new<R>(shared: &Shared<R>, task: &TaskView) -> Reporter {
+        Reporter {
+            client: shared.client.clone(),
+            cluster: shared.config.cluster.clone(),
+            arn: task.task_arn.clone(),
+            eni: task.eni_attachment(),
+            containers: BTreeMap::new(),
+            health: "UNKNOWN".into(),
+            checked: Vec::new(),
+        }
+    }
+
     /// One SubmitTaskStateChange; retried while the server cannot be reached.
     async fn send(&self, mut input: Value) {
         input["cluster"] = json!(self.cluster);
@@ -87,12 +103,12 @@ impl Reporter {
         }
     }
 
-    async fn status(&self, status: &str, reason: Option<&str>) {
+    async fn status(&self, status: LastStatus, reason: Option<&str>) {
         let mut v = json!({"status": status});
         if let Some(r) = reason {
             v["reason"] = json!(r);
         }
-        if status == "STOPPED" {
+        if status == LastStatus::Stopped {
             v["executionStoppedAt"] = json!(berth_now());
         }
         self.send(v).await;
@@ -101,17 +117,17 @@ impl Reporter {
     async fn address(&self, ip: Ipv4Addr) {
         let details = json!([{"name": "privateIPv4Address", "value": ip.to_string()}]);
         let v = match &self.eni {
-            Some(eni) => json!({"status": "PENDING", "attachments": [{
+            Some(eni) => json!({"status": LastStatus::Pending, "attachments": [{
                 "attachmentArn": eni, "status": "ATTACHED", "details": details}]}),
             // No awsvpc attachment: the address goes in the containers' network bindings.
-            None => json!({"status": "PENDING"}),
+            None => json!({"status": LastStatus::Pending}),
         };
         self.send(v).await;
     }
 
     /// Reports what changed in the containers' state (and the task's health); `status`
     /// moves the task too.
-    async fn containers(&mut self, state: &TaskState, status: Option<&str>, ip: Ipv4Addr) {
+    async fn containers(&mut self, state: &TaskState, status: Option<LastStatus>, ip: Ipv4Addr) {
         let mut changes = Vec::new();
         for c in &state.containers {
             let st = match c.status {
@@ -340,6 +356,12 @@ enum End {
     Exited(String),
 }
 
+/// A task's proxy container, once started, and its admin endpoint.
+struct Proxy<T> {
+    handle: T,
+    admin: AdminClient,
+}
+
 /// Runs one task until it is STOPPED; `views` carries the task's newest view and the
 /// view's revision (closed: the agent stops).
 pub(crate) async fn run<R: Runtime>(
@@ -347,245 +369,341 @@ pub(crate) async fn run<R: Runtime>(
     mut views: watch::Receiver<(TaskView, u64)>,
 ) {
     let (task, _) = views.borrow_and_update().clone();
-    let id = task.id().to_string();
-    let mut rep = Reporter {
-        client: shared.client.clone(),
-        cluster: shared.config.cluster.clone(),
-        arn: task.task_arn.clone(),
-        eni: task.eni_attachment(),
-        containers: BTreeMap::new(),
-        health: "UNKNOWN".into(),
-        checked: Vec::new(),
-    };
-    info!(task = %id, "starting task");
-    let t0 = std::time::Instant::now();
-    // The task's directory first: it marks the task as this agent's, for the cleanup
-    // after a crash (see `cleanup::own_tasks`).
-    let dir = task_dir(&shared.config.state_dir, &id);
-    if let Err(e) = std::fs::create_dir_all(&dir) {
-        warn!(task = %id, error = %e, "creating the task directory");
-        rep.status(
-            "STOPPED",
-            Some(&truncate(&format!("ResourceInitializationError: {e}"), 255)),
-        )
-        .await;
-        return;
-    }
-    let net = match shared
-        .runtime
-        .create_network(&shared.bridge, &id, &TaskNetConfig::default())
-        .await
-    {
-        Ok(n) => n,
-        Err(e) => {
-            warn!(task = %id, error = %e, "task network failed");
-            rep.status("STOPPED", Some(&truncate(&e.to_string(), 255)))
-                .await;
+    let rep = Reporter::new(&shared, &task);
+    info!(task = %task.id(), "starting task");
+    let t0 = Instant::now();
+    let net = match network(&shared, task.id()).await {
+        Ok(net) => net,
+        Err(reason) => {
+            rep.status(LastStatus::Stopped, Some(&reason)).await;
             return;
         }
     };
-    tracing::debug!(task = %id, ms = t0.elapsed().as_millis() as u64, "network ready");
+    debug!(task = %task.id(), ms = t0.elapsed().as_millis() as u64, "network ready");
     rep.address(net.ip()).await;
-    let result = run_in_network(&shared, &mut views, &mut rep, &net, &task, t0).await;
-    if let Err(e) = shared.runtime.destroy_network(&net).await {
-        warn!(task = %id, error = %e, "removing the task network");
-    }
-    let _ = std::fs::remove_dir_all(proxy_dir(&id));
-    let reason = match result {
-        Ok(r) => r,
-        Err(e) => Some(truncate(&e.to_string(), 255)),
+    let mut runner = TaskRunner {
+        id: task.id().to_string(),
+        service_connect: task.service_connect.clone(),
+        shared,
+        views,
+        task,
+        rep,
+        t0,
+        net,
+        vips: VipAllocator::new(),
+        nat: Nat::default(),
+        proxy: None,
+        sent_version: 0,
     };
-    rep.status("STOPPED", reason.as_deref()).await;
-    info!(task = %id, ?reason, "task stopped");
+    let result = runner.run_in_network().await;
+    runner.teardown(result).await;
 }
 
-/// Everything inside the task's network; returns the stoppedReason to report (the
-/// server's own when it asked for the stop).
-async fn run_in_network<R: Runtime>(
-    shared: &Arc<Shared<R>>,
-    views: &mut watch::Receiver<(TaskView, u64)>,
-    rep: &mut Reporter,
-    net: &Arc<TaskNetwork>,
-    task: &TaskView,
-    t0: std::time::Instant,
-) -> Result<Option<String>> {
-    let id = task.id().to_string();
-    let dir = task_dir(&shared.config.state_dir, &id);
-    let logs = dir.join("logs");
-    let proxy_dir = proxy_dir(&id);
-    std::fs::create_dir_all(&proxy_dir)
-        .map_err(|e| Error::io(format!("create {}", proxy_dir.display()), e))?;
-    let specs = container_specs(task)?;
-    rep.checked = specs
-        .iter()
-        .filter(|s| s.health_check.is_some())
-        .map(|s| s.name.clone())
-        .collect();
-    let app_config = TaskRuntimeConfig {
-        log_dir: logs.clone(),
-        image_map: shared.image_map.clone(),
-        secrets: shared.secrets.clone(),
-        extra_env: vec![("ECS_TASK_ARN".into(), task.task_arn.clone())],
-    };
+/// The network phase: the task's directory (it marks the task as this agent's, for the
+/// cleanup after a crash: see `cleanup::own_tasks`), then its network. An error is the
+/// stoppedReason to report.
+async fn network<R: Runtime>(
+    shared: &Shared<R>,
+    id: &str,
+) -> std::result::Result<Arc<TaskNetwork>, String> {
+    if let Err(e) = std::fs::create_dir_all(task_dir(&shared.config.state_dir, id)) {
+        warn!(task = %id, error = %e, "creating the task directory");
+        return Err(truncate(&format!("ResourceInitializationError: {e}"), 255));
+    }
+    shared
+        .runtime
+        .create_network(&shared.bridge, id, &TaskNetConfig::default())
+        .await
+        .map_err(|e| {
+            warn!(task = %id, error = %e, "task network failed");
+            truncate(&e.to_string(), 255)
+        })
+}
 
-    // The proxy first: the application starts only once it is ready.
-    let mut vips = VipAllocator::new();
-    let mut nat = Nat::default();
-    let mut proxy = None;
-    let mut sent_version = 0u64;
-    let mut current_sc = task.service_connect.clone();
-    if let Some(sc) = &current_sc {
-        write_aliases(net, &mut vips, sc)?;
-        let socket = proxy_dir.join("admin.sock");
-        let _ = std::fs::remove_file(&socket);
+/// One task inside its network: what its phases share.
+struct TaskRunner<R: Runtime> {
+    shared: Arc<Shared<R>>,
+    /// The task's newest view, and the revision it was read at.
+    views: watch::Receiver<(TaskView, u64)>,
+    /// The view the task started with.
+    task: TaskView,
+    id: String,
+    rep: Reporter,
+    /// When the runner started (for the timings in the debug log).
+    t0: Instant,
+    net: Arc<TaskNetwork>,
+    /// The VIP of each client alias.
+    vips: VipAllocator,
+    nat: Nat,
+    /// The proxy (Service Connect only), from its start on.
+    proxy: Option<Proxy<R::Task>>,
+    /// The Service Connect part of the newest view followed.
+    service_connect: Option<ServiceConnectView>,
+    /// The version (view revision) of the last snapshot the proxy took.
+    sent_version: u64,
+}
+
+impl<R: Runtime> TaskRunner<R> {
+    /// Everything inside the task's network; returns the stoppedReason to report (the
+    /// server's own when it asked for the stop).
+    async fn run_in_network(&mut self) -> Result<Option<String>> {
+        let specs = self.prepare()?;
+        let app_config = TaskRuntimeConfig {
+            log_dir: task_dir(&self.shared.config.state_dir, &self.id).join("logs"),
+            image_map: self.shared.image_map.clone(),
+            secrets: self.shared.secrets.clone(),
+            extra_env: vec![("ECS_TASK_ARN".into(), self.task.task_arn.clone())],
+        };
+        // The proxy first: the application starts only once it is ready.
+        if let Some(sc) = self.service_connect.clone() {
+            self.start_proxy(&sc, &app_config).await?;
+        }
+        self.rep.status(LastStatus::Activating, None).await;
+        let app = self.start_application(&specs, &app_config).await?;
+        let end = self.follow(&app, &specs).await;
+        Ok(self.stop(&app, end).await)
+    }
+
+    /// The proxy's socket directory, and the containers to run (which ones report a
+    /// health status).
+    fn prepare(&mut self) -> Result<Vec<ContainerSpec>> {
+        let dir = proxy_dir(&self.id);
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+        let specs = container_specs(&self.task)?;
+        self.rep.checked = specs
+            .iter()
+            .filter(|s| s.health_check.is_some())
+            .map(|s| s.name.clone())
+            .collect();
+        Ok(specs)
+    }
+
+    /// The proxy container of the task, serving its admin endpoint on `socket`.
+    fn proxy_spec(&self, socket: &Path) -> ContainerSpec {
+        let config = &self.shared.config;
         let mut spec = ContainerSpec::new(PROXY_CONTAINER, PROXY_IMAGE);
-        spec.entry_point = Some(shared.config.proxy_command.clone());
+        spec.entry_point = Some(config.proxy_command.clone());
         spec.command = Some(vec![
             "--admin".into(),
             format!("unix:{}", socket.display()),
             "--workers".into(),
-            shared.config.proxy_workers.to_string(),
+            config.proxy_workers.to_string(),
             "--drain-seconds".into(),
-            shared.config.drain.as_secs().max(1).to_string(),
+            config.drain.as_secs().max(1).to_string(),
         ]);
-        spec.host_dirs = vec![proxy_dir.clone()];
+        spec.host_dirs = vec![proxy_dir(&self.id)];
         spec.stop_timeout = Duration::from_secs(5);
         spec.environment = vec![("BERTH_LOG".into(), "info".into())];
-        let proxy_config = TaskRuntimeConfig {
-            image_map: shared.proxy_image_map.clone(),
+        spec
+    }
+
+    /// The proxy phase: aliases in the hosts file, the proxy container, its first
+    /// snapshot and nat rules, and its readiness. On failure the proxy is stopped.
+    async fn start_proxy(
+        &mut self,
+        sc: &ServiceConnectView,
+        app_config: &TaskRuntimeConfig,
+    ) -> Result<()> {
+        write_aliases(&self.net, &mut self.vips, sc)?;
+        let socket = proxy_dir(&self.id).join("admin.sock");
+        let _ = std::fs::remove_file(&socket);
+        let config = TaskRuntimeConfig {
+            image_map: self.shared.proxy_image_map.clone(),
             ..app_config.clone()
         };
-        let handle = shared
+        let handle = self
+            .shared
             .runtime
-            .start_task(net.clone(), vec![spec], &proxy_config)
+            .start_task(self.net.clone(), vec![self.proxy_spec(&socket)], &config)
             .await?;
         let admin = AdminClient::new(&socket);
-        let ready = async {
-            admin.wait_answering(Duration::from_secs(10)).await?;
-            let version = views.borrow().1.max(1);
-            nat.allocate(sc);
-            let snap = snapshot(
-                sc,
-                version,
-                net.ip(),
-                |n| vips.get(n),
-                |n, p| nat.egress_port(n, p),
-            );
-            admin.apply(&snap).await?;
-            sent_version = version;
-            // Listeners first, then the rules that send traffic to them.
-            nat.apply(net, sc, &vips).await?;
-            let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-            while !admin.ready().await {
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(Error::Proxy("the proxy did not become ready".into()));
-                }
-                tokio::time::sleep(Duration::from_millis(10)).await;
+        self.proxy = Some(Proxy { handle, admin });
+        if let Err(e) = self.first_snapshot(sc).await {
+            if let Some(p) = self.proxy.take() {
+                p.handle.stop("proxy failed").await;
             }
-            Ok::<_, Error>(())
-        }
-        .await;
-        if let Err(e) = ready {
-            handle.stop("proxy failed").await;
             return Err(e);
         }
-        proxy = Some((handle, admin));
-        tracing::debug!(task = %id, ms = t0.elapsed().as_millis() as u64, "proxy ready");
+        debug!(task = %self.id, ms = self.t0.elapsed().as_millis() as u64, "proxy ready");
+        Ok(())
     }
-    rep.status("ACTIVATING", None).await;
 
-    let app = match shared
-        .runtime
-        .start_task(net.clone(), specs.clone(), &app_config)
-        .await
-    {
-        Ok(a) => a,
-        Err(e) => {
-            if let Some((p, _)) = &proxy {
-                p.stop("application failed to start").await;
+    /// Waits for the proxy's admin endpoint, gives it its first snapshot, then the nat
+    /// rules that send traffic to its listeners, and waits until it is ready.
+    async fn first_snapshot(&mut self, sc: &ServiceConnectView) -> Result<()> {
+        let admin = self.admin()?;
+        admin.wait_answering(Duration::from_secs(10)).await?;
+        let version = self.views.borrow().1.max(1);
+        self.push_snapshot(sc, version).await?;
+        // Listeners first, then the rules that send traffic to them.
+        self.nat.apply(&self.net, sc, &self.vips).await?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while !admin.ready().await {
+            if tokio::time::Instant::now() >= deadline {
+                return Err(Error::Proxy("the proxy did not become ready".into()));
             }
-            return Err(e.into());
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    };
-    let mut state_rx = app.state();
-    let mut running_reported = false;
-    let end = loop {
-        let state = state_rx.borrow_and_update().clone();
-        let status = if !running_reported && essentials_running(&specs, &state) {
-            running_reported = true;
-            info!(task = %id, ms = t0.elapsed().as_millis() as u64, "task running");
-            Some("RUNNING")
-        } else {
-            None
-        };
-        rep.containers(&state, status, net.ip()).await;
-        if matches!(state.status, TaskStatus::Stopping | TaskStatus::Stopped) {
-            break End::Exited(
-                state
-                    .stopped_reason
-                    .clone()
-                    .unwrap_or_else(|| "Task stopped".into()),
-            );
+        Ok(())
+    }
+
+    /// The proxy's admin endpoint.
+    fn admin(&self) -> Result<AdminClient> {
+        self.proxy
+            .as_ref()
+            .map(|p| p.admin.clone())
+            .ok_or_else(|| Error::Proxy("the task has no proxy".into()))
+    }
+
+    /// Sends the proxy the snapshot of `sc` at `version`; new aliases get their egress
+    /// ports first. The one way a snapshot reaches a task's proxy.
+    async fn push_snapshot(&mut self, sc: &ServiceConnectView, version: u64) -> Result<()> {
+        let admin = self.admin()?;
+        self.nat.allocate(sc);
+        let snap = snapshot(
+            sc,
+            version,
+            self.net.ip(),
+            |n| self.vips.get(n),
+            |n, p| self.nat.egress_port(n, p),
+        );
+        admin.apply(&snap).await?;
+        self.sent_version = version;
+        Ok(())
+    }
+
+    /// The application phase: its containers start (if they cannot, the proxy stops).
+    async fn start_application(
+        &self,
+        specs: &[ContainerSpec],
+        app_config: &TaskRuntimeConfig,
+    ) -> Result<R::Task> {
+        let started = self
+            .shared
+            .runtime
+            .start_task(self.net.clone(), specs.to_vec(), app_config)
+            .await;
+        if started.is_err() {
+            if let Some(p) = &self.proxy {
+                p.handle.stop("application failed to start").await;
+            }
         }
-        tokio::select! {
-            r = state_rx.changed() => if r.is_err() {
-                break End::Exited("the runtime lost the task".into());
-            },
-            r = views.changed() => {
-                if r.is_err() {
-                    break End::Agent;
-                }
-                let (v, version) = views.borrow_and_update().clone();
-                if v.desired_status == "STOPPED" {
-                    break End::Desired;
-                }
-                if v.service_connect != current_sc || version > sent_version {
-                    if let (Some(sc), Some((_, admin))) = (&v.service_connect, &proxy) {
-                        if v.service_connect != current_sc {
-                            if let Err(e) = write_aliases(net, &mut vips, sc) {
-                                warn!(task = %id, error = %e, "updating the hosts file");
-                            }
-                        }
-                        // New aliases get their ports before the snapshot names them.
-                        nat.allocate(sc);
-                        let snap = snapshot(sc, version, net.ip(), |n| vips.get(n), |n, p| nat.egress_port(n, p));
-                        match admin.apply(&snap).await {
-                            Ok(()) => sent_version = version,
-                            Err(e) => warn!(task = %id, error = %e, "snapshot not applied"),
-                        }
-                        if let Err(e) = nat.apply(net, sc, &vips).await {
-                            warn!(task = %id, error = %e, "updating the task's nat rules");
-                        }
+        Ok(started?)
+    }
+
+    /// The running phase: reports container and health changes (RUNNING once every
+    /// essential container runs) and follows new views, until the task is to stop.
+    async fn follow(&mut self, app: &R::Task, specs: &[ContainerSpec]) -> End {
+        let mut state_rx = app.state();
+        let mut running_reported = false;
+        loop {
+            let state = state_rx.borrow_and_update().clone();
+            let status = if !running_reported && essentials_running(specs, &state) {
+                running_reported = true;
+                let ms = self.t0.elapsed().as_millis() as u64;
+                info!(task = %self.id, ms, "task running");
+                Some(LastStatus::Running)
+            } else {
+                None
+            };
+            self.rep.containers(&state, status, self.net.ip()).await;
+            if matches!(state.status, TaskStatus::Stopping | TaskStatus::Stopped) {
+                let reason = state.stopped_reason.clone();
+                return End::Exited(reason.unwrap_or_else(|| "Task stopped".into()));
+            }
+            tokio::select! {
+                r = state_rx.changed() => if r.is_err() {
+                    return End::Exited("the runtime lost the task".into());
+                },
+                r = self.views.changed() => {
+                    if r.is_err() {
+                        return End::Agent;
                     }
-                    current_sc = v.service_connect.clone();
+                    let (v, version) = self.views.borrow_and_update().clone();
+                    if v.desired_status == DesiredStatus::Stopped {
+                        return End::Desired;
+                    }
+                    self.follow_view(v.service_connect, version).await;
                 }
             }
         }
-    };
+    }
 
-    // Stopping.
-    let reason = match &end {
-        End::Desired => None,
-        End::Agent => Some("berth agent stopped".to_string()),
-        End::Exited(r) => Some(r.clone()),
-    };
-    rep.status("DEACTIVATING", None).await;
-    if let Some((_, admin)) = &proxy {
-        let serves = current_sc.as_ref().is_some_and(|s| !s.ingress.is_empty());
+    /// Brings the hosts file, the proxy and the nat rules in line with the Service
+    /// Connect part of a new view (a failure is logged; the next view tries again).
+    async fn follow_view(&mut self, sc: Option<ServiceConnectView>, version: u64) {
+        if sc == self.service_connect && version <= self.sent_version {
+            return;
+        }
+        if let (Some(new), true) = (&sc, self.proxy.is_some()) {
+            if sc != self.service_connect {
+                if let Err(e) = write_aliases(&self.net, &mut self.vips, new) {
+                    warn!(task = %self.id, error = %e, "updating the hosts file");
+                }
+            }
+            if let Err(e) = self.push_snapshot(new, version).await {
+                warn!(task = %self.id, error = %e, "snapshot not applied");
+            }
+            if let Err(e) = self.nat.apply(&self.net, new, &self.vips).await {
+                warn!(task = %self.id, error = %e, "updating the task's nat rules");
+            }
+        }
+        self.service_connect = sc;
+    }
+
+    /// The stopping phases: DEACTIVATING (drain), STOPPING (the application stops),
+    /// DEPROVISIONING (the proxy stops). Returns the stoppedReason to report.
+    async fn stop(&mut self, app: &R::Task, end: End) -> Option<String> {
+        let reason = match &end {
+            End::Desired => None,
+            End::Agent => Some("berth agent stopped".to_string()),
+            End::Exited(r) => Some(r.clone()),
+        };
+        self.rep.status(LastStatus::Deactivating, None).await;
+        self.drain(&end).await;
+        self.rep.status(LastStatus::Stopping, None).await;
+        let why = reason.clone().unwrap_or_else(|| "Task stopped".into());
+        let final_state = app.stop(&why).await;
+        self.rep.containers(&final_state, None, self.net.ip()).await;
+        self.rep.status(LastStatus::Deprovisioning, None).await;
+        if let Some(p) = &self.proxy {
+            p.handle.stop(&why).await;
+        }
+        reason
+    }
+
+    /// Lets the proxy drain; a task that serves and was asked to stop keeps serving for
+    /// the drain time first.
+    async fn drain(&self, end: &End) {
+        let Some(proxy) = &self.proxy else {
+            return;
+        };
+        let serves = self
+            .service_connect
+            .as_ref()
+            .is_some_and(|s| !s.ingress.is_empty());
         if serves && matches!(end, End::Desired) {
             // The endpoint was withdrawn in the write that asked for the stop; give
             // every client proxy time to apply that and in-flight requests to finish.
-            tokio::time::sleep(shared.config.drain).await;
+            tokio::time::sleep(self.shared.config.drain).await;
         }
-        let _ = admin.drain().await;
+        let _ = proxy.admin.drain().await;
     }
-    rep.status("STOPPING", None).await;
-    let why = reason.clone().unwrap_or_else(|| "Task stopped".into());
-    let final_state = app.stop(&why).await;
-    rep.containers(&final_state, None, net.ip()).await;
-    rep.status("DEPROVISIONING", None).await;
-    if let Some((p, _)) = &proxy {
-        p.stop(&why).await;
+
+    /// The network goes, then the task is reported STOPPED with `result`'s reason.
+    async fn teardown(self, result: Result<Option<String>>) {
+        if let Err(e) = self.shared.runtime.destroy_network(&self.net).await {
+            warn!(task = %self.id, error = %e, "removing the task network");
+        }
+        let _ = std::fs::remove_dir_all(proxy_dir(&self.id));
+        let reason = match result {
+            Ok(r) => r,
+            Err(e) => Some(truncate(&e.to_string(), 255)),
+        };
+        self.rep
+            .status(LastStatus::Stopped, reason.as_deref())
+            .await;
+        info!(task = %self.id, ?reason, "task stopped");
     }
-    Ok(reason)
 }

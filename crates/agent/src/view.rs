@@ -1,14 +1,17 @@
-//! The control plane's view of one container instance (pushed on the agent's stream;
-//! format in `berth_ecs::agent`), and the proxy snapshot a task's view makes.
+//! The proxy snapshot a task's view makes: the view's types are `berth_agent_view`'s
+//! (the contract with the server, which pushes them on the agent's stream); this is
+//! where the agent adds what only it knows (the task's address, VIPs and ports).
 
-use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
 
-use berth_proxy_config::{
-    AccessLog, AccessLogFormat, Egress, Endpoint, Ingress, Protocol, Snapshot, Timeouts, Upstream,
+use berth_agent_view::{
+    AccessLogFormat, AccessLogView, AppProtocol, IncludeQueryParameters, IngressView,
+    ServiceConnectView, Timeout, UpstreamView,
 };
-use serde::Deserialize;
-use serde_json::Value;
+use berth_proxy_config::{
+    AccessLog, AccessLogFormat as ProxyLogFormat, Egress, Endpoint, Ingress, Protocol, Snapshot,
+    Timeouts, Upstream,
+};
 
 /// The first port a task's proxy listens on for ingress redirected from a container
 /// port (`ingressPortOverride` ports are listened on directly).
@@ -18,131 +21,47 @@ pub const INGRESS_PORT_BASE: u16 = 15000;
 /// never holds a port the application may bind on all addresses (`0.0.0.0:80`).
 pub const EGRESS_PORT_BASE: u16 = 15500;
 
-/// One instance's view.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct View {
-    /// The store revision the view was read at: grows with every change.
-    #[serde(default)]
-    pub revision: u64,
-    /// The tasks placed on the instance.
-    #[serde(default)]
-    pub tasks: Vec<TaskView>,
-}
-
-/// One task of the view.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct TaskView {
-    pub task_arn: String,
-    pub desired_status: String,
-    #[serde(default)]
-    pub last_status: String,
-    #[serde(default)]
-    pub task_definition: Value,
-    #[serde(default)]
-    pub overrides: Value,
-    #[serde(default)]
-    pub attachments: Value,
-    #[serde(default)]
-    pub service_connect: Option<ServiceConnectView>,
-}
-
-impl TaskView {
-    /// The task id (the ARN's last segment).
-    pub fn id(&self) -> &str {
-        self.task_arn.rsplit('/').next().unwrap_or(&self.task_arn)
-    }
-
-    /// The id of the task's ENI attachment, if it has one (awsvpc).
-    pub fn eni_attachment(&self) -> Option<String> {
-        self.attachments
-            .as_array()?
-            .iter()
-            .find(|a| a["type"] == "ElasticNetworkInterface")
-            .and_then(|a| a["id"].as_str())
-            .map(str::to_string)
+fn protocol(p: AppProtocol) -> Protocol {
+    match p {
+        AppProtocol::Http => Protocol::Http,
+        AppProtocol::Http2 => Protocol::Http2,
+        AppProtocol::Grpc => Protocol::Grpc,
+        AppProtocol::Tcp => Protocol::Tcp,
     }
 }
 
-/// What a task's proxy must do.
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct ServiceConnectView {
-    #[serde(default)]
-    pub cluster_name: String,
-    #[serde(default)]
-    pub service_name: String,
-    #[serde(default)]
-    pub namespace_name: String,
-    #[serde(default)]
-    pub ingress: Vec<IngressView>,
-    #[serde(default)]
-    pub egress: Vec<EgressView>,
-    #[serde(default)]
-    pub upstreams: BTreeMap<String, UpstreamView>,
-    #[serde(default)]
-    pub access_log: Option<Value>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct IngressView {
-    pub discovery_name: String,
-    #[serde(default)]
-    pub port_name: String,
-    pub container_port: u16,
-    #[serde(default)]
-    pub ingress_port_override: Option<u16>,
-    #[serde(default)]
-    pub protocol: String,
-    #[serde(default)]
-    pub timeout: Value,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EgressView {
-    pub dns_name: String,
-    #[serde(default)]
-    pub short_name: Option<String>,
-    pub port: u16,
-    pub upstream: String,
-}
-
-#[derive(Clone, Debug, Default, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct UpstreamView {
-    #[serde(default)]
-    pub protocol: String,
-    #[serde(default)]
-    pub timeout: Value,
-    #[serde(default)]
-    pub endpoints: Vec<EndpointView>,
-}
-
-#[derive(Clone, Debug, Deserialize, PartialEq)]
-#[serde(rename_all = "camelCase")]
-pub struct EndpointView {
-    pub address: SocketAddr,
-    #[serde(default)]
-    pub task_id: Option<String>,
-}
-
-fn protocol(s: &str) -> Protocol {
-    match s {
-        "http" => Protocol::Http,
-        "http2" => Protocol::Http2,
-        "grpc" => Protocol::Grpc,
-        _ => Protocol::Tcp,
-    }
-}
-
-fn timeouts(v: &Value) -> Timeouts {
-    let secs = |k: &str| v[k].as_u64();
+fn timeouts(t: &Timeout) -> Timeouts {
     Timeouts {
-        idle_timeout_seconds: secs("idleTimeoutSeconds"),
-        per_request_timeout_seconds: secs("perRequestTimeoutSeconds"),
+        idle_timeout_seconds: t.idle_timeout_seconds,
+        per_request_timeout_seconds: t.per_request_timeout_seconds,
+    }
+}
+
+fn access_log(a: &AccessLogView) -> AccessLog {
+    AccessLog {
+        format: match a.format {
+            AccessLogFormat::Json => ProxyLogFormat::Json,
+            AccessLogFormat::Text => ProxyLogFormat::Text,
+        },
+        include_query_parameters: a.include_query_parameters == IncludeQueryParameters::Enabled,
+    }
+}
+
+fn upstream(u: &UpstreamView) -> Upstream {
+    Upstream {
+        protocol: protocol(u.protocol),
+        endpoints: u
+            .endpoints
+            .iter()
+            .map(|e| Endpoint {
+                address: e.address,
+                task_id: Some(e.task_id.clone()),
+            })
+            .collect(),
+        timeout: timeouts(&u.timeout),
+        load_balancing: Default::default(),
+        outlier_detection: Default::default(),
+        retries: Default::default(),
     }
 }
 
@@ -190,7 +109,7 @@ pub fn snapshot(
             discovery_name: g.discovery_name.clone(),
             listen: ingress_listen(ip, i, g).0,
             app: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, g.container_port)),
-            protocol: protocol(&g.protocol),
+            protocol: protocol(g.protocol),
             timeout: timeouts(&g.timeout),
         })
         .collect();
@@ -211,37 +130,8 @@ pub fn snapshot(
     let upstreams = sc
         .upstreams
         .iter()
-        .map(|(name, u)| {
-            (
-                name.clone(),
-                Upstream {
-                    protocol: protocol(&u.protocol),
-                    endpoints: u
-                        .endpoints
-                        .iter()
-                        .map(|e| Endpoint {
-                            address: e.address,
-                            task_id: e.task_id.clone(),
-                        })
-                        .collect(),
-                    timeout: timeouts(&u.timeout),
-                    load_balancing: Default::default(),
-                    outlier_detection: Default::default(),
-                    retries: Default::default(),
-                },
-            )
-        })
+        .map(|(name, u)| (name.clone(), upstream(u)))
         .collect();
-    let access_log = sc.access_log.as_ref().and_then(|a| {
-        let format = match a["format"].as_str()? {
-            "JSON" => AccessLogFormat::Json,
-            _ => AccessLogFormat::Text,
-        };
-        Some(AccessLog {
-            format,
-            include_query_parameters: a["includeQueryParameters"] == "ENABLED",
-        })
-    });
     Snapshot {
         version,
         cluster_name: sc.cluster_name.clone(),
@@ -249,7 +139,7 @@ pub fn snapshot(
         ingress,
         egress,
         upstreams,
-        access_log,
+        access_log: sc.access_log.as_ref().map(access_log),
     }
 }
 
@@ -301,7 +191,7 @@ mod tests {
             "10.0.0.5:80".parse().unwrap()
         );
         let log = s.access_log.unwrap();
-        assert_eq!(log.format, AccessLogFormat::Json);
+        assert_eq!(log.format, ProxyLogFormat::Json);
         assert!(log.include_query_parameters);
         assert_eq!(
             alias_names(&sc),

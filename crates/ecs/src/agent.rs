@@ -1,38 +1,27 @@
 //! What the control plane tells a `berth agent`, and the task endpoints it publishes.
 //!
-//! * [`instance_view`]: everything one container instance must run, as one JSON
-//!   document the server pushes to its agent whenever it changes: the tasks placed on
-//!   the instance (desired status, task definition, overrides) and, for each task in a
-//!   Service Connect namespace, what its proxy must do (ingress per served port, an
-//!   egress per client alias of the namespace, the endpoints of every upstream).
+//! * [`instance_view`]: everything one container instance must run, as the typed
+//!   [`View`] of `berth_agent_view` (the one contract between server and agent) the
+//!   server pushes to its agent whenever it changes: the tasks placed on the instance
+//!   (desired status, task definition, overrides) and, for each task in a Service
+//!   Connect namespace, what its proxy must do (ingress per served port, an egress per
+//!   client alias of the namespace, the endpoints of every upstream).
 //! * [`sync_endpoints`]: makes a task's Cloud Map instances match its state, inside
 //!   the caller's transaction. A task is published in each Cloud Map service it serves
 //!   only while it is desired and last RUNNING, has an address, and is not unhealthy
 //!   (with health checks, only once HEALTHY). It is withdrawn in the very transaction
 //!   that sets its desired status to STOPPED, so no proxy gets it again after that.
-//!
-//! View format (stable; the agent parses it):
-//!
-//! ```json
-//! {"tasks": [{"taskArn": "...", "desiredStatus": "RUNNING", "lastStatus": "PENDING",
-//!             "taskDefinition": {...}, "overrides": {...},
-//!             "serviceConnect": {
-//!               "clusterName": "c", "serviceName": "s", "namespace": "ns-...",
-//!               "ingress": [{"discoveryName": "nginx", "portName": "nginx",
-//!                            "containerPort": 80, "ingressPortOverride": null,
-//!                            "protocol": "http", "timeout": {...}}],
-//!               "egress": [{"dnsName": "nginx.ns", "shortName": "nginx", "port": 80,
-//!                           "upstream": "nginx"}],
-//!               "upstreams": {"nginx": {"protocol": "http", "timeout": {...},
-//!                             "endpoints": [{"address": "10.213.0.2:80", "taskId": "..."}]}},
-//!               "accessLog": {"format": "JSON", "includeQueryParameters": true}}}]}
-//! ```
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
+use berth_agent_view::{
+    AppProtocol, EgressView, EndpointView, IngressView, ServiceConnectView, TaskView, Timeout,
+    UpstreamView, View,
+};
 use berth_awsproto::{ApiError, Context};
 use berth_store::{Read, Writer};
-use serde_json::{json, Map, Value};
+use serde::Deserialize;
+use serde_json::{json, Value};
 
 use crate::common::*;
 use crate::{taskdef, Ecs};
@@ -199,16 +188,34 @@ fn service_ref(arn: &str) -> Option<(&str, &str)> {
     rest.split_once('/')
 }
 
-/// Every Service Connect service of a namespace as an upstream (with its endpoints),
-/// and each client alias of theirs as an egress listener: the same for every task of
-/// the namespace.
+/// A part of a stored record as one of the view's types; a record that does not fit
+/// is the server's own failure.
+fn typed<'a, T: Deserialize<'a>>(v: &'a Value, what: &str) -> R<T> {
+    T::deserialize(v)
+        .map_err(|e| ApiError::internal(format!("{what} does not fit an agent's view: {e}")))
+}
+
+/// A Service Connect service entry's timeouts (`{}` when it sets none).
+fn timeout_of(entry: &Value) -> R<Timeout> {
+    Ok(typed::<Option<Timeout>>(&entry["timeout"], "timeout")?.unwrap_or_default())
+}
+
+/// What every task of a namespace gets alike: each Service Connect service of the
+/// namespace as an upstream (with its endpoints), and each client alias of theirs as an
+/// egress listener.
+#[derive(Clone, Default)]
+struct NamespaceView {
+    egress: Vec<EgressView>,
+    upstreams: BTreeMap<String, UpstreamView>,
+}
+
+/// The [`NamespaceView`] of `ns`, from the PRIMARY deployment of each service in it.
 fn namespace_view(
     r: &impl Read,
     ctx: &Context,
     ns: &berth_cloudmap::NamespaceRef,
-) -> R<(Vec<Value>, Map<String, Value>)> {
-    let mut egress = Vec::new();
-    let mut upstreams = Map::new();
+) -> R<NamespaceView> {
+    let mut out = NamespaceView::default();
     let base = format!("{}sc/{}/service/", root(ctx), ns.id);
     let mut owners: Vec<String> = r
         .scan(&base, None, usize::MAX)?
@@ -231,72 +238,105 @@ fn namespace_view(
         else {
             continue;
         };
-        let ssc = &primary["serviceConnectConfiguration"];
-        let std_ = taskdef::resolve(
-            r,
-            ctx,
-            primary["taskDefinition"].as_str().unwrap_or_default(),
-        )?
-        .unwrap_or(Value::Null);
-        for entry in ssc["services"].as_array().into_iter().flatten() {
-            let discovery = entry["discoveryName"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string();
-            if upstreams.contains_key(&discovery) {
-                continue;
-            }
-            let proto = port_of(&std_, entry["portName"].as_str().unwrap_or_default())
-                .and_then(|(_, p)| p)
-                .unwrap_or_else(|| "tcp".into());
-            let mut endpoints = Vec::new();
-            if let Some(arn) = primary["serviceConnectResources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|x| x["discoveryName"] == discovery.as_str())
-                .and_then(|x| x["discoveryArn"].as_str())
-            {
-                for inst in berth_cloudmap::list_instances(r, ctx, arn)? {
-                    let (Some(ip), Some(port)) = (
-                        inst.attributes.get("AWS_INSTANCE_IPV4"),
-                        inst.attributes.get("AWS_INSTANCE_PORT"),
-                    ) else {
-                        continue;
-                    };
-                    endpoints.push(json!({"address": format!("{ip}:{port}"), "taskId": inst.id}));
-                }
-            }
-            for a in entry["clientAliases"].as_array().into_iter().flatten() {
-                let dns = a["dnsName"].as_str().unwrap_or_default();
-                // `dnsName` defaults to `discoveryName.namespace`; berth also maps the
-                // bare discovery name, so `http://nginx` works as well.
-                let short = dns
-                    .strip_suffix(&format!(".{}", ns.name))
-                    .filter(|s| *s == discovery)
-                    .map(str::to_string);
-                egress.push(json!({
-                    "dnsName": dns,
-                    "shortName": short,
-                    "port": a["port"],
-                    "upstream": discovery,
-                }));
-            }
-            upstreams.insert(
-                discovery,
-                json!({
-                    "protocol": proto,
-                    "timeout": entry.get("timeout").cloned().unwrap_or_else(|| json!({})),
-                    "endpoints": endpoints,
-                }),
-            );
-        }
+        add_deployment(r, ctx, ns, primary, &mut out)?;
     }
-    Ok((egress, upstreams))
+    Ok(out)
 }
 
-/// The namespace parts of views already built in one [`instance_view`].
-type NamespaceMemo = HashMap<String, (Vec<Value>, Map<String, Value>)>;
+/// Adds the Service Connect services of one deployment to `out`: each an upstream (the
+/// first service to claim a discovery name keeps it), each of its client aliases an
+/// egress.
+fn add_deployment(
+    r: &impl Read,
+    ctx: &Context,
+    ns: &berth_cloudmap::NamespaceRef,
+    deployment: &Value,
+    out: &mut NamespaceView,
+) -> R<()> {
+    let ssc = &deployment["serviceConnectConfiguration"];
+    let td = taskdef::resolve(
+        r,
+        ctx,
+        deployment["taskDefinition"].as_str().unwrap_or_default(),
+    )?
+    .unwrap_or(Value::Null);
+    for entry in ssc["services"].as_array().into_iter().flatten() {
+        let discovery = entry["discoveryName"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        if out.upstreams.contains_key(&discovery) {
+            continue;
+        }
+        let app_protocol =
+            port_of(&td, entry["portName"].as_str().unwrap_or_default()).and_then(|(_, p)| p);
+        let endpoints = endpoints(r, ctx, deployment, &discovery)?;
+        for a in entry["clientAliases"].as_array().into_iter().flatten() {
+            let dns = a["dnsName"].as_str().unwrap_or_default();
+            let Some(port) = a["port"].as_u64().and_then(|p| u16::try_from(p).ok()) else {
+                continue;
+            };
+            // `dnsName` defaults to `discoveryName.namespace`; berth also maps the
+            // bare discovery name, so `http://nginx` works as well.
+            let short_name = dns
+                .strip_suffix(&format!(".{}", ns.name))
+                .filter(|s| *s == discovery)
+                .map(str::to_string);
+            out.egress.push(EgressView {
+                dns_name: dns.to_string(),
+                short_name,
+                port,
+                upstream: discovery.clone(),
+            });
+        }
+        let upstream = UpstreamView {
+            protocol: AppProtocol::of(app_protocol.as_deref()),
+            timeout: timeout_of(entry)?,
+            endpoints,
+        };
+        out.upstreams.insert(discovery, upstream);
+    }
+    Ok(())
+}
+
+/// The published tasks of the Cloud Map service a deployment registers `discovery` in.
+fn endpoints(
+    r: &impl Read,
+    ctx: &Context,
+    deployment: &Value,
+    discovery: &str,
+) -> R<Vec<EndpointView>> {
+    let Some(arn) = deployment["serviceConnectResources"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|x| x["discoveryName"] == discovery)
+        .and_then(|x| x["discoveryArn"].as_str())
+    else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for inst in berth_cloudmap::list_instances(r, ctx, arn)? {
+        let (Some(ip), Some(port)) = (
+            inst.attributes.get("AWS_INSTANCE_IPV4"),
+            inst.attributes.get("AWS_INSTANCE_PORT"),
+        ) else {
+            continue;
+        };
+        // Registered by hand with attributes that are no address: nothing to reach.
+        let Ok(address) = format!("{ip}:{port}").parse() else {
+            continue;
+        };
+        out.push(EndpointView {
+            address,
+            task_id: inst.id,
+        });
+    }
+    Ok(out)
+}
+
+/// The namespace parts of views already built in one [`instance_view`], by namespace id.
+type NamespaceMemo = HashMap<String, NamespaceView>;
 
 /// What the proxy of a task must do, given the Service Connect configuration `sc` its
 /// deployment has (for a standalone task: the cluster's default namespace, as a
@@ -309,7 +349,7 @@ fn service_connect_view(
     sc: &Value,
     td: &Value,
     memo: &mut NamespaceMemo,
-) -> R<Option<Value>> {
+) -> R<Option<ServiceConnectView>> {
     if sc["enabled"] != true {
         return Ok(None);
     }
@@ -322,19 +362,27 @@ fn service_connect_view(
     let mut ingress = Vec::new();
     for entry in sc["services"].as_array().into_iter().flatten() {
         let port_name = entry["portName"].as_str().unwrap_or_default();
-        let Some((port, proto)) = port_of(td, port_name) else {
+        let Some((port, app_protocol)) = port_of(td, port_name) else {
             continue;
         };
-        ingress.push(json!({
-            "discoveryName": entry["discoveryName"],
-            "portName": port_name,
-            "containerPort": port,
-            "ingressPortOverride": entry["ingressPortOverride"],
-            "protocol": proto.unwrap_or_else(|| "tcp".into()),
-            "timeout": entry.get("timeout").cloned().unwrap_or_else(|| json!({})),
-        }));
+        let Ok(container_port) = u16::try_from(port) else {
+            continue;
+        };
+        ingress.push(IngressView {
+            discovery_name: entry["discoveryName"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            port_name: port_name.to_string(),
+            container_port,
+            ingress_port_override: entry["ingressPortOverride"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok()),
+            protocol: AppProtocol::of(app_protocol.as_deref()),
+            timeout: timeout_of(entry)?,
+        });
     }
-    let (egress, upstreams) = match memo.get(&ns.id) {
+    let shared = match memo.get(&ns.id) {
         Some(x) => x.clone(),
         None => {
             let x = namespace_view(r, ctx, &ns)?;
@@ -342,25 +390,63 @@ fn service_connect_view(
             x
         }
     };
-    let access_log = sc.get("accessLogConfiguration").cloned();
-    Ok(Some(json!({
-        "clusterName": cluster,
-        "serviceName": service_name,
-        "namespace": ns.id,
-        "namespaceName": ns.name,
-        "ingress": ingress,
-        "egress": egress,
-        "upstreams": upstreams,
-        "accessLog": access_log,
-    })))
+    Ok(Some(ServiceConnectView {
+        cluster_name: cluster.to_string(),
+        service_name: service_name.to_string(),
+        namespace: ns.id,
+        namespace_name: ns.name,
+        ingress,
+        egress: shared.egress,
+        upstreams: shared.upstreams,
+        access_log: typed(&sc["accessLogConfiguration"], "accessLogConfiguration")?,
+    }))
 }
 
-/// Everything the container instance `instance_id` of `cluster` must run (the module
-/// docs give the format). Unknown instances get an empty task list.
-pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str) -> R<Value> {
+/// One task of an instance's view; `default_ns` is the cluster's default namespace.
+fn task_view(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    t: &Value,
+    default_ns: Option<&str>,
+    memo: &mut NamespaceMemo,
+) -> R<TaskView> {
+    let td = taskdef::resolve(r, ctx, t["taskDefinitionArn"].as_str().unwrap_or_default())?
+        .unwrap_or(Value::Null);
+    let mut service_connect = None;
+    if let Some(name) = service_of(t) {
+        if let Some(s) = r.get_json::<Value>(&service_key(ctx, cluster, name))? {
+            if let Some(dep) = deployment_of(&s, t) {
+                let dtd =
+                    taskdef::resolve(r, ctx, dep["taskDefinition"].as_str().unwrap_or_default())?
+                        .unwrap_or(Value::Null);
+                let sc = &dep["serviceConnectConfiguration"];
+                service_connect = service_connect_view(r, ctx, cluster, name, sc, &dtd, memo)?;
+            }
+        }
+    } else if let Some(ns) = default_ns {
+        // berth extension: a standalone task (RunTask, StartTask) is a client of its
+        // cluster's default namespace.
+        let client = json!({"enabled": true, "namespace": ns});
+        service_connect = service_connect_view(r, ctx, cluster, "", &client, &td, memo)?;
+    }
+    Ok(TaskView {
+        task_arn: t["taskArn"].as_str().unwrap_or_default().to_string(),
+        desired_status: typed(&t["desiredStatus"], "desiredStatus")?,
+        last_status: typed(&t["lastStatus"], "lastStatus")?,
+        task_definition: td,
+        overrides: t["overrides"].clone(),
+        attachments: t["attachments"].clone(),
+        service_connect,
+    })
+}
+
+/// Everything the container instance `instance_id` of `cluster` must run (the format
+/// is `berth_agent_view`'s). Unknown instances get an empty task list and no instance.
+pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str) -> R<View> {
     ecs.store.read(|r| {
         let Some(inst) = r.get_json::<Value>(&instance_key(ctx, cluster, instance_id))? else {
-            return Ok(json!({"tasks": [], "instance": null}));
+            return Ok(View::default());
         };
         let arn = inst["containerInstanceArn"].clone();
         let default_ns = r
@@ -376,48 +462,21 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
             if t["containerInstanceArn"] != arn || t["lastStatus"] == "STOPPED" {
                 continue;
             }
-            let td = taskdef::resolve(r, ctx, t["taskDefinitionArn"].as_str().unwrap_or_default())?
-                .unwrap_or(Value::Null);
-            let mut sc = Value::Null;
-            if let Some(name) = service_of(&t) {
-                if let Some(s) = r.get_json::<Value>(&service_key(ctx, cluster, name))? {
-                    if let Some(dep) = deployment_of(&s, &t) {
-                        let dtd = taskdef::resolve(
-                            r,
-                            ctx,
-                            dep["taskDefinition"].as_str().unwrap_or_default(),
-                        )?
-                        .unwrap_or(Value::Null);
-                        sc = service_connect_view(
-                            r,
-                            ctx,
-                            cluster,
-                            name,
-                            &dep["serviceConnectConfiguration"],
-                            &dtd,
-                            &mut memo,
-                        )?
-                        .unwrap_or(Value::Null);
-                    }
-                }
-            } else if let Some(ns) = default_ns.as_ref() {
-                // berth extension: a standalone task (RunTask, StartTask) is a client
-                // of its cluster's default namespace.
-                let client = json!({"enabled": true, "namespace": ns});
-                sc = service_connect_view(r, ctx, cluster, "", &client, &td, &mut memo)?
-                    .unwrap_or(Value::Null);
-            }
-            tasks.push(json!({
-                "taskArn": t["taskArn"],
-                "desiredStatus": t["desiredStatus"],
-                "lastStatus": t["lastStatus"],
-                "taskDefinition": td,
-                "overrides": t["overrides"],
-                "attachments": t["attachments"],
-                "serviceConnect": sc,
-            }));
+            tasks.push(task_view(
+                r,
+                ctx,
+                cluster,
+                &t,
+                default_ns.as_deref(),
+                &mut memo,
+            )?);
         }
-        Ok::<_, ApiError>(json!({"instance": arn, "status": inst["status"], "tasks": tasks}))
+        Ok::<_, ApiError>(View {
+            instance: arn.as_str().map(str::to_string),
+            status: inst["status"].as_str().map(str::to_string),
+            tasks,
+            revision: None,
+        })
     })
 }
 

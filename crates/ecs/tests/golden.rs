@@ -91,7 +91,8 @@ impl Golden {
 
     /// An agent's view of its instance.
     fn view(&mut self, cluster: &str, instance_id: &str) -> Value {
-        let r = berth_ecs::agent::instance_view(&self.ecs, &self.ctx, cluster, instance_id);
+        let r = berth_ecs::agent::instance_view(&self.ecs, &self.ctx, cluster, instance_id)
+            .map(|v| serde_json::to_value(v).expect("a view is JSON"));
         self.record(&format!("view {cluster}/{instance_id}"), &json!({}), r)
     }
 

@@ -14,9 +14,10 @@
 //!
 //! Agents: `GET /berth/agent/v1/watch?cluster=C&containerInstance=ARN` (SigV4-style
 //! `Authorization` for the account and region) answers a never-ending NDJSON stream:
-//! the instance's view (`berth_ecs::agent::instance_view`, plus `"revision"`) at once
-//! and again whenever a committed change alters it, and an empty line as a heartbeat
-//! every [`HEARTBEAT`]. While the stream is open the instance is `agentConnected`.
+//! the instance's view (a `berth_agent_view::View`, from `berth_ecs::agent::instance_view`,
+//! stamped with the store revision it was read at) at once and again whenever a
+//! committed change alters it, and an empty line as a heartbeat every [`HEARTBEAT`].
+//! While the stream is open the instance is `agentConnected`.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -24,6 +25,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_agent_view::View;
 use berth_awsproto::{ApiError, Context};
 use berth_cloudmap::CloudMap;
 use berth_ecs::Ecs;
@@ -36,7 +38,6 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::Value;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
@@ -247,7 +248,8 @@ fn query_param(query: &str, name: &str) -> Option<String> {
     })
 }
 
-/// Marks the instance disconnected when the stream ends.
+/// The agent at the other end of a push stream: dropped when the stream ends, it marks
+/// the instance disconnected.
 struct Disconnect {
     ecs: Arc<Ecs>,
     ctx: Context,
@@ -277,7 +279,7 @@ async fn read_view(
     ctx: &Context,
     cluster: &str,
     instance: &str,
-) -> Result<Value, ApiError> {
+) -> Result<View, ApiError> {
     let (ecs, ctx, c, i) = (
         ecs.clone(),
         ctx.clone(),
@@ -291,11 +293,79 @@ async fn read_view(
 
 /// One NDJSON line of the push stream: the view, stamped with the revision it was
 /// read at or after.
-fn view_line(mut view: Value, revision: u64) -> Bytes {
-    view["revision"] = serde_json::json!(revision);
-    let mut line = view.to_string();
-    line.push('\n');
+fn view_line(view: &View, revision: u64) -> Bytes {
+    let stamped = View {
+        revision: Some(revision),
+        ..view.clone()
+    };
+    // Strings, numbers, enums and JSON values under string keys: nothing that can fail.
+    let mut line = serde_json::to_vec(&stamped).expect("a view serializes");
+    line.push(b'\n');
     Bytes::from(line)
+}
+
+/// Marks an instance's agent connected, on a blocking thread.
+async fn mark_connected(
+    ecs: &Arc<Ecs>,
+    ctx: &Context,
+    cluster: &str,
+    instance: &str,
+) -> Result<(), ApiError> {
+    let (ecs, ctx, c, i) = (
+        ecs.clone(),
+        ctx.clone(),
+        cluster.to_string(),
+        instance.to_string(),
+    );
+    tokio::task::spawn_blocking(move || {
+        berth_ecs::agent::set_agent_connected(&ecs, &ctx, &c, &i, true)
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(ApiError::internal(format!(
+            "marking the agent connected: {e}"
+        )))
+    })
+}
+
+/// Sends an agent its views: `first` (read at `revision`) at once, then each one a
+/// commit changes, and an empty line every [`HEARTBEAT`], until the agent goes (and
+/// `agent`, dropped, marks it disconnected).
+async fn push_views(
+    agent: Disconnect,
+    mut revisions: watch::Receiver<u64>,
+    first: View,
+    revision: u64,
+    tx: tokio::sync::mpsc::Sender<Bytes>,
+) {
+    if tx.send(view_line(&first, revision)).await.is_err() {
+        return;
+    }
+    let mut last = first;
+    loop {
+        tokio::select! {
+            r = revisions.changed() => if r.is_err() { return },
+            _ = tokio::time::sleep(HEARTBEAT) => {
+                if tx.send(Bytes::from_static(b"\n")).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            _ = tx.closed() => return,
+        }
+        let revision = *revisions.borrow_and_update();
+        match read_view(&agent.ecs, &agent.ctx, &agent.cluster, &agent.instance).await {
+            Ok(v) => {
+                if v != last {
+                    if tx.send(view_line(&v, revision)).await.is_err() {
+                        return;
+                    }
+                    last = v;
+                }
+            }
+            Err(e) => warn!(error = %e, "agent view failed"),
+        }
+    }
 }
 
 async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Body> {
@@ -321,7 +391,7 @@ async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Bo
     let mut revisions = router.store.subscribe();
     let revision = *revisions.borrow_and_update();
     let first = match read_view(&router.ecs, &ctx, &cluster, &instance).await {
-        Ok(v) if v["instance"].is_null() => {
+        Ok(v) if v.instance.is_none() => {
             return fail(ApiError::new(
                 400,
                 "InvalidParameterException",
@@ -331,24 +401,7 @@ async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Bo
         Ok(v) => v,
         Err(e) => return fail(e),
     };
-    let connected = {
-        let (ecs, ctx, c, i) = (
-            router.ecs.clone(),
-            ctx.clone(),
-            cluster.clone(),
-            instance.clone(),
-        );
-        tokio::task::spawn_blocking(move || {
-            berth_ecs::agent::set_agent_connected(&ecs, &ctx, &c, &i, true)
-        })
-        .await
-        .unwrap_or_else(|e| {
-            Err(ApiError::internal(format!(
-                "marking the agent connected: {e}"
-            )))
-        })
-    };
-    if let Err(e) = connected {
+    if let Err(e) = mark_connected(&router.ecs, &ctx, &cluster, &instance).await {
         return fail(e);
     }
     info!(%cluster, %instance, "agent connected");
@@ -359,39 +412,7 @@ async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Bo
         cluster: cluster.clone(),
         instance: instance.clone(),
     };
-    let ecs = router.ecs.clone();
-    tokio::spawn(async move {
-        let _guard = guard;
-        let mut last = first.to_string();
-        if tx.send(view_line(first, revision)).await.is_err() {
-            return;
-        }
-        loop {
-            tokio::select! {
-                r = revisions.changed() => if r.is_err() { return },
-                _ = tokio::time::sleep(HEARTBEAT) => {
-                    if tx.send(Bytes::from_static(b"\n")).await.is_err() {
-                        return;
-                    }
-                    continue;
-                }
-                _ = tx.closed() => return,
-            }
-            let revision = *revisions.borrow_and_update();
-            match read_view(&ecs, &ctx, &cluster, &instance).await {
-                Ok(v) => {
-                    let text = v.to_string();
-                    if text != last {
-                        if tx.send(view_line(v, revision)).await.is_err() {
-                            return;
-                        }
-                        last = text;
-                    }
-                }
-                Err(e) => warn!(error = %e, "agent view failed"),
-            }
-        }
-    });
+    tokio::spawn(push_views(guard, revisions, first, revision, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv()
             .await
