@@ -14,7 +14,7 @@ use http::{HeaderMap, Request, Version};
 use tokio::time::Instant;
 
 use crate::body::ReqBytes;
-use crate::conn::InFlight;
+use crate::conn_ctx::InFlight;
 use crate::error::{ErrorKind, ProxyError};
 use crate::h1::ReqFields;
 use crate::headers::is_grpc;

@@ -6,24 +6,27 @@
 
 use std::time::Instant as StdInstant;
 
-use http::Request;
+use http::{Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::access_log::RequestLog;
 use crate::body::Replay;
-use crate::error::{classify_client_error, ErrorKind, ProxyError, Side};
+use crate::client::UpBody;
+use crate::deadline::Deadline;
+use crate::error::{ErrorKind, ProxyError, Side};
 use crate::headers;
+use crate::headers::request_uri;
 use crate::retry::Attempts;
-use crate::route::{request_uri, Deadline, Forwarded};
 use crate::state::UpstreamRt;
 
-/// Forwards `req` to one of `up`'s endpoints.
+/// Forwards `req` to one of `up`'s endpoints: the target's response, and the request's
+/// deadline, which still applies to the response body.
 pub(crate) async fn forward(
     req: Request<Incoming>,
     up: &UpstreamRt,
     log: &mut RequestLog,
-) -> Forwarded {
+) -> Result<(Response<UpBody>, Deadline), ProxyError> {
     let Some((key, client)) = &up.client else {
         // The upstream is TCP but this connection was accepted as HTTP (the snapshot
         // changed under it).
@@ -55,7 +58,7 @@ pub(crate) async fn forward(
         *r.uri_mut() = request_uri(key.http2, &ep.authority, &parts.uri, r.headers_mut());
         let sent = Instant::now();
         let result = match deadline.run(client.request(r, target)).await {
-            Some(r) => r.map_err(|e| classify_client_error(e, target)),
+            Some(r) => r.map_err(|e| e.classify(target)),
             None => {
                 Err(ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(target))
             }

@@ -32,12 +32,12 @@ use tokio::time::{Instant, Sleep};
 use crate::access_log::RequestLog;
 use crate::body::ReqBytes;
 use crate::client::{Clients, Http1Pool};
-use crate::conn::{ConnCtx, ConnTimers, InFlight};
+use crate::conn_ctx::{ConnCtx, ConnTimers, InFlight};
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::h1::{self, ChunkScanner, Framing, ParsedRequest, ReqHead, RespEdits, RespHead};
-use crate::listener::ListenerShared;
 use crate::rawpool;
 use crate::retry::Attempts;
+use crate::serving::ListenerShared;
 use crate::state::{Route, RouteKind};
 
 /// How a connection left the fast path.
@@ -176,7 +176,7 @@ pub(crate) async fn serve(
         timer: Box::pin(tokio::time::sleep_until(
             start + timers.header.unwrap_or(FAR),
         )),
-        max_head: listener.proxy.max_header_bytes,
+        max_head: listener.serving.max_header_bytes,
         processed: 0,
         req_data: 0,
     };
@@ -561,7 +561,7 @@ impl Conn<'_> {
             self.out.clear();
             self.out.extend_from_slice(&self.head);
             if !head.has_host {
-                if let Some(v) = crate::client::host_value(&Scheme::HTTP, t.authority) {
+                if let Some(v) = crate::headers::host_value(&Scheme::HTTP, t.authority) {
                     self.out.extend_from_slice(b"host: ");
                     self.out.extend_from_slice(v.as_bytes());
                     self.out.extend_from_slice(b"\r\n");

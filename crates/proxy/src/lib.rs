@@ -38,6 +38,8 @@ mod admin;
 mod body;
 mod client;
 mod conn;
+mod conn_ctx;
+mod deadline;
 mod drain;
 mod egress;
 pub mod error;
@@ -51,11 +53,11 @@ mod rawpool;
 mod retry;
 mod route;
 mod runtime;
+mod serving;
 mod state;
 mod tcp;
 mod worker;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::SeqCst;
@@ -66,16 +68,15 @@ pub use berth_proxy_config::Snapshot;
 pub use drain::{DrainPhase, DrainStatus};
 pub use error::{ApplyError, ErrorKind, ProxyError, Side};
 pub use headers::{SERVER, UPSTREAM_SERVICE_TIME};
-pub use worker::WorkerStatus;
+pub use listener::WorkerStatus;
+pub use state::LogWriterFactory;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::AdminListener;
-use crate::runtime::{Inner, Settings};
-
-/// Makes the writer of an access logger (one per access log configuration in force).
-pub type LogWriterFactory = Arc<dyn Fn() -> Box<dyn Write + Send> + Send + Sync>;
+use crate::runtime::Inner;
+use crate::serving::Settings;
 
 /// The default admin address.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
@@ -234,17 +235,17 @@ impl RunningProxy {
     /// Starts draining: ingress listeners stop accepting, ingress connections finish
     /// their in-flight requests and close. Egress keeps serving the application.
     pub fn drain(&self) {
-        self.inner.drain.start();
+        self.inner.serving.drain.start();
     }
 
     /// Waits until draining is complete (it must have been started).
     pub async fn drained(&self) {
-        self.inner.drain.drained().await
+        self.inner.serving.drain.drained().await
     }
 
     /// Where draining stands.
     pub fn drain_status(&self) -> DrainStatus {
-        self.inner.drain.status()
+        self.inner.serving.drain.status()
     }
 
     /// Whether a snapshot has been applied.
