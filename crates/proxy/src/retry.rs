@@ -29,35 +29,12 @@ enum Attempt<'a> {
     Failed(&'a ProxyError),
 }
 
-/// The retry policy of one request.
-#[derive(Debug, Clone, Copy)]
-struct Policy {
-    /// Retries allowed (`retries.maxRetries`).
-    max_retries: u32,
-    /// Retries done so far.
-    done: u32,
-}
-
-impl Policy {
-    fn new(max_retries: u32) -> Policy {
-        Policy {
-            max_retries,
-            done: 0,
-        }
-    }
-
-    fn may_retry(&self) -> bool {
-        self.done < self.max_retries
-    }
-
-    /// Whether `attempt` is to be tried again; `replayable` (whether the body can be
-    /// sent again) is asked last, only when the rest says yes.
-    fn wants_retry(&self, attempt: Attempt<'_>, replayable: impl FnOnce() -> bool) -> bool {
-        let wanted = match attempt {
-            Attempt::Answered(s) => s == StatusCode::SERVICE_UNAVAILABLE,
-            Attempt::Failed(e) => e.retryable,
-        };
-        wanted && self.may_retry() && replayable()
+/// Whether the policy retries after `attempt` (a 503, or a failure before any response
+/// byte), budget, limit and body aside.
+fn wanted(attempt: Attempt<'_>) -> bool {
+    match attempt {
+        Attempt::Answered(s) => s == StatusCode::SERVICE_UNAVAILABLE,
+        Attempt::Failed(e) => e.retryable,
     }
 }
 
@@ -95,8 +72,8 @@ impl AttemptLog for TcpLog {
 /// another attempt follows.
 pub(crate) struct Attempts<'a> {
     up: &'a UpstreamRt,
-    policy: Policy,
-    /// The endpoints tried (allocates only when a retry happens).
+    /// The endpoints tried before the current attempt, one per retry (allocates only
+    /// when a retry happens).
     tried: Vec<SocketAddr>,
     /// The error of the latest attempt that was retried.
     last_error: Option<ProxyError>,
@@ -112,7 +89,6 @@ impl<'a> Attempts<'a> {
         up.budget.deposit(now);
         Attempts {
             up,
-            policy: Policy::new(up.retries.max_retries),
             tried: Vec::new(),
             last_error: None,
             start: now,
@@ -123,7 +99,13 @@ impl<'a> Attempts<'a> {
     /// what it needs to be sent again).
     #[inline]
     pub(crate) fn may_retry(&self) -> bool {
-        self.policy.may_retry()
+        self.tried.len() < self.up.retries.max_retries as usize
+    }
+
+    /// Whether `attempt` is tried again, budget aside; `replayable` (whether the body
+    /// can be sent again) is asked last, only when all else says yes.
+    fn wants_retry(&self, attempt: Attempt<'_>, replayable: impl FnOnce() -> bool) -> bool {
+        wanted(attempt) && self.may_retry() && replayable()
     }
 
     /// The endpoint of the next attempt, recorded as tried. When none is left, the error
@@ -163,13 +145,13 @@ impl<'a> Attempts<'a> {
             return Some(pick);
         }
         let attempt = Attempt::Answered(StatusCode::SERVICE_UNAVAILABLE);
-        if !self.policy.wants_retry(attempt, replayable) || !self.withdraw(log) {
+        if !self.wants_retry(attempt, replayable) || !self.withdraw(log) {
             return Some(pick);
         }
         let target = pick.addr();
         tracing::debug!(upstream = %self.up.name, %target, "503: retrying");
         pick.failure(StdInstant::now());
-        self.retrying(target);
+        self.tried.push(target);
         None
     }
 
@@ -188,11 +170,11 @@ impl<'a> Attempts<'a> {
         } else {
             drop(pick);
         }
-        if !self.policy.wants_retry(Attempt::Failed(&err), replayable) || !self.withdraw(log) {
+        if !self.wants_retry(Attempt::Failed(&err), replayable) || !self.withdraw(log) {
             return Err(err);
         }
         tracing::debug!(upstream = %self.up.name, error = %err, "retrying");
-        self.retrying(target);
+        self.tried.push(target);
         self.last_error = Some(err);
         Ok(())
     }
@@ -204,11 +186,6 @@ impl<'a> Attempts<'a> {
             log.retry_refused();
         }
         granted
-    }
-
-    fn retrying(&mut self, target: SocketAddr) {
-        self.tried.push(target);
-        self.policy.done += 1;
     }
 }
 
@@ -328,29 +305,33 @@ mod tests {
 
     #[test]
     fn retries_connect_failures_resets_and_503_only() {
-        let p = Policy::new(2);
         let connect = ProxyError::new(Side::Upstream, ErrorKind::Connect, true);
         let garbage = ProxyError::new(Side::Upstream, ErrorKind::Protocol, false);
         let timeout = ProxyError::new(Side::Upstream, ErrorKind::Timeout, false);
-        let yes = || true;
-        assert!(p.wants_retry(Attempt::Failed(&connect), yes));
-        assert!(!p.wants_retry(Attempt::Failed(&garbage), yes));
-        assert!(!p.wants_retry(Attempt::Failed(&timeout), yes));
-        assert!(p.wants_retry(Attempt::Answered(StatusCode::SERVICE_UNAVAILABLE), yes));
-        assert!(!p.wants_retry(Attempt::Answered(StatusCode::INTERNAL_SERVER_ERROR), yes));
-        assert!(!p.wants_retry(Attempt::Answered(StatusCode::OK), yes));
+        assert!(wanted(Attempt::Failed(&connect)));
+        assert!(!wanted(Attempt::Failed(&garbage)));
+        assert!(!wanted(Attempt::Failed(&timeout)));
+        assert!(wanted(Attempt::Answered(StatusCode::SERVICE_UNAVAILABLE)));
+        assert!(!wanted(Attempt::Answered(
+            StatusCode::INTERNAL_SERVER_ERROR
+        )));
+        assert!(!wanted(Attempt::Answered(StatusCode::OK)));
     }
 
     #[test]
     fn not_without_a_replayable_body_nor_past_the_limit() {
-        let mut p = Policy::new(2);
-        let connect = ProxyError::new(Side::Upstream, ErrorKind::Connect, true);
-        assert!(!p.wants_retry(Attempt::Failed(&connect), || false));
-        p.done += 1;
-        assert!(p.may_retry());
-        p.done += 1;
-        assert!(!p.may_retry());
-        assert!(!p.wants_retry(Attempt::Failed(&connect), || true));
-        assert!(!Policy::new(0).wants_retry(Attempt::Failed(&connect), || true));
+        let st = state(&["127.0.0.1:1", "127.0.0.1:2"], r#"{"maxRetries": 0}"#);
+        let mut log = Log::default();
+        let mut a = Attempts::start(&st.upstreams["u"], StdInstant::now());
+        assert!(!a.may_retry());
+        let pick = a.next(&mut log).unwrap();
+        let e = connect_error(pick.addr());
+        assert!(a.failed(pick, e, || true, &mut log).is_err());
+        let st = state(&["127.0.0.1:1", "127.0.0.1:2"], "{}");
+        let mut a = Attempts::start(&st.upstreams["u"], StdInstant::now());
+        let pick = a.next(&mut log).unwrap();
+        let e = connect_error(pick.addr());
+        assert!(a.failed(pick, e, || false, &mut log).is_err());
+        assert!(!log.refused);
     }
 }
