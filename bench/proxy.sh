@@ -40,6 +40,10 @@
 #   BUILD=0              use the binaries already in $CARGO_TARGET_DIR/release (no cargo build)
 #   BERTH=berth-proxy    which berth proxy to run: berth-proxy (the small
 #                        binary of the proxy alone) or "berth proxy" (the full berth binary)
+#   BERTH_BASE=PATH      a second berth-proxy binary (one built from another commit, say),
+#                        measured as the target berth-base (berth-base-tcp: as a TCP relay)
+#                        beside berth, interleaved in the same rounds; berth-base is added
+#                        after berth when TARGETS does not name it
 #
 # CPU is utime + stime from /proc/PID/stat over the run, summed over all of the proxy's
 # processes; idle and peak RSS (VmRSS, VmHWM) are summed the same way, and so is "idle
@@ -69,7 +73,17 @@ TARGETS="${TARGETS:-direct berth nginx haproxy}"
 STRICT="${STRICT:-0}"
 BUILD="${BUILD:-1}"
 BERTH="${BERTH:-berth-proxy}"
+BERTH_BASE="${BERTH_BASE:-}"
 ROUNDS="${ROUNDS:-1}"
+if [ -n "$BERTH_BASE" ] && [[ " $TARGETS " != *" berth-base "* ]]; then
+    with_base=""
+    for t in $TARGETS; do
+        with_base="$with_base $t"
+        [ "$t" != berth ] || with_base="$with_base berth-base"
+    done
+    [[ "$with_base " == *" berth-base "* ]] || with_base="$with_base berth-base"
+    TARGETS="${with_base# }"
+fi
 
 log() { echo "[proxy-bench] $*" >&2; }
 
@@ -261,8 +275,11 @@ log "upstream (berth-bench-upstream, $UPSTREAM_THREADS threads) at $upstream"
 # --- proxies -----------------------------------------------------------------------
 # Each start_* sets proxy_pid and proxy_port; berth and haproxy take the mode, http or
 # tcp (target NAME-tcp).
-start_berth() { # [protocol]
+start_berth() { # [protocol [command...]]: berth_cmd unless another command is given
     local protocol="${1:-http}"
+    shift || true
+    local cmd=("$@")
+    [ "${#cmd[@]}" -gt 0 ] || cmd=("${berth_cmd[@]}")
     proxy_port="$(free_port)"
     local admin
     admin="$(free_port)"
@@ -277,7 +294,7 @@ start_berth() { # [protocol]
 EOF
     local extra=()
     local help
-    help="$("${berth_cmd[@]}" --help 2>&1 || true)"
+    help="$("${cmd[@]}" --help 2>&1 || true)"
     if grep -q -- '--workers' <<<"$help"; then
         extra=(--workers "$WORKERS")
     elif grep -q -- '--threads' <<<"$help"; then
@@ -286,7 +303,7 @@ EOF
         berth_threads_note="berth proxy has no --workers flag: it ran with its default worker threads (expected 2)"
     fi
     export BERTH_LOG="${BERTH_LOG:-warn}"
-    spawn "$PROXY_CPUS" "${berth_cmd[@]}" --config "$tmp/berth.json" \
+    spawn "$PROXY_CPUS" "${cmd[@]}" --config "$tmp/berth.json" \
         --admin "127.0.0.1:$admin" "${extra[@]}" >"$tmp/berth.out" 2>"$tmp/berth.log" &
     proxy_pid=$!
     proxy_log="$tmp/berth.log"
@@ -451,16 +468,23 @@ for round in $(seq 1 "$ROUNDS"); do
         direct)
             measure direct "${upstream##*:}" ""
             ;;
-        berth | nginx | haproxy | berth-tcp | haproxy-tcp)
+        berth | nginx | haproxy | berth-tcp | haproxy-tcp | berth-base | berth-base-tcp)
             if [ "${t%-tcp}" = berth ] && [ "$berth_ok" = 0 ]; then
                 R[$t.skip]="berth proxy not available"
+                continue
+            fi
+            if [ "${t%-tcp}" = berth-base ] && [ ! -x "$BERTH_BASE" ]; then
+                R[$t.skip]="BERTH_BASE is not an executable (${BERTH_BASE:-unset})"
                 continue
             fi
             mode=http
             [ "$t" = "${t%-tcp}" ] || mode=tcp
             started=0
             for _ in 1 2 3; do
-                "start_${t%-tcp}" "$mode"
+                case "${t%-tcp}" in
+                berth-base) start_berth "$mode" "$BERTH_BASE" ;;
+                *) "start_${t%-tcp}" "$mode" ;;
+                esac
                 pids+=("$proxy_pid")
                 if wait_ready "$proxy_port" "$proxy_pid" "$t"; then
                     started=1
@@ -504,7 +528,7 @@ us() { local v="${R[$1]:-}"; if [ -n "$v" ]; then echo "$(fmt_us "$v") µs"; els
 
 echo
 echo "Proxy benchmark, $(date -u +%Y-%m-%dT%H:%MZ), $(uname -r), $ncpu CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo))."
-echo "Upstream: berth-bench-upstream ($UPSTREAM_THREADS threads) at $upstream; proxies: $WORKERS workers each; berth: ${berth_cmd[*]##*/}. Load average before the run: $load_before."
+echo "Upstream: berth-bench-upstream ($UPSTREAM_THREADS threads) at $upstream; proxies: $WORKERS workers each; berth: ${berth_cmd[*]##*/}$([ -z "$BERTH_BASE" ] || echo "; berth-base: $BERTH_BASE"). Load average before the run: $load_before."
 if [ -n "$PROXY_CPUS" ]; then
     echo "Pinned: upstream CPUs $UPSTREAM_CPUS, proxy CPUs $PROXY_CPUS, load generators CPUs $LOAD_CPUS."
 else

@@ -14,8 +14,8 @@ use http::{HeaderMap, Request, Version};
 use tokio::time::Instant;
 
 use crate::body::ReqBytes;
-use crate::conn::InFlight;
-use crate::error::ProxyError;
+use crate::conn_ctx::InFlight;
+use crate::error::{ErrorKind, ProxyError};
 use crate::h1::ReqFields;
 use crate::headers::is_grpc;
 use crate::state::Route;
@@ -318,6 +318,45 @@ pub(crate) struct TcpLog {
     pub counters: Arc<TcpCounters>,
     pub termination: Option<&'static str>,
     pub id: u64,
+    retry_refused: bool,
+}
+
+impl TcpLog {
+    /// A connection accepted now.
+    pub(crate) fn start(
+        route: Arc<Route>,
+        peer: SocketAddr,
+        local: SocketAddr,
+        counters: Arc<TcpCounters>,
+        id: u64,
+    ) -> TcpLog {
+        TcpLog {
+            route,
+            start: Instant::now(),
+            start_wall: SystemTime::now(),
+            peer,
+            local,
+            upstream: None,
+            counters,
+            termination: None,
+            id,
+            retry_refused: false,
+        }
+    }
+
+    /// A retry (another endpoint) was wanted but the budget refused it.
+    pub(crate) fn retry_refused(&mut self) {
+        self.retry_refused = true;
+    }
+
+    /// No connection to a target could be made because of `err`.
+    pub(crate) fn failed(&mut self, err: &ProxyError) {
+        self.termination = Some(match err.kind {
+            ErrorKind::NoEndpoint => "no healthy upstream",
+            _ if self.retry_refused => "upstream connect failure, retry budget exhausted",
+            _ => "upstream connect failure",
+        });
+    }
 }
 
 impl Drop for TcpLog {

@@ -112,7 +112,7 @@ pub(crate) async fn handle(req: Request<Incoming>, inner: &Arc<Inner>) -> Respon
     let path = req.uri().path().to_string();
     match (req.method().clone(), path.as_str()) {
         (Method::GET, "/ready") => {
-            if inner.drain.is_draining() {
+            if inner.serving.drain.is_draining() {
                 reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "draining\n")
             } else if inner.ready.load(SeqCst) {
                 reply(StatusCode::OK, "text/plain", "ready\n")
@@ -164,7 +164,7 @@ pub(crate) async fn handle(req: Request<Incoming>, inner: &Arc<Inner>) -> Respon
             }
         }
         (Method::POST, "/drain") => {
-            inner.drain.start();
+            inner.serving.drain.start();
             json_reply(StatusCode::ACCEPTED, drain_json(inner))
         }
         (Method::GET, "/drain") => json_reply(StatusCode::OK, drain_json(inner)),
@@ -198,7 +198,7 @@ pub(crate) async fn handle(req: Request<Incoming>, inner: &Arc<Inner>) -> Respon
 }
 
 fn drain_json(inner: &Inner) -> serde_json::Value {
-    let s = inner.drain.status();
+    let s = inner.serving.drain.status();
     json!({
         "state": s.phase.as_str(),
         "inFlight": s.in_flight,

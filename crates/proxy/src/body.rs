@@ -1,7 +1,6 @@
-//! Bodies. [`Replay`] decides once per request whether its body can be sent again (a
-//! retry) and hands out one [`ReqBody`] per attempt; [`RespBody`] carries a response
-//! downstream, enforces the per-request deadline to its last byte, and owns the
-//! request's [`RequestLog`] so that the record is made when the response ends.
+//! Request bodies. [`Replay`] decides once per request whether its body can be sent again
+//! (a retry) and hands out one [`ReqBody`] per attempt; [`ReqBytes`] counts what went
+//! through, for the access log and metrics.
 
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -12,10 +11,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::access_log::RequestLog;
-use crate::client::UpBody;
 use crate::error::{ErrorKind, ProxyError, Side};
-use crate::route::Deadline;
 
 /// A request body that was not (yet) read: the first attempt that polls it takes it; an
 /// attempt that never polled it (a connect failure) leaves it for the next one.
@@ -183,112 +179,6 @@ impl Body for ReqBody {
                 Some(b) => b.size_hint(),
                 None => *hint,
             },
-        }
-    }
-}
-
-pin_project_lite::pin_project! {
-    /// A response on its way downstream.
-    pub(crate) struct RespBody {
-        inner: RespInner,
-        // The per-request deadline, until the last byte.
-        deadline: Deadline,
-        // Made into an access log record and metrics when the body is dropped.
-        log: Option<RequestLog>,
-    }
-}
-
-enum RespInner {
-    Upstream(UpBody),
-    Full(Option<Bytes>),
-}
-
-impl RespBody {
-    /// An upstream's response body.
-    pub(crate) fn upstream(body: UpBody, deadline: Deadline, log: RequestLog) -> RespBody {
-        RespBody {
-            inner: RespInner::Upstream(body),
-            deadline,
-            log: Some(log),
-        }
-    }
-
-    /// A body made by the proxy (an error page, the admin's answers).
-    pub(crate) fn full(bytes: impl Into<Bytes>, log: Option<RequestLog>) -> RespBody {
-        let b: Bytes = bytes.into();
-        RespBody {
-            inner: RespInner::Full((!b.is_empty()).then_some(b)),
-            deadline: Deadline::after(None),
-            log,
-        }
-    }
-}
-
-impl Body for RespBody {
-    type Data = Bytes;
-    type Error = ProxyError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
-        let this = self.project();
-        let frame = match this.inner {
-            RespInner::Full(b) => return Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
-            RespInner::Upstream(body) => match Pin::new(body).poll_frame(cx) {
-                Poll::Ready(f) => f,
-                Poll::Pending => {
-                    if this.deadline.poll_expired(cx) {
-                        if let Some(log) = this.log {
-                            log.timed_out_in_body();
-                        }
-                        return Poll::Ready(Some(Err(ProxyError::new(
-                            Side::Upstream,
-                            ErrorKind::Timeout,
-                            false,
-                        ))));
-                    }
-                    return Poll::Pending;
-                }
-            },
-        };
-        match frame {
-            Some(Ok(f)) => {
-                if let Some(log) = this.log {
-                    if let Some(d) = f.data_ref() {
-                        log.sent(d.len());
-                    } else if let Some(t) = f.trailers_ref() {
-                        log.trailers(t);
-                    }
-                }
-                Poll::Ready(Some(Ok(f)))
-            }
-            Some(Err(e)) => {
-                if let Some(log) = this.log {
-                    log.body_failed();
-                }
-                Poll::Ready(Some(Err(ProxyError::new(
-                    Side::Upstream,
-                    ErrorKind::ResponseBody,
-                    false,
-                )
-                .with_source(e))))
-            }
-            None => Poll::Ready(None),
-        }
-    }
-
-    fn is_end_stream(&self) -> bool {
-        match &self.inner {
-            RespInner::Upstream(b) => b.is_end_stream(),
-            RespInner::Full(b) => b.is_none(),
-        }
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        match &self.inner {
-            RespInner::Upstream(b) => b.size_hint(),
-            RespInner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
         }
     }
 }

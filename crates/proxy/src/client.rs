@@ -26,7 +26,7 @@ use std::time::Duration;
 
 use berth_proxy_config::Protocol;
 use bytes::Bytes;
-use http::header::{self, HeaderValue};
+use http::header;
 use http::uri::{Parts, Scheme, Uri};
 use http::{Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
@@ -38,7 +38,9 @@ use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::body::ReqBody;
+use crate::error::{ErrorKind, ProxyError, Side};
 use crate::fasthash::FastMap;
+use crate::headers::host_value;
 
 /// The pooled HTTP/2 client of one upstream.
 pub(crate) type Http2Client = Client<HttpConnector, ReqBody>;
@@ -67,6 +69,48 @@ pub(crate) enum ClientError {
     Http1(hyper::Error),
     /// hyper-util's client (HTTP/2) failed.
     Http2(hyper_util::client::legacy::Error),
+}
+
+impl ClientError {
+    /// The proxy's error for this failure of a request to `target`.
+    pub(crate) fn classify(self, target: SocketAddr) -> ProxyError {
+        let (kind, source): (_, Box<dyn std::error::Error + Send + Sync>) = match self {
+            ClientError::Connect(e) => (ErrorKind::Connect, Box::new(e)),
+            ClientError::Http1(e) => (classify_hyper(Some(&e)), Box::new(e)),
+            ClientError::Http2(e) if e.is_connect() => (ErrorKind::Connect, Box::new(e)),
+            ClientError::Http2(e) => (classify_hyper(find_hyper_error(&e)), Box::new(e)),
+        };
+        // A connect failure never sent anything; a reset came before any response byte.
+        // A malformed response head is not retried: the target got the request.
+        let retryable = matches!(kind, ErrorKind::Connect | ErrorKind::Reset);
+        let side = if kind == ErrorKind::RequestBody {
+            Side::Downstream
+        } else {
+            Side::Upstream
+        };
+        ProxyError::new(side, kind, retryable)
+            .with_target(target)
+            .with_source(source)
+    }
+}
+
+fn classify_hyper(e: Option<&hyper::Error>) -> ErrorKind {
+    match e {
+        Some(h) if h.is_parse() || h.is_parse_status() => ErrorKind::Protocol,
+        Some(h) if h.is_user() => ErrorKind::RequestBody,
+        _ => ErrorKind::Reset,
+    }
+}
+
+fn find_hyper_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = cur {
+        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+            return Some(h);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 impl Clients {
@@ -226,7 +270,7 @@ impl Http1Pool {
         // As hyper-util's client: `host` from the URI when the request has none, and the
         // request line in origin form.
         // (The proxy's own requests arrive in origin form already: see
-        // `route::request_uri`.)
+        // `headers::request_uri`.)
         if req.uri().authority().is_some() {
             let uri = std::mem::take(req.uri_mut());
             if !req.headers().contains_key(header::HOST) {
@@ -381,15 +425,6 @@ async fn drive(
             }
         }
     });
-}
-
-/// `host` for `uri`: its host, and its port unless the scheme's default.
-pub(crate) fn host_value(scheme: &Scheme, a: &http::uri::Authority) -> Option<HeaderValue> {
-    match a.port_u16() {
-        Some(80) if *scheme == Scheme::HTTP => HeaderValue::from_str(a.host()).ok(),
-        Some(_) => HeaderValue::from_str(a.as_str()).ok(),
-        None => HeaderValue::from_str(a.host()).ok(),
-    }
 }
 
 fn origin_form(uri: Uri) -> Uri {

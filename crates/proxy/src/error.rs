@@ -6,9 +6,6 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use http::StatusCode;
-
-use crate::client::ClientError;
-
 /// Which side of the proxy a failure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -186,46 +183,6 @@ pub enum ApplyError {
     /// The proxy is shutting down.
     #[error("the proxy is shutting down")]
     Closed,
-}
-
-/// Classifies a failure of the upstream HTTP client.
-pub(crate) fn classify_client_error(e: ClientError, target: SocketAddr) -> ProxyError {
-    let (kind, source): (_, Box<dyn std::error::Error + Send + Sync>) = match e {
-        ClientError::Connect(e) => (ErrorKind::Connect, Box::new(e)),
-        ClientError::Http1(e) => (classify_hyper(Some(&e)), Box::new(e)),
-        ClientError::Http2(e) if e.is_connect() => (ErrorKind::Connect, Box::new(e)),
-        ClientError::Http2(e) => (classify_hyper(find_hyper_error(&e)), Box::new(e)),
-    };
-    // A connect failure never sent anything; a reset came before any response byte.
-    // A malformed response head is not retried: the target got the request.
-    let retryable = matches!(kind, ErrorKind::Connect | ErrorKind::Reset);
-    let side = if kind == ErrorKind::RequestBody {
-        Side::Downstream
-    } else {
-        Side::Upstream
-    };
-    ProxyError::new(side, kind, retryable)
-        .with_target(target)
-        .with_source(source)
-}
-
-fn classify_hyper(e: Option<&hyper::Error>) -> ErrorKind {
-    match e {
-        Some(h) if h.is_parse() || h.is_parse_status() => ErrorKind::Protocol,
-        Some(h) if h.is_user() => ErrorKind::RequestBody,
-        _ => ErrorKind::Reset,
-    }
-}
-
-fn find_hyper_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {
-    let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    while let Some(err) = cur {
-        if let Some(h) = err.downcast_ref::<hyper::Error>() {
-            return Some(h);
-        }
-        cur = err.source();
-    }
-    None
 }
 
 #[cfg(test)]

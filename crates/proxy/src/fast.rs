@@ -4,8 +4,8 @@
 //! response head is rewritten the same way and bodies are copied as they come (chunked
 //! ones as they are), never buffered whole. Routing, retries, outlier detection,
 //! timeouts, metrics and access logs are those of the hyper path ([`crate::egress`],
-//! [`crate::ingress`]): the same balancer picks, the same [`Policy`] and budget, the same
-//! [`RequestLog`], the same [`ProxyError`]s and statuses.
+//! [`crate::ingress`]): the same [`Attempts`] (balancer picks, retry policy and budget),
+//! the same [`RequestLog`], the same [`ProxyError`]s and statuses.
 //!
 //! What the fast path does not take (see [`crate::h1`]: HTTP/1.0, upgrades, HTTP/2,
 //! malformed or oversized heads...) ends it: the connection, with the bytes read so far,
@@ -19,7 +19,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{Duration, Instant as StdInstant};
+use std::time::Duration;
 
 use berth_telemetry::{ListenerMetrics, TargetMetrics};
 use bytes::{Buf as _, BytesMut};
@@ -32,12 +32,12 @@ use tokio::time::{Instant, Sleep};
 use crate::access_log::RequestLog;
 use crate::body::ReqBytes;
 use crate::client::{Clients, Http1Pool};
-use crate::conn::{ConnCtx, ConnTimers, InFlight};
+use crate::conn_ctx::{ConnCtx, ConnTimers, InFlight};
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::h1::{self, ChunkScanner, Framing, ParsedRequest, ReqHead, RespEdits, RespHead};
-use crate::listener::ListenerShared;
 use crate::rawpool;
-use crate::retry::{Attempt, Decision, Policy};
+use crate::retry::Attempts;
+use crate::serving::ListenerShared;
 use crate::state::{Route, RouteKind};
 
 /// How a connection left the fast path.
@@ -176,7 +176,7 @@ pub(crate) async fn serve(
         timer: Box::pin(tokio::time::sleep_until(
             start + timers.header.unwrap_or(FAR),
         )),
-        max_head: listener.proxy.max_header_bytes,
+        max_head: listener.serving.max_header_bytes,
         processed: 0,
         req_data: 0,
     };
@@ -428,8 +428,7 @@ impl Conn<'_> {
         close: &watch::Receiver<bool>,
         start: Instant,
     ) -> Next {
-        let mut now = start.into_std();
-        up.budget.deposit(now);
+        let mut attempts = Attempts::start(up, start.into_std());
         let deadline = start + up.per_request.unwrap_or(FAR);
         let mut body = match self
             .prepare_body(head, up.retries.max_replay_body_bytes, deadline)
@@ -438,22 +437,13 @@ impl Conn<'_> {
             Ok(b) => b,
             Err(e) => return self.fail(e, log, false, close).await,
         };
-        let mut policy = Policy::new(up.retries.max_retries);
-        let mut tried: Vec<SocketAddr> = Vec::new();
-        let mut last_error = None;
         loop {
-            if !tried.is_empty() {
-                now = StdInstant::now();
-            }
-            let Some(pick) = up.balancer.pick(&tried, now) else {
-                let e = last_error.unwrap_or_else(|| {
-                    ProxyError::new(Side::Upstream, ErrorKind::NoEndpoint, false)
-                });
-                return self.fail(e, log, body_done(&body), close).await;
+            let pick = match attempts.next(log) {
+                Ok(p) => p,
+                Err(e) => return self.fail(e, log, body_done(&body), close).await,
             };
             let addr = pick.addr();
             let ep = up.endpoint(addr);
-            log.tried(addr);
             let sent = Instant::now();
             let t = Target {
                 addr,
@@ -465,46 +455,20 @@ impl Conn<'_> {
             let replayable = replayable(&body);
             match ex {
                 Exchange::Response(resp, sock) => {
-                    if resp.status == 503
-                        && policy.decide(
-                            Attempt::Answered(http::StatusCode::SERVICE_UNAVAILABLE),
-                            replayable,
-                        ) == Decision::Retry
-                    {
-                        if up.budget.try_withdraw(StdInstant::now()) {
-                            tracing::debug!(upstream = %up.name, target = %addr, "503: retrying");
-                            pick.failure(StdInstant::now());
-                            tried.push(addr);
-                            policy.retrying();
-                            drop(sock);
-                            continue;
-                        }
-                        log.retry_refused();
-                    }
+                    let Some(pick) = attempts.answered(pick, resp.status, || replayable, log)
+                    else {
+                        drop(sock);
+                        continue;
+                    };
                     log.answered(resp.status, addr, ep.metrics, sent.elapsed(), Some(pick));
                     return self
                         .relay(resp, sock, pool, addr, &body, deadline, log)
                         .await;
                 }
                 Exchange::Failed(err) => {
-                    if err.kind == ErrorKind::Timeout || err.counts_against_endpoint() {
-                        pick.failure(StdInstant::now());
-                    } else {
-                        drop(pick);
+                    if let Err(e) = attempts.failed(pick, err, || replayable, log) {
+                        return self.fail(e, log, body_done(&body), close).await;
                     }
-                    if err.kind != ErrorKind::Timeout
-                        && policy.decide(Attempt::Failed(&err), replayable) == Decision::Retry
-                    {
-                        if up.budget.try_withdraw(StdInstant::now()) {
-                            tracing::debug!(upstream = %up.name, error = %err, "retrying");
-                            tried.push(addr);
-                            policy.retrying();
-                            last_error = Some(err);
-                            continue;
-                        }
-                        log.retry_refused();
-                    }
-                    return self.fail(err, log, body_done(&body), close).await;
                 }
             }
         }
@@ -597,7 +561,7 @@ impl Conn<'_> {
             self.out.clear();
             self.out.extend_from_slice(&self.head);
             if !head.has_host {
-                if let Some(v) = crate::client::host_value(&Scheme::HTTP, t.authority) {
+                if let Some(v) = crate::headers::host_value(&Scheme::HTTP, t.authority) {
                     self.out.extend_from_slice(b"host: ");
                     self.out.extend_from_slice(v.as_bytes());
                     self.out.extend_from_slice(b"\r\n");

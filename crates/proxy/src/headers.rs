@@ -1,9 +1,10 @@
-//! Header handling for forwarded requests and responses: hop-by-hop headers, `host`,
-//! `x-forwarded-for`, and the headers the ingress side adds.
+//! Header handling for forwarded requests and responses: hop-by-hop headers, `host` and
+//! the upstream request's URI, `x-forwarded-for`, and the headers the ingress side adds.
 
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
+use http::uri::{Authority, PathAndQuery, Scheme};
 use http::{Uri, Version};
 
 /// The `server` header ingress sets on responses (ECS shows `server: envoy`).
@@ -121,9 +122,91 @@ pub fn is_grpc(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.as_bytes().starts_with(b"application/grpc"))
 }
 
+/// `host` for `uri`: its host, and its port unless the scheme's default.
+pub(crate) fn host_value(scheme: &Scheme, a: &Authority) -> Option<HeaderValue> {
+    match a.port_u16() {
+        Some(80) if *scheme == Scheme::HTTP => HeaderValue::from_str(a.host()).ok(),
+        Some(_) => HeaderValue::from_str(a.as_str()).ok(),
+        None => HeaderValue::from_str(a.host()).ok(),
+    }
+}
+
+/// The URI of an upstream request: the endpoint's address, the client's path and query.
+pub(crate) fn upstream_uri(authority: &Authority, original: &Uri) -> Uri {
+    let mut parts = http::uri::Parts::default();
+    parts.scheme = Some(Scheme::HTTP);
+    parts.authority = Some(authority.clone());
+    parts.path_and_query = Some(
+        original
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+    );
+    Uri::from_parts(parts).expect("scheme, authority and path make a URI")
+}
+
+/// The URI of an upstream request. HTTP/2: absolute (the endpoint's address, the
+/// client's path and query). HTTP/1.1: the request line's origin form, with `host` set
+/// to the endpoint's address when the request carries none (as hyper-util's client did
+/// from the absolute URI).
+pub(crate) fn request_uri(
+    http2: bool,
+    authority: &Authority,
+    original: &Uri,
+    headers: &mut http::HeaderMap,
+) -> Uri {
+    if http2 {
+        return upstream_uri(authority, original);
+    }
+    if !headers.contains_key(header::HOST) {
+        if let Some(v) = host_value(&Scheme::HTTP, authority) {
+            headers.insert(header::HOST, v);
+        }
+    }
+    origin_form(original)
+}
+
+/// `original`'s path and query alone (`/` when it has none).
+fn origin_form(original: &Uri) -> Uri {
+    if original.scheme().is_none() && original.authority().is_none() {
+        // Already in origin form (what HTTP/1.1 clients send): a cheap clone.
+        return original.clone();
+    }
+    match original.path_and_query() {
+        Some(p) => Uri::from(p.clone()),
+        None => Uri::from(PathAndQuery::from_static("/")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn http1_request_uri_is_origin_form_with_host() {
+        let a = Authority::from_static("10.0.0.7:8080");
+        let mut h = http::HeaderMap::new();
+        let u = request_uri(false, &a, &"http://orders/x?y=1".parse().unwrap(), &mut h);
+        assert_eq!(u, "/x?y=1");
+        assert_eq!(h[header::HOST], "10.0.0.7:8080");
+        h.insert(header::HOST, HeaderValue::from_static("orders"));
+        let u = request_uri(false, &a, &"/z".parse().unwrap(), &mut h);
+        assert_eq!(u, "/z");
+        assert_eq!(h[header::HOST], "orders");
+        let u = request_uri(false, &a, &"http://orders".parse().unwrap(), &mut h);
+        assert_eq!(u, "/");
+        let u = request_uri(true, &a, &"/z".parse().unwrap(), &mut h);
+        assert_eq!(u, "http://10.0.0.7:8080/z");
+    }
+
+    #[test]
+    fn upstream_uri_keeps_path_and_query() {
+        let a = Authority::from_static("10.0.0.7:8080");
+        let u = upstream_uri(&a, &"/orders?id=3".parse().unwrap());
+        assert_eq!(u, "http://10.0.0.7:8080/orders?id=3");
+        let u = upstream_uri(&a, &"http://orders".parse().unwrap());
+        assert_eq!(u, "http://10.0.0.7:8080/");
+    }
 
     #[test]
     fn hop_by_hop_headers_go_and_others_stay() {

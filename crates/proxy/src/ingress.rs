@@ -2,23 +2,26 @@
 //! to `127.0.0.1:containerPort` with `x-forwarded-for`; the response gets `server: berth`
 //! and the application's time to respond. No retries: there is one target.
 
-use http::Request;
+use http::{Request, Response};
 use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::access_log::RequestLog;
 use crate::body::Replay;
-use crate::error::{classify_client_error, ErrorKind, ProxyError, Side};
+use crate::client::UpBody;
+use crate::deadline::Deadline;
+use crate::error::{ErrorKind, ProxyError, Side};
 use crate::headers;
-use crate::route::{request_uri, Deadline, Forwarded};
+use crate::headers::request_uri;
 use crate::state::IngressRoute;
 
-/// Forwards `req` to the application.
+/// Forwards `req` to the application: its response, and the request's deadline, which
+/// still applies to the response body.
 pub(crate) async fn forward(
     req: Request<Incoming>,
     app: &IngressRoute,
     log: &mut RequestLog,
-) -> Forwarded {
+) -> Result<(Response<UpBody>, Deadline), ProxyError> {
     let Some((key, client)) = &app.client else {
         return Err(ProxyError::new(Side::Internal, ErrorKind::Config, false));
     };
@@ -53,6 +56,6 @@ pub(crate) async fn forward(
             );
             Ok((resp, deadline))
         }
-        Err(e) => Err(classify_client_error(e, app.app)),
+        Err(e) => Err(e.classify(app.app)),
     }
 }

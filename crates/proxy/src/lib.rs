@@ -22,11 +22,32 @@
 //! was accepted on (thread-per-core, as nginx, HAProxy and Envoy). The control side (the
 //! admin endpoint, applying snapshots) runs on the runtime [`start`] is called from.
 //!
-//! Module map: [`error`] (the one error type), `state` (snapshot → runtime form),
-//! `runtime` (apply), `worker` (the worker threads), `listener` (accept loops), `conn` (a downstream HTTP connection and
-//! its timers), `route` / `egress` / `ingress` (one request), `retry` (the retry policy),
-//! `body` (replayable request bodies, response bodies with deadlines), `access_log` (the
-//! records, made on drop), `tcp`, `drain`, `admin`, `client` (upstream pools).
+//! # Module map
+//!
+//! In layers, bottom first. A module imports only from its own layer and the layers
+//! below, and no modules import each other in a cycle (`scripts/check-module-cycles`
+//! checks both, from this list).
+//!
+//! 1. [`error`], `deadline`, `headers`, `h1`, `fasthash`, `drain`: the one error type,
+//!    the hyper path's per-request deadline, the heads and URIs of forwarded messages,
+//!    HTTP/1.1 heads and body framing for the fast path, the request path's hash map,
+//!    draining.
+//! 2. `body`, `conn_ctx`: request bodies (replayable for retries); what a downstream
+//!    connection shares with its requests, and its head and idle timers.
+//! 3. `client`, `rawpool`: upstream connections: hyper's pools, and the fast path's
+//!    plain sockets.
+//! 4. `state`, `serving`: a snapshot's runtime form (routes; upstreams with their
+//!    balancers, budgets and pools); what listeners and their connections share.
+//! 5. `access_log`: the records of requests and TCP connections, made on drop.
+//! 6. `retry`: the attempt loop's decisions (picks, the retry policy and budget, the
+//!    error an exhausted upstream ends with), the same for every egress path.
+//! 7. `egress`, `ingress`, `tcp`, `fast`: one request or TCP connection to its target:
+//!    hyper's path (egress, ingress), TCP pass-through, the HTTP/1.1 fast path.
+//! 8. `route`, `conn`: a downstream HTTP connection (the fast path first, then hyper's
+//!    server) and the responses of hyper's path.
+//! 9. `listener`: the accept loops.
+//! 10. `worker`: the worker threads.
+//! 11. `runtime`, `admin`: applying snapshots; the admin endpoint.
 //!
 //! Time: the request path reads tokio's clock (so tests can pause it); the balancer and
 //! retry budget get `std::time::Instant`s.
@@ -38,6 +59,8 @@ mod admin;
 mod body;
 mod client;
 mod conn;
+mod conn_ctx;
+mod deadline;
 mod drain;
 mod egress;
 pub mod error;
@@ -51,11 +74,11 @@ mod rawpool;
 mod retry;
 mod route;
 mod runtime;
+mod serving;
 mod state;
 mod tcp;
 mod worker;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::Ordering::SeqCst;
@@ -66,16 +89,15 @@ pub use berth_proxy_config::Snapshot;
 pub use drain::{DrainPhase, DrainStatus};
 pub use error::{ApplyError, ErrorKind, ProxyError, Side};
 pub use headers::{SERVER, UPSTREAM_SERVICE_TIME};
-pub use worker::WorkerStatus;
+pub use listener::WorkerStatus;
+pub use state::LogWriterFactory;
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::admin::AdminListener;
-use crate::runtime::{Inner, Settings};
-
-/// Makes the writer of an access logger (one per access log configuration in force).
-pub type LogWriterFactory = Arc<dyn Fn() -> Box<dyn Write + Send> + Send + Sync>;
+use crate::runtime::Inner;
+use crate::serving::Settings;
 
 /// The default admin address.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
@@ -234,17 +256,17 @@ impl RunningProxy {
     /// Starts draining: ingress listeners stop accepting, ingress connections finish
     /// their in-flight requests and close. Egress keeps serving the application.
     pub fn drain(&self) {
-        self.inner.drain.start();
+        self.inner.serving.drain.start();
     }
 
     /// Waits until draining is complete (it must have been started).
     pub async fn drained(&self) {
-        self.inner.drain.drained().await
+        self.inner.serving.drain.drained().await
     }
 
     /// Where draining stands.
     pub fn drain_status(&self) -> DrainStatus {
-        self.inner.drain.status()
+        self.inner.serving.drain.status()
     }
 
     /// Whether a snapshot has been applied.

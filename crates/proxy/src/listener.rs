@@ -1,41 +1,79 @@
 //! Listeners: one accept loop per listen address and worker (each worker has its own
 //! socket, see [`crate::worker`]). A listener keeps its sockets across snapshots as long
-//! as its address stays (its [`Route`] is swapped underneath, for every worker at once);
+//! as its address stays (its route is swapped underneath, for every worker at once);
 //! it stops accepting when a snapshot removes it (its open connections finish: HTTP ones
 //! shut down gracefully) or, for ingress, when the proxy drains.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-use crate::conn::{self, ConnTimers};
-use crate::runtime::Inner;
-use crate::state::Route;
-use crate::worker::WorkerStats;
+use crate::conn;
+use crate::conn_ctx::ConnTimers;
+use crate::serving::ListenerShared;
 
-/// What a listener's connections share (on every worker).
-pub(crate) struct ListenerShared {
-    /// The current route, read once per request (HTTP) or connection (TCP).
-    pub slot: ArcSwap<Route>,
-    pub proxy: Arc<Inner>,
-    pub local: SocketAddr,
+/// What one worker is doing, for [`crate::RunningProxy::workers`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkerStatus {
+    /// Listening sockets the worker accepts on (ingress ones stop when draining).
+    pub listeners: usize,
+    /// Connections it has accepted since it started.
+    pub connections_accepted: u64,
+    /// Connections it serves now.
+    pub connections_open: usize,
 }
 
-impl ListenerShared {
-    /// `local`: the address the sockets are bound to (differs from the configured one
-    /// for port 0).
-    pub(crate) fn new(route: Arc<Route>, proxy: Arc<Inner>, local: SocketAddr) -> Self {
-        ListenerShared {
-            slot: ArcSwap::new(route),
-            proxy,
-            local,
+/// A worker's counters, shared with the control side.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerStats {
+    listeners: AtomicUsize,
+    accepted: AtomicU64,
+    open: AtomicUsize,
+}
+
+impl WorkerStats {
+    /// A connection was accepted; it counts as open until the guard drops.
+    pub(crate) fn accepted(self: &Arc<Self>) -> OpenConn {
+        self.accepted.fetch_add(1, Relaxed);
+        self.open.fetch_add(1, Relaxed);
+        OpenConn(Arc::clone(self))
+    }
+
+    /// An accept loop starts; it counts until the guard drops.
+    pub(crate) fn listening(self: &Arc<Self>) -> Listening {
+        self.listeners.fetch_add(1, Relaxed);
+        Listening(Arc::clone(self))
+    }
+
+    pub(crate) fn status(&self) -> WorkerStatus {
+        WorkerStatus {
+            listeners: self.listeners.load(Relaxed),
+            connections_accepted: self.accepted.load(Relaxed),
+            connections_open: self.open.load(Relaxed),
         }
+    }
+}
+
+/// One accept loop of a worker.
+pub(crate) struct Listening(Arc<WorkerStats>);
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.0.listeners.fetch_sub(1, Relaxed);
+    }
+}
+
+/// One open connection of a worker.
+pub(crate) struct OpenConn(Arc<WorkerStats>);
+
+impl Drop for OpenConn {
+    fn drop(&mut self) {
+        self.0.open.fetch_sub(1, Relaxed);
     }
 }
 
@@ -75,7 +113,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let (close, _) = watch::channel(false);
-    let mut drain = ls.proxy.drain.subscribe();
+    let mut drain = ls.serving.drain.subscribe();
     let mut drain_seen = *drain.borrow_and_update();
     if !(drain_seen && ls.slot.load().is_ingress()) {
         tracing::info!(addr = %ls.local, "listening");
@@ -115,11 +153,11 @@ fn accepted(
     let open = stats.accepted();
     let _ = stream.set_nodelay(true);
     let route = ls.slot.load_full();
-    let proxy = &ls.proxy;
-    let drain = route.is_ingress().then(|| proxy.drain.connection());
+    let serving = &ls.serving;
+    let drain = route.is_ingress().then(|| serving.drain.connection());
     if route.protocol().is_http() {
         let timers = ConnTimers {
-            header: proxy.settings.header_read_timeout,
+            header: serving.settings.header_read_timeout,
             idle: route.idle(),
         };
         let serve = conn::serve_http(
@@ -136,13 +174,13 @@ fn accepted(
             drop(open);
         });
     } else {
-        let id = proxy.conn_ids.fetch_add(1, Relaxed);
+        let id = serving.conn_ids.fetch_add(1, Relaxed);
         let serve = crate::tcp::serve(
             stream,
             peer,
             ls.local,
             route,
-            proxy.settings.connect_timeout,
+            serving.settings.connect_timeout,
             id,
             drain,
         );

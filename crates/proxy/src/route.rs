@@ -1,30 +1,25 @@
-//! One HTTP request through a listener: start its record, forward it (egress to an
-//! upstream's endpoints, ingress to the application), and turn the outcome into the
-//! response sent downstream.
+//! One HTTP request through a listener on hyper's path: start its record, forward it
+//! (egress to an upstream's endpoints, ingress to the application), and turn the outcome
+//! into the response sent downstream: a [`RespBody`] carries it, enforces the per-request
+//! deadline to its last byte, and owns the request's [`RequestLog`] so that the record is
+//! made when the response ends.
 
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Duration;
 
+use bytes::Bytes;
 use http::header::{self, HeaderValue};
-use http::uri::{Authority, PathAndQuery, Scheme, Uri};
 use http::{Request, Response};
-use hyper::body::Incoming;
-use tokio::time::Sleep;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::access_log::RequestLog;
-use crate::body::RespBody;
 use crate::client::UpBody;
-use crate::conn::InFlight;
+use crate::conn_ctx::InFlight;
+use crate::deadline::Deadline;
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::headers;
 use crate::state::{Route, RouteKind};
-
-/// What a forwarder returns: the target's response and the request's deadline, which
-/// still applies to the response body.
-pub(crate) type Forwarded = Result<(Response<UpBody>, Deadline), ProxyError>;
 
 /// Handles one request on a listener whose current route is `route`.
 pub(crate) async fn handle(
@@ -73,135 +68,108 @@ fn local_reply(e: &ProxyError, log: RequestLog) -> Response<RespBody> {
     r
 }
 
-/// The URI of an upstream request: the endpoint's address, the client's path and query.
-pub(crate) fn upstream_uri(authority: &Authority, original: &Uri) -> Uri {
-    let mut parts = http::uri::Parts::default();
-    parts.scheme = Some(Scheme::HTTP);
-    parts.authority = Some(authority.clone());
-    parts.path_and_query = Some(
-        original
-            .path_and_query()
-            .cloned()
-            .unwrap_or_else(|| PathAndQuery::from_static("/")),
-    );
-    Uri::from_parts(parts).expect("scheme, authority and path make a URI")
-}
-
 pin_project_lite::pin_project! {
-    /// [`Deadline::run`]'s future.
-    pub(crate) struct Until<'a, F> {
-        deadline: &'a mut Deadline,
-        #[pin]
-        fut: F,
+    /// A response on its way downstream.
+    pub(crate) struct RespBody {
+        inner: RespInner,
+        // The per-request deadline, until the last byte.
+        deadline: Deadline,
+        // Made into an access log record and metrics when the body is dropped.
+        log: Option<RequestLog>,
     }
 }
 
-impl<F: Future> Future for Until<'_, F> {
-    type Output = Option<F::Output>;
+enum RespInner {
+    Upstream(UpBody),
+    Full(Option<Bytes>),
+}
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<F::Output>> {
+impl RespBody {
+    /// An upstream's response body.
+    pub(crate) fn upstream(body: UpBody, deadline: Deadline, log: RequestLog) -> RespBody {
+        RespBody {
+            inner: RespInner::Upstream(body),
+            deadline,
+            log: Some(log),
+        }
+    }
+
+    /// A body made by the proxy (an error page, the admin's answers).
+    pub(crate) fn full(bytes: impl Into<Bytes>, log: Option<RequestLog>) -> RespBody {
+        let b: Bytes = bytes.into();
+        RespBody {
+            inner: RespInner::Full((!b.is_empty()).then_some(b)),
+            deadline: Deadline::after(None),
+            log,
+        }
+    }
+}
+
+impl Body for RespBody {
+    type Data = Bytes;
+    type Error = ProxyError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, ProxyError>>> {
         let this = self.project();
-        if let Poll::Ready(v) = this.fut.poll(cx) {
-            return Poll::Ready(Some(v));
-        }
-        if this.deadline.poll_expired(cx) {
-            return Poll::Ready(None);
-        }
-        Poll::Pending
-    }
-}
-
-/// The URI of an upstream request. HTTP/2: absolute (the endpoint's address, the
-/// client's path and query). HTTP/1.1: the request line's origin form, with `host` set
-/// to the endpoint's address when the request carries none (as hyper-util's client did
-/// from the absolute URI).
-pub(crate) fn request_uri(
-    http2: bool,
-    authority: &Authority,
-    original: &Uri,
-    headers: &mut http::HeaderMap,
-) -> Uri {
-    if http2 {
-        return upstream_uri(authority, original);
-    }
-    if !headers.contains_key(header::HOST) {
-        if let Some(v) = crate::client::host_value(&Scheme::HTTP, authority) {
-            headers.insert(header::HOST, v);
-        }
-    }
-    origin_form(original)
-}
-
-/// `original`'s path and query alone (`/` when it has none).
-fn origin_form(original: &Uri) -> Uri {
-    if original.scheme().is_none() && original.authority().is_none() {
-        // Already in origin form (what HTTP/1.1 clients send): a cheap clone.
-        return original.clone();
-    }
-    match original.path_and_query() {
-        Some(p) => Uri::from(p.clone()),
-        None => Uri::from(PathAndQuery::from_static("/")),
-    }
-}
-
-/// A request's per-request deadline: one timer for the whole request, from its head to
-/// the last byte of its response (the response body takes it over). Registered with the
-/// runtime's timer only once something waits past a first poll.
-pub(crate) struct Deadline(Option<Pin<Box<Sleep>>>);
-
-impl Deadline {
-    /// A deadline `after` from now; `None`: no limit.
-    pub(crate) fn after(after: Option<Duration>) -> Deadline {
-        Deadline(after.map(|d| Box::pin(tokio::time::sleep(d))))
-    }
-
-    /// Runs `fut` until the deadline; `None` when the deadline passed first. `fut` is
-    /// polled first, so one that is ready at once never touches the timer. (A plain
-    /// future, not an `async fn`: that one would hold `fut` twice, and a request's
-    /// future is large enough already.)
-    pub(crate) fn run<F: Future>(&mut self, fut: F) -> Until<'_, F> {
-        Until {
-            deadline: self,
-            fut,
+        let frame = match this.inner {
+            RespInner::Full(b) => return Poll::Ready(b.take().map(|b| Ok(Frame::data(b)))),
+            RespInner::Upstream(body) => match Pin::new(body).poll_frame(cx) {
+                Poll::Ready(f) => f,
+                Poll::Pending => {
+                    if this.deadline.poll_expired(cx) {
+                        if let Some(log) = this.log {
+                            log.timed_out_in_body();
+                        }
+                        return Poll::Ready(Some(Err(ProxyError::new(
+                            Side::Upstream,
+                            ErrorKind::Timeout,
+                            false,
+                        ))));
+                    }
+                    return Poll::Pending;
+                }
+            },
+        };
+        match frame {
+            Some(Ok(f)) => {
+                if let Some(log) = this.log {
+                    if let Some(d) = f.data_ref() {
+                        log.sent(d.len());
+                    } else if let Some(t) = f.trailers_ref() {
+                        log.trailers(t);
+                    }
+                }
+                Poll::Ready(Some(Ok(f)))
+            }
+            Some(Err(e)) => {
+                if let Some(log) = this.log {
+                    log.body_failed();
+                }
+                Poll::Ready(Some(Err(ProxyError::new(
+                    Side::Upstream,
+                    ErrorKind::ResponseBody,
+                    false,
+                )
+                .with_source(e))))
+            }
+            None => Poll::Ready(None),
         }
     }
 
-    /// Whether the deadline passed (registers `cx` to be woken when it does).
-    pub(crate) fn poll_expired(&mut self, cx: &mut Context<'_>) -> bool {
-        match &mut self.0 {
-            Some(s) => s.as_mut().poll(cx).is_ready(),
-            None => false,
+    fn is_end_stream(&self) -> bool {
+        match &self.inner {
+            RespInner::Upstream(b) => b.is_end_stream(),
+            RespInner::Full(b) => b.is_none(),
         }
     }
-}
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn http1_request_uri_is_origin_form_with_host() {
-        let a = Authority::from_static("10.0.0.7:8080");
-        let mut h = http::HeaderMap::new();
-        let u = request_uri(false, &a, &"http://orders/x?y=1".parse().unwrap(), &mut h);
-        assert_eq!(u, "/x?y=1");
-        assert_eq!(h[header::HOST], "10.0.0.7:8080");
-        h.insert(header::HOST, HeaderValue::from_static("orders"));
-        let u = request_uri(false, &a, &"/z".parse().unwrap(), &mut h);
-        assert_eq!(u, "/z");
-        assert_eq!(h[header::HOST], "orders");
-        let u = request_uri(false, &a, &"http://orders".parse().unwrap(), &mut h);
-        assert_eq!(u, "/");
-        let u = request_uri(true, &a, &"/z".parse().unwrap(), &mut h);
-        assert_eq!(u, "http://10.0.0.7:8080/z");
-    }
-
-    #[test]
-    fn upstream_uri_keeps_path_and_query() {
-        let a = Authority::from_static("10.0.0.7:8080");
-        let u = upstream_uri(&a, &"/orders?id=3".parse().unwrap());
-        assert_eq!(u, "http://10.0.0.7:8080/orders?id=3");
-        let u = upstream_uri(&a, &"http://orders".parse().unwrap());
-        assert_eq!(u, "http://10.0.0.7:8080/");
+    fn size_hint(&self) -> SizeHint {
+        match &self.inner {
+            RespInner::Upstream(b) => b.size_hint(),
+            RespInner::Full(b) => SizeHint::with_exact(b.as_ref().map_or(0, |b| b.len() as u64)),
+        }
     }
 }

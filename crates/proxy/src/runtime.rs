@@ -9,42 +9,28 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use berth_proxy_config::Snapshot;
 use berth_telemetry::Metrics;
-use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
 use tokio::sync::oneshot;
 
-use crate::drain::Drain;
 use crate::error::ApplyError;
-use crate::listener::ListenerShared;
-use crate::state::{self, BuildCtx, State};
-use crate::worker::{self, Cmd, Worker, WorkerStatus};
-use crate::LogWriterFactory;
+use crate::listener::WorkerStatus;
+use crate::serving::{ListenerShared, Serving, Settings};
+use crate::state::{self, BuildCtx, LogWriterFactory, State};
+use crate::worker::{self, Cmd, Worker};
 
-/// Settings of the proxy process (not of a snapshot).
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Settings {
-    pub header_read_timeout: Option<Duration>,
-    pub connect_timeout: Duration,
-}
-
-/// What every listener, connection and the admin endpoint share.
+/// The running proxy: what the admin endpoint and snapshot application work on.
 pub(crate) struct Inner {
-    pub http: auto::Builder<TokioExecutor>,
-    pub settings: Settings,
-    /// The largest request head accepted (431 beyond).
-    pub max_header_bytes: usize,
-    pub drain: Arc<Drain>,
+    /// What every listener and connection shares.
+    pub serving: Arc<Serving>,
     pub metrics: Arc<Metrics>,
     pub current: ArcSwapOption<State>,
     pub ready: AtomicBool,
-    pub conn_ids: AtomicU64,
     log_writer: Option<LogWriterFactory>,
     listeners: tokio::sync::Mutex<Listeners>,
     workers: Vec<Worker>,
@@ -69,25 +55,11 @@ impl Inner {
         log_writer: Option<LogWriterFactory>,
         workers: Vec<Worker>,
     ) -> Inner {
-        let mut http = auto::Builder::new(TokioExecutor::new());
-        http.http1()
-            .timer(TokioTimer::new())
-            // The proxy's own head timer answers 408 (see `conn`).
-            .header_read_timeout(None)
-            .keep_alive(true)
-            .max_buf_size(max_header_bytes.max(8192));
-        http.http2()
-            .timer(TokioTimer::new())
-            .max_header_list_size(u32::try_from(max_header_bytes).unwrap_or(u32::MAX));
         Inner {
-            http,
-            settings,
-            max_header_bytes: max_header_bytes.max(8192),
-            drain: Arc::new(Drain::new()),
+            serving: Arc::new(Serving::new(settings, max_header_bytes)),
             metrics: Arc::new(Metrics::new()),
             current: ArcSwapOption::empty(),
             ready: AtomicBool::new(false),
-            conn_ids: AtomicU64::new(1),
             log_writer,
             listeners: tokio::sync::Mutex::new(Listeners {
                 open: HashMap::new(),
@@ -148,7 +120,7 @@ impl Inner {
             prev.as_deref(),
             &BuildCtx {
                 metrics: &self.metrics,
-                connect_timeout: self.settings.connect_timeout,
+                connect_timeout: self.serving.settings.connect_timeout,
                 log_writer: self.log_writer.as_ref(),
                 workers: self.workers.len(),
             },
@@ -161,7 +133,7 @@ impl Inner {
         let mut acks = Vec::new();
         for (addr, local, sockets) in bound {
             let route = Arc::clone(&state.routes[&addr]);
-            let shared = Arc::new(ListenerShared::new(route, Arc::clone(self), local));
+            let shared = Arc::new(ListenerShared::new(route, Arc::clone(&self.serving), local));
             for (w, listener) in self.workers.iter().zip(sockets) {
                 let (done, ack) = oneshot::channel();
                 w.send(Cmd::Start {

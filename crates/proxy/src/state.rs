@@ -4,6 +4,7 @@
 //! result is then published (each listener's [`Route`] through its `ArcSwap`).
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -15,7 +16,9 @@ use http::uri::Authority;
 
 use crate::client::{ClientKey, Clients};
 use crate::fasthash::FastMap;
-use crate::LogWriterFactory;
+
+/// Makes the writer of an access logger (one per access log configuration in force).
+pub type LogWriterFactory = Arc<dyn Fn() -> Box<dyn Write + Send> + Send + Sync>;
 
 /// What a listener does with its connections; swapped whole on apply.
 pub(crate) struct Route {

@@ -9,7 +9,7 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
-use std::time::{Duration, Instant as StdInstant, SystemTime};
+use std::time::{Duration, Instant as StdInstant};
 
 use berth_balance::Pick;
 use berth_telemetry::ListenerMetrics;
@@ -20,7 +20,7 @@ use tokio::time::Instant;
 use crate::access_log::{TcpCounters, TcpLog};
 use crate::drain::DrainConn;
 use crate::error::{ErrorKind, ProxyError, Side};
-use crate::retry::{Attempt, Decision, Policy};
+use crate::retry::Attempts;
 use crate::state::{Route, RouteKind, UpstreamRt};
 
 /// Serves one downstream TCP connection until it ends.
@@ -36,17 +36,7 @@ pub(crate) async fn serve(
     let metrics = route.log.metrics.clone();
     let _active = metrics.connection();
     let counters = Arc::new(TcpCounters::default());
-    let mut log = TcpLog {
-        route: Arc::clone(&route),
-        start: Instant::now(),
-        start_wall: SystemTime::now(),
-        peer,
-        local,
-        upstream: None,
-        counters: Arc::clone(&counters),
-        termination: None,
-        id,
-    };
+    let mut log = TcpLog::start(Arc::clone(&route), peer, local, Arc::clone(&counters), id);
     let connected = match &route.kind {
         RouteKind::Egress(up) => connect_egress(up, connect_timeout, &mut log).await,
         RouteKind::Ingress(app) => {
@@ -58,7 +48,7 @@ pub(crate) async fn serve(
         Ok(c) => c,
         Err(e) => {
             tracing::debug!(%peer, error = %e, "tcp: no upstream connection");
-            log.termination = Some("upstream connect failure");
+            log.failed(&e);
             return;
         }
     };
@@ -117,32 +107,12 @@ async fn connect_egress(
     timeout: Duration,
     log: &mut TcpLog,
 ) -> Result<(TcpStream, Option<Pick>), ProxyError> {
-    up.budget.deposit(StdInstant::now());
-    let mut policy = Policy::new(up.retries.max_retries);
-    let mut tried = Vec::new();
+    let mut attempts = Attempts::start(up, StdInstant::now());
     loop {
-        let Some(pick) = up.balancer.pick(&tried, StdInstant::now()) else {
-            return Err(ProxyError::new(
-                Side::Upstream,
-                ErrorKind::NoEndpoint,
-                false,
-            ));
-        };
-        let target = pick.addr();
-        log.upstream = Some(target);
-        match connect(target, timeout).await {
+        let pick = attempts.next(log)?;
+        match connect(pick.addr(), timeout).await {
             Ok(s) => return Ok((s, Some(pick))),
-            Err(e) => {
-                pick.failure(StdInstant::now());
-                if policy.decide(Attempt::Failed(&e), true) == Decision::Retry
-                    && up.budget.try_withdraw(StdInstant::now())
-                {
-                    tried.push(target);
-                    policy.retrying();
-                    continue;
-                }
-                return Err(e);
-            }
+            Err(e) => attempts.failed(pick, e, || true, log)?,
         }
     }
 }

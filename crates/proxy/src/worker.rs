@@ -15,74 +15,14 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::{TcpListener, TcpSocket};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::listener::{ListenerHandle, ListenerShared};
-
-/// What one worker is doing, for [`crate::RunningProxy::workers`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WorkerStatus {
-    /// Listening sockets the worker accepts on (ingress ones stop when draining).
-    pub listeners: usize,
-    /// Connections it has accepted since it started.
-    pub connections_accepted: u64,
-    /// Connections it serves now.
-    pub connections_open: usize,
-}
-
-/// A worker's counters, shared with the control side.
-#[derive(Debug, Default)]
-pub(crate) struct WorkerStats {
-    listeners: AtomicUsize,
-    accepted: AtomicU64,
-    open: AtomicUsize,
-}
-
-impl WorkerStats {
-    /// A connection was accepted; it counts as open until the guard drops.
-    pub(crate) fn accepted(self: &Arc<Self>) -> OpenConn {
-        self.accepted.fetch_add(1, Relaxed);
-        self.open.fetch_add(1, Relaxed);
-        OpenConn(Arc::clone(self))
-    }
-
-    /// An accept loop starts; it counts until the guard drops.
-    pub(crate) fn listening(self: &Arc<Self>) -> Listening {
-        self.listeners.fetch_add(1, Relaxed);
-        Listening(Arc::clone(self))
-    }
-
-    fn status(&self) -> WorkerStatus {
-        WorkerStatus {
-            listeners: self.listeners.load(Relaxed),
-            connections_accepted: self.accepted.load(Relaxed),
-            connections_open: self.open.load(Relaxed),
-        }
-    }
-}
-
-/// One accept loop of a worker.
-pub(crate) struct Listening(Arc<WorkerStats>);
-
-impl Drop for Listening {
-    fn drop(&mut self) {
-        self.0.listeners.fetch_sub(1, Relaxed);
-    }
-}
-
-/// One open connection of a worker.
-pub(crate) struct OpenConn(Arc<WorkerStats>);
-
-impl Drop for OpenConn {
-    fn drop(&mut self) {
-        self.0.open.fetch_sub(1, Relaxed);
-    }
-}
+use crate::listener::{ListenerHandle, WorkerStats, WorkerStatus};
+use crate::serving::ListenerShared;
 
 /// What the control side asks of a worker.
 pub(crate) enum Cmd {
@@ -184,7 +124,7 @@ async fn run(mut rx: mpsc::UnboundedReceiver<Cmd>, stats: Arc<WorkerStats>) {
     }
     // HTTP connections were told to finish gracefully: give them a moment.
     let deadline = tokio::time::Instant::now() + grace;
-    while stats.open.load(Relaxed) > 0 && tokio::time::Instant::now() < deadline {
+    while stats.status().connections_open > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
