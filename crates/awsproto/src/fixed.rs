@@ -71,7 +71,11 @@ mod tests {
     fn fixed_clock_and_ids_repeat() {
         let run = || {
             let g = Fixed::start(1_700_000_000.0, 7);
-            let a = (crate::now(), crate::uuid_v4(), crate::random_string(8, crate::HEX));
+            let a = (
+                crate::now(),
+                crate::uuid_v4(),
+                crate::random_string(8, crate::HEX),
+            );
             g.advance(1.5);
             (a, crate::now())
         };
