@@ -26,6 +26,7 @@ pub mod agent;
 mod cluster;
 mod common;
 mod instance;
+pub mod records;
 mod report;
 pub mod scheduler;
 mod service;
@@ -33,7 +34,7 @@ mod tags;
 mod task;
 pub mod taskdef;
 
-pub use common::TARGET_PREFIX;
+pub use common::{Tag, TARGET_PREFIX};
 
 /// The ECS API on a store.
 pub struct Ecs {
