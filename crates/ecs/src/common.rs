@@ -6,6 +6,8 @@ use berth_store::Read;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::records::{Cluster, ClusterStatus};
+
 /// The `X-Amz-Target` prefix of ECS.
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 
@@ -112,9 +114,9 @@ pub fn cluster_arn(ctx: &Context, name: &str) -> String {
 }
 
 /// An ACTIVE (or PROVISIONING) cluster, or ClusterNotFoundException.
-pub fn active_cluster(r: &impl Read, ctx: &Context, name: &str) -> R<Value> {
-    match r.get_json::<Value>(&cluster_key(ctx, name))? {
-        Some(c) if c["status"] != "INACTIVE" => Ok(c),
+pub fn active_cluster(r: &impl Read, ctx: &Context, name: &str) -> R<Cluster> {
+    match r.get_json::<Cluster>(&cluster_key(ctx, name))? {
+        Some(c) if c.status != ClusterStatus::Inactive => Ok(c),
         Some(_) => Err(ApiError::new(
             400,
             "ClusterNotFoundException",

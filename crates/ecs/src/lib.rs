@@ -28,6 +28,7 @@ mod common;
 mod instance;
 pub mod records;
 mod report;
+mod resource;
 pub mod scheduler;
 mod service;
 mod tags;

@@ -311,7 +311,7 @@ pub(crate) fn resolve_sc(
     r: &impl Read,
     ctx: &Context,
     sc: &ScConfig,
-    cluster: &Value,
+    cluster: &crate::records::Cluster,
     td: &Value,
 ) -> R<Option<ResolvedSc>> {
     let enabled = sc
@@ -329,9 +329,10 @@ pub(crate) fn resolve_sc(
     let given = sc.namespace.clone().filter(|n| !n.is_empty());
     let ns_value = match &given {
         Some(n) => n.clone(),
-        None => cluster["serviceConnectDefaults"]["namespace"]
-            .as_str()
-            .map(str::to_string)
+        None => cluster
+            .service_connect_defaults
+            .as_ref()
+            .map(|d| d.namespace.clone())
             .ok_or_else(|| {
                 invalid("serviceConnectConfiguration.namespace is required: the cluster has no Service Connect default namespace.")
             })?,
