@@ -56,6 +56,28 @@ pub fn token_key(ctx: &Context, kind: &str, token: &str) -> String {
     format!("{}token/{kind}/{token}", root(ctx))
 }
 
+/// Every (account, region) the store holds ECS records of, found by skipping from one
+/// `ecs/<account>/<region>/` root to the next (a seek per root, not a scan of all keys).
+pub fn roots(r: &impl Read) -> R<Vec<Context>> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    while let Some((key, _)) = r.scan("ecs/", after.as_deref(), 1)?.pop() {
+        let mut parts = key.splitn(4, '/');
+        let (Some(_), Some(account), Some(region)) = (parts.next(), parts.next(), parts.next())
+        else {
+            break;
+        };
+        let ctx = Context {
+            account: account.to_string(),
+            region: region.to_string(),
+        };
+        // The first key after every key of this root.
+        after = Some(format!("{}\u{10FFFF}", root(&ctx)));
+        out.push(ctx);
+    }
+    Ok(out)
+}
+
 // ---- errors -----------------------------------------------------------------------
 
 pub fn client(msg: impl Into<String>) -> ApiError {

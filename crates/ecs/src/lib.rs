@@ -34,6 +34,7 @@ mod service;
 mod tags;
 mod task;
 pub mod taskdef;
+pub mod taskstore;
 
 pub use common::{Tag, TARGET_PREFIX};
 

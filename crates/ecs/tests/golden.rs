@@ -122,11 +122,18 @@ fn round_trip_store(g: &Golden) {
     let stored: Vec<(String, Value)> = g
         .ecs
         .store()
-        .read(|r| {
-            r.scan_json::<Value>(root, None, usize::MAX)
-                .map_err(berth_awsproto::ApiError::from)
+        .read(|r| r.scan(root, None, usize::MAX))
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| {
+            let kind = k[root.len()..].split('/').next().unwrap();
+            ["cluster", "service", "task", "instance"].contains(&kind)
         })
-        .unwrap();
+        .map(|(k, v)| {
+            let v = serde_json::from_slice(&v).unwrap();
+            (k, v)
+        })
+        .collect();
     let mut checked = 0;
     for (key, v) in &stored {
         let kind = key[root.len()..].split('/').next().unwrap();
