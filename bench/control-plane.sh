@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Control-plane benchmark: latency of DescribeServices / CreateService / RegisterInstance /
 # DiscoverInstances at an empty store and after loading 1,000 Service Connect services and
-# 10,000 instances. Prints a markdown table on stdout (progress on stderr).
+# 10,000 instances (each service desiredCount 1, no agent: its task waits for one), the
+# rate of the load itself, then the idle server's CPU and memory with everything loaded.
+# Prints markdown on stdout (progress on stderr).
 #
-#   bench/control-plane.sh                      # the default sizes
-#   bench/control-plane.sh --services 200 ...   # extra flags go to berth-bench-control-plane
+#   bench/control-plane.sh                         # the default sizes
+#   bench/control-plane.sh --services 10000 ...    # extra flags go to berth-bench-control-plane
+#   IDLE_SECONDS=10 bench/control-plane.sh         # how long the idle server is watched
+#   BUILD=0                                        # use the release binaries already built
+#
+# Targets: every p99 under 20 ms, loading at >= 500 CreateService/s, the idle server
+# under 1 % of a core.
 set -euo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$repo"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 
-cargo build --release -p berth -p berth-bench >&2
+IDLE_SECONDS="${IDLE_SECONDS:-10}"
+if [ "${BUILD:-1}" != 0 ]; then
+    cargo build --release -p berth -p berth-bench >&2
+fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/berth-bench.XXXXXX")"
 server_pid=""
@@ -46,3 +56,18 @@ fi
 echo "berth server (release) at $url, data in $tmp/data" >&2
 
 "$CARGO_TARGET_DIR/release/berth-bench-control-plane" --endpoint "$url" "$@"
+
+# The idle server, everything loaded: CPU time (utime + stime, clock ticks) over
+# IDLE_SECONDS, after a moment to let the last passes finish.
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$server_pid/stat"; }
+sleep 3
+t0="$(cpu_ticks)"
+sleep "$IDLE_SECONDS"
+t1="$(cpu_ticks)"
+hz="$(getconf CLK_TCK)"
+rss_kb="$(awk '/^VmRSS/ {print $2}' "/proc/$server_pid/status")"
+db_mb="$(du -sm "$tmp/data" | cut -f1)"
+idle_pct="$(awk -v a="$t0" -v b="$t1" -v hz="$hz" -v s="$IDLE_SECONDS" 'BEGIN {printf "%.2f", (b - a) * 100 / hz / s}')"
+verdict="$(awk -v p="$idle_pct" 'BEGIN {print (p < 1.0) ? "met" : "MISSED"}')"
+echo
+echo "Idle server, everything loaded (${IDLE_SECONDS} s): CPU ${idle_pct} % of one core (target < 1 %: ${verdict}), RSS $((rss_kb / 1024)) MB, data directory ${db_mb} MB."

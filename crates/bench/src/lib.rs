@@ -2,7 +2,7 @@
 //! keep-alive connection (hand-written, so the client costs next to nothing next to the
 //! server it measures) and latency statistics.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use serde_json::Value;
@@ -24,7 +24,12 @@ pub struct Conn {
     io: BufReader<TcpStream>,
     buf: Vec<u8>,
     line: String,
+    last_used: Instant,
 }
+
+/// How long a connection may sit idle before it is replaced: the server closes
+/// connections that send no request head for 30 s.
+const MAX_IDLE: Duration = Duration::from_secs(20);
 
 /// A response: the HTTP status and the body.
 pub struct Reply {
@@ -53,11 +58,32 @@ impl Conn {
             io: BufReader::with_capacity(64 * 1024, stream),
             buf: Vec::with_capacity(4096),
             line: String::new(),
+            last_used: Instant::now(),
         })
     }
 
-    /// POSTs `body` with `X-Amz-Target: <target>` and reads the whole response.
+    /// POSTs `body` with `X-Amz-Target: <target>` and reads the whole response. A
+    /// connection idle for long is replaced first (the server closes idle ones), and
+    /// one the server closed before answering is replaced and the call sent again.
     pub async fn call(&mut self, target: &str, body: &[u8]) -> anyhow::Result<Reply> {
+        if self.last_used.elapsed() > MAX_IDLE {
+            *self = Conn::connect(&self.host).await?;
+        }
+        let reply = match self.send(target, body).await? {
+            Some(reply) => reply,
+            None => {
+                *self = Conn::connect(&self.host).await?;
+                self.send(target, body)
+                    .await?
+                    .context("connection closed by the server")?
+            }
+        };
+        self.last_used = Instant::now();
+        Ok(reply)
+    }
+
+    /// One request on this connection; None when the server closed it before answering.
+    async fn send(&mut self, target: &str, body: &[u8]) -> anyhow::Result<Option<Reply>> {
         self.buf.clear();
         self.buf.extend_from_slice(
             format!(
@@ -68,12 +94,14 @@ impl Conn {
             .as_bytes(),
         );
         self.buf.extend_from_slice(body);
-        self.io.get_mut().write_all(&self.buf).await?;
+        if self.io.get_mut().write_all(&self.buf).await.is_err() {
+            return Ok(None);
+        }
 
         // Status line.
         self.line.clear();
-        if self.io.read_line(&mut self.line).await? == 0 {
-            bail!("connection closed by the server");
+        if self.io.read_line(&mut self.line).await.unwrap_or(0) == 0 {
+            return Ok(None);
         }
         let status: u16 = self
             .line
@@ -101,7 +129,7 @@ impl Conn {
         let length = length.context("response without Content-Length")?;
         let mut body = vec![0; length];
         self.io.read_exact(&mut body).await?;
-        Ok(Reply { status, body })
+        Ok(Some(Reply { status, body }))
     }
 
     /// Calls `<prefix>.<op>` with a JSON body; the response must be 200.

@@ -24,6 +24,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::records::{ContainerInstance, HealthStatus, Service, Task};
 use crate::{taskdef, Ecs};
 
 /// The address the agent reported for a task: `privateIPv4Address` of its ENI, else
@@ -43,11 +44,6 @@ pub fn task_ip(task: &Value) -> Option<&str> {
             .flat_map(|c| c["networkBindings"].as_array().into_iter().flatten())
             .find_map(|b| b["bindIP"].as_str())
     })
-}
-
-/// The id at the end of an ARN (`.../<id>`).
-fn last_segment(arn: &str) -> &str {
-    arn.rsplit('/').next().unwrap_or(arn)
 }
 
 /// The ECS service a task belongs to, from its `group` (`service:<name>`).
@@ -81,100 +77,108 @@ fn port_of(td: &Value, port_name: &str) -> Option<(i64, Option<String>)> {
 
 /// True when a task may receive traffic: desired and last RUNNING, and healthy if it
 /// has health checks (never while UNHEALTHY).
-pub(crate) fn serving(task: &Value) -> bool {
-    if task["desiredStatus"] != "RUNNING" || task["lastStatus"] != "RUNNING" {
+pub(crate) fn serving(task: &Task) -> bool {
+    if !task.is_running() {
         return false;
     }
-    let checked = task["containers"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .any(|c| c.get("healthStatus").is_some());
-    match task["healthStatus"].as_str() {
-        Some("UNHEALTHY") => false,
-        Some("HEALTHY") => true,
-        _ => !checked,
+    let checked = task.containers.iter().any(|c| c.health_status.is_some());
+    match task.health_status {
+        HealthStatus::Unhealthy => false,
+        HealthStatus::Healthy => true,
+        HealthStatus::Unknown => !checked,
     }
+}
+
+/// The Cloud Map registrations a task should have: discoveryArn → attributes. None
+/// unless it serves, has an address and belongs to a deployment of `service`.
+fn wanted_registrations(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    service: &Service,
+    task: &Task,
+) -> R<BTreeMap<String, BTreeMap<String, String>>> {
+    let mut want = BTreeMap::new();
+    let dep = task
+        .started_by
+        .as_deref()
+        .and_then(|id| service.deployments.iter().find(|d| d.id == id));
+    let (true, Some(ip), Some(dep)) = (serving(task), task.ip(), dep) else {
+        return Ok(want);
+    };
+    let td = taskdef::resolve(r, ctx, &dep.task_definition)?.unwrap_or(Value::Null);
+    let family = td["family"].as_str().unwrap_or_default();
+    let entries = dep
+        .service_connect_configuration
+        .iter()
+        .flat_map(|sc| sc.services.iter().flatten());
+    for entry in entries {
+        let Some(arn) = dep
+            .service_connect_resources
+            .iter()
+            .flatten()
+            .find(|r| r.discovery_name == entry.discovery_name)
+            .map(|r| r.discovery_arn.clone())
+        else {
+            continue;
+        };
+        let port = match entry.ingress_port_override {
+            Some(p) => p,
+            None => match port_of(&td, &entry.port_name) {
+                Some((p, _)) => p,
+                None => continue,
+            },
+        };
+        let attrs: BTreeMap<String, String> = [
+            ("AWS_INSTANCE_IPV4", ip.to_string()),
+            ("AWS_INSTANCE_PORT", port.to_string()),
+            ("AVAILABILITY_ZONE", format!("{}a", ctx.region)),
+            ("REGION", ctx.region.clone()),
+            ("ECS_CLUSTER_NAME", cluster.to_string()),
+            ("ECS_SERVICE_NAME", service.service_name.clone()),
+            ("ECS_TASK_DEFINITION_FAMILY", family.to_string()),
+            ("ECS_TASK_ARN", task.task_arn.clone()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        want.insert(arn, attrs);
+    }
+    Ok(want)
 }
 
 /// Makes the Cloud Map instances of `task` match its state (see the module docs).
 /// Instance id: the task id. Idempotent; writes nothing when already in step.
-pub fn sync_endpoints(w: &mut Writer<'_>, ctx: &Context, cluster: &str, task: &Value) -> R<()> {
-    let Some(name) = service_of(task) else {
+pub(crate) fn sync_endpoints(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    task: &Task,
+) -> R<()> {
+    let Some(name) = task.service_name() else {
         return Ok(());
     };
-    let Some(service) = w.get_json::<Value>(&service_key(ctx, cluster, name))? else {
+    let Some(service) = w.get_json::<Service>(&service_key(ctx, cluster, name))? else {
         return Ok(());
     };
-    let task_id = last_segment(task["taskArn"].as_str().unwrap_or_default()).to_string();
-    // What the task should be registered as: discoveryArn → attributes.
-    let mut want: BTreeMap<String, BTreeMap<String, String>> = BTreeMap::new();
-    if let (true, Some(ip), Some(dep)) =
-        (serving(task), task_ip(task), deployment_of(&service, task))
-    {
-        let td = taskdef::resolve(w, ctx, dep["taskDefinition"].as_str().unwrap_or_default())?
-            .unwrap_or(Value::Null);
-        let family = td["family"].as_str().unwrap_or_default();
-        let sc = &dep["serviceConnectConfiguration"];
-        for entry in sc["services"].as_array().into_iter().flatten() {
-            let discovery = entry["discoveryName"].as_str().unwrap_or_default();
-            let Some(arn) = dep["serviceConnectResources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .find(|r| r["discoveryName"] == discovery)
-                .and_then(|r| r["discoveryArn"].as_str())
-            else {
-                continue;
-            };
-            let port = match entry["ingressPortOverride"].as_i64() {
-                Some(p) => p,
-                None => match port_of(&td, entry["portName"].as_str().unwrap_or_default()) {
-                    Some((p, _)) => p,
-                    None => continue,
-                },
-            };
-            let attrs: BTreeMap<String, String> = [
-                ("AWS_INSTANCE_IPV4", ip.to_string()),
-                ("AWS_INSTANCE_PORT", port.to_string()),
-                ("AVAILABILITY_ZONE", format!("{}a", ctx.region)),
-                ("REGION", ctx.region.clone()),
-                ("ECS_CLUSTER_NAME", cluster.to_string()),
-                ("ECS_SERVICE_NAME", name.to_string()),
-                ("ECS_TASK_DEFINITION_FAMILY", family.to_string()),
-                (
-                    "ECS_TASK_ARN",
-                    task["taskArn"].as_str().unwrap_or_default().to_string(),
-                ),
-            ]
-            .into_iter()
-            .map(|(k, v)| (k.to_string(), v))
-            .collect();
-            want.insert(arn.to_string(), attrs);
-        }
-    }
+    let want = wanted_registrations(w, ctx, cluster, &service, task)?;
     // Every Cloud Map service any deployment of the service uses.
-    let all: BTreeSet<String> = service["deployments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .flat_map(|d| {
-            d["serviceConnectResources"]
-                .as_array()
-                .into_iter()
-                .flatten()
-        })
-        .filter_map(|r| r["discoveryArn"].as_str().map(str::to_string))
+    let all: BTreeSet<&str> = service
+        .deployments
+        .iter()
+        .flat_map(|d| d.service_connect_resources.iter().flatten())
+        .map(|r| r.discovery_arn.as_str())
         .collect();
+    let task_id = task.id();
     for arn in all {
-        let have = berth_cloudmap::get_instance(w, ctx, &arn, &task_id)?;
-        match (want.get(&arn), have) {
+        let have = berth_cloudmap::get_instance(w, ctx, arn, task_id)?;
+        match (want.get(arn), have) {
             (Some(attrs), Some(h)) if &h.attributes == attrs => {}
             (Some(attrs), _) => {
-                berth_cloudmap::register_instance_in(w, ctx, &arn, &task_id, attrs)?;
+                berth_cloudmap::register_instance_in(w, ctx, arn, task_id, attrs)?;
             }
             (None, Some(_)) => {
-                berth_cloudmap::deregister_instance_in(w, ctx, &arn, &task_id)?;
+                berth_cloudmap::deregister_instance_in(w, ctx, arn, task_id)?;
             }
             (None, None) => {}
         }
@@ -482,7 +486,12 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
 
 /// Where the time an instance's agent dropped its stream is kept (until it is back).
 pub(crate) fn agent_gone_key(ctx: &Context, cluster: &str, instance_id: &str) -> String {
-    format!("{}agentgone/{cluster}/{instance_id}", root(ctx))
+    format!("{}{instance_id}", agent_gone_prefix(ctx, cluster))
+}
+
+/// Where the instances of `cluster` whose agent is away are kept.
+pub(crate) fn agent_gone_prefix(ctx: &Context, cluster: &str) -> String {
+    format!("{}agentgone/{cluster}/", root(ctx))
 }
 
 /// Records whether the agent of an instance holds its push stream open.
@@ -495,7 +504,7 @@ pub fn set_agent_connected(
 ) -> R<()> {
     ecs.store.write(|w| {
         let key = instance_key(ctx, cluster, instance_id);
-        let Some(mut inst) = w.get_json::<Value>(&key)? else {
+        let Some(mut inst) = w.get_json::<ContainerInstance>(&key)? else {
             return Ok(());
         };
         let gone = agent_gone_key(ctx, cluster, instance_id);
@@ -504,11 +513,11 @@ pub fn set_agent_connected(
         } else if w.get(&gone)?.is_none() {
             w.put_json(&gone, &berth_awsproto::now())?;
         }
-        if inst["agentConnected"] == connected {
+        if inst.agent_connected == connected {
             return Ok(());
         }
-        inst["agentConnected"] = json!(connected);
-        inst["version"] = json!(inst["version"].as_i64().unwrap_or(1) + 1);
+        inst.agent_connected = connected;
+        inst.version += 1;
         w.put_json(&key, &inst)?;
         Ok::<_, ApiError>(())
     })?;
@@ -519,40 +528,25 @@ pub fn set_agent_connected(
 /// marked disconnected (from now), so an agent that never comes back has its tasks
 /// replaced after the grace period, as if the server had seen it go. Returns how many.
 pub fn disconnect_all(ecs: &Ecs) -> R<usize> {
+    let roots = ecs.store.read(|r| roots(r))?;
     let (n, _) = ecs.store.write(|w| {
         let mut n = 0;
-        for (key, mut inst) in w.scan_json::<Value>("ecs/", None, usize::MAX)? {
-            let mut parts = key.splitn(6, '/');
-            let (
-                Some("ecs"),
-                Some(account),
-                Some(region),
-                Some("instance"),
-                Some(cluster),
-                Some(id),
-            ) = (
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-                parts.next(),
-            )
-            else {
-                continue;
-            };
-            if inst["agentConnected"] != true {
-                continue;
+        for ctx in &roots {
+            let prefix = format!("{}instance/", root(ctx));
+            for (key, mut inst) in w.scan_json::<ContainerInstance>(&prefix, None, usize::MAX)? {
+                if !inst.agent_connected {
+                    continue;
+                }
+                let cluster = key[prefix.len()..].split('/').next().unwrap_or_default();
+                inst.agent_connected = false;
+                inst.version += 1;
+                w.put_json(&key, &inst)?;
+                w.put_json(
+                    &agent_gone_key(ctx, cluster, inst.id()),
+                    &berth_awsproto::now(),
+                )?;
+                n += 1;
             }
-            let ctx = Context {
-                account: account.to_string(),
-                region: region.to_string(),
-            };
-            inst["agentConnected"] = json!(false);
-            inst["version"] = json!(inst["version"].as_i64().unwrap_or(1) + 1);
-            w.put_json(&key, &inst)?;
-            w.put_json(&agent_gone_key(&ctx, cluster, id), &berth_awsproto::now())?;
-            n += 1;
         }
         Ok::<_, ApiError>(n)
     })?;

@@ -10,6 +10,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::records::{
+    Attachment, AttachmentsStatus, Cluster, ClusterStatus, ContainerInstance, InstanceStatus,
+    KeyValue, Rest, ScDefaults, Service, ServiceStatus, Task, TaskStatus,
+};
+use crate::resource::{describe_each, list_arns};
 use crate::Ecs;
 
 #[derive(Deserialize, Default)]
@@ -21,7 +26,7 @@ struct Setting {
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct ScDefaults {
+struct ScDefaultsInput {
     namespace: Option<String>,
 }
 
@@ -34,10 +39,10 @@ struct CreateInput {
     configuration: Option<Value>,
     capacity_providers: Option<Vec<String>>,
     default_capacity_provider_strategy: Option<Vec<Value>>,
-    service_connect_defaults: Option<ScDefaults>,
+    service_connect_defaults: Option<ScDefaultsInput>,
 }
 
-fn check_settings(settings: &[Setting]) -> R<Value> {
+fn check_settings(settings: &[Setting]) -> R<Vec<KeyValue>> {
     let mut out = Vec::new();
     for s in settings {
         let name = s.name.as_deref().unwrap_or("");
@@ -52,9 +57,12 @@ fn check_settings(settings: &[Setting]) -> R<Value> {
             "settings.value",
             &["enabled", "disabled", "enhanced"],
         )?;
-        out.push(json!({"name": name, "value": value}));
+        out.push(KeyValue {
+            name: Some(name.to_string()),
+            value: Some(value.to_string()),
+        });
     }
-    Ok(Value::Array(out))
+    Ok(out)
 }
 
 /// Resolves (or creates) the namespace a cluster names as its default. Returns its ARN
@@ -91,16 +99,17 @@ fn default_namespace(w: &mut Writer<'_>, ctx: &Context, ns: &str) -> R<(String, 
 }
 
 /// Marks a cluster PROVISIONING and queues it for [`reconcile`].
-fn provisioning(w: &mut Writer<'_>, key: &str, cluster: &mut Value) -> R<()> {
+fn provisioning(w: &mut Writer<'_>, key: &str, cluster: &mut Cluster) -> R<()> {
     w.put(&format!("{PROVISIONING_QUEUE}{key}"), b"")?;
-    cluster["status"] = json!("PROVISIONING");
-    cluster["attachments"] = json!([{
-        "id": berth_awsproto::uuid_v4(),
-        "type": "sc",
-        "status": "ATTACHING",
-        "details": [],
+    cluster.status = ClusterStatus::Provisioning;
+    cluster.attachments = Some(vec![Attachment {
+        id: berth_awsproto::uuid_v4(),
+        kind: "sc".into(),
+        status: "ATTACHING".into(),
+        details: Vec::new(),
+        rest: Rest::new(),
     }]);
-    cluster["attachmentsStatus"] = json!("UPDATE_IN_PROGRESS");
+    cluster.attachments_status = Some(AttachmentsStatus::UpdateInProgress);
     Ok(())
 }
 
@@ -114,42 +123,31 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         .clone()
         .unwrap_or_else(|| DEFAULT_CLUSTER.into());
     check_name(&name, "clusterName")?;
-    let tags = i.tags.unwrap_or_default();
+    let tags = i.tags.clone().unwrap_or_default();
     check_tags(&tags)?;
-    let settings = check_settings(i.settings.as_deref().unwrap_or(&[]))?;
-    let settings = if settings.as_array().is_some_and(|a| a.is_empty()) {
-        json!([{"name": "containerInsights", "value": "disabled"}])
-    } else {
-        settings
-    };
+    let mut settings = check_settings(i.settings.as_deref().unwrap_or(&[]))?;
+    if settings.is_empty() {
+        settings.push(KeyValue {
+            name: Some("containerInsights".into()),
+            value: Some("disabled".into()),
+        });
+    }
     let key = cluster_key(ctx, &name);
     let (cluster, _) = ecs.store.write(|w| {
-        if let Some(existing) = w.get_json::<Value>(&key)? {
-            if existing["status"] != "INACTIVE" {
+        if let Some(existing) = w.get_json::<Cluster>(&key)? {
+            if existing.status != ClusterStatus::Inactive {
                 // CreateCluster is idempotent on the name.
                 return Ok(existing);
             }
         }
-        let mut c = json!({
-            "clusterArn": cluster_arn(ctx, &name),
-            "clusterName": name,
-            "status": "ACTIVE",
-            "registeredContainerInstancesCount": 0,
-            "runningTasksCount": 0,
-            "pendingTasksCount": 0,
-            "activeServicesCount": 0,
-            "statistics": [],
-            "tags": tags_json(&tags),
-            "settings": settings,
-            "capacityProviders": i.capacity_providers.clone().unwrap_or_default(),
-            "defaultCapacityProviderStrategy": i.default_capacity_provider_strategy.clone().unwrap_or_default(),
-        });
-        if let Some(conf) = &i.configuration {
-            c["configuration"] = conf.clone();
-        }
-        if let Some(ns) = i.service_connect_defaults.as_ref().and_then(|d| d.namespace.as_deref()) {
+        let mut c = new_cluster(ctx, &name, &i, settings, tags);
+        if let Some(ns) = i
+            .service_connect_defaults
+            .as_ref()
+            .and_then(|d| d.namespace.as_deref())
+        {
             let (arn, _) = default_namespace(w, ctx, ns)?;
-            c["serviceConnectDefaults"] = json!({ "namespace": arn });
+            c.service_connect_defaults = Some(ScDefaults { namespace: arn });
             provisioning(w, &key, &mut c)?;
         }
         w.put_json(&key, &c)?;
@@ -158,32 +156,72 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     Ok(json!({ "cluster": cluster }))
 }
 
+/// A new ACTIVE cluster record.
+fn new_cluster(
+    ctx: &Context,
+    name: &str,
+    i: &CreateInput,
+    settings: Vec<KeyValue>,
+    tags: Vec<Tag>,
+) -> Cluster {
+    let mut rest = Rest::new();
+    rest.insert("statistics".into(), json!([]));
+    rest.insert(
+        "capacityProviders".into(),
+        json!(i.capacity_providers.clone().unwrap_or_default()),
+    );
+    rest.insert(
+        "defaultCapacityProviderStrategy".into(),
+        json!(i
+            .default_capacity_provider_strategy
+            .clone()
+            .unwrap_or_default()),
+    );
+    if let Some(conf) = &i.configuration {
+        rest.insert("configuration".into(), conf.clone());
+    }
+    Cluster {
+        cluster_arn: cluster_arn(ctx, name),
+        cluster_name: name.to_string(),
+        status: ClusterStatus::Active,
+        registered_container_instances_count: 0,
+        running_tasks_count: 0,
+        pending_tasks_count: 0,
+        active_services_count: 0,
+        service_connect_defaults: None,
+        attachments: None,
+        attachments_status: None,
+        settings,
+        tags,
+        rest,
+    }
+}
+
 /// Fills the live counts of a cluster from its services, tasks and instances.
-fn with_counts(r: &impl Read, ctx: &Context, mut c: Value) -> R<Value> {
-    let name = c["clusterName"].as_str().unwrap_or_default().to_string();
-    let mut running = 0;
-    let mut pending = 0;
-    for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, &name), None, usize::MAX)? {
-        match t["lastStatus"].as_str() {
-            Some("RUNNING") => running += 1,
-            Some("STOPPED") | Some("DELETED") => {}
+fn with_counts(r: &impl Read, ctx: &Context, mut c: Cluster) -> R<Cluster> {
+    let name = c.cluster_name.clone();
+    let (mut running, mut pending) = (0, 0);
+    for (_, t) in r.scan_json::<Task>(&task_prefix(ctx, &name), None, usize::MAX)? {
+        match t.last_status {
+            TaskStatus::Running => running += 1,
+            TaskStatus::Stopped => {}
             _ => pending += 1,
         }
     }
     let services = r
-        .scan_json::<Value>(&service_prefix(ctx, &name), None, usize::MAX)?
+        .scan_json::<Service>(&service_prefix(ctx, &name), None, usize::MAX)?
         .into_iter()
-        .filter(|(_, s)| s["status"] == "ACTIVE" || s["status"] == "DRAINING")
+        .filter(|(_, s)| matches!(s.status, ServiceStatus::Active | ServiceStatus::Draining))
         .count();
     let instances = r
-        .scan_json::<Value>(&instance_prefix(ctx, &name), None, usize::MAX)?
+        .scan_json::<ContainerInstance>(&instance_prefix(ctx, &name), None, usize::MAX)?
         .into_iter()
-        .filter(|(_, i)| i["status"] != "INACTIVE")
+        .filter(|(_, i)| i.status != InstanceStatus::Inactive)
         .count();
-    c["registeredContainerInstancesCount"] = json!(instances);
-    c["runningTasksCount"] = json!(running);
-    c["pendingTasksCount"] = json!(pending);
-    c["activeServicesCount"] = json!(services);
+    c.registered_container_instances_count = instances as i64;
+    c.running_tasks_count = running;
+    c.pending_tasks_count = pending;
+    c.active_services_count = services as i64;
     Ok(c)
 }
 
@@ -194,21 +232,39 @@ struct DescribeInput {
     include: Option<Vec<String>>,
 }
 
+const INCLUDE: &[&str] = &[
+    "ATTACHMENTS",
+    "CONFIGURATIONS",
+    "SETTINGS",
+    "STATISTICS",
+    "TAGS",
+];
+
+/// A cluster as DescribeClusters shows it: attachments, settings, tags and the
+/// configuration only when `include` asks for them.
+fn described(mut c: Cluster, include: &[String]) -> Cluster {
+    let has = |s: &str| include.iter().any(|x| x == s);
+    if !has("ATTACHMENTS") {
+        c.attachments = None;
+        c.attachments_status = None;
+    }
+    if !has("SETTINGS") {
+        c.settings.clear();
+    }
+    if !has("TAGS") {
+        c.tags.clear();
+    }
+    if !has("CONFIGURATIONS") {
+        c.rest.remove("configuration");
+    }
+    c
+}
+
 pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: DescribeInput = parse_input(input)?;
     let include = i.include.unwrap_or_default();
     for inc in &include {
-        check_enum(
-            Some(inc),
-            "include",
-            &[
-                "ATTACHMENTS",
-                "CONFIGURATIONS",
-                "SETTINGS",
-                "STATISTICS",
-                "TAGS",
-            ],
-        )?;
+        check_enum(Some(inc), "include", INCLUDE)?;
     }
     let names = i.clusters.unwrap_or_else(|| vec![DEFAULT_CLUSTER.into()]);
     if names.len() > 100 {
@@ -216,38 +272,16 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             "clusters: at most 100 clusters can be described at once.",
         ));
     }
-    let has = |s: &str| include.iter().any(|x| x == s);
     ecs.store.read(|r| {
-        let mut clusters = Vec::new();
-        let mut failures = Vec::new();
-        for n in &names {
-            let name = cluster_name(Some(n));
-            match r.get_json::<Value>(&cluster_key(ctx, &name))? {
-                Some(c) => {
-                    let mut c = with_counts(r, ctx, c)?;
-                    let m = c.as_object_mut().expect("a cluster is an object");
-                    if !has("ATTACHMENTS") {
-                        m.remove("attachments");
-                        m.remove("attachmentsStatus");
-                    }
-                    if !has("SETTINGS") {
-                        m.insert("settings".into(), json!([]));
-                    }
-                    if !has("TAGS") {
-                        m.insert("tags".into(), json!([]));
-                    }
-                    if !has("CONFIGURATIONS") {
-                        m.remove("configuration");
-                    }
-                    clusters.push(c);
-                }
-                None => failures.push(json!({
-                    "arn": cluster_arn(ctx, &name),
-                    "reason": "MISSING",
-                })),
-            }
-        }
-        Ok(json!({ "clusters": clusters, "failures": failures }))
+        let refs: Vec<String> = names.iter().map(|n| cluster_name(Some(n))).collect();
+        describe_each(
+            r,
+            ctx,
+            "",
+            &refs,
+            |c: Cluster| Ok(described(with_counts(r, ctx, c)?, &include)),
+            "clusters",
+        )
     })
 }
 
@@ -262,14 +296,15 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: ListInput = parse_input(input)?;
     let size = page_size(i.max_results, 100, 100)?;
     ecs.store.read(|r| {
-        let (arns, next) = paginate(
+        list_arns(
             r,
-            &cluster_prefix(ctx),
+            ctx,
+            "",
             i.next_token.as_deref(),
             size,
-            |_, c| (c["status"] != "INACTIVE").then(|| c["clusterArn"].clone()),
-        )?;
-        Ok(page_json("clusterArns", arns, next))
+            "clusterArns",
+            |c: &Cluster| c.status != ClusterStatus::Inactive,
+        )
     })
 }
 
@@ -279,7 +314,7 @@ struct UpdateInput {
     cluster: Option<String>,
     settings: Option<Vec<Setting>>,
     configuration: Option<Value>,
-    service_connect_defaults: Option<ScDefaults>,
+    service_connect_defaults: Option<ScDefaultsInput>,
 }
 
 pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
@@ -293,33 +328,45 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let (c, _) = ecs.store.write(|w| {
         let mut c = active_cluster(w, ctx, &name)?;
         if let Some(s) = &settings {
-            c["settings"] = s.clone();
+            c.settings = s.clone();
         }
         if let Some(conf) = &i.configuration {
-            c["configuration"] = conf.clone();
+            c.rest.insert("configuration".into(), conf.clone());
         }
         if let Some(d) = &i.service_connect_defaults {
-            match d.namespace.as_deref() {
-                // An empty namespace removes the default.
-                Some("") | None => {
-                    if let Some(m) = c.as_object_mut() {
-                        m.remove("serviceConnectDefaults");
-                    }
-                }
-                Some(ns) => {
-                    let (arn, _) = default_namespace(w, ctx, ns)?;
-                    if c["serviceConnectDefaults"]["namespace"] != json!(arn) {
-                        c["serviceConnectDefaults"] = json!({ "namespace": arn });
-                        provisioning(w, &cluster_key(ctx, &name), &mut c)?;
-                    }
-                }
-            }
+            set_default_namespace(w, ctx, &mut c, d.namespace.as_deref())?;
         }
         w.put_json(&cluster_key(ctx, &name), &c)?;
         Ok::<_, ApiError>(c)
     })?;
     let c = ecs.store.read(|r| with_counts(r, ctx, c))?;
     Ok(json!({ "cluster": c }))
+}
+
+/// UpdateCluster's `serviceConnectDefaults`: an empty namespace removes the default; a
+/// new one makes the cluster PROVISIONING until it exists.
+fn set_default_namespace(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    c: &mut Cluster,
+    ns: Option<&str>,
+) -> R<()> {
+    match ns {
+        Some("") | None => c.service_connect_defaults = None,
+        Some(ns) => {
+            let (arn, _) = default_namespace(w, ctx, ns)?;
+            if c.service_connect_defaults
+                .as_ref()
+                .map(|d| d.namespace.as_str())
+                != Some(&arn)
+            {
+                c.service_connect_defaults = Some(ScDefaults { namespace: arn });
+                let key = cluster_key(ctx, &c.cluster_name);
+                provisioning(w, &key, c)?;
+            }
+        }
+    }
+    Ok(())
 }
 
 pub fn update_settings(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
@@ -340,6 +387,32 @@ struct DeleteInput {
     cluster: Option<String>,
 }
 
+/// Why a cluster cannot be deleted yet, if it cannot.
+fn still_in_use(c: &Cluster) -> Option<ApiError> {
+    if c.registered_container_instances_count > 0 {
+        return Some(ApiError::new(
+            400,
+            "ClusterContainsContainerInstancesException",
+            "The Cluster cannot be deleted while Container Instances are active or draining.",
+        ));
+    }
+    if c.active_services_count > 0 {
+        return Some(ApiError::new(
+            400,
+            "ClusterContainsServicesException",
+            "The Cluster cannot be deleted while Services are active.",
+        ));
+    }
+    if c.running_tasks_count > 0 || c.pending_tasks_count > 0 {
+        return Some(ApiError::new(
+            400,
+            "ClusterContainsTasksException",
+            "The Cluster cannot be deleted while Tasks are active.",
+        ));
+    }
+    None
+}
+
 pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: DeleteInput = parse_input(input)?;
     let cluster = i
@@ -349,34 +422,13 @@ pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let name = cluster_name(Some(cluster));
     let (c, _) = ecs.store.write(|w| {
         let c = active_cluster(w, ctx, &name)?;
-        let c = with_counts(w, ctx, c)?;
-        if c["registeredContainerInstancesCount"].as_u64() > Some(0) {
-            return Err(ApiError::new(
-                400,
-                "ClusterContainsContainerInstancesException",
-                "The Cluster cannot be deleted while Container Instances are active or draining.",
-            ));
+        let mut c = with_counts(w, ctx, c)?;
+        if let Some(e) = still_in_use(&c) {
+            return Err(e);
         }
-        if c["activeServicesCount"].as_u64() > Some(0) {
-            return Err(ApiError::new(
-                400,
-                "ClusterContainsServicesException",
-                "The Cluster cannot be deleted while Services are active.",
-            ));
-        }
-        if c["runningTasksCount"].as_u64() > Some(0) || c["pendingTasksCount"].as_u64() > Some(0) {
-            return Err(ApiError::new(
-                400,
-                "ClusterContainsTasksException",
-                "The Cluster cannot be deleted while Tasks are active.",
-            ));
-        }
-        let mut c = c;
-        c["status"] = json!("INACTIVE");
-        if let Some(m) = c.as_object_mut() {
-            m.remove("attachments");
-            m.remove("attachmentsStatus");
-        }
+        c.status = ClusterStatus::Inactive;
+        c.attachments = None;
+        c.attachments_status = None;
         w.put_json(&cluster_key(ctx, &name), &c)?;
         Ok(c)
     })?;
@@ -398,19 +450,22 @@ pub fn reconcile(ecs: &Ecs) -> R<()> {
         let key = marker[PROVISIONING_QUEUE.len()..].to_string();
         ecs.store.write(|w| {
             w.delete(&marker)?;
-            let Some(mut c) = w.get_json::<Value>(&key)? else {
+            let Some(mut c) = w.get_json::<Cluster>(&key)? else {
                 return Ok(());
             };
-            if c["status"] != "PROVISIONING" {
+            if c.status != ClusterStatus::Provisioning {
                 return Ok(());
             }
-            c["status"] = json!("ACTIVE");
-            if let Some(atts) = c["attachments"].as_array_mut() {
-                for a in atts.iter_mut().filter(|a| a["type"] == "sc") {
-                    a["status"] = json!("ATTACHED");
-                }
+            c.status = ClusterStatus::Active;
+            for a in c
+                .attachments
+                .iter_mut()
+                .flatten()
+                .filter(|a| a.kind == "sc")
+            {
+                a.status = "ATTACHED".into();
             }
-            c["attachmentsStatus"] = json!("UPDATE_COMPLETE");
+            c.attachments_status = Some(AttachmentsStatus::UpdateComplete);
             w.put_json(&key, &c)?;
             Ok::<_, ApiError>(())
         })?;

@@ -6,6 +6,8 @@ use berth_store::Read;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
+use crate::records::{Cluster, ClusterStatus};
+
 /// The `X-Amz-Target` prefix of ECS.
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 
@@ -52,6 +54,28 @@ pub fn instance_key(ctx: &Context, cluster: &str, id: &str) -> String {
 }
 pub fn token_key(ctx: &Context, kind: &str, token: &str) -> String {
     format!("{}token/{kind}/{token}", root(ctx))
+}
+
+/// Every (account, region) the store holds ECS records of, found by skipping from one
+/// `ecs/<account>/<region>/` root to the next (a seek per root, not a scan of all keys).
+pub fn roots(r: &impl Read) -> R<Vec<Context>> {
+    let mut out = Vec::new();
+    let mut after: Option<String> = None;
+    while let Some((key, _)) = r.scan("ecs/", after.as_deref(), 1)?.pop() {
+        let mut parts = key.splitn(4, '/');
+        let (Some(_), Some(account), Some(region)) = (parts.next(), parts.next(), parts.next())
+        else {
+            break;
+        };
+        let ctx = Context {
+            account: account.to_string(),
+            region: region.to_string(),
+        };
+        // The first key after every key of this root.
+        after = Some(format!("{}\u{10FFFF}", root(&ctx)));
+        out.push(ctx);
+    }
+    Ok(out)
 }
 
 // ---- errors -----------------------------------------------------------------------
@@ -112,9 +136,9 @@ pub fn cluster_arn(ctx: &Context, name: &str) -> String {
 }
 
 /// An ACTIVE (or PROVISIONING) cluster, or ClusterNotFoundException.
-pub fn active_cluster(r: &impl Read, ctx: &Context, name: &str) -> R<Value> {
-    match r.get_json::<Value>(&cluster_key(ctx, name))? {
-        Some(c) if c["status"] != "INACTIVE" => Ok(c),
+pub fn active_cluster(r: &impl Read, ctx: &Context, name: &str) -> R<Cluster> {
+    match r.get_json::<Cluster>(&cluster_key(ctx, name))? {
+        Some(c) if c.status != ClusterStatus::Inactive => Ok(c),
         Some(_) => Err(ApiError::new(
             400,
             "ClusterNotFoundException",
@@ -219,7 +243,9 @@ pub const LOG_DRIVERS: &[&str] = &[
 
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct Tag {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 

@@ -6,11 +6,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
-use crate::Ecs;
+use crate::records::{ContainerInstance, InstanceStatus, Resource, Rest, TaskStatus};
+use crate::resource::{describe_each, list_arns, to_json};
+use crate::{taskstore, Ecs};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
-struct Resource {
+struct ResourceInput {
     name: Option<String>,
     r#type: Option<String>,
     #[serde(flatten)]
@@ -32,7 +34,7 @@ struct RegisterInput {
     cluster: Option<String>,
     instance_identity_document: Option<String>,
     instance_identity_document_signature: Option<String>,
-    total_resources: Option<Vec<Resource>>,
+    total_resources: Option<Vec<ResourceInput>>,
     version_info: Option<Value>,
     container_instance_arn: Option<String>,
     attributes: Option<Vec<Attribute>>,
@@ -43,21 +45,9 @@ fn instance_arn(ctx: &Context, cluster: &str, id: &str) -> String {
     ctx.arn("ecs", &format!("container-instance/{cluster}/{id}"))
 }
 
-pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
-    let i: RegisterInput = parse_input(input)?;
-    let _ = &i.instance_identity_document_signature;
-    let cluster = cluster_name(i.cluster.as_deref());
-    let tags = i.tags.clone().unwrap_or_default();
-    check_tags(&tags)?;
-    let doc: Value = match &i.instance_identity_document {
-        Some(d) => serde_json::from_str(d).map_err(|e| {
-            invalid(format!(
-                "instanceIdentityDocument is not a valid JSON document: {e}"
-            ))
-        })?,
-        None => json!({}),
-    };
-    let mut resources = Vec::new();
+/// `totalResources` as the instance records them (every amount member present).
+fn resources(i: &RegisterInput) -> R<Vec<Resource>> {
+    let mut out = Vec::new();
     for (n, r) in i.total_resources.iter().flatten().enumerate() {
         let name = r
             .name
@@ -78,9 +68,18 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 v[default] = json!(0);
             }
         }
-        resources.push(v);
+        out.push(
+            serde_json::from_value(v)
+                .map_err(|e| ApiError::serialization(format!("totalResources[{n}]: {e}")))?,
+        );
     }
-    let mut attributes = vec![
+    Ok(out)
+}
+
+/// The instance's attributes: berth's capabilities, then the agent's own (which
+/// replace a capability of the same name).
+fn attributes(i: &RegisterInput) -> R<Vec<Value>> {
+    let mut out = vec![
         json!({"name": "ecs.capability.task-eni"}),
         json!({"name": "ecs.capability.service-connect-v1"}),
         json!({"name": "ecs.capability.container-health-check"}),
@@ -102,81 +101,117 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         if let Some(x) = &a.target_id {
             v["targetId"] = json!(x);
         }
-        attributes.retain(|e| e["name"] != json!(name));
-        attributes.push(v);
+        out.retain(|e| e["name"] != json!(name));
+        out.push(v);
     }
+    Ok(out)
+}
+
+/// A new ACTIVE, connected instance record.
+fn new_instance(
+    ctx: &Context,
+    cluster: &str,
+    id: &str,
+    ec2_id: String,
+    i: &RegisterInput,
+    resources: Vec<Resource>,
+    attributes: Vec<Value>,
+) -> ContainerInstance {
+    let mut rest = Rest::new();
+    rest.insert("ec2InstanceId".into(), json!(ec2_id));
+    rest.insert(
+        "versionInfo".into(),
+        i.version_info.clone().unwrap_or_else(|| json!({})),
+    );
+    rest.insert("remainingResources".into(), json!(resources));
+    rest.insert("attributes".into(), json!(attributes));
+    rest.insert("attachments".into(), json!([]));
+    ContainerInstance {
+        container_instance_arn: instance_arn(ctx, cluster, id),
+        status: InstanceStatus::Active,
+        agent_connected: true,
+        version: 1,
+        registered_resources: resources,
+        running_tasks_count: 0,
+        pending_tasks_count: 0,
+        registered_at: now(),
+        tags: i.tags.clone().unwrap_or_default(),
+        rest,
+    }
+}
+
+pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
+    let i: RegisterInput = parse_input(input)?;
+    let _ = &i.instance_identity_document_signature;
+    let cluster = cluster_name(i.cluster.as_deref());
+    check_tags(i.tags.as_deref().unwrap_or(&[]))?;
+    let doc: Value = match &i.instance_identity_document {
+        Some(d) => serde_json::from_str(d).map_err(|e| {
+            invalid(format!(
+                "instanceIdentityDocument is not a valid JSON document: {e}"
+            ))
+        })?,
+        None => json!({}),
+    };
+    let resources = resources(&i)?;
+    let attributes = attributes(&i)?;
     let (ci, _) = ecs.store.write(|w| {
         active_cluster(w, ctx, &cluster)?;
         // Re-registration keeps the identity of a known instance.
-        let id = match &i.container_instance_arn {
+        let (id, prev) = match &i.container_instance_arn {
             Some(arn) => {
                 let id = name_from(arn, "container-instance");
-                if w.get_json::<Value>(&instance_key(ctx, &cluster, &id))?
-                    .is_none()
-                {
-                    return Err(invalid(format!(
-                        "containerInstanceArn '{arn}' is not registered in this cluster."
-                    )));
-                }
-                id
+                let prev = w
+                    .get_json::<ContainerInstance>(&instance_key(ctx, &cluster, &id))?
+                    .ok_or_else(|| {
+                        invalid(format!(
+                            "containerInstanceArn '{arn}' is not registered in this cluster."
+                        ))
+                    })?;
+                (id, Some(prev))
             }
-            None => random_string(32, HEX),
+            None => (random_string(32, HEX), None),
         };
         let ec2_id = doc["instanceId"]
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| format!("i-{}", random_string(17, HEX)));
-        let mut ci = json!({
-            "containerInstanceArn": instance_arn(ctx, &cluster, &id),
-            "ec2InstanceId": ec2_id,
-            "version": 1,
-            "versionInfo": i.version_info.clone().unwrap_or_else(|| json!({})),
-            "remainingResources": resources,
-            "registeredResources": resources,
-            "status": "ACTIVE",
-            "agentConnected": true,
-            "runningTasksCount": 0,
-            "pendingTasksCount": 0,
-            "attributes": attributes,
-            "registeredAt": now(),
-            "attachments": [],
-            "tags": tags_json(&tags),
-        });
-        if let Some(prev) = w.get_json::<Value>(&instance_key(ctx, &cluster, &id))? {
-            ci["version"] = json!(prev["version"].as_i64().unwrap_or(1) + 1);
-            ci["registeredAt"] = prev["registeredAt"].clone();
+        let mut ci = new_instance(ctx, &cluster, &id, ec2_id, &i, resources, attributes);
+        if let Some(prev) = prev {
+            ci.version = prev.version + 1;
+            ci.registered_at = prev.registered_at;
         }
         w.put_json(&instance_key(ctx, &cluster, &id), &ci)?;
         Ok::<_, ApiError>(ci)
     })?;
-    Ok(json!({ "containerInstance": public(ci, false) }))
+    Ok(json!({ "containerInstance": public(ci, false)? }))
 }
 
-fn public(mut c: Value, with_tags: bool) -> Value {
+/// An instance as the API shows it: tags only when asked for.
+fn public(c: ContainerInstance, with_tags: bool) -> R<Value> {
+    let mut v = to_json(&c)?;
     if !with_tags {
-        if let Some(m) = c.as_object_mut() {
+        if let Some(m) = v.as_object_mut() {
             m.remove("tags");
         }
     }
-    c
+    Ok(v)
 }
 
 /// Fills the live task counts of a container instance.
-fn with_counts(r: &impl Read, ctx: &Context, cluster: &str, mut c: Value) -> R<Value> {
-    let arn = c["containerInstanceArn"].clone();
-    let (mut running, mut pending) = (0, 0);
-    for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX)? {
-        if t["containerInstanceArn"] != arn {
-            continue;
-        }
-        match t["lastStatus"].as_str() {
-            Some("RUNNING") => running += 1,
-            Some("STOPPED") => {}
-            _ => pending += 1,
-        }
-    }
-    c["runningTasksCount"] = json!(running);
-    c["pendingTasksCount"] = json!(pending);
+fn with_counts(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    mut c: ContainerInstance,
+) -> R<ContainerInstance> {
+    let tasks = taskstore::on_instance(r, ctx, cluster, c.id())?;
+    let running = tasks
+        .iter()
+        .filter(|t| t.last_status == TaskStatus::Running)
+        .count() as i64;
+    c.running_tasks_count = running;
+    c.pending_tasks_count = tasks.len() as i64 - running;
     Ok(c)
 }
 
@@ -201,24 +236,23 @@ pub fn deregister(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         active_cluster(w, ctx, &cluster)?;
         let key = instance_key(ctx, &cluster, &id);
         let ci = w
-            .get_json::<Value>(&key)
-            ?
-            .filter(|c| c["status"] != "INACTIVE")
+            .get_json::<ContainerInstance>(&key)?
+            .filter(|c| c.status != InstanceStatus::Inactive)
             .ok_or_else(|| invalid("The referenced container instance was not found."))?;
         let mut ci = with_counts(w, ctx, &cluster, ci)?;
-        let busy = ci["runningTasksCount"].as_i64().unwrap_or(0) + ci["pendingTasksCount"].as_i64().unwrap_or(0);
+        let busy = ci.running_tasks_count + ci.pending_tasks_count;
         if busy > 0 && !i.force.unwrap_or(false) {
             return Err(invalid(
                 "Found running tasks on the instance. Deregister with force to leave them orphaned.",
             ));
         }
-        ci["status"] = json!("INACTIVE");
-        ci["agentConnected"] = json!(false);
-        ci["version"] = json!(ci["version"].as_i64().unwrap_or(1) + 1);
+        ci.status = InstanceStatus::Inactive;
+        ci.agent_connected = false;
+        ci.version += 1;
         w.put_json(&key, &ci)?;
         Ok::<_, ApiError>(ci)
     })?;
-    Ok(json!({ "containerInstance": public(ci, false) }))
+    Ok(json!({ "containerInstance": public(ci, false)? }))
 }
 
 #[derive(Deserialize, Default)]
@@ -251,22 +285,21 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             "filter '{f}': cluster query language expressions are not supported by berth yet."
         )));
     }
+    let status = i.status.as_deref().and_then(InstanceStatus::parse);
     ecs.store.read(|r| {
         active_cluster(r, ctx, &cluster)?;
-        let (arns, next) = paginate(
+        list_arns(
             r,
-            &instance_prefix(ctx, &cluster),
+            ctx,
+            &cluster,
             i.next_token.as_deref(),
             size,
-            |_, c| {
-                let keep = match &i.status {
-                    Some(s) => c["status"] == json!(s),
-                    None => c["status"] != "INACTIVE",
-                };
-                keep.then(|| c["containerInstanceArn"].clone())
+            "containerInstanceArns",
+            |c: &ContainerInstance| match status {
+                Some(s) => c.status == s,
+                None => c.status != InstanceStatus::Inactive,
             },
-        )?;
-        Ok(page_json("containerInstanceArns", arns, next))
+        )
     })
 }
 
@@ -296,16 +329,13 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let with_tags = include.iter().any(|x| x == "TAGS");
     ecs.store.read(|r| {
         active_cluster(r, ctx, &cluster)?;
-        let mut out = Vec::new();
-        let mut failures = Vec::new();
-        for c in &ids {
-            let id = name_from(c, "container-instance");
-            match r.get_json::<Value>(&instance_key(ctx, &cluster, &id))? {
-                Some(ci) => out.push(public(with_counts(r, ctx, &cluster, ci)?, with_tags)),
-                None => failures
-                    .push(json!({"arn": instance_arn(ctx, &cluster, &id), "reason": "MISSING"})),
-            }
-        }
-        Ok(json!({ "containerInstances": out, "failures": failures }))
+        describe_each(
+            r,
+            ctx,
+            &cluster,
+            &ids,
+            |c: ContainerInstance| public(with_counts(r, ctx, &cluster, c)?, with_tags),
+            "containerInstances",
+        )
     })
 }

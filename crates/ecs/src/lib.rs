@@ -26,14 +26,17 @@ pub mod agent;
 mod cluster;
 mod common;
 mod instance;
+pub mod records;
 mod report;
+mod resource;
 pub mod scheduler;
 mod service;
 mod tags;
 mod task;
 pub mod taskdef;
+pub mod taskstore;
 
-pub use common::TARGET_PREFIX;
+pub use common::{Tag, TARGET_PREFIX};
 
 /// The ECS API on a store.
 pub struct Ecs {

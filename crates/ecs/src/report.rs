@@ -17,26 +17,11 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use crate::common::*;
-use crate::Ecs;
-
-/// Task states in the order a task goes through them.
-const TASK_STATES: &[&str] = &[
-    "PROVISIONING",
-    "PENDING",
-    "ACTIVATING",
-    "RUNNING",
-    "DEACTIVATING",
-    "STOPPING",
-    "DEPROVISIONING",
-    "STOPPED",
-];
-
-/// Container states in order.
-const CONTAINER_STATES: &[&str] = &["PENDING", "RUNNING", "STOPPED"];
-
-fn rank(states: &[&str], s: &str) -> Option<usize> {
-    states.iter().position(|x| *x == s)
-}
+use crate::records::{
+    Connectivity, ContainerStatus, DesiredStatus, HealthStatus, KeyValue, NetworkInterface, Rest,
+    StopCode, Task, TaskStatus,
+};
+use crate::{taskstore, Ecs};
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -51,14 +36,12 @@ struct ContainerChange {
     health_status: Option<String>,
 }
 
-const HEALTH_STATES: &[&str] = &["HEALTHY", "UNHEALTHY", "UNKNOWN"];
-
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
 struct AttachmentChange {
     attachment_arn: Option<String>,
     status: Option<String>,
-    details: Option<Vec<Value>>,
+    details: Option<Vec<KeyValue>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -76,125 +59,120 @@ struct TaskChange {
     health_status: Option<String>,
 }
 
-/// Applies a container change to the task document.
-fn apply_container(task: &mut Value, c: &ContainerChange, field: &str) -> R<()> {
+/// A status member of a report, parsed, or an error naming the field and the values
+/// it may take.
+fn parse_status<T: Copy>(
+    value: &str,
+    field: &str,
+    parse: fn(&str) -> Option<T>,
+    names: Vec<&'static str>,
+) -> R<T> {
+    parse(value).ok_or_else(|| {
+        invalid(format!(
+            "{field} '{value}' is invalid: it must be one of {}.",
+            names.join(", ")
+        ))
+    })
+}
+
+/// Applies a container change to the task.
+fn apply_container(task: &mut Task, c: &ContainerChange, field: &str) -> R<()> {
     let name = c
         .container_name
         .as_deref()
         .ok_or_else(|| invalid(format!("{field}.containerName is required.")))?;
-    let containers = task["containers"]
-        .as_array_mut()
-        .ok_or_else(|| ApiError::internal("stored task has no containers"))?;
-    let container = containers
+    let container = task
+        .containers
         .iter_mut()
-        .find(|x| x["name"] == name)
+        .find(|x| x.name == name)
         .ok_or_else(|| {
             invalid(format!(
                 "{field}.containerName '{name}' is not a container of this task."
             ))
         })?;
     if let Some(status) = &c.status {
-        let new = rank(CONTAINER_STATES, status).ok_or_else(|| {
-            invalid(format!(
-                "{field}.status '{status}' is invalid: it must be one of {}.",
-                CONTAINER_STATES.join(", ")
-            ))
-        })?;
-        let old = container["lastStatus"]
-            .as_str()
-            .and_then(|s| rank(CONTAINER_STATES, s))
-            .unwrap_or(0);
-        if new < old {
+        let new = parse_status(
+            status,
+            &format!("{field}.status"),
+            ContainerStatus::parse,
+            ContainerStatus::names(),
+        )?;
+        if new < container.last_status {
             return Err(invalid(format!(
                 "{field}.status: container '{name}' cannot go from {} back to {status}.",
-                CONTAINER_STATES[old]
+                container.last_status
             )));
         }
-        container["lastStatus"] = json!(status);
+        container.last_status = new;
     }
     if let Some(x) = c.exit_code {
-        container["exitCode"] = json!(x);
+        container.exit_code = Some(x.into());
     }
     if let Some(x) = &c.runtime_id {
-        container["runtimeId"] = json!(x);
+        container.rest.insert("runtimeId".into(), json!(x));
     }
     if let Some(x) = &c.image_digest {
-        container["imageDigest"] = json!(x);
+        container.rest.insert("imageDigest".into(), json!(x));
     }
     if let Some(x) = &c.network_bindings {
-        container["networkBindings"] = json!(x);
+        container.network_bindings = Some(x.clone());
     }
     if let Some(x) = &c.reason {
-        container["reason"] = json!(x);
+        container.reason = Some(x.clone());
     }
     if let Some(h) = &c.health_status {
-        check_enum(Some(h), &format!("{field}.healthStatus"), HEALTH_STATES)?;
-        container["healthStatus"] = json!(h);
+        container.health_status = Some(parse_status(
+            h,
+            &format!("{field}.healthStatus"),
+            HealthStatus::parse,
+            HealthStatus::names(),
+        )?);
     }
     Ok(())
 }
 
 /// Moves the task to `status`, stamping ECS's times.
-fn apply_task_status(task: &mut Value, status: &str, reason: Option<&str>) -> R<()> {
-    let new = rank(TASK_STATES, status).ok_or_else(|| {
-        invalid(format!(
-            "status '{status}' is invalid: it must be one of {}.",
-            TASK_STATES.join(", ")
-        ))
-    })?;
-    let old = task["lastStatus"]
-        .as_str()
-        .and_then(|s| rank(TASK_STATES, s))
-        .unwrap_or(0);
-    if new < old {
+fn apply_task_status(task: &mut Task, status: &str, reason: Option<&str>) -> R<()> {
+    let new = parse_status(status, "status", TaskStatus::parse, TaskStatus::names())?;
+    if new < task.last_status {
         return Err(invalid(format!(
             "status: the task cannot go from {} back to {status}.",
-            TASK_STATES[old]
+            task.last_status
         )));
     }
     let t = now();
-    let stamp = |task: &mut Value, key: &str| {
-        if task.get(key).is_none() {
-            task[key] = json!(t);
-        }
-    };
-    if new >= rank(TASK_STATES, "RUNNING").expect("known state") {
-        stamp(task, "startedAt");
-        stamp(task, "connectivityAt");
-        task["connectivity"] = json!("CONNECTED");
+    if new >= TaskStatus::Running {
+        task.started_at.get_or_insert(t);
+        task.connectivity_at.get_or_insert(t);
+        task.connectivity = Some(Connectivity::Connected);
     }
-    if new >= rank(TASK_STATES, "STOPPING").expect("known state") {
-        stamp(task, "stoppingAt");
+    if new >= TaskStatus::Stopping {
+        task.stopping_at.get_or_insert(t);
     }
-    if status == "STOPPED" {
-        stamp(task, "stoppedAt");
-        stamp(task, "executionStoppedAt");
-        task["desiredStatus"] = json!("STOPPED");
-        if task.get("stoppedReason").is_none() {
-            task["stoppedReason"] = json!(reason.unwrap_or("Task stopped"));
-        }
-        if task.get("stopCode").is_none() {
-            // It stopped by itself: before it ever ran, or when an essential container
-            // exited.
-            let code = if task.get("startedAt").is_none() {
-                "TaskFailedToStart"
-            } else {
-                "EssentialContainerExited"
-            };
-            task["stopCode"] = json!(code);
-        }
+    if new == TaskStatus::Stopped {
+        task.stopped_at.get_or_insert(t);
+        task.execution_stopped_at.get_or_insert(t);
+        task.desired_status = DesiredStatus::Stopped;
+        task.stopped_reason
+            .get_or_insert_with(|| reason.unwrap_or("Task stopped").to_string());
+        // Without a code it stopped by itself: before it ever ran, or when an
+        // essential container exited.
+        let code = if task.started_at.is_none() {
+            StopCode::TaskFailedToStart
+        } else {
+            StopCode::EssentialContainerExited
+        };
+        task.stop_code.get_or_insert(code);
     } else if let Some(r) = reason {
-        if new >= rank(TASK_STATES, "DEACTIVATING").expect("known state")
-            && task.get("stoppedReason").is_none()
-        {
-            task["stoppedReason"] = json!(r);
+        if new >= TaskStatus::Deactivating && task.stopped_reason.is_none() {
+            task.stopped_reason = Some(r.to_string());
         }
     }
-    task["lastStatus"] = json!(status);
+    task.last_status = new;
     Ok(())
 }
 
-fn apply_attachment(task: &mut Value, a: &AttachmentChange, field: &str) -> R<()> {
+fn apply_attachment(task: &mut Task, a: &AttachmentChange, field: &str) -> R<()> {
     let arn = a
         .attachment_arn
         .as_deref()
@@ -204,52 +182,41 @@ fn apply_attachment(task: &mut Value, a: &AttachmentChange, field: &str) -> R<()
         .as_deref()
         .ok_or_else(|| invalid(format!("{field}.status is required.")))?;
     let id = arn.rsplit('/').next().unwrap_or(arn);
-    let att = task["attachments"]
-        .as_array_mut()
-        .and_then(|list| list.iter_mut().find(|x| x["id"] == id))
+    let att = task
+        .attachments
+        .iter_mut()
+        .find(|x| x.id == id)
         .ok_or_else(|| {
             invalid(format!(
                 "{field}.attachmentArn '{arn}' is not an attachment of this task."
             ))
         })?;
-    att["status"] = json!(status);
+    att.status = status.to_string();
     for d in a.details.iter().flatten() {
-        let name = d["name"]
-            .as_str()
-            .ok_or_else(|| invalid(format!("{field}.details[].name is required.")))?;
-        let details = att["details"]
-            .as_array_mut()
-            .ok_or_else(|| ApiError::internal("attachment without details"))?;
-        details.retain(|x| x["name"] != name);
-        details.push(d.clone());
+        if d.name.is_none() {
+            return Err(invalid(format!("{field}.details[].name is required.")));
+        }
+        att.details.retain(|x| x.name != d.name);
+        att.details.push(d.clone());
     }
     // As on ECS, each container of an awsvpc task shows the ENI's address.
-    let ip = att["details"]
-        .as_array()
-        .and_then(|ds| ds.iter().find(|x| x["name"] == "privateIPv4Address"))
-        .and_then(|x| x["value"].as_str())
-        .map(str::to_string);
-    if let Some(ip) = ip {
-        let ni = json!([{"attachmentId": id, "privateIpv4Address": ip}]);
-        for c in task["containers"].as_array_mut().into_iter().flatten() {
-            c["networkInterfaces"] = ni.clone();
+    if let Some(ip) = att.detail("privateIPv4Address").map(str::to_string) {
+        let ni = NetworkInterface {
+            attachment_id: Some(id.to_string()),
+            private_ipv4_address: Some(ip),
+            rest: Rest::new(),
+        };
+        for c in &mut task.containers {
+            c.network_interfaces = vec![ni.clone()];
         }
     }
     Ok(())
 }
 
-fn load_task(
-    r: &impl Read,
-    ctx: &Context,
-    cluster: &str,
-    task: Option<&str>,
-) -> R<(String, Value)> {
+fn load_task(r: &impl Read, ctx: &Context, cluster: &str, task: Option<&str>) -> R<Task> {
     let id = name_from(task.ok_or_else(|| invalid("task is required."))?, "task");
-    let key = task_key(ctx, cluster, &id);
-    let t = r
-        .get_json::<Value>(&key)?
-        .ok_or_else(|| invalid("The referenced task was not found."))?;
-    Ok((key, t))
+    taskstore::get(r, ctx, cluster, &id)?
+        .ok_or_else(|| invalid("The referenced task was not found."))
 }
 
 pub fn submit_task(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
@@ -257,12 +224,12 @@ pub fn submit_task(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let cluster = cluster_name(i.cluster.as_deref());
     ecs.store.write(|w| {
         active_cluster(w, ctx, &cluster)?;
-        let (key, mut task) = load_task(w, ctx, &cluster, i.task.as_deref())?;
+        let mut task = load_task(w, ctx, &cluster, i.task.as_deref())?;
         if let Some(t) = i.pull_started_at {
-            task["pullStartedAt"] = json!(t);
+            task.rest.insert("pullStartedAt".into(), json!(t));
         }
         if let Some(t) = i.pull_stopped_at {
-            task["pullStoppedAt"] = json!(t);
+            task.rest.insert("pullStoppedAt".into(), json!(t));
         }
         for (n, c) in i.containers.iter().flatten().enumerate() {
             apply_container(&mut task, c, &format!("containers[{n}]"))?;
@@ -274,14 +241,18 @@ pub fn submit_task(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             apply_task_status(&mut task, s, i.reason.as_deref())?;
         }
         if let Some(t) = i.execution_stopped_at {
-            task["executionStoppedAt"] = json!(t);
+            task.execution_stopped_at = Some(t);
         }
         if let Some(h) = &i.health_status {
-            check_enum(Some(h), "healthStatus", HEALTH_STATES)?;
-            task["healthStatus"] = json!(h);
+            task.health_status = parse_status(
+                h,
+                "healthStatus",
+                HealthStatus::parse,
+                HealthStatus::names(),
+            )?;
         }
-        task["version"] = json!(task["version"].as_i64().unwrap_or(1) + 1);
-        w.put_json(&key, &task)?;
+        task.version += 1;
+        taskstore::put(w, ctx, &cluster, &task)?;
         crate::agent::sync_endpoints(w, ctx, &cluster, &task)?;
         Ok::<_, ApiError>(())
     })?;
@@ -303,10 +274,10 @@ pub fn submit_container(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let cluster = cluster_name(i.cluster.as_deref());
     ecs.store.write(|w| {
         active_cluster(w, ctx, &cluster)?;
-        let (key, mut task) = load_task(w, ctx, &cluster, i.task.as_deref())?;
+        let mut task = load_task(w, ctx, &cluster, i.task.as_deref())?;
         apply_container(&mut task, &change, "container")?;
-        task["version"] = json!(task["version"].as_i64().unwrap_or(1) + 1);
-        w.put_json(&key, &task)?;
+        task.version += 1;
+        taskstore::put(w, ctx, &cluster, &task)?;
         crate::agent::sync_endpoints(w, ctx, &cluster, &task)?;
         Ok::<_, ApiError>(())
     })?;
@@ -317,14 +288,23 @@ pub fn submit_container(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 mod tests {
     use super::*;
 
+    fn task() -> Task {
+        serde_json::from_value(json!({
+            "taskArn": "arn:aws:ecs:r:1:task/c/t", "clusterArn": "arn:aws:ecs:r:1:cluster/c",
+            "taskDefinitionArn": "arn:aws:ecs:r:1:task-definition/f:1",
+            "lastStatus": "PROVISIONING", "desiredStatus": "RUNNING", "healthStatus": "UNKNOWN",
+            "group": "family:f", "version": 1, "createdAt": 1.0, "containers": []
+        }))
+        .unwrap()
+    }
+
     #[test]
     fn tasks_only_move_forward_and_get_their_times() {
-        let mut t =
-            json!({"lastStatus": "PROVISIONING", "desiredStatus": "RUNNING", "containers": []});
+        let mut t = task();
         apply_task_status(&mut t, "PENDING", None).unwrap();
         apply_task_status(&mut t, "RUNNING", None).unwrap();
-        assert!(t["startedAt"].is_number());
-        assert_eq!(t["connectivity"], "CONNECTED");
+        assert!(t.started_at.is_some());
+        assert_eq!(t.connectivity, Some(Connectivity::Connected));
         let err = apply_task_status(&mut t, "PENDING", None).unwrap_err();
         assert!(err.message.contains("back to PENDING"), "{}", err.message);
         apply_task_status(
@@ -333,9 +313,13 @@ mod tests {
             Some("Essential container in task exited"),
         )
         .unwrap();
-        assert_eq!(t["desiredStatus"], "STOPPED");
-        assert_eq!(t["stoppedReason"], "Essential container in task exited");
-        assert!(t["stoppedAt"].is_number() && t["stoppingAt"].is_number());
+        assert_eq!(t.desired_status, DesiredStatus::Stopped);
+        assert_eq!(
+            t.stopped_reason.as_deref(),
+            Some("Essential container in task exited")
+        );
+        assert!(t.stopped_at.is_some() && t.stopping_at.is_some());
+        assert_eq!(t.stop_code, Some(StopCode::EssentialContainerExited));
         assert!(apply_task_status(&mut t, "SLEEPING", None).is_err());
     }
 }

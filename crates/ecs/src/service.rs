@@ -311,7 +311,7 @@ pub(crate) fn resolve_sc(
     r: &impl Read,
     ctx: &Context,
     sc: &ScConfig,
-    cluster: &Value,
+    cluster: &crate::records::Cluster,
     td: &Value,
 ) -> R<Option<ResolvedSc>> {
     let enabled = sc
@@ -329,9 +329,10 @@ pub(crate) fn resolve_sc(
     let given = sc.namespace.clone().filter(|n| !n.is_empty());
     let ns_value = match &given {
         Some(n) => n.clone(),
-        None => cluster["serviceConnectDefaults"]["namespace"]
-            .as_str()
-            .map(str::to_string)
+        None => cluster
+            .service_connect_defaults
+            .as_ref()
+            .map(|d| d.namespace.clone())
             .ok_or_else(|| {
                 invalid("serviceConnectConfiguration.namespace is required: the cluster has no Service Connect default namespace.")
             })?,
@@ -1190,15 +1191,20 @@ pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let out = s.clone();
         // Tasks no agent holds stop at once; the others are stopped by the scheduler
         // and their agents. With none left, draining is over at once.
-        let group = json!(format!("service:{name}"));
+        let group = format!("service:{name}");
         let mut tasks = false;
-        for (key, mut t) in w.scan_json::<Value>(&task_prefix(ctx, &cluster), None, usize::MAX)? {
-            if t["group"] != group || t["lastStatus"] == "STOPPED" {
+        for mut t in crate::taskstore::of_group(w, ctx, &cluster, &group)? {
+            if t.last_status == crate::records::TaskStatus::Stopped {
                 continue;
             }
-            if t.get("containerInstanceArn").is_none() {
-                crate::task::mark_stopping(&mut t, "ServiceSchedulerInitiated", "Service deleted");
-                w.put_json(&key, &t)?;
+            if t.container_instance_arn.is_none() {
+                crate::task::mark_stopping(
+                    &mut t,
+                    crate::records::StopCode::ServiceSchedulerInitiated,
+                    "Service deleted",
+                    now(),
+                );
+                crate::taskstore::put(w, ctx, &cluster, &t)?;
             } else {
                 tasks = true;
             }

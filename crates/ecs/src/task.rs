@@ -11,7 +11,13 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
-use crate::{taskdef, Ecs};
+use crate::records::{
+    Attachment, Container, ContainerInstance, ContainerStatus, Deployment, DesiredStatus,
+    HealthStatus, InstanceStatus, KeyValue, LaunchType, NetworkConfiguration, Rest, StopCode, Task,
+    TaskStatus,
+};
+use crate::resource::{describe_each, list_arns, to_json};
+use crate::{taskdef, taskstore, Ecs};
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -42,7 +48,7 @@ struct RunInput {
     count: Option<i64>,
     launch_type: Option<String>,
     capacity_provider_strategy: Option<Vec<Value>>,
-    network_configuration: Option<Value>,
+    network_configuration: Option<NetworkConfiguration>,
     overrides: Option<TaskOverride>,
     platform_version: Option<String>,
     group: Option<String>,
@@ -68,25 +74,21 @@ struct NewTask<'a> {
     cluster: &'a str,
     td: &'a Value,
     input: &'a RunInput,
-    launch_type: Option<&'a str>,
+    launch_type: Option<LaunchType>,
     container_instance: Option<String>,
 }
 
-/// Builds a task document for `td`, not yet written.
-fn build_task(n: &NewTask<'_>) -> R<Value> {
-    let ctx = n.ctx;
-    let id = random_string(32, HEX);
-    let arn = task_arn(ctx, n.cluster, &id);
-    let t = now();
+/// The container overrides of a run, each naming a container of the task definition.
+fn container_overrides(n: &NewTask<'_>) -> R<Vec<ContainerOverride>> {
     let overrides = n.input.overrides.clone().unwrap_or_default();
-    let container_overrides = overrides.container_overrides.clone().unwrap_or_default();
+    let list = overrides.container_overrides.unwrap_or_default();
     let names: Vec<&str> = n.td["containerDefinitions"]
         .as_array()
         .into_iter()
         .flatten()
         .filter_map(|c| c["name"].as_str())
         .collect();
-    for o in &container_overrides {
+    for o in &list {
         let name = o.name.as_deref().unwrap_or_default();
         if !names.contains(&name) {
             return Err(invalid(format!(
@@ -94,110 +96,160 @@ fn build_task(n: &NewTask<'_>) -> R<Value> {
             )));
         }
     }
-    let awsvpc = n.td["networkMode"] == "awsvpc";
-    let containers: Vec<Value> = n.td["containerDefinitions"]
+    Ok(list)
+}
+
+/// The task's containers, one per container definition, PENDING.
+fn new_containers(n: &NewTask<'_>, id: &str, task_arn: &str) -> Vec<Container> {
+    let ctx = n.ctx;
+    n.td["containerDefinitions"]
         .as_array()
         .into_iter()
         .flatten()
         .map(|c| {
-            let mut cv = json!({
-                "containerArn": ctx.arn("ecs", &format!("container/{}/{id}/{}", n.cluster, berth_awsproto::uuid_v4())),
-                "taskArn": arn,
-                "name": c["name"],
-                "image": c["image"],
-                "lastStatus": "PENDING",
-                "networkInterfaces": [],
-                "cpu": c["cpu"].as_i64().unwrap_or(0).to_string(),
-            });
+            let mut rest = Rest::new();
+            rest.insert(
+                "cpu".into(),
+                json!(c["cpu"].as_i64().unwrap_or(0).to_string()),
+            );
             if let Some(m) = c["memory"].as_i64() {
-                cv["memory"] = json!(m.to_string());
+                rest.insert("memory".into(), json!(m.to_string()));
             }
             if let Some(m) = c["memoryReservation"].as_i64() {
-                cv["memoryReservation"] = json!(m.to_string());
+                rest.insert("memoryReservation".into(), json!(m.to_string()));
             }
-            if c.get("healthCheck").is_some() {
-                cv["healthStatus"] = json!("UNKNOWN");
+            let uuid = berth_awsproto::uuid_v4();
+            Container {
+                container_arn: ctx.arn("ecs", &format!("container/{}/{id}/{uuid}", n.cluster)),
+                task_arn: task_arn.to_string(),
+                name: c["name"].as_str().unwrap_or_default().to_string(),
+                image: c["image"].as_str().map(str::to_string),
+                last_status: ContainerStatus::Pending,
+                exit_code: None,
+                reason: None,
+                health_status: c.get("healthCheck").map(|_| HealthStatus::Unknown),
+                network_interfaces: Vec::new(),
+                network_bindings: None,
+                rest,
             }
-            cv
         })
-        .collect();
-    let family = n.td["family"].as_str().unwrap_or_default();
-    let mut task = json!({
-        "attachments": [],
-        "attributes": [{"name": "ecs.cpu-architecture", "value": "x86_64"}],
-        "clusterArn": cluster_arn(ctx, n.cluster),
-        "containers": containers,
-        "createdAt": t,
-        "desiredStatus": "RUNNING",
-        "enableExecuteCommand": n.input.enable_execute_command.unwrap_or(false),
-        "group": n.input.group.clone().unwrap_or_else(|| format!("family:{family}")),
-        "healthStatus": "UNKNOWN",
-        "lastStatus": if awsvpc { "PROVISIONING" } else { "PENDING" },
-        "overrides": {
-            "containerOverrides": container_overrides.iter().map(|o| {
-                let mut v = json!({"name": o.name});
-                for (k, x) in &o.rest { v[k] = x.clone(); }
-                v
-            }).collect::<Vec<_>>(),
-            "inferenceAcceleratorOverrides": [],
-        },
-        "taskArn": arn,
-        "taskDefinitionArn": n.td["taskDefinitionArn"],
-        "version": 1,
+        .collect()
+}
+
+/// The members of a new task berth only echoes: attributes, overrides, Fargate's
+/// platform.
+fn echoed(n: &NewTask<'_>, overrides: &[ContainerOverride]) -> Rest {
+    let mut rest = Rest::new();
+    rest.insert(
+        "attributes".into(),
+        json!([{"name": "ecs.cpu-architecture", "value": "x86_64"}]),
+    );
+    rest.insert(
+        "enableExecuteCommand".into(),
+        json!(n.input.enable_execute_command.unwrap_or(false)),
+    );
+    let mut o = json!({
+        "containerOverrides": overrides.iter().map(|o| {
+            let mut v = json!({"name": o.name});
+            for (k, x) in &o.rest { v[k] = x.clone(); }
+            v
+        }).collect::<Vec<_>>(),
+        "inferenceAcceleratorOverrides": [],
     });
-    for (k, x) in &overrides.rest {
-        task["overrides"][k] = x.clone();
+    for (k, x) in &n.input.overrides.clone().unwrap_or_default().rest {
+        o[k] = x.clone();
     }
-    if let Some(c) = overrides
-        .cpu
-        .clone()
-        .or_else(|| n.td["cpu"].as_str().map(str::to_string))
-    {
-        task["cpu"] = json!(c);
+    rest.insert("overrides".into(), o);
+    if n.launch_type == Some(LaunchType::Fargate) {
+        let pv = match n.input.platform_version.as_deref() {
+            None | Some("LATEST") => "1.4.0",
+            Some(v) => v,
+        };
+        rest.insert("platformVersion".into(), json!(pv));
+        rest.insert("platformFamily".into(), json!("Linux"));
     }
-    if let Some(m) = overrides
-        .memory
-        .clone()
-        .or_else(|| n.td["memory"].as_str().map(str::to_string))
-    {
-        task["memory"] = json!(m);
+    rest
+}
+
+/// An awsvpc task's network interface, waiting for its agent to attach it.
+fn eni(n: &NewTask<'_>) -> Attachment {
+    let subnet = n
+        .input
+        .network_configuration
+        .as_ref()
+        .and_then(|nc| nc.awsvpc_configuration.as_ref())
+        .and_then(|a| a.subnets.first());
+    Attachment {
+        id: berth_awsproto::uuid_v4(),
+        kind: "ElasticNetworkInterface".into(),
+        status: "PRECREATED".into(),
+        details: subnet
+            .map(|s| KeyValue {
+                name: Some("subnetId".into()),
+                value: Some(s.clone()),
+            })
+            .into_iter()
+            .collect(),
+        rest: Rest::new(),
     }
-    if let Some(lt) = n.launch_type {
-        task["launchType"] = json!(lt);
-        if lt == "FARGATE" {
-            let pv = match n.input.platform_version.as_deref() {
-                None | Some("LATEST") => "1.4.0",
-                Some(v) => v,
-            };
-            task["platformVersion"] = json!(pv);
-            task["platformFamily"] = json!("Linux");
-        }
-    }
-    if let Some(ci) = &n.container_instance {
-        task["containerInstanceArn"] = json!(ci);
-    }
-    if let Some(s) = &n.input.started_by {
-        task["startedBy"] = json!(s);
-    }
-    if awsvpc {
-        let mut details = Vec::new();
-        if let Some(subnet) = n
+}
+
+/// Builds a task record for `td`, not yet written.
+fn build_task(n: &NewTask<'_>) -> R<Task> {
+    let id = random_string(32, HEX);
+    let arn = task_arn(n.ctx, n.cluster, &id);
+    let created = now();
+    let overrides = container_overrides(n)?;
+    let containers = new_containers(n, &id, &arn);
+    let awsvpc = n.td["networkMode"] == "awsvpc";
+    let family = n.td["family"].as_str().unwrap_or_default();
+    let task_overrides = n.input.overrides.clone().unwrap_or_default();
+    let str_member = |v: &Value| v.as_str().map(str::to_string);
+    Ok(Task {
+        task_arn: arn.clone(),
+        cluster_arn: cluster_arn(n.ctx, n.cluster),
+        task_definition_arn: n.td["taskDefinitionArn"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+        container_instance_arn: n.container_instance.clone(),
+        last_status: if awsvpc {
+            TaskStatus::Provisioning
+        } else {
+            TaskStatus::Pending
+        },
+        desired_status: DesiredStatus::Running,
+        health_status: HealthStatus::Unknown,
+        group: n
             .input
-            .network_configuration
-            .as_ref()
-            .and_then(|nc| nc["awsvpcConfiguration"]["subnets"][0].as_str())
-        {
-            details.push(json!({"name": "subnetId", "value": subnet}));
-        }
-        task["attachments"] = json!([{
-            "id": berth_awsproto::uuid_v4(),
-            "type": "ElasticNetworkInterface",
-            "status": "PRECREATED",
-            "details": details,
-        }]);
-    }
-    task["tags"] = tags_json(&n.input.tags.clone().unwrap_or_default());
-    Ok(task)
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("family:{family}")),
+        started_by: n.input.started_by.clone(),
+        launch_type: n.launch_type,
+        cpu: task_overrides
+            .cpu
+            .clone()
+            .or_else(|| str_member(&n.td["cpu"])),
+        memory: task_overrides
+            .memory
+            .clone()
+            .or_else(|| str_member(&n.td["memory"])),
+        version: 1,
+        created_at: created,
+        started_at: None,
+        stopping_at: None,
+        stopped_at: None,
+        execution_stopped_at: None,
+        connectivity: None,
+        connectivity_at: None,
+        stop_code: None,
+        stopped_reason: None,
+        attachments: if awsvpc { vec![eni(n)] } else { Vec::new() },
+        containers,
+        tags: n.input.tags.clone().unwrap_or_default(),
+        rest: echoed(n, &overrides),
+    })
 }
 
 /// Builds and stores a task of `deployment` of the service `service_name` (what the
@@ -208,14 +260,14 @@ pub(crate) fn new_service_task(
     ctx: &Context,
     cluster: &str,
     service_name: &str,
-    deployment: &Value,
-) -> R<Value> {
-    let td = load_td(w, ctx, deployment["taskDefinition"].as_str())?;
+    deployment: &Deployment,
+) -> R<Task> {
+    let td = load_td(w, ctx, Some(&deployment.task_definition))?;
     let input = RunInput {
-        network_configuration: deployment.get("networkConfiguration").cloned(),
-        started_by: deployment["id"].as_str().map(str::to_string),
+        network_configuration: deployment.network_configuration.clone(),
+        started_by: Some(deployment.id.clone()),
         group: Some(format!("service:{service_name}")),
-        platform_version: deployment["platformVersion"].as_str().map(str::to_string),
+        platform_version: deployment.platform_version.clone(),
         ..Default::default()
     };
     let t = build_task(&NewTask {
@@ -223,41 +275,38 @@ pub(crate) fn new_service_task(
         cluster,
         td: &td,
         input: &input,
-        launch_type: deployment["launchType"].as_str(),
+        launch_type: deployment.launch_type,
         container_instance: None,
     })?;
-    put_task(w, ctx, cluster, &t)?;
+    taskstore::put(w, ctx, cluster, &t)?;
     Ok(t)
 }
 
-/// Sets a task's desired status to STOPPED (stamping ECS's members); a task no agent
-/// holds stops at once. True when something changed.
-pub(crate) fn mark_stopping(t: &mut Value, code: &str, reason: &str) -> bool {
-    if t["desiredStatus"] == "STOPPED" {
+/// Sets a task's desired status to STOPPED at `at` (stamping ECS's members); a task no
+/// agent holds stops at once. True when something changed.
+pub(crate) fn mark_stopping(t: &mut Task, code: StopCode, reason: &str, at: f64) -> bool {
+    if t.desired_status == DesiredStatus::Stopped {
         return false;
     }
-    let at = now();
-    t["desiredStatus"] = json!("STOPPED");
-    t["stopCode"] = json!(code);
-    t["stoppedReason"] = json!(reason);
-    t["stoppingAt"] = json!(at);
-    if t.get("containerInstanceArn").is_none() {
+    t.desired_status = DesiredStatus::Stopped;
+    t.stop_code = Some(code);
+    t.stopped_reason = Some(reason.to_string());
+    t.stopping_at = Some(at);
+    if t.container_instance_arn.is_none() {
         // No agent holds it: nothing runs, so it stops now.
         stop_now(t, at);
     }
-    t["version"] = json!(t["version"].as_i64().unwrap_or(1) + 1);
+    t.version += 1;
     true
 }
 
 /// Marks a task and its containers STOPPED at `at`, as when nothing of it runs.
-pub(crate) fn stop_now(t: &mut Value, at: f64) {
-    t["lastStatus"] = json!("STOPPED");
-    t["stoppedAt"] = json!(at);
-    t["executionStoppedAt"] = json!(at);
-    if let Some(cs) = t["containers"].as_array_mut() {
-        for c in cs {
-            c["lastStatus"] = json!("STOPPED");
-        }
+pub(crate) fn stop_now(t: &mut Task, at: f64) {
+    t.last_status = TaskStatus::Stopped;
+    t.stopped_at = Some(at);
+    t.execution_stopped_at = Some(at);
+    for c in &mut t.containers {
+        c.last_status = ContainerStatus::Stopped;
     }
 }
 
@@ -298,10 +347,10 @@ fn validate_run(i: &RunInput, td: &Value) -> R<()> {
             "Network Configuration is not valid for the given networkMode of this task definition.",
         )),
         (Some(nc), true) => {
-            let subnets = nc["awsvpcConfiguration"]["subnets"]
-                .as_array()
-                .map(Vec::len)
-                .unwrap_or(0);
+            let subnets = nc
+                .awsvpc_configuration
+                .as_ref()
+                .map_or(0, |a| a.subnets.len());
             if subnets == 0 {
                 Err(invalid(
                     "networkConfiguration.awsvpcConfiguration.subnets can not be empty.",
@@ -323,19 +372,38 @@ fn load_td(w: &impl Read, ctx: &Context, reference: Option<&str>) -> R<Value> {
     taskdef::resolve(w, ctx, r)?.ok_or_else(|| invalid(format!("TaskDefinition not found: '{r}'.")))
 }
 
-fn put_task(w: &mut Writer<'_>, ctx: &Context, cluster: &str, task: &Value) -> R<()> {
-    let arn = task["taskArn"].as_str().unwrap_or_default();
-    let id = arn.rsplit('/').next().unwrap_or_default();
-    Ok(w.put_json(&task_key(ctx, cluster, id), task)?)
-}
-
-fn public(mut t: Value, with_tags: bool) -> Value {
+/// A task as the API shows it: tags only when asked for.
+fn public(t: Task, with_tags: bool) -> R<Value> {
+    let mut v = to_json(&t)?;
     if !with_tags {
-        if let Some(m) = t.as_object_mut() {
+        if let Some(m) = v.as_object_mut() {
             m.remove("tags");
         }
     }
-    t
+    Ok(v)
+}
+
+/// The launch type of a run: as asked, none with a capacity provider strategy, else EC2.
+fn launch_type_of(i: &RunInput) -> Option<LaunchType> {
+    match (&i.launch_type, &i.capacity_provider_strategy) {
+        (Some(lt), _) => LaunchType::parse(lt),
+        (None, Some(c)) if !c.is_empty() => None,
+        (None, _) => Some(LaunchType::Ec2),
+    }
+}
+
+/// The tasks an earlier RunTask with this client token started, if any.
+fn earlier_run(w: &Writer<'_>, ctx: &Context, cluster: &str, token: &str) -> R<Option<Vec<Task>>> {
+    let Some(prev) = w.get_json::<Vec<String>>(&token_key(ctx, "runtask", token))? else {
+        return Ok(None);
+    };
+    let mut tasks = Vec::new();
+    for arn in prev {
+        if let Some(t) = taskstore::get(w, ctx, cluster, &name_from(&arn, "task"))? {
+            tasks.push(t);
+        }
+    }
+    Ok(Some(tasks))
 }
 
 pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
@@ -356,26 +424,13 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     }
     let (tasks, _) = ecs.store.write(|w| {
         if let Some(token) = &i.client_token {
-            let tk = token_key(ctx, "runtask", token);
-            if let Some(prev) = w.get_json::<Vec<String>>(&tk)? {
-                let mut tasks = Vec::new();
-                for arn in prev {
-                    let id = arn.rsplit('/').next().unwrap_or_default().to_string();
-                    if let Some(t) = w.get_json::<Value>(&task_key(ctx, &cluster, &id))? {
-                        tasks.push(t);
-                    }
-                }
+            if let Some(tasks) = earlier_run(w, ctx, &cluster, token)? {
                 return Ok(tasks);
             }
         }
         active_cluster(w, ctx, &cluster)?;
         let td = load_td(w, ctx, i.task_definition.as_deref())?;
         validate_run(&i, &td)?;
-        let launch_type = match (&i.launch_type, &i.capacity_provider_strategy) {
-            (Some(lt), _) => Some(lt.as_str()),
-            (None, Some(c)) if !c.is_empty() => None,
-            (None, _) => Some("EC2"),
-        };
         let mut tasks = Vec::new();
         for _ in 0..count {
             let t = build_task(&NewTask {
@@ -383,19 +438,22 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 cluster: &cluster,
                 td: &td,
                 input: &i,
-                launch_type,
+                launch_type: launch_type_of(&i),
                 container_instance: None,
             })?;
-            put_task(w, ctx, &cluster, &t)?;
+            taskstore::put(w, ctx, &cluster, &t)?;
             tasks.push(t);
         }
         if let Some(token) = &i.client_token {
-            let arns: Vec<&str> = tasks.iter().filter_map(|t| t["taskArn"].as_str()).collect();
+            let arns: Vec<&str> = tasks.iter().map(|t| t.task_arn.as_str()).collect();
             w.put_json(&token_key(ctx, "runtask", token), &arns)?;
         }
         Ok::<_, ApiError>(tasks)
     })?;
-    let tasks: Vec<Value> = tasks.into_iter().map(|t| public(t, false)).collect();
+    let tasks = tasks
+        .into_iter()
+        .map(|t| public(t, false))
+        .collect::<R<Vec<_>>>()?;
     Ok(json!({ "tasks": tasks, "failures": [] }))
 }
 
@@ -419,22 +477,22 @@ pub fn start(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut failures = Vec::new();
         for ci in &instances {
             let id = name_from(ci, "container-instance");
-            match w.get_json::<Value>(&instance_key(ctx, &cluster, &id))? {
-                Some(inst) if inst["status"] == "ACTIVE" => {
-                    let arn = inst["containerInstanceArn"].as_str().map(str::to_string);
+            match w.get_json::<ContainerInstance>(&instance_key(ctx, &cluster, &id))? {
+                Some(inst) if inst.status == InstanceStatus::Active => {
                     let t = build_task(&NewTask {
                         ctx,
                         cluster: &cluster,
                         td: &td,
                         input: &i,
-                        launch_type: Some("EC2"),
-                        container_instance: arn,
+                        launch_type: Some(LaunchType::Ec2),
+                        container_instance: Some(inst.container_instance_arn),
                     })?;
-                    put_task(w, ctx, &cluster, &t)?;
-                    tasks.push(public(t, false));
+                    taskstore::put(w, ctx, &cluster, &t)?;
+                    tasks.push(public(t, false)?);
                 }
-                Some(inst) => failures
-                    .push(json!({"arn": inst["containerInstanceArn"], "reason": "INACTIVE"})),
+                Some(inst) => {
+                    failures.push(json!({"arn": inst.container_instance_arn, "reason": "INACTIVE"}))
+                }
                 None => failures.push(json!({
                     "arn": ctx.arn("ecs", &format!("container-instance/{cluster}/{id}")),
                     "reason": "MISSING",
@@ -470,22 +528,17 @@ pub fn stop(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     }
     let (t, _) = ecs.store.write(|w| {
         active_cluster(w, ctx, &cluster)?;
-        let key = task_key(ctx, &cluster, &id);
-        let mut t = w
-            .get_json::<Value>(&key)?
+        let mut t = taskstore::get(w, ctx, &cluster, &id)?
             .ok_or_else(|| invalid("The referenced task was not found."))?;
-        let reason = i
-            .reason
-            .clone()
-            .unwrap_or_else(|| "Task stopped by user".into());
-        if !mark_stopping(&mut t, "UserInitiated", &reason) {
+        let reason = i.reason.as_deref().unwrap_or("Task stopped by user");
+        if !mark_stopping(&mut t, StopCode::UserInitiated, reason, now()) {
             return Ok(t);
         }
-        w.put_json(&key, &t)?;
+        taskstore::put(w, ctx, &cluster, &t)?;
         crate::agent::sync_endpoints(w, ctx, &cluster, &t)?;
         Ok::<_, ApiError>(t)
     })?;
-    Ok(json!({ "task": public(t, false) }))
+    Ok(json!({ "task": public(t, false)? }))
 }
 
 #[derive(Deserialize, Default)]
@@ -502,6 +555,62 @@ struct ListInput {
     launch_type: Option<String>,
 }
 
+/// What ListTasks keeps.
+struct ListFilter {
+    desired: DesiredStatus,
+    not_running: bool,
+    instance: Option<String>,
+    family_td: Option<String>,
+    group: Option<String>,
+    started_by: Option<String>,
+    launch_type: Option<LaunchType>,
+}
+
+impl ListFilter {
+    fn new(i: &ListInput) -> ListFilter {
+        // PENDING tasks have desiredStatus RUNNING; the default lists desiredStatus RUNNING.
+        let desired = match i.desired_status.as_deref() {
+            Some("STOPPED") => DesiredStatus::Stopped,
+            _ => DesiredStatus::Running,
+        };
+        ListFilter {
+            desired,
+            not_running: i.desired_status.as_deref() == Some("PENDING"),
+            instance: i
+                .container_instance
+                .as_deref()
+                .map(|c| format!("/{}", name_from(c, "container-instance"))),
+            family_td: i.family.as_ref().map(|f| format!(":task-definition/{f}:")),
+            group: i
+                .service_name
+                .as_ref()
+                .map(|s| format!("service:{}", name_from(s, "service"))),
+            started_by: i.started_by.clone(),
+            launch_type: i.launch_type.as_deref().and_then(LaunchType::parse),
+        }
+    }
+
+    fn keeps(&self, t: &Task) -> bool {
+        t.desired_status == self.desired
+            && !(self.not_running && t.last_status == TaskStatus::Running)
+            && self.instance.as_ref().is_none_or(|id| {
+                t.container_instance_arn
+                    .as_deref()
+                    .is_some_and(|a| a.ends_with(id.as_str()))
+            })
+            && self
+                .family_td
+                .as_ref()
+                .is_none_or(|p| t.task_definition_arn.contains(p.as_str()))
+            && self.group.as_ref().is_none_or(|g| &t.group == g)
+            && self
+                .started_by
+                .as_ref()
+                .is_none_or(|s| t.started_by.as_ref() == Some(s))
+            && self.launch_type.is_none_or(|lt| t.launch_type == Some(lt))
+    }
+}
+
 pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: ListInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
@@ -511,60 +620,22 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         "desiredStatus",
         &["RUNNING", "PENDING", "STOPPED"],
     )?;
-    check_enum(
-        i.launch_type.as_deref(),
-        "launchType",
-        &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"],
-    )?;
+    check_enum(i.launch_type.as_deref(), "launchType", &LaunchType::names())?;
     if i.family.is_some() && i.service_name.is_some() {
         return Err(invalid("family and serviceName cannot both be specified."));
     }
-    // PENDING tasks have desiredStatus RUNNING; the default lists desiredStatus RUNNING.
-    let desired = match i.desired_status.as_deref() {
-        Some("STOPPED") => "STOPPED",
-        _ => "RUNNING",
-    };
-    let instance = i
-        .container_instance
-        .as_deref()
-        .map(|c| name_from(c, "container-instance"));
-    let family_td_prefix = i.family.as_ref().map(|f| format!(":task-definition/{f}:"));
-    let group = i
-        .service_name
-        .as_ref()
-        .map(|s| format!("service:{}", name_from(s, "service")));
+    let filter = ListFilter::new(&i);
     ecs.store.read(|r| {
         active_cluster(r, ctx, &cluster)?;
-        let (arns, next) = paginate(
+        list_arns(
             r,
-            &task_prefix(ctx, &cluster),
+            ctx,
+            &cluster,
             i.next_token.as_deref(),
             size,
-            |_, t| {
-                let keep = t["desiredStatus"] == desired
-                    && (i.desired_status.as_deref() != Some("PENDING")
-                        || t["lastStatus"] != "RUNNING")
-                    && instance.as_ref().is_none_or(|id| {
-                        t["containerInstanceArn"]
-                            .as_str()
-                            .is_some_and(|a| a.ends_with(&format!("/{id}")))
-                    })
-                    && family_td_prefix.as_ref().is_none_or(|p| {
-                        t["taskDefinitionArn"]
-                            .as_str()
-                            .is_some_and(|a| a.contains(p.as_str()))
-                    })
-                    && group.as_ref().is_none_or(|g| t["group"] == json!(g))
-                    && i.started_by
-                        .as_ref()
-                        .is_none_or(|s| t["startedBy"] == json!(s))
-                    && i.launch_type
-                        .as_ref()
-                        .is_none_or(|lt| t["launchType"] == json!(lt));
-                keep.then(|| t["taskArn"].clone())
-            },
-        )?;
-        Ok(page_json("taskArns", arns, next))
+            "taskArns",
+            |t: &Task| filter.keeps(t),
+        )
     })
 }
 
@@ -592,17 +663,13 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let with_tags = include.iter().any(|x| x == "TAGS");
     ecs.store.read(|r| {
         active_cluster(r, ctx, &cluster)?;
-        let mut tasks = Vec::new();
-        let mut failures = Vec::new();
-        for t in &ids {
-            let id = name_from(t, "task");
-            match r.get_json::<Value>(&task_key(ctx, &cluster, &id))? {
-                Some(t) => tasks.push(public(t, with_tags)),
-                None => {
-                    failures.push(json!({"arn": task_arn(ctx, &cluster, &id), "reason": "MISSING"}))
-                }
-            }
-        }
-        Ok(json!({ "tasks": tasks, "failures": failures }))
+        describe_each(
+            r,
+            ctx,
+            &cluster,
+            &ids,
+            |t: Task| public(t, with_tags),
+            "tasks",
+        )
     })
 }

@@ -13,7 +13,7 @@ use berth_awsproto::fixed::Fixed;
 use berth_awsproto::{Api, Context};
 use berth_cloudmap::CloudMap;
 use berth_ecs::Ecs;
-use berth_store::Store;
+use berth_store::{Read, Store};
 use serde_json::{json, Value};
 
 struct Golden {
@@ -106,6 +106,47 @@ impl Golden {
         )
         .expect("agent connected");
     }
+}
+
+/// Every stored cluster, service, task and container instance reads back as its typed
+/// record and writes back as the same JSON.
+fn round_trip_store(g: &Golden) {
+    use berth_ecs::records::{Cluster, ContainerInstance, Service, Task};
+    fn check<T: serde::de::DeserializeOwned + serde::Serialize>(key: &str, v: &Value) -> usize {
+        let typed: T = serde_json::from_value(v.clone())
+            .unwrap_or_else(|e| panic!("{key} does not read as its record: {e}\n{v}"));
+        let again = serde_json::to_value(&typed).unwrap();
+        assert_eq!(&again, v, "{key} changes when written back");
+        1
+    }
+    let root = "ecs/123456789012/us-west-2/";
+    let stored: Vec<(String, Value)> = g
+        .ecs
+        .store()
+        .read(|r| r.scan(root, None, usize::MAX))
+        .unwrap()
+        .into_iter()
+        .filter(|(k, _)| {
+            let kind = k[root.len()..].split('/').next().unwrap();
+            ["cluster", "service", "task", "instance"].contains(&kind)
+        })
+        .map(|(k, v)| {
+            let v = serde_json::from_slice(&v).unwrap();
+            (k, v)
+        })
+        .collect();
+    let mut checked = 0;
+    for (key, v) in &stored {
+        let kind = key[root.len()..].split('/').next().unwrap();
+        checked += match kind {
+            "cluster" => check::<Cluster>(key, v),
+            "service" => check::<Service>(key, v),
+            "task" => check::<Task>(key, v),
+            "instance" => check::<ContainerInstance>(key, v),
+            _ => 0,
+        };
+    }
+    assert!(checked > 5, "only {checked} records checked");
 }
 
 fn examples_dir() -> PathBuf {
@@ -627,8 +668,10 @@ fn bad_input_table(g: &mut Golden) {
 fn api_answers_match_the_golden_transcript() {
     let mut g = Golden::new();
     nginx_walkthrough(&mut g);
+    round_trip_store(&g);
     retail_and_cats_dogs(&mut g);
     bad_input_table(&mut g);
+    round_trip_store(&g);
     tags_and_deletes(&mut g);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/api.txt");
     let got = g.out;

@@ -1,0 +1,628 @@
+//! ECS's records as typed structs that are still the API's documents.
+//!
+//! Each record (de)serializes to exactly the JSON the API returns: members berth reads
+//! or writes are typed fields (statuses as enums), members it only echoes stay in
+//! `rest` (`#[serde(flatten)]`), and absent optional members stay absent. A record is
+//! stored as it serializes, so reading it back and writing it again changes nothing.
+//! The task definition's record lives in `taskdef`.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::common::Tag;
+
+/// Members a record only echoes.
+pub type Rest = Map<String, Value>;
+
+macro_rules! wire_enum {
+    ($(#[$m:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        pub enum $name {
+            $(#[serde(rename = $wire)] $variant),+
+        }
+
+        impl $name {
+            /// Every value, in order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The value as the API spells it.
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $wire),+ }
+            }
+
+            /// The value the API spells `s`, if any.
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($wire => Some($name::$variant),)+ _ => None }
+            }
+
+            /// The API's spellings, for error messages.
+            pub fn names() -> Vec<&'static str> {
+                Self::ALL.iter().map(|v| v.as_str()).collect()
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+
+wire_enum! {
+    /// A task's `lastStatus`, in the order a task goes through them: a task only moves
+    /// forward, so "later" is `>`.
+    TaskStatus {
+        Provisioning = "PROVISIONING",
+        Pending = "PENDING",
+        Activating = "ACTIVATING",
+        Running = "RUNNING",
+        Deactivating = "DEACTIVATING",
+        Stopping = "STOPPING",
+        Deprovisioning = "DEPROVISIONING",
+        Stopped = "STOPPED",
+    }
+}
+
+wire_enum! {
+    /// A task's `desiredStatus`.
+    DesiredStatus { Running = "RUNNING", Pending = "PENDING", Stopped = "STOPPED" }
+}
+
+wire_enum! {
+    /// A container's `lastStatus`, in order.
+    ContainerStatus { Pending = "PENDING", Running = "RUNNING", Stopped = "STOPPED" }
+}
+
+wire_enum! {
+    /// `healthStatus` of tasks and containers.
+    HealthStatus { Healthy = "HEALTHY", Unhealthy = "UNHEALTHY", Unknown = "UNKNOWN" }
+}
+
+wire_enum! {
+    /// Why a task stopped.
+    StopCode {
+        TaskFailedToStart = "TaskFailedToStart",
+        EssentialContainerExited = "EssentialContainerExited",
+        UserInitiated = "UserInitiated",
+        ServiceSchedulerInitiated = "ServiceSchedulerInitiated",
+        SpotInterruption = "SpotInterruption",
+        TerminationNotice = "TerminationNotice",
+    }
+}
+
+wire_enum! {
+    /// Where a task or service runs.
+    LaunchType {
+        Ec2 = "EC2",
+        Fargate = "FARGATE",
+        External = "EXTERNAL",
+        ManagedInstances = "MANAGED_INSTANCES",
+    }
+}
+
+wire_enum! {
+    /// A task's `connectivity`.
+    Connectivity { Connected = "CONNECTED", Disconnected = "DISCONNECTED" }
+}
+
+wire_enum! {
+    /// A service's `status`.
+    ServiceStatus { Active = "ACTIVE", Draining = "DRAINING", Inactive = "INACTIVE" }
+}
+
+wire_enum! {
+    /// A deployment's `status`.
+    DeploymentStatus { Primary = "PRIMARY", Active = "ACTIVE", Inactive = "INACTIVE" }
+}
+
+wire_enum! {
+    /// A deployment's `rolloutState`.
+    RolloutState { Completed = "COMPLETED", Failed = "FAILED", InProgress = "IN_PROGRESS" }
+}
+
+wire_enum! {
+    /// A service's `schedulingStrategy`.
+    SchedulingStrategy { Replica = "REPLICA", Daemon = "DAEMON" }
+}
+
+wire_enum! {
+    /// A cluster's `status`.
+    ClusterStatus {
+        Active = "ACTIVE",
+        Provisioning = "PROVISIONING",
+        Deprovisioning = "DEPROVISIONING",
+        Failed = "FAILED",
+        Inactive = "INACTIVE",
+    }
+}
+
+wire_enum! {
+    /// A cluster's `attachmentsStatus`.
+    AttachmentsStatus {
+        UpdateInProgress = "UPDATE_IN_PROGRESS",
+        UpdateComplete = "UPDATE_COMPLETE",
+        UpdateFailed = "UPDATE_FAILED",
+    }
+}
+
+wire_enum! {
+    /// A container instance's `status`.
+    InstanceStatus {
+        Active = "ACTIVE",
+        Draining = "DRAINING",
+        Registering = "REGISTERING",
+        Deregistering = "DEREGISTERING",
+        RegistrationFailed = "REGISTRATION_FAILED",
+        Inactive = "INACTIVE",
+    }
+}
+
+/// A `{name, value}` pair (ECS's KeyValuePair: attachment details, settings).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct KeyValue {
+    /// The name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// The value.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// An attachment of a task (its ENI) or a cluster (its Service Connect namespace).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Attachment {
+    /// The attachment id.
+    pub id: String,
+    /// `ElasticNetworkInterface`, `sc`, ...
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// `PRECREATED`, `ATTACHING`, `ATTACHED`, ... as reported.
+    pub status: String,
+    /// Name/value details (`subnetId`, `privateIPv4Address`, ...).
+    #[serde(default)]
+    pub details: Vec<KeyValue>,
+    /// Echoed members.
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+impl Attachment {
+    /// The value of the detail `name`.
+    pub fn detail(&self, name: &str) -> Option<&str> {
+        self.details
+            .iter()
+            .find(|d| d.name.as_deref() == Some(name))
+            .and_then(|d| d.value.as_deref())
+    }
+}
+
+// ---- clusters -----------------------------------------------------------------------
+
+/// `serviceConnectDefaults` of a cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ScDefaults {
+    /// The default namespace's ARN.
+    pub namespace: String,
+}
+
+/// A cluster.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Cluster {
+    pub cluster_arn: String,
+    pub cluster_name: String,
+    pub status: ClusterStatus,
+    pub registered_container_instances_count: i64,
+    pub running_tasks_count: i64,
+    pub pending_tasks_count: i64,
+    pub active_services_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_defaults: Option<ScDefaults>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments: Option<Vec<Attachment>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachments_status: Option<AttachmentsStatus>,
+    #[serde(default)]
+    pub settings: Vec<KeyValue>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// `statistics`, `capacityProviders`, `configuration`, ...
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+// ---- services and deployments -------------------------------------------------------
+
+/// `deploymentConfiguration.deploymentCircuitBreaker`.
+#[derive(Debug, Clone, Copy, PartialEq, Default, Serialize, Deserialize)]
+pub struct CircuitBreaker {
+    pub enable: bool,
+    pub rollback: bool,
+}
+
+/// A service's `deploymentConfiguration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeploymentConfiguration {
+    #[serde(default)]
+    pub deployment_circuit_breaker: CircuitBreaker,
+    pub maximum_percent: i64,
+    pub minimum_healthy_percent: i64,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// `awsvpcConfiguration` of a service, deployment or task input.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AwsvpcConfiguration {
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_groups: Option<Vec<String>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub assign_public_ip: Option<String>,
+}
+
+/// `networkConfiguration`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkConfiguration {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub awsvpc_configuration: Option<AwsvpcConfiguration>,
+}
+
+/// A Service Connect client alias.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClientAlias {
+    pub port: i64,
+    pub dns_name: String,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// Service Connect timeouts.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScTimeout {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_timeout_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub per_request_timeout_seconds: Option<i64>,
+}
+
+/// One served entry of a Service Connect configuration, defaults filled in.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScService {
+    pub port_name: String,
+    pub discovery_name: String,
+    #[serde(default)]
+    pub client_aliases: Vec<ClientAlias>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ingress_port_override: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<ScTimeout>,
+    /// `tls`, ...
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// A deployment's `serviceConnectConfiguration`, as resolved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScConfiguration {
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub services: Option<Vec<ScService>>,
+    /// `logConfiguration`, `accessLogConfiguration`, ...
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// One of `serviceConnectResources`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScResource {
+    pub discovery_name: String,
+    pub discovery_arn: String,
+}
+
+/// A deployment of a service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Deployment {
+    pub id: String,
+    pub status: DeploymentStatus,
+    pub task_definition: String,
+    pub desired_count: i64,
+    pub pending_count: i64,
+    pub running_count: i64,
+    pub failed_tasks: i64,
+    pub created_at: f64,
+    pub updated_at: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state: Option<RolloutState>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rollout_state_reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_configuration: Option<ScConfiguration>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service_connect_resources: Option<Vec<ScResource>>,
+    /// `platformFamily`, ...
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// One of a service's `events`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceEvent {
+    pub id: String,
+    pub created_at: f64,
+    pub message: String,
+}
+
+/// A service.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Service {
+    pub service_arn: String,
+    pub service_name: String,
+    pub cluster_arn: String,
+    pub status: ServiceStatus,
+    pub desired_count: i64,
+    pub running_count: i64,
+    pub pending_count: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub platform_version: Option<String>,
+    pub task_definition: String,
+    pub deployment_configuration: DeploymentConfiguration,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_configuration: Option<NetworkConfiguration>,
+    #[serde(default)]
+    pub deployments: Vec<Deployment>,
+    #[serde(default)]
+    pub events: Vec<ServiceEvent>,
+    pub created_at: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scheduling_strategy: Option<SchedulingStrategy>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// `loadBalancers`, `roleArn`, `placementStrategy`, `propagateTags`, ...
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+impl Service {
+    /// The PRIMARY deployment's index.
+    pub fn primary_index(&self) -> Option<usize> {
+        self.deployments
+            .iter()
+            .position(|d| d.status == DeploymentStatus::Primary)
+    }
+
+    /// The PRIMARY deployment.
+    pub fn primary(&self) -> Option<&Deployment> {
+        self.primary_index().map(|i| &self.deployments[i])
+    }
+
+    /// The task group of the service's tasks, `service:<name>`.
+    pub fn group(&self) -> String {
+        format!("service:{}", self.service_name)
+    }
+}
+
+// ---- tasks --------------------------------------------------------------------------
+
+/// A container's network interface, as awsvpc tasks show it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkInterface {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attachment_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub private_ipv4_address: Option<String>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// A container of a task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Container {
+    pub container_arn: String,
+    pub task_arn: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image: Option<String>,
+    pub last_status: ContainerStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_code: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_status: Option<HealthStatus>,
+    #[serde(default)]
+    pub network_interfaces: Vec<NetworkInterface>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network_bindings: Option<Vec<Value>>,
+    /// `cpu`, `memory`, `runtimeId`, `imageDigest`, ...
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// A task.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Task {
+    pub task_arn: String,
+    pub cluster_arn: String,
+    pub task_definition_arn: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_instance_arn: Option<String>,
+    pub last_status: TaskStatus,
+    pub desired_status: DesiredStatus,
+    pub health_status: HealthStatus,
+    pub group: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_by: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub launch_type: Option<LaunchType>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpu: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<String>,
+    pub version: i64,
+    pub created_at: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopping_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub execution_stopped_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectivity: Option<Connectivity>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connectivity_at: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_code: Option<StopCode>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stopped_reason: Option<String>,
+    #[serde(default)]
+    pub attachments: Vec<Attachment>,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// `attributes`, `overrides`, `platformVersion`, `pullStartedAt`, ...
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+impl Task {
+    /// The task id (the last segment of its ARN).
+    pub fn id(&self) -> &str {
+        self.task_arn.rsplit('/').next().unwrap_or_default()
+    }
+
+    /// Desired RUNNING and not stopped yet.
+    pub fn is_live(&self) -> bool {
+        self.desired_status == DesiredStatus::Running && self.last_status != TaskStatus::Stopped
+    }
+
+    /// Desired and last RUNNING.
+    pub fn is_running(&self) -> bool {
+        self.desired_status == DesiredStatus::Running && self.last_status == TaskStatus::Running
+    }
+
+    /// The address its agent reported: the ENI's `privateIPv4Address` (awsvpc), else
+    /// a container's bind address (bridge mode).
+    pub fn ip(&self) -> Option<&str> {
+        self.attachments
+            .iter()
+            .find_map(|a| a.detail("privateIPv4Address"))
+            .or_else(|| {
+                self.containers.iter().find_map(|c| {
+                    c.network_bindings
+                        .iter()
+                        .flatten()
+                        .find_map(|b| b.get("bindIP").and_then(Value::as_str))
+                })
+            })
+    }
+
+    /// The service it belongs to (`group` `service:<name>`).
+    pub fn service_name(&self) -> Option<&str> {
+        self.group.strip_prefix("service:")
+    }
+}
+
+// ---- container instances ------------------------------------------------------------
+
+/// One of an instance's registered or remaining resources.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Resource {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub integer_value: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub long_value: Option<i64>,
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+/// A container instance (a berth agent's host).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContainerInstance {
+    pub container_instance_arn: String,
+    pub status: InstanceStatus,
+    pub agent_connected: bool,
+    pub version: i64,
+    #[serde(default)]
+    pub registered_resources: Vec<Resource>,
+    pub running_tasks_count: i64,
+    pub pending_tasks_count: i64,
+    pub registered_at: f64,
+    #[serde(default)]
+    pub tags: Vec<Tag>,
+    /// `ec2InstanceId`, `remainingResources`, `attributes`, `versionInfo`, ...
+    #[serde(flatten)]
+    pub rest: Rest,
+}
+
+impl ContainerInstance {
+    /// The id (the last segment of its ARN).
+    pub fn id(&self) -> &str {
+        self.container_instance_arn
+            .rsplit('/')
+            .next()
+            .unwrap_or_default()
+    }
+
+    /// A registered resource's amount (`CPU`, `MEMORY`), 0 when absent.
+    pub fn resource(&self, name: &str) -> i64 {
+        self.registered_resources
+            .iter()
+            .find(|r| r.name == name)
+            .and_then(|r| r.integer_value.or(r.long_value))
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_states_are_ordered_as_a_task_goes_through_them() {
+        assert!(TaskStatus::Provisioning < TaskStatus::Pending);
+        assert!(TaskStatus::Running < TaskStatus::Stopping);
+        assert!(TaskStatus::Deprovisioning < TaskStatus::Stopped);
+        assert_eq!(TaskStatus::parse("RUNNING"), Some(TaskStatus::Running));
+        assert_eq!(TaskStatus::parse("running"), None);
+        assert_eq!(
+            serde_json::to_value(TaskStatus::Deactivating).unwrap(),
+            "DEACTIVATING"
+        );
+    }
+}

@@ -1,0 +1,220 @@
+//! The scheduler's side effects, inside the caller's write transaction: one task
+//! group's pass (forget old STOPPED tasks, plan the service, carry the plan out),
+//! tasks of instances whose agent went away, and placement.
+
+use berth_awsproto::{uuid_v4, Context};
+use berth_store::{Read, Writer};
+
+use super::placement::{self, Capacity};
+use super::plan::{self, task_list, Effect, Plan};
+use super::{AGENT_GRACE_SECS, AGENT_LOST_REASON, MAX_EVENTS, STOPPED_TASK_TTL_SECS};
+use crate::common::*;
+use crate::records::{
+    ContainerInstance, InstanceStatus, Service, ServiceEvent, StopCode, Task, TaskStatus,
+};
+use crate::{agent, task, taskstore};
+
+/// What a pass over one group leads to.
+#[derive(Debug, Default)]
+pub(super) struct Outcome {
+    /// When the group needs another pass although nothing changes (a back-off ends,
+    /// a STOPPED task is due to be forgotten).
+    pub wake_at: Option<f64>,
+}
+
+fn earliest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    match (a, b) {
+        (Some(x), Some(y)) => Some(x.min(y)),
+        (x, y) => x.or(y),
+    }
+}
+
+/// Writes a task the scheduler changed, and keeps its endpoints in step.
+fn save(w: &mut Writer<'_>, ctx: &Context, cluster: &str, t: &Task) -> R<()> {
+    taskstore::put(w, ctx, cluster, t)?;
+    agent::sync_endpoints(w, ctx, cluster, t)
+}
+
+/// Forgets the group's tasks that stopped more than an hour ago (as ECS does). Returns
+/// the tasks left and when the next one is due.
+fn forget_old(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    tasks: Vec<Task>,
+    now: f64,
+) -> R<(Vec<Task>, Option<f64>)> {
+    let mut kept = Vec::with_capacity(tasks.len());
+    let mut next = None;
+    for t in tasks {
+        match (t.last_status, t.stopped_at) {
+            (TaskStatus::Stopped, Some(at)) if now - at > STOPPED_TASK_TTL_SECS => {
+                taskstore::forget(w, ctx, cluster, &t)?;
+            }
+            (TaskStatus::Stopped, Some(at)) => {
+                next = earliest(next, Some(at + STOPPED_TASK_TTL_SECS + 0.001));
+                kept.push(t);
+            }
+            _ => kept.push(t),
+        }
+    }
+    Ok((kept, next))
+}
+
+/// One pass over the task group `group` of `cluster`: old STOPPED tasks forgotten and,
+/// for a service's group, the service scheduled.
+pub(super) fn group_pass(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    group: &str,
+    now: f64,
+) -> R<Outcome> {
+    let tasks = taskstore::of_group(w, ctx, cluster, group)?;
+    let (tasks, forget_at) = forget_old(w, ctx, cluster, tasks, now)?;
+    let mut out = Outcome { wake_at: forget_at };
+    let Some(name) = group.strip_prefix("service:") else {
+        return Ok(out);
+    };
+    let key = service_key(ctx, cluster, name);
+    let Some(service) = w.get_json::<Service>(&key)? else {
+        return Ok(out);
+    };
+    let plan = plan::plan(&service, &tasks, now);
+    out.wake_at = earliest(out.wake_at, plan.wake_at);
+    if !plan.is_empty(&service) {
+        carry_out(w, ctx, cluster, &service, plan, now)?;
+    }
+    Ok(out)
+}
+
+/// Carries out a service's plan: tasks started and events added in order, then the
+/// stopped tasks and the service written.
+fn carry_out(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    before: &Service,
+    plan: Plan,
+    now: f64,
+) -> R<()> {
+    let mut s = plan.service;
+    for effect in plan.effects {
+        match effect {
+            Effect::Event(message) => push_event(&mut s, message, now),
+            Effect::Launch(n) => {
+                let primary = s
+                    .primary()
+                    .cloned()
+                    .expect("launches need a PRIMARY deployment");
+                let mut ids = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let t = task::new_service_task(w, ctx, cluster, &s.service_name, &primary)?;
+                    agent::sync_endpoints(w, ctx, cluster, &t)?;
+                    ids.push(t.id().to_string());
+                }
+                let label = format!("(service {})", s.service_name);
+                let message = format!("{label} has started {n} tasks: {}.", task_list(&ids));
+                push_event(&mut s, message, now);
+            }
+        }
+    }
+    for t in &plan.changed {
+        save(w, ctx, cluster, t)?;
+    }
+    if &s != before {
+        w.put_json(&service_key(ctx, cluster, &s.service_name), &s)?;
+    }
+    Ok(())
+}
+
+/// Adds an event to the service, newest first, keeping the latest [`MAX_EVENTS`].
+fn push_event(s: &mut Service, message: String, now: f64) {
+    let event = ServiceEvent {
+        id: uuid_v4(),
+        created_at: now,
+        message,
+    };
+    s.events.insert(0, event);
+    s.events.truncate(MAX_EVENTS);
+}
+
+/// Tasks on instances whose agent has been away longer than [`AGENT_GRACE_SECS`] are
+/// STOPPED (their endpoints withdrawn), so their services replace them. Returns the
+/// groups whose tasks were stopped and when the next agent's grace ends.
+pub(super) fn lose_tasks_of_gone_agents(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    now: f64,
+) -> R<(Vec<String>, Option<f64>)> {
+    let prefix = agent::agent_gone_prefix(ctx, cluster);
+    let mut groups = Vec::new();
+    let mut next = None;
+    for (key, since) in w.scan_json::<f64>(&prefix, None, usize::MAX)? {
+        if now - since < AGENT_GRACE_SECS {
+            next = earliest(next, Some(since + AGENT_GRACE_SECS));
+            continue;
+        }
+        let id = &key[prefix.len()..];
+        let Some(inst) = w.get_json::<ContainerInstance>(&instance_key(ctx, cluster, id))? else {
+            continue;
+        };
+        if inst.agent_connected {
+            continue;
+        }
+        for mut t in taskstore::on_instance(w, ctx, cluster, id)? {
+            task::mark_stopping(
+                &mut t,
+                StopCode::ServiceSchedulerInitiated,
+                AGENT_LOST_REASON,
+                now,
+            );
+            task::stop_now(&mut t, now);
+            save(w, ctx, cluster, &t)?;
+            groups.push(t.group.clone());
+        }
+    }
+    Ok((groups, next))
+}
+
+/// Places the cluster's unplaced tasks on its connected ACTIVE instances.
+pub(super) fn place(w: &mut Writer<'_>, ctx: &Context, cluster: &str) -> R<()> {
+    let instances: Vec<ContainerInstance> = w
+        .scan_json::<ContainerInstance>(&instance_prefix(ctx, cluster), None, usize::MAX)?
+        .into_iter()
+        .map(|(_, i)| i)
+        .filter(|i| i.status == InstanceStatus::Active && i.agent_connected)
+        .collect();
+    if instances.is_empty()
+        || w.scan(&taskstore::unplaced_prefix(ctx, cluster), None, 1)?
+            .is_empty()
+    {
+        return Ok(());
+    }
+    let mut unplaced = taskstore::unplaced(w, ctx, cluster)?;
+    let mut capacity = Vec::with_capacity(instances.len());
+    for inst in &instances {
+        let mut c = Capacity {
+            cpu: inst.resource("CPU"),
+            memory: inst.resource("MEMORY"),
+            ..Capacity::default()
+        };
+        for t in taskstore::on_instance(w, ctx, cluster, inst.id())? {
+            c.tasks += 1;
+            let (cpu, mem) = placement::demand(&t);
+            c.cpu_used += cpu;
+            c.memory_used += mem;
+        }
+        capacity.push(c);
+    }
+    let demands: Vec<(i64, i64)> = unplaced.iter().map(placement::demand).collect();
+    let choices = placement::place(&demands, &mut capacity);
+    for (t, choice) in unplaced.iter_mut().zip(choices) {
+        let Some(k) = choice else { continue };
+        t.container_instance_arn = Some(instances[k].container_instance_arn.clone());
+        t.version += 1;
+        save(w, ctx, cluster, t)?;
+    }
+    Ok(())
+}
