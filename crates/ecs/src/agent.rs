@@ -24,8 +24,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
-use crate::records::{ContainerInstance, HealthStatus, Service, Task};
-use crate::{taskdef, Ecs};
+use crate::records::{
+    Cluster, ContainerInstance, Deployment, HealthStatus, ScConfiguration, ScService, Service, Task,
+};
+use crate::{taskdef, taskstore, Ecs};
 
 /// The address the agent reported for a task: `privateIPv4Address` of its ENI, else
 /// (tasks without awsvpc) the `bindIP` of a container's network binding.
@@ -44,20 +46,6 @@ pub fn task_ip(task: &Value) -> Option<&str> {
             .flat_map(|c| c["networkBindings"].as_array().into_iter().flatten())
             .find_map(|b| b["bindIP"].as_str())
     })
-}
-
-/// The ECS service a task belongs to, from its `group` (`service:<name>`).
-fn service_of(task: &Value) -> Option<&str> {
-    task["group"].as_str()?.strip_prefix("service:")
-}
-
-/// The deployment that started the task (its `startedBy`), in the service document.
-fn deployment_of<'a>(service: &'a Value, task: &Value) -> Option<&'a Value> {
-    let id = task["startedBy"].as_str()?;
-    service["deployments"]
-        .as_array()?
-        .iter()
-        .find(|d| d["id"] == id)
 }
 
 /// The port mapping called `port_name` in a task definition: (containerPort, appProtocol).
@@ -200,8 +188,23 @@ fn typed<'a, T: Deserialize<'a>>(v: &'a Value, what: &str) -> R<T> {
 }
 
 /// A Service Connect service entry's timeouts (`{}` when it sets none).
-fn timeout_of(entry: &Value) -> R<Timeout> {
-    Ok(typed::<Option<Timeout>>(&entry["timeout"], "timeout")?.unwrap_or_default())
+fn timeout_of(entry: &ScService) -> R<Timeout> {
+    let Some(t) = &entry.timeout else {
+        return Ok(Timeout::default());
+    };
+    let secs = |v: Option<i64>, what: &str| {
+        v.map(|n| {
+            u64::try_from(n).map_err(|_| ApiError::internal(format!("{what} {n} is negative")))
+        })
+        .transpose()
+    };
+    Ok(Timeout {
+        idle_timeout_seconds: secs(t.idle_timeout_seconds, "idleTimeoutSeconds")?,
+        per_request_timeout_seconds: secs(
+            t.per_request_timeout_seconds,
+            "perRequestTimeoutSeconds",
+        )?,
+    })
 }
 
 /// What every task of a namespace gets alike: each Service Connect service of the
@@ -231,15 +234,10 @@ fn namespace_view(
         let Some((c, n)) = service_ref(&owner) else {
             continue;
         };
-        let Some(s) = r.get_json::<Value>(&service_key(ctx, c, n))? else {
+        let Some(s) = r.get_json::<Service>(&service_key(ctx, c, n))? else {
             continue;
         };
-        let Some(primary) = s["deployments"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .find(|d| d["status"] == "PRIMARY")
-        else {
+        let Some(primary) = s.primary() else {
             continue;
         };
         add_deployment(r, ctx, ns, primary, &mut out)?;
@@ -254,40 +252,34 @@ fn add_deployment(
     r: &impl Read,
     ctx: &Context,
     ns: &berth_cloudmap::NamespaceRef,
-    deployment: &Value,
+    deployment: &Deployment,
     out: &mut NamespaceView,
 ) -> R<()> {
-    let ssc = &deployment["serviceConnectConfiguration"];
-    let td = taskdef::resolve(
-        r,
-        ctx,
-        deployment["taskDefinition"].as_str().unwrap_or_default(),
-    )?
-    .unwrap_or(Value::Null);
-    for entry in ssc["services"].as_array().into_iter().flatten() {
-        let discovery = entry["discoveryName"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string();
+    let td = taskdef::resolve(r, ctx, &deployment.task_definition)?.unwrap_or(Value::Null);
+    let entries = deployment
+        .service_connect_configuration
+        .iter()
+        .flat_map(|sc| sc.services.iter().flatten());
+    for entry in entries {
+        let discovery = entry.discovery_name.clone();
         if out.upstreams.contains_key(&discovery) {
             continue;
         }
-        let app_protocol =
-            port_of(&td, entry["portName"].as_str().unwrap_or_default()).and_then(|(_, p)| p);
+        let app_protocol = port_of(&td, &entry.port_name).and_then(|(_, p)| p);
         let endpoints = endpoints(r, ctx, deployment, &discovery)?;
-        for a in entry["clientAliases"].as_array().into_iter().flatten() {
-            let dns = a["dnsName"].as_str().unwrap_or_default();
-            let Some(port) = a["port"].as_u64().and_then(|p| u16::try_from(p).ok()) else {
+        for a in &entry.client_aliases {
+            let Ok(port) = u16::try_from(a.port) else {
                 continue;
             };
             // `dnsName` defaults to `discoveryName.namespace`; berth also maps the
             // bare discovery name, so `http://nginx` works as well.
-            let short_name = dns
+            let short_name = a
+                .dns_name
                 .strip_suffix(&format!(".{}", ns.name))
                 .filter(|s| *s == discovery)
                 .map(str::to_string);
             out.egress.push(EgressView {
-                dns_name: dns.to_string(),
+                dns_name: a.dns_name.clone(),
                 short_name,
                 port,
                 upstream: discovery.clone(),
@@ -307,15 +299,15 @@ fn add_deployment(
 fn endpoints(
     r: &impl Read,
     ctx: &Context,
-    deployment: &Value,
+    deployment: &Deployment,
     discovery: &str,
 ) -> R<Vec<EndpointView>> {
-    let Some(arn) = deployment["serviceConnectResources"]
-        .as_array()
-        .into_iter()
+    let Some(arn) = deployment
+        .service_connect_resources
+        .iter()
         .flatten()
-        .find(|x| x["discoveryName"] == discovery)
-        .and_then(|x| x["discoveryArn"].as_str())
+        .find(|x| x.discovery_name == discovery)
+        .map(|x| x.discovery_arn.as_str())
     else {
         return Ok(Vec::new());
     };
@@ -350,37 +342,34 @@ fn service_connect_view(
     ctx: &Context,
     cluster: &str,
     service_name: &str,
-    sc: &Value,
+    sc: &ScConfiguration,
     td: &Value,
     memo: &mut NamespaceMemo,
 ) -> R<Option<ServiceConnectView>> {
-    if sc["enabled"] != true {
+    if !sc.enabled {
         return Ok(None);
     }
-    let Some(ns) = sc["namespace"]
-        .as_str()
+    let Some(ns) = sc
+        .namespace
+        .as_deref()
         .and_then(|n| berth_cloudmap::find_namespace(r, ctx, n).ok().flatten())
     else {
         return Ok(None);
     };
     let mut ingress = Vec::new();
-    for entry in sc["services"].as_array().into_iter().flatten() {
-        let port_name = entry["portName"].as_str().unwrap_or_default();
-        let Some((port, app_protocol)) = port_of(td, port_name) else {
+    for entry in sc.services.iter().flatten() {
+        let Some((port, app_protocol)) = port_of(td, &entry.port_name) else {
             continue;
         };
         let Ok(container_port) = u16::try_from(port) else {
             continue;
         };
         ingress.push(IngressView {
-            discovery_name: entry["discoveryName"]
-                .as_str()
-                .unwrap_or_default()
-                .to_string(),
-            port_name: port_name.to_string(),
+            discovery_name: entry.discovery_name.clone(),
+            port_name: entry.port_name.clone(),
             container_port,
-            ingress_port_override: entry["ingressPortOverride"]
-                .as_u64()
+            ingress_port_override: entry
+                .ingress_port_override
                 .and_then(|p| u16::try_from(p).ok()),
             protocol: AppProtocol::of(app_protocol.as_deref()),
             timeout: timeout_of(entry)?,
@@ -394,6 +383,10 @@ fn service_connect_view(
             x
         }
     };
+    let access_log = sc
+        .rest
+        .get("accessLogConfiguration")
+        .unwrap_or(&Value::Null);
     Ok(Some(ServiceConnectView {
         cluster_name: cluster.to_string(),
         service_name: service_name.to_string(),
@@ -402,8 +395,29 @@ fn service_connect_view(
         ingress,
         egress: shared.egress,
         upstreams: shared.upstreams,
-        access_log: typed(&sc["accessLogConfiguration"], "accessLogConfiguration")?,
+        access_log: typed(access_log, "accessLogConfiguration")?,
     }))
+}
+
+/// The Service Connect configuration of the deployment that started `t`, with that
+/// deployment's task definition.
+fn deployment_sc(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    t: &Task,
+) -> R<Option<(ScConfiguration, Value)>> {
+    let (Some(name), Some(started_by)) = (t.service_name(), t.started_by.as_deref()) else {
+        return Ok(None);
+    };
+    let Some(s) = r.get_json::<Service>(&service_key(ctx, cluster, name))? else {
+        return Ok(None);
+    };
+    let Some(dep) = s.deployments.into_iter().find(|d| d.id == started_by) else {
+        return Ok(None);
+    };
+    let td = taskdef::resolve(r, ctx, &dep.task_definition)?.unwrap_or(Value::Null);
+    Ok(dep.service_connect_configuration.map(|sc| (sc, td)))
 }
 
 /// One task of an instance's view; `default_ns` is the cluster's default namespace.
@@ -411,61 +425,54 @@ fn task_view(
     r: &impl Read,
     ctx: &Context,
     cluster: &str,
-    t: &Value,
+    t: &Task,
     default_ns: Option<&str>,
     memo: &mut NamespaceMemo,
 ) -> R<TaskView> {
-    let td = taskdef::resolve(r, ctx, t["taskDefinitionArn"].as_str().unwrap_or_default())?
-        .unwrap_or(Value::Null);
+    let td = taskdef::resolve(r, ctx, &t.task_definition_arn)?.unwrap_or(Value::Null);
     let mut service_connect = None;
-    if let Some(name) = service_of(t) {
-        if let Some(s) = r.get_json::<Value>(&service_key(ctx, cluster, name))? {
-            if let Some(dep) = deployment_of(&s, t) {
-                let dtd =
-                    taskdef::resolve(r, ctx, dep["taskDefinition"].as_str().unwrap_or_default())?
-                        .unwrap_or(Value::Null);
-                let sc = &dep["serviceConnectConfiguration"];
-                service_connect = service_connect_view(r, ctx, cluster, name, sc, &dtd, memo)?;
-            }
+    if let Some(name) = t.service_name() {
+        if let Some((sc, dtd)) = deployment_sc(r, ctx, cluster, t)? {
+            service_connect = service_connect_view(r, ctx, cluster, name, &sc, &dtd, memo)?;
         }
     } else if let Some(ns) = default_ns {
         // berth extension: a standalone task (RunTask, StartTask) is a client of its
         // cluster's default namespace.
-        let client = json!({"enabled": true, "namespace": ns});
+        let client = ScConfiguration {
+            enabled: true,
+            namespace: Some(ns.to_string()),
+            services: None,
+            rest: Default::default(),
+        };
         service_connect = service_connect_view(r, ctx, cluster, "", &client, &td, memo)?;
     }
     Ok(TaskView {
-        task_arn: t["taskArn"].as_str().unwrap_or_default().to_string(),
-        desired_status: typed(&t["desiredStatus"], "desiredStatus")?,
-        last_status: typed(&t["lastStatus"], "lastStatus")?,
+        task_arn: t.task_arn.clone(),
+        desired_status: typed(&json!(t.desired_status), "desiredStatus")?,
+        last_status: typed(&json!(t.last_status), "lastStatus")?,
         task_definition: td,
-        overrides: t["overrides"].clone(),
-        attachments: t["attachments"].clone(),
+        overrides: t.rest.get("overrides").cloned().unwrap_or(Value::Null),
+        attachments: json!(t.attachments),
         service_connect,
     })
 }
 
 /// Everything the container instance `instance_id` of `cluster` must run (the format
-/// is `berth_agent_view`'s). Unknown instances get an empty task list and no instance.
+/// is `berth_agent_view`'s): its tasks that are not STOPPED, read through the
+/// instance's task index. Unknown instances get an empty task list and no instance.
 pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str) -> R<View> {
     ecs.store.read(|r| {
-        let Some(inst) = r.get_json::<Value>(&instance_key(ctx, cluster, instance_id))? else {
+        let key = instance_key(ctx, cluster, instance_id);
+        let Some(inst) = r.get_json::<ContainerInstance>(&key)? else {
             return Ok(View::default());
         };
-        let arn = inst["containerInstanceArn"].clone();
         let default_ns = r
-            .get_json::<Value>(&cluster_key(ctx, cluster))?
-            .and_then(|c| {
-                c["serviceConnectDefaults"]["namespace"]
-                    .as_str()
-                    .map(str::to_string)
-            });
+            .get_json::<Cluster>(&cluster_key(ctx, cluster))?
+            .and_then(|c| c.service_connect_defaults)
+            .map(|d| d.namespace);
         let mut tasks = Vec::new();
         let mut memo = NamespaceMemo::new();
-        for (_, t) in r.scan_json::<Value>(&task_prefix(ctx, cluster), None, usize::MAX)? {
-            if t["containerInstanceArn"] != arn || t["lastStatus"] == "STOPPED" {
-                continue;
-            }
+        for t in taskstore::on_instance(r, ctx, cluster, instance_id)? {
             tasks.push(task_view(
                 r,
                 ctx,
@@ -476,8 +483,8 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
             )?);
         }
         Ok::<_, ApiError>(View {
-            instance: arn.as_str().map(str::to_string),
-            status: inst["status"].as_str().map(str::to_string),
+            instance: Some(inst.container_instance_arn),
+            status: Some(inst.status.as_str().to_string()),
             tasks,
             revision: None,
         })
