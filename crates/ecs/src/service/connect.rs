@@ -198,12 +198,12 @@ fn services_only_when_enabled(sc: &ScConfigInput) -> R<()> {
 }
 
 fn supported_network_mode(td: &Definition) -> R<()> {
-    let mode = &td.network_mode;
-    if td.is_awsvpc() || mode == "bridge" {
+    if td.is_awsvpc() || td.is_bridge() {
         return Ok(());
     }
     Err(invalid(format!(
-        "taskDefinition: Service Connect supports the awsvpc and bridge network modes, not '{mode}'."
+        "taskDefinition: Service Connect supports the awsvpc and bridge network modes, not '{}'.",
+        td.network_mode
     )))
 }
 

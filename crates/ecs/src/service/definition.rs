@@ -84,6 +84,11 @@ impl Definition {
         self.network_mode == "awsvpc"
     }
 
+    /// Whether tasks share the host's bridge (`bridge`).
+    pub fn is_bridge(&self) -> bool {
+        self.network_mode == "bridge"
+    }
+
     /// The port mapping named `name`.
     pub fn port(&self, name: &str) -> Option<&NamedPort> {
         self.ports.iter().find(|p| p.name == name)

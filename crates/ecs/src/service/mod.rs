@@ -51,8 +51,10 @@ pub use self::update::update;
 fn public(s: Service, with_tags: bool) -> R<Value> {
     let show_tags = with_tags && !s.tags.is_empty();
     let mut v = to_json(&s)?;
-    if let Some(m) = v.as_object_mut().filter(|_| !show_tags) {
-        m.remove("tags");
+    if !show_tags {
+        if let Some(m) = v.as_object_mut() {
+            m.remove("tags");
+        }
     }
     Ok(v)
 }
@@ -88,23 +90,24 @@ struct NetworkCx<'a> {
 impl Checks<NetworkCx<'_>> for Network {
     fn run(self, _: &Scope<'_>, n: &NetworkCx<'_>) -> R<()> {
         let awsvpc = n.td.is_awsvpc();
-        let fails = match self {
-            Network::Required => awsvpc && !n.given && !n.stored,
-            Network::Allowed => n.given && !awsvpc,
-            Network::Fargate => n.fargate && !awsvpc,
+        let (fails, says) = match self {
+            Network::Required => (
+                awsvpc && !n.given && !n.stored,
+                "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
+            ),
+            Network::Allowed => (
+                n.given && !awsvpc,
+                "Network Configuration is not valid for the given networkMode of this task definition.",
+            ),
+            Network::Fargate => (
+                n.fargate && !awsvpc,
+                "Fargate only supports network mode 'awsvpc'.",
+            ),
         };
-        if !fails {
-            return Ok(());
+        if fails {
+            return Err(invalid(says));
         }
-        Err(invalid(match self {
-            Network::Required => {
-                "Network Configuration must be provided when networkMode 'awsvpc' is specified."
-            }
-            Network::Allowed => {
-                "Network Configuration is not valid for the given networkMode of this task definition."
-            }
-            Network::Fargate => "Fargate only supports network mode 'awsvpc'.",
-        }))
+        Ok(())
     }
 }
 

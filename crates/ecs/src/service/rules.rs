@@ -3,11 +3,12 @@
 //! A table is a list of [`Rule`]s over the members of a request document, named by
 //! their path (`deploymentConfiguration.maximumPercent`, relative to the table's
 //! [`Scope`]). Tables are checked in order and the first rule that fails is the
-//! answer, so a table's order is the API's order. Members of one field are checked by
+//! answer, so a table's order is the API's order. A member on its own is checked by
 //! the plain rules (required, one of, range, count, name); checks across fields, or
-//! against the task definition, the namespace or earlier entries, are named by a
-//! variant of a small enum (`Check`) whose [`Checks::run`] calls a function of the
-//! module that has their context.
+//! against the task definition, the namespace or earlier entries, are [`Rule::Check`]s
+//! named by a variant of the table's small enum (`Create`, `Network`, `Sc`, `Entry`,
+//! `Alias`), whose [`Checks::run`] calls a function of the file that has their context.
+//! The tables are plain data; only the checks they name are code.
 
 use serde_json::Value;
 
@@ -227,8 +228,8 @@ pub(super) const CREATE: &[Rule<Create>] = &[
     }),
 ];
 
-/// CreateService, last: checked after the task definition and the Service Connect
-/// names, as it has always been.
+/// CreateService, last: `availabilityZoneRebalancing` has always been checked after the
+/// task definition, Service Connect and its names.
 pub(super) const CREATE_LAST: &[Rule<Plain>] =
     &[OneOf("availabilityZoneRebalancing", ENABLED_DISABLED)];
 
