@@ -1,7 +1,7 @@
 //! What every ECS operation shares: store keys, AWS error codes, name and ARN
 //! resolution, pagination and tags.
 
-use berth_awsproto::{decode_token, encode_token, ApiError, Context};
+use berth_awsproto::{ApiError, Context};
 use berth_store::Read;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -173,48 +173,6 @@ pub fn page_size(max_results: Option<i64>, default: usize, max: usize) -> R<usiz
         Some(n) => Err(invalid(format!(
             "maxResults {n} is out of range: it must be between 1 and {max}."
         ))),
-    }
-}
-
-/// One page of the values under `prefix` that `keep` accepts, after `next_token`.
-/// Returns the page and the token for the next one.
-pub fn paginate<T>(
-    r: &impl Read,
-    prefix: &str,
-    next_token: Option<&str>,
-    size: usize,
-    mut keep: impl FnMut(&str, Value) -> Option<T>,
-) -> R<(Vec<T>, Option<String>)> {
-    let mut after = match next_token {
-        Some(t) => {
-            let k = decode_token(t, "nextToken", "InvalidParameterException")?;
-            if !k.starts_with(prefix) {
-                return Err(invalid("nextToken does not belong to this request."));
-            }
-            Some(k)
-        }
-        None => None,
-    };
-    let mut out = Vec::new();
-    loop {
-        let chunk = r.scan(prefix, after.as_deref(), (size + 1).max(64))?;
-        let exhausted = chunk.len() < (size + 1).max(64);
-        for (key, bytes) in chunk {
-            let v: Value = serde_json::from_slice(&bytes)
-                .map_err(|e| ApiError::internal(format!("stored value at {key}: {e}")))?;
-            if let Some(item) = keep(&key, v) {
-                if out.len() == size {
-                    // There is at least one more: the page ends at the previous key.
-                    let last = after.expect("a full page has a last key");
-                    return Ok((out, Some(encode_token(&last))));
-                }
-                out.push(item);
-            }
-            after = Some(key);
-        }
-        if exhausted {
-            return Ok((out, None));
-        }
     }
 }
 

@@ -26,6 +26,9 @@ macro_rules! wire_enum {
             /// Every value, in order.
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
 
+            /// The API's spellings, in order (for rule tables and error messages).
+            pub const NAMES: &'static [&'static str] = &[$($wire),+];
+
             /// The value as the API spells it.
             pub fn as_str(self) -> &'static str {
                 match self { $($name::$variant => $wire),+ }
@@ -294,6 +297,24 @@ pub struct ScTimeout {
     pub per_request_timeout_seconds: Option<i64>,
 }
 
+/// `issuerCertificateAuthority` of a Service Connect entry's TLS.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScTlsAuthority {
+    pub aws_pca_authority_arn: String,
+}
+
+/// A Service Connect entry's `tls`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ScTls {
+    pub issuer_certificate_authority: ScTlsAuthority,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kms_key: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub role_arn: Option<String>,
+}
+
 /// One served entry of a Service Connect configuration, defaults filled in.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -306,7 +327,9 @@ pub struct ScService {
     pub ingress_port_override: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<ScTimeout>,
-    /// `tls`, ...
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<ScTls>,
+    /// Members berth only echoes.
     #[serde(flatten)]
     pub rest: Rest,
 }

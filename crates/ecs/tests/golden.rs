@@ -664,6 +664,430 @@ fn bad_input_table(g: &mut Golden) {
     }
 }
 
+/// `base` with the top-level members of `patch` set over it (`null` removes one).
+fn patched(base: &Value, patch: Value) -> Value {
+    let mut out = base.clone();
+    for (k, v) in patch.as_object().unwrap() {
+        if v.is_null() {
+            out.as_object_mut().unwrap().remove(k);
+        } else {
+            out[k] = v.clone();
+        }
+    }
+    out
+}
+
+/// Task definitions for the service rules: one per network mode and Service Connect
+/// obstacle, each with the named ports `http` (8080, http), `tcp` (9000) and `grpc`.
+fn rules_task_definitions(g: &mut Golden) {
+    let ports = json!([
+        {"name": "http", "containerPort": 8080, "appProtocol": "http"},
+        {"name": "tcp", "containerPort": 9000},
+        {"name": "grpc", "containerPort": 9090, "appProtocol": "grpc"}
+    ]);
+    let app = json!({"name": "app", "image": "x", "portMappings": ports});
+    g.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "rules-bridge", "memory": "512", "containerDefinitions": [app]}),
+    );
+    g.ecs("RegisterTaskDefinition", json!({"family": "rules-bridge", "memory": "512",
+        "containerDefinitions": [{"name": "app", "image": "x", "portMappings": [{"name": "other", "containerPort": 7000}]}]}));
+    g.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "rules-bridge", "memory": "1024", "containerDefinitions": [app]}),
+    );
+    g.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "rules-vpc", "networkMode": "awsvpc", "memory": "512", "cpu": "256",
+        "requiresCompatibilities": ["FARGATE"], "containerDefinitions": [app]}),
+    );
+    g.ecs("RegisterTaskDefinition", json!({"family": "rules-nomem",
+        "containerDefinitions": [{"name": "app", "image": "x", "memory": 64, "portMappings": ports}]}));
+    g.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "rules-host", "networkMode": "host", "memory": "512",
+        "containerDefinitions": [{"name": "app", "image": "x"}]}),
+    );
+    g.ecs("RegisterTaskDefinition", json!({"family": "rules-links", "memory": "512",
+        "containerDefinitions": [{"name": "a", "image": "x", "links": ["b"]}, {"name": "b", "image": "y"}]}));
+    g.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "rules-old", "memory": "512", "containerDefinitions": [app]}),
+    );
+    g.ecs(
+        "DeregisterTaskDefinition",
+        json!({"taskDefinition": "rules-old:1"}),
+    );
+}
+
+/// CreateService inputs that each break one rule (or several, to show which answers
+/// first), over a valid bridge-mode service of cluster `rules`.
+fn bad_creates(base: &Value) -> Vec<Value> {
+    let vpc = json!({"awsvpcConfiguration": {"subnets": ["s"]}});
+    let sc = |services: Value| json!({"enabled": true, "services": services});
+    let http = |extra: Value| {
+        let mut e = json!({"portName": "http"});
+        for (k, v) in extra.as_object().unwrap() {
+            e[k] = v.clone();
+        }
+        e
+    };
+    let p = |patch: Value| patched(base, patch);
+    vec![
+        p(json!({"serviceName": null})),
+        p(json!({"serviceName": "bad name"})),
+        p(json!({"launchType": "SPOT"})),
+        p(json!({"schedulingStrategy": "BATCH"})),
+        p(json!({"propagateTags": "ALL"})),
+        p(json!({"deploymentController": {"type": "BLUE"}})),
+        p(json!({"launchType": "EC2", "capacityProviderStrategy": [{"capacityProvider": "cp"}]})),
+        p(json!({"desiredCount": null})),
+        p(json!({"desiredCount": -1, "schedulingStrategy": "DAEMON"})),
+        p(json!({"taskDefinition": null})),
+        p(json!({"tags": [{"key": "aws:x", "value": "v"}]})),
+        p(json!({"tags": [{"value": "v"}]})),
+        p(json!({"deploymentConfiguration": {"minimumHealthyPercent": 101}})),
+        p(json!({"deploymentConfiguration": {"minimumHealthyPercent": -1, "maximumPercent": 50}})),
+        p(json!({"healthCheckGracePeriodSeconds": -1})),
+        p(json!({"launchType": "SPOT", "serviceName": "bad name"})),
+        p(json!({"propagateTags": "ALL", "desiredCount": -1})),
+        p(json!({"desiredCount": -1, "deploymentConfiguration": {"maximumPercent": 50}})),
+        p(json!({"cluster": "nope"})),
+        p(json!({"taskDefinition": "rules-old:1"})),
+        p(json!({"taskDefinition": "rules-vpc"})),
+        p(json!({"networkConfiguration": vpc})),
+        p(json!({"taskDefinition": "rules-vpc", "networkConfiguration": {}})),
+        p(
+            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {}}}),
+        ),
+        p(
+            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": vec!["s"; 17]}}}),
+        ),
+        p(
+            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"], "securityGroups": vec!["g"; 6]}}}),
+        ),
+        p(
+            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"], "assignPublicIp": "YES"}}}),
+        ),
+        p(json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}})),
+        p(json!({"launchType": "FARGATE"})),
+        p(json!({"serviceConnectConfiguration": {}})),
+        p(
+            json!({"serviceConnectConfiguration": {"enabled": false, "services": [{"portName": "http"}]}}),
+        ),
+        p(json!({"cluster": "rules-plain", "serviceConnectConfiguration": sc(json!([]))})),
+        p(json!({"serviceConnectConfiguration": {"enabled": true, "namespace": "nowhere"}})),
+        p(json!({"taskDefinition": "rules-host", "serviceConnectConfiguration": sc(json!([]))})),
+        p(json!({"taskDefinition": "rules-nomem", "serviceConnectConfiguration": sc(json!([]))})),
+        p(json!({"taskDefinition": "rules-links", "serviceConnectConfiguration": sc(json!([]))})),
+        p(json!({"serviceConnectConfiguration": sc(json!([{}]))})),
+        p(json!({"serviceConnectConfiguration": sc(json!([{"portName": "nope"}]))})),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"discoveryName": "Bad"}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"discoveryName": "-x"}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"discoveryName": "a.b"}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"discoveryName": "x".repeat(65)}))]))}),
+        ),
+        p(json!({"serviceConnectConfiguration": sc(json!([http(json!({})), http(json!({}))]))})),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([{"portName": "tcp", "discoveryName": "http"}, http(json!({}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"clientAliases": [{"port": 1}, {"port": 2}]}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"clientAliases": [{"dnsName": "a"}]}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"clientAliases": [{"port": 0}]}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"clientAliases": [{"port": 65536}]}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"clientAliases": [{"port": 80, "dnsName": "UPPER.x"}]}))]))}),
+        ),
+        p(json!({"serviceConnectConfiguration": sc(json!([
+            http(json!({"clientAliases": [{"port": 80, "dnsName": "same"}]})),
+            {"portName": "tcp", "clientAliases": [{"port": 80, "dnsName": "same"}]}]))})),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"ingressPortOverride": 70000}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"ingressPortOverride": 8080}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"timeout": {"idleTimeoutSeconds": -1}}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([{"portName": "tcp", "timeout": {"perRequestTimeoutSeconds": 5}}]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"timeout": {"perRequestTimeoutSeconds": -5}}))]))}),
+        ),
+        p(json!({"serviceConnectConfiguration": sc(json!([http(json!({"tls": {}}))]))})),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"tls": {"issuerCertificateAuthority": {}}}))]))}),
+        ),
+        p(json!({"serviceConnectConfiguration": {"enabled": true, "logConfiguration": {}}})),
+        p(
+            json!({"serviceConnectConfiguration": {"enabled": true, "logConfiguration": {"logDriver": "nope"}}}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": {"enabled": true, "logConfiguration": {"logDriver": "awslogs"}, "accessLogConfiguration": {}}}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": {"enabled": true, "logConfiguration": {"logDriver": "awslogs"}, "accessLogConfiguration": {"format": "XML"}}}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": {"enabled": true, "logConfiguration": {"logDriver": "awslogs"},
+            "accessLogConfiguration": {"format": "JSON", "includeQueryParameters": "MAYBE"}}}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": {"enabled": true, "accessLogConfiguration": {"format": "JSON"}}}),
+        ),
+        p(json!({"serviceConnectConfiguration": sc(json!([
+            http(json!({"timeout": {"idleTimeoutSeconds": -1}})), {"portName": "nope"}]))})),
+        p(
+            json!({"serviceConnectConfiguration": {"enabled": true, "services": [http(json!({"tls": {}}))],
+            "logConfiguration": {"logDriver": "nope"}}}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"discoveryName": "Bad", "clientAliases": [{"port": 0}, {"port": 0}]}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"ingressPortOverride": 0, "timeout": {"idleTimeoutSeconds": -1}}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([{"portName": "tcp", "timeout": {"perRequestTimeoutSeconds": -1, "idleTimeoutSeconds": -1}}]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"discoveryName": "taken"}))]))}),
+        ),
+        p(
+            json!({"serviceConnectConfiguration": sc(json!([http(json!({"discoveryName": "fresh", "clientAliases": [{"port": 80, "dnsName": "taken-alias"}]}))]))}),
+        ),
+        p(json!({"availabilityZoneRebalancing": "SOMETIMES"})),
+        p(json!({"availabilityZoneRebalancing": "SOMETIMES", "taskDefinition": "nope"})),
+        p(
+            json!({"availabilityZoneRebalancing": "SOMETIMES", "serviceConnectConfiguration": sc(json!([{"portName": "nope"}]))}),
+        ),
+    ]
+}
+
+/// Every rule of CreateService, UpdateService, DescribeServices, ListServices,
+/// ListServicesByNamespace and DeleteService, and what valid requests make of their
+/// defaults: Service Connect resolution, name claims and their release.
+fn service_rules(g: &mut Golden) {
+    g.section("service rules");
+    g.ecs(
+        "CreateCluster",
+        json!({"clusterName": "rules", "serviceConnectDefaults": {"namespace": "rules.local"}}),
+    );
+    g.ecs("CreateCluster", json!({"clusterName": "rules-plain"}));
+    g.tick(0.5);
+    g.reconcile();
+    rules_task_definitions(g);
+    let base = json!({"cluster": "rules", "serviceName": "x", "taskDefinition": "rules-bridge:1", "desiredCount": 1});
+    // Names another service holds.
+    g.ecs("CreateService", patched(&base, json!({"serviceName": "holder", "desiredCount": 0,
+        "serviceConnectConfiguration": {"enabled": true, "services": [
+            {"portName": "http", "discoveryName": "taken", "clientAliases": [{"port": 80, "dnsName": "taken-alias"}]}]}})));
+    for input in bad_creates(&base) {
+        g.ecs("CreateService", input);
+    }
+
+    // Valid services, each with defaults to fill in.
+    g.ecs("CreateService", patched(&base, json!({"serviceName": "full", "clientToken": "token-1",
+        "serviceConnectConfiguration": {"enabled": true, "namespace": "rules.local", "services": [
+            {"portName": "http", "discoveryName": "web", "ingressPortOverride": 15000,
+             "clientAliases": [{"port": 80, "dnsName": "web.rules"}],
+             "timeout": {"idleTimeoutSeconds": 30, "perRequestTimeoutSeconds": 10},
+             "tls": {"issuerCertificateAuthority": {"awsPcaAuthorityArn": "arn:ca"}, "kmsKey": "k", "roleArn": "r"}},
+            {"portName": "tcp", "clientAliases": [{"port": 9000}], "timeout": {"idleTimeoutSeconds": 0}},
+            {"portName": "grpc", "timeout": {}}],
+        "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g"}},
+        "accessLogConfiguration": {"format": "JSON"}}})));
+    g.ecs(
+        "CreateService",
+        patched(
+            &base,
+            json!({"serviceName": "full", "clientToken": "token-1"}),
+        ),
+    );
+    g.ecs(
+        "CreateService",
+        patched(
+            &base,
+            json!({"serviceName": "other", "clientToken": "token-1"}),
+        ),
+    );
+    g.ecs("CreateService", patched(&base, json!({"serviceName": "sc-off", "serviceConnectConfiguration": {"enabled": false, "services": []}})));
+    g.ecs("CreateService", patched(&base, json!({"serviceName": "daemon", "schedulingStrategy": "DAEMON", "desiredCount": null,
+        "serviceConnectConfiguration": {"enabled": true, "services": [], "logConfiguration": {"logDriver": "json-file"},
+            "accessLogConfiguration": {"format": "TEXT", "includeQueryParameters": "ENABLED"}}})));
+    g.ecs("CreateService", patched(&base, json!({"serviceName": "capacity", "capacityProviderStrategy": [{"capacityProvider": "cp", "weight": 1}]})));
+    g.ecs("CreateService", patched(&base, json!({"serviceName": "fargate", "taskDefinition": "rules-vpc", "launchType": "FARGATE",
+        "platformVersion": "1.3.0", "availabilityZoneRebalancing": "ENABLED", "healthCheckGracePeriodSeconds": 30,
+        "tags": [{"key": "team", "value": "a"}], "propagateTags": "SERVICE", "deploymentController": {"type": "ECS"},
+        "placementConstraints": [{"type": "distinctInstance"}], "enableExecuteCommand": true, "enableECSManagedTags": true,
+        "role": "arn:aws:iam::123456789012:role/r",
+        "deploymentConfiguration": {"maximumPercent": 150, "minimumHealthyPercent": 50, "alarms": {"enable": false, "rollback": false, "alarmNames": []},
+            "deploymentCircuitBreaker": {"enable": true, "rollback": true}},
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s1", "s2"], "securityGroups": ["g"]}},
+        "serviceConnectConfiguration": {"enabled": true, "services": [{"portName": "grpc", "discoveryName": "vpc-grpc", "clientAliases": [{"port": 50051}]}]}})));
+
+    // UpdateService.
+    let up = |patch: Value| patched(&json!({"cluster": "rules", "service": "full"}), patch);
+    for input in [
+        up(json!({"service": null})),
+        up(json!({"desiredCount": -1})),
+        up(json!({"propagateTags": "X"})),
+        up(json!({"propagateTags": "X", "desiredCount": -1})),
+        up(json!({"service": "nope"})),
+        up(json!({"cluster": "nope"})),
+        up(json!({"taskDefinition": "rules-old:1"})),
+        up(json!({"taskDefinition": "rules-vpc"})),
+        up(json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}})),
+        up(
+            json!({"service": "fargate", "networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}),
+        ),
+        up(json!({"deploymentConfiguration": {"minimumHealthyPercent": 101}})),
+        up(
+            json!({"deploymentConfiguration": {"minimumHealthyPercent": 101},
+            "serviceConnectConfiguration": {"enabled": true, "services": [{"portName": "nope"}]}}),
+        ),
+        up(json!({"taskDefinition": "rules-bridge:2"})),
+        up(
+            json!({"serviceConnectConfiguration": {"enabled": true, "services": [{"portName": "http", "discoveryName": "taken"}]}}),
+        ),
+        up(
+            json!({"service": "holder", "serviceConnectConfiguration": {"enabled": true, "services": [
+            {"portName": "http", "discoveryName": "web"}]}}),
+        ),
+    ] {
+        g.ecs("UpdateService", input);
+    }
+    g.ecs("UpdateService", up(json!({"desiredCount": 3})));
+    g.tick(1.0);
+    // The stored configuration, checked again against a new task definition.
+    g.ecs(
+        "UpdateService",
+        up(json!({"taskDefinition": "rules-bridge:3"})),
+    );
+    g.tick(1.0);
+    g.ecs("UpdateService", up(json!({"forceNewDeployment": true, "placementStrategy": [{"type": "spread", "field": "instanceId"}],
+        "healthCheckGracePeriodSeconds": 5, "enableExecuteCommand": true, "enableECSManagedTags": true,
+        "propagateTags": "TASK_DEFINITION", "loadBalancers": [], "serviceRegistries": [],
+        "placementConstraints": [], "capacityProviderStrategy": [],
+        "deploymentConfiguration": {"maximumPercent": 300}})));
+    g.tick(1.0);
+    g.ecs("UpdateService", up(json!({"serviceConnectConfiguration": {"enabled": true, "services": [
+        {"portName": "http", "discoveryName": "web2", "clientAliases": [{"port": 80, "dnsName": "web.rules"}]}]}})));
+    g.ecs(
+        "ListServicesByNamespace",
+        json!({"namespace": "rules.local"}),
+    );
+    // "web" is free again.
+    g.ecs("UpdateService", up(json!({"service": "holder", "serviceConnectConfiguration": {"enabled": true, "services": [
+        {"portName": "http", "discoveryName": "web"}]}})));
+    g.tick(1.0);
+    g.ecs("UpdateService", up(json!({"service": "fargate", "platformVersion": "LATEST",
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s3"], "assignPublicIp": "ENABLED"}}})));
+    g.ecs(
+        "UpdateService",
+        up(json!({"service": "fargate", "taskDefinition": "rules-vpc:1"})),
+    );
+    g.ecs(
+        "UpdateService",
+        up(json!({"serviceConnectConfiguration": {"enabled": false}})),
+    );
+    g.ecs(
+        "ListServicesByNamespace",
+        json!({"namespace": "rules.local", "maxResults": 1}),
+    );
+    g.ecs("ListServicesByNamespace", json!({"namespace": "nowhere"}));
+    g.ecs("ListServicesByNamespace", json!({}));
+    g.ecs(
+        "ListServicesByNamespace",
+        json!({"namespace": "rules.local", "maxResults": 101}),
+    );
+
+    // Describe, list, delete.
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "rules", "services": ["fargate", "sc-off"], "include": ["TAGS"]}),
+    );
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "rules", "services": ["fargate"], "include": ["EVERYTHING"]}),
+    );
+    g.ecs("DescribeServices", json!({"cluster": "rules"}));
+    g.ecs(
+        "DescribeServices",
+        json!({"cluster": "rules", "services": vec!["a"; 11]}),
+    );
+    g.ecs("ListServices", json!({"cluster": "rules"}));
+    g.ecs(
+        "ListServices",
+        json!({"cluster": "rules", "launchType": "FARGATE"}),
+    );
+    g.ecs(
+        "ListServices",
+        json!({"cluster": "rules", "schedulingStrategy": "DAEMON"}),
+    );
+    g.ecs(
+        "ListServices",
+        json!({"cluster": "rules", "launchType": "SPOT"}),
+    );
+    g.ecs(
+        "ListServices",
+        json!({"cluster": "rules", "schedulingStrategy": "BATCH"}),
+    );
+    let page = g.ecs("ListServices", json!({"cluster": "rules", "maxResults": 3}));
+    g.ecs(
+        "ListServices",
+        json!({"cluster": "rules", "maxResults": 3, "nextToken": page["nextToken"]}),
+    );
+    g.ecs("DeleteService", json!({"cluster": "rules"}));
+    g.ecs(
+        "DeleteService",
+        json!({"cluster": "rules", "service": "nope"}),
+    );
+    g.ecs(
+        "DeleteService",
+        json!({"cluster": "rules", "service": "full"}),
+    );
+    g.ecs(
+        "DeleteService",
+        json!({"cluster": "rules", "service": "daemon"}),
+    );
+    g.ecs(
+        "DeleteService",
+        json!({"cluster": "rules", "service": "full", "force": true}),
+    );
+    g.ecs(
+        "DeleteService",
+        json!({"cluster": "rules", "service": "full", "force": true}),
+    );
+    g.ecs("UpdateService", up(json!({"desiredCount": 1})));
+    g.ecs(
+        "ListServicesByNamespace",
+        json!({"namespace": "rules.local"}),
+    );
+    g.ecs("ListServices", json!({"cluster": "rules"}));
+    // Its names are free for a new service; the deleted one can be created again.
+    g.ecs("CreateService", patched(&base, json!({"serviceName": "full", "serviceConnectConfiguration": {"enabled": true,
+        "services": [{"portName": "http", "discoveryName": "web2", "clientAliases": [{"port": 80, "dnsName": "web.rules"}]}]}})));
+    g.sd("ListServices", json!({}));
+}
+
 #[test]
 fn api_answers_match_the_golden_transcript() {
     let mut g = Golden::new();
@@ -673,6 +1097,8 @@ fn api_answers_match_the_golden_transcript() {
     bad_input_table(&mut g);
     round_trip_store(&g);
     tags_and_deletes(&mut g);
+    service_rules(&mut g);
+    round_trip_store(&g);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/api.txt");
     let got = g.out;
     if std::env::var_os("BLESS").is_some() {

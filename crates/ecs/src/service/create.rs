@@ -1,0 +1,206 @@
+//! CreateService.
+
+use berth_awsproto::{parse_input, ApiError, Context};
+use berth_store::{Read, Writer};
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::connect::{self, ResolvedSc};
+use super::definition::Definition;
+use super::deployment::{deployment_configuration, network_configuration, new_deployment};
+use super::input::CreateInput;
+use super::rules::{self, Checks, Create, Scope};
+use super::{claims, members, public, NetworkCx};
+use crate::common::*;
+use crate::records::{Cluster, LaunchType, SchedulingStrategy, Service, ServiceStatus};
+use crate::resource::Resource;
+use crate::Ecs;
+
+pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
+    let i: CreateInput = parse_input(input.clone())?;
+    let doc = Scope::root(&input);
+    rules::check(rules::CREATE, &doc, &i)?;
+    let cluster = cluster_name(i.cluster.as_deref());
+    let name = i.service_name.clone().unwrap_or_default();
+    let arn = Service::arn_of(ctx, &cluster, &name);
+    let key = service_key(ctx, &cluster, &name);
+    let (service, _) = ecs.store.write(|w| {
+        if let Some(done) = replay(w, ctx, i.client_token.as_deref(), &arn, &key)? {
+            return Ok(done);
+        }
+        let c = active_cluster(w, ctx, &cluster)?;
+        if let Some(existing) = w.get_json::<Service>(&key)? {
+            if existing.status != ServiceStatus::Inactive {
+                return Err(invalid("Creation of service was not idempotent."));
+            }
+        }
+        let td = Definition::active(w, ctx, i.task_definition.as_deref().unwrap_or_default())?;
+        let sc = against_definition(w, ctx, &i, &doc, &c, &td)?;
+        let mut s = new_service(ctx, &i, &cluster, &td)?;
+        let d = new_deployment(&s, claims::claim_for(w, ctx, &arn, sc)?);
+        s.created_at = d.created_at;
+        s.deployments = vec![d];
+        rules::check(rules::CREATE_LAST, &doc, &())?;
+        w.put_json(&key, &s)?;
+        Ok::<_, ApiError>(s)
+    })?;
+    Ok(json!({ "service": public(service, false)? }))
+}
+
+/// The rules that need the task definition: the network, then Service Connect
+/// (resolved).
+fn against_definition(
+    r: &impl Read,
+    ctx: &Context,
+    i: &CreateInput,
+    doc: &Scope<'_>,
+    cluster: &Cluster,
+    td: &Definition,
+) -> R<Option<ResolvedSc>> {
+    let network = NetworkCx {
+        td,
+        given: i.network_configuration.is_some(),
+        stored: false,
+        fargate: i.launch_type() == Some(LaunchType::Fargate),
+    };
+    rules::check(rules::CREATE_NETWORK, doc, &network)?;
+    match (
+        &i.service_connect_configuration,
+        doc.within("serviceConnectConfiguration"),
+    ) {
+        (Some(sc), Some(at)) => connect::resolve(r, ctx, &at, sc, cluster, td),
+        _ => Ok(None),
+    }
+}
+
+/// CreateService's `clientToken`: the service a retried request already created, or an
+/// error when the token created another one; a new token is recorded.
+fn replay(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    token: Option<&str>,
+    arn: &str,
+    key: &str,
+) -> R<Option<Service>> {
+    let Some(token) = token else {
+        return Ok(None);
+    };
+    let token_key = token_key(ctx, "service", token);
+    let used = || invalid("clientToken was already used for another request.");
+    match w.get_json::<String>(&token_key)? {
+        None => {
+            w.put_json(&token_key, arn)?;
+            Ok(None)
+        }
+        Some(prev) if prev == arn => w.get_json::<Service>(key)?.map(Some).ok_or_else(used),
+        Some(_) => Err(used()),
+    }
+}
+
+impl Checks<CreateInput> for Create {
+    fn run(self, _: &Scope<'_>, i: &CreateInput) -> R<()> {
+        match self {
+            Create::LaunchTypeOrCapacityProviders => {
+                if i.launch_type.is_some() && i.has_capacity_providers() {
+                    return Err(invalid(
+                        "Specifying both a launchType and capacityProviderStrategy is not supported.",
+                    ));
+                }
+                Ok(())
+            }
+            Create::DesiredCountForReplica => {
+                if i.strategy() == SchedulingStrategy::Replica && i.desired_count.is_none() {
+                    return Err(invalid(
+                        "desiredCount is required when schedulingStrategy is REPLICA.",
+                    ));
+                }
+                Ok(())
+            }
+            Create::Tags => check_tags(i.tags.as_deref().unwrap_or_default()),
+        }
+    }
+}
+
+/// The members of a new service that berth only echoes, with their defaults.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Echoed<'a> {
+    load_balancers: &'a [Value],
+    service_registries: &'a [Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    capacity_provider_strategy: Option<&'a [Value]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    platform_family: Option<&'static str>,
+    role_arn: String,
+    placement_constraints: &'a [Value],
+    placement_strategy: &'a [Value],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    health_check_grace_period_seconds: Option<i64>,
+    deployment_controller: Value,
+    created_by: String,
+    #[serde(rename = "enableECSManagedTags")]
+    enable_ecs_managed_tags: bool,
+    propagate_tags: &'a str,
+    enable_execute_command: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    availability_zone_rebalancing: Option<&'a str>,
+}
+
+fn echoed<'a>(ctx: &Context, i: &'a CreateInput, fargate: bool) -> Echoed<'a> {
+    let list = |l: &'a Option<Vec<Value>>| l.as_deref().unwrap_or_default();
+    let controller = i
+        .deployment_controller
+        .as_ref()
+        .and_then(|d| d.r#type.as_deref());
+    let account = &ctx.account;
+    Echoed {
+        load_balancers: list(&i.load_balancers),
+        service_registries: list(&i.service_registries),
+        capacity_provider_strategy: i.capacity_provider_strategy.as_deref(),
+        platform_family: fargate.then_some("Linux"),
+        role_arn: i.role.clone().unwrap_or_else(|| {
+            format!("arn:aws:iam::{account}:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS")
+        }),
+        placement_constraints: list(&i.placement_constraints),
+        placement_strategy: list(&i.placement_strategy),
+        health_check_grace_period_seconds: i.health_check_grace_period_seconds,
+        deployment_controller: json!({ "type": controller.unwrap_or("ECS") }),
+        created_by: format!("arn:aws:iam::{account}:root"),
+        enable_ecs_managed_tags: i.enable_ecs_managed_tags.unwrap_or(false),
+        propagate_tags: i.propagate_tags.as_deref().unwrap_or("NONE"),
+        enable_execute_command: i.enable_execute_command.unwrap_or(false),
+        availability_zone_rebalancing: i.availability_zone_rebalancing.as_deref(),
+    }
+}
+
+/// A new ACTIVE service record, without its deployment yet.
+fn new_service(ctx: &Context, i: &CreateInput, cluster: &str, td: &Definition) -> R<Service> {
+    let name = i.service_name.clone().unwrap_or_default();
+    let launch_type = i.effective_launch_type();
+    let fargate = launch_type == Some(LaunchType::Fargate);
+    Ok(Service {
+        service_arn: Service::arn_of(ctx, cluster, &name),
+        service_name: name,
+        cluster_arn: cluster_arn(ctx, cluster),
+        status: ServiceStatus::Active,
+        desired_count: i.desired_count.unwrap_or(0),
+        running_count: 0,
+        pending_count: 0,
+        launch_type,
+        platform_version: fargate.then(|| {
+            i.platform_version
+                .clone()
+                .unwrap_or_else(|| "LATEST".into())
+        }),
+        task_definition: td.arn.clone(),
+        deployment_configuration: deployment_configuration(i.deployment_configuration.as_ref()),
+        network_configuration: i.network_configuration.as_ref().map(network_configuration),
+        deployments: Vec::new(),
+        events: Vec::new(),
+        // The first deployment's.
+        created_at: 0.0,
+        scheduling_strategy: Some(i.strategy()),
+        tags: i.tags.clone().unwrap_or_default(),
+        rest: members(&echoed(ctx, i, fargate))?,
+    })
+}
