@@ -254,19 +254,6 @@ pub fn tags_json(tags: &[Tag]) -> Value {
     )
 }
 
-/// Sets or replaces tags in a stored tag list.
-pub fn merge_tags(existing: &Value, new: &[Tag]) -> Value {
-    let mut list: Vec<Tag> = serde_json::from_value(existing.clone()).unwrap_or_default();
-    for t in new {
-        if let Some(pos) = list.iter().position(|e| e.key == t.key) {
-            list[pos] = t.clone();
-        } else {
-            list.push(t.clone());
-        }
-    }
-    tags_json(&list)
-}
-
 /// Validates a string enum member.
 pub fn check_enum(value: Option<&str>, field: &str, allowed: &[&str]) -> R<()> {
     if let Some(v) = value {

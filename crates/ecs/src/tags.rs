@@ -4,10 +4,11 @@
 
 use berth_awsproto::{parse_input, ApiError, Context};
 use berth_store::Read;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::records::Rest;
 use crate::Ecs;
 
 /// The store key of the resource an ECS ARN names.
@@ -66,23 +67,49 @@ fn arn_of(i: &TagInput) -> R<String> {
         .ok_or_else(|| invalid("resourceArn is required."))
 }
 
+/// Any taggable record, as far as tagging goes: its `tags`, and the rest untouched.
+#[derive(Deserialize, Serialize)]
+struct Tagged {
+    #[serde(default)]
+    tags: Vec<Tag>,
+    #[serde(flatten)]
+    rest: Rest,
+}
+
+/// Reads the record `arn` names, lets `edit` change its tags, writes it back.
+fn edit_tags(
+    ecs: &Ecs,
+    ctx: &Context,
+    arn: &str,
+    edit: impl FnOnce(&mut Vec<Tag>) -> R<()>,
+) -> R<Value> {
+    let key = key_for(ctx, arn)?;
+    ecs.store.write(|w| {
+        let mut rec = w.get_json::<Tagged>(&key)?.ok_or_else(|| not_found(arn))?;
+        edit(&mut rec.tags)?;
+        w.put_json(&key, &rec)?;
+        Ok::<_, ApiError>(())
+    })?;
+    Ok(json!({}))
+}
+
 pub fn tag(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: TagInput = parse_input(input)?;
     let arn = arn_of(&i)?;
     let tags = i.tags.clone().ok_or_else(|| invalid("tags is required."))?;
     check_tags(&tags)?;
-    let key = key_for(ctx, &arn)?;
-    ecs.store.write(|w| {
-        let mut rec = w.get_json::<Value>(&key)?.ok_or_else(|| not_found(&arn))?;
-        let merged = merge_tags(&rec["tags"], &tags);
-        if merged.as_array().map(Vec::len).unwrap_or(0) > 50 {
+    edit_tags(ecs, ctx, &arn, |list| {
+        for t in tags {
+            match list.iter_mut().find(|e| e.key == t.key) {
+                Some(e) => *e = t,
+                None => list.push(t),
+            }
+        }
+        if list.len() > 50 {
             return Err(invalid("tags: a resource can have at most 50 tags."));
         }
-        rec["tags"] = merged;
-        w.put_json(&key, &rec)?;
-        Ok::<_, ApiError>(())
-    })?;
-    Ok(json!({}))
+        Ok(())
+    })
 }
 
 pub fn untag(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
@@ -92,16 +119,10 @@ pub fn untag(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         .tag_keys
         .clone()
         .ok_or_else(|| invalid("tagKeys is required."))?;
-    let key = key_for(ctx, &arn)?;
-    ecs.store.write(|w| {
-        let mut rec = w.get_json::<Value>(&key)?.ok_or_else(|| not_found(&arn))?;
-        let mut list: Vec<Tag> = serde_json::from_value(rec["tags"].clone()).unwrap_or_default();
+    edit_tags(ecs, ctx, &arn, |list| {
         list.retain(|t| !t.key.as_ref().is_some_and(|k| keys.contains(k)));
-        rec["tags"] = tags_json(&list);
-        w.put_json(&key, &rec)?;
-        Ok::<_, ApiError>(())
-    })?;
-    Ok(json!({}))
+        Ok(())
+    })
 }
 
 pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
@@ -109,12 +130,7 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let arn = arn_of(&i)?;
     let key = key_for(ctx, &arn)?;
     ecs.store.read(|r| {
-        let rec = r.get_json::<Value>(&key)?.ok_or_else(|| not_found(&arn))?;
-        let tags = if rec["tags"].is_array() {
-            rec["tags"].clone()
-        } else {
-            json!([])
-        };
-        Ok(json!({ "tags": tags }))
+        let rec = r.get_json::<Tagged>(&key)?.ok_or_else(|| not_found(&arn))?;
+        Ok(json!({ "tags": rec.tags }))
     })
 }
