@@ -1510,11 +1510,15 @@ pub fn list_families(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 
 /// The input shape of RegisterTaskDefinition, member by member as the API model has it,
 /// so a member of the wrong JSON type is a SerializationException naming it. Only read
-/// for validation; the output echoes the request itself.
+/// for validation; the output echoes the request itself. Every struct ends with a
+/// flattened `unknown` (members the model doesn't have, ignored): a struct with a
+/// flattened member decodes from a JSON object only, where serde would otherwise also
+/// take an array of the members' values in order.
 #[allow(dead_code)]
 mod wire {
     use std::collections::BTreeMap;
 
+    use serde::de::IgnoredAny;
     use serde::Deserialize;
 
     use crate::common::Tag;
@@ -1541,6 +1545,8 @@ mod wire {
         pub runtime_platform: Option<RuntimePlatform>,
         pub enable_fault_injection: Option<bool>,
         pub trusted_execution_configuration: Option<TrustedExecutionConfiguration>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1588,6 +1594,8 @@ mod wire {
         pub resource_requirements: Option<Vec<ResourceRequirement>>,
         pub firelens_configuration: Option<FirelensConfiguration>,
         pub credential_specs: Option<Vec<String>>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1601,6 +1609,8 @@ mod wire {
         pub fsx_windows_file_server_volume_configuration:
             Option<FSxWindowsFileServerVolumeConfiguration>,
         pub configured_at_launch: Option<bool>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1608,6 +1618,8 @@ mod wire {
     pub struct TaskDefinitionPlacementConstraint {
         pub r#type: Option<String>,
         pub expression: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1616,6 +1628,8 @@ mod wire {
         pub r#type: Option<String>,
         pub container_name: Option<String>,
         pub properties: Option<Vec<KeyValuePair>>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1623,12 +1637,16 @@ mod wire {
     pub struct InferenceAccelerator {
         pub device_name: Option<String>,
         pub device_type: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct EphemeralStorage {
         pub size_in_gi_b: Option<i32>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1636,6 +1654,8 @@ mod wire {
     pub struct RuntimePlatform {
         pub cpu_architecture: Option<String>,
         pub operating_system_family: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1643,12 +1663,16 @@ mod wire {
     pub struct TrustedExecutionConfiguration {
         pub isolation_mode: Option<String>,
         pub attestation_policy: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct RepositoryCredentials {
         pub credentials_parameter: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1660,6 +1684,8 @@ mod wire {
         pub name: Option<String>,
         pub app_protocol: Option<String>,
         pub container_port_range: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1668,6 +1694,8 @@ mod wire {
         pub enabled: Option<bool>,
         pub ignored_exit_codes: Option<Vec<i32>>,
         pub restart_attempt_period: Option<i32>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1675,6 +1703,8 @@ mod wire {
     pub struct KeyValuePair {
         pub name: Option<String>,
         pub value: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1682,6 +1712,8 @@ mod wire {
     pub struct EnvironmentFile {
         pub value: Option<String>,
         pub r#type: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1690,6 +1722,8 @@ mod wire {
         pub source_volume: Option<String>,
         pub container_path: Option<String>,
         pub read_only: Option<bool>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1697,6 +1731,8 @@ mod wire {
     pub struct VolumeFrom {
         pub source_container: Option<String>,
         pub read_only: Option<bool>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1709,6 +1745,8 @@ mod wire {
         pub tmpfs: Option<Vec<Tmpfs>>,
         pub max_swap: Option<i32>,
         pub swappiness: Option<i32>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1716,6 +1754,8 @@ mod wire {
     pub struct Secret {
         pub name: Option<String>,
         pub value_from: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1723,6 +1763,8 @@ mod wire {
     pub struct ContainerDependency {
         pub container_name: Option<String>,
         pub condition: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1730,6 +1772,8 @@ mod wire {
     pub struct HostEntry {
         pub hostname: Option<String>,
         pub ip_address: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1738,6 +1782,8 @@ mod wire {
         pub name: Option<String>,
         pub soft_limit: Option<i32>,
         pub hard_limit: Option<i32>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1746,6 +1792,8 @@ mod wire {
         pub log_driver: Option<String>,
         pub options: Option<BTreeMap<String, String>>,
         pub secret_options: Option<Vec<Secret>>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1756,6 +1804,8 @@ mod wire {
         pub timeout: Option<i32>,
         pub retries: Option<i32>,
         pub start_period: Option<i32>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1763,6 +1813,8 @@ mod wire {
     pub struct SystemControl {
         pub namespace: Option<String>,
         pub value: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1771,6 +1823,8 @@ mod wire {
         pub value: Option<String>,
         pub r#type: Option<String>,
         pub sharing_strategy: Option<SharingStrategy>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1778,12 +1832,16 @@ mod wire {
     pub struct FirelensConfiguration {
         pub r#type: Option<String>,
         pub options: Option<BTreeMap<String, String>>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct HostVolumeProperties {
         pub source_path: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1794,6 +1852,8 @@ mod wire {
         pub driver: Option<String>,
         pub driver_opts: Option<BTreeMap<String, String>>,
         pub labels: Option<BTreeMap<String, String>>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1804,6 +1864,8 @@ mod wire {
         pub transit_encryption: Option<String>,
         pub transit_encryption_port: Option<i32>,
         pub authorization_config: Option<EFSAuthorizationConfig>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1813,6 +1875,8 @@ mod wire {
         pub root_directory: Option<String>,
         pub transit_encryption_port: Option<i32>,
         pub access_point_arn: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1821,6 +1885,8 @@ mod wire {
         pub file_system_id: Option<String>,
         pub root_directory: Option<String>,
         pub authorization_config: Option<FSxWindowsFileServerAuthorizationConfig>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1828,6 +1894,8 @@ mod wire {
     pub struct KernelCapabilities {
         pub add: Option<Vec<String>>,
         pub drop: Option<Vec<String>>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1836,6 +1904,8 @@ mod wire {
         pub host_path: Option<String>,
         pub container_path: Option<String>,
         pub permissions: Option<Vec<String>>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1844,12 +1914,16 @@ mod wire {
         pub container_path: Option<String>,
         pub size: Option<i32>,
         pub mount_options: Option<Vec<String>>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
     #[serde(rename_all = "camelCase")]
     pub struct SharingStrategy {
         pub nvidia_mps: Option<NvidiaMpsAllocation>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1857,6 +1931,8 @@ mod wire {
     pub struct EFSAuthorizationConfig {
         pub access_point_id: Option<String>,
         pub iam: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1864,6 +1940,8 @@ mod wire {
     pub struct FSxWindowsFileServerAuthorizationConfig {
         pub credentials_parameter: Option<String>,
         pub domain: Option<String>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 
     #[derive(Debug, Deserialize)]
@@ -1871,6 +1949,8 @@ mod wire {
     pub struct NvidiaMpsAllocation {
         pub memory: Option<i32>,
         pub max_compute_percent: Option<i32>,
+        #[serde(flatten)]
+        unknown: IgnoredAny,
     }
 }
 

@@ -1203,6 +1203,14 @@ fn type_errors(g: &mut Golden) {
             json!({"command": "CMD"}),
         ),
         ("volumes", json!([{"name": "v", "host": []}])),
+        // An array where the model has an object, even one holding the members in order.
+        ("containerDefinitions", json!([["app", "nginx"]])),
+        ("containerDefinitions.0.environment", json!([["A", "1"]])),
+        ("containerDefinitions.0.portMappings", json!([[80]])),
+        (
+            "containerDefinitions.0.healthCheck",
+            json!([["CMD", "true"], 10, 5, 3, 0]),
+        ),
         ("ephemeralStorage", json!({"sizeInGiB": "30"})),
         ("tags", json!({"key": "v"})),
     ] {
