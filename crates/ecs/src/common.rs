@@ -217,9 +217,12 @@ pub const LOG_DRIVERS: &[&str] = &[
 
 // ---- tags -------------------------------------------------------------------------
 
+/// A tag as the API shows it (absent members stay absent).
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct Tag {
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
 }
 

@@ -27,6 +27,7 @@ mod cluster;
 mod common;
 mod instance;
 mod report;
+mod rules;
 pub mod scheduler;
 mod service;
 mod tags;
