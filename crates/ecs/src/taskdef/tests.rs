@@ -1,4 +1,4 @@
-//! The operations' behaviour and validation, case by case.
+//! The operations' behaviour, and validation as one table of bad requests.
 
 use std::sync::Arc;
 
@@ -625,713 +625,517 @@ fn defaults_units_and_unknown_members() {
     assert!(fargate_size_ok(16384, 122_880) && !fargate_size_ok(16384, 36864));
 }
 
-/// Registers `input` and checks the error code and that the message contains `needle`.
-fn expect(ecs: &Ecs, ctx: &Context, input: Value, code: &str, needle: &str) {
-    let e = register_err(ecs, ctx, input.clone());
-    assert_eq!(e.code, code, "{input}: {e}");
-    assert!(
-        e.message.contains(needle),
-        "{input}: '{}' lacks '{needle}'",
-        e.message
-    );
+// ---- validation: one table of bad requests --------------------------------------------
+
+const C: &str = "ClientException";
+const IP: &str = "InvalidParameterException";
+const SER: &str = "SerializationException";
+
+/// A minimal valid EC2 definition (bridge mode, no task size).
+fn ec2() -> Value {
+    json!({"family": "e", "containerDefinitions": [{"name": "a", "image": "x", "memory": 128}]})
 }
 
-fn with(mut base: Value, path: &[&str], v: Value) -> Value {
-    let mut cur = &mut base;
-    for (n, p) in path.iter().enumerate() {
-        if n + 1 == path.len() {
-            break;
-        }
-        cur = match p.parse::<usize>() {
-            Ok(i) => &mut cur[i],
-            Err(_) => &mut cur[*p],
-        };
+/// A bad request: `set` over `base`, answered with `code` and a message containing
+/// `fragment`.
+struct Bad {
+    base: fn(&str) -> Value,
+    set: Vec<(String, Value)>,
+    code: &'static str,
+    fragment: String,
+}
+
+/// A row over the Fargate base: `path` (member names and indices joined by dots) set to
+/// `value` (null removes the member).
+fn bad(path: impl Into<String>, value: Value, code: &'static str, fragment: &str) -> Bad {
+    Bad {
+        base: fargate,
+        set: vec![(path.into(), value)],
+        code,
+        fragment: fragment.to_string(),
     }
-    let last = path[path.len() - 1];
-    match last.parse::<usize>() {
-        Ok(i) => cur[i] = v,
-        Err(_) => cur[last] = v,
+}
+
+impl Bad {
+    /// Also sets `path` to `value`.
+    fn and(mut self, path: &str, value: Value) -> Bad {
+        self.set.push((path.to_string(), value));
+        self
+    }
+
+    /// Over the EC2 base instead.
+    fn on_ec2(mut self) -> Bad {
+        self.base = |_| ec2();
+        self
+    }
+
+    fn input(&self) -> Value {
+        let set: Vec<(&str, Value)> = (self.set.iter())
+            .map(|(p, v)| (p.as_str(), v.clone()))
+            .collect();
+        patch((self.base)("t"), &set)
+    }
+}
+
+/// `base` with each `(path, value)` set; a null value removes the member.
+fn patch(mut base: Value, set: &[(&str, Value)]) -> Value {
+    for (path, v) in set {
+        let parts: Vec<&str> = path.split('.').collect();
+        let (last, parents) = parts.split_last().unwrap();
+        let mut cur = &mut base;
+        for p in parents {
+            cur = match p.parse::<usize>() {
+                Ok(i) => &mut cur[i],
+                Err(_) => &mut cur[*p],
+            };
+        }
+        match (last.parse::<usize>(), cur) {
+            (Ok(i), cur) => cur[i] = v.clone(),
+            (Err(_), Value::Object(m)) if v.is_null() => {
+                m.remove(*last);
+            }
+            (Err(_), cur) => cur[*last] = v.clone(),
+        }
     }
     base
 }
 
+/// `containerDefinitions.0.<field>`.
+fn cd(field: &str) -> String {
+    format!("containerDefinitions.0.{field}")
+}
+
+fn containers(n: usize) -> Value {
+    (0..n)
+        .map(|i| json!({"name": format!("c{i}"), "image": "x"}))
+        .collect()
+}
+
+#[rustfmt::skip]
+fn task_rows() -> Vec<Bad> {
+    vec![
+        bad("family", json!("bad name"), C, "Family contains invalid characters."),
+        bad("family", json!("x".repeat(256)), C, "Family must be at most 255 characters long."),
+        bad("family", json!(""), C, "Family should not be null or empty."),
+        bad("family", Value::Null, C, "Family should not be null or empty."),
+        bad("containerDefinitions", json!([]), C, "Container list cannot be empty."),
+        bad("containerDefinitions", Value::Null, C, "Container list cannot be empty."),
+        bad("containerDefinitions", containers(11), C, "at most 10 containers, not 11."),
+        bad("networkMode", json!("vpc"), IP, "networkMode 'vpc' is invalid: it must be one of bridge, host, awsvpc, none."),
+        bad("requiresCompatibilities", json!(["FARGATE", "LAMBDA"]), IP, "requiresCompatibilities 'LAMBDA'"),
+        bad("pidMode", json!("shared"), IP, "pidMode 'shared'"),
+        bad("ipcMode", json!("shared"), IP, "ipcMode 'shared'"),
+        bad("runtimePlatform", json!({"cpuArchitecture": "RISCV"}), IP, "runtimePlatform.cpuArchitecture 'RISCV'"),
+        bad("runtimePlatform", json!({"operatingSystemFamily": "BSD"}), IP, "runtimePlatform.operatingSystemFamily 'BSD'"),
+        bad("proxyConfiguration", json!({"type": "ISTIO", "containerName": "app"}), IP, "proxyConfiguration.type 'ISTIO'"),
+        bad("proxyConfiguration", json!({"type": "APPMESH"}), C, "proxyConfiguration.containerName should not be null or empty."),
+        bad("cpu", json!("lots"), C, "Invalid 'cpu' setting for task."),
+        bad("cpu", json!("127"), C, "Invalid 'cpu' setting for task."),
+        bad("cpu", json!("196609"), C, "Invalid 'cpu' setting for task."),
+        bad("cpu", json!("0.3 vCPU"), C, "Invalid 'cpu' setting for task."),
+        bad("memory", json!("2 TB"), C, "Invalid 'memory' setting for task."),
+        bad("memory", json!("3"), C, "Invalid 'memory' setting for task."),
+        bad("ephemeralStorage", json!({}), C, "ephemeralStorage.sizeInGiB should not be null."),
+        bad("ephemeralStorage", json!({"sizeInGiB": 20}), C, "EphemeralStorage size should be at least 21"),
+        bad("ephemeralStorage", json!({"sizeInGiB": 201}), C, "EphemeralStorage size should be at most 200"),
+        bad("volumes", json!([{"name": "a b"}]), C, "volumes[0].name 'a b' is invalid"),
+        bad("volumes", json!([{"host": {}}]), C, "volumes[0].name '' is invalid"),
+        bad("volumes", json!([{"name": "v"}, {"name": "v"}]), C, "Duplicate volume name 'v'"),
+        bad("volumes", json!([{"name": "v", "efsVolumeConfiguration": {}}]), C, "volumes[0].efsVolumeConfiguration.fileSystemId should not be null or empty."),
+        bad("volumes", json!([{"name": "v", "efsVolumeConfiguration": {"fileSystemId": "f", "transitEncryption": "ON"}}]), IP, "efsVolumeConfiguration.transitEncryption 'ON'"),
+        bad("volumes", json!([{"name": "v", "dockerVolumeConfiguration": {"scope": "global"}}]), IP, "dockerVolumeConfiguration.scope 'global'"),
+        bad("placementConstraints", json!(vec![json!({"type": "memberOf"}); 11]), C, "at most 10 placement constraints."),
+        bad("placementConstraints", json!([{"type": "distinctInstance"}]), IP, "placementConstraints.type 'distinctInstance'"),
+        bad("tags", json!([{"key": "aws:x", "value": "v"}]), IP, "tags: key 'aws:x' uses the reserved prefix"),
+        bad("tags", json!([{"value": "v"}]), IP, "tags: every tag needs a key."),
+    ]
+}
+
+#[rustfmt::skip]
+fn container_rows() -> Vec<Bad> {
+    let two = |a: Value, b: Value| json!([a, b]);
+    vec![
+        bad(cd("name"), json!(""), C, "Container.name should not be null or empty."),
+        bad(cd("name"), json!("a b"), C, "Container.name contains invalid characters."),
+        bad("containerDefinitions", two(json!({"name": "a", "image": "x"}), json!({"name": "a", "image": "y"})), C, "Duplicate container name 'a'"),
+        bad(cd("image"), json!(""), C, "Container.image should not be null or empty."),
+        bad(cd("image"), json!("ngi nx"), C, "Container.image contains invalid characters."),
+        bad(cd("image"), json!("x".repeat(4097)), C, "Container.image contains invalid characters."),
+        bad(cd("cpu"), json!(-1), C, "Invalid 'cpu' setting for container 'app': it must be 0 or more CPU units."),
+        bad(cd("memory"), json!(3), C, "Invalid 'memory' setting for container 'app': it must be at least 4 MiB."),
+        bad(cd("memoryReservation"), json!(3), C, "Invalid 'memoryReservation' setting for container 'app': it must be at least 4 MiB."),
+        bad(cd("memoryReservation"), json!(256), C, "it must be less than or equal to 'memory'.").on_ec2(),
+        bad(cd("memory"), Value::Null, C, "Invalid setting for container 'a'. At least one of 'memory' or 'memoryReservation' must be specified.").on_ec2(),
+        bad(cd("memory"), json!(1024), C, "the container memory (1024 MiB) exceeds the task memory (512 MiB)."),
+        bad(cd("links"), json!(["db"]), C, "links are not supported when networkMode=awsvpc"),
+        bad(cd("portMappings"), json!([{"containerPort": 80}]), C, "port mappings are not supported when networkMode=none.").on_ec2().and("networkMode", json!("none")),
+        bad(cd("essential"), json!(false), C, "A task definition must have at least one essential container."),
+        bad(cd("environment"), json!([{"name": "A"}, {"value": "v"}]), C, "Invalid 'environment[1].name' setting for container 'app'"),
+        bad(cd("environmentFiles"), json!([{"type": "s3"}]), C, "environmentFiles[0].value"),
+        bad(cd("environmentFiles"), json!([{"value": "arn:aws:s3:::b/k.env", "type": "s4"}]), C, "environmentFiles[0].type"),
+        bad(cd("secrets"), json!([{"valueFrom": "arn"}]), C, "secrets[0].name"),
+        bad(cd("secrets"), json!([{"name": "S"}]), C, "secrets[0].valueFrom"),
+        bad(cd("healthCheck"), json!({}), C, "'healthCheck.command' setting for container 'app': the command is required."),
+        bad(cd("healthCheck"), json!({"command": []}), C, "the command is required."),
+        bad(cd("healthCheck"), json!({"command": ["CMD-SHELL"]}), C, "the command is missing after CMD or CMD-SHELL."),
+        bad(cd("healthCheck"), json!({"command": ["curl", "x"]}), C, "must start with CMD or CMD-SHELL"),
+        bad(cd("healthCheck"), json!({"command": ["CMD", "x"], "interval": 4}), C, "Invalid 'healthCheck.interval' setting for container 'app': it must be between 5 and 300 seconds."),
+        bad(cd("healthCheck"), json!({"command": ["CMD", "x"], "interval": 301}), C, "'healthCheck.interval'"),
+        bad(cd("healthCheck"), json!({"command": ["CMD", "x"], "timeout": 1}), C, "'healthCheck.timeout' setting for container 'app': it must be between 2 and 60 seconds."),
+        bad(cd("healthCheck"), json!({"command": ["CMD", "x"], "timeout": 61}), C, "'healthCheck.timeout'"),
+        bad(cd("healthCheck"), json!({"command": ["CMD", "x"], "retries": 0}), C, "'healthCheck.retries' setting for container 'app': it must be between 1 and 10."),
+        bad(cd("healthCheck"), json!({"command": ["CMD", "x"], "retries": 11}), C, "'healthCheck.retries'"),
+        bad(cd("healthCheck"), json!({"command": ["CMD", "x"], "startPeriod": -1}), C, "'healthCheck.startPeriod' setting for container 'app': it must be between 0 and 300 seconds."),
+        bad(cd("healthCheck"), json!({"command": ["CMD", "x"], "startPeriod": 301}), C, "'healthCheck.startPeriod'"),
+        bad(cd("logConfiguration"), json!({"options": {}}), C, "'logConfiguration.logDriver' setting for container 'app': the log driver is required."),
+        bad(cd("logConfiguration"), json!({"logDriver": "stdout"}), IP, "logConfiguration.logDriver 'stdout'"),
+        bad(cd("logConfiguration"), json!({"logDriver": "awslogs", "secretOptions": [{"name": "n"}]}), C, "logConfiguration.secretOptions[0]"),
+        bad(cd("firelensConfiguration"), json!({"type": "logstash"}), IP, "firelensConfiguration.type 'logstash'"),
+        bad(cd("firelensConfiguration"), json!({}), C, "'firelensConfiguration.type' setting for container 'app': the type is required."),
+        bad(cd("dependsOn"), json!([{"containerName": "app", "condition": "READY"}]), IP, "dependsOn.condition 'READY'"),
+        bad(cd("dependsOn"), json!([{"condition": "START"}]), C, "every dependency needs a containerName and a condition."),
+        bad(cd("mountPoints"), json!([{"sourceVolume": "data", "containerPath": "/d"}]), C, "the volume 'data' is not defined"),
+        bad(cd("mountPoints"), json!([{"sourceVolume": "data"}]), C, "mountPoints[0].containerPath").and("volumes", json!([{"name": "data"}])),
+        bad(cd("ulimits"), json!([{"name": "nofile", "softLimit": 1}]), C, "every ulimit needs a name, a softLimit and a hardLimit."),
+    ]
+}
+
+#[rustfmt::skip]
+fn port_rows() -> Vec<Bad> {
+    const PM: &str = "containerDefinitions.0.portMappings";
+    vec![
+        bad(PM, json!([{"containerPort": 0}]), C, "Invalid 'containerPort' setting for container 'app'."),
+        bad(PM, json!([{"containerPort": 70000}]), C, "Invalid 'containerPort' setting"),
+        bad(PM, json!([{"hostPort": 80}]), C, "Invalid 'containerPort' setting"),
+        bad(PM, json!([{"containerPort": 80, "hostPort": 65536}]), C, "Invalid 'hostPort' setting for container 'a'.").on_ec2(),
+        bad(PM, json!([{"containerPort": 80, "protocol": "sctp"}]), IP, "containerDefinitions[0].portMappings[0].protocol 'sctp' is invalid: it must be one of tcp, udp."),
+        bad(PM, json!([{"containerPort": 80}, {"containerPort": 81, "appProtocol": "tcp"}]), IP, "containerDefinitions[0].portMappings[1].appProtocol 'tcp'"),
+        bad(PM, json!([{"containerPort": 80, "name": "Web"}]), IP, "containerDefinitions[0].portMappings[0].name 'Web' is invalid"),
+        bad(PM, json!([{"containerPort": 80, "name": "-web"}]), IP, "name '-web' is invalid"),
+        bad(PM, json!([{"containerPort": 80, "name": "w".repeat(65)}]), IP, "is invalid"),
+        bad(PM, json!([{"containerPort": 80, "name": "web"}, {"containerPort": 81, "name": "web"}]), IP, "portMappings[1].name 'web' is used by more than one port mapping"),
+        bad("containerDefinitions", json!([
+            {"name": "a", "image": "x", "portMappings": [{"containerPort": 80, "name": "p"}]},
+            {"name": "b", "image": "x", "portMappings": [{"containerPort": 81, "name": "p"}]}
+        ]), IP, "containerDefinitions[1].portMappings[0].name 'p' is used by more than one port mapping: port mapping names must be unique within a task definition."),
+        bad(PM, json!([{"containerPort": 80}, {"containerPort": 80, "protocol": "udp"}]), IP, "Container port 80 is used in more than one port mapping for container app"),
+        bad(PM, json!([{"containerPort": 9005}, {"containerPortRange": "9000-9010"}]), IP, "Container port 9005 is used"),
+        bad(PM, json!([{"containerPortRange": "9000-9010"}, {"containerPortRange": "9008-9020"}]), IP, "Container port 9008 is used"),
+        bad(PM, json!([{"containerPort": 80, "hostPort": 8080}]), C, "When networkMode=awsvpc, the host ports and container ports in port mappings must match."),
+        bad(PM, json!([{"containerPort": 80, "hostPort": 0}]), C, "must match"),
+        bad(PM, json!([{"containerPort": 80, "hostPort": 81}]), C, "When networkMode=host").on_ec2().and("networkMode", json!("host")),
+        bad(PM, json!([{"containerPortRange": "9010-9000"}]), C, "'containerPortRange' setting for container 'app': '9010-9000' must be first-last"),
+        bad(PM, json!([{"containerPort": 80, "containerPortRange": "1-2"}]), C, "specify either containerPort or containerPortRange, not both."),
+        bad(PM, json!([{"hostPort": 80, "containerPortRange": "1-2"}]), C, "Invalid 'hostPort' setting for container 'app': hostPort can't be set with containerPortRange."),
+        bad(PM, json!([{"containerPortRange": "1-2"}]), C, "port ranges need networkMode bridge or awsvpc.").on_ec2().and("networkMode", json!("host")),
+    ]
+}
+
+#[rustfmt::skip]
+fn reference_and_total_rows() -> Vec<Bad> {
+    vec![
+        bad("containerDefinitions.0.volumesFrom", json!([{"sourceContainer": "other"}]), C, "Invalid 'volumesFrom' setting for container 'app': 'other' does not name another container"),
+        bad("containerDefinitions.0.dependsOn", json!([{"containerName": "app", "condition": "START"}]), C, "Invalid 'dependsOn' setting for container 'app': 'app' does not name another container"),
+        bad("containerDefinitions.0.links", json!(["db"]), C, "Invalid 'links' setting for container 'a': 'db' does not name another container").on_ec2(),
+        bad("containerDefinitions", json!([
+            {"name": "a", "image": "x", "dependsOn": [{"containerName": "b", "condition": "HEALTHY"}]},
+            {"name": "b", "image": "x"}
+        ]), C, "the HEALTHY condition needs a healthCheck on container 'b'."),
+        bad("containerDefinitions.0.cpu", json!(512), C, "Invalid 'cpu' setting for task: the containers' cpu (512) exceeds the task cpu (256)."),
+        bad("containerDefinitions", json!([
+            {"name": "a", "image": "x", "memory": 400}, {"name": "b", "image": "x", "memoryReservation": 200}
+        ]), C, "the containers' memory (600 MiB) exceeds the task memory (512 MiB)."),
+    ]
+}
+
+#[rustfmt::skip]
+fn launch_type_rows() -> Vec<Bad> {
+    let no_size = "No Fargate configuration exists for given values";
+    let mut rows = vec![
+        bad("networkMode", json!("bridge"), C, "Fargate only supports network mode 'awsvpc'."),
+        bad("cpu", Value::Null, C, "Fargate requires that 'cpu' be defined at the task level."),
+        bad("memory", Value::Null, C, "Fargate requires that 'memory' be defined at the task level.").and("containerDefinitions.0.memory", json!(64)),
+        bad("pidMode", json!("host"), C, "Fargate does not support pidMode 'host'."),
+        bad("ipcMode", json!("task"), C, "Fargate does not support ipcMode."),
+        bad("placementConstraints", json!([{"type": "memberOf"}]), C, "Fargate does not support placementConstraints."),
+        bad("inferenceAccelerators", json!([{"deviceName": "d"}]), C, "Fargate does not support inferenceAccelerators."),
+        bad("volumes", json!([{"name": "h", "host": {"sourcePath": "/h"}}]), C, "Fargate does not support host volumes with a sourcePath (volume 'h')."),
+        bad("volumes", json!([{"name": "d", "dockerVolumeConfiguration": {}}]), C, "Fargate does not support dockerVolumeConfiguration (volume 'd')."),
+        bad("containerDefinitions.0.privileged", json!(true), C, "Fargate does not support privileged containers (container 'app')."),
+        bad("containerDefinitions.0.logConfiguration", json!({"logDriver": "syslog"}), C, "Fargate does not support log driver 'syslog' (container 'app')"),
+        bad("containerDefinitions.0.logConfiguration", json!({"logDriver": "awslogs", "options": {"awslogs-group": "g"}}), C, "Fargate requires task definition to have execution role ARN to support log driver awslogs."),
+        bad("requiresCompatibilities", json!(["EXTERNAL"]), C, "EXTERNAL does not support network mode 'awsvpc'."),
+    ];
+    for (cpu, memory) in [("256", "4096"), ("512", "512"), ("1024", "1024"), ("4096", "4096"), ("300", "1024")] {
+        rows.push(bad("cpu", json!(cpu), C, no_size).and("memory", json!(memory)));
+    }
+    rows
+}
+
+/// Members of the wrong JSON type: SerializationException naming the member.
+#[rustfmt::skip]
+fn type_rows() -> Vec<Bad> {
+    vec![
+        bad("cpu", json!(256), SER, "'cpu'"),
+        bad("containerDefinitions.0.cpu", json!("100"), SER, "containerDefinitions[0].cpu"),
+        bad("containerDefinitions.0.essential", json!("yes"), SER, "containerDefinitions[0].essential"),
+        bad("containerDefinitions.0.portMappings", json!([{"containerPort": "80"}]), SER, "containerDefinitions[0].portMappings[0].containerPort"),
+        bad("containerDefinitions.0.linuxParameters", json!({"initProcessEnabled": "true"}), SER, "containerDefinitions[0].linuxParameters.initProcessEnabled"),
+        bad("containerDefinitions.0.memory", json!(1.5), SER, "containerDefinitions[0].memory"),
+        bad("containerDefinitions.0.environment", json!([["A", "1"]]), SER, "'containerDefinitions[0].environment[0]': invalid type: sequence, expected struct KeyValuePair"),
+        bad("tags", json!({"key": "v"}), SER, "tags"),
+    ]
+}
+
+/// Requests with several problems: the first rule to fail is the answer.
+#[rustfmt::skip]
+fn order_rows() -> Vec<Bad> {
+    vec![
+        bad("family", json!("a b"), C, "Family contains invalid characters.").and("containerDefinitions", json!([])),
+        bad("cpu", json!("x"), C, "Invalid 'cpu' setting for task.").and("networkMode", json!("bridge")),
+        bad("containerDefinitions.0.links", json!(["db"]), C, "links are not supported").and("containerDefinitions.0.portMappings", json!([{"containerPort": 80, "protocol": "sctp"}])),
+        bad("containerDefinitions.0.healthCheck", json!({"command": ["x"], "interval": 1}), C, "healthCheck.command").and("containerDefinitions.0.logConfiguration", json!({"logDriver": "x"})),
+        bad("tags", json!([{"key": "aws:x"}]), IP, "tags").and("containerDefinitions.0.name", json!("")),
+        bad("containerDefinitions.0.dependsOn", json!([{"condition": "START"}, {"containerName": "x", "condition": "READY"}]), C, "every dependency needs"),
+        bad("containerDefinitions.0.portMappings", json!([{"containerPort": 80, "name": "Bad", "protocol": "sctp"}]), IP, "protocol 'sctp'"),
+        bad("containerDefinitions.0.memory", json!(600), C, "exceeds the task memory").and("containerDefinitions.0.cpu", json!(300)),
+        bad("containerDefinitions", json!([
+            {"name": "a", "image": "x", "volumesFrom": [{"sourceContainer": "zz"}], "cpu": 300},
+            {"name": "b", "image": "x", "links": ["zz"]}
+        ]), C, "Invalid 'links' setting for container 'b': links are not supported"),
+    ]
+}
+
 #[test]
-fn wrong_json_types_are_serialization_errors_naming_the_field() {
+fn bad_requests_are_refused_with_the_first_failing_rule() {
     let (_d, ecs, ctx) = setup();
-    let base = fargate("t");
-    for (path, v, field) in [
-        (&["cpu"][..], json!(256), "cpu"),
-        (
-            &["containerDefinitions", "0", "cpu"][..],
-            json!("100"),
-            "containerDefinitions[0].cpu",
-        ),
-        (
-            &["containerDefinitions", "0", "essential"][..],
-            json!("yes"),
-            "containerDefinitions[0].essential",
-        ),
-        (
-            &["containerDefinitions", "0", "portMappings"][..],
-            json!([{"containerPort": "80"}]),
-            "containerDefinitions[0].portMappings[0].containerPort",
-        ),
-        (
-            &["containerDefinitions", "0", "linuxParameters"][..],
-            json!({"initProcessEnabled": "true"}),
-            "containerDefinitions[0].linuxParameters.initProcessEnabled",
-        ),
-        (
-            &["containerDefinitions", "0", "memory"][..],
-            json!(1.5),
-            "containerDefinitions[0].memory",
-        ),
-        (&["tags"][..], json!({"key": "v"}), "tags"),
-    ] {
-        expect(
-            &ecs,
-            &ctx,
-            with(base.clone(), path, v),
-            "SerializationException",
-            field,
+    let rows: Vec<Bad> = [
+        task_rows(),
+        container_rows(),
+        port_rows(),
+        reference_and_total_rows(),
+        launch_type_rows(),
+        type_rows(),
+        order_rows(),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    for row in &rows {
+        let input = row.input();
+        let e = register_err(&ecs, &ctx, input.clone());
+        assert_eq!(e.code, row.code, "{input}: {e}");
+        assert!(
+            e.message.contains(&row.fragment),
+            "{input}: '{}' lacks '{}'",
+            e.message,
+            row.fragment
         );
     }
     let e = register_err(&ecs, &ctx, json!([1]));
-    assert_eq!(e.code, "SerializationException");
+    assert_eq!(e.code, SER, "a body that isn't an object: {e}");
+    // Nothing was written.
+    let all = ecs.call(&ctx, "ListTaskDefinitions", json!({})).unwrap();
+    assert_eq!(all["taskDefinitionArns"], json!([]));
+}
+
+// ---- what registers, and how it shows -----------------------------------------------------
+
+#[test]
+fn close_calls_register() {
+    let (_d, ecs, ctx) = setup();
+    let cd = "containerDefinitions.0";
+    for set in [
+        vec![("cpu", json!("256")), ("memory", json!("1 GB"))],
+        vec![("cpu", json!("0.5 vCPU")), ("memory", json!("4096"))],
+        vec![("cpu", json!("2 vCPU")), ("memory", json!("16 GB"))],
+        vec![("cpu", json!("4096")), ("memory", json!("30720"))],
+        vec![("cpu", json!("8192")), ("memory", json!("16384"))],
+        vec![("ephemeralStorage", json!({"sizeInGiB": 21}))],
+        vec![("ephemeralStorage", json!({"sizeInGiB": 200}))],
+        vec![(
+            cd,
+            json!({"name": "a", "image": "x", "healthCheck": {"command": ["NONE"]}}),
+        )],
+        vec![(
+            cd,
+            json!({"name": "a", "image": "x", "healthCheck": {"command": ["CMD", "x"],
+            "interval": 5, "timeout": 2, "retries": 1, "startPeriod": 0}}),
+        )],
+        vec![(
+            cd,
+            json!({"name": "a", "image": "x", "healthCheck": {"command": ["CMD", "x"],
+            "interval": 300, "timeout": 60, "retries": 10, "startPeriod": 300}}),
+        )],
+        vec![(
+            cd,
+            json!({"name": "a", "image": "x", "portMappings": [{"containerPortRange": "1-65535"}]}),
+        )],
+        vec![(
+            cd,
+            json!({"name": "a", "image": "x", "memory": 4, "memoryReservation": 4, "cpu": 0}),
+        )],
+        vec![
+            ("placementConstraints", json!([{"expression": "x"}])),
+            ("requiresCompatibilities", json!(["EC2"])),
+        ],
+    ] {
+        register_ok(&ecs, &ctx, patch(fargate("close"), &set));
+    }
+    for set in [
+        vec![(
+            cd,
+            json!({"name": "a", "image": "x", "memoryReservation": 128}),
+        )],
+        vec![
+            ("memory", json!("512")),
+            (cd, json!({"name": "a", "image": "x"})),
+        ],
+        vec![("networkMode", json!("none"))],
+        vec![(
+            cd,
+            json!({"name": "a", "image": "x", "memory": 64, "portMappings": [{"containerPort": 80, "hostPort": 65535}]}),
+        )],
+    ] {
+        register_ok(&ecs, &ctx, patch(ec2(), &set));
+    }
 }
 
 #[test]
-fn task_level_validation() {
+fn not_requiring_fargate_registers_without_it() {
     let (_d, ecs, ctx) = setup();
-    let base = fargate("t");
-    let c = "ClientException";
-    let ip = "InvalidParameterException";
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["family"], json!("bad name")),
-        c,
-        "Family contains invalid characters.",
+    let mut ec2_only = patch(
+        fargate("x"),
+        &[("containerDefinitions.0.privileged", json!(true))],
     );
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["family"], json!("x".repeat(256))),
-        c,
-        "Family",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["family"], json!("")),
-        c,
-        "Family",
-    );
-    let mut no_family = base.clone();
-    no_family.as_object_mut().unwrap().remove("family");
-    expect(&ecs, &ctx, no_family, c, "Family");
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["containerDefinitions"], json!([])),
-        c,
-        "Container list cannot be empty.",
-    );
-    let mut no_containers = base.clone();
-    no_containers
+    ec2_only
         .as_object_mut()
-        .unwrap()
-        .remove("containerDefinitions");
-    expect(
-        &ecs,
-        &ctx,
-        no_containers,
-        c,
-        "Container list cannot be empty.",
-    );
-    let eleven: Vec<Value> = (0..11)
-        .map(|n| json!({"name": format!("c{n}"), "image": "x"}))
-        .collect();
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["containerDefinitions"], json!(eleven)),
-        c,
-        "at most 10",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["networkMode"], json!("vpc")),
-        ip,
-        "networkMode",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(
-            base.clone(),
-            &["requiresCompatibilities"],
-            json!(["LAMBDA"]),
-        ),
-        ip,
-        "requiresCompatibilities",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["cpu"], json!("lots")),
-        c,
-        "Invalid 'cpu' setting for task.",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["memory"], json!("2 TB")),
-        c,
-        "Invalid 'memory' setting for task.",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["pidMode"], json!("shared")),
-        ip,
-        "pidMode",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(
-            base.clone(),
-            &["tags"],
-            json!([{"key": "aws:x", "value": "v"}]),
-        ),
-        ip,
-        "tags",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(
-            base.clone(),
-            &["ephemeralStorage"],
-            json!({"sizeInGiB": 20}),
-        ),
-        c,
-        "at least 21",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(
-            base.clone(),
-            &["ephemeralStorage"],
-            json!({"sizeInGiB": 201}),
-        ),
-        c,
-        "at most 200",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(
-            base.clone(),
-            &["runtimePlatform"],
-            json!({"cpuArchitecture": "RISCV"}),
-        ),
-        ip,
-        "cpuArchitecture",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(
-            base.clone(),
-            &["volumes"],
-            json!([{"name": "v"}, {"name": "v"}]),
-        ),
-        c,
-        "Duplicate volume name",
-    );
-
-    // Fargate requirements.
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["networkMode"], json!("bridge")),
-        c,
-        "Fargate only supports network mode 'awsvpc'.",
-    );
-    let mut no_cpu = base.clone();
-    no_cpu.as_object_mut().unwrap().remove("cpu");
-    expect(&ecs, &ctx, no_cpu, c, "'cpu' be defined at the task level");
-    for (cpu, mem) in [
-        ("256", "4096"),
-        ("512", "512"),
-        ("1024", "1024"),
-        ("4096", "4096"),
-        ("300", "1024"),
-    ] {
-        let i = with(
-            with(base.clone(), &["cpu"], json!(cpu)),
-            &["memory"],
-            json!(mem),
-        );
-        expect(
-            &ecs,
-            &ctx,
-            i,
-            c,
-            "No Fargate configuration exists for given values",
-        );
-    }
-    for (cpu, mem) in [
-        ("256", "1 GB"),
-        ("0.5 vCPU", "4096"),
-        ("2 vCPU", "16 GB"),
-        ("4096", "30720"),
-        ("8192", "16384"),
-    ] {
-        let i = with(
-            with(base.clone(), &["cpu"], json!(cpu)),
-            &["memory"],
-            json!(mem),
-        );
-        register_ok(&ecs, &ctx, i);
-    }
-    let awslogs = json!({"logDriver": "awslogs", "options": {"awslogs-group": "g"}});
-    expect(
-        &ecs,
-        &ctx,
-        with(base.clone(), &["containerDefinitions", "0", "logConfiguration"], awslogs),
-        c,
-        "Fargate requires task definition to have execution role ARN to support log driver awslogs.",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(
-            base.clone(),
-            &["containerDefinitions", "0", "logConfiguration"],
-            json!({"logDriver": "syslog"}),
-        ),
-        c,
-        "log driver 'syslog'",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        with(
-            base.clone(),
-            &["containerDefinitions", "0", "privileged"],
-            json!(true),
-        ),
-        c,
-        "privileged",
-    );
-    // Not required on Fargate: still registers, only without FARGATE compatibility.
-    let mut ec2 = with(
-        base.clone(),
-        &["containerDefinitions", "0", "privileged"],
-        json!(true),
-    );
-    ec2.as_object_mut()
         .unwrap()
         .remove("requiresCompatibilities");
     assert_eq!(
-        register_ok(&ecs, &ctx, ec2)["compatibilities"],
+        register_ok(&ecs, &ctx, ec2_only)["compatibilities"],
         json!(["EC2"])
     );
-
-    // EC2 without task memory: every container needs memory or memoryReservation.
-    let ec2 = json!({"family": "e", "containerDefinitions": [{"name": "a", "image": "x"}]});
-    expect(
-        &ecs,
-        &ctx,
-        ec2.clone(),
-        c,
-        "Invalid setting for container 'a'. At least one of 'memory' or 'memoryReservation' must be specified.",
+    let managed = patch(
+        fargate("m"),
+        &[("requiresCompatibilities", json!(["MANAGED_INSTANCES"]))],
     );
-    register_ok(
-        &ecs,
-        &ctx,
-        with(
-            ec2.clone(),
-            &["containerDefinitions", "0", "memoryReservation"],
-            json!(128),
-        ),
+    assert_eq!(
+        register_ok(&ecs, &ctx, managed)["compatibilities"],
+        json!(["EC2", "FARGATE", "MANAGED_INSTANCES"])
     );
-    register_ok(&ecs, &ctx, with(ec2.clone(), &["memory"], json!("512")));
-    let both = with(
-        with(
-            ec2.clone(),
-            &["containerDefinitions", "0", "memoryReservation"],
-            json!(256),
-        ),
-        &["containerDefinitions", "0", "memory"],
-        json!(128),
-    );
-    expect(&ecs, &ctx, both, c, "memoryReservation");
-    let over = with(
-        with(ec2.clone(), &["memory"], json!("512")),
-        &["containerDefinitions", "0", "memory"],
-        json!(1024),
-    );
-    expect(&ecs, &ctx, over, c, "exceeds the task memory");
-    let over_cpu = with(
-        base.clone(),
-        &["containerDefinitions", "0", "cpu"],
-        json!(512),
-    );
-    expect(&ecs, &ctx, over_cpu, c, "exceeds the task cpu");
 }
 
 #[test]
-fn container_validation() {
+fn port_mappings_show_their_defaults() {
     let (_d, ecs, ctx) = setup();
-    let base = fargate("t");
-    let c = "ClientException";
-    let ip = "InvalidParameterException";
-    let cd = |field: &str, v: Value| with(base.clone(), &["containerDefinitions", "0", field], v);
-    expect(
+    let pm = json!([{"containerPort": 80, "name": "web_1", "appProtocol": "grpc"}, {"containerPortRange": "9000-9010"}]);
+    let td = register_ok(
         &ecs,
         &ctx,
-        cd("name", json!("")),
-        c,
-        "Container.name should not be null or empty.",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd("name", json!("a b")),
-        c,
-        "Container.name contains invalid characters.",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd("image", json!("")),
-        c,
-        "Container.image should not be null or empty.",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd("image", json!("ngi nx")),
-        c,
-        "Container.image contains invalid characters.",
-    );
-    let dup = with(
-        base.clone(),
-        &["containerDefinitions"],
-        json!([{"name": "a", "image": "x"}, {"name": "a", "image": "y"}]),
-    );
-    expect(&ecs, &ctx, dup, c, "Duplicate container name 'a'");
-    expect(
-        &ecs,
-        &ctx,
-        cd("essential", json!(false)),
-        c,
-        "at least one essential container",
-    );
-
-    // Port mappings.
-    let pm = |v: Value| cd("portMappings", v);
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 0}])),
-        c,
-        "Invalid 'containerPort' setting for container 'app'.",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 70000}])),
-        c,
-        "Invalid 'containerPort' setting",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"hostPort": 80}])),
-        c,
-        "Invalid 'containerPort' setting",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 80, "protocol": "sctp"}])),
-        ip,
-        "protocol",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 80, "appProtocol": "tcp"}])),
-        ip,
-        "appProtocol",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 80, "name": "Web"}])),
-        ip,
-        "name 'Web' is invalid",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 80, "name": "-web"}])),
-        ip,
-        "name '-web' is invalid",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 80, "name": "w".repeat(65)}])),
-        ip,
-        "is invalid",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 80, "name": "web"}, {"containerPort": 81, "name": "web"}])),
-        ip,
-        "name 'web' is used by more than one port mapping",
-    );
-    let two = with(
-        base.clone(),
-        &["containerDefinitions"],
-        json!([
-            {"name": "a", "image": "x", "portMappings": [{"containerPort": 80, "name": "p"}]},
-            {"name": "b", "image": "x", "portMappings": [{"containerPort": 81, "name": "p"}]}
-        ]),
-    );
-    expect(&ecs, &ctx, two, ip, "unique within a task definition");
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 80}, {"containerPort": 80, "protocol": "udp"}])),
-        ip,
-        "Container port 80 is used in more than one port mapping for container app",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 80, "hostPort": 8080}])),
-        c,
-        "When networkMode=awsvpc, the host ports and container ports in port mappings must match.",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPort": 80, "hostPort": 0}])),
-        c,
-        "must match",
-    );
-    let host = with(
-        with(
-            pm(json!([{"containerPort": 80, "hostPort": 81}])),
-            &["networkMode"],
-            json!("host"),
-        ),
-        &["requiresCompatibilities"],
-        json!(["EC2"]),
-    );
-    expect(&ecs, &ctx, host, c, "When networkMode=host");
-    let none = with(
-        with(
-            pm(json!([{"containerPort": 80}])),
-            &["networkMode"],
-            json!("none"),
-        ),
-        &["requiresCompatibilities"],
-        json!([]),
-    );
-    expect(&ecs, &ctx, none, c, "networkMode=none");
-    let ok = register_ok(
-        &ecs,
-        &ctx,
-        pm(
-            json!([{"containerPort": 80, "name": "web_1", "appProtocol": "grpc"}, {"containerPortRange": "9000-9010"}]),
+        patch(
+            fargate("p"),
+            &[("containerDefinitions.0.portMappings", pm.clone())],
         ),
     );
     assert_eq!(
-        ok["containerDefinitions"][0]["portMappings"],
+        td["containerDefinitions"][0]["portMappings"],
         json!([
             {"containerPort": 80, "hostPort": 80, "protocol": "tcp", "name": "web_1", "appProtocol": "grpc"},
             {"containerPortRange": "9000-9010", "protocol": "tcp"}
         ])
     );
-    expect(
-        &ecs,
-        &ctx,
-        pm(json!([{"containerPortRange": "9010-9000"}])),
-        c,
-        "containerPortRange",
+    let host = patch(
+        ec2(),
+        &[
+            ("networkMode", json!("host")),
+            (
+                "containerDefinitions.0.portMappings",
+                json!([{"containerPort": 81, "protocol": "udp"}]),
+            ),
+        ],
     );
+    assert_eq!(
+        register_ok(&ecs, &ctx, host)["containerDefinitions"][0]["portMappings"],
+        json!([{"containerPort": 81, "hostPort": 81, "protocol": "udp"}])
+    );
+}
 
-    // Health checks.
-    let hc = |v: Value| cd("healthCheck", v);
-    expect(&ecs, &ctx, hc(json!({})), c, "healthCheck.command");
-    expect(
-        &ecs,
-        &ctx,
-        hc(json!({"command": []})),
-        c,
-        "healthCheck.command",
+#[test]
+fn dependencies_on_healthy_containers_register() {
+    let (_d, ecs, ctx) = setup();
+    let input = patch(
+        fargate("d"),
+        &[(
+            "containerDefinitions",
+            json!([
+                {"name": "a", "image": "x", "dependsOn": [{"containerName": "b", "condition": "HEALTHY"}]},
+                {"name": "b", "image": "x", "healthCheck": {"command": ["CMD", "true"]}}
+            ]),
+        )],
     );
-    expect(
-        &ecs,
-        &ctx,
-        hc(json!({"command": ["curl", "x"]})),
-        c,
-        "must start with CMD or CMD-SHELL",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        hc(json!({"command": ["CMD-SHELL"]})),
-        c,
-        "healthCheck.command",
-    );
-    for (field, bad) in [
-        ("interval", 4),
-        ("interval", 301),
-        ("timeout", 1),
-        ("timeout", 61),
-        ("retries", 0),
-        ("retries", 11),
-        ("startPeriod", -1),
-        ("startPeriod", 301),
-    ] {
-        let mut h = json!({"command": ["CMD", "true"]});
-        h[field] = json!(bad);
-        expect(
-            &ecs,
-            &ctx,
-            hc(h),
-            c,
-            &format!("Invalid 'healthCheck.{field}' setting for container 'app'"),
-        );
-    }
-    register_ok(&ecs, &ctx, hc(json!({"command": ["NONE"]})));
-
-    // Environment, secrets, logging.
-    expect(
-        &ecs,
-        &ctx,
-        cd("environment", json!([{"value": "v"}])),
-        c,
-        "environment[0].name",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd("secrets", json!([{"name": "S"}])),
-        c,
-        "secrets[0].valueFrom",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd("secrets", json!([{"valueFrom": "arn"}])),
-        c,
-        "secrets[0].name",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd(
-            "environmentFiles",
-            json!([{"value": "arn:aws:s3:::b/k.env", "type": "s4"}]),
-        ),
-        c,
-        "environmentFiles[0].type",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd("logConfiguration", json!({"options": {}})),
-        c,
-        "logConfiguration.logDriver",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd("logConfiguration", json!({"logDriver": "stdout"})),
-        ip,
-        "logDriver",
-    );
-
-    // References between containers.
-    expect(
-        &ecs,
-        &ctx,
-        cd(
-            "mountPoints",
-            json!([{"sourceVolume": "data", "containerPath": "/d"}]),
-        ),
-        c,
-        "'data' is not defined",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd("volumesFrom", json!([{"sourceContainer": "other"}])),
-        c,
-        "volumesFrom",
-    );
-    expect(
-        &ecs,
-        &ctx,
-        cd(
-            "dependsOn",
-            json!([{"containerName": "other", "condition": "START"}]),
-        ),
-        c,
-        "dependsOn",
-    );
-    let links = with(
-        with(
-            cd("links", json!(["db"])),
-            &["networkMode"],
-            json!("bridge"),
-        ),
-        &["requiresCompatibilities"],
-        json!(["EC2"]),
-    );
-    expect(&ecs, &ctx, links, c, "links");
-    expect(
-        &ecs,
-        &ctx,
-        cd("links", json!(["db"])),
-        c,
-        "links are not supported when networkMode=awsvpc",
-    );
-    let healthy = with(
-        base.clone(),
-        &["containerDefinitions"],
-        json!([
-            {"name": "a", "image": "x", "dependsOn": [{"containerName": "b", "condition": "HEALTHY"}]},
-            {"name": "b", "image": "x"}
-        ]),
-    );
-    expect(
-        &ecs,
-        &ctx,
-        healthy.clone(),
-        c,
-        "healthCheck on container 'b'",
-    );
-    let fixed = with(
-        healthy,
-        &["containerDefinitions", "1", "healthCheck"],
-        json!({"command": ["CMD", "true"]}),
-    );
-    let td = register_ok(&ecs, &ctx, fixed);
+    let td = register_ok(&ecs, &ctx, input);
     assert!(td["requiresAttributes"]
         .to_string()
         .contains("ecs.capability.container-ordering"));
+}
+
+#[test]
+fn members_outside_the_model_are_dropped_only_at_task_and_container_level() {
+    let (_d, ecs, ctx) = setup();
+    let input = patch(
+        fargate("u"),
+        &[
+            ("bogus", json!(1)),
+            ("containerDefinitions.0.bogus", json!(1)),
+            (
+                "containerDefinitions.0.portMappings",
+                json!([{"containerPort": 80, "bogus": 1}]),
+            ),
+            (
+                "containerDefinitions.0.linuxParameters",
+                json!({"bogus": 1}),
+            ),
+            ("runtimePlatform", json!({"bogus": 1})),
+        ],
+    );
+    let td = register_ok(&ecs, &ctx, input);
+    assert!(td.get("bogus").is_none());
+    let c = &td["containerDefinitions"][0];
+    assert!(c.get("bogus").is_none());
+    assert_eq!(c["portMappings"][0]["bogus"], 1);
+    assert_eq!(c["linuxParameters"], json!({"bogus": 1}));
+    assert_eq!(td["runtimePlatform"], json!({"bogus": 1}));
+}
+
+#[test]
+fn typed_records_read_back_as_registered() {
+    let (_d, ecs, ctx) = setup();
+    let out = register_ok(&ecs, &ctx, seed_001());
+    ecs.store()
+        .read(|r| {
+            let td = resolve_typed(r, &ctx, "service-connect-nginx")?.unwrap();
+            assert_eq!(serde_json::to_value(&td).unwrap(), out);
+            assert_eq!(td.status, TaskDefinitionStatus::Active);
+            assert_eq!(td.network_mode(), NetworkMode::Awsvpc);
+            assert_eq!((td.cpu_units(), td.memory_mib()), (Some(256), Some(512)));
+            assert_eq!(
+                td.compatibilities,
+                [Compatibility::Ec2, Compatibility::Fargate]
+            );
+            let web = td.container("webserver").unwrap();
+            assert_eq!(web.cpu, 100);
+            assert!(web.essential);
+            let log = web.log_configuration.as_ref().unwrap();
+            assert_eq!(log.log_driver, LogDriver::Awslogs);
+            let pm = td.port_mapping("nginx").unwrap();
+            assert_eq!((pm.container_port, pm.host_port), (Some(80), Some(80)));
+            assert_eq!(
+                (pm.protocol, pm.app_protocol),
+                (TransportProtocol::Tcp, Some(AppProtocol::Http))
+            );
+            assert!(td.port_mapping("nope").is_none());
+            Ok::<_, ApiError>(())
+        })
+        .unwrap();
 }
