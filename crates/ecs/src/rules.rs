@@ -20,8 +20,7 @@ pub(crate) trait Subject {
 
     /// The answer for a value outside a [`Rule::Range`]: `field` as the rule names it,
     /// `why` the rule's reason with its bounds filled in.
-    fn out_of_range(&self, field: &str, why: String) -> ApiError {
-        let _ = field;
+    fn out_of_range(&self, _field: &str, why: String) -> ApiError {
         client(why)
     }
 }
