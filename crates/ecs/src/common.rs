@@ -199,6 +199,7 @@ pub const LOG_DRIVERS: &[&str] = &[
 
 // ---- tags -------------------------------------------------------------------------
 
+/// A tag as the API shows it (absent members stay absent).
 #[derive(Debug, Clone, Deserialize, serde::Serialize, PartialEq)]
 pub struct Tag {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -234,24 +235,6 @@ pub fn check_tags(tags: &[Tag]) -> R<()> {
         }
     }
     Ok(())
-}
-
-/// Tags as the API returns them.
-pub fn tags_json(tags: &[Tag]) -> Value {
-    Value::Array(
-        tags.iter()
-            .map(|t| {
-                let mut m = serde_json::Map::new();
-                if let Some(k) = &t.key {
-                    m.insert("key".into(), json!(k));
-                }
-                if let Some(v) = &t.value {
-                    m.insert("value".into(), json!(v));
-                }
-                Value::Object(m)
-            })
-            .collect(),
-    )
 }
 
 /// Validates a string enum member.

@@ -29,6 +29,7 @@ mod instance;
 pub mod records;
 mod report;
 mod resource;
+mod rules;
 pub mod scheduler;
 mod service;
 mod tags;
