@@ -1,7 +1,8 @@
 //! Amazon ECS control-plane operations on berth's store.
 //!
 //! Resources are stored as the JSON documents the API returns (the records *are* the
-//! API's resources), one key each, under `ecs/<account>/<region>/`:
+//! API's resources, typed in [`records`] and `taskdef`), one key each, under
+//! `ecs/<account>/<region>/`:
 //!
 //! | key | value |
 //! |---|---|
@@ -11,6 +12,9 @@
 //! | `task/<cluster>/<task id>` | Task |
 //! | `instance/<cluster>/<container instance id>` | ContainerInstance |
 //! | `token/<kind>/<client token>` | the ARN a clientToken created (idempotency) |
+//! | `group/`, `unplaced/`, `placed/` | task indexes (see [`taskstore`]) |
+//! | `agentgone/<cluster>/<instance id>` | when the instance's agent went away |
+//! | `sc/<namespace id>/{name,alias,service}/` | Service Connect names claimed in a namespace |
 //!
 //! Every operation is one store transaction. Service Connect needs Cloud Map: a
 //! cluster's default namespace and each Service Connect service's Cloud Map service are
