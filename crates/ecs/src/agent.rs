@@ -6,7 +6,7 @@
 //!   (desired status, task definition, overrides) and, for each task in a Service
 //!   Connect namespace, what its proxy must do (ingress per served port, an egress per
 //!   client alias of the namespace, the endpoints of every upstream).
-//! * [`sync_endpoints`]: makes a task's Cloud Map instances match its state, inside
+//! * `sync_endpoints`: makes a task's Cloud Map instances match its state, inside
 //!   the caller's transaction. A task is published in each Cloud Map service it serves
 //!   only while it is desired and last RUNNING, has an address, and is not unhealthy
 //!   (with health checks, only once HEALTHY). It is withdrawn in the very transaction

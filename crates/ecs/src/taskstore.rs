@@ -8,8 +8,8 @@
 //! | `unplaced/<cluster>/<id>` | the task waits for a container instance (desired RUNNING, none assigned, not stopped) |
 //! | `placed/<cluster>/<instance id>/<id>` | the task is on that instance and not STOPPED |
 //!
-//! Every task write goes through [`put`] and every removal through [`forget`], which
-//! keep the indexes in step inside the caller's transaction; [`reindex`] rebuilds them
+//! Every task write goes through `put` and every removal through `forget`, which
+//! keep the indexes in step inside the caller's transaction; `reindex` rebuilds them
 //! for a store written before they existed.
 
 use berth_awsproto::Context;

@@ -14,9 +14,9 @@
 //!
 //! Each group's pass reads only its own tasks (through `taskstore`'s index) and its
 //! service, decides with [`plan::plan`] (a pure function of the service, its tasks and
-//! the time) and carries the plan out ([`apply`]). Passes run in write transactions of
+//! the time) and carries the plan out (`apply`). Passes run in write transactions of
 //! at most [`GROUPS_PER_TRANSACTION`] groups, each ending with placement: unplaced
-//! tasks go to connected ACTIVE instances ([`placement`]).
+//! tasks go to connected ACTIVE instances (`placement`).
 
 mod apply;
 pub mod placement;

@@ -1,8 +1,8 @@
 //! What one pass decides for one service: a pure function of the service, its tasks
 //! and the time, so that rolling updates, the circuit breaker and launch back-off are
-//! tested as tables. [`super::apply`] carries the plan out.
+//! tested as tables. `super::apply` carries the plan out.
 //!
-//! The steps, in order, each a small function on one [`Pass`]:
+//! The steps, in order, each a small function on one `Pass`:
 //! 1. replace unhealthy tasks;
 //! 2. the circuit breaker: count the PRIMARY deployment's failed tasks, fail it at
 //!    ECS's threshold and roll back to the previous deployment if asked to;
