@@ -188,40 +188,16 @@ pub async fn run<R: Runtime>(
     tokio::pin!(shutdown);
     let bridge = Bridge::ensure(&config.bridge).await?;
     cleanup::cleanup(&runtime, &bridge, &config.state_dir).await?;
-    let arn = loop {
-        match register(&client, &config).await {
-            Ok(arn) => break arn,
-            Err(e @ (Error::Server(_) | Error::Api { .. })) => {
-                let retry = matches!(&e, Error::Server(_))
-                    || matches!(&e, Error::Api { code, .. } if code == "ClusterNotFoundException");
-                if !retry {
-                    return Err(e);
-                }
-                warn!(error = %e, "cannot join the cluster yet; retrying every second");
-                tokio::select! {
-                    _ = &mut shutdown => return Ok(()),
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-            }
-            Err(e) => return Err(e),
-        }
+    let Some(arn) = join(&client, &config, shutdown.as_mut()).await? else {
+        return Ok(());
     };
     info!(instance = %arn, cluster = %config.cluster, "joined the cluster");
-    let proxy_entry = format!(
-        r#"{{"images": [{{"match": {}, "entryPoint": {}}}]}}"#,
-        serde_json::to_string(PROXY_IMAGE).expect("a string"),
-        serde_json::to_string(&config.proxy_command).expect("strings"),
-    );
-    let proxy_image_map = Arc::new(
-        ImageMap::parse(&proxy_entry, "berth agent (proxy image)")?
-            .then((*config.image_map).clone()),
-    );
     let shared = Arc::new(Shared {
         runtime: Arc::new(runtime),
         bridge,
-        client: client.clone(),
+        client,
         image_map: config.image_map.clone(),
-        proxy_image_map,
+        proxy_image_map: proxy_image_map(&config)?,
         secrets: config.secrets.clone(),
         config,
     });
@@ -229,18 +205,68 @@ pub async fn run<R: Runtime>(
         live: HashMap::new(),
         finished: HashSet::new(),
     };
+    follow(&shared, &arn, &mut runners, shutdown.as_mut()).await;
+    stop_all(runners).await;
+    Ok(())
+}
+
+/// Registers the instance, retrying while the server is away or the cluster does not
+/// exist yet. None when `shutdown` came first.
+async fn join(
+    client: &ServerClient,
+    config: &AgentConfig,
+    mut shutdown: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) -> Result<Option<String>> {
+    loop {
+        let e = match register(client, config).await {
+            Ok(arn) => return Ok(Some(arn)),
+            Err(e) => e,
+        };
+        let retry = matches!(&e, Error::Server(_))
+            || matches!(&e, Error::Api { code, .. } if code == "ClusterNotFoundException");
+        if !retry {
+            return Err(e);
+        }
+        warn!(error = %e, "cannot join the cluster yet; retrying every second");
+        tokio::select! {
+            _ = &mut shutdown => return Ok(None),
+            _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+        }
+    }
+}
+
+/// The image map proxies start with: berth's proxy image first, then the agent's map.
+fn proxy_image_map(config: &AgentConfig) -> Result<Arc<ImageMap>> {
+    let entry = format!(
+        r#"{{"images": [{{"match": {}, "entryPoint": {}}}]}}"#,
+        serde_json::to_string(PROXY_IMAGE).expect("a string"),
+        serde_json::to_string(&config.proxy_command).expect("strings"),
+    );
+    Ok(Arc::new(
+        ImageMap::parse(&entry, "berth agent (proxy image)")?.then((*config.image_map).clone()),
+    ))
+}
+
+/// Follows the push stream until `shutdown`, reconnecting when it breaks, and brings
+/// the task runners in line with every view.
+async fn follow<R: Runtime>(
+    shared: &Arc<Shared<R>>,
+    arn: &str,
+    runners: &mut Runners,
+    mut shutdown: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
+) {
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<String>();
-    'outer: loop {
+    loop {
         let body = tokio::select! {
-            _ = &mut shutdown => break 'outer,
-            r = client.watch(&shared.config.cluster, &arn) => r,
+            _ = &mut shutdown => return,
+            r = shared.client.watch(&shared.config.cluster, arn) => r,
         };
         let mut body = match body {
             Ok(b) => b,
             Err(e) => {
                 warn!(error = %e, "push stream unavailable; retrying");
                 tokio::select! {
-                    _ = &mut shutdown => break 'outer,
+                    _ = &mut shutdown => return,
                     _ = tokio::time::sleep(Duration::from_secs(1)) => continue,
                 }
             }
@@ -248,7 +274,7 @@ pub async fn run<R: Runtime>(
         let mut buf: Vec<u8> = Vec::new();
         loop {
             tokio::select! {
-                _ = &mut shutdown => break 'outer,
+                _ = &mut shutdown => return,
                 Some(arn) = done_rx.recv() => {
                     runners.live.remove(&arn);
                     runners.finished.insert(arn);
@@ -262,21 +288,35 @@ pub async fn run<R: Runtime>(
                     };
                     let Ok(data) = frame.into_data() else { continue };
                     buf.extend_from_slice(&data);
-                    while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
-                        let line: Vec<u8> = buf.drain(..=nl).collect();
-                        if line.iter().all(u8::is_ascii_whitespace) {
-                            continue;
-                        }
-                        match serde_json::from_slice::<View>(&line) {
-                            Ok(v) => apply(&shared, &mut runners, v, &done_tx).await,
-                            Err(e) => warn!(error = %e, "bad view line"),
-                        }
+                    for view in complete_views(&mut buf) {
+                        apply(shared, runners, view, &done_tx).await;
                     }
                 }
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// The views of the whole lines in `buf` (taken out of it); heartbeats (empty lines)
+/// are skipped and a line that is no view is logged.
+fn complete_views(buf: &mut Vec<u8>) -> Vec<View> {
+    let mut views = Vec::new();
+    while let Some(nl) = buf.iter().position(|&b| b == b'\n') {
+        let line: Vec<u8> = buf.drain(..=nl).collect();
+        if line.iter().all(u8::is_ascii_whitespace) {
+            continue;
+        }
+        match serde_json::from_slice::<View>(&line) {
+            Ok(v) => views.push(v),
+            Err(e) => warn!(error = %e, "bad view line"),
+        }
+    }
+    views
+}
+
+/// Stops every task runner (each reports its task STOPPED) and waits for them.
+async fn stop_all(mut runners: Runners) {
     info!(tasks = runners.live.len(), "stopping every task");
     let handles: Vec<_> = runners
         .live
@@ -289,7 +329,6 @@ pub async fn run<R: Runtime>(
     for h in handles {
         let _ = h.await;
     }
-    Ok(())
 }
 
 /// Brings the task runners in line with a new view.
