@@ -49,6 +49,8 @@ const MAX_EVENTS: usize = 100;
 /// The most task groups one write transaction passes over, so that API writes never
 /// wait long for the store.
 pub const GROUPS_PER_TRANSACTION: usize = 32;
+/// How long after a failed pass its work is tried again.
+const RETRY_AFTER_SECS: f64 = 5.0;
 /// The most change-log entries read per reconcile; the rest wait for the next one.
 const CHANGES_PER_ROUND: usize = 100_000;
 
@@ -116,8 +118,10 @@ pub(crate) fn reconcile(ecs: &Ecs) -> R<()> {
     take_changes(ecs, &mut state, &mut due)?;
     state.take_timers(at, &mut due);
     for (cluster, work) in due {
-        if let Err(e) = run_cluster(ecs, &mut state, &cluster, work, at) {
+        if let Err(e) = run_cluster(ecs, &mut state, &cluster, work.clone(), at) {
+            // Level-triggered: the same work is tried again a little later.
             tracing::warn!(cluster = %cluster.2, error = %e, "scheduler pass failed");
+            state.wake(Some(at + RETRY_AFTER_SECS), &cluster, work);
         }
     }
     Ok(())
