@@ -1,0 +1,134 @@
+//! The scheduler's driver on a real store: passes follow what changed, a round with
+//! nothing due writes nothing, and a restarted scheduler (a new `Ecs` on the same
+//! store) converges from the stored state alone, rebuilding task indexes a store
+//! written before them lacks.
+
+use std::sync::Arc;
+
+use berth_awsproto::{Api, Context};
+use berth_ecs::Ecs;
+use berth_store::{Read, Store};
+use serde_json::{json, Value};
+
+fn ctx() -> Context {
+    Context {
+        account: "123456789012".into(),
+        region: "us-west-2".into(),
+    }
+}
+
+fn call(ecs: &Ecs, op: &str, input: Value) -> Value {
+    ecs.call(&ctx(), op, input)
+        .unwrap_or_else(|e| panic!("{op}: {e}"))
+}
+
+/// A cluster, a task definition and a service of `desired` tasks.
+fn setup(ecs: &Ecs, desired: i64) {
+    call(ecs, "CreateCluster", json!({"clusterName": "c"}));
+    call(
+        ecs,
+        "RegisterTaskDefinition",
+        json!({"family": "web", "memory": "512",
+               "containerDefinitions": [{"name": "web", "image": "nginx"}]}),
+    );
+    call(
+        ecs,
+        "CreateService",
+        json!({"cluster": "c", "serviceName": "web", "taskDefinition": "web",
+               "desiredCount": desired}),
+    );
+}
+
+fn service(ecs: &Ecs) -> Value {
+    call(
+        ecs,
+        "DescribeServices",
+        json!({"cluster": "c", "services": ["web"]}),
+    )["services"][0]
+        .clone()
+}
+
+fn tasks(ecs: &Ecs) -> usize {
+    call(ecs, "ListTasks", json!({"cluster": "c"}))["taskArns"]
+        .as_array()
+        .unwrap()
+        .len()
+}
+
+#[test]
+fn a_round_with_nothing_due_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let ecs = Ecs::new(store.clone());
+    setup(&ecs, 2);
+    ecs.reconcile().unwrap();
+    assert_eq!(tasks(&ecs), 2);
+    assert_eq!(service(&ecs)["pendingCount"], 2);
+    // The pass's own writes are taken in once; after that nothing is due.
+    ecs.reconcile().unwrap();
+    let settled = store.revision();
+    for _ in 0..3 {
+        ecs.reconcile().unwrap();
+    }
+    assert_eq!(store.revision(), settled, "idle rounds wrote something");
+    // A change makes its service due again.
+    call(
+        &ecs,
+        "UpdateService",
+        json!({"cluster": "c", "service": "web", "desiredCount": 3}),
+    );
+    ecs.reconcile().unwrap();
+    assert_eq!(tasks(&ecs), 3);
+}
+
+#[test]
+fn a_restarted_scheduler_converges_and_rebuilds_missing_indexes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    {
+        let ecs = Ecs::new(store.clone());
+        setup(&ecs, 2);
+        ecs.reconcile().unwrap();
+        assert_eq!(tasks(&ecs), 2);
+    }
+    // A store written before the task indexes existed: drop them.
+    let root = "ecs/123456789012/us-west-2/";
+    store
+        .write(|w| {
+            for kind in ["group/", "unplaced/", "placed/"] {
+                let keys: Vec<String> = w
+                    .scan(&format!("{root}{kind}"), None, usize::MAX)?
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
+                assert!(
+                    kind != "group/" || !keys.is_empty(),
+                    "no group index to drop"
+                );
+                for k in keys {
+                    w.delete(&k)?;
+                }
+            }
+            Ok::<_, berth_store::StoreError>(())
+        })
+        .unwrap();
+    let ecs = Ecs::new(store.clone());
+    call(
+        &ecs,
+        "UpdateService",
+        json!({"cluster": "c", "service": "web", "desiredCount": 1}),
+    );
+    ecs.reconcile().unwrap();
+    // The scheduler saw the service's two tasks again (through the rebuilt index) and
+    // stopped the surplus one, rather than starting a third.
+    let running = call(
+        &ecs,
+        "ListTasks",
+        json!({"cluster": "c", "desiredStatus": "RUNNING"}),
+    );
+    assert_eq!(running["taskArns"].as_array().unwrap().len(), 1);
+    let groups = store
+        .read(|r| r.scan(&format!("{root}group/"), None, usize::MAX))
+        .unwrap();
+    assert_eq!(groups.len(), 2, "index rebuilt for both tasks");
+}
