@@ -3,9 +3,6 @@
 //! paths, everything else is a named check function. A list in the request gets a table
 //! of its own, run per element by a check of the table above it, with a [`Subject`] that
 //! knows the element's indices.
-//!
-//! [`api_enum!`] declares the enums of the API's records, spelled as the API spells them,
-//! so a row can name their values (`NetworkMode::NAMES`) and a record can hold them.
 
 use berth_awsproto::ApiError;
 
@@ -146,50 +143,6 @@ fn label(path: &str, indices: &[usize]) -> String {
     out
 }
 
-/// Declares an enum of the API: each variant spelled as the API spells it (serde renames),
-/// with `NAMES` (every spelling, in the order messages list them), `as_str` and `parse`.
-macro_rules! api_enum {
-    (
-        $(#[$meta:meta])*
-        pub enum $name:ident {
-            $($(#[$vmeta:meta])* $variant:ident = $text:literal,)+
-        }
-    ) => {
-        $(#[$meta])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
-        pub enum $name {
-            $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
-        }
-
-        impl $name {
-            /// Every value, as the API spells it.
-            pub const NAMES: &'static [&'static str] = &[$($text),+];
-
-            /// The value as the API spells it.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $(Self::$variant => $text,)+
-                }
-            }
-
-            /// The value `s` spells, if it spells one.
-            pub fn parse(s: &str) -> Option<Self> {
-                match s {
-                    $($text => Some(Self::$variant),)+
-                    _ => None,
-                }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use api_enum;
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -256,22 +209,5 @@ mod tests {
         assert_eq!(label("a[].b[].c", &[1, 2]), "a[1].b[2].c");
         assert_eq!(label("a.b", &[1]), "a.b");
         assert_eq!(label("a[]", &[]), "a[]");
-    }
-
-    api_enum! {
-        /// A test enum.
-        pub enum Colour {
-            Red = "RED",
-            LightBlue = "light-blue",
-        }
-    }
-
-    #[test]
-    fn api_enums_spell_as_the_api() {
-        assert_eq!(Colour::NAMES, ["RED", "light-blue"]);
-        assert_eq!(Colour::parse("light-blue"), Some(Colour::LightBlue));
-        assert_eq!(Colour::parse("Red"), None);
-        assert_eq!(serde_json::to_value(Colour::Red).unwrap(), "RED");
-        assert_eq!(Colour::LightBlue.to_string(), "light-blue");
     }
 }

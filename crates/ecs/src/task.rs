@@ -620,7 +620,7 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         "desiredStatus",
         &["RUNNING", "PENDING", "STOPPED"],
     )?;
-    check_enum(i.launch_type.as_deref(), "launchType", &LaunchType::names())?;
+    check_enum(i.launch_type.as_deref(), "launchType", LaunchType::NAMES)?;
     if i.family.is_some() && i.service_name.is_some() {
         return Err(invalid("family and serviceName cannot both be specified."));
     }

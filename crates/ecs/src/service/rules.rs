@@ -12,8 +12,9 @@
 
 use serde_json::Value;
 
-use crate::common::{check_enum, check_name, invalid, LOG_DRIVERS, R};
+use crate::common::{check_enum, check_name, invalid, R};
 use crate::records::{LaunchType, SchedulingStrategy};
+use crate::taskdef::LogDriver;
 use Rule::*;
 
 /// One rule of a table; `K` names the table's cross-field checks.
@@ -427,7 +428,7 @@ pub(super) const SC_ALIAS: &[Rule<Alias>] = &[
 pub(super) const SC_LOGS: &[Rule<Sc>] = &[
     Within(
         "logConfiguration",
-        &[Required("logDriver"), OneOf("logDriver", LOG_DRIVERS)],
+        &[Required("logDriver"), OneOf("logDriver", LogDriver::NAMES)],
     ),
     Within(
         "accessLogConfiguration",

@@ -18,7 +18,8 @@ use crate::common::{
     client, invalid, page_size, prune_nulls, taskdef_family_prefix, taskdef_key, taskdef_prefix,
     Tag, R,
 };
-use crate::rules::{api_enum, check_all, opt, Rule, Subject};
+use crate::rules::{check_all, opt, Rule, Subject};
+use crate::wire::wire_enum;
 use crate::Ecs;
 
 /// The answer of Register, Describe and Deregister.
@@ -156,7 +157,7 @@ fn check_revision_given(reference: &str) -> R<()> {
 
 // ---- ListTaskDefinitions / ListTaskDefinitionFamilies -------------------------------
 
-api_enum! {
+wire_enum! {
     /// ListTaskDefinitions' `sort`.
     pub enum SortOrder {
         Asc = "ASC",
@@ -164,7 +165,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// ListTaskDefinitionFamilies' `status`.
     pub enum FamilyStatus {
         Active = "ACTIVE",
