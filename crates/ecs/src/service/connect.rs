@@ -11,7 +11,6 @@ use berth_store::Read;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::definition::{Definition, NamedPort};
 use super::input::{ClientAliasInput, ScConfigInput, ScServiceInput, TlsInput};
 use super::rules::{self, Alias, Checks, Entry, Sc, Scope};
 use crate::common::{invalid, namespace_not_found, R};
@@ -19,6 +18,7 @@ use crate::records::{
     ClientAlias, Cluster, Rest, ScConfiguration, ScService, ScTimeout, ScTls, ScTlsAuthority,
 };
 use crate::resource::to_json;
+use crate::taskdef::{NetworkMode, PortMapping, TaskDefinition};
 
 /// A Service Connect configuration, checked, with defaults filled in.
 pub(super) struct ResolvedSc {
@@ -36,7 +36,7 @@ pub(super) fn resolve(
     at: &Scope<'_>,
     input: &ScConfigInput,
     cluster: &Cluster,
-    td: &Definition,
+    td: &TaskDefinition,
 ) -> R<Option<ResolvedSc>> {
     let cx = ScCx { input, td };
     rules::check(rules::SC_SWITCH, at, &cx)?;
@@ -59,7 +59,7 @@ pub(super) fn resolve_stored(
     ctx: &Context,
     stored: &ScConfiguration,
     cluster: &Cluster,
-    td: &Definition,
+    td: &TaskDefinition,
 ) -> R<Option<ResolvedSc>> {
     let doc = to_json(stored)?;
     let input: ScConfigInput = serde_json::from_value(doc.clone())
@@ -95,7 +95,7 @@ fn namespace_of(
 fn resolve_services(
     at: &Scope<'_>,
     input: &ScConfigInput,
-    td: &Definition,
+    td: &TaskDefinition,
     namespace: &str,
 ) -> R<Vec<ScService>> {
     let mut out = Vec::new();
@@ -173,7 +173,7 @@ fn configuration(
 /// What the configuration-wide checks see.
 struct ScCx<'a> {
     input: &'a ScConfigInput,
-    td: &'a Definition,
+    td: &'a TaskDefinition,
 }
 
 impl Checks<ScCx<'_>> for Sc {
@@ -197,18 +197,18 @@ fn services_only_when_enabled(sc: &ScConfigInput) -> R<()> {
     Ok(())
 }
 
-fn supported_network_mode(td: &Definition) -> R<()> {
-    if td.is_awsvpc() || td.is_bridge() {
+fn supported_network_mode(td: &TaskDefinition) -> R<()> {
+    let mode = td.network_mode();
+    if matches!(mode, NetworkMode::Awsvpc | NetworkMode::Bridge) {
         return Ok(());
     }
     Err(invalid(format!(
-        "taskDefinition: Service Connect supports the awsvpc and bridge network modes, not '{}'.",
-        td.network_mode
+        "taskDefinition: Service Connect supports the awsvpc and bridge network modes, not '{mode}'."
     )))
 }
 
-fn task_memory(td: &Definition) -> R<()> {
-    if td.has_memory {
+fn task_memory(td: &TaskDefinition) -> R<()> {
+    if td.memory.as_deref().is_some_and(|m| !m.is_empty()) {
         return Ok(());
     }
     Err(invalid(
@@ -216,11 +216,14 @@ fn task_memory(td: &Definition) -> R<()> {
     ))
 }
 
-fn no_links(td: &Definition) -> R<()> {
-    match &td.linked_container {
+fn no_links(td: &TaskDefinition) -> R<()> {
+    let linked =
+        (td.container_definitions.iter()).find(|c| c.links.as_ref().is_some_and(|l| !l.is_empty()));
+    match linked {
         None => Ok(()),
-        Some(name) => Err(invalid(format!(
-            "taskDefinition: container '{name}' uses links, which Service Connect does not support."
+        Some(c) => Err(invalid(format!(
+            "taskDefinition: container '{}' uses links, which Service Connect does not support.",
+            c.name
         ))),
     }
 }
@@ -239,7 +242,7 @@ fn access_log_needs_log_configuration(sc: &ScConfigInput) -> R<()> {
 /// One entry of `services` and what its checks compare it with.
 struct EntryCx<'a> {
     input: &'a ScServiceInput,
-    td: &'a Definition,
+    td: &'a TaskDefinition,
     /// The namespace's name, for default DNS names.
     namespace: &'a str,
     /// The entries before it, resolved.
@@ -252,8 +255,8 @@ impl EntryCx<'_> {
     }
 
     /// Its port mapping (there is one once `PortNameIsMapped` holds).
-    fn port(&self) -> Option<&NamedPort> {
-        self.td.port(self.port_name())
+    fn port(&self) -> Option<&PortMapping> {
+        self.td.port_mapping(self.port_name())
     }
 
     /// `discoveryName`, `portName` unless given.
@@ -376,7 +379,7 @@ fn ingress_port_differs(at: &Scope<'_>, e: &EntryCx<'_>) -> R<()> {
     let (Some(p), Some(port)) = (e.input.ingress_port_override, e.port()) else {
         return Ok(());
     };
-    if p == port.container_port {
+    if p == i64::from(port.container_port.unwrap_or(0)) {
         return Err(invalid(format!(
             "{} {p} must differ from the container port of '{}'.",
             at.field("ingressPortOverride"),

@@ -6,7 +6,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::connect::{self, ResolvedSc};
-use super::definition::Definition;
+use super::definition;
 use super::deployment::{deployment_configuration, network_configuration, new_deployment};
 use super::input::CreateInput;
 use super::rules::{self, Checks, Create, Scope};
@@ -14,6 +14,7 @@ use super::{claims, members, public, NetworkCx};
 use crate::common::*;
 use crate::records::{Cluster, LaunchType, SchedulingStrategy, Service, ServiceStatus};
 use crate::resource::Resource;
+use crate::taskdef::TaskDefinition;
 use crate::Ecs;
 
 pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
@@ -34,7 +35,7 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 return Err(invalid("Creation of service was not idempotent."));
             }
         }
-        let td = Definition::active(w, ctx, i.task_definition.as_deref().unwrap_or_default())?;
+        let td = definition::active(w, ctx, i.task_definition.as_deref().unwrap_or_default())?;
         let sc = against_definition(w, ctx, &i, &doc, &c, &td)?;
         let mut s = new_service(ctx, &i, &cluster, &td)?;
         let d = new_deployment(&s, claims::claim_for(w, ctx, &arn, sc)?);
@@ -55,7 +56,7 @@ fn against_definition(
     i: &CreateInput,
     doc: &Scope<'_>,
     cluster: &Cluster,
-    td: &Definition,
+    td: &TaskDefinition,
 ) -> R<Option<ResolvedSc>> {
     let network = NetworkCx {
         td,
@@ -174,7 +175,7 @@ fn echoed<'a>(ctx: &Context, i: &'a CreateInput, fargate: bool) -> Echoed<'a> {
 }
 
 /// A new ACTIVE service record, without its deployment yet.
-fn new_service(ctx: &Context, i: &CreateInput, cluster: &str, td: &Definition) -> R<Service> {
+fn new_service(ctx: &Context, i: &CreateInput, cluster: &str, td: &TaskDefinition) -> R<Service> {
     let name = i.service_name.clone().unwrap_or_default();
     let launch_type = i.effective_launch_type();
     let fargate = launch_type == Some(LaunchType::Fargate);
@@ -192,7 +193,7 @@ fn new_service(ctx: &Context, i: &CreateInput, cluster: &str, td: &Definition) -
                 .clone()
                 .unwrap_or_else(|| "LATEST".into())
         }),
-        task_definition: td.arn.clone(),
+        task_definition: td.task_definition_arn.clone(),
         deployment_configuration: deployment_configuration(i.deployment_configuration.as_ref()),
         network_configuration: i.network_configuration.as_ref().map(network_configuration),
         deployments: Vec::new(),

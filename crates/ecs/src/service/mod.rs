@@ -15,7 +15,7 @@
 //! | `connect.rs` | Service Connect resolution and its cross-field checks |
 //! | `claims.rs` | Service Connect names held in a namespace |
 //! | `deployment.rs` | new deployments and the members they copy |
-//! | `definition.rs` | what services read of a task definition |
+//! | `definition.rs` | the task definition a service runs |
 
 mod claims;
 mod connect;
@@ -34,7 +34,6 @@ use berth_store::Read;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use self::definition::Definition;
 use self::input::{DeleteInput, DescribeInput, ListByNamespaceInput, ListInput};
 use self::rules::{Checks, Network, Scope};
 use crate::common::*;
@@ -42,6 +41,7 @@ use crate::records::{
     LaunchType, Rest, SchedulingStrategy, Service, ServiceStatus, StopCode, TaskStatus,
 };
 use crate::resource::{describe_each, list_arns, page, to_json};
+use crate::taskdef::{NetworkMode, TaskDefinition};
 use crate::{taskstore, Ecs};
 
 pub use self::create::create;
@@ -78,7 +78,7 @@ fn active_service(r: &impl Read, ctx: &Context, cluster: &str, name: &str) -> R<
 
 /// What the checks of a network configuration see.
 struct NetworkCx<'a> {
-    td: &'a Definition,
+    td: &'a TaskDefinition,
     /// The request has a `networkConfiguration`.
     given: bool,
     /// The service has one already.
@@ -89,7 +89,7 @@ struct NetworkCx<'a> {
 
 impl Checks<NetworkCx<'_>> for Network {
     fn run(self, _: &Scope<'_>, n: &NetworkCx<'_>) -> R<()> {
-        let awsvpc = n.td.is_awsvpc();
+        let awsvpc = n.td.network_mode() == NetworkMode::Awsvpc;
         let (fails, says) = match self {
             Network::Required => (
                 awsvpc && !n.given && !n.stored,

@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::connect::{self, ResolvedSc};
-use super::definition::Definition;
+use super::definition;
 use super::deployment::{
     deployment_configuration, network_configuration, new_deployment, rescale_primary, roll_out,
 };
@@ -17,6 +17,7 @@ use super::rules::{self, Scope};
 use super::{active_service, claims, members, public, NetworkCx};
 use crate::common::*;
 use crate::records::{Cluster, LaunchType, ScConfiguration, Service};
+use crate::taskdef::TaskDefinition;
 use crate::Ecs;
 
 pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
@@ -43,7 +44,7 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         set_members(&i, &mut s)?;
         if redeploy {
             let new_sc = i.service_connect_configuration.is_some();
-            deploy(w, ctx, &mut s, td.arn, sc, new_sc)?;
+            deploy(w, ctx, &mut s, td.task_definition_arn, sc, new_sc)?;
         } else {
             rescale_primary(&mut s);
         }
@@ -54,24 +55,25 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 }
 
 /// The task definition the service will run, and whether it is a new one.
-fn definition(r: &impl Read, ctx: &Context, i: &UpdateInput, s: &Service) -> R<(Definition, bool)> {
+fn definition(
+    r: &impl Read,
+    ctx: &Context,
+    i: &UpdateInput,
+    s: &Service,
+) -> R<(TaskDefinition, bool)> {
     match &i.task_definition {
         Some(reference) => {
-            let td = Definition::active(r, ctx, reference)?;
-            let changed = td.arn != s.task_definition;
+            let td = definition::active(r, ctx, reference)?;
+            let changed = td.task_definition_arn != s.task_definition;
             Ok((td, changed))
         }
-        None => {
-            let td = Definition::resolve(r, ctx, &s.task_definition)?
-                .ok_or_else(|| ApiError::internal("the service's task definition is gone"))?;
-            Ok((td, false))
-        }
+        None => Ok((definition::current(r, ctx, &s.task_definition)?, false)),
     }
 }
 
 /// A new `networkConfiguration`, checked against the task definition. Returns whether
 /// it changed.
-fn set_network(i: &UpdateInput, doc: &Scope<'_>, td: &Definition, s: &mut Service) -> R<bool> {
+fn set_network(i: &UpdateInput, doc: &Scope<'_>, td: &TaskDefinition, s: &mut Service) -> R<bool> {
     let cx = NetworkCx {
         td,
         given: i.network_configuration.is_some(),
@@ -110,7 +112,7 @@ fn service_connect(
     i: &UpdateInput,
     doc: &Scope<'_>,
     cluster: &Cluster,
-    td: &Definition,
+    td: &TaskDefinition,
     current: Option<&ScConfiguration>,
 ) -> R<Option<ResolvedSc>> {
     let given = doc.within("serviceConnectConfiguration");
