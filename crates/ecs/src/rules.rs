@@ -266,6 +266,11 @@ pub(crate) fn items(list: &Option<Vec<String>>) -> Vec<&str> {
     list.iter().flatten().map(String::as_str).collect()
 }
 
+/// The number of items of an optional list, as [`Rule::Count`] reads it.
+pub(crate) fn len<T>(list: &Option<Vec<T>>) -> usize {
+    list.as_ref().map_or(0, Vec::len)
+}
+
 /// `path` with its `[]`s filled with `indices` (`a[].b[]` with 1, 2: `a[1].b[2]`).
 fn label(path: &str, indices: &[usize]) -> String {
     let mut out = String::with_capacity(path.len() + 4);

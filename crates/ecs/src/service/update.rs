@@ -13,18 +13,18 @@ use super::deployment::{
     deployment_configuration, network_configuration, new_deployment, rescale_primary, roll_out,
 };
 use super::input::UpdateInput;
-use super::rules::{self, Scope};
-use super::{active_service, claims, members, public, NetworkCx};
+use super::rules::{self, NetworkAt};
+use super::{active_service, claims, members, public};
 use crate::common::*;
 use crate::records::{Cluster, LaunchType, ScConfiguration, Service};
+use crate::rules::check_all;
 use crate::taskdef::TaskDefinition;
 use crate::Ecs;
 
 pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
-    let i: UpdateInput = parse_input(input.clone())?;
-    let doc = Scope::root(&input);
+    let i: UpdateInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
-    rules::check(rules::UPDATE, &doc, &())?;
+    check_all(rules::UPDATE, &i)?;
     let name = name_from(i.service.as_deref().unwrap_or_default(), "service");
     let key = service_key(ctx, &cluster, &name);
     let (service, _) = ecs.store.write(|w| {
@@ -32,15 +32,15 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut s = active_service(w, ctx, &cluster, &name)?;
         let (td, new_td) = definition(w, ctx, &i, &s)?;
         let mut redeploy = new_td || i.force_new_deployment.unwrap_or(false);
-        redeploy |= set_network(&i, &doc, &td, &mut s)?;
+        redeploy |= set_network(&i, &td, &mut s)?;
         redeploy |= set_platform_version(&i, &mut s);
         let current = s
             .primary()
             .and_then(|d| d.service_connect_configuration.as_ref());
         let current = current.filter(|_| redeploy);
-        let sc = service_connect(w, ctx, &i, &doc, &c, &td, current)?;
+        let sc = service_connect(w, ctx, &i, &c, &td, current)?;
         redeploy |= i.service_connect_configuration.is_some();
-        rules::check(rules::DEPLOYMENT_CONFIGURATION, &doc, &())?;
+        check_all(rules::UPDATE_DEPLOYMENT, &i)?;
         set_members(&i, &mut s)?;
         if redeploy {
             let new_sc = i.service_connect_configuration.is_some();
@@ -73,14 +73,14 @@ fn definition(
 
 /// A new `networkConfiguration`, checked against the task definition. Returns whether
 /// it changed.
-fn set_network(i: &UpdateInput, doc: &Scope<'_>, td: &TaskDefinition, s: &mut Service) -> R<bool> {
-    let cx = NetworkCx {
+fn set_network(i: &UpdateInput, td: &TaskDefinition, s: &mut Service) -> R<bool> {
+    let network = NetworkAt {
         td,
-        given: i.network_configuration.is_some(),
+        input: i.network_configuration.as_ref(),
         stored: s.network_configuration.is_some(),
         fargate: s.launch_type == Some(LaunchType::Fargate),
     };
-    rules::check(rules::UPDATE_NETWORK, doc, &cx)?;
+    check_all(NetworkAt::UPDATE, &network)?;
     let Some(n) = &i.network_configuration else {
         return Ok(false);
     };
@@ -110,14 +110,12 @@ fn service_connect(
     r: &impl Read,
     ctx: &Context,
     i: &UpdateInput,
-    doc: &Scope<'_>,
     cluster: &Cluster,
     td: &TaskDefinition,
     current: Option<&ScConfiguration>,
 ) -> R<Option<ResolvedSc>> {
-    let given = doc.within("serviceConnectConfiguration");
-    if let (Some(sc), Some(at)) = (&i.service_connect_configuration, given) {
-        return connect::resolve(r, ctx, &at, sc, cluster, td);
+    if let Some(sc) = &i.service_connect_configuration {
+        return connect::resolve(r, ctx, sc, cluster, td);
     }
     match current {
         Some(current) => connect::resolve_stored(r, ctx, current, cluster, td),
