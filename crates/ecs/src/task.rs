@@ -294,11 +294,7 @@ pub(crate) fn stop_now(t: &mut Task, at: f64) {
 }
 
 fn validate_run(i: &RunInput, td: &TaskDefinition) -> R<()> {
-    check_enum(
-        i.launch_type.as_deref(),
-        "launchType",
-        &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"],
-    )?;
+    check_enum(i.launch_type.as_deref(), "launchType", LaunchType::NAMES)?;
     check_enum(
         i.propagate_tags.as_deref(),
         "propagateTags",
@@ -601,7 +597,7 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     check_enum(
         i.desired_status.as_deref(),
         "desiredStatus",
-        &["RUNNING", "PENDING", "STOPPED"],
+        DesiredStatus::NAMES,
     )?;
     check_enum(i.launch_type.as_deref(), "launchType", LaunchType::NAMES)?;
     if i.family.is_some() && i.service_name.is_some() {
