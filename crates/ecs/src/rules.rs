@@ -1,4 +1,4 @@
-//! Validation as data, for every ECS operation that checks its input. A request's checks
+//! Validation as data: one engine for task definitions and services. A request's checks
 //! are a table of [`Rule`]s run in order, the first failure being the API's answer.
 //!
 //! A row reads the typed input through a small getter (`|r| opt(r.pid_mode.as_deref())`),
@@ -14,6 +14,11 @@
 //! (`containerDefinitions[].portMappings[].protocol`): the [`Each`] rows above fill them
 //! in, outermost first. The messages of range and count rows are templates: `{field}`,
 //! `{value}`, `{min}` and `{max}` are filled in.
+//!
+//! A subject whose checks need more than its own members (the task it belongs to, the
+//! elements before it) is a small `Copy` struct of references, `EntryAt<'a>`, with its
+//! tables as associated constants (`const RULES: &'a [Rule<'a, Self>]`), so that an
+//! [`Each`] can build it from its parent.
 
 use berth_awsproto::ApiError;
 
