@@ -27,7 +27,9 @@ use crate::common::*;
 use crate::records::{
     Cluster, ContainerInstance, Deployment, HealthStatus, ScConfiguration, ScService, Service, Task,
 };
-use crate::{taskdef, taskstore, Ecs};
+use crate::resource::to_json;
+use crate::taskdef::{self, TaskDefinition};
+use crate::{taskstore, Ecs};
 
 /// The address the agent reported for a task: `privateIPv4Address` of its ENI, else
 /// (tasks without awsvpc) the `bindIP` of a container's network binding.
@@ -48,19 +50,12 @@ pub fn task_ip(task: &Value) -> Option<&str> {
     })
 }
 
-/// The port mapping called `port_name` in a task definition: (containerPort, appProtocol).
-fn port_of(td: &Value, port_name: &str) -> Option<(i64, Option<String>)> {
-    td["containerDefinitions"]
-        .as_array()?
-        .iter()
-        .flat_map(|c| c["portMappings"].as_array().into_iter().flatten())
-        .find(|p| p["name"] == port_name)
-        .map(|p| {
-            (
-                p["containerPort"].as_i64().unwrap_or(0),
-                p["appProtocol"].as_str().map(str::to_string),
-            )
-        })
+/// The port mapping called `port_name` in a task definition (none when the definition
+/// is gone): its containerPort and the protocol its appProtocol names.
+fn port_of(td: Option<&TaskDefinition>, port_name: &str) -> Option<(i64, AppProtocol)> {
+    let p = td?.port_mapping(port_name)?;
+    let protocol = AppProtocol::of(p.app_protocol.map(|a| a.as_str()));
+    Some((i64::from(p.container_port.unwrap_or(0)), protocol))
 }
 
 /// True when a task may receive traffic: desired and last RUNNING, and healthy if it
@@ -94,8 +89,8 @@ fn wanted_registrations(
     let (true, Some(ip), Some(dep)) = (serving(task), task.ip(), dep) else {
         return Ok(want);
     };
-    let td = taskdef::resolve(r, ctx, &dep.task_definition)?.unwrap_or(Value::Null);
-    let family = td["family"].as_str().unwrap_or_default();
+    let td = taskdef::resolve(r, ctx, &dep.task_definition)?;
+    let family = td.as_ref().map_or("", |td| td.family.as_str());
     let entries = dep
         .service_connect_configuration
         .iter()
@@ -112,7 +107,7 @@ fn wanted_registrations(
         };
         let port = match entry.ingress_port_override {
             Some(p) => p,
-            None => match port_of(&td, &entry.port_name) {
+            None => match port_of(td.as_ref(), &entry.port_name) {
                 Some((p, _)) => p,
                 None => continue,
             },
@@ -255,7 +250,7 @@ fn add_deployment(
     deployment: &Deployment,
     out: &mut NamespaceView,
 ) -> R<()> {
-    let td = taskdef::resolve(r, ctx, &deployment.task_definition)?.unwrap_or(Value::Null);
+    let td = taskdef::resolve(r, ctx, &deployment.task_definition)?;
     let entries = deployment
         .service_connect_configuration
         .iter()
@@ -265,7 +260,7 @@ fn add_deployment(
         if out.upstreams.contains_key(&discovery) {
             continue;
         }
-        let app_protocol = port_of(&td, &entry.port_name).and_then(|(_, p)| p);
+        let protocol = port_of(td.as_ref(), &entry.port_name).map_or(AppProtocol::Tcp, |(_, p)| p);
         let endpoints = endpoints(r, ctx, deployment, &discovery)?;
         for a in &entry.client_aliases {
             let Ok(port) = u16::try_from(a.port) else {
@@ -286,7 +281,7 @@ fn add_deployment(
             });
         }
         let upstream = UpstreamView {
-            protocol: AppProtocol::of(app_protocol.as_deref()),
+            protocol,
             timeout: timeout_of(entry)?,
             endpoints,
         };
@@ -343,7 +338,7 @@ fn service_connect_view(
     cluster: &str,
     service_name: &str,
     sc: &ScConfiguration,
-    td: &Value,
+    td: Option<&TaskDefinition>,
     memo: &mut NamespaceMemo,
 ) -> R<Option<ServiceConnectView>> {
     if !sc.enabled {
@@ -358,7 +353,7 @@ fn service_connect_view(
     };
     let mut ingress = Vec::new();
     for entry in sc.services.iter().flatten() {
-        let Some((port, app_protocol)) = port_of(td, &entry.port_name) else {
+        let Some((port, protocol)) = port_of(td, &entry.port_name) else {
             continue;
         };
         let Ok(container_port) = u16::try_from(port) else {
@@ -371,7 +366,7 @@ fn service_connect_view(
             ingress_port_override: entry
                 .ingress_port_override
                 .and_then(|p| u16::try_from(p).ok()),
-            protocol: AppProtocol::of(app_protocol.as_deref()),
+            protocol,
             timeout: timeout_of(entry)?,
         });
     }
@@ -406,7 +401,7 @@ fn deployment_sc(
     ctx: &Context,
     cluster: &str,
     t: &Task,
-) -> R<Option<(ScConfiguration, Value)>> {
+) -> R<Option<(ScConfiguration, Option<TaskDefinition>)>> {
     let (Some(name), Some(started_by)) = (t.service_name(), t.started_by.as_deref()) else {
         return Ok(None);
     };
@@ -416,7 +411,7 @@ fn deployment_sc(
     let Some(dep) = s.deployments.into_iter().find(|d| d.id == started_by) else {
         return Ok(None);
     };
-    let td = taskdef::resolve(r, ctx, &dep.task_definition)?.unwrap_or(Value::Null);
+    let td = taskdef::resolve(r, ctx, &dep.task_definition)?;
     Ok(dep.service_connect_configuration.map(|sc| (sc, td)))
 }
 
@@ -429,11 +424,11 @@ fn task_view(
     default_ns: Option<&str>,
     memo: &mut NamespaceMemo,
 ) -> R<TaskView> {
-    let td = taskdef::resolve(r, ctx, &t.task_definition_arn)?.unwrap_or(Value::Null);
+    let td = taskdef::resolve(r, ctx, &t.task_definition_arn)?;
     let mut service_connect = None;
     if let Some(name) = t.service_name() {
         if let Some((sc, dtd)) = deployment_sc(r, ctx, cluster, t)? {
-            service_connect = service_connect_view(r, ctx, cluster, name, &sc, &dtd, memo)?;
+            service_connect = service_connect_view(r, ctx, cluster, name, &sc, dtd.as_ref(), memo)?;
         }
     } else if let Some(ns) = default_ns {
         // berth extension: a standalone task (RunTask, StartTask) is a client of its
@@ -444,13 +439,14 @@ fn task_view(
             services: None,
             rest: Default::default(),
         };
-        service_connect = service_connect_view(r, ctx, cluster, "", &client, &td, memo)?;
+        service_connect = service_connect_view(r, ctx, cluster, "", &client, td.as_ref(), memo)?;
     }
     Ok(TaskView {
         task_arn: t.task_arn.clone(),
         desired_status: typed(&json!(t.desired_status), "desiredStatus")?,
         last_status: typed(&json!(t.last_status), "lastStatus")?,
-        task_definition: td,
+        // The record as the API shows it (null when it is gone).
+        task_definition: td.as_ref().map(to_json).transpose()?.unwrap_or(Value::Null),
         overrides: t.rest.get("overrides").cloned().unwrap_or(Value::Null),
         attachments: json!(t.attachments),
         service_connect,

@@ -185,18 +185,6 @@ pub fn page_json(key: &str, items: Vec<Value>, next: Option<String>) -> Value {
     out
 }
 
-/// The log drivers ECS knows (`logConfiguration.logDriver`).
-pub const LOG_DRIVERS: &[&str] = &[
-    "json-file",
-    "syslog",
-    "journald",
-    "gelf",
-    "fluentd",
-    "awslogs",
-    "splunk",
-    "awsfirelens",
-];
-
 // ---- tags -------------------------------------------------------------------------
 
 /// A tag as the API shows it (absent members stay absent).

@@ -10,53 +10,15 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::common::Tag;
+use crate::wire::wire_enum;
 
 /// Members a record only echoes.
 pub type Rest = Map<String, Value>;
 
-macro_rules! wire_enum {
-    ($(#[$m:meta])* $name:ident { $($variant:ident = $wire:literal),+ $(,)? }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-        pub enum $name {
-            $(#[serde(rename = $wire)] $variant),+
-        }
-
-        impl $name {
-            /// Every value, in order.
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
-
-            /// The API's spellings, in order (for rule tables and error messages).
-            pub const NAMES: &'static [&'static str] = &[$($wire),+];
-
-            /// The value as the API spells it.
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $wire),+ }
-            }
-
-            /// The value the API spells `s`, if any.
-            pub fn parse(s: &str) -> Option<$name> {
-                match s { $($wire => Some($name::$variant),)+ _ => None }
-            }
-
-            /// The API's spellings, for error messages.
-            pub fn names() -> Vec<&'static str> {
-                Self::ALL.iter().map(|v| v.as_str()).collect()
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-
 wire_enum! {
     /// A task's `lastStatus`, in the order a task goes through them: a task only moves
     /// forward, so "later" is `>`.
-    TaskStatus {
+    pub enum TaskStatus {
         Provisioning = "PROVISIONING",
         Pending = "PENDING",
         Activating = "ACTIVATING",
@@ -70,22 +32,34 @@ wire_enum! {
 
 wire_enum! {
     /// A task's `desiredStatus`.
-    DesiredStatus { Running = "RUNNING", Pending = "PENDING", Stopped = "STOPPED" }
+    pub enum DesiredStatus {
+        Running = "RUNNING",
+        Pending = "PENDING",
+        Stopped = "STOPPED",
+    }
 }
 
 wire_enum! {
     /// A container's `lastStatus`, in order.
-    ContainerStatus { Pending = "PENDING", Running = "RUNNING", Stopped = "STOPPED" }
+    pub enum ContainerStatus {
+        Pending = "PENDING",
+        Running = "RUNNING",
+        Stopped = "STOPPED",
+    }
 }
 
 wire_enum! {
     /// `healthStatus` of tasks and containers.
-    HealthStatus { Healthy = "HEALTHY", Unhealthy = "UNHEALTHY", Unknown = "UNKNOWN" }
+    pub enum HealthStatus {
+        Healthy = "HEALTHY",
+        Unhealthy = "UNHEALTHY",
+        Unknown = "UNKNOWN",
+    }
 }
 
 wire_enum! {
     /// Why a task stopped.
-    StopCode {
+    pub enum StopCode {
         TaskFailedToStart = "TaskFailedToStart",
         EssentialContainerExited = "EssentialContainerExited",
         UserInitiated = "UserInitiated",
@@ -97,7 +71,7 @@ wire_enum! {
 
 wire_enum! {
     /// Where a task or service runs.
-    LaunchType {
+    pub enum LaunchType {
         Ec2 = "EC2",
         Fargate = "FARGATE",
         External = "EXTERNAL",
@@ -107,32 +81,50 @@ wire_enum! {
 
 wire_enum! {
     /// A task's `connectivity`.
-    Connectivity { Connected = "CONNECTED", Disconnected = "DISCONNECTED" }
+    pub enum Connectivity {
+        Connected = "CONNECTED",
+        Disconnected = "DISCONNECTED",
+    }
 }
 
 wire_enum! {
     /// A service's `status`.
-    ServiceStatus { Active = "ACTIVE", Draining = "DRAINING", Inactive = "INACTIVE" }
+    pub enum ServiceStatus {
+        Active = "ACTIVE",
+        Draining = "DRAINING",
+        Inactive = "INACTIVE",
+    }
 }
 
 wire_enum! {
     /// A deployment's `status`.
-    DeploymentStatus { Primary = "PRIMARY", Active = "ACTIVE", Inactive = "INACTIVE" }
+    pub enum DeploymentStatus {
+        Primary = "PRIMARY",
+        Active = "ACTIVE",
+        Inactive = "INACTIVE",
+    }
 }
 
 wire_enum! {
     /// A deployment's `rolloutState`.
-    RolloutState { Completed = "COMPLETED", Failed = "FAILED", InProgress = "IN_PROGRESS" }
+    pub enum RolloutState {
+        Completed = "COMPLETED",
+        Failed = "FAILED",
+        InProgress = "IN_PROGRESS",
+    }
 }
 
 wire_enum! {
     /// A service's `schedulingStrategy`.
-    SchedulingStrategy { Replica = "REPLICA", Daemon = "DAEMON" }
+    pub enum SchedulingStrategy {
+        Replica = "REPLICA",
+        Daemon = "DAEMON",
+    }
 }
 
 wire_enum! {
     /// A cluster's `status`.
-    ClusterStatus {
+    pub enum ClusterStatus {
         Active = "ACTIVE",
         Provisioning = "PROVISIONING",
         Deprovisioning = "DEPROVISIONING",
@@ -143,7 +135,7 @@ wire_enum! {
 
 wire_enum! {
     /// A cluster's `attachmentsStatus`.
-    AttachmentsStatus {
+    pub enum AttachmentsStatus {
         UpdateInProgress = "UPDATE_IN_PROGRESS",
         UpdateComplete = "UPDATE_COMPLETE",
         UpdateFailed = "UPDATE_FAILED",
@@ -152,7 +144,7 @@ wire_enum! {
 
 wire_enum! {
     /// A container instance's `status`.
-    InstanceStatus {
+    pub enum InstanceStatus {
         Active = "ACTIVE",
         Draining = "DRAINING",
         Registering = "REGISTERING",

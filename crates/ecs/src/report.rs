@@ -65,7 +65,7 @@ fn parse_status<T: Copy>(
     value: &str,
     field: &str,
     parse: fn(&str) -> Option<T>,
-    names: Vec<&'static str>,
+    names: &[&str],
 ) -> R<T> {
     parse(value).ok_or_else(|| {
         invalid(format!(
@@ -95,7 +95,7 @@ fn apply_container(task: &mut Task, c: &ContainerChange, field: &str) -> R<()> {
             status,
             &format!("{field}.status"),
             ContainerStatus::parse,
-            ContainerStatus::names(),
+            ContainerStatus::NAMES,
         )?;
         if new < container.last_status {
             return Err(invalid(format!(
@@ -125,7 +125,7 @@ fn apply_container(task: &mut Task, c: &ContainerChange, field: &str) -> R<()> {
             h,
             &format!("{field}.healthStatus"),
             HealthStatus::parse,
-            HealthStatus::names(),
+            HealthStatus::NAMES,
         )?);
     }
     Ok(())
@@ -133,7 +133,7 @@ fn apply_container(task: &mut Task, c: &ContainerChange, field: &str) -> R<()> {
 
 /// Moves the task to `status`, stamping ECS's times.
 fn apply_task_status(task: &mut Task, status: &str, reason: Option<&str>) -> R<()> {
-    let new = parse_status(status, "status", TaskStatus::parse, TaskStatus::names())?;
+    let new = parse_status(status, "status", TaskStatus::parse, TaskStatus::NAMES)?;
     if new < task.last_status {
         return Err(invalid(format!(
             "status: the task cannot go from {} back to {status}.",
@@ -244,12 +244,8 @@ pub fn submit_task(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             task.execution_stopped_at = Some(t);
         }
         if let Some(h) = &i.health_status {
-            task.health_status = parse_status(
-                h,
-                "healthStatus",
-                HealthStatus::parse,
-                HealthStatus::names(),
-            )?;
+            task.health_status =
+                parse_status(h, "healthStatus", HealthStatus::parse, HealthStatus::NAMES)?;
         }
         task.version += 1;
         taskstore::put(w, ctx, &cluster, &task)?;

@@ -17,7 +17,8 @@ use crate::records::{
     TaskStatus,
 };
 use crate::resource::{describe_each, list_arns, to_json};
-use crate::{taskdef, taskstore, Ecs};
+use crate::taskdef::{self, NetworkMode, TaskDefinition, TaskDefinitionStatus};
+use crate::{taskstore, Ecs};
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -72,7 +73,7 @@ pub fn task_arn(ctx: &Context, cluster: &str, id: &str) -> String {
 struct NewTask<'a> {
     ctx: &'a Context,
     cluster: &'a str,
-    td: &'a Value,
+    td: &'a TaskDefinition,
     input: &'a RunInput,
     launch_type: Option<LaunchType>,
     container_instance: Option<String>,
@@ -82,15 +83,9 @@ struct NewTask<'a> {
 fn container_overrides(n: &NewTask<'_>) -> R<Vec<ContainerOverride>> {
     let overrides = n.input.overrides.clone().unwrap_or_default();
     let list = overrides.container_overrides.unwrap_or_default();
-    let names: Vec<&str> = n.td["containerDefinitions"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|c| c["name"].as_str())
-        .collect();
     for o in &list {
         let name = o.name.as_deref().unwrap_or_default();
-        if !names.contains(&name) {
+        if n.td.container(name).is_none() {
             return Err(invalid(format!(
                 "overrides.containerOverrides: no container named '{name}' in the task definition."
             )));
@@ -102,32 +97,27 @@ fn container_overrides(n: &NewTask<'_>) -> R<Vec<ContainerOverride>> {
 /// The task's containers, one per container definition, PENDING.
 fn new_containers(n: &NewTask<'_>, id: &str, task_arn: &str) -> Vec<Container> {
     let ctx = n.ctx;
-    n.td["containerDefinitions"]
-        .as_array()
-        .into_iter()
-        .flatten()
+    n.td.container_definitions
+        .iter()
         .map(|c| {
             let mut rest = Rest::new();
-            rest.insert(
-                "cpu".into(),
-                json!(c["cpu"].as_i64().unwrap_or(0).to_string()),
-            );
-            if let Some(m) = c["memory"].as_i64() {
+            rest.insert("cpu".into(), json!(c.cpu.to_string()));
+            if let Some(m) = c.memory {
                 rest.insert("memory".into(), json!(m.to_string()));
             }
-            if let Some(m) = c["memoryReservation"].as_i64() {
+            if let Some(m) = c.memory_reservation {
                 rest.insert("memoryReservation".into(), json!(m.to_string()));
             }
             let uuid = berth_awsproto::uuid_v4();
             Container {
                 container_arn: ctx.arn("ecs", &format!("container/{}/{id}/{uuid}", n.cluster)),
                 task_arn: task_arn.to_string(),
-                name: c["name"].as_str().unwrap_or_default().to_string(),
-                image: c["image"].as_str().map(str::to_string),
+                name: c.name.clone(),
+                image: Some(c.image.clone()),
                 last_status: ContainerStatus::Pending,
                 exit_code: None,
                 reason: None,
-                health_status: c.get("healthCheck").map(|_| HealthStatus::Unknown),
+                health_status: c.health_check.as_ref().map(|_| HealthStatus::Unknown),
                 network_interfaces: Vec::new(),
                 network_bindings: None,
                 rest,
@@ -201,17 +191,13 @@ fn build_task(n: &NewTask<'_>) -> R<Task> {
     let created = now();
     let overrides = container_overrides(n)?;
     let containers = new_containers(n, &id, &arn);
-    let awsvpc = n.td["networkMode"] == "awsvpc";
-    let family = n.td["family"].as_str().unwrap_or_default();
+    let awsvpc = n.td.network_mode == Some(NetworkMode::Awsvpc);
+    let family = &n.td.family;
     let task_overrides = n.input.overrides.clone().unwrap_or_default();
-    let str_member = |v: &Value| v.as_str().map(str::to_string);
     Ok(Task {
         task_arn: arn.clone(),
         cluster_arn: cluster_arn(n.ctx, n.cluster),
-        task_definition_arn: n.td["taskDefinitionArn"]
-            .as_str()
-            .unwrap_or_default()
-            .to_string(),
+        task_definition_arn: n.td.task_definition_arn.clone(),
         container_instance_arn: n.container_instance.clone(),
         last_status: if awsvpc {
             TaskStatus::Provisioning
@@ -227,14 +213,11 @@ fn build_task(n: &NewTask<'_>) -> R<Task> {
             .unwrap_or_else(|| format!("family:{family}")),
         started_by: n.input.started_by.clone(),
         launch_type: n.launch_type,
-        cpu: task_overrides
-            .cpu
-            .clone()
-            .or_else(|| str_member(&n.td["cpu"])),
+        cpu: task_overrides.cpu.clone().or_else(|| n.td.cpu.clone()),
         memory: task_overrides
             .memory
             .clone()
-            .or_else(|| str_member(&n.td["memory"])),
+            .or_else(|| n.td.memory.clone()),
         version: 1,
         created_at: created,
         started_at: None,
@@ -310,12 +293,8 @@ pub(crate) fn stop_now(t: &mut Task, at: f64) {
     }
 }
 
-fn validate_run(i: &RunInput, td: &Value) -> R<()> {
-    check_enum(
-        i.launch_type.as_deref(),
-        "launchType",
-        &["EC2", "FARGATE", "EXTERNAL", "MANAGED_INSTANCES"],
-    )?;
+fn validate_run(i: &RunInput, td: &TaskDefinition) -> R<()> {
+    check_enum(i.launch_type.as_deref(), "launchType", LaunchType::NAMES)?;
     check_enum(
         i.propagate_tags.as_deref(),
         "propagateTags",
@@ -332,13 +311,13 @@ fn validate_run(i: &RunInput, td: &Value) -> R<()> {
         }
     }
     check_tags(i.tags.as_deref().unwrap_or(&[]))?;
-    if td["status"] != "ACTIVE" {
+    if td.status != TaskDefinitionStatus::Active {
         return Err(invalid(format!(
             "TaskDefinition '{}' is inactive.",
-            td["taskDefinitionArn"].as_str().unwrap_or_default()
+            td.task_definition_arn
         )));
     }
-    let awsvpc = td["networkMode"] == "awsvpc";
+    let awsvpc = td.network_mode == Some(NetworkMode::Awsvpc);
     match (&i.network_configuration, awsvpc) {
         (None, true) => Err(invalid(
             "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
@@ -367,7 +346,7 @@ fn validate_run(i: &RunInput, td: &Value) -> R<()> {
     Ok(())
 }
 
-fn load_td(w: &impl Read, ctx: &Context, reference: Option<&str>) -> R<Value> {
+fn load_td(w: &impl Read, ctx: &Context, reference: Option<&str>) -> R<TaskDefinition> {
     let r = reference.ok_or_else(|| invalid("taskDefinition is required."))?;
     taskdef::resolve(w, ctx, r)?.ok_or_else(|| invalid(format!("TaskDefinition not found: '{r}'.")))
 }
@@ -618,9 +597,9 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     check_enum(
         i.desired_status.as_deref(),
         "desiredStatus",
-        &["RUNNING", "PENDING", "STOPPED"],
+        DesiredStatus::NAMES,
     )?;
-    check_enum(i.launch_type.as_deref(), "launchType", &LaunchType::names())?;
+    check_enum(i.launch_type.as_deref(), "launchType", LaunchType::NAMES)?;
     if i.family.is_some() && i.service_name.is_some() {
         return Err(invalid("family and serviceName cannot both be specified."));
     }

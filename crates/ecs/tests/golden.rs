@@ -1088,6 +1088,71 @@ fn service_rules(g: &mut Golden) {
     g.sd("ListServices", json!({}));
 }
 
+/// RunTask and StartTask on cluster `rules`: what a task takes from its task definition
+/// (containers, sizes, network), the checks against it, and an agent's view of a task
+/// whose definition has health checks, sizes and a named port.
+fn standalone_tasks(g: &mut Golden) {
+    g.section("standalone tasks");
+    g.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "solo", "cpu": "0.5 vCPU", "memory": "1 GB",
+        "containerDefinitions": [
+            {"name": "app", "image": "app:1", "cpu": 128, "memoryReservation": 256,
+             "portMappings": [{"name": "http", "containerPort": 8080, "appProtocol": "http"}],
+             "healthCheck": {"command": ["CMD", "true"]}},
+            {"name": "side", "image": "side:1", "memory": 128, "essential": false}]}),
+    );
+    g.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "solo-vpc", "networkMode": "awsvpc", "memory": "512",
+        "containerDefinitions": [{"name": "app", "image": "x"}]}),
+    );
+    let run = |patch: Value| {
+        patched(
+            &json!({"cluster": "rules", "taskDefinition": "solo"}),
+            patch,
+        )
+    };
+    for input in [
+        run(json!({"overrides": {"containerOverrides": [{"name": "nope"}]}})),
+        run(json!({"taskDefinition": "rules-old:1"})),
+        run(json!({"taskDefinition": "solo-vpc"})),
+        run(
+            json!({"taskDefinition": "solo-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}),
+        ),
+        run(json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}}})),
+        run(json!({"launchType": "FARGATE"})),
+        run(json!({"taskDefinition": "nope"})),
+        run(json!({"taskDefinition": null})),
+        run(
+            json!({"overrides": {"containerOverrides": [{"name": "side", "command": ["x"]}], "memory": "2048"}}),
+        ),
+        run(
+            json!({"taskDefinition": "solo-vpc:1", "launchType": "FARGATE",
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s1"]}}}),
+        ),
+    ] {
+        g.ecs("RunTask", input);
+    }
+    let inst = g.ecs(
+        "RegisterContainerInstance",
+        json!({"cluster": "rules", "totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096}]}),
+    );
+    let inst_arn = inst["containerInstance"]["containerInstanceArn"].clone();
+    let inst_id = last(inst_arn.as_str().unwrap());
+    g.ecs(
+        "StartTask",
+        json!({"cluster": "rules", "taskDefinition": "rules-old:1", "containerInstances": [inst_arn]}),
+    );
+    g.ecs(
+        "StartTask",
+        json!({"cluster": "rules", "taskDefinition": "solo", "containerInstances": [inst_arn]}),
+    );
+    g.view("rules", &inst_id);
+}
+
 #[test]
 fn api_answers_match_the_golden_transcript() {
     let mut g = Golden::new();
@@ -1098,6 +1163,7 @@ fn api_answers_match_the_golden_transcript() {
     round_trip_store(&g);
     tags_and_deletes(&mut g);
     service_rules(&mut g);
+    standalone_tasks(&mut g);
     round_trip_store(&g);
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/api.txt");
     let got = g.out;

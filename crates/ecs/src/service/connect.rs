@@ -1,7 +1,8 @@
 //! Service Connect resolution: a `serviceConnectConfiguration` checked against its
-//! rules (`rules::SC_*`), the task definition and the cluster, with its defaults filled
-//! in (`discoveryName` from `portName`, `dnsName` as `discoveryName.namespace`, the
-//! cluster's default namespace), as the typed configuration a deployment stores.
+//! rules (`rules::SC_SWITCH`, `rules::ScAt::RULES`: the task definition, each entry,
+//! the logs), with its defaults filled in (`discoveryName` from `portName`, `dnsName` as
+//! `discoveryName.namespace`, the cluster's default namespace), as the typed
+//! configuration a deployment stores.
 
 use std::collections::BTreeMap;
 
@@ -11,14 +12,15 @@ use berth_store::Read;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::definition::{Definition, NamedPort};
-use super::input::{ClientAliasInput, ScConfigInput, ScServiceInput, TlsInput};
-use super::rules::{self, Alias, Checks, Entry, Sc, Scope};
+use super::input::{ScConfigInput, TlsInput};
+use super::rules::{EntryAt, ScAt, SC_SWITCH};
 use crate::common::{invalid, namespace_not_found, R};
 use crate::records::{
     ClientAlias, Cluster, Rest, ScConfiguration, ScService, ScTimeout, ScTls, ScTlsAuthority,
 };
 use crate::resource::to_json;
+use crate::rules::check_all;
+use crate::taskdef::TaskDefinition;
 
 /// A Service Connect configuration, checked, with defaults filled in.
 pub(super) struct ResolvedSc {
@@ -28,25 +30,27 @@ pub(super) struct ResolvedSc {
     pub namespace: NamespaceRef,
 }
 
-/// Resolves the configuration `input`, which the request has at `at`, for a service of
-/// `cluster` running `td`; `None` when Service Connect is disabled.
+/// Resolves the configuration `input` of a request for a service of `cluster` running
+/// `td`; `None` when Service Connect is disabled.
 pub(super) fn resolve(
     r: &impl Read,
     ctx: &Context,
-    at: &Scope<'_>,
     input: &ScConfigInput,
     cluster: &Cluster,
-    td: &Definition,
+    td: &TaskDefinition,
 ) -> R<Option<ResolvedSc>> {
-    let cx = ScCx { input, td };
-    rules::check(rules::SC_SWITCH, at, &cx)?;
+    check_all(SC_SWITCH, input)?;
     if input.enabled != Some(true) {
         return Ok(None);
     }
     let (named, namespace) = namespace_of(r, ctx, input, cluster)?;
-    rules::check(rules::SC_TASK_DEFINITION, at, &cx)?;
-    let services = resolve_services(at, input, td, &namespace.name)?;
-    rules::check(rules::SC_LOGS, at, &cx)?;
+    let sc = ScAt {
+        input,
+        td,
+        namespace: &namespace.name,
+    };
+    check_all(ScAt::RULES, &sc)?;
+    let services = EntryAt::all(&sc).iter().map(resolve_entry).collect();
     Ok(Some(ResolvedSc {
         config: configuration(input, named, services)?,
         namespace,
@@ -59,13 +63,11 @@ pub(super) fn resolve_stored(
     ctx: &Context,
     stored: &ScConfiguration,
     cluster: &Cluster,
-    td: &Definition,
+    td: &TaskDefinition,
 ) -> R<Option<ResolvedSc>> {
-    let doc = to_json(stored)?;
-    let input: ScConfigInput = serde_json::from_value(doc.clone())
+    let input: ScConfigInput = serde_json::from_value(to_json(stored)?)
         .map_err(|e| ApiError::internal(format!("stored Service Connect configuration: {e}")))?;
-    let at = Scope::named(&doc, "serviceConnectConfiguration");
-    resolve(r, ctx, &at, &input, cluster, td)
+    resolve(r, ctx, &input, cluster, td)
 }
 
 /// The namespace a configuration joins: as given, else the cluster's default. Returns
@@ -91,29 +93,41 @@ fn namespace_of(
     Ok((named, found))
 }
 
-/// Each entry of `services`, checked in order against the rules and the entries before it.
-fn resolve_services(
-    at: &Scope<'_>,
-    input: &ScConfigInput,
-    td: &Definition,
-    namespace: &str,
-) -> R<Vec<ScService>> {
-    let mut out = Vec::new();
-    for (i, s) in input.services.iter().flatten().enumerate() {
-        let scope = at
-            .item("services", i)
-            .ok_or_else(|| ApiError::internal("serviceConnectConfiguration.services"))?;
-        let entry = EntryCx {
-            input: s,
-            td,
-            namespace,
-            earlier: &out,
-        };
-        rules::check(rules::SC_SERVICE, &scope, &entry)?;
-        let resolved = entry.resolve();
-        out.push(resolved);
+/// An entry with its defaults filled in (once its rules hold).
+fn resolve_entry(e: &EntryAt<'_>) -> ScService {
+    let input = e.input;
+    ScService {
+        port_name: e.port_name().to_string(),
+        discovery_name: e.discovery().to_string(),
+        client_aliases: (e.aliases().iter())
+            .map(|a| ClientAlias {
+                port: a.port.unwrap_or_default(),
+                dns_name: e.dns_name(a),
+                rest: a.rest.clone(),
+            })
+            .collect(),
+        ingress_port_override: input.ingress_port_override,
+        timeout: input.timeout.as_ref().map(|t| ScTimeout {
+            idle_timeout_seconds: t.idle_timeout_seconds,
+            per_request_timeout_seconds: t.per_request_timeout_seconds,
+        }),
+        tls: input.tls.as_ref().map(tls),
+        rest: Rest::new(),
     }
-    Ok(out)
+}
+
+fn tls(t: &TlsInput) -> ScTls {
+    let arn = t
+        .issuer_certificate_authority
+        .as_ref()
+        .and_then(|ca| ca.aws_pca_authority_arn.clone());
+    ScTls {
+        issuer_certificate_authority: ScTlsAuthority {
+            aws_pca_authority_arn: arn.unwrap_or_default(),
+        },
+        kms_key: t.kms_key.clone(),
+        role_arn: t.role_arn.clone(),
+    }
 }
 
 /// `logConfiguration` as deployments show it.
@@ -166,298 +180,4 @@ fn configuration(
         services: listed.then_some(services),
         rest,
     })
-}
-
-// ---- checks of the configuration ----------------------------------------------------
-
-/// What the configuration-wide checks see.
-struct ScCx<'a> {
-    input: &'a ScConfigInput,
-    td: &'a Definition,
-}
-
-impl Checks<ScCx<'_>> for Sc {
-    fn run(self, _: &Scope<'_>, cx: &ScCx<'_>) -> R<()> {
-        match self {
-            Sc::ServicesOnlyWhenEnabled => services_only_when_enabled(cx.input),
-            Sc::SupportedNetworkMode => supported_network_mode(cx.td),
-            Sc::TaskMemory => task_memory(cx.td),
-            Sc::NoLinks => no_links(cx.td),
-            Sc::AccessLogNeedsLogConfiguration => access_log_needs_log_configuration(cx.input),
-        }
-    }
-}
-
-fn services_only_when_enabled(sc: &ScConfigInput) -> R<()> {
-    if sc.enabled == Some(false) && sc.services.as_ref().is_some_and(|s| !s.is_empty()) {
-        return Err(invalid(
-            "serviceConnectConfiguration.services can only be set when Service Connect is enabled.",
-        ));
-    }
-    Ok(())
-}
-
-fn supported_network_mode(td: &Definition) -> R<()> {
-    if td.is_awsvpc() || td.is_bridge() {
-        return Ok(());
-    }
-    Err(invalid(format!(
-        "taskDefinition: Service Connect supports the awsvpc and bridge network modes, not '{}'.",
-        td.network_mode
-    )))
-}
-
-fn task_memory(td: &Definition) -> R<()> {
-    if td.has_memory {
-        return Ok(());
-    }
-    Err(invalid(
-        "taskDefinition: Service Connect requires a task-level memory limit (memory).",
-    ))
-}
-
-fn no_links(td: &Definition) -> R<()> {
-    match &td.linked_container {
-        None => Ok(()),
-        Some(name) => Err(invalid(format!(
-            "taskDefinition: container '{name}' uses links, which Service Connect does not support."
-        ))),
-    }
-}
-
-fn access_log_needs_log_configuration(sc: &ScConfigInput) -> R<()> {
-    if sc.log_configuration.is_none() {
-        return Err(invalid(
-            "serviceConnectConfiguration.accessLogConfiguration requires serviceConnectConfiguration.logConfiguration.",
-        ));
-    }
-    Ok(())
-}
-
-// ---- entries ------------------------------------------------------------------------
-
-/// One entry of `services` and what its checks compare it with.
-struct EntryCx<'a> {
-    input: &'a ScServiceInput,
-    td: &'a Definition,
-    /// The namespace's name, for default DNS names.
-    namespace: &'a str,
-    /// The entries before it, resolved.
-    earlier: &'a [ScService],
-}
-
-impl EntryCx<'_> {
-    fn port_name(&self) -> &str {
-        self.input.port_name.as_deref().unwrap_or_default()
-    }
-
-    /// Its port mapping (there is one once `PortNameIsMapped` holds).
-    fn port(&self) -> Option<&NamedPort> {
-        self.td.port(self.port_name())
-    }
-
-    /// `discoveryName`, `portName` unless given.
-    fn discovery(&self) -> &str {
-        self.input
-            .discovery_name
-            .as_deref()
-            .unwrap_or(self.port_name())
-    }
-
-    /// A client alias's `dnsName`, `discoveryName.namespace` unless given.
-    fn dns_name(&self, a: &ClientAliasInput) -> String {
-        a.dns_name
-            .clone()
-            .unwrap_or_else(|| format!("{}.{}", self.discovery(), self.namespace))
-    }
-
-    /// A client alias as `dnsName:port`, the name it claims.
-    fn alias_key(&self, a: &ClientAliasInput) -> String {
-        format!("{}:{}", self.dns_name(a), a.port.unwrap_or_default())
-    }
-
-    fn aliases(&self) -> &[ClientAliasInput] {
-        self.input.client_aliases.as_deref().unwrap_or_default()
-    }
-
-    /// The entry with its defaults filled in (once its rules hold).
-    fn resolve(&self) -> ScService {
-        ScService {
-            port_name: self.port_name().to_string(),
-            discovery_name: self.discovery().to_string(),
-            client_aliases: self
-                .aliases()
-                .iter()
-                .map(|a| ClientAlias {
-                    port: a.port.unwrap_or_default(),
-                    dns_name: self.dns_name(a),
-                    rest: a.rest.clone(),
-                })
-                .collect(),
-            ingress_port_override: self.input.ingress_port_override,
-            timeout: self.input.timeout.as_ref().map(|t| ScTimeout {
-                idle_timeout_seconds: t.idle_timeout_seconds,
-                per_request_timeout_seconds: t.per_request_timeout_seconds,
-            }),
-            tls: self.input.tls.as_ref().map(tls),
-            rest: Rest::new(),
-        }
-    }
-}
-
-fn tls(t: &TlsInput) -> ScTls {
-    let arn = t
-        .issuer_certificate_authority
-        .as_ref()
-        .and_then(|ca| ca.aws_pca_authority_arn.clone());
-    ScTls {
-        issuer_certificate_authority: ScTlsAuthority {
-            aws_pca_authority_arn: arn.unwrap_or_default(),
-        },
-        kms_key: t.kms_key.clone(),
-        role_arn: t.role_arn.clone(),
-    }
-}
-
-impl Checks<EntryCx<'_>> for Entry {
-    fn run(self, at: &Scope<'_>, e: &EntryCx<'_>) -> R<()> {
-        match self {
-            Entry::PortNameIsMapped => port_name_is_mapped(at, e),
-            Entry::DiscoveryNameIsLabel => {
-                check_dns_label(e.discovery(), &at.field("discoveryName"), 64, false)
-            }
-            Entry::DiscoveryNameIsUnique => discovery_name_is_unique(at, e),
-            Entry::ClientAliases => client_aliases(at, e),
-            Entry::IngressPortDiffers => ingress_port_differs(at, e),
-            Entry::PerRequestTimeoutNeedsAppProtocol => per_request_needs_app_protocol(at, e),
-        }
-    }
-}
-
-fn port_name_is_mapped(at: &Scope<'_>, e: &EntryCx<'_>) -> R<()> {
-    if e.port().is_some() {
-        return Ok(());
-    }
-    Err(invalid(format!(
-        "{} '{}' does not match the name of any port mapping in the task definition.",
-        at.field("portName"),
-        e.port_name()
-    )))
-}
-
-fn discovery_name_is_unique(at: &Scope<'_>, e: &EntryCx<'_>) -> R<()> {
-    let name = e.discovery();
-    if e.earlier.iter().any(|s| s.discovery_name == name) {
-        return Err(invalid(format!(
-            "{} '{name}' is used more than once in this configuration.",
-            at.field("discoveryName")
-        )));
-    }
-    Ok(())
-}
-
-/// Each client alias against `rules::SC_ALIAS`.
-fn client_aliases(at: &Scope<'_>, e: &EntryCx<'_>) -> R<()> {
-    for (j, a) in e.aliases().iter().enumerate() {
-        let scope = at
-            .item("clientAliases", j)
-            .ok_or_else(|| ApiError::internal("clientAliases"))?;
-        let alias = AliasCx {
-            entry: e,
-            input: a,
-            before: &e.aliases()[..j],
-        };
-        rules::check(rules::SC_ALIAS, &scope, &alias)?;
-    }
-    Ok(())
-}
-
-fn ingress_port_differs(at: &Scope<'_>, e: &EntryCx<'_>) -> R<()> {
-    let (Some(p), Some(port)) = (e.input.ingress_port_override, e.port()) else {
-        return Ok(());
-    };
-    if p == port.container_port {
-        return Err(invalid(format!(
-            "{} {p} must differ from the container port of '{}'.",
-            at.field("ingressPortOverride"),
-            e.port_name()
-        )));
-    }
-    Ok(())
-}
-
-fn per_request_needs_app_protocol(at: &Scope<'_>, e: &EntryCx<'_>) -> R<()> {
-    let per_request = e
-        .input
-        .timeout
-        .as_ref()
-        .and_then(|t| t.per_request_timeout_seconds);
-    if per_request.is_some() && e.port().is_some_and(|p| p.app_protocol.is_none()) {
-        return Err(invalid(format!(
-            "{} can only be set when the port mapping '{}' has an appProtocol; TCP allows only idleTimeoutSeconds.",
-            at.field("timeout.perRequestTimeoutSeconds"),
-            e.port_name()
-        )));
-    }
-    Ok(())
-}
-
-// ---- client aliases -----------------------------------------------------------------
-
-/// One client alias of an entry.
-struct AliasCx<'a> {
-    entry: &'a EntryCx<'a>,
-    input: &'a ClientAliasInput,
-    /// The entry's aliases before it.
-    before: &'a [ClientAliasInput],
-}
-
-impl Checks<AliasCx<'_>> for Alias {
-    fn run(self, at: &Scope<'_>, a: &AliasCx<'_>) -> R<()> {
-        match self {
-            Alias::DnsNameIsLabel => {
-                check_dns_label(&a.entry.dns_name(a.input), &at.field("dnsName"), 127, true)
-            }
-            Alias::IsUnique => alias_is_unique(at, a),
-        }
-    }
-}
-
-fn alias_is_unique(at: &Scope<'_>, a: &AliasCx<'_>) -> R<()> {
-    let key = a.entry.alias_key(a.input);
-    let mut earlier = a.entry.earlier.iter().flat_map(|s| {
-        s.client_aliases
-            .iter()
-            .map(|c| format!("{}:{}", c.dns_name, c.port))
-    });
-    let mut before = a.before.iter().map(|b| a.entry.alias_key(b));
-    if earlier.any(|k| k == key) || before.any(|k| k == key) {
-        return Err(invalid(format!(
-            "{}: the alias {key} is used more than once in this configuration.",
-            at.path()
-        )));
-    }
-    Ok(())
-}
-
-/// A DNS label (or name, with `dots`): up to `max` lowercase letters, digits,
-/// underscores and hyphens, not starting with a hyphen.
-pub(super) fn check_dns_label(value: &str, field: &str, max: usize, dots: bool) -> R<()> {
-    let ok = !value.is_empty()
-        && value.len() <= max
-        && !value.starts_with('-')
-        && value.bytes().all(|b| {
-            b.is_ascii_lowercase()
-                || b.is_ascii_digit()
-                || b == b'-'
-                || b == b'_'
-                || (dots && b == b'.')
-        });
-    if ok {
-        return Ok(());
-    }
-    Err(invalid(format!(
-        "{field} '{value}' is invalid: up to {max} lowercase letters, numbers, underscores{} and hyphens, not starting with a hyphen.",
-        if dots { ", periods" } else { "" }
-    )))
 }

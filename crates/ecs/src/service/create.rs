@@ -6,20 +6,21 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::connect::{self, ResolvedSc};
-use super::definition::Definition;
+use super::definition;
 use super::deployment::{deployment_configuration, network_configuration, new_deployment};
 use super::input::CreateInput;
-use super::rules::{self, Checks, Create, Scope};
-use super::{claims, members, public, NetworkCx};
+use super::rules::{self, NetworkAt};
+use super::{claims, members, public};
 use crate::common::*;
-use crate::records::{Cluster, LaunchType, SchedulingStrategy, Service, ServiceStatus};
+use crate::records::{Cluster, LaunchType, Service, ServiceStatus};
 use crate::resource::Resource;
+use crate::rules::check_all;
+use crate::taskdef::TaskDefinition;
 use crate::Ecs;
 
 pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
-    let i: CreateInput = parse_input(input.clone())?;
-    let doc = Scope::root(&input);
-    rules::check(rules::CREATE, &doc, &i)?;
+    let i: CreateInput = parse_input(input)?;
+    check_all(rules::CREATE, &i)?;
     let cluster = cluster_name(i.cluster.as_deref());
     let name = i.service_name.clone().unwrap_or_default();
     let arn = Service::arn_of(ctx, &cluster, &name);
@@ -34,13 +35,13 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 return Err(invalid("Creation of service was not idempotent."));
             }
         }
-        let td = Definition::active(w, ctx, i.task_definition.as_deref().unwrap_or_default())?;
-        let sc = against_definition(w, ctx, &i, &doc, &c, &td)?;
+        let td = definition::active(w, ctx, i.task_definition.as_deref().unwrap_or_default())?;
+        let sc = against_definition(w, ctx, &i, &c, &td)?;
         let mut s = new_service(ctx, &i, &cluster, &td)?;
         let d = new_deployment(&s, claims::claim_for(w, ctx, &arn, sc)?);
         s.created_at = d.created_at;
         s.deployments = vec![d];
-        rules::check(rules::CREATE_LAST, &doc, &())?;
+        check_all(rules::CREATE_LAST, &i)?;
         w.put_json(&key, &s)?;
         Ok::<_, ApiError>(s)
     })?;
@@ -53,23 +54,19 @@ fn against_definition(
     r: &impl Read,
     ctx: &Context,
     i: &CreateInput,
-    doc: &Scope<'_>,
     cluster: &Cluster,
-    td: &Definition,
+    td: &TaskDefinition,
 ) -> R<Option<ResolvedSc>> {
-    let network = NetworkCx {
+    let network = NetworkAt {
         td,
-        given: i.network_configuration.is_some(),
+        input: i.network_configuration.as_ref(),
         stored: false,
         fargate: i.launch_type() == Some(LaunchType::Fargate),
     };
-    rules::check(rules::CREATE_NETWORK, doc, &network)?;
-    match (
-        &i.service_connect_configuration,
-        doc.within("serviceConnectConfiguration"),
-    ) {
-        (Some(sc), Some(at)) => connect::resolve(r, ctx, &at, sc, cluster, td),
-        _ => Ok(None),
+    check_all(NetworkAt::CREATE, &network)?;
+    match &i.service_connect_configuration {
+        Some(sc) => connect::resolve(r, ctx, sc, cluster, td),
+        None => Ok(None),
     }
 }
 
@@ -94,30 +91,6 @@ fn replay(
         }
         Some(prev) if prev == arn => w.get_json::<Service>(key)?.map(Some).ok_or_else(used),
         Some(_) => Err(used()),
-    }
-}
-
-impl Checks<CreateInput> for Create {
-    fn run(self, _: &Scope<'_>, i: &CreateInput) -> R<()> {
-        match self {
-            Create::LaunchTypeOrCapacityProviders => {
-                if i.launch_type.is_some() && i.has_capacity_providers() {
-                    return Err(invalid(
-                        "Specifying both a launchType and capacityProviderStrategy is not supported.",
-                    ));
-                }
-                Ok(())
-            }
-            Create::DesiredCountForReplica => {
-                if i.strategy() == SchedulingStrategy::Replica && i.desired_count.is_none() {
-                    return Err(invalid(
-                        "desiredCount is required when schedulingStrategy is REPLICA.",
-                    ));
-                }
-                Ok(())
-            }
-            Create::Tags => check_tags(i.tags.as_deref().unwrap_or_default()),
-        }
     }
 }
 
@@ -174,7 +147,7 @@ fn echoed<'a>(ctx: &Context, i: &'a CreateInput, fargate: bool) -> Echoed<'a> {
 }
 
 /// A new ACTIVE service record, without its deployment yet.
-fn new_service(ctx: &Context, i: &CreateInput, cluster: &str, td: &Definition) -> R<Service> {
+fn new_service(ctx: &Context, i: &CreateInput, cluster: &str, td: &TaskDefinition) -> R<Service> {
     let name = i.service_name.clone().unwrap_or_default();
     let launch_type = i.effective_launch_type();
     let fargate = launch_type == Some(LaunchType::Fargate);
@@ -192,7 +165,7 @@ fn new_service(ctx: &Context, i: &CreateInput, cluster: &str, td: &Definition) -
                 .clone()
                 .unwrap_or_else(|| "LATEST".into())
         }),
-        task_definition: td.arn.clone(),
+        task_definition: td.task_definition_arn.clone(),
         deployment_configuration: deployment_configuration(i.deployment_configuration.as_ref()),
         network_configuration: i.network_configuration.as_ref().map(network_configuration),
         deployments: Vec::new(),

@@ -1,6 +1,6 @@
 //! Services and their deployments, with Service Connect as AWS has it.
 //!
-//! Every input is checked against the tables of `rules.rs`, in the API's order.
+//! Every input is checked against the tables of `rules/`, in the API's order.
 //! `serviceConnectConfiguration` is checked against the task definition (named port
 //! mappings, task memory, no links) and its defaults filled in (`connect.rs`); each
 //! entry gets a Cloud Map service, created in the same transaction, whose ARN the
@@ -11,11 +11,11 @@
 //! |---|---|
 //! | `create.rs`, `update.rs` | CreateService, UpdateService |
 //! | `mod.rs` | DescribeServices, ListServices, ListServicesByNamespace, DeleteService |
-//! | `rules.rs` | the rule tables, and how they are checked |
-//! | `connect.rs` | Service Connect resolution and its cross-field checks |
+//! | `rules/` | the rule tables, their subjects and their named checks |
+//! | `connect.rs` | Service Connect resolution |
 //! | `claims.rs` | Service Connect names held in a namespace |
 //! | `deployment.rs` | new deployments and the members they copy |
-//! | `definition.rs` | what services read of a task definition |
+//! | `definition.rs` | the task definition a service runs |
 
 mod claims;
 mod connect;
@@ -34,14 +34,13 @@ use berth_store::Read;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use self::definition::Definition;
 use self::input::{DeleteInput, DescribeInput, ListByNamespaceInput, ListInput};
-use self::rules::{Checks, Network, Scope};
 use crate::common::*;
 use crate::records::{
     LaunchType, Rest, SchedulingStrategy, Service, ServiceStatus, StopCode, TaskStatus,
 };
 use crate::resource::{describe_each, list_arns, page, to_json};
+use crate::rules::check_all;
 use crate::{taskstore, Ecs};
 
 pub use self::create::create;
@@ -76,45 +75,10 @@ fn active_service(r: &impl Read, ctx: &Context, cluster: &str, name: &str) -> R<
     }
 }
 
-/// What the checks of a network configuration see.
-struct NetworkCx<'a> {
-    td: &'a Definition,
-    /// The request has a `networkConfiguration`.
-    given: bool,
-    /// The service has one already.
-    stored: bool,
-    /// The launch type is FARGATE.
-    fargate: bool,
-}
-
-impl Checks<NetworkCx<'_>> for Network {
-    fn run(self, _: &Scope<'_>, n: &NetworkCx<'_>) -> R<()> {
-        let awsvpc = n.td.is_awsvpc();
-        let (fails, says) = match self {
-            Network::Required => (
-                awsvpc && !n.given && !n.stored,
-                "Network Configuration must be provided when networkMode 'awsvpc' is specified.",
-            ),
-            Network::Allowed => (
-                n.given && !awsvpc,
-                "Network Configuration is not valid for the given networkMode of this task definition.",
-            ),
-            Network::Fargate => (
-                n.fargate && !awsvpc,
-                "Fargate only supports network mode 'awsvpc'.",
-            ),
-        };
-        if fails {
-            return Err(invalid(says));
-        }
-        Ok(())
-    }
-}
-
 pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
-    let i: DescribeInput = parse_input(input.clone())?;
+    let i: DescribeInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
-    rules::check(rules::DESCRIBE, &Scope::root(&input), &())?;
+    check_all(rules::DESCRIBE, &i)?;
     let with_tags = i.include.iter().flatten().any(|x| x == "TAGS");
     let names = i.services.unwrap_or_default();
     ecs.store.read(|r| {
@@ -131,10 +95,10 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 }
 
 pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
-    let i: ListInput = parse_input(input.clone())?;
+    let i: ListInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
     let size = page_size(i.max_results, 10, 100)?;
-    rules::check(rules::LIST, &Scope::root(&input), &())?;
+    check_all(rules::LIST, &i)?;
     let launch_type = i.launch_type.as_deref().and_then(LaunchType::parse);
     let strategy = i
         .scheduling_strategy
@@ -172,9 +136,9 @@ pub fn list_by_namespace(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 }
 
 pub fn delete(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
-    let i: DeleteInput = parse_input(input.clone())?;
+    let i: DeleteInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
-    rules::check(rules::DELETE, &Scope::root(&input), &())?;
+    check_all(rules::DELETE, &i)?;
     let name = name_from(i.service.as_deref().unwrap_or_default(), "service");
     let key = service_key(ctx, &cluster, &name);
     let (s, _) = ecs.store.write(|w| {

@@ -4,8 +4,8 @@ use berth_awsproto::{Api, Context};
 use berth_store::Store;
 use serde_json::{json, Value};
 
-use super::connect::check_dns_label;
 use super::deployment::deployment_id;
+use super::rules::check_dns_label;
 use crate::Ecs;
 
 #[test]

@@ -8,22 +8,23 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::connect::{self, ResolvedSc};
-use super::definition::Definition;
+use super::definition;
 use super::deployment::{
     deployment_configuration, network_configuration, new_deployment, rescale_primary, roll_out,
 };
 use super::input::UpdateInput;
-use super::rules::{self, Scope};
-use super::{active_service, claims, members, public, NetworkCx};
+use super::rules::{self, NetworkAt};
+use super::{active_service, claims, members, public};
 use crate::common::*;
 use crate::records::{Cluster, LaunchType, ScConfiguration, Service};
+use crate::rules::check_all;
+use crate::taskdef::TaskDefinition;
 use crate::Ecs;
 
 pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
-    let i: UpdateInput = parse_input(input.clone())?;
-    let doc = Scope::root(&input);
+    let i: UpdateInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
-    rules::check(rules::UPDATE, &doc, &())?;
+    check_all(rules::UPDATE, &i)?;
     let name = name_from(i.service.as_deref().unwrap_or_default(), "service");
     let key = service_key(ctx, &cluster, &name);
     let (service, _) = ecs.store.write(|w| {
@@ -31,19 +32,19 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut s = active_service(w, ctx, &cluster, &name)?;
         let (td, new_td) = definition(w, ctx, &i, &s)?;
         let mut redeploy = new_td || i.force_new_deployment.unwrap_or(false);
-        redeploy |= set_network(&i, &doc, &td, &mut s)?;
+        redeploy |= set_network(&i, &td, &mut s)?;
         redeploy |= set_platform_version(&i, &mut s);
         let current = s
             .primary()
             .and_then(|d| d.service_connect_configuration.as_ref());
         let current = current.filter(|_| redeploy);
-        let sc = service_connect(w, ctx, &i, &doc, &c, &td, current)?;
+        let sc = service_connect(w, ctx, &i, &c, &td, current)?;
         redeploy |= i.service_connect_configuration.is_some();
-        rules::check(rules::DEPLOYMENT_CONFIGURATION, &doc, &())?;
+        check_all(rules::UPDATE_DEPLOYMENT, &i)?;
         set_members(&i, &mut s)?;
         if redeploy {
             let new_sc = i.service_connect_configuration.is_some();
-            deploy(w, ctx, &mut s, td.arn, sc, new_sc)?;
+            deploy(w, ctx, &mut s, td.task_definition_arn, sc, new_sc)?;
         } else {
             rescale_primary(&mut s);
         }
@@ -54,31 +55,32 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 }
 
 /// The task definition the service will run, and whether it is a new one.
-fn definition(r: &impl Read, ctx: &Context, i: &UpdateInput, s: &Service) -> R<(Definition, bool)> {
+fn definition(
+    r: &impl Read,
+    ctx: &Context,
+    i: &UpdateInput,
+    s: &Service,
+) -> R<(TaskDefinition, bool)> {
     match &i.task_definition {
         Some(reference) => {
-            let td = Definition::active(r, ctx, reference)?;
-            let changed = td.arn != s.task_definition;
+            let td = definition::active(r, ctx, reference)?;
+            let changed = td.task_definition_arn != s.task_definition;
             Ok((td, changed))
         }
-        None => {
-            let td = Definition::resolve(r, ctx, &s.task_definition)?
-                .ok_or_else(|| ApiError::internal("the service's task definition is gone"))?;
-            Ok((td, false))
-        }
+        None => Ok((definition::current(r, ctx, &s.task_definition)?, false)),
     }
 }
 
 /// A new `networkConfiguration`, checked against the task definition. Returns whether
 /// it changed.
-fn set_network(i: &UpdateInput, doc: &Scope<'_>, td: &Definition, s: &mut Service) -> R<bool> {
-    let cx = NetworkCx {
+fn set_network(i: &UpdateInput, td: &TaskDefinition, s: &mut Service) -> R<bool> {
+    let network = NetworkAt {
         td,
-        given: i.network_configuration.is_some(),
+        input: i.network_configuration.as_ref(),
         stored: s.network_configuration.is_some(),
         fargate: s.launch_type == Some(LaunchType::Fargate),
     };
-    rules::check(rules::UPDATE_NETWORK, doc, &cx)?;
+    check_all(NetworkAt::UPDATE, &network)?;
     let Some(n) = &i.network_configuration else {
         return Ok(false);
     };
@@ -108,14 +110,12 @@ fn service_connect(
     r: &impl Read,
     ctx: &Context,
     i: &UpdateInput,
-    doc: &Scope<'_>,
     cluster: &Cluster,
-    td: &Definition,
+    td: &TaskDefinition,
     current: Option<&ScConfiguration>,
 ) -> R<Option<ResolvedSc>> {
-    let given = doc.within("serviceConnectConfiguration");
-    if let (Some(sc), Some(at)) = (&i.service_connect_configuration, given) {
-        return connect::resolve(r, ctx, &at, sc, cluster, td);
+    if let Some(sc) = &i.service_connect_configuration {
+        return connect::resolve(r, ctx, sc, cluster, td);
     }
     match current {
         Some(current) => connect::resolve_stored(r, ctx, current, cluster, td),

@@ -1,7 +1,6 @@
 //! Task definitions: RegisterTaskDefinition, DescribeTaskDefinition, ListTaskDefinitions,
-//! ListTaskDefinitionFamilies and DeregisterTaskDefinition, plus [`resolve`] and
-//! [`resolve_typed`], which services and tasks use to find the task definition a
-//! request names.
+//! ListTaskDefinitionFamilies and DeregisterTaskDefinition, plus [`resolve`], which
+//! services, tasks and agents' views use to find the task definition a request names.
 //!
 //! Each revision is one [`TaskDefinitionRecord`] at `taskdef_key(ctx, family, revision)`
 //! (revisions are zero-padded, so a family's revisions scan in order):
@@ -23,9 +22,8 @@
 //! `hostPort`, the health-check defaults, empty task `volumes` / `placementConstraints`),
 //! and `compatibilities` and `requiresAttributes` derived from the definition.
 
-use berth_awsproto::{ApiError, Context};
+use berth_awsproto::Context;
 use berth_store::Read;
-use serde_json::Value;
 
 use crate::common::R;
 
@@ -44,15 +42,8 @@ pub use ops::{deregister, describe, list, list_families, register};
 pub use record::*;
 pub(crate) use syntax::{parse_task_cpu, parse_task_memory};
 
-/// Used by services and tasks: `family` (its latest ACTIVE revision), `family:revision`,
-/// or a task-definition ARN. Returns the TaskDefinition as the API shows it, or None.
-pub fn resolve(r: &impl Read, ctx: &Context, reference: &str) -> R<Option<Value>> {
-    resolve_typed(r, ctx, reference)?
-        .map(|td| serde_json::to_value(td).map_err(|e| ApiError::internal(e.to_string())))
-        .transpose()
-}
-
-/// [`resolve`], as the typed record.
-pub fn resolve_typed(r: &impl Read, ctx: &Context, reference: &str) -> R<Option<TaskDefinition>> {
+/// Used by services, tasks and agents' views: `family` (its latest ACTIVE revision),
+/// `family:revision`, or a task-definition ARN. Returns the TaskDefinition, or None.
+pub fn resolve(r: &impl Read, ctx: &Context, reference: &str) -> R<Option<TaskDefinition>> {
     Ok(store::find(r, ctx, reference)?.map(|(_, rec)| rec.task_definition))
 }

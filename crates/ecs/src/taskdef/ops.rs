@@ -18,7 +18,8 @@ use crate::common::{
     client, invalid, page_size, prune_nulls, taskdef_family_prefix, taskdef_key, taskdef_prefix,
     Tag, R,
 };
-use crate::rules::{api_enum, check_all, opt, Rule, Subject};
+use crate::rules::{check_all, items, opt, Rule, Subject};
+use crate::wire::wire_enum;
 use crate::Ecs;
 
 /// The answer of Register, Describe and Deregister.
@@ -77,10 +78,8 @@ struct DescribeInput {
 impl Subject for DescribeInput {}
 
 const DESCRIBE: &[Rule<DescribeInput>] = &[
-    Rule::Check(|i| reference_given(&i.task_definition)),
-    Rule::one_of("include", &["TAGS"], |i| {
-        i.include.iter().flatten().map(String::as_str).collect()
-    }),
+    Rule::required("taskDefinition", |i| i.task_definition.is_some()),
+    Rule::one_of("include", &["TAGS"], |i| items(&i.include)),
 ];
 
 fn reference_given(reference: &Option<String>) -> R<()> {
@@ -156,7 +155,7 @@ fn check_revision_given(reference: &str) -> R<()> {
 
 // ---- ListTaskDefinitions / ListTaskDefinitionFamilies -------------------------------
 
-api_enum! {
+wire_enum! {
     /// ListTaskDefinitions' `sort`.
     pub enum SortOrder {
         Asc = "ASC",
@@ -164,7 +163,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// ListTaskDefinitionFamilies' `status`.
     pub enum FamilyStatus {
         Active = "ACTIVE",

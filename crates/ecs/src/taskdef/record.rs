@@ -11,9 +11,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::common::Tag;
-use crate::rules::api_enum;
+use crate::wire::wire_enum;
 
-api_enum! {
+wire_enum! {
     /// A revision's status.
     pub enum TaskDefinitionStatus {
         Active = "ACTIVE",
@@ -22,7 +22,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `networkMode` (absent: `bridge`).
     pub enum NetworkMode {
         Bridge = "bridge",
@@ -32,7 +32,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// A launch type a definition can run on.
     pub enum Compatibility {
         Ec2 = "EC2",
@@ -42,7 +42,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `pidMode`.
     pub enum PidMode {
         Host = "host",
@@ -50,7 +50,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `ipcMode`.
     pub enum IpcMode {
         Host = "host",
@@ -59,7 +59,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `runtimePlatform.cpuArchitecture`.
     pub enum CpuArchitecture {
         X86_64 = "X86_64",
@@ -67,7 +67,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `runtimePlatform.operatingSystemFamily`.
     pub enum OsFamily {
         WindowsServer2019Full = "WINDOWS_SERVER_2019_FULL",
@@ -83,14 +83,14 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `placementConstraints[].type`.
     pub enum PlacementConstraintType {
         MemberOf = "memberOf",
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `portMappings[].protocol` (absent: `tcp`).
     #[derive(Default)]
     pub enum TransportProtocol {
@@ -100,7 +100,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `portMappings[].appProtocol`.
     pub enum AppProtocol {
         Http = "http",
@@ -109,7 +109,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `logConfiguration.logDriver`.
     pub enum LogDriver {
         JsonFile = "json-file",
@@ -123,7 +123,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `dependsOn[].condition`.
     pub enum DependencyCondition {
         Start = "START",
@@ -133,14 +133,14 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `proxyConfiguration.type`.
     pub enum ProxyConfigurationType {
         Appmesh = "APPMESH",
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `volumes[].efsVolumeConfiguration.transitEncryption`.
     pub enum EfsTransitEncryption {
         Enabled = "ENABLED",
@@ -148,7 +148,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `volumes[].dockerVolumeConfiguration.scope`.
     pub enum DockerVolumeScope {
         Task = "task",
@@ -156,7 +156,7 @@ api_enum! {
     }
 }
 
-api_enum! {
+wire_enum! {
     /// `firelensConfiguration.type`.
     pub enum FirelensType {
         Fluentd = "fluentd",

@@ -161,9 +161,9 @@ fn revisions_grow_per_family_and_resolve_finds_them() {
     let arn = "arn:aws:ecs:ap-northeast-1:123456789012:task-definition/web:2";
     ecs.store()
         .read(|r| {
-            assert_eq!(resolve(r, &ctx, "web")?.unwrap()["revision"], 3);
-            assert_eq!(resolve(r, &ctx, "web:1")?.unwrap()["revision"], 1);
-            assert_eq!(resolve(r, &ctx, arn)?.unwrap()["taskDefinitionArn"], arn);
+            assert_eq!(resolve(r, &ctx, "web")?.unwrap().revision, 3);
+            assert_eq!(resolve(r, &ctx, "web:1")?.unwrap().revision, 1);
+            assert_eq!(resolve(r, &ctx, arn)?.unwrap().task_definition_arn, arn);
             assert!(resolve(r, &ctx, "web:9")?.is_none());
             assert!(resolve(r, &ctx, "nope")?.is_none());
             assert!(resolve(r, &ctx, "web:x")?.is_none());
@@ -182,8 +182,11 @@ fn revisions_grow_per_family_and_resolve_finds_them() {
     .unwrap();
     ecs.store()
         .read(|r| {
-            assert_eq!(resolve(r, &ctx, "web")?.unwrap()["revision"], 2);
-            assert_eq!(resolve(r, &ctx, "web:3")?.unwrap()["status"], "INACTIVE");
+            assert_eq!(resolve(r, &ctx, "web")?.unwrap().revision, 2);
+            assert_eq!(
+                resolve(r, &ctx, "web:3")?.unwrap().status,
+                TaskDefinitionStatus::Inactive
+            );
             Ok::<_, ApiError>(())
         })
         .unwrap();
@@ -1114,7 +1117,7 @@ fn typed_records_read_back_as_registered() {
     let out = register_ok(&ecs, &ctx, seed_001());
     ecs.store()
         .read(|r| {
-            let td = resolve_typed(r, &ctx, "service-connect-nginx")?.unwrap();
+            let td = resolve(r, &ctx, "service-connect-nginx")?.unwrap();
             assert_eq!(serde_json::to_value(&td).unwrap(), out);
             assert_eq!(td.status, TaskDefinitionStatus::Active);
             assert_eq!(td.network_mode(), NetworkMode::Awsvpc);

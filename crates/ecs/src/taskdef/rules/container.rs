@@ -2,10 +2,10 @@
 
 use berth_awsproto::ApiError;
 
-use super::port::port_mappings;
+use super::port::PortAt;
 use super::{container_setting, TaskAt, ANY, MIN_MEMORY, SECONDS};
 use crate::common::{client, R};
-use crate::rules::{check_all, opt, within, Rule, Subject};
+use crate::rules::{inner, opt, Each, Rule, Subject};
 use crate::taskdef::record::{DependencyCondition, FirelensType, LogDriver, NetworkMode};
 use crate::taskdef::request::{
     ContainerDefinition, ContainerDependency, HealthCheck, PortMapping, Ulimit,
@@ -13,8 +13,9 @@ use crate::taskdef::request::{
 use crate::taskdef::syntax::valid_name;
 
 /// The `i`th container of a task whose own members are valid.
+#[derive(Clone, Copy)]
 pub(super) struct ContainerAt<'a> {
-    pub(super) task: &'a TaskAt<'a>,
+    pub(super) task: TaskAt<'a>,
     pub(super) i: usize,
     pub(super) c: &'a ContainerDefinition,
     /// Its name ("" until [`container_name`] has passed).
@@ -22,10 +23,6 @@ pub(super) struct ContainerAt<'a> {
 }
 
 impl Subject for ContainerAt<'_> {
-    fn indices(&self) -> Vec<usize> {
-        vec![self.i]
-    }
-
     fn out_of_range(&self, field: &str, why: String) -> ApiError {
         container_setting(field, self.name, &why)
     }
@@ -33,7 +30,7 @@ impl Subject for ContainerAt<'_> {
 
 impl<'a> ContainerAt<'a> {
     #[rustfmt::skip]
-    pub(super) const RULES: &'a [Rule<Self>] = &[
+    pub(super) const RULES: &'a [Rule<'a, Self>] = &[
         Rule::Check(container_name),
         Rule::Check(container_name_unique),
         Rule::Check(container_image),
@@ -45,7 +42,7 @@ impl<'a> ContainerAt<'a> {
         Rule::Check(memory_within_task),
         Rule::Check(links_need_bridge),
         Rule::Check(port_mappings_need_network),
-        Rule::Check(port_mappings),
+        Rule::Part(&Each::new(PortAt::all, PortAt::RULES)),
         Rule::Check(environment_names),
         Rule::Check(environment_files),
         Rule::Check(secrets),
@@ -55,29 +52,31 @@ impl<'a> ContainerAt<'a> {
         Rule::range("healthCheck.retries", (1, 10), |c| c.health(|h| h.retries), "it must be between {min} and {max}."),
         Rule::range("healthCheck.startPeriod", (0, 300), |c| c.health(|h| h.start_period), SECONDS),
         Rule::Check(log_driver_given),
-        Rule::one_of("logConfiguration.logDriver", LogDriver::NAMES, |c| within(&c.c.log_configuration, |l| &l.log_driver)),
+        Rule::one_of("logConfiguration.logDriver", LogDriver::NAMES, |c| inner(&c.c.log_configuration, |l| &l.log_driver)),
         Rule::Check(log_secret_options),
-        Rule::one_of("firelensConfiguration.type", FirelensType::NAMES, |c| within(&c.c.firelens_configuration, |f| &f.r#type)),
+        Rule::one_of("firelensConfiguration.type", FirelensType::NAMES, |c| inner(&c.c.firelens_configuration, |f| &f.r#type)),
         Rule::Check(firelens_type_given),
-        Rule::Check(dependencies),
+        Rule::Part(&Each::new(DependencyAt::all, DependencyAt::RULES)),
         Rule::Check(mount_points),
         Rule::Check(ulimits),
     ];
 
     /// Checked once every container has passed [`ContainerAt::RULES`].
-    pub(super) const REFERENCES: &'a [Rule<Self>] = &[
+    pub(super) const REFERENCES: &'a [Rule<'a, Self>] = &[
         Rule::Check(links_resolve),
         Rule::Check(volumes_from_resolve),
         Rule::Check(dependencies_resolve),
     ];
 
-    pub(super) fn new(
-        task: &'a TaskAt<'a>,
-        i: usize,
-        c: &'a ContainerDefinition,
-    ) -> ContainerAt<'a> {
-        let name = c.name.as_deref().unwrap_or_default();
-        ContainerAt { task, i, c, name }
+    /// The task's containers.
+    pub(super) fn all(task: &TaskAt<'a>) -> Vec<ContainerAt<'a>> {
+        let task = *task;
+        (task.containers().iter().enumerate())
+            .map(|(i, c)| {
+                let name = c.name.as_deref().unwrap_or_default();
+                ContainerAt { task, i, c, name }
+            })
+            .collect()
     }
 
     /// `Invalid '<field>' setting for container '<name>': <why>`.
@@ -290,11 +289,6 @@ fn firelens_type_given(c: &ContainerAt<'_>) -> R<()> {
     }
 }
 
-fn dependencies(c: &ContainerAt<'_>) -> R<()> {
-    (c.c.depends_on.iter().flatten())
-        .try_for_each(|d| check_all(DependencyAt::RULES, &DependencyAt { container: c, d }))
-}
-
 fn mount_points(c: &ContainerAt<'_>) -> R<()> {
     let volumes = c.task.req.volumes.iter().flatten();
     for (k, mp) in c.c.mount_points.iter().flatten().enumerate() {
@@ -381,7 +375,7 @@ fn dependencies_resolve(c: &ContainerAt<'_>) -> R<()> {
 
 /// One of a container's `dependsOn`.
 pub(super) struct DependencyAt<'a> {
-    container: &'a ContainerAt<'a>,
+    container: ContainerAt<'a>,
     d: &'a ContainerDependency,
 }
 
@@ -389,10 +383,18 @@ impl Subject for DependencyAt<'_> {}
 
 impl<'a> DependencyAt<'a> {
     #[rustfmt::skip]
-    const RULES: &'a [Rule<Self>] = &[
+    const RULES: &'a [Rule<'a, Self>] = &[
         Rule::one_of("dependsOn.condition", DependencyCondition::NAMES, |d| opt(d.d.condition.as_deref())),
         Rule::Check(dependency_complete),
     ];
+
+    /// A container's dependencies.
+    fn all(c: &ContainerAt<'a>) -> Vec<DependencyAt<'a>> {
+        let container = *c;
+        (c.c.depends_on.iter().flatten())
+            .map(|d| DependencyAt { container, d })
+            .collect()
+    }
 }
 
 fn dependency_complete(d: &DependencyAt<'_>) -> R<()> {

@@ -1,13 +1,13 @@
-//! RegisterTaskDefinition's validation, as tables run in this order (the first failing
-//! row is the answer): [`TASK`] (the task's own members, each volume through
-//! [`VolumeAt::RULES`]), then [`TaskAt::RULES`]: each container through
-//! `ContainerAt::RULES` (`container`; each port mapping through `PortAt::RULES` in
-//! `port`, each dependency through `DependencyAt::RULES`), the references between
-//! containers (`ContainerAt::REFERENCES`), the task's totals and the launch types asked
-//! for.
+//! RegisterTaskDefinition's validation, as tables over the request ([`TaskAt`]) run in
+//! this order (the first failing row is the answer): [`TaskAt::MEMBERS`] (the task's own
+//! members, each volume through [`VolumeAt::RULES`]), then [`TaskAt::RULES`]: each
+//! container through `ContainerAt::RULES` (`container`; each port mapping through
+//! `PortAt::RULES` in `port`, each dependency through `DependencyAt::RULES`), the
+//! references between containers (`ContainerAt::REFERENCES`), the task's totals and the
+//! launch types asked for.
 //!
-//! Enum and range rows name the field as messages do; every other check is a named
-//! function below its table.
+//! Rows name the field as messages do; every other check is a named function below its
+//! table.
 
 use berth_awsproto::ApiError;
 
@@ -18,7 +18,7 @@ use super::record::{
 use super::request::{ContainerDefinition, RegisterTaskDefinitionRequest as Request, Volume};
 use super::syntax::{fargate_size_ok, parse_task_cpu, parse_task_memory, valid_name};
 use crate::common::{check_tags, client, R};
-use crate::rules::{check_all, opt, within, Rule, Subject};
+use crate::rules::{check_all, inner, items, opt, Each, Rule, Subject};
 
 mod container;
 mod port;
@@ -26,9 +26,9 @@ mod port;
 use container::ContainerAt;
 
 /// Containers per task definition (a fixed service quota).
-const MAX_CONTAINERS: usize = 10;
+const MAX_CONTAINERS: i64 = 10;
 /// Placement constraints per task definition.
-const MAX_PLACEMENT_CONSTRAINTS: usize = 10;
+const MAX_PLACEMENT_CONSTRAINTS: i64 = 10;
 /// Task-level CPU units accepted (0.125 to 192 vCPU).
 const TASK_CPU_RANGE: (u64, u64) = (128, 196_608);
 /// The smallest memory, task or container, in MiB.
@@ -42,8 +42,8 @@ const SECONDS: &str = "it must be between {min} and {max} seconds.";
 
 /// Validates a request; on success, the facts rendering needs.
 pub(super) fn validate(req: &Request) -> R<TaskAt<'_>> {
-    check_all(TASK, req)?;
     let task = TaskAt::new(req);
+    check_all(TaskAt::MEMBERS, &task)?;
     check_all(TaskAt::RULES, &task)?;
     Ok(task)
 }
@@ -59,41 +59,91 @@ fn container_setting(field: &str, name: &str, why: &str) -> ApiError {
     }
 }
 
-/// The strings of an optional list, as [`Rule::OneOf`] reads them.
-fn each(list: &Option<Vec<String>>) -> Vec<&str> {
-    list.iter().flatten().map(String::as_str).collect()
-}
-
 // ---- the task's own members ---------------------------------------------------------
 
-impl Subject for Request {}
+/// The request, with what its task-level members mean (valid once
+/// [`TaskAt::MEMBERS`] holds).
+#[derive(Clone, Copy)]
+pub(super) struct TaskAt<'a> {
+    pub(super) req: &'a Request,
+    /// In effect (bridge when none is given).
+    pub(super) mode: NetworkMode,
+    /// Task CPU units, when given.
+    pub(super) cpu: Option<u64>,
+    /// Task memory in MiB, when given.
+    pub(super) memory: Option<u64>,
+}
 
-/// The task's members, before any container.
-#[rustfmt::skip]
-const TASK: &[Rule<Request>] = &[
-    Rule::Check(family),
-    Rule::Check(container_count),
-    Rule::one_of("networkMode", NetworkMode::NAMES, |r| opt(r.network_mode.as_deref())),
-    Rule::one_of("requiresCompatibilities", Compatibility::NAMES, |r| each(&r.requires_compatibilities)),
-    Rule::one_of("pidMode", PidMode::NAMES, |r| opt(r.pid_mode.as_deref())),
-    Rule::one_of("ipcMode", IpcMode::NAMES, |r| opt(r.ipc_mode.as_deref())),
-    Rule::one_of("runtimePlatform.cpuArchitecture", CpuArchitecture::NAMES, |r| within(&r.runtime_platform, |p| &p.cpu_architecture)),
-    Rule::one_of("runtimePlatform.operatingSystemFamily", OsFamily::NAMES, |r| within(&r.runtime_platform, |p| &p.operating_system_family)),
-    Rule::one_of("proxyConfiguration.type", ProxyConfigurationType::NAMES, |r| within(&r.proxy_configuration, |p| &p.r#type)),
-    Rule::Check(proxy_container_name),
-    Rule::Check(task_cpu),
-    Rule::Check(task_memory),
-    Rule::Check(ephemeral_storage_size),
-    Rule::range("ephemeralStorage.sizeInGiB", (21, ANY), size_in_gib, "EphemeralStorage size should be at least {min}"),
-    Rule::range("ephemeralStorage.sizeInGiB", (-ANY, 200), size_in_gib, "EphemeralStorage size should be at most {max}"),
-    Rule::Check(volumes),
-    Rule::Check(placement_constraint_count),
-    Rule::one_of("placementConstraints.type", PlacementConstraintType::NAMES, constraint_types),
-    Rule::Check(tags),
-];
+/// A size out of range is a ClientException, with the row's words only.
+impl Subject for TaskAt<'_> {
+    fn out_of_range(&self, _field: &str, message: String) -> ApiError {
+        client(message)
+    }
+}
 
-fn family(r: &Request) -> R<()> {
-    match r.family.as_deref() {
+impl<'a> TaskAt<'a> {
+    /// The task's members, before any container.
+    #[rustfmt::skip]
+    const MEMBERS: &'a [Rule<'a, Self>] = &[
+        Rule::Check(family),
+        Rule::count("containerDefinitions", (1, ANY), |t| t.containers().len(), "Container list cannot be empty."),
+        Rule::count("containerDefinitions", (0, MAX_CONTAINERS), |t| t.containers().len(), "containerDefinitions: a task definition can have at most {max} containers, not {value}."),
+        Rule::one_of("networkMode", NetworkMode::NAMES, |t| opt(t.req.network_mode.as_deref())),
+        Rule::one_of("requiresCompatibilities", Compatibility::NAMES, |t| items(&t.req.requires_compatibilities)),
+        Rule::one_of("pidMode", PidMode::NAMES, |t| opt(t.req.pid_mode.as_deref())),
+        Rule::one_of("ipcMode", IpcMode::NAMES, |t| opt(t.req.ipc_mode.as_deref())),
+        Rule::one_of("runtimePlatform.cpuArchitecture", CpuArchitecture::NAMES, |t| inner(&t.req.runtime_platform, |p| &p.cpu_architecture)),
+        Rule::one_of("runtimePlatform.operatingSystemFamily", OsFamily::NAMES, |t| inner(&t.req.runtime_platform, |p| &p.operating_system_family)),
+        Rule::one_of("proxyConfiguration.type", ProxyConfigurationType::NAMES, |t| inner(&t.req.proxy_configuration, |p| &p.r#type)),
+        Rule::Check(proxy_container_name),
+        Rule::Check(task_cpu),
+        Rule::Check(task_memory),
+        Rule::Check(ephemeral_storage_size),
+        Rule::range("ephemeralStorage.sizeInGiB", (21, ANY), size_in_gib, "EphemeralStorage size should be at least {min}"),
+        Rule::range("ephemeralStorage.sizeInGiB", (-ANY, 200), size_in_gib, "EphemeralStorage size should be at most {max}"),
+        Rule::Part(&Each::new(VolumeAt::all, VolumeAt::RULES)),
+        Rule::count("placementConstraints", (0, MAX_PLACEMENT_CONSTRAINTS), |t| t.req.placement_constraints.as_ref().map_or(0, Vec::len), "placementConstraints: a task definition can have at most {max} placement constraints."),
+        Rule::one_of("placementConstraints.type", PlacementConstraintType::NAMES, constraint_types),
+        Rule::Check(tags),
+    ];
+
+    /// The containers, their references and the task's totals.
+    const RULES: &'a [Rule<'a, Self>] = &[
+        Rule::Part(&Each::new(ContainerAt::all, ContainerAt::RULES)),
+        Rule::Check(essential_container),
+        Rule::Part(&Each::new(ContainerAt::all, ContainerAt::REFERENCES)),
+        Rule::Check(cpu_total),
+        Rule::Check(memory_total),
+        Rule::Check(fargate_requirements),
+        Rule::Check(external_network_mode),
+    ];
+
+    fn new(req: &'a Request) -> TaskAt<'a> {
+        TaskAt {
+            req,
+            mode: (req.network_mode.as_deref())
+                .and_then(NetworkMode::parse)
+                .unwrap_or(NetworkMode::Bridge),
+            cpu: req.cpu.as_deref().and_then(parse_task_cpu),
+            memory: req.memory.as_deref().and_then(parse_task_memory),
+        }
+    }
+
+    pub(super) fn containers(&self) -> &'a [ContainerDefinition] {
+        self.req
+            .container_definitions
+            .as_deref()
+            .unwrap_or_default()
+    }
+
+    /// Whether `requiresCompatibilities` names `c`.
+    pub(super) fn requires(&self, c: Compatibility) -> bool {
+        items(&self.req.requires_compatibilities).contains(&c.as_str())
+    }
+}
+
+fn family(t: &TaskAt<'_>) -> R<()> {
+    match t.req.family.as_deref() {
         None | Some("") => Err(client("Family should not be null or empty.")),
         Some(f) if f.len() > 255 => Err(client("Family must be at most 255 characters long.")),
         Some(f) if !valid_name(f) => Err(client("Family contains invalid characters.")),
@@ -101,21 +151,8 @@ fn family(r: &Request) -> R<()> {
     }
 }
 
-fn container_count(r: &Request) -> R<()> {
-    let n = r.container_definitions.as_ref().map_or(0, Vec::len);
-    if n == 0 {
-        return Err(client("Container list cannot be empty."));
-    }
-    if n > MAX_CONTAINERS {
-        return Err(client(format!(
-            "containerDefinitions: a task definition can have at most {MAX_CONTAINERS} containers, not {n}."
-        )));
-    }
-    Ok(())
-}
-
-fn proxy_container_name(r: &Request) -> R<()> {
-    match &r.proxy_configuration {
+fn proxy_container_name(t: &TaskAt<'_>) -> R<()> {
+    match &t.req.proxy_configuration {
         Some(pc) if pc.container_name.as_deref().is_none_or(str::is_empty) => Err(client(
             "proxyConfiguration.containerName should not be null or empty.",
         )),
@@ -124,9 +161,9 @@ fn proxy_container_name(r: &Request) -> R<()> {
 }
 
 /// CPU units or vCPUs, within [`TASK_CPU_RANGE`].
-fn task_cpu(r: &Request) -> R<()> {
+fn task_cpu(t: &TaskAt<'_>) -> R<()> {
     let (min, max) = TASK_CPU_RANGE;
-    match r.cpu.as_deref() {
+    match t.req.cpu.as_deref() {
         Some(s) if parse_task_cpu(s).is_none_or(|n| n < min || n > max) => {
             Err(client("Invalid 'cpu' setting for task."))
         }
@@ -135,8 +172,8 @@ fn task_cpu(r: &Request) -> R<()> {
 }
 
 /// MiB or GB, at least [`MIN_MEMORY`].
-fn task_memory(r: &Request) -> R<()> {
-    match r.memory.as_deref() {
+fn task_memory(t: &TaskAt<'_>) -> R<()> {
+    match t.req.memory.as_deref() {
         Some(s) if parse_task_memory(s).is_none_or(|n| n < MIN_MEMORY) => {
             Err(client("Invalid 'memory' setting for task."))
         }
@@ -144,8 +181,8 @@ fn task_memory(r: &Request) -> R<()> {
     }
 }
 
-fn ephemeral_storage_size(r: &Request) -> R<()> {
-    match &r.ephemeral_storage {
+fn ephemeral_storage_size(t: &TaskAt<'_>) -> R<()> {
+    match &t.req.ephemeral_storage {
         Some(es) if es.size_in_gi_b.is_none() => {
             Err(client("ephemeralStorage.sizeInGiB should not be null."))
         }
@@ -153,34 +190,22 @@ fn ephemeral_storage_size(r: &Request) -> R<()> {
     }
 }
 
-fn constraint_types(r: &Request) -> Vec<&str> {
-    (r.placement_constraints.iter().flatten())
+fn constraint_types<'t>(t: &'t TaskAt<'_>) -> Vec<&'t str> {
+    (t.req.placement_constraints.iter().flatten())
         .filter_map(|c| c.r#type.as_deref())
         .collect()
 }
 
-fn size_in_gib(r: &Request) -> Option<i64> {
-    r.ephemeral_storage.as_ref()?.size_in_gi_b.map(i64::from)
+fn size_in_gib(t: &TaskAt<'_>) -> Option<i64> {
+    t.req
+        .ephemeral_storage
+        .as_ref()?
+        .size_in_gi_b
+        .map(i64::from)
 }
 
-fn volumes(r: &Request) -> R<()> {
-    let all = r.volumes.as_deref().unwrap_or_default();
-    all.iter()
-        .enumerate()
-        .try_for_each(|(i, v)| check_all(VolumeAt::RULES, &VolumeAt { all, i, v }))
-}
-
-fn placement_constraint_count(r: &Request) -> R<()> {
-    if r.placement_constraints.as_ref().map_or(0, Vec::len) > MAX_PLACEMENT_CONSTRAINTS {
-        return Err(client(
-            "placementConstraints: a task definition can have at most 10 placement constraints.",
-        ));
-    }
-    Ok(())
-}
-
-fn tags(r: &Request) -> R<()> {
-    check_tags(r.tags.as_deref().unwrap_or_default())
+fn tags(t: &TaskAt<'_>) -> R<()> {
+    check_tags(t.req.tags.as_deref().unwrap_or_default())
 }
 
 // ---- volumes --------------------------------------------------------------------------
@@ -192,21 +217,25 @@ pub(super) struct VolumeAt<'a> {
     v: &'a Volume,
 }
 
-impl Subject for VolumeAt<'_> {
-    fn indices(&self) -> Vec<usize> {
-        vec![self.i]
-    }
-}
+impl Subject for VolumeAt<'_> {}
 
 impl<'a> VolumeAt<'a> {
     #[rustfmt::skip]
-    const RULES: &'a [Rule<Self>] = &[
+    const RULES: &'a [Rule<'a, Self>] = &[
         Rule::Check(volume_name),
         Rule::Check(volume_name_unique),
         Rule::Check(efs_file_system),
-        Rule::one_of("efsVolumeConfiguration.transitEncryption", EfsTransitEncryption::NAMES, |v| within(&v.v.efs_volume_configuration, |e| &e.transit_encryption)),
-        Rule::one_of("dockerVolumeConfiguration.scope", DockerVolumeScope::NAMES, |v| within(&v.v.docker_volume_configuration, |d| &d.scope)),
+        Rule::one_of("efsVolumeConfiguration.transitEncryption", EfsTransitEncryption::NAMES, |v| inner(&v.v.efs_volume_configuration, |e| &e.transit_encryption)),
+        Rule::one_of("dockerVolumeConfiguration.scope", DockerVolumeScope::NAMES, |v| inner(&v.v.docker_volume_configuration, |d| &d.scope)),
     ];
+
+    /// The task's volumes.
+    fn all(t: &TaskAt<'a>) -> Vec<VolumeAt<'a>> {
+        let all = t.req.volumes.as_deref().unwrap_or_default();
+        (all.iter().enumerate())
+            .map(|(i, v)| VolumeAt { all, i, v })
+            .collect()
+    }
 
     fn name(&self) -> &'a str {
         self.v.name.as_deref().unwrap_or_default()
@@ -247,59 +276,6 @@ fn efs_file_system(v: &VolumeAt<'_>) -> R<()> {
 
 // ---- the task's containers ------------------------------------------------------------
 
-/// The request once its task-level members are valid, with what they mean.
-pub(super) struct TaskAt<'a> {
-    pub(super) req: &'a Request,
-    /// In effect (bridge when none is given).
-    pub(super) mode: NetworkMode,
-    /// Task CPU units, when given.
-    pub(super) cpu: Option<u64>,
-    /// Task memory in MiB, when given.
-    pub(super) memory: Option<u64>,
-}
-
-impl Subject for TaskAt<'_> {}
-
-impl<'a> TaskAt<'a> {
-    const RULES: &'a [Rule<Self>] = &[
-        Rule::Check(containers),
-        Rule::Check(essential_container),
-        Rule::Check(references),
-        Rule::Check(cpu_total),
-        Rule::Check(memory_total),
-        Rule::Check(fargate_requirements),
-        Rule::Check(external_network_mode),
-    ];
-
-    fn new(req: &'a Request) -> TaskAt<'a> {
-        TaskAt {
-            req,
-            mode: (req.network_mode.as_deref())
-                .and_then(NetworkMode::parse)
-                .unwrap_or(NetworkMode::Bridge),
-            cpu: req.cpu.as_deref().and_then(parse_task_cpu),
-            memory: req.memory.as_deref().and_then(parse_task_memory),
-        }
-    }
-
-    pub(super) fn containers(&self) -> &'a [ContainerDefinition] {
-        self.req
-            .container_definitions
-            .as_deref()
-            .unwrap_or_default()
-    }
-
-    /// Whether `requiresCompatibilities` names `c`.
-    pub(super) fn requires(&self, c: Compatibility) -> bool {
-        each(&self.req.requires_compatibilities).contains(&c.as_str())
-    }
-}
-
-fn containers(t: &TaskAt<'_>) -> R<()> {
-    (t.containers().iter().enumerate())
-        .try_for_each(|(i, c)| check_all(ContainerAt::RULES, &ContainerAt::new(t, i, c)))
-}
-
 fn essential_container(t: &TaskAt<'_>) -> R<()> {
     if !t.containers().iter().any(|c| c.essential.unwrap_or(true)) {
         return Err(client(
@@ -307,11 +283,6 @@ fn essential_container(t: &TaskAt<'_>) -> R<()> {
         ));
     }
     Ok(())
-}
-
-fn references(t: &TaskAt<'_>) -> R<()> {
-    (t.containers().iter().enumerate())
-        .try_for_each(|(i, c)| check_all(ContainerAt::REFERENCES, &ContainerAt::new(t, i, c)))
 }
 
 fn cpu_total(t: &TaskAt<'_>) -> R<()> {

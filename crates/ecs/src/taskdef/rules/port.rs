@@ -4,37 +4,19 @@ use berth_awsproto::ApiError;
 
 use super::container::ContainerAt;
 use crate::common::{client, invalid, R};
-use crate::rules::{check_all, opt, Rule, Subject};
+use crate::rules::{opt, Rule, Subject};
 use crate::taskdef::record::{AppProtocol, NetworkMode, TransportProtocol};
 use crate::taskdef::request::PortMapping;
 use crate::taskdef::syntax::{parse_port_range, valid_port_name};
 
-/// Each port mapping of a container, through [`PortAt::RULES`].
-pub(super) fn port_mappings(c: &ContainerAt<'_>) -> R<()> {
-    (c.port_mappings().enumerate()).try_for_each(|(j, pm)| {
-        check_all(
-            PortAt::RULES,
-            &PortAt {
-                container: c,
-                j,
-                pm,
-            },
-        )
-    })
-}
-
 /// The `j`th port mapping of a container.
 pub(super) struct PortAt<'a> {
-    container: &'a ContainerAt<'a>,
+    container: ContainerAt<'a>,
     j: usize,
     pm: &'a PortMapping,
 }
 
 impl Subject for PortAt<'_> {
-    fn indices(&self) -> Vec<usize> {
-        vec![self.container.i, self.j]
-    }
-
     fn out_of_range(&self, field: &str, why: String) -> ApiError {
         self.container.out_of_range(field, why)
     }
@@ -42,7 +24,7 @@ impl Subject for PortAt<'_> {
 
 impl<'a> PortAt<'a> {
     #[rustfmt::skip]
-    const RULES: &'a [Rule<Self>] = &[
+    pub(super) const RULES: &'a [Rule<'a, Self>] = &[
         Rule::one_of("containerDefinitions[].portMappings[].protocol", TransportProtocol::NAMES, |p| opt(p.pm.protocol.as_deref())),
         Rule::one_of("containerDefinitions[].portMappings[].appProtocol", AppProtocol::NAMES, |p| opt(p.pm.app_protocol.as_deref())),
         Rule::Check(port_range),
@@ -54,6 +36,14 @@ impl<'a> PortAt<'a> {
         Rule::Check(port_name),
         Rule::Check(port_name_unique),
     ];
+
+    /// A container's port mappings.
+    pub(super) fn all(c: &ContainerAt<'a>) -> Vec<PortAt<'a>> {
+        let container = *c;
+        (c.port_mappings().enumerate())
+            .map(|(j, pm)| PortAt { container, j, pm })
+            .collect()
+    }
 
     /// The container ports it maps: its range, or its one port.
     fn ports(pm: &PortMapping) -> Option<(u32, u32)> {
