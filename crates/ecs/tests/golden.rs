@@ -16,12 +16,16 @@ use berth_ecs::Ecs;
 use berth_store::{Read, Store};
 use serde_json::{json, Value};
 
+mod common;
+
+use common::Transcript;
+
 struct Golden {
     ecs: Ecs,
     cloudmap: CloudMap,
     ctx: Context,
     clock: Fixed,
-    out: String,
+    out: Transcript,
     _dir: tempfile::TempDir,
 }
 
@@ -32,18 +36,15 @@ impl Golden {
         Golden {
             ecs: Ecs::new(store.clone()),
             cloudmap: CloudMap::new(store),
-            ctx: Context {
-                account: "123456789012".into(),
-                region: "us-west-2".into(),
-            },
+            ctx: common::ctx(),
             clock: Fixed::start(1_767_225_600.0, 13),
-            out: String::new(),
+            out: Transcript::default(),
             _dir: dir,
         }
     }
 
     fn section(&mut self, title: &str) {
-        self.out.push_str(&format!("\n## {title}\n"));
+        self.out.section(title);
     }
 
     fn record(
@@ -52,20 +53,7 @@ impl Golden {
         input: &Value,
         result: Result<Value, berth_awsproto::ApiError>,
     ) -> Value {
-        self.out.push_str(&format!("\n### {what}\n> {input}\n"));
-        match result {
-            Ok(v) => {
-                self.out
-                    .push_str(&serde_json::to_string_pretty(&v).unwrap());
-                self.out.push('\n');
-                v
-            }
-            Err(e) => {
-                let body = serde_json::to_string(&e.body("message")).unwrap();
-                self.out.push_str(&format!("! {} {body}\n", e.status));
-                Value::Null
-            }
-        }
+        self.out.record(what, input, result)
     }
 
     /// An ECS call; its answer (or error) goes into the transcript.
@@ -1165,33 +1153,5 @@ fn api_answers_match_the_golden_transcript() {
     service_rules(&mut g);
     standalone_tasks(&mut g);
     round_trip_store(&g);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/api.txt");
-    let got = g.out;
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, &got).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    if got != want {
-        let line = got
-            .lines()
-            .zip(want.lines())
-            .position(|(a, b)| a != b)
-            .unwrap_or_else(|| got.lines().count().min(want.lines().count()));
-        let at = |s: &str| {
-            s.lines()
-                .skip(line.saturating_sub(3))
-                .take(8)
-                .collect::<Vec<_>>()
-                .join("\n")
-        };
-        panic!(
-            "the API's answers differ from {} at line {}:\n--- golden\n{}\n--- now\n{}\n(BLESS=1 rewrites it)",
-            path.display(),
-            line + 1,
-            at(&want),
-            at(&got)
-        );
-    }
+    g.out.check("api.txt");
 }

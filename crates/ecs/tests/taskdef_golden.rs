@@ -7,7 +7,6 @@
 
 #![recursion_limit = "256"]
 
-use std::path::Path;
 use std::sync::Arc;
 
 use berth_awsproto::fixed::Fixed;
@@ -16,10 +15,14 @@ use berth_ecs::Ecs;
 use berth_store::Store;
 use serde_json::{json, Value};
 
+mod common;
+
+use common::Transcript;
+
 struct Golden {
     ecs: Ecs,
     ctx: Context,
-    out: String,
+    out: Transcript,
     _clock: Fixed,
     _dir: tempfile::TempDir,
 }
@@ -29,36 +32,21 @@ impl Golden {
         let dir = tempfile::tempdir().unwrap();
         Golden {
             ecs: Ecs::new(Arc::new(Store::open(dir.path()).unwrap())),
-            ctx: Context {
-                account: "123456789012".into(),
-                region: "us-west-2".into(),
-            },
-            out: String::new(),
+            ctx: common::ctx(),
+            out: Transcript::default(),
             _clock: Fixed::start(1_767_225_600.0, 13),
             _dir: dir,
         }
     }
 
     fn section(&mut self, title: &str) {
-        self.out.push_str(&format!("\n## {title}\n"));
+        self.out.section(title);
     }
 
     /// An ECS call; its answer (or error) goes into the transcript.
     fn ecs(&mut self, op: &str, input: Value) -> Value {
-        self.out.push_str(&format!("\n### ecs {op}\n> {input}\n"));
-        match self.ecs.call(&self.ctx, op, input) {
-            Ok(v) => {
-                self.out
-                    .push_str(&serde_json::to_string_pretty(&v).unwrap());
-                self.out.push('\n');
-                v
-            }
-            Err(e) => {
-                let body = serde_json::to_string(&e.body("message")).unwrap();
-                self.out.push_str(&format!("! {} {body}\n", e.status));
-                Value::Null
-            }
-        }
+        let r = self.ecs.call(&self.ctx, op, input.clone());
+        self.out.record(&format!("ecs {op}"), &input, r)
     }
 }
 
@@ -1303,29 +1291,5 @@ fn taskdef_answers_match_the_golden_transcript() {
     }
     type_errors(&mut g);
     other_operations(&mut g);
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden/taskdef.txt");
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(&path, &g.out).unwrap();
-        return;
-    }
-    let want = std::fs::read_to_string(&path).unwrap_or_default();
-    if let Some((n, (got, want))) = g
-        .out
-        .lines()
-        .zip(want.lines())
-        .enumerate()
-        .find(|(_, (a, b))| a != b)
-    {
-        panic!(
-            "{} differs at line {}:\n--- golden\n{want}\n--- now\n{got}\n(BLESS=1 rewrites it)",
-            path.display(),
-            n + 1
-        );
-    }
-    assert_eq!(
-        g.out.lines().count(),
-        want.lines().count(),
-        "{}: line count",
-        path.display()
-    );
+    g.out.check("taskdef.txt");
 }
