@@ -269,17 +269,13 @@ pub fn list(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: ListInput = parse_input(input)?;
     let cluster = cluster_name(i.cluster.as_deref());
     let size = page_size(i.max_results, 100, 100)?;
-    check_enum(
-        i.status.as_deref(),
-        "status",
-        &[
-            "ACTIVE",
-            "DRAINING",
-            "REGISTERING",
-            "DEREGISTERING",
-            "REGISTRATION_FAILED",
-        ],
-    )?;
+    // Every status but INACTIVE can be asked for.
+    let listable: Vec<&str> = InstanceStatus::ALL
+        .iter()
+        .filter(|s| **s != InstanceStatus::Inactive)
+        .map(|s| s.as_str())
+        .collect();
+    check_enum(i.status.as_deref(), "status", &listable)?;
     if let Some(f) = &i.filter {
         return Err(invalid(format!(
             "filter '{f}': cluster query language expressions are not supported by berth yet."

@@ -548,13 +548,14 @@ struct ListFilter {
 impl ListFilter {
     fn new(i: &ListInput) -> ListFilter {
         // PENDING tasks have desiredStatus RUNNING; the default lists desiredStatus RUNNING.
-        let desired = match i.desired_status.as_deref() {
-            Some("STOPPED") => DesiredStatus::Stopped,
+        let asked = i.desired_status.as_deref().and_then(DesiredStatus::parse);
+        let desired = match asked {
+            Some(DesiredStatus::Stopped) => DesiredStatus::Stopped,
             _ => DesiredStatus::Running,
         };
         ListFilter {
             desired,
-            not_running: i.desired_status.as_deref() == Some("PENDING"),
+            not_running: asked == Some(DesiredStatus::Pending),
             instance: i
                 .container_instance
                 .as_deref()
