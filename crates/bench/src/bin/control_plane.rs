@@ -114,6 +114,11 @@ async fn create_service(c: &mut Conn, name: &str) -> anyhow::Result<Svc> {
     let out = c
         .ok(ECS, "CreateService", &create_service_body(name))
         .await?;
+    svc_of(name, &out)
+}
+
+/// The service a CreateService answer describes.
+fn svc_of(name: &str, out: &Value) -> anyhow::Result<Svc> {
     let arn = out["service"]["deployments"][0]["serviceConnectResources"][0]["discoveryArn"]
         .as_str()
         .with_context(|| format!("CreateService {name}: no serviceConnectResources in {out}"))?;
@@ -183,6 +188,36 @@ struct Phase {
     discover: Stats,
 }
 
+/// Calls `op` once per body, back to back on one connection, timing each call;
+/// `check` vets each answer. Returns the statistics and the answers.
+async fn timed(
+    c: &mut Conn,
+    prefix: &str,
+    op: &str,
+    bodies: &[Value],
+    check: impl Fn(&Value) -> anyhow::Result<()>,
+) -> anyhow::Result<(Stats, Vec<Value>)> {
+    let mut lat = Vec::with_capacity(bodies.len());
+    let mut answers = Vec::with_capacity(bodies.len());
+    let start = Instant::now();
+    for b in bodies {
+        let t = Instant::now();
+        let out = c.ok(prefix, op, b).await?;
+        lat.push(t.elapsed());
+        check(&out)?;
+        answers.push(out);
+    }
+    Ok((Stats::of(lat, start.elapsed()), answers))
+}
+
+/// Calls `op` with each body, untimed (a warm-up).
+async fn warm_up(c: &mut Conn, prefix: &str, op: &str, bodies: &[Value]) -> anyhow::Result<()> {
+    for b in bodies {
+        c.ok(prefix, op, b).await?;
+    }
+    Ok(())
+}
+
 /// Measures the four operations. `pool` is the set of existing services the reads and
 /// registrations pick from; when empty, the services this phase's CreateService makes
 /// are used.
@@ -194,90 +229,63 @@ async fn measure(
     rng: &mut Rng,
 ) -> anyhow::Result<Phase> {
     // CreateService: new Service Connect services.
-    let mut created = Vec::with_capacity(args.creates);
-    let create = {
-        let mut lat = Vec::with_capacity(args.creates);
-        let start = Instant::now();
-        for i in 0..args.creates {
-            let name = format!("{tag}-new-{i:05}");
-            let t = Instant::now();
-            created.push(create_service(c, &name).await?);
-            lat.push(t.elapsed());
-        }
-        Stats::of(lat, start.elapsed())
-    };
+    let names: Vec<String> = (0..args.creates)
+        .map(|i| format!("{tag}-new-{i:05}"))
+        .collect();
+    let bodies: Vec<Value> = names.iter().map(|n| create_service_body(n)).collect();
+    let (create, answers) = timed(c, ECS, "CreateService", &bodies, |_| Ok(())).await?;
     let pool: Vec<Svc> = if pool.is_empty() {
-        created
+        names
+            .iter()
+            .zip(&answers)
+            .map(|(n, out)| svc_of(n, out))
+            .collect::<anyhow::Result<_>>()?
     } else {
         pool.to_vec()
     };
+    let pick = |rng: &mut Rng| &pool[rng.below(pool.len())];
 
     // DescribeServices, 10 services a call.
-    let describe_body = |rng: &mut Rng| {
-        let names: Vec<&str> = (0..10)
-            .map(|_| pool[rng.below(pool.len())].name.as_str())
-            .collect();
-        json!({"cluster": CLUSTER, "services": names})
-    };
-    for _ in 0..20 {
-        c.ok(ECS, "DescribeServices", &describe_body(rng)).await?;
-    }
-    let bodies: Vec<Value> = (0..args.describes).map(|_| describe_body(rng)).collect();
-    let describe = {
-        let mut lat = Vec::with_capacity(bodies.len());
-        let start = Instant::now();
-        for b in &bodies {
-            let t = Instant::now();
-            let out = c.ok(ECS, "DescribeServices", b).await?;
-            lat.push(t.elapsed());
-            if out["failures"].as_array().is_some_and(|f| !f.is_empty()) {
-                bail!("DescribeServices failures: {}", out["failures"]);
-            }
+    let bodies: Vec<Value> = (0..args.describes + 20)
+        .map(|_| {
+            let names: Vec<&str> = (0..10).map(|_| pick(rng).name.as_str()).collect();
+            json!({"cluster": CLUSTER, "services": names})
+        })
+        .collect();
+    warm_up(c, ECS, "DescribeServices", &bodies[..20]).await?;
+    let (describe, _) = timed(c, ECS, "DescribeServices", &bodies[20..], |out| {
+        match out["failures"].as_array() {
+            Some(f) if !f.is_empty() => bail!("DescribeServices failures: {f:?}"),
+            _ => Ok(()),
         }
-        Stats::of(lat, start.elapsed())
-    };
+    })
+    .await?;
 
     // RegisterInstance: new instances into existing Cloud Map services.
-    let regs: Vec<Value> = (0..args.registers)
+    let bodies: Vec<Value> = (0..args.registers)
         .map(|i| {
-            let s = &pool[rng.below(pool.len())];
-            register_body(&s.srv_id, &format!("{tag}-inst-{i:06}"), 200_000 + i)
+            register_body(
+                &pick(rng).srv_id,
+                &format!("{tag}-inst-{i:06}"),
+                200_000 + i,
+            )
         })
         .collect();
-    let register = {
-        let mut lat = Vec::with_capacity(regs.len());
-        let start = Instant::now();
-        for b in &regs {
-            let t = Instant::now();
-            c.ok(CLOUD_MAP, "RegisterInstance", b).await?;
-            lat.push(t.elapsed());
-        }
-        Stats::of(lat, start.elapsed())
-    };
+    let (register, _) = timed(c, CLOUD_MAP, "RegisterInstance", &bodies, |_| Ok(())).await?;
 
     // DiscoverInstances.
-    let discs: Vec<Value> = (0..args.discovers + 20)
-        .map(|_| {
-            let s = &pool[rng.below(pool.len())];
-            json!({"NamespaceName": NAMESPACE, "ServiceName": s.name})
-        })
+    let bodies: Vec<Value> = (0..args.discovers + 20)
+        .map(|_| json!({"NamespaceName": NAMESPACE, "ServiceName": pick(rng).name}))
         .collect();
-    for b in &discs[..20] {
-        c.ok(CLOUD_MAP, "DiscoverInstances", b).await?;
-    }
-    let discover = {
-        let mut lat = Vec::with_capacity(args.discovers);
-        let start = Instant::now();
-        for b in &discs[20..] {
-            let t = Instant::now();
-            let out = c.ok(CLOUD_MAP, "DiscoverInstances", b).await?;
-            lat.push(t.elapsed());
-            if !out["Instances"].is_array() {
-                bail!("DiscoverInstances without Instances: {out}");
-            }
+    warm_up(c, CLOUD_MAP, "DiscoverInstances", &bodies[..20]).await?;
+    let (discover, _) = timed(c, CLOUD_MAP, "DiscoverInstances", &bodies[20..], |out| {
+        if out["Instances"].is_array() {
+            Ok(())
+        } else {
+            bail!("DiscoverInstances without Instances: {out}")
         }
-        Stats::of(lat, start.elapsed())
-    };
+    })
+    .await?;
     Ok(Phase {
         describe,
         create,
