@@ -111,19 +111,7 @@ fn json_reply(status: StatusCode, v: serde_json::Value) -> Response<Full<Bytes>>
 pub(crate) async fn handle(req: Request<Incoming>, inner: &Arc<Inner>) -> Response<Full<Bytes>> {
     let path = req.uri().path().to_string();
     match (req.method().clone(), path.as_str()) {
-        (Method::GET, "/ready") => {
-            if inner.serving.drain.is_draining() {
-                reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "draining\n")
-            } else if inner.ready.load(SeqCst) {
-                reply(StatusCode::OK, "text/plain", "ready\n")
-            } else {
-                reply(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "text/plain",
-                    "no snapshot yet\n",
-                )
-            }
-        }
+        (Method::GET, "/ready") => ready(inner),
         (Method::GET, "/metrics") => reply(
             StatusCode::OK,
             Metrics::CONTENT_TYPE,
@@ -141,60 +129,78 @@ pub(crate) async fn handle(req: Request<Incoming>, inner: &Arc<Inner>) -> Respon
             ),
             None => json_reply(StatusCode::NOT_FOUND, json!({ "error": "no snapshot yet" })),
         },
-        (Method::POST, "/snapshot") => {
-            let body = match Limited::new(req.into_body(), MAX_SNAPSHOT_BYTES)
-                .collect()
-                .await
-            {
-                Ok(b) => b.to_bytes(),
-                Err(e) => {
-                    return json_reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() }))
-                }
-            };
-            let snapshot = match Snapshot::from_json(&body) {
-                Ok(s) => s,
-                Err(e) => {
-                    return json_reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() }))
-                }
-            };
-            let version = snapshot.version;
-            match inner.apply(snapshot).await {
-                Ok(()) => json_reply(StatusCode::OK, json!({ "version": version })),
-                Err(e) => json_reply(StatusCode::BAD_REQUEST, json!({ "error": e.to_string() })),
-            }
-        }
+        (Method::POST, "/snapshot") => post_snapshot(req, inner).await,
         (Method::POST, "/drain") => {
             inner.serving.drain.start();
             json_reply(StatusCode::ACCEPTED, drain_json(inner))
         }
         (Method::GET, "/drain") => json_reply(StatusCode::OK, drain_json(inner)),
-        (Method::GET, "/endpoints") => {
-            let now = StdInstant::now();
-            let mut ups = serde_json::Map::new();
-            if let Some(state) = inner.current.load_full() {
-                for (name, u) in &state.upstreams {
-                    let eps: Vec<_> = u
-                        .balancer
-                        .status(now)
-                        .into_iter()
-                        .map(|s| {
-                            json!({
-                                "address": s.addr.to_string(),
-                                "inFlight": s.in_flight,
-                                "consecutiveFailures": s.consecutive_failures,
-                                "ejections": s.ejections,
-                                "ejected": s.ejected_for.is_some(),
-                                "ejectedForMs": s.ejected_for.map(|d| d.as_millis() as u64),
-                            })
-                        })
-                        .collect();
-                    ups.insert(name.clone(), json!(eps));
-                }
-            }
-            json_reply(StatusCode::OK, json!({ "upstreams": ups }))
-        }
+        (Method::GET, "/endpoints") => json_reply(StatusCode::OK, endpoints_json(inner)),
         _ => json_reply(StatusCode::NOT_FOUND, json!({ "error": "not found" })),
     }
+}
+
+/// `/ready`: 200 once a snapshot is applied, 503 before that and while draining.
+fn ready(inner: &Inner) -> Response<Full<Bytes>> {
+    if inner.serving.drain.is_draining() {
+        reply(StatusCode::SERVICE_UNAVAILABLE, "text/plain", "draining\n")
+    } else if inner.ready.load(SeqCst) {
+        reply(StatusCode::OK, "text/plain", "ready\n")
+    } else {
+        reply(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "no snapshot yet\n",
+        )
+    }
+}
+
+/// `POST /snapshot`: applies the snapshot in the body; 400 naming what is wrong.
+async fn post_snapshot(req: Request<Incoming>, inner: &Arc<Inner>) -> Response<Full<Bytes>> {
+    let bad = |e: String| json_reply(StatusCode::BAD_REQUEST, json!({ "error": e }));
+    let body = match Limited::new(req.into_body(), MAX_SNAPSHOT_BYTES)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => return bad(e.to_string()),
+    };
+    let snapshot = match Snapshot::from_json(&body) {
+        Ok(s) => s,
+        Err(e) => return bad(e.to_string()),
+    };
+    let version = snapshot.version;
+    match inner.apply(snapshot).await {
+        Ok(()) => json_reply(StatusCode::OK, json!({ "version": version })),
+        Err(e) => bad(e.to_string()),
+    }
+}
+
+/// `/endpoints`: each upstream's endpoints with their balancer state.
+fn endpoints_json(inner: &Inner) -> serde_json::Value {
+    let now = StdInstant::now();
+    let mut ups = serde_json::Map::new();
+    if let Some(state) = inner.current.load_full() {
+        for (name, u) in &state.upstreams {
+            let eps: Vec<_> = u
+                .balancer
+                .status(now)
+                .into_iter()
+                .map(|s| {
+                    json!({
+                        "address": s.addr.to_string(),
+                        "inFlight": s.in_flight,
+                        "consecutiveFailures": s.consecutive_failures,
+                        "ejections": s.ejections,
+                        "ejected": s.ejected_for.is_some(),
+                        "ejectedForMs": s.ejected_for.map(|d| d.as_millis() as u64),
+                    })
+                })
+                .collect();
+            ups.insert(name.clone(), json!(eps));
+        }
+    }
+    json!({ "upstreams": ups })
 }
 
 fn drain_json(inner: &Inner) -> serde_json::Value {

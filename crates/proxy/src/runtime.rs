@@ -36,6 +36,10 @@ pub(crate) struct Inner {
     workers: Vec<Worker>,
 }
 
+/// A listener bound for a snapshot: its configured address, the address it got, and
+/// one socket per worker.
+type Bound = (SocketAddr, SocketAddr, Vec<std::net::TcpListener>);
+
 struct Listeners {
     open: HashMap<SocketAddr, Arc<ListenerShared>>,
     closed: bool,
@@ -98,22 +102,7 @@ impl Inner {
             }
         }
         // Bind what is new first: if one fails, nothing has changed.
-        let wanted = snapshot
-            .egress
-            .iter()
-            .map(|e| e.listen)
-            .chain(snapshot.ingress.iter().map(|g| g.listen));
-        // (configured address, bound address, one socket per worker)
-        let mut bound: Vec<(SocketAddr, SocketAddr, Vec<std::net::TcpListener>)> = Vec::new();
-        for addr in wanted {
-            if listeners.open.contains_key(&addr) || bound.iter().any(|(a, ..)| *a == addr) {
-                continue;
-            }
-            match worker::bind(addr, self.workers.len()) {
-                Ok((local, sockets)) => bound.push((addr, local, sockets)),
-                Err(source) => return Err(ApplyError::Bind { addr, source }),
-            }
-        }
+        let bound = self.bind_new(&listeners, &snapshot)?;
         let version = snapshot.version;
         let state = state::build(
             snapshot,
@@ -130,6 +119,52 @@ impl Inner {
                 shared.slot.store(Arc::clone(route));
             }
         }
+        let mut acks = self.start(&mut listeners, bound, &state);
+        acks.extend(self.stop_gone(&mut listeners, &state));
+        acked(acks).await;
+        if let Some(p) = &prev {
+            for d in p.dims.difference(&state.dims) {
+                self.metrics.remove_listener(d);
+            }
+        }
+        self.current.store(Some(Arc::new(state)));
+        self.ready.store(true, SeqCst);
+        tracing::info!(version, "snapshot applied");
+        Ok(())
+    }
+
+    /// Binds the listeners `snapshot` has and nothing serves yet: (configured address,
+    /// bound address, one socket per worker) each.
+    fn bind_new(
+        &self,
+        listeners: &Listeners,
+        snapshot: &Snapshot,
+    ) -> Result<Vec<Bound>, ApplyError> {
+        let wanted = snapshot
+            .egress
+            .iter()
+            .map(|e| e.listen)
+            .chain(snapshot.ingress.iter().map(|g| g.listen));
+        let mut bound: Vec<Bound> = Vec::new();
+        for addr in wanted {
+            if listeners.open.contains_key(&addr) || bound.iter().any(|(a, ..)| *a == addr) {
+                continue;
+            }
+            match worker::bind(addr, self.workers.len()) {
+                Ok((local, sockets)) => bound.push((addr, local, sockets)),
+                Err(source) => return Err(ApplyError::Bind { addr, source }),
+            }
+        }
+        Ok(bound)
+    }
+
+    /// Hands each newly bound listener to every worker; returns their acknowledgements.
+    fn start(
+        &self,
+        listeners: &mut Listeners,
+        bound: Vec<Bound>,
+        state: &State,
+    ) -> Vec<oneshot::Receiver<()>> {
         let mut acks = Vec::new();
         for (addr, local, sockets) in bound {
             let route = Arc::clone(&state.routes[&addr]);
@@ -146,12 +181,19 @@ impl Inner {
             }
             listeners.open.insert(addr, shared);
         }
+        acks
+    }
+
+    /// Stops, on every worker, the listeners `state` no longer has; returns their
+    /// acknowledgements.
+    fn stop_gone(&self, listeners: &mut Listeners, state: &State) -> Vec<oneshot::Receiver<()>> {
         let gone: Vec<SocketAddr> = listeners
             .open
             .keys()
             .filter(|a| !state.routes.contains_key(a))
             .copied()
             .collect();
+        let mut acks = Vec::new();
         for addr in gone {
             listeners.open.remove(&addr);
             tracing::info!(%addr, "listener removed");
@@ -161,16 +203,7 @@ impl Inner {
                 acks.push(ack);
             }
         }
-        acked(acks).await;
-        if let Some(p) = &prev {
-            for d in p.dims.difference(&state.dims) {
-                self.metrics.remove_listener(d);
-            }
-        }
-        self.current.store(Some(Arc::new(state)));
-        self.ready.store(true, SeqCst);
-        tracing::info!(version, "snapshot applied");
-        Ok(())
+        acks
     }
 
     /// The address a configured listener is bound to.

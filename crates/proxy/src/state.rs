@@ -137,18 +137,7 @@ pub(crate) struct BuildCtx<'a> {
 /// Converts `snapshot` (validated) into a [`State`], keeping what `prev` has that still
 /// applies. Balancers that stay are updated in place, so endpoint health survives.
 pub(crate) fn build(snapshot: Snapshot, prev: Option<&State>, ctx: &BuildCtx<'_>) -> State {
-    let logger = snapshot
-        .access_log
-        .map(|cfg| match prev.and_then(|p| p.logger.as_ref()) {
-            Some((old, l)) if *old == cfg => (cfg, Arc::clone(l)),
-            _ => {
-                let l = match ctx.log_writer {
-                    Some(w) => AccessLogger::to_writer(cfg, w()),
-                    None => AccessLogger::stdout(cfg),
-                };
-                (cfg, Arc::new(l))
-            }
-        });
+    let logger = snapshot.access_log.map(|cfg| logger_for(cfg, prev, ctx));
     let log = logger.as_ref().map(|(_, l)| Arc::clone(l));
     let mut dims = HashSet::new();
     let dims_of = |direction, name: &str| Dims {
@@ -157,59 +146,16 @@ pub(crate) fn build(snapshot: Snapshot, prev: Option<&State>, ctx: &BuildCtx<'_>
         service_name: snapshot.service_name.clone(),
         cluster_name: snapshot.cluster_name.clone(),
     };
-
     let mut upstreams = BTreeMap::new();
     for (name, u) in &snapshot.upstreams {
-        let old = prev.and_then(|p| p.upstreams.get(name));
-        let addrs: Vec<SocketAddr> = u.endpoints.iter().map(|e| e.address).collect();
-        let balancer = match old {
-            Some(o) => {
-                o.balancer
-                    .update(&addrs, u.load_balancing, u.outlier_detection);
-                Arc::clone(&o.balancer)
-            }
-            None => Arc::new(Balancer::new(&addrs, u.load_balancing, u.outlier_detection)),
-        };
-        let budget_key = (u.retries.budget_percent, u.retries.min_retries_per_second);
-        let budget = match old {
-            Some(o) if o.budget_key == budget_key => Arc::clone(&o.budget),
-            _ => Arc::new(RetryBudget::new(budget_key.0, budget_key.1)),
-        };
-        let idle = u.timeout.idle(u.protocol);
-        let client = u.protocol.is_http().then(|| {
-            let key = ClientKey::new(u.protocol, idle, ctx.connect_timeout);
-            match old.and_then(|o| o.client.as_ref()) {
-                Some((k, c)) if *k == key => (key, c.clone()),
-                _ => (key, key.build(ctx.workers)),
-            }
-        });
         let d = dims_of(Direction::Egress, name);
-        let metrics = ctx.metrics.listener(&d);
-        dims.insert(d);
-        let keep: HashSet<SocketAddr> = addrs.iter().copied().collect();
-        metrics.retain_targets(|a| keep.contains(a));
-        let endpoints = addrs
-            .iter()
-            .map(|a| (*a, endpoint_rt(&metrics, *a)))
-            .collect();
+        let old = prev.and_then(|p| p.upstreams.get(name));
         upstreams.insert(
             name.clone(),
-            Arc::new(UpstreamRt {
-                name: name.clone(),
-                protocol: u.protocol,
-                per_request: u.timeout.per_request(u.protocol),
-                idle,
-                retries: u.retries,
-                balancer,
-                budget,
-                budget_key,
-                client,
-                endpoints,
-                metrics,
-            }),
+            upstream_rt(name, u, old, ctx.metrics.listener(&d), ctx),
         );
+        dims.insert(d);
     }
-
     let mut routes = HashMap::new();
     for e in &snapshot.egress {
         let up = Arc::clone(&upstreams[&e.upstream]);
@@ -226,43 +172,10 @@ pub(crate) fn build(snapshot: Snapshot, prev: Option<&State>, ctx: &BuildCtx<'_>
     }
     for g in &snapshot.ingress {
         let d = dims_of(Direction::Ingress, &g.discovery_name);
-        let metrics = ctx.metrics.listener(&d);
+        let route = ingress_route(g, prev, ctx.metrics.listener(&d), log.clone(), ctx);
         dims.insert(d);
-        metrics.retain_targets(|a| *a == g.app);
-        let idle = g.timeout.idle(g.protocol);
-        let client = g.protocol.is_http().then(|| {
-            let key = ClientKey::new(g.protocol, idle, ctx.connect_timeout);
-            let old = prev
-                .and_then(|p| p.routes.get(&g.listen))
-                .and_then(|r| match &r.kind {
-                    RouteKind::Ingress(i) if i.app == g.app => i.client.as_ref(),
-                    _ => None,
-                });
-            match old {
-                Some((k, c)) if *k == key => (key, c.clone()),
-                _ => (key, key.build(ctx.workers)),
-            }
-        });
-        let route = Route {
-            kind: RouteKind::Ingress(Box::new(IngressRoute {
-                app: g.app,
-                authority: authority(g.app),
-                protocol: g.protocol,
-                per_request: g.timeout.per_request(g.protocol),
-                idle,
-                client,
-                target: metrics.target(g.app),
-            })),
-            log: LogCtx {
-                metrics,
-                logger: log.clone(),
-                direction: Direction::Ingress,
-                name: g.discovery_name.clone(),
-            },
-        };
         routes.insert(g.listen, Arc::new(route));
     }
-
     State {
         version: snapshot.version,
         snapshot,
@@ -270,6 +183,123 @@ pub(crate) fn build(snapshot: Snapshot, prev: Option<&State>, ctx: &BuildCtx<'_>
         routes,
         logger,
         dims,
+    }
+}
+
+/// The access logger for `cfg`: the previous one when its configuration is the same.
+fn logger_for(
+    cfg: AccessLog,
+    prev: Option<&State>,
+    ctx: &BuildCtx<'_>,
+) -> (AccessLog, Arc<AccessLogger>) {
+    match prev.and_then(|p| p.logger.as_ref()) {
+        Some((old, l)) if *old == cfg => (cfg, Arc::clone(l)),
+        _ => {
+            let l = match ctx.log_writer {
+                Some(w) => AccessLogger::to_writer(cfg, w()),
+                None => AccessLogger::stdout(cfg),
+            };
+            (cfg, Arc::new(l))
+        }
+    }
+}
+
+/// The upstream client pools for `protocol` (none for TCP): `old`'s when its settings
+/// are the same, so pooled connections survive a snapshot.
+fn client_for(
+    protocol: Protocol,
+    idle: Option<Duration>,
+    old: Option<&(ClientKey, Clients)>,
+    ctx: &BuildCtx<'_>,
+) -> Option<(ClientKey, Clients)> {
+    protocol.is_http().then(|| {
+        let key = ClientKey::new(protocol, idle, ctx.connect_timeout);
+        match old {
+            Some((k, c)) if *k == key => (key, c.clone()),
+            _ => (key, key.build(ctx.workers)),
+        }
+    })
+}
+
+/// One upstream's runtime form; its balancer, retry budget and pools kept from `old`
+/// where they still apply.
+fn upstream_rt(
+    name: &str,
+    u: &berth_proxy_config::Upstream,
+    old: Option<&Arc<UpstreamRt>>,
+    metrics: ListenerMetrics,
+    ctx: &BuildCtx<'_>,
+) -> Arc<UpstreamRt> {
+    let addrs: Vec<SocketAddr> = u.endpoints.iter().map(|e| e.address).collect();
+    let balancer = match old {
+        Some(o) => {
+            o.balancer
+                .update(&addrs, u.load_balancing, u.outlier_detection);
+            Arc::clone(&o.balancer)
+        }
+        None => Arc::new(Balancer::new(&addrs, u.load_balancing, u.outlier_detection)),
+    };
+    let budget_key = (u.retries.budget_percent, u.retries.min_retries_per_second);
+    let budget = match old {
+        Some(o) if o.budget_key == budget_key => Arc::clone(&o.budget),
+        _ => Arc::new(RetryBudget::new(budget_key.0, budget_key.1)),
+    };
+    let idle = u.timeout.idle(u.protocol);
+    let client = client_for(u.protocol, idle, old.and_then(|o| o.client.as_ref()), ctx);
+    let keep: HashSet<SocketAddr> = addrs.iter().copied().collect();
+    metrics.retain_targets(|a| keep.contains(a));
+    let endpoints = addrs
+        .iter()
+        .map(|a| (*a, endpoint_rt(&metrics, *a)))
+        .collect();
+    Arc::new(UpstreamRt {
+        name: name.to_string(),
+        protocol: u.protocol,
+        per_request: u.timeout.per_request(u.protocol),
+        idle,
+        retries: u.retries,
+        balancer,
+        budget,
+        budget_key,
+        client,
+        endpoints,
+        metrics,
+    })
+}
+
+/// An ingress listener's route to the application; its pools kept from the previous
+/// route of the same listener to the same application.
+fn ingress_route(
+    g: &berth_proxy_config::Ingress,
+    prev: Option<&State>,
+    metrics: ListenerMetrics,
+    logger: Option<Arc<AccessLogger>>,
+    ctx: &BuildCtx<'_>,
+) -> Route {
+    metrics.retain_targets(|a| *a == g.app);
+    let idle = g.timeout.idle(g.protocol);
+    let old = prev
+        .and_then(|p| p.routes.get(&g.listen))
+        .and_then(|r| match &r.kind {
+            RouteKind::Ingress(i) if i.app == g.app => i.client.as_ref(),
+            _ => None,
+        });
+    Route {
+        kind: RouteKind::Ingress(Box::new(IngressRoute {
+            app: g.app,
+            authority: authority(g.app),
+            protocol: g.protocol,
+            per_request: g.timeout.per_request(g.protocol),
+            idle,
+            client: client_for(g.protocol, idle, old, ctx),
+            target: metrics.target(g.app),
+        })),
+        log: LogCtx {
+            metrics,
+            logger,
+            direction: Direction::Ingress,
+            name: g.discovery_name.clone(),
+        },
     }
 }
 
