@@ -175,11 +175,10 @@ pub(crate) async fn serve_http(
     drain: Option<DrainConn>,
 ) {
     let _active = metrics.connection();
-    let serving = Arc::clone(&listener.serving);
     let ctx = Arc::new(ConnCtx::new(
         peer,
         timers.header.is_some(),
-        drain.as_ref().map(|_| Arc::clone(&serving.drain)),
+        drain.as_ref().map(|_| Arc::clone(&listener.serving.drain)),
     ));
     // HTTP/1.1 upstreams: the fast path first; hyper for what it does not take.
     let (stream, pre) = if listener.slot.load().protocol() == Protocol::Http {
@@ -214,8 +213,29 @@ pub(crate) async fn serve_http(
         sniffed: 0,
         pre,
     };
+    if serve_hyper(io, peer, &ctx, listener, timers, close).await {
+        if let Some(s) = ctx.reclaimed() {
+            tracing::debug!(%peer, "request head timeout: 408");
+            answer_and_close(s, RESPONSE_408).await;
+        }
+    }
+    drop(drain);
+}
+
+/// Serves the rest of a connection with hyper, closing it gracefully when asked to or
+/// when it idles. True when a request head took too long (the socket is reclaimed from
+/// hyper for a 408).
+async fn serve_hyper(
+    io: DownstreamIo,
+    peer: SocketAddr,
+    ctx: &Arc<ConnCtx>,
+    listener: Arc<ListenerShared>,
+    timers: ConnTimers,
+    mut close: watch::Receiver<bool>,
+) -> bool {
+    let serving = Arc::clone(&listener.serving);
     let svc = {
-        let ctx = Arc::clone(&ctx);
+        let ctx = Arc::clone(ctx);
         hyper::service::service_fn(move |req| {
             let route = listener.slot.load_full();
             let in_flight = InFlight::new(&ctx);
@@ -229,57 +249,48 @@ pub(crate) async fn serve_http(
         .flatten()
         .min()
         .map(|d| (d / 2).max(Duration::from_millis(20)));
-    let timed_out = {
-        let conn = serving.http.serve_connection(TokioIo::new(io), svc);
-        tokio::pin!(conn);
-        let far = Duration::from_secs(86_400);
-        let sleep = tokio::time::sleep(recheck.unwrap_or(far));
-        tokio::pin!(sleep);
-        let mut shutting = false;
-        if *close.borrow_and_update() {
-            conn.as_mut().graceful_shutdown();
-            shutting = true;
-        }
-        loop {
-            tokio::select! {
-                biased;
-                r = conn.as_mut() => {
-                    if let Err(e) = r {
-                        tracing::debug!(%peer, error = %e, "downstream connection ended with an error");
-                    }
-                    break false;
+    let conn = serving.http.serve_connection(TokioIo::new(io), svc);
+    tokio::pin!(conn);
+    let far = Duration::from_secs(86_400);
+    let sleep = tokio::time::sleep(recheck.unwrap_or(far));
+    tokio::pin!(sleep);
+    let mut shutting = false;
+    if *close.borrow_and_update() {
+        conn.as_mut().graceful_shutdown();
+        shutting = true;
+    }
+    loop {
+        tokio::select! {
+            biased;
+            r = conn.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "downstream connection ended with an error");
                 }
-                _ = close.changed(), if !shutting => {
-                    conn.as_mut().graceful_shutdown();
-                    shutting = true;
-                }
-                _ = &mut sleep, if recheck.is_some() => {
-                    match ctx.check(&timers, recheck.unwrap_or(far)) {
-                        Check::HeaderTimeout => {
-                            ctx.reclaim();
-                            break true;
-                        }
-                        Check::Idle => {
-                            if !shutting {
-                                tracing::debug!(%peer, "closing an idle connection");
-                                conn.as_mut().graceful_shutdown();
-                                shutting = true;
-                            }
-                            sleep.as_mut().reset(Instant::now() + far);
-                        }
-                        Check::At(at) => sleep.as_mut().reset(at),
+                return false;
+            }
+            _ = close.changed(), if !shutting => {
+                conn.as_mut().graceful_shutdown();
+                shutting = true;
+            }
+            _ = &mut sleep, if recheck.is_some() => {
+                match ctx.check(&timers, recheck.unwrap_or(far)) {
+                    Check::HeaderTimeout => {
+                        ctx.reclaim();
+                        return true;
                     }
+                    Check::Idle => {
+                        if !shutting {
+                            tracing::debug!(%peer, "closing an idle connection");
+                            conn.as_mut().graceful_shutdown();
+                            shutting = true;
+                        }
+                        sleep.as_mut().reset(Instant::now() + far);
+                    }
+                    Check::At(at) => sleep.as_mut().reset(at),
                 }
             }
         }
-    };
-    if timed_out {
-        if let Some(s) = ctx.reclaimed() {
-            tracing::debug!(%peer, "request head timeout: 408");
-            answer_and_close(s, RESPONSE_408).await;
-        }
     }
-    drop(drain);
 }
 
 /// Writes a last response, closes the sending side, and reads what the client still sends
