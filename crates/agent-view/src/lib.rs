@@ -31,8 +31,8 @@
 //!               "accessLog": {"format": "JSON", "includeQueryParameters": "ENABLED"}}}]}
 //! ```
 
-use std::collections::BTreeMap;
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::{Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -113,6 +113,79 @@ pub struct TaskView {
     /// What the task's proxy must do; `None` without Service Connect.
     #[serde(default)]
     pub service_connect: Option<ServiceConnectView>,
+    /// The security groups the task is judged by, which its packet filter enforces;
+    /// `None` only from a server that predates them (then nothing is filtered).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firewall: Option<FirewallView>,
+}
+
+/// The security groups a task is judged by, as rules its packet filter applies in the
+/// task's network namespace: stateful (replies to an allowed connection pass), ingress
+/// judged on the port the client dialled, everything no rule allows dropped.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct FirewallView {
+    /// The groups' ids (an awsvpc task's own; a bridge-mode task's instance's).
+    #[serde(default)]
+    pub groups: Vec<String>,
+    /// What may open connections to the task, every group's rules together.
+    #[serde(default)]
+    pub ingress: Vec<RuleView>,
+    /// What the task may open connections to.
+    #[serde(default)]
+    pub egress: Vec<RuleView>,
+    /// For every group a rule names as its peer, the addresses of the tasks that are
+    /// its members now (tasks with an address that have not stopped).
+    #[serde(default)]
+    pub members: BTreeMap<String, BTreeSet<Ipv4Addr>>,
+}
+
+/// One rule of a security group, for IPv4.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RuleView {
+    /// The IP protocol number (6 TCP, 17 UDP, 1 ICMP); `None`: every protocol.
+    #[serde(default)]
+    pub protocol: Option<u8>,
+    /// TCP and UDP: the ports, inclusive; `None`: every port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ports: Option<PortRange>,
+    /// ICMP: the type and code; `None`: every type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub icmp: Option<IcmpMatch>,
+    /// Who is at the other end.
+    pub peer: Peer,
+}
+
+/// An inclusive range of TCP or UDP ports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct PortRange {
+    /// The first.
+    pub from: u16,
+    /// The last.
+    pub to: u16,
+}
+
+/// An ICMP type, and code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IcmpMatch {
+    /// The type.
+    #[serde(rename = "type")]
+    pub icmp_type: u8,
+    /// The code; `None`: every code.
+    #[serde(default)]
+    pub code: Option<u8>,
+}
+
+/// The other end of a rule.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub enum Peer {
+    /// Addresses in an IPv4 CIDR block (`10.0.0.0/8`, `0.0.0.0/0`).
+    Cidr(String),
+    /// The members of a security group (their addresses in [`FirewallView::members`]).
+    Group(String),
 }
 
 /// What the agent reads of an attachment.

@@ -450,6 +450,7 @@ fn task_view(
         overrides: t.rest.get("overrides").cloned().unwrap_or(Value::Null),
         attachments: json!(t.attachments),
         service_connect,
+        firewall: None,
     })
 }
 
