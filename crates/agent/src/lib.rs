@@ -73,6 +73,11 @@ pub struct AgentConfig {
     /// CPU units and MiB of memory the instance offers (default: the host's).
     pub cpu: i64,
     pub memory_mib: i64,
+    /// The instance's security groups (they judge its bridge-mode tasks, as on ECS);
+    /// none: its VPC's default group.
+    pub security_groups: Vec<String>,
+    /// The instance's subnet; `None`: the default VPC's first.
+    pub subnet: Option<String>,
 }
 
 /// What every task runner shares.
@@ -124,6 +129,19 @@ fn instance_file(state_dir: &Path) -> PathBuf {
     state_dir.join("instance.json")
 }
 
+/// The instance's subnet and security groups, as the attributes the server reads them
+/// from.
+fn network_attributes(config: &AgentConfig) -> Value {
+    let mut out = Vec::new();
+    if !config.security_groups.is_empty() {
+        out.push(json!({"name": "berth.security-groups", "value": config.security_groups.join(",")}));
+    }
+    if let Some(s) = &config.subnet {
+        out.push(json!({"name": "berth.subnet", "value": s}));
+    }
+    json!(out)
+}
+
 /// Joins the cluster as the instance recorded in the state directory, or as a new one.
 async fn register(client: &ServerClient, config: &AgentConfig) -> Result<String> {
     let file = instance_file(&config.state_dir);
@@ -144,6 +162,7 @@ async fn register(client: &ServerClient, config: &AgentConfig) -> Result<String>
     if let Some(arn) = &known {
         input["containerInstanceArn"] = json!(arn);
     }
+    input["attributes"] = network_attributes(config);
     let out = match client.ecs("RegisterContainerInstance", &input).await {
         Err(Error::Api { .. }) if known.is_some() => {
             // The server forgot the instance: join as a new one.

@@ -64,6 +64,13 @@ pub struct HostArgs {
     /// Worker threads of each task's proxy.
     #[arg(long, default_value_t = 1)]
     pub proxy_workers: u16,
+    /// The instance's security groups (ids, comma-separated): they judge its
+    /// bridge-mode tasks, as on ECS. Default: its VPC's default group.
+    #[arg(long, value_delimiter = ',')]
+    pub security_groups: Vec<String>,
+    /// The instance's VPC subnet (an EC2 subnet id). Default: the default VPC's first.
+    #[arg(long)]
+    pub vpc_subnet: Option<String>,
 }
 
 fn parse_subnet(s: &str) -> anyhow::Result<Ipv4Subnet> {
@@ -114,6 +121,8 @@ pub fn host_config(h: &HostArgs, secrets: &Path) -> anyhow::Result<berth_agent::
         drain: Duration::from_secs(h.drain_seconds),
         cpu,
         memory_mib,
+        security_groups: h.security_groups.clone(),
+        subnet: h.vpc_subnet.clone(),
     })
 }
 

@@ -29,6 +29,7 @@ use crate::records::{
 };
 use crate::resource::to_json;
 use crate::taskdef::{self, TaskDefinition};
+use crate::network::{self, GroupMemo};
 use crate::{taskstore, Ecs};
 
 /// The address the agent reported for a task: `privateIPv4Address` of its ENI, else
@@ -415,15 +416,20 @@ fn deployment_sc(
     Ok(dep.service_connect_configuration.map(|sc| (sc, td)))
 }
 
-/// One task of an instance's view; `default_ns` is the cluster's default namespace.
-fn task_view(
-    r: &impl Read,
-    ctx: &Context,
-    cluster: &str,
-    t: &Task,
-    default_ns: Option<&str>,
-    memo: &mut NamespaceMemo,
-) -> R<TaskView> {
+/// What an instance's view reads once for all its tasks.
+struct ViewContext<'a> {
+    cluster: &'a str,
+    instance: &'a ContainerInstance,
+    /// The cluster's default namespace.
+    default_ns: Option<&'a str>,
+    namespaces: NamespaceMemo,
+    groups: GroupMemo,
+}
+
+/// One task of an instance's view.
+fn task_view(r: &impl Read, ctx: &Context, t: &Task, v: &mut ViewContext<'_>) -> R<TaskView> {
+    let (cluster, default_ns) = (v.cluster, v.default_ns);
+    let memo = &mut v.namespaces;
     let td = taskdef::resolve(r, ctx, &t.task_definition_arn)?;
     let mut service_connect = None;
     if let Some(name) = t.service_name() {
@@ -450,7 +456,7 @@ fn task_view(
         overrides: t.rest.get("overrides").cloned().unwrap_or(Value::Null),
         attachments: json!(t.attachments),
         service_connect,
-        firewall: None,
+        firewall: Some(network::firewall(r, ctx, t, Some(v.instance), &mut v.groups)?),
     })
 }
 
@@ -468,16 +474,15 @@ pub fn instance_view(ecs: &Ecs, ctx: &Context, cluster: &str, instance_id: &str)
             .and_then(|c| c.service_connect_defaults)
             .map(|d| d.namespace);
         let mut tasks = Vec::new();
-        let mut memo = NamespaceMemo::new();
+        let mut v = ViewContext {
+            cluster,
+            instance: &inst,
+            default_ns: default_ns.as_deref(),
+            namespaces: NamespaceMemo::new(),
+            groups: GroupMemo::default(),
+        };
         for t in taskstore::on_instance(r, ctx, cluster, instance_id)? {
-            tasks.push(task_view(
-                r,
-                ctx,
-                cluster,
-                &t,
-                default_ns.as_deref(),
-                &mut memo,
-            )?);
+            tasks.push(task_view(r, ctx, &t, &mut v)?);
         }
         Ok::<_, ApiError>(View {
             instance: Some(inst.container_instance_arn),

@@ -1,13 +1,14 @@
 //! Container instances: the hosts (berth agents) tasks run on.
 
 use berth_awsproto::{now, parse_input, random_string, ApiError, Context, HEX};
-use berth_store::Read;
+use berth_store::{Read, Writer};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
 use crate::records::{ContainerInstance, InstanceStatus, Resource, Rest, TaskStatus};
 use crate::resource::{describe_each, list_arns, to_json};
+use crate::network::{self, INSTANCE_GROUPS, INSTANCE_SUBNET};
 use crate::{taskstore, Ecs};
 
 #[derive(Deserialize, Default)]
@@ -107,6 +108,26 @@ fn attributes(i: &RegisterInput) -> R<Vec<Value>> {
     Ok(out)
 }
 
+/// The attributes with the instance's subnet and security groups (which judge its
+/// bridge-mode tasks) checked against EC2 and filled in: by default the default VPC's
+/// first subnet and default group.
+fn with_network(w: &mut Writer<'_>, ctx: &Context, mut attributes: Vec<Value>) -> R<Vec<Value>> {
+    let value = |name: &str| {
+        attributes
+            .iter()
+            .find(|a| a["name"] == name)
+            .and_then(|a| a["value"].as_str())
+            .map(str::to_string)
+    };
+    let (subnet, groups) = (value(INSTANCE_SUBNET), value(INSTANCE_GROUPS));
+    let (subnet, groups) =
+        network::resolve_instance_network(w, ctx, subnet.as_deref(), groups.as_deref())?;
+    attributes.retain(|a| a["name"] != INSTANCE_SUBNET && a["name"] != INSTANCE_GROUPS);
+    attributes.push(json!({"name": INSTANCE_SUBNET, "value": subnet}));
+    attributes.push(json!({"name": INSTANCE_GROUPS, "value": groups}));
+    Ok(attributes)
+}
+
 /// A new ACTIVE, connected instance record.
 fn new_instance(
     ctx: &Context,
@@ -176,6 +197,7 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| format!("i-{}", random_string(17, HEX)));
+        let attributes = with_network(w, ctx, attributes.clone())?;
         let mut ci = new_instance(ctx, &cluster, &id, ec2_id, &i, resources, attributes);
         if let Some(prev) = prev {
             ci.version = prev.version + 1;

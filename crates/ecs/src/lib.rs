@@ -30,6 +30,7 @@ pub mod agent;
 mod cluster;
 mod common;
 mod instance;
+mod network;
 pub mod records;
 mod report;
 mod resource;

@@ -13,11 +13,12 @@ use serde_json::{json, Value};
 use crate::common::*;
 use crate::records::{
     Attachment, Container, ContainerInstance, ContainerStatus, Deployment, DesiredStatus,
-    HealthStatus, InstanceStatus, KeyValue, LaunchType, NetworkConfiguration, Rest, StopCode, Task,
+    HealthStatus, InstanceStatus, LaunchType, NetworkConfiguration, Rest, StopCode, Task,
     TaskStatus,
 };
 use crate::resource::{describe_each, list_arns, to_json};
 use crate::taskdef::{self, NetworkMode, TaskDefinition, TaskDefinitionStatus};
+use crate::network::{self, VpcPlacement};
 use crate::{taskstore, Ecs};
 
 #[derive(Deserialize, Default, Clone)]
@@ -161,25 +162,14 @@ fn echoed(n: &NewTask<'_>, overrides: &[ContainerOverride]) -> Rest {
     rest
 }
 
-/// An awsvpc task's network interface, waiting for its agent to attach it.
-fn eni(n: &NewTask<'_>) -> Attachment {
-    let subnet = n
-        .input
-        .network_configuration
-        .as_ref()
-        .and_then(|nc| nc.awsvpc_configuration.as_ref())
-        .and_then(|a| a.subnets.first());
+/// An awsvpc task's network interface, waiting for its agent to attach it (its details
+/// come with the interface: `network::attach_interface`).
+fn eni() -> Attachment {
     Attachment {
         id: berth_awsproto::uuid_v4(),
-        kind: "ElasticNetworkInterface".into(),
+        kind: network::ENI_KIND.into(),
         status: "PRECREATED".into(),
-        details: subnet
-            .map(|s| KeyValue {
-                name: Some("subnetId".into()),
-                value: Some(s.clone()),
-            })
-            .into_iter()
-            .collect(),
+        details: Vec::new(),
         rest: Rest::new(),
     }
 }
@@ -228,11 +218,34 @@ fn build_task(n: &NewTask<'_>) -> R<Task> {
         connectivity_at: None,
         stop_code: None,
         stopped_reason: None,
-        attachments: if awsvpc { vec![eni(n)] } else { Vec::new() },
+        attachments: if awsvpc { vec![eni()] } else { Vec::new() },
         containers,
         tags: n.input.tags.clone().unwrap_or_default(),
         rest: echoed(n, &overrides),
     })
+}
+
+/// The VPC placement of a run's awsvpc tasks (`None` for other network modes), checked
+/// against EC2.
+fn vpc_placement(w: &mut Writer<'_>, ctx: &Context, n: &RunInput) -> R<Option<VpcPlacement>> {
+    let Some(a) = n
+        .network_configuration
+        .as_ref()
+        .and_then(|nc| nc.awsvpc_configuration.as_ref())
+    else {
+        return Ok(None);
+    };
+    network::resolve_awsvpc(w, ctx, a).map(Some)
+}
+
+/// Builds a task, gives an awsvpc one its network interface, and stores it.
+fn create_task(w: &mut Writer<'_>, n: &NewTask<'_>, vpc: Option<&VpcPlacement>) -> R<Task> {
+    let mut t = build_task(n)?;
+    if let Some(p) = vpc {
+        network::attach_interface(w, n.ctx, &mut t, p)?;
+    }
+    taskstore::put(w, n.ctx, n.cluster, &t)?;
+    Ok(t)
 }
 
 /// Builds and stores a task of `deployment` of the service `service_name` (what the
@@ -253,16 +266,16 @@ pub(crate) fn new_service_task(
         platform_version: deployment.platform_version.clone(),
         ..Default::default()
     };
-    let t = build_task(&NewTask {
+    let vpc = vpc_placement(w, ctx, &input)?;
+    let n = NewTask {
         ctx,
         cluster,
         td: &td,
         input: &input,
         launch_type: deployment.launch_type,
         container_instance: None,
-    })?;
-    taskstore::put(w, ctx, cluster, &t)?;
-    Ok(t)
+    };
+    create_task(w, &n, vpc.as_ref())
 }
 
 /// Sets a task's desired status to STOPPED at `at` (stamping ECS's members); a task no
@@ -410,18 +423,18 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         active_cluster(w, ctx, &cluster)?;
         let td = load_td(w, ctx, i.task_definition.as_deref())?;
         validate_run(&i, &td)?;
+        let vpc = vpc_placement(w, ctx, &i)?;
         let mut tasks = Vec::new();
         for _ in 0..count {
-            let t = build_task(&NewTask {
+            let n = NewTask {
                 ctx,
                 cluster: &cluster,
                 td: &td,
                 input: &i,
                 launch_type: launch_type_of(&i),
                 container_instance: None,
-            })?;
-            taskstore::put(w, ctx, &cluster, &t)?;
-            tasks.push(t);
+            };
+            tasks.push(create_task(w, &n, vpc.as_ref())?);
         }
         if let Some(token) = &i.client_token {
             let arns: Vec<&str> = tasks.iter().map(|t| t.task_arn.as_str()).collect();
@@ -452,22 +465,22 @@ pub fn start(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         active_cluster(w, ctx, &cluster)?;
         let td = load_td(w, ctx, i.task_definition.as_deref())?;
         validate_run(&i, &td)?;
+        let vpc = vpc_placement(w, ctx, &i)?;
         let mut tasks = Vec::new();
         let mut failures = Vec::new();
         for ci in &instances {
             let id = name_from(ci, "container-instance");
             match w.get_json::<ContainerInstance>(&instance_key(ctx, &cluster, &id))? {
                 Some(inst) if inst.status == InstanceStatus::Active => {
-                    let t = build_task(&NewTask {
+                    let n = NewTask {
                         ctx,
                         cluster: &cluster,
                         td: &td,
                         input: &i,
                         launch_type: Some(LaunchType::Ec2),
                         container_instance: Some(inst.container_instance_arn),
-                    })?;
-                    taskstore::put(w, ctx, &cluster, &t)?;
-                    tasks.push(public(t, false)?);
+                    };
+                    tasks.push(public(create_task(w, &n, vpc.as_ref())?, false)?);
                 }
                 Some(inst) => {
                     failures.push(json!({"arn": inst.container_instance_arn, "reason": "INACTIVE"}))

@@ -16,6 +16,7 @@ use berth_awsproto::Context;
 use berth_store::{Read, Writer};
 
 use crate::common::*;
+use crate::network;
 use crate::records::{DesiredStatus, Task, TaskStatus};
 
 /// A task group as a key segment: `/` and `%` escaped, so one group's prefix never
@@ -86,12 +87,14 @@ fn index(w: &mut Writer<'_>, ctx: &Context, cluster: &str, t: &Task) -> R<()> {
 /// Writes a task record and keeps its indexes.
 pub(crate) fn put(w: &mut Writer<'_>, ctx: &Context, cluster: &str, t: &Task) -> R<()> {
     w.put_json(&task_key(ctx, cluster, t.id()), t)?;
-    index(w, ctx, cluster, t)
+    index(w, ctx, cluster, t)?;
+    network::sync_interface(w, ctx, cluster, t)
 }
 
 /// Removes a task record and its index entries.
 pub(crate) fn forget(w: &mut Writer<'_>, ctx: &Context, cluster: &str, t: &Task) -> R<()> {
     let id = t.id();
+    network::release(w, ctx, cluster, t)?;
     w.delete(&task_key(ctx, cluster, id))?;
     w.delete(&format!("{}{id}", group_prefix(ctx, cluster, &t.group)))?;
     w.delete(&format!("{}{id}", unplaced_prefix(ctx, cluster)))?;

@@ -8,7 +8,7 @@ use serde_json::{json, Value};
 use super::connect::{self, ResolvedSc};
 use super::definition;
 use super::deployment::{deployment_configuration, network_configuration, new_deployment};
-use super::input::CreateInput;
+use super::input::{CreateInput, NetworkInput};
 use super::rules::{self, NetworkAt};
 use super::{claims, members, public};
 use crate::common::*;
@@ -16,7 +16,7 @@ use crate::records::{Cluster, LaunchType, Service, ServiceStatus};
 use crate::resource::Resource;
 use crate::rules::check_all;
 use crate::taskdef::TaskDefinition;
-use crate::Ecs;
+use crate::{network, Ecs};
 
 pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     let i: CreateInput = parse_input(input)?;
@@ -37,6 +37,7 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         }
         let td = definition::active(w, ctx, i.task_definition.as_deref().unwrap_or_default())?;
         let sc = against_definition(w, ctx, &i, &c, &td)?;
+        in_vpc(w, ctx, i.network_configuration.as_ref())?;
         let mut s = new_service(ctx, &i, &cluster, &td)?;
         let d = new_deployment(&s, claims::claim_for(w, ctx, &arn, sc)?);
         s.created_at = d.created_at;
@@ -46,6 +47,14 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         Ok::<_, ApiError>(s)
     })?;
     Ok(json!({ "service": public(service, false)? }))
+}
+
+/// The network's subnets and security groups, checked against EC2.
+pub(super) fn in_vpc(w: &mut Writer<'_>, ctx: &Context, n: Option<&NetworkInput>) -> R<()> {
+    let Some(a) = n.map(network_configuration).and_then(|n| n.awsvpc_configuration) else {
+        return Ok(());
+    };
+    network::resolve_awsvpc(w, ctx, &a).map(|_| ())
 }
 
 /// The rules that need the task definition: the network, then Service Connect

@@ -33,6 +33,7 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let (td, new_td) = definition(w, ctx, &i, &s)?;
         let mut redeploy = new_td || i.force_new_deployment.unwrap_or(false);
         redeploy |= set_network(&i, &td, &mut s)?;
+        super::create::in_vpc(w, ctx, i.network_configuration.as_ref())?;
         redeploy |= set_platform_version(&i, &mut s);
         let current = s
             .primary()
