@@ -172,6 +172,9 @@ pub struct ServiceStatus {
     pub deployments: Vec<DeploymentStatus>,
     /// Its Service Connect names clients use (`dnsName:port`), or `client only`.
     pub endpoints: Vec<String>,
+    /// Its tasks' security groups (awsvpc; empty: its VPC's default group; `None`:
+    /// another network mode, judged by its instances' groups).
+    pub groups: Option<Vec<String>>,
     pub tasks: Vec<TaskStatus>,
 }
 
@@ -366,8 +369,19 @@ fn service_of(sv: &Value) -> ServiceStatus {
     if endpoints.is_empty() && sc["enabled"] == true {
         endpoints.push("client only".into());
     }
+    let groups = sv["networkConfiguration"]["awsvpcConfiguration"]
+        .as_object()
+        .map(|a| {
+            a.get("securityGroups")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .map(s)
+                .collect()
+        });
     ServiceStatus {
         name: s(&sv["serviceName"]),
+        groups,
         status: s(&sv["status"]),
         desired: sv["desiredCount"].as_i64().unwrap_or(0),
         running: sv["runningCount"].as_i64().unwrap_or(0),
@@ -505,6 +519,15 @@ fn task_rows(tasks: &[TaskStatus], rows: &mut Vec<Vec<String>>) {
 }
 
 /// The table of `now`; traffic health from the difference with `before`.
+/// A service's security groups as `berth status` shows them.
+fn groups_cell(groups: Option<&[String]>) -> String {
+    match groups {
+        None => "(instance's)".into(),
+        Some([]) => "(VPC default)".into(),
+        Some(g) => g.join(" "),
+    }
+}
+
 pub fn render(before: Option<&Status>, now: &Status) -> String {
     let secs = before
         .map(|b| now.at.duration_since(b.at).as_secs_f64())
@@ -531,6 +554,7 @@ pub fn render(before: Option<&Status>, now: &Status) -> String {
             "TASKS".into(),
             "DEPLOYMENTS".into(),
             "ENDPOINTS".into(),
+            "GROUPS".into(),
             "INCOMING".into(),
             "OUTGOING".into(),
         ]];
@@ -571,6 +595,7 @@ pub fn render(before: Option<&Status>, now: &Status) -> String {
                 format!("{}/{} ({} pending)", sv.running, sv.desired, sv.pending),
                 deps,
                 endpoints,
+                groups_cell(sv.groups.as_deref()),
                 incoming,
                 outg,
             ]);
@@ -652,6 +677,7 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
                         failed: 0,
                     }],
                     endpoints: vec!["catalog:80".into()],
+                    groups: Some(vec!["sg-0c1e6fd4e2a6a1f7b".into()]),
                     tasks,
                 }],
                 standalone: vec![],
@@ -671,6 +697,7 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
         // (20 + 20) requests in 2 s; the new task has no earlier look and is not counted.
         assert!(text.contains("20.0/s 5xx 0 p99 ≤1ms"), "{text}");
         assert!(text.contains("catalog (ACTIVE)"), "{text}");
+        assert!(text.contains("sg-0c1e6fd4e2a6a1f7b"), "{text}");
         assert!(
             text.contains("PRIMARY retail-store-ecs-catalog:1 2/2 COMPLETED"),
             "{text}"
