@@ -14,15 +14,23 @@ NS_ARN_RE = rf"arn:aws:servicediscovery:{REGION}:{ACCOUNT}:namespace/{NS_ID_RE}"
 SRV_ARN_RE = rf"arn:aws:servicediscovery:{REGION}:{ACCOUNT}:service/{SRV_ID_RE}"
 CLUSTER = "retail-store-ecs-cluster"
 
-# What the workshop's earlier steps would have put in the shell.
+# What the workshop's earlier steps would have put in the shell. VPC_ID, the private
+# subnets and UI_SG_ID come from berth's EC2 (test_network); the *_SG_IDs from the
+# seed's own create-security-group commands.
 SHELL_VARS = {
     "ACCOUNT_ID": ACCOUNT,
     "AWS_REGION": REGION,
-    "PRIVATE_SUBNET1": "subnet-0a1b2c3d4e5f60001",
-    "PRIVATE_SUBNET2": "subnet-0a1b2c3d4e5f60002",
-    "CATALOG_SG_ID": "sg-0ca7a1090c0ffee01",
-    "UI_SG_ID": "sg-0a11ce5ee00000101",
     "SERVICE_CONNECT_LOG_GROUP_NAME": "retail-store-ecs-service-connect",
+}
+
+# The seed spells some of its author's ids out instead of writing the variable that
+# held them (orders and checkout's create-service): they are the author's
+# PRIVATE_SUBNET1/2, ORDERS_SG_ID and CHECKOUT_SG_ID, and read as ours.
+AUTHOR_IDS = {
+    "subnet-0b742ee8bbf495219": "${PRIVATE_SUBNET1}",
+    "subnet-0317d1d968b9963d0": "${PRIVATE_SUBNET2}",
+    "sg-069f1465934b99e2a": "${ORDERS_SG_ID}",
+    "sg-037956d78913fda63": "${CHECKOUT_SG_ID}",
 }
 
 
@@ -30,6 +38,8 @@ def sh(text: str) -> list[str]:
     """The argv a POSIX shell makes of `text` (line continuations, $VAR / ${VAR}
     expansion outside single quotes -- the seed only uses them there -- and quoting)."""
     text = text.replace("\\\n", " ")
+    for author, ours in AUTHOR_IDS.items():
+        text = text.replace(author, ours)
 
     def expand(m):
         name = m.group(1) or m.group(2)
@@ -453,7 +463,82 @@ def ui_connect_taskdef() -> str:
     return json.dumps(td, indent=4)
 
 
+# The seed's security groups and rules, verbatim.
+CREATE_SGS = {
+    "ORDERS_SG_ID": """aws ec2 create-security-group \\
+  --group-name orders-sg \\
+  --description "Orders ECS Service SG" \\
+  --vpc-id ${VPC_ID}""",
+    "CHECKOUT_SG_ID": """aws ec2 create-security-group \\
+  --group-name checkout-sg \\
+  --description "Checkout ECS Service SG" \\
+  --vpc-id ${VPC_ID}""",
+    "CATALOG_SG_ID": """aws ec2 create-security-group \\
+  --group-name catalog-sg \\
+  --description "Catalog ECS Service SG" \\
+  --vpc-id ${VPC_ID}""",
+}
+
+AUTHORIZE = [
+    """aws ec2 authorize-security-group-ingress \\
+  --group-id ${ORDERS_SG_ID} \\
+  --protocol tcp \\
+  --port 8080 \\
+  --source-group ${UI_SG_ID}""",
+    """aws ec2 authorize-security-group-ingress \\
+  --group-id ${ORDERS_SG_ID} \\
+  --protocol tcp \\
+  --port 8080 \\
+  --source-group ${CHECKOUT_SG_ID}""",
+    """aws ec2 authorize-security-group-ingress \\
+  --group-id ${CHECKOUT_SG_ID} \\
+  --protocol tcp \\
+  --port 8080 \\
+  --source-group ${UI_SG_ID}""",
+    """aws ec2 authorize-security-group-ingress \\
+  --group-id ${CATALOG_SG_ID} \\
+  --protocol tcp \\
+  --port 8080 \\
+  --source-group ${UI_SG_ID}""",
+]
+
+
 # ---- the walkthrough ----------------------------------------------------------------
+
+
+def test_network(berth, state):
+    """The workshop's VPC (the default one here), its private subnets, the ui group of
+    an earlier section, then the seed's three groups and four rules."""
+    (vpc,) = berth.aws("ec2", "describe-vpcs", "--filters", "Name=is-default,Values=true")["Vpcs"]
+    assert vpc["CidrBlock"] == "172.31.0.0/16" and vpc["IsDefault"] is True
+    SHELL_VARS["VPC_ID"] = vpc["VpcId"]
+    subnets = berth.aws("ec2", "describe-subnets", "--filters", f"Name=vpc-id,Values={vpc['VpcId']}")["Subnets"]
+    subnets = sorted(subnets, key=lambda s: s["AvailabilityZone"])
+    assert len(subnets) >= 2 and all(s["DefaultForAz"] for s in subnets)
+    SHELL_VARS["PRIVATE_SUBNET1"], SHELL_VARS["PRIVATE_SUBNET2"] = (s["SubnetId"] for s in subnets[:2])
+    SHELL_VARS["UI_SG_ID"] = berth.aws(*sh(
+        'aws ec2 create-security-group --group-name ui-sg --description "UI ECS Service SG" --vpc-id ${VPC_ID}'
+    ))["GroupId"]
+    for var, cmd in CREATE_SGS.items():
+        gid = berth.aws(*sh(cmd))["GroupId"]
+        assert re.fullmatch(r"sg-[0-9a-f]{17}", gid), gid
+        SHELL_VARS[var] = gid
+    for cmd in AUTHORIZE:
+        out = berth.aws(*sh(cmd))
+        assert out["Return"] is True
+        (rule,) = out["SecurityGroupRules"]
+        assert (rule["IpProtocol"], rule["FromPort"], rule["ToPort"]) == ("tcp", 8080, 8080)
+    orders = berth.aws("ec2", "describe-security-groups", "--group-ids", SHELL_VARS["ORDERS_SG_ID"])
+    (g,) = orders["SecurityGroups"]
+    assert g["GroupName"] == "orders-sg" and g["VpcId"] == SHELL_VARS["VPC_ID"]
+    (perm,) = g["IpPermissions"]
+    sources = sorted(p["GroupId"] for p in perm["UserIdGroupPairs"])
+    assert sources == sorted([SHELL_VARS["UI_SG_ID"], SHELL_VARS["CHECKOUT_SG_ID"]])
+    # Again: EC2 refuses the same rule twice.
+    err = berth.aws_fails(*sh(AUTHORIZE[0]), code="InvalidPermission.Duplicate")
+    assert SHELL_VARS["ORDERS_SG_ID"] in err or "already exists" in err
+
+
 
 
 def test_create_cluster(berth, state):
@@ -536,13 +621,15 @@ def _check_sc_service(berth, state, svc, name, desired, subnets, sgs):
 def test_create_orders(berth, state):
     svc = berth.aws(*sh(CREATE_ORDERS))["service"]
     _check_sc_service(berth, state, svc, "orders", 1,
-                      ["subnet-0b742ee8bbf495219", "subnet-0317d1d968b9963d0"], ["sg-069f1465934b99e2a"])
+                      [SHELL_VARS["PRIVATE_SUBNET1"], SHELL_VARS["PRIVATE_SUBNET2"]],
+                      [SHELL_VARS["ORDERS_SG_ID"]])
 
 
 def test_create_checkout(berth, state):
     svc = berth.aws(*sh(CREATE_CHECKOUT))["service"]
     _check_sc_service(berth, state, svc, "checkout", 1,
-                      ["subnet-0b742ee8bbf495219", "subnet-0317d1d968b9963d0"], ["sg-037956d78913fda63"])
+                      [SHELL_VARS["PRIVATE_SUBNET1"], SHELL_VARS["PRIVATE_SUBNET2"]],
+                      [SHELL_VARS["CHECKOUT_SG_ID"]])
 
 
 def test_create_catalog(berth, state):
