@@ -250,6 +250,129 @@ def test_standalone_task_with_a_missing_secret_stops_with_the_reason(berth, agen
         agent.task_netns(task_id(arn))
 
 
+# ---- security groups ------------------------------------------------------------------
+
+SG_VPC = "vpc-0seed002tutorial"  # tests/cli/network.json: subnet-1's VPC
+
+
+def _sg(berth, name: str) -> str:
+    return berth.aws("ec2", "create-security-group", "--group-name", name,
+                     "--description", f"walkthrough {name}", "--vpc-id", SG_VPC)["GroupId"]
+
+
+def _sg_service(berth, name: str, group: str):
+    berth.aws(
+        "ecs", "create-service", "--cluster", CLUSTER, "--service-name", name,
+        "--task-definition", "service-connect-nginx", "--desired-count", "1",
+        "--launch-type", "FARGATE",
+        "--network-configuration", f"awsvpcConfiguration={{subnets=[subnet-1],securityGroups=[{group}]}}",
+        "--service-connect-configuration",
+        json.dumps({"enabled": True, "namespace": NAMESPACE, "services": [
+            {"portName": "nginx", "discoveryName": name, "clientAliases": [{"port": 80, "dnsName": name}]}]}),
+    )
+
+
+def _connect(agent, task: str, ip: str, timeout: float = 1.0) -> int:
+    """curl's exit code for a direct connection from `task` to ip:80 (0: answered,
+    7: refused, 28: timed out: the SYN was dropped)."""
+    r = agent.in_task(task, "curl", "-s", "-o", "/dev/null", "--connect-timeout", str(timeout),
+                      "-m", str(timeout + 2), f"http://{ip}:80/")
+    return r.returncode
+
+
+def _eventually(what: str, fn, within: float, agent) -> float:
+    """Seconds until fn() holds, which must be at most `within`."""
+    start = time.monotonic()
+    wait_for(what, fn, timeout=within + 5, interval=0.02, agent=agent)
+    took = time.monotonic() - start
+    assert took <= within, f"{what}: took {took:.2f} s (at most {within} s)"
+    return took
+
+
+def test_security_groups_allow_one_direction_only(berth, agent, state):
+    """alpha's group takes port 80 from beta's; beta's takes nothing: beta reaches
+    alpha, alpha's SYNs to beta are dropped and its proxy answers 503."""
+    ga, gb = _sg(berth, "alpha-sg"), _sg(berth, "beta-sg")
+    berth.aws("ec2", "authorize-security-group-ingress", "--group-id", ga,
+              "--protocol", "tcp", "--port", "80", "--source-group", gb)
+    _sg_service(berth, "alpha", ga)
+    _sg_service(berth, "beta", gb)
+    (ta,) = wait_for("alpha running", lambda: running_tasks(berth, CLUSTER, "alpha"), timeout=60, agent=agent)
+    (tb,) = wait_for("beta running", lambda: running_tasks(berth, CLUSTER, "beta"), timeout=60, agent=agent)
+    a, b = task_id(ta["taskArn"]), task_id(tb["taskArn"])
+    eni = {d["name"]: d["value"] for d in tb["attachments"][0]["details"]}
+    assert eni["securityGroups"] == gb and eni["subnetId"] == "subnet-1", eni
+    wait_for("beta -> alpha through the proxy", lambda: agent.curl_in_task(b, "http://alpha/") == 200,
+             timeout=30, agent=agent)
+    assert _connect(agent, b, task_ip(ta)) == 0
+    # The other way: the SYN is dropped (a timeout, not a refusal).
+    assert _connect(agent, a, task_ip(tb)) == 28
+    started = time.monotonic()
+    assert agent.curl_in_task(a, "http://beta/") == 503
+    print(f"\n[{agent.runtime}] refused by beta's group: 503 after {time.monotonic() - started:.2f} s")
+    refused = [r for r in agent.access_log(a) if r.get("upstream_cluster", r.get("authority", "")) and r.get("response_code") == 503]
+    assert refused, agent.access_log(a)[-3:]
+    state["sg"] = {"a": a, "b": b, "ga": ga, "gb": gb, "ta": ta, "tb": tb}
+
+
+def test_security_group_changes_reach_tasks_within_a_second(berth, agent, state):
+    sg = state["sg"]
+    a, gb, tb_ip, ta_ip = sg["a"], sg["gb"], task_ip(sg["tb"]), task_ip(sg["ta"])
+    berth.aws("ec2", "authorize-security-group-ingress", "--group-id", gb,
+              "--protocol", "tcp", "--port", "80", "--source-group", sg["ga"])
+    took = _eventually("alpha -> beta allowed", lambda: _connect(agent, a, tb_ip, 0.3) == 0, 1.0, agent)
+    print(f"\n[{agent.runtime}] authorize -> first allowed connection: {took:.2f} s")
+    assert agent.curl_in_task(a, "http://beta/") == 200
+    berth.aws("ec2", "revoke-security-group-ingress", "--group-id", gb,
+              "--protocol", "tcp", "--port", "80", "--source-group", sg["ga"])
+    took = _eventually("alpha -> beta refused again", lambda: _connect(agent, a, tb_ip, 0.3) == 28, 1.0, agent)
+    print(f"[{agent.runtime}] revoke -> new connections dropped: {took:.2f} s")
+    # A CIDR rule: alpha's address alone.
+    berth.aws("ec2", "authorize-security-group-ingress", "--group-id", gb,
+              "--protocol", "tcp", "--port", "80", "--cidr", f"{ta_ip}/32")
+    _eventually("alpha -> beta by CIDR", lambda: _connect(agent, a, tb_ip, 0.3) == 0, 1.0, agent)
+    berth.aws("ec2", "revoke-security-group-ingress", "--group-id", gb,
+              "--protocol", "tcp", "--port", "80", "--cidr", f"{ta_ip}/32")
+    _eventually("the CIDR rule gone", lambda: _connect(agent, a, tb_ip, 0.3) == 28, 1.0, agent)
+
+
+def test_default_group_and_stopped_members(berth, agent, state):
+    """Tasks given no group are in the VPC's default group, which takes everything from
+    its members only; a stopped task leaves no address behind."""
+    sg = state["sg"]
+    default = berth.aws("ec2", "describe-security-groups", "--filters", f"Name=vpc-id,Values={SG_VPC}",
+                        "Name=group-name,Values=default")["SecurityGroups"][0]["GroupId"]
+    arns = berth.aws("ecs", "run-task", "--cluster", CLUSTER, "--task-definition", "service-connect-nginx",
+                     "--count", "2", "--launch-type", "FARGATE",
+                     "--network-configuration", "awsvpcConfiguration={subnets=[subnet-1]}")["tasks"]
+    arns = [t["taskArn"] for t in arns]
+
+    def both_running():
+        ts = berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", *arns)["tasks"]
+        return all(t["lastStatus"] == "RUNNING" for t in ts) and ts
+
+    t1, t2 = wait_for("two default-group tasks", both_running, timeout=60, agent=agent)
+    eni = {d["name"]: d["value"] for d in t1["attachments"][0]["details"]}
+    assert eni["securityGroups"] == default, eni
+    one, ip2 = task_id(t1["taskArn"]), task_ip(t2)
+    wait_for("default group members reach each other", lambda: _connect(agent, one, ip2) == 0, timeout=10, agent=agent)
+    assert _connect(agent, one, task_ip(sg["tb"])) == 28, "beta's group does not take the default group"
+    assert _connect(agent, sg["a"], ip2) == 28, "the default group takes its members only"
+    # beta stops: alpha's set of beta's members loses its address, EC2 its interface.
+    tb_ip = task_ip(sg["tb"])
+    ns_a = agent.task_netns(sg["a"])
+    listed = lambda: subprocess.run(["ip", "netns", "exec", ns_a, "nft", "list", "table", "inet", "berth_sg"],
+                                    capture_output=True, text=True).stdout
+    assert tb_ip in listed()
+    berth.aws("ecs", "update-service", "--cluster", CLUSTER, "--service", "beta", "--desired-count", "0")
+    wait_for("beta's address gone from alpha's filter", lambda: tb_ip not in listed(), timeout=60, agent=agent)
+    enis = berth.aws("ec2", "describe-network-interfaces", "--filters", f"Name=group-id,Values={sg['gb']}")
+    assert enis["NetworkInterfaces"] == [], enis
+    for arn in arns:
+        berth.aws("ecs", "stop-task", "--cluster", CLUSTER, "--task", arn)
+
+
+
 def test_berth_logs_shows_containers_and_proxy(berth, agent, state):
     tid = state["client"]
     out = subprocess.run([str(berth_bin()), "logs", tid[:12], "--state-dir", str(agent.state_dir)],
