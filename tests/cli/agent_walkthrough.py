@@ -268,7 +268,8 @@ def _sg_service(berth, name: str, group: str):
         "--network-configuration", f"awsvpcConfiguration={{subnets=[subnet-1],securityGroups=[{group}]}}",
         "--service-connect-configuration",
         json.dumps({"enabled": True, "namespace": NAMESPACE, "services": [
-            {"portName": "nginx", "discoveryName": name, "clientAliases": [{"port": 80, "dnsName": name}]}]}),
+            {"portName": "nginx", "discoveryName": name, "clientAliases": [{"port": 80, "dnsName": name}]}],
+            "accessLogConfiguration": {"format": "JSON"}}),
     )
 
 
