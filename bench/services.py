@@ -14,6 +14,11 @@ Starts a real `berth server` and `berth agent` (process runtime) and measures, i
 3. Task replacement: a server task's process group is SIGKILLed; the time until a
    replacement is published in Cloud Map (RUNNING, its proxy ready).
 4. Memory: resident set of every client proxy (one worker each).
+5. Security groups: the web tasks' group takes port 80 from the clients' group. The
+   rule is revoked and authorized again ROUNDS times with every task running; each
+   time, the time from sending AuthorizeSecurityGroupIngress to the first connection a
+   client task's prober (a connect every 5 ms from inside the task) gets through, and
+   from RevokeSecurityGroupIngress to the first connection dropped.
 
 Prints a markdown table on stdout, progress on stderr.
 """
@@ -30,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 import urllib.request
 from datetime import datetime
 from pathlib import Path
@@ -40,6 +46,7 @@ CLIENTS = int(os.environ.get("CLIENTS", "50"))
 CHANGES = int(os.environ.get("CHANGES", "20"))
 RATE = float(os.environ.get("RATE", "1000"))
 REPLACEMENTS = int(os.environ.get("REPLACEMENTS", "5"))
+ROUNDS = int(os.environ.get("ROUNDS", "5"))
 BRIDGE = os.environ.get("BRIDGE", "berthb0")
 SUBNET = os.environ.get("SUBNET", "10.219.0.0/16")
 REGION = "us-east-1"
@@ -76,6 +83,30 @@ class Api:
 
     def ecs(self, op, **body):
         return self.call(ECS, op, body)
+
+    def ec2(self, op, **params):
+        """An EC2 query call; returns the XML answer."""
+        form = urllib.parse.urlencode({"Action": op, "Version": "2016-11-15", **params}).encode()
+        req = urllib.request.Request(
+            self.url + "/", data=form, method="POST",
+            headers={
+                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+                "Authorization": f"AWS4-HMAC-SHA256 Credential=AKID/20260101/{REGION}/ec2/aws4_request, "
+                                 "SignedHeaders=host, Signature=0",
+            })
+        try:
+            with urllib.request.urlopen(req, timeout=30) as r:
+                return r.read().decode()
+        except urllib.error.HTTPError as e:
+            raise RuntimeError(f"{op}: {e.code} {e.read()!r}") from None
+
+    def group(self, name, vpc):
+        xml = self.ec2("CreateSecurityGroup", GroupName=name, Description=name, VpcId=vpc)
+        return re.search(r"<groupId>(sg-[0-9a-f]+)</groupId>", xml).group(1)
+
+    def ingress(self, op, group, source):
+        self.ec2(op, GroupId=group, **{"IpPermissions.1.IpProtocol": "tcp", "IpPermissions.1.FromPort": "80",
+                                       "IpPermissions.1.ToPort": "80", "IpPermissions.1.Groups.1.GroupId": source})
 
     def endpoints(self, service="web"):
         out = self.call(SD, "DiscoverInstances", {"NamespaceName": NS, "ServiceName": service})
@@ -172,6 +203,57 @@ def rss_kib(pid: int) -> int:
     return 0
 
 
+PROBER = """
+import socket, sys, time
+ip, want = sys.argv[1], sys.argv[2] == "open"
+while True:
+    s = socket.socket()
+    s.settimeout(0.05)
+    try:
+        s.connect((ip, 80))
+        ok = True
+    except OSError:
+        ok = False
+    s.close()
+    if ok == want:
+        print(time.time(), flush=True)
+        break
+    time.sleep(0.005)
+"""
+
+
+def netns_of(task_id: str) -> str:
+    return next(d.name for d in Path("/etc/netns").glob("berth-*")
+                if task_id in (d / "hosts").read_text().splitlines()[0])
+
+
+def probe(ns: str, ip: str, want: str) -> subprocess.Popen:
+    """A prober in `ns` that prints the time it first finds ip:80 `want` (open or shut)."""
+    return subprocess.Popen(["ip", "netns", "exec", ns, sys.executable, "-c", PROBER, ip, want],
+                            stdout=subprocess.PIPE, text=True)
+
+
+def security_group_rounds(api, client_ids, web_sg, clients_sg):
+    """Seconds from each authorize to the first allowed connection, and from each revoke
+    to the first dropped one, from a client task to a web task."""
+    ns = netns_of(client_ids[-1])
+    ip = next(d["value"] for t in running(api, "web") for a in t["attachments"]
+              for d in a["details"] if d["name"] == "privateIPv4Address")
+    grant, cut = [], []
+    for i in range(ROUNDS):
+        for op, want, out in (("RevokeSecurityGroupIngress", "shut", cut),
+                              ("AuthorizeSecurityGroupIngress", "open", grant)):
+            p = probe(ns, ip, want if op.startswith("Auth") else "shut")
+            time.sleep(0.2)
+            t0 = time.time()
+            api.ingress(op, web_sg, clients_sg)
+            line, _ = p.communicate(timeout=30)
+            out.append(float(line) - t0)
+            time.sleep(0.3)
+        log(f"security groups {i + 1}/{ROUNDS}: revoke {cut[-1] * 1000:.0f} ms, authorize {grant[-1] * 1000:.0f} ms")
+    return grant, cut
+
+
 def main():
     tmp = Path(tempfile.mkdtemp(prefix="berth-services-bench-"))
     procs = []
@@ -207,14 +289,22 @@ def main():
                      "containerDefinitions": [{"name": "app", "image": "public.ecr.aws/docker/library/busybox:latest",
                                                "essential": True, "command": ["sleep", "86400"]}]}
         api.ecs("RegisterTaskDefinition", **client_td)
-        net = {"awsvpcConfiguration": {"subnets": ["subnet-1"]}}
+        # The default VPC, its first subnet, a group for each service: web's takes port 80
+        # from the clients'.
+        xml = api.ec2("DescribeSubnets", **{"Filter.1.Name": "default-for-az", "Filter.1.Value.1": "true"})
+        subnet = re.search(r"<subnetId>(subnet-[0-9a-f]+)</subnetId>", xml).group(1)
+        vpc = re.search(r"<vpcId>(vpc-[0-9a-f]+)</vpcId>", xml).group(1)
+        web_sg, clients_sg = api.group("web", vpc), api.group("clients", vpc)
+        api.ingress("AuthorizeSecurityGroupIngress", web_sg, clients_sg)
+        net = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [web_sg]}}
+        clients_net = {"awsvpcConfiguration": {"subnets": [subnet], "securityGroups": [clients_sg]}}
         api.ecs("CreateService", cluster=CLUSTER, serviceName="web", taskDefinition=td1, desiredCount=2,
                 launchType="FARGATE", networkConfiguration=net,
                 deploymentConfiguration={"maximumPercent": 200, "minimumHealthyPercent": 100},
                 serviceConnectConfiguration={"enabled": True, "services": [
                     {"portName": "web", "clientAliases": [{"port": 80}]}]})
         api.ecs("CreateService", cluster=CLUSTER, serviceName="clients", taskDefinition="client",
-                desiredCount=CLIENTS, launchType="EC2", networkConfiguration=net,
+                desiredCount=CLIENTS, launchType="EC2", networkConfiguration=clients_net,
                 serviceConnectConfiguration={"enabled": True})
         log(f"starting 2 server tasks and {CLIENTS} client tasks")
         clients = wait(f"{CLIENTS} client tasks", lambda: (lambda r: len(r) == CLIENTS and r)(running(api, "clients")),
@@ -318,6 +408,10 @@ def main():
                 rss.append(rss_kib(int(d.name)))
                 proxy_bin = Path(cmd[0].decode()).name + (" proxy" if cmd[1:2] == [b"proxy"] else "")
 
+        # 5. Security groups.
+        grant, cut = security_group_rounds(api, client_ids, web_sg, clients_sg)
+        tasks_now = len(running(api, "clients")) + len(running(api, "web"))
+
         ms = [x * 1000 for x in lat]
         print("| measurement | result | target |")
         print("|---|---:|---|")
@@ -330,7 +424,11 @@ def main():
         if rss:
             print(f"| proxy resident memory ({proxy_bin}), {len(rss)} proxies: mean / max | "
                   f"{statistics.mean(rss) / 1024:.1f} / {max(rss) / 1024:.1f} MiB | ECS reserves 64 MiB |")
-        ok = pct(ms, 99) < 100 and m.get("errors") == "0" and max(repl) < 2
+        print(f"| security groups, {tasks_now} running tasks: authorize → first allowed connection, "
+              f"p50 / max of {ROUNDS} | {statistics.median(grant) * 1000:.0f} / {max(grant) * 1000:.0f} ms | < 1 s |")
+        print(f"| security groups: revoke → first new connection dropped, p50 / max of {ROUNDS} | "
+              f"{statistics.median(cut) * 1000:.0f} / {max(cut) * 1000:.0f} ms | < 1 s |")
+        ok = max(grant) < 1 and max(cut) < 1 and pct(ms, 99) < 100 and m.get("errors") == "0" and max(repl) < 2
         return 0 if ok or os.environ.get("STRICT") != "1" else 1
     finally:
         for p in reversed(procs):
