@@ -178,8 +178,9 @@ impl Node {
         };
         let mut items = Vec::with_capacity(children.len());
         for (key, node) in children {
-            let n = item_number(&key)
-                .ok_or_else(|| FormError(format!("expected a list item number, found '{key}'")))?;
+            let n = item_number(&key).ok_or_else(|| {
+                FormError::new(format!("expected a list item number, found '{key}'"))
+            })?;
             items.push((n, node));
         }
         items.sort_by_key(|(n, _)| *n);
@@ -211,12 +212,12 @@ impl Node {
 
     fn into_key_value(self) -> Result<(Node, Node), FormError> {
         let Node::Branch(mut entry) = self else {
-            return Err(FormError(
-                "expected a map entry with a key and a value".into(),
+            return Err(FormError::new(
+                "expected a map entry with a key and a value",
             ));
         };
         let mut take = |name: &str, upper: &str| entry.remove(name).or_else(|| entry.remove(upper));
-        let key = take("key", "Key").ok_or_else(|| FormError("a map entry has no key".into()))?;
+        let key = take("key", "Key").ok_or_else(|| FormError::new("a map entry has no key"))?;
         let value = take("value", "Value").unwrap_or(Node::Leaf(String::new()));
         Ok((key, value))
     }
@@ -246,7 +247,7 @@ impl Node {
     fn into_text(self, what: &str) -> Result<String, FormError> {
         match self {
             Node::Leaf(s) => Ok(s),
-            Node::Branch(_) => Err(FormError(format!(
+            Node::Branch(_) => Err(FormError::new(format!(
                 "expected {what}, found a structure or list"
             ))),
         }
@@ -255,17 +256,29 @@ impl Node {
 
 /// Why a form does not fit an operation's input.
 #[derive(Debug)]
-pub(crate) struct FormError(pub(crate) String);
+pub(crate) enum FormError {
+    /// A value or structure that does not fit: why.
+    Invalid(String),
+    /// A name the input type does not have (one that denies unknown fields).
+    Unknown(String),
+}
 
 impl FormError {
+    fn new(why: impl Into<String>) -> FormError {
+        FormError::Invalid(why.into())
+    }
+
     fn expected(what: &str, found: &str) -> FormError {
-        FormError(format!("expected {what}, found '{found}'"))
+        FormError::new(format!("expected {what}, found '{found}'"))
     }
 }
 
 impl fmt::Display for FormError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
+        match self {
+            FormError::Invalid(why) => f.write_str(why),
+            FormError::Unknown(name) => write!(f, "unknown parameter {name}"),
+        }
     }
 }
 
@@ -273,7 +286,11 @@ impl std::error::Error for FormError {}
 
 impl de::Error for FormError {
     fn custom<T: fmt::Display>(msg: T) -> Self {
-        FormError(msg.to_string())
+        FormError::new(msg.to_string())
+    }
+
+    fn unknown_field(field: &str, _expected: &'static [&'static str]) -> Self {
+        FormError::Unknown(field.to_string())
     }
 }
 

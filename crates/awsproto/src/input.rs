@@ -8,6 +8,9 @@ use crate::{ApiError, QueryFlavour};
 
 /// The code of a query parameter whose value does not fit the operation's input.
 pub const INVALID_PARAMETER_VALUE: &str = "InvalidParameterValue";
+/// The code of a query parameter the operation does not have (for input types that
+/// deny unknown fields), as EC2 answers it.
+pub const UNKNOWN_PARAMETER: &str = "UnknownParameter";
 
 /// An operation's input.
 #[derive(Debug, Clone, PartialEq)]
@@ -28,7 +31,9 @@ impl From<Value> for Input {
 impl Input {
     /// Decodes the input into `T`, naming the field on a mismatch: JSON's
     /// `SerializationException`, or `InvalidParameterValue` with the form's parameter
-    /// name (`Tags.member.2.Key`, `Filter.1.Value.3`).
+    /// name (`Tags.member.2.Key`, `Filter.1.Value.3`). A form parameter that a type
+    /// with `#[serde(deny_unknown_fields)]` does not have is `UnknownParameter`, named
+    /// in full (`IpPermissions.1.Colour`).
     pub fn parse<T: DeserializeOwned>(self) -> Result<T, ApiError> {
         match self {
             Input::Json(v) => crate::parse_input(v),
@@ -49,13 +54,24 @@ impl Input {
 fn parse_form<T: DeserializeOwned>(node: Node, flavour: QueryFlavour) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(node).map_err(|e| {
         let name = parameter_name(e.path(), flavour);
-        let FormError(why) = e.into_inner();
-        let message = if name.is_empty() {
-            format!("The request parameters do not fit the operation: {why}")
-        } else {
-            format!("Invalid value for parameter {name}: {why}")
-        };
-        ApiError::new(400, INVALID_PARAMETER_VALUE, message)
+        match e.into_inner() {
+            FormError::Unknown(field) => {
+                // The path already ends with the unknown name.
+                let full = if name.is_empty() { field } else { name };
+                let message = format!("The parameter {full} is not recognized");
+                ApiError::new(400, UNKNOWN_PARAMETER, message)
+            }
+            FormError::Invalid(why) if name.is_empty() => ApiError::new(
+                400,
+                INVALID_PARAMETER_VALUE,
+                format!("The request parameters do not fit the operation: {why}"),
+            ),
+            FormError::Invalid(why) => ApiError::new(
+                400,
+                INVALID_PARAMETER_VALUE,
+                format!("Invalid value for parameter {name}: {why}"),
+            ),
+        }
     })
 }
 
@@ -232,6 +248,48 @@ mod tests {
             .parse::<QueryIn>()
             .unwrap_err();
         assert!(e.message.contains("list item number"), "{}", e.message);
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct Permission {
+        #[serde(rename = "IpProtocol")]
+        ip_protocol: Option<String>,
+    }
+
+    #[derive(Deserialize, Debug)]
+    #[serde(deny_unknown_fields)]
+    #[allow(dead_code)]
+    struct AuthorizeIn {
+        #[serde(rename = "GroupId")]
+        group_id: Option<String>,
+        #[serde(rename = "IpPermissions", default)]
+        ip_permissions: Vec<Permission>,
+    }
+
+    #[test]
+    fn an_unknown_parameter_is_named_in_full() {
+        let e = form("GroupId=sg-1&Colour=red", QueryFlavour::Ec2)
+            .parse::<AuthorizeIn>()
+            .unwrap_err();
+        assert_eq!(e.code, UNKNOWN_PARAMETER);
+        assert_eq!(e.status, 400);
+        assert_eq!(e.message, "The parameter Colour is not recognized");
+        let e = form(
+            "IpPermissions.1.IpProtocol=tcp&IpPermissions.2.Port=80",
+            QueryFlavour::Ec2,
+        )
+        .parse::<AuthorizeIn>()
+        .unwrap_err();
+        assert_eq!(e.code, UNKNOWN_PARAMETER);
+        assert_eq!(
+            e.message,
+            "The parameter IpPermissions.2.Port is not recognized"
+        );
+        // Types that do not deny unknown fields still ignore them.
+        let ok: DescribeVpcsIn = form("Colour=red", QueryFlavour::Ec2).parse().unwrap();
+        assert!(ok.filters.is_empty());
     }
 
     #[test]

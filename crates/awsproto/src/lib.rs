@@ -28,7 +28,7 @@ mod xml;
 
 pub use cbor::{cbor_to_json, json_to_cbor};
 pub use form::{decode_form, FormParams, QueryRequest, MALFORMED_QUERY_STRING};
-pub use input::{Input, INVALID_PARAMETER_VALUE};
+pub use input::{Input, INVALID_PARAMETER_VALUE, UNKNOWN_PARAMETER};
 pub use service::{JsonVersion, OutputShape, Protocol, QueryApi, QueryFlavour, Service};
 pub use time::{format_iso8601, parse_iso8601};
 pub use wire::{Reply, Wire, INVALID_ACTION};
