@@ -411,6 +411,10 @@ mod tests {
 
     fn rule(protocol: &str, from: Option<i32>, to: Option<i32>, cidr: Option<&str>, group: Option<&str>) -> SecurityGroupRule {
         SecurityGroupRule {
+            rule_id: "sgr-1".into(),
+            group_id: "sg-0".into(),
+            description: None,
+            tags: Vec::new(),
             is_egress: false,
             ip_protocol: protocol.into(),
             from_port: from,

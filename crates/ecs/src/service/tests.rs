@@ -46,6 +46,7 @@ fn fixture() -> Fixture {
         },
         _dir: dir,
     };
+    import_network(&f);
     f.ok(
         "CreateCluster",
         json!({"clusterName": "c", "serviceConnectDefaults": {"namespace": "c.local"}}),
@@ -79,9 +80,27 @@ fn fixture() -> Fixture {
     f.ok(
         "CreateService",
         json!({"cluster": "c", "serviceName": "vpc", "taskDefinition": "vpc", "desiredCount": 1,
-        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}}}),
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"]}}}),
     );
     f
+}
+
+/// Two VPCs: `vpc-a` (subnets `subnet-s`, `subnet-s2`, group `sg-g`) and `vpc-b`
+/// (subnet `subnet-t`, group `sg-h`).
+fn import_network(f: &Fixture) {
+    let doc: berth_ec2::NetworkImport = serde_json::from_value(json!({"vpcs": [
+        {"vpcId": "vpc-a", "cidrBlock": "10.0.0.0/16", "subnets": [
+            {"subnetId": "subnet-s", "cidrBlock": "10.0.0.0/24", "availabilityZone": "eu-west-1a"},
+            {"subnetId": "subnet-s2", "cidrBlock": "10.0.1.0/24", "availabilityZone": "eu-west-1b"}],
+         "securityGroups": [{"groupId": "sg-g", "groupName": "g", "description": "g"}]},
+        {"vpcId": "vpc-b", "cidrBlock": "10.1.0.0/16", "subnets": [
+            {"subnetId": "subnet-t", "cidrBlock": "10.1.0.0/24", "availabilityZone": "eu-west-1a"}],
+         "securityGroups": [{"groupId": "sg-h", "groupName": "h", "description": "h"}]}]}))
+    .unwrap();
+    f.ecs
+        .store
+        .write(|w| berth_ec2::import_in(w, &f.ctx, &doc))
+        .unwrap();
 }
 
 /// `base` with the members of `patch` set over it, each named by its path
@@ -153,12 +172,17 @@ fn create_cases() -> Vec<Case> {
         (c, json!({"taskDefinition": "nope"}), INVALID, "The specified task definition 'nope' does not exist."),
         (c, json!({"taskDefinition": "old:1"}), INVALID, "TaskDefinition 'old:1' is inactive."),
         (c, json!({"taskDefinition": "vpc"}), INVALID, "Network Configuration must be provided when networkMode 'awsvpc' is specified."),
-        (c, json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}}}), INVALID, "Network Configuration is not valid for the given networkMode"),
+        (c, json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"]}}}), INVALID, "Network Configuration is not valid for the given networkMode"),
         (c, json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}), INVALID, "networkConfiguration.awsvpcConfiguration.subnets can not be empty."),
         (c, json!({"taskDefinition": "vpc", "networkConfiguration": {}}), INVALID, "networkConfiguration.awsvpcConfiguration is required."),
-        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": vec!["s"; 17]}}}), INVALID, "subnets: at most 16 subnets."),
-        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"], "securityGroups": vec!["g"; 6]}}}), INVALID, "securityGroups: at most 5 security groups."),
-        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"], "assignPublicIp": "YES"}}}), INVALID, "assignPublicIp 'YES' is invalid"),
+        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": vec!["subnet-s"; 17]}}}), INVALID, "subnets: at most 16 subnets."),
+        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"], "securityGroups": vec!["sg-g"; 6]}}}), INVALID, "securityGroups: at most 5 security groups."),
+        // The network, against EC2.
+        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-nope"]}}}), INVALID, "Error retrieving subnet information for [subnet-nope]: The subnet ID 'subnet-nope' does not exist (ErrorCode: InvalidSubnetID.NotFound)"),
+        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"], "securityGroups": ["sg-g", "sg-nope"]}}}), INVALID, "Error retrieving security group information for [sg-nope]: The security group 'sg-nope' does not exist (ErrorCode: InvalidGroup.NotFound)"),
+        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s", "subnet-t"]}}}), INVALID, "subnet-s and subnet-t are in different VPCs (vpc-a, vpc-b)"),
+        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"], "securityGroups": ["sg-h"]}}}), INVALID, "Security group sg-h and subnet subnet-s belong to different networks."),
+        (c, json!({"taskDefinition": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"], "assignPublicIp": "YES"}}}), INVALID, "assignPublicIp 'YES' is invalid"),
         (c, json!({"launchType": "FARGATE"}), INVALID, "Fargate only supports network mode 'awsvpc'."),
         (c, json!({"availabilityZoneRebalancing": "SOMETIMES"}), INVALID, "availabilityZoneRebalancing 'SOMETIMES' is invalid"),
         (c, json!({"availabilityZoneRebalancing": "SOMETIMES", "taskDefinition": "nope"}), INVALID, "does not exist"),
@@ -221,6 +245,8 @@ fn other_cases() -> Vec<Case> {
         (u, json!({"taskDefinition": "vpc"}), INVALID, "Network Configuration must be provided"),
         (u, json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}), INVALID, "Network Configuration is not valid"),
         (u, json!({"service": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}), INVALID, "subnets can not be empty."),
+        (u, json!({"service": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-gone"]}}}), INVALID, "The subnet ID 'subnet-gone' does not exist"),
+        (u, json!({"service": "vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-t"], "securityGroups": ["sg-g"]}}}), INVALID, "Security group sg-g and subnet subnet-t belong to different networks."),
         (u, json!({"taskDefinition": "nomem"}), INVALID, "requires a task-level memory limit"),
         (u, json!({"deploymentConfiguration": {"maximumPercent": 99}}), INVALID, "deploymentConfiguration.maximumPercent 99 must be at least 100."),
         (u, json!({"deploymentConfiguration": {"maximumPercent": 99}, "serviceConnectConfiguration": sc(json!([{"portName": "nope"}]))}), INVALID, "portName 'nope'"),
