@@ -268,13 +268,13 @@ fn add_deployment(
             };
             // `dnsName` defaults to `discoveryName.namespace`; berth also maps the
             // bare discovery name, so `http://nginx` works as well.
-            let short_name = a
-                .dns_name
+            let dns_name = entry.alias_dns_name(a, &ns.name);
+            let short_name = dns_name
                 .strip_suffix(&format!(".{}", ns.name))
                 .filter(|s| *s == discovery)
                 .map(str::to_string);
             out.egress.push(EgressView {
-                dns_name: a.dns_name.clone(),
+                dns_name,
                 short_name,
                 port,
                 upstream: discovery.clone(),

@@ -274,6 +274,8 @@ pub struct NetworkConfiguration {
 #[serde(rename_all = "camelCase")]
 pub struct ClientAlias {
     pub port: i64,
+    /// As given, else `discoveryName.namespace`; an empty one (as given) answers to the
+    /// default name too: see [`ScService::alias_dns_name`].
     pub dns_name: String,
     #[serde(flatten)]
     pub rest: Rest,
@@ -324,6 +326,19 @@ pub struct ScService {
     /// Members berth only echoes.
     #[serde(flatten)]
     pub rest: Rest,
+}
+
+impl ScService {
+    /// The name the client alias `a` answers to in the namespace called `namespace`:
+    /// its `dnsName`, or `discoveryName.namespace` when that is empty (AWS reads an
+    /// empty `dnsName` as not given; the deployment echoes it as given).
+    pub fn alias_dns_name(&self, a: &ClientAlias, namespace: &str) -> String {
+        if a.dns_name.is_empty() {
+            format!("{}.{namespace}", self.discovery_name)
+        } else {
+            a.dns_name.clone()
+        }
+    }
 }
 
 /// A deployment's `serviceConnectConfiguration`, as resolved.
