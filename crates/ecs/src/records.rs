@@ -495,6 +495,16 @@ pub struct Container {
     pub rest: Rest,
 }
 
+impl Container {
+    /// Whether it is the Service Connect proxy container ECS adds to a service's task
+    /// (it is in no task definition): `ecs-service-connect-` and 7 letters and digits.
+    pub fn is_service_connect_proxy(&self) -> bool {
+        self.name
+            .strip_prefix(berth_agent_view::PROXY_CONTAINER_PREFIX)
+            .is_some_and(|s| s.len() == 7 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+    }
+}
+
 /// A task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

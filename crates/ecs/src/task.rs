@@ -126,6 +126,35 @@ fn new_containers(n: &NewTask<'_>, id: &str, task_arn: &str) -> Vec<Container> {
         .collect()
 }
 
+/// Letters and digits, as in the names of Service Connect proxy containers.
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// The Service Connect proxy container ECS adds, after the task definition's, to a task
+/// of a service with Service Connect: `ecs-service-connect-` and 7 random letters and
+/// digits (chosen once, here), the proxy's image, PENDING until the agent reports the
+/// proxy's state, UNKNOWN health until the proxy is ready.
+fn proxy_container(ctx: &Context, cluster: &str, t: &Task) -> Container {
+    let name = format!(
+        "{}{}",
+        berth_agent_view::PROXY_CONTAINER_PREFIX,
+        random_string(7, ALNUM)
+    );
+    let uuid = berth_awsproto::uuid_v4();
+    Container {
+        container_arn: ctx.arn("ecs", &format!("container/{cluster}/{}/{uuid}", t.id())),
+        task_arn: t.task_arn.clone(),
+        name,
+        image: Some(berth_agent_view::PROXY_IMAGE.to_string()),
+        last_status: ContainerStatus::Pending,
+        exit_code: None,
+        reason: None,
+        health_status: Some(HealthStatus::Unknown),
+        network_interfaces: Vec::new(),
+        network_bindings: None,
+        rest: Rest::new(),
+    }
+}
+
 /// The members of a new task berth only echoes: attributes, overrides, Fargate's
 /// platform.
 fn echoed(n: &NewTask<'_>, overrides: &[ContainerOverride]) -> Rest {
@@ -237,7 +266,7 @@ fn build_task(n: &NewTask<'_>) -> R<Task> {
 
 /// Builds and stores a task of `deployment` of the service `service_name` (what the
 /// service scheduler starts): `startedBy` is the deployment id and `group`
-/// `service:<name>`, as on ECS.
+/// `service:<name>`, as on ECS; with Service Connect, its proxy container last.
 pub(crate) fn new_service_task(
     w: &mut Writer<'_>,
     ctx: &Context,
@@ -253,7 +282,7 @@ pub(crate) fn new_service_task(
         platform_version: deployment.platform_version.clone(),
         ..Default::default()
     };
-    let t = build_task(&NewTask {
+    let mut t = build_task(&NewTask {
         ctx,
         cluster,
         td: &td,
@@ -261,6 +290,10 @@ pub(crate) fn new_service_task(
         launch_type: deployment.launch_type,
         container_instance: None,
     })?;
+    let sc = deployment.service_connect_configuration.as_ref();
+    if sc.is_some_and(|sc| sc.enabled) {
+        t.containers.push(proxy_container(ctx, cluster, &t));
+    }
     taskstore::put(w, ctx, cluster, &t)?;
     Ok(t)
 }
