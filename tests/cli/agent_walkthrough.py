@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import time
@@ -112,6 +113,12 @@ def test_seed002_service_answers_through_berth_ingress(berth, agent, state):
     assert t["containerInstanceArn"] == state["instance"]
     assert t["desiredStatus"] == "RUNNING"
     assert t["containers"][0]["lastStatus"] == "RUNNING"
+    # Beside nginx, the proxy's container as ECS lists it, following the proxy's life.
+    proxy = t["containers"][-1]
+    assert len(t["containers"]) == 2, t["containers"]
+    assert re.fullmatch(r"ecs-service-connect-[A-Za-z0-9]{7}", proxy["name"]), proxy
+    assert (proxy["lastStatus"], proxy["healthStatus"]) == ("RUNNING", "HEALTHY"), proxy
+    assert proxy["image"] == "berth/proxy:local" and proxy["runtimeId"], proxy
     assert t["startedBy"].startswith("ecs-svc/")
     assert t["group"] == f"service:{SERVER}"
     for stamp in ("createdAt", "startedAt"):
@@ -403,6 +410,9 @@ def test_stop_task_runs_the_states_down(berth, agent, state):
     for stamp in ("stoppingAt", "stoppedAt", "executionStoppedAt"):
         assert stamp in t, stamp
     assert t["containers"][0]["lastStatus"] == "STOPPED"
+    proxy = t["containers"][-1]
+    assert proxy["name"].startswith("ecs-service-connect-"), t["containers"]
+    assert proxy["lastStatus"] == "STOPPED", proxy
     with pytest.raises(AssertionError):
         agent.task_netns(task_id(arn))
 

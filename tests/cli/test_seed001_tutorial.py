@@ -455,6 +455,30 @@ def test_describe_services_shows_the_same(berth, state):
         created["deployments"][0]["serviceConnectResources"]
 
 
+def test_describe_tasks_lists_the_service_connect_proxy_container(berth, state):
+    """The seed's task shows two containers: webserver (nginx) and
+    ecs-service-connect-fphC624, the Service Connect proxy ECS adds."""
+    arns = berth.aws("ecs", "list-tasks", "--cluster", "tutorial",
+                     "--service-name", "service-connect-nginx-service")["taskArns"]
+    assert len(arns) == 1, arns
+    (task,) = berth.aws("ecs", "describe-tasks", "--cluster", "tutorial", "--tasks", *arns)["tasks"]
+    names = [c["name"] for c in task["containers"]]
+    assert len(names) == 2 and names[0] == "webserver", names
+    assert re.fullmatch(r"ecs-service-connect-[A-Za-z0-9]{7}", names[1]), names
+    webserver, proxy = task["containers"]
+    for c in (webserver, proxy):
+        assert c["taskArn"] == task["taskArn"]
+        assert c["containerArn"].startswith(
+            f"arn:aws:ecs:{REGION}:{ACCOUNT}:container/tutorial/{task['taskArn'].rsplit('/', 1)[1]}/")
+    assert proxy["containerArn"] != webserver["containerArn"]
+    assert proxy["lastStatus"] == "PENDING"  # no agent runs it here
+    assert proxy["healthStatus"] == "UNKNOWN"
+    assert proxy["image"]
+    # The name is the task's: it does not change from one answer to the next.
+    again = berth.aws("ecs", "describe-tasks", "--cluster", "tutorial", "--tasks", *arns)["tasks"][0]
+    assert [c["name"] for c in again["containers"]] == names
+
+
 def test_discovery_service_exists_in_cloud_map(berth, state):
     srv_id = state["discovery_arn"].rsplit("/", 1)[1]
     out = berth.aws("servicediscovery", "get-service", "--id", srv_id)

@@ -52,6 +52,28 @@ def access_log(data_dir, task: str) -> list[dict]:
     return entries
 
 
+CLUSTER = "retail-store-ecs-cluster"
+SERVICES = ("ui", "catalog", "orders", "checkout")
+
+
+def assert_up_means_running(up: Up):
+    """"berth is up" comes after the example was applied and waited for, and then every
+    service of the example runs its desired count, its tasks RUNNING (and HEALTHY:
+    every task definition of the retail store has health checks)."""
+    assert up.printed_before(r"waiting for its services to run", r"^berth is up"), up.out
+    assert up.printed_before(r"^berth is starting", r"^berth is up"), up.out
+    services = up.aws("ecs", "describe-services", "--cluster", CLUSTER, "--services", *SERVICES)["services"]
+    assert sorted(s["serviceName"] for s in services) == sorted(SERVICES), services
+    for s in services:
+        assert s["desiredCount"] >= 1 and s["runningCount"] == s["desiredCount"], s
+        assert len(s["deployments"]) == 1, s["deployments"]
+        arns = up.aws("ecs", "list-tasks", "--cluster", CLUSTER, "--service-name", s["serviceName"])["taskArns"]
+        tasks = up.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", *arns)["tasks"]
+        assert len(tasks) == s["desiredCount"], tasks
+        for t in tasks:
+            assert (t["lastStatus"], t["healthStatus"]) == ("RUNNING", "HEALTHY"), (s["serviceName"], t)
+
+
 def ui_urls(up: Up) -> list[str]:
     urls = []
     deadline = time.time() + 240
@@ -65,8 +87,9 @@ def test_quickstart_retail_store(data_dir, bridge_existed, tmp_path_factory):
     log = tmp_path_factory.mktemp("logs") / "up.log"
     up = Up(data_dir, "examples/retail-store", log=log).start()
     try:
-        up.expect(r"berth is up", timeout=300)
-        runtime = up.expect(r"runtime:\s+(\w+)", timeout=5).group(1)
+        up.expect(r"^berth is up", timeout=300)
+        assert_up_means_running(up)
+        runtime = next(m.group(1) for l in up.out if (m := re.search(r"runtime:\s+(\w+)", l)))
         print(f"berth up picked the {runtime} runtime")
         urls = ui_urls(up)
         status, headers, body = get(urls[0])
@@ -135,10 +158,12 @@ def test_a_second_berth_up_resumes(data_dir, bridge_existed, tmp_path_factory):
     log = tmp_path_factory.mktemp("logs") / "up2.log"
     up = Up(data_dir, "examples/retail-store", log=log).start()
     try:
-        up.expect(r"berth is up", timeout=300)
-        # Everything was stored: the example's calls find it all there.
-        up.expect(r"= CreateCluster retail-store-ecs-cluster", timeout=30)
-        up.expect(r"= CreateService ui", timeout=30)
+        up.expect(r"^berth is up", timeout=300)
+        # Everything was stored: the example's calls found it all there; the services
+        # run again before berth says it is up.
+        assert up.printed_before(r"= CreateCluster retail-store-ecs-cluster", r"^berth is up"), up.out
+        assert up.printed_before(r"= CreateService ui", r"^berth is up"), up.out
+        assert_up_means_running(up)
         urls = ui_urls(up)
         status, _, body = get(urls[0])
         assert status == 200, body

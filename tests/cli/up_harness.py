@@ -101,6 +101,23 @@ class Up:
         except FileNotFoundError:
             return ""
 
+    def aws(self, *args: str, timeout: float = 60) -> dict:
+        """An aws CLI command against this berth up (its account and region), as JSON."""
+        env = dict(os.environ, AWS_ENDPOINT_URL=self.endpoint, AWS_ACCESS_KEY_ID="test",
+                   AWS_SECRET_ACCESS_KEY="test", AWS_DEFAULT_REGION="us-east-1", AWS_PAGER="",
+                   AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+        out = subprocess.run([aws_exe(), *args, "--output", "json"], capture_output=True, text=True,
+                             env=env, timeout=timeout)
+        assert out.returncode == 0, out.stderr
+        return json.loads(out.stdout) if out.stdout.strip() else {}
+
+    def printed_before(self, pattern: str, later: str) -> bool:
+        """Whether a printed line matching `pattern` comes before the first one matching
+        `later`."""
+        lines = list(self.out)
+        first = next((i for i, l in enumerate(lines) if re.search(later, l)), len(lines))
+        return any(re.search(pattern, l) for l in lines[:first])
+
     def status(self, *args: str, timeout: float = 60) -> str:
         out = subprocess.run(
             [str(berth_bin()), "status", "--endpoint", self.endpoint, *args],

@@ -18,6 +18,7 @@
 //!  "revision": 42,
 //!  "tasks": [{"taskArn": "...", "desiredStatus": "RUNNING", "lastStatus": "PENDING",
 //!             "taskDefinition": {...}, "overrides": {...}, "attachments": [...],
+//!             "proxyContainer": "ecs-service-connect-fphC624",
 //!             "serviceConnect": {
 //!               "clusterName": "c", "serviceName": "s",
 //!               "namespace": "ns-...", "namespaceName": "ns",
@@ -36,6 +37,13 @@ use std::net::{Ipv4Addr, SocketAddr};
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// How the proxy container ECS adds to a Service Connect service's task is named: this,
+/// then 7 random letters and digits (`ecs-service-connect-fphC624`).
+pub const PROXY_CONTAINER_PREFIX: &str = "ecs-service-connect-";
+
+/// The image the agents run proxies from, which the proxy container shows.
+pub const PROXY_IMAGE: &str = "berth/proxy:local";
 
 /// One container instance's view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -113,6 +121,11 @@ pub struct TaskView {
     /// What the task's proxy must do; `None` without Service Connect.
     #[serde(default)]
     pub service_connect: Option<ServiceConnectView>,
+    /// The name ECS shows the task's proxy container under (a Service Connect service's
+    /// task: [`PROXY_CONTAINER_PREFIX`] and 7 letters and digits): the agent reports
+    /// the proxy's state as that container's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy_container: Option<String>,
     /// The security groups the task is judged by, which its packet filter enforces;
     /// `None` only from a server that predates them (then nothing is filtered).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -417,6 +430,7 @@ mod tests {
                 "attachments": [{"id": "eni-1", "type": "ElasticNetworkInterface",
                                  "status": "PRECREATED",
                                  "details": [{"name": "subnetId", "value": "subnet-1"}]}],
+                "proxyContainer": "ecs-service-connect-fphC624",
                 "serviceConnect": {
                     "clusterName": "c", "serviceName": "web",
                     "namespace": "ns-1", "namespaceName": "sc",

@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 
 use berth_agent_view::{DesiredStatus, LastStatus, ServiceConnectView, TaskView};
 use berth_runtime::{
-    ContainerSpec, ContainerStatus, HealthStatus, RunningTask, Runtime, TaskRuntimeConfig,
-    TaskState, TaskStatus, PROXY_IMAGE,
+    ContainerSpec, ContainerState, ContainerStatus, HealthStatus, RunningTask, Runtime,
+    TaskRuntimeConfig, TaskState, TaskStatus, PROXY_IMAGE,
 };
 use berth_tasknet::{TaskNetConfig, TaskNetwork, VipAllocator};
 use serde_json::{json, Value};
@@ -56,17 +56,23 @@ pub fn proxy_dir(task_id: &str) -> PathBuf {
     Path::new(PROXY_SOCKET_DIR).join(task_id)
 }
 
+/// What was last reported of a container: status, health, exit code.
+type Reported = (ContainerStatus, HealthStatus, Option<i32>);
+
 /// Reports of one task, in order.
 struct Reporter {
     client: ServerClient,
     cluster: String,
     arn: String,
     eni: Option<String>,
-    /// What was last reported per container: (status, health, exit code).
-    containers: BTreeMap<String, (String, String, Option<i32>)>,
-    health: String,
-    /// Containers with a health check (only they report a `healthStatus`).
+    /// What was last reported per container (by the name ECS shows it by).
+    containers: BTreeMap<String, Reported>,
+    health: HealthStatus,
+    /// Containers with a health check (only they, and the proxy, report a
+    /// `healthStatus`).
     checked: Vec<String>,
+    /// The name ECS shows the proxy container by (a Service Connect service's task).
+    proxy_name: Option<String>,
 }
 
 impl Reporter {
@@ -77,8 +83,9 @@ impl Reporter {
             arn: task.task_arn.clone(),
             eni: task.eni_attachment(),
             containers: BTreeMap::new(),
-            health: "UNKNOWN".into(),
-            checked: Vec::new(),
+            health: HealthStatus::Unknown,
+            checked: task.proxy_container.iter().cloned().collect(),
+            proxy_name: task.proxy_container.clone(),
         }
     }
 
@@ -125,46 +132,75 @@ impl Reporter {
         self.send(v).await;
     }
 
+    /// The change of container `c`, reported as `name`, since it was last reported;
+    /// `None` when nothing changed.
+    fn change(&mut self, name: &str, c: &ContainerState, ip: Ipv4Addr) -> Option<Value> {
+        let now = (c.status, c.health, c.exit_code);
+        if self.containers.get(name) == Some(&now) {
+            return None;
+        }
+        self.containers.insert(name.to_string(), now);
+        let mut ch = json!({"containerName": name, "status": c.status});
+        if self.checked.iter().any(|n| n == name) {
+            ch["healthStatus"] = json!(c.health);
+        }
+        if let Some(x) = c.exit_code {
+            ch["exitCode"] = json!(x);
+        }
+        if let Some(r) = &c.reason {
+            ch["reason"] = json!(truncate(r, 255));
+        }
+        if let Some(pid) = c.pid {
+            ch["runtimeId"] = json!(pid.to_string());
+        }
+        if self.eni.is_none() && c.status == ContainerStatus::Running {
+            ch["networkBindings"] = json!([{"bindIP": ip.to_string(), "protocol": "tcp"}]);
+        }
+        Some(ch)
+    }
+
     /// Reports what changed in the containers' state (and the task's health); `status`
     /// moves the task too.
     async fn containers(&mut self, state: &TaskState, status: Option<LastStatus>, ip: Ipv4Addr) {
-        let mut changes = Vec::new();
-        for c in &state.containers {
-            let st = match c.status {
-                ContainerStatus::Pending => "PENDING",
-                ContainerStatus::Running => "RUNNING",
-                ContainerStatus::Stopped => "STOPPED",
-            };
-            let health = health_name(c.health).to_string();
-            let now = (st.to_string(), health.clone(), c.exit_code);
-            if self.containers.get(&c.name) == Some(&now) {
-                continue;
-            }
-            self.containers.insert(c.name.clone(), now);
-            let mut ch = json!({"containerName": c.name, "status": st});
-            if self.checked.contains(&c.name) {
-                ch["healthStatus"] = json!(health);
-            }
-            if let Some(x) = c.exit_code {
-                ch["exitCode"] = json!(x);
-            }
-            if let Some(r) = &c.reason {
-                ch["reason"] = json!(truncate(r, 255));
-            }
-            if let Some(pid) = c.pid {
-                ch["runtimeId"] = json!(pid.to_string());
-            }
-            if self.eni.is_none() && st == "RUNNING" {
-                ch["networkBindings"] = json!([{"bindIP": ip.to_string(), "protocol": "tcp"}]);
-            }
-            changes.push(ch);
-        }
-        let health = health_name(state.task_health).to_string();
+        let changes: Vec<Value> = (state.containers.iter())
+            .filter_map(|c| self.change(&c.name, c, ip))
+            .collect();
+        let health = state.task_health;
         if changes.is_empty() && status.is_none() && health == self.health {
             return;
         }
-        self.health = health.clone();
+        self.health = health;
         let mut v = json!({"containers": changes, "healthStatus": health});
+        if let Some(s) = status {
+            v["status"] = json!(s);
+        }
+        self.send(v).await;
+    }
+
+    /// Reports the proxy's container (`proxy`: the state of the proxy's own runtime
+    /// task) under the name ECS shows it by, its health `health` (`None`: as last
+    /// reported); `status` moves the task too.
+    async fn proxy(
+        &mut self,
+        proxy: Option<&TaskState>,
+        health: Option<HealthStatus>,
+        status: Option<LastStatus>,
+        ip: Ipv4Addr,
+    ) {
+        let mut changes = Vec::new();
+        let container = proxy.and_then(|p| p.containers.first());
+        if let (Some(name), Some(c)) = (self.proxy_name.clone(), container) {
+            let last = self.containers.get(&name).map(|r| r.1);
+            let c = ContainerState {
+                health: (health.or(last)).unwrap_or(HealthStatus::Unknown),
+                ..c.clone()
+            };
+            changes.extend(self.change(&name, &c, ip));
+        }
+        if changes.is_empty() && status.is_none() {
+            return;
+        }
+        let mut v = json!({"containers": changes});
         if let Some(s) = status {
             v["status"] = json!(s);
         }
@@ -181,14 +217,6 @@ fn berth_now() -> f64 {
 
 fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
-}
-
-fn health_name(h: HealthStatus) -> &'static str {
-    match h {
-        HealthStatus::Unknown => "UNKNOWN",
-        HealthStatus::Healthy => "HEALTHY",
-        HealthStatus::Unhealthy => "UNHEALTHY",
-    }
 }
 
 /// True when every essential container runs.
@@ -346,6 +374,21 @@ fn write_aliases(
     Ok(())
 }
 
+/// The next change of the proxy's state (never, without a proxy): whether its
+/// container stopped.
+async fn next_change(
+    rx: &mut Option<watch::Receiver<TaskState>>,
+) -> std::result::Result<bool, watch::error::RecvError> {
+    match rx {
+        Some(rx) => {
+            rx.changed().await?;
+            let state = rx.borrow_and_update();
+            Ok((state.containers.iter()).any(|c| c.status == ContainerStatus::Stopped))
+        }
+        None => std::future::pending().await,
+    }
+}
+
 /// Why the running phase ended.
 enum End {
     /// The server wants it stopped.
@@ -458,7 +501,8 @@ impl<R: Runtime> TaskRunner<R> {
         if let Some(sc) = self.service_connect.clone() {
             self.start_proxy(&sc, &app_config).await?;
         }
-        self.rep.status(LastStatus::Activating, None).await;
+        let ready = self.proxy.is_some().then_some(HealthStatus::Healthy);
+        self.report_proxy(ready, Some(LastStatus::Activating)).await;
         let app = self.start_application(&specs, &app_config).await?;
         let end = self.follow(&app, &specs).await;
         Ok(self.stop(&app, end).await)
@@ -471,11 +515,8 @@ impl<R: Runtime> TaskRunner<R> {
         std::fs::create_dir_all(&dir)
             .map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
         let specs = container_specs(&self.task)?;
-        self.rep.checked = specs
-            .iter()
-            .filter(|s| s.health_check.is_some())
-            .map(|s| s.name.clone())
-            .collect();
+        let checked = specs.iter().filter(|s| s.health_check.is_some());
+        self.rep.checked.extend(checked.map(|s| s.name.clone()));
         Ok(specs)
     }
 
@@ -548,6 +589,17 @@ impl<R: Runtime> TaskRunner<R> {
         Ok(())
     }
 
+    /// Reports the proxy container's state (as it is now) with `health` (`None`: as
+    /// last reported); `status` moves the task too.
+    async fn report_proxy(&mut self, health: Option<HealthStatus>, status: Option<LastStatus>) {
+        let state = self
+            .proxy
+            .as_ref()
+            .map(|p| p.handle.state().borrow().clone());
+        let ip = self.net.ip();
+        self.rep.proxy(state.as_ref(), health, status, ip).await;
+    }
+
     /// The proxy's admin endpoint.
     fn admin(&self) -> Result<AdminClient> {
         self.proxy
@@ -596,6 +648,7 @@ impl<R: Runtime> TaskRunner<R> {
     /// essential container runs) and follows new views, until the task is to stop.
     async fn follow(&mut self, app: &R::Task, specs: &[ContainerSpec]) -> End {
         let mut state_rx = app.state();
+        let mut proxy_rx = self.proxy.as_ref().map(|p| p.handle.state());
         let mut running_reported = false;
         loop {
             let state = state_rx.borrow_and_update().clone();
@@ -615,6 +668,14 @@ impl<R: Runtime> TaskRunner<R> {
             tokio::select! {
                 r = state_rx.changed() => if r.is_err() {
                     return End::Exited("the runtime lost the task".into());
+                },
+                r = next_change(&mut proxy_rx) => match r {
+                    // A proxy that stops by itself is unhealthy.
+                    Ok(stopped) => {
+                        let health = stopped.then_some(HealthStatus::Unhealthy);
+                        self.report_proxy(health, None).await;
+                    }
+                    Err(_) => proxy_rx = None,
                 },
                 r = self.views.changed() => {
                     if r.is_err() {
@@ -668,7 +729,8 @@ impl<R: Runtime> TaskRunner<R> {
         self.rep.containers(&final_state, None, self.net.ip()).await;
         self.rep.status(LastStatus::Deprovisioning, None).await;
         if let Some(p) = &self.proxy {
-            p.handle.stop(&why).await;
+            let last = p.handle.stop(&why).await;
+            self.rep.proxy(Some(&last), None, None, self.net.ip()).await;
         }
         reason
     }
@@ -705,5 +767,74 @@ impl<R: Runtime> TaskRunner<R> {
             .status(LastStatus::Stopped, reason.as_deref())
             .await;
         info!(task = %self.id, ?reason, "task stopped");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_proxy_container_shows_the_image_the_proxy_runs_from() {
+        assert_eq!(berth_agent_view::PROXY_IMAGE, PROXY_IMAGE);
+    }
+
+    fn reporter(proxy_name: Option<&str>) -> Reporter {
+        Reporter {
+            client: ServerClient::new("http://127.0.0.1:9", "123456789012", "us-east-1").unwrap(),
+            cluster: "c".into(),
+            arn: "arn:aws:ecs:us-east-1:123456789012:task/c/t".into(),
+            eni: Some("eni".into()),
+            containers: BTreeMap::new(),
+            health: HealthStatus::Unknown,
+            checked: proxy_name.iter().map(|n| n.to_string()).collect(),
+            proxy_name: proxy_name.map(str::to_string),
+        }
+    }
+
+    fn container(name: &str, status: ContainerStatus, health: HealthStatus) -> ContainerState {
+        ContainerState {
+            name: name.into(),
+            status,
+            exit_code: None,
+            health,
+            reason: None,
+            pid: Some(42),
+        }
+    }
+
+    #[test]
+    fn the_proxy_is_reported_under_its_ecs_name_with_its_health() {
+        let name = "ecs-service-connect-fphC624";
+        let mut rep = reporter(Some(name));
+        let ip = Ipv4Addr::new(10, 0, 0, 2);
+        let proxy = container(
+            PROXY_CONTAINER,
+            ContainerStatus::Running,
+            HealthStatus::Healthy,
+        );
+        let ch = rep.change(name, &proxy, ip).unwrap();
+        assert_eq!(
+            ch,
+            json!({"containerName": name, "status": "RUNNING", "healthStatus": "HEALTHY", "runtimeId": "42"})
+        );
+        assert_eq!(rep.change(name, &proxy, ip), None, "nothing new");
+        // An application container without a health check reports no health.
+        let app = container("web", ContainerStatus::Running, HealthStatus::Unknown);
+        let ch = rep.change("web", &app, ip).unwrap();
+        assert_eq!(ch.get("healthStatus"), None);
+        let stopped = ContainerState {
+            exit_code: Some(0),
+            ..container(
+                PROXY_CONTAINER,
+                ContainerStatus::Stopped,
+                HealthStatus::Healthy,
+            )
+        };
+        let ch = rep.change(name, &stopped, ip).unwrap();
+        assert_eq!(
+            (&ch["status"], &ch["exitCode"]),
+            (&json!("STOPPED"), &json!(0))
+        );
     }
 }

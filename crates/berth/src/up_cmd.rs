@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use berth_agent::ServerClient;
 use berth_runtime::ProcessRuntime;
-use berth_up::{Example, Up, UpConfig};
+use berth_up::{Example, Up, UpConfig, Waiting, PROGRESS_EVERY};
 
 use crate::agent_cmd::{
     docker_proxy_command, docker_runtime, host_config, prepare_docker, HostArgs,
@@ -52,7 +53,8 @@ pub struct UpArgs {
     pub host: HostArgs,
 }
 
-/// Runs `berth up` until SIGINT or SIGTERM.
+/// Runs `berth up` until SIGINT or SIGTERM. It says "berth is up" once the server and
+/// agents answer and, with an example, once every service of the example runs.
 pub async fn up(a: UpArgs) -> anyhow::Result<()> {
     if !nix::unistd::geteuid().is_root() {
         anyhow::bail!(
@@ -65,81 +67,23 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
         .map(Example::load)
         .transpose()
         .context("loading the example")?;
-    // The example's secrets stand in for its SSM parameters and Secrets Manager secrets,
-    // unless --secrets names a file.
-    let default_secrets =
-        a.host.secrets.as_path() == Path::new(berth_runtime::DEFAULT_SECRETS_PATH);
-    let secrets = match &example {
-        Some(Example {
-            secrets: Some(s), ..
-        }) if default_secrets => s.clone(),
-        _ => a.host.secrets.clone(),
+    let (config, data_dir) = up_config(&a, example.as_ref())?;
+    let (mut up, runtime_name) = start(config, a.runtime).await?;
+    // With an example, berth is up once its services run (`bring_up`).
+    let header = match example {
+        Some(_) => "berth is starting",
+        None => "berth is up",
     };
-    std::fs::create_dir_all(&a.data_dir)
-        .with_context(|| format!("creating {}", a.data_dir.display()))?;
-    let data_dir = std::path::absolute(&a.data_dir).context("the data directory")?;
-    let mut config = UpConfig {
-        server: berth_server::ServerConfig {
-            listen: a.listen,
-            data_dir: data_dir.clone(),
-            ..Default::default()
-        },
-        agent: host_config(&a.host, &secrets)?,
-    };
-    let docker = match a.runtime {
-        UpRuntime::Process => None,
-        UpRuntime::Docker => Some(docker_runtime().await?),
-        UpRuntime::Auto => match berth_docker::DockerRuntime::connect().await {
-            Ok(d) => Some(prepare_docker(d).await?),
-            Err(e) => {
-                tracing::info!(error = %e, "no Docker Engine; running tasks as processes");
-                None
-            }
-        },
-    };
-    if docker.is_some() {
-        config.agent.proxy_command = docker_proxy_command()?;
-    }
-    let runtime_name = if docker.is_some() {
-        "docker"
-    } else {
-        "process"
-    };
-    let mut up = match docker {
-        Some(d) => Up::start(config, d).await,
-        None => Up::start(config, ProcessRuntime).await,
-    }
-    .context("starting berth")?;
-    let addr = up.addr();
-    println!("berth is up");
-    println!("  API (ECS, Cloud Map): http://{addr}");
-    println!("  data directory:       {}", data_dir.display());
-    println!("  runtime:              {runtime_name}");
-    println!("  aws CLI:              export AWS_ENDPOINT_URL=http://{addr} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={}", a.region);
-    println!("  look:                 berth status --endpoint http://{addr}   (berth logs TASK for a task's output)");
+    print_started(header, up.addr(), &data_dir, runtime_name, &a.region);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     if let Some(ex) = &example {
         let client = up.client(&a.account, &a.region)?;
-        let work = async {
-            println!("example {}: {}", ex.name(), ex.description);
-            for step in ex.apply(&client).await? {
-                println!("  {} {}", if step.created { "+" } else { "=" }, step.what);
-            }
-            println!("  waiting for its services to run...");
-            let reach = ex
-                .wait_running(&client, Duration::from_secs(a.wait_seconds))
-                .await?;
-            for r in reach {
-                for url in &r.urls {
-                    println!("  {}: curl {url}", r.open.service);
-                }
-            }
-            Ok::<_, berth_up::Error>(())
-        };
+        let wait = Duration::from_secs(a.wait_seconds);
         tokio::select! {
-            r = work => if let Err(e) = r {
+            r = bring_up(ex, &client, wait) => if let Err(e) = r {
                 eprintln!("example {}: {e}", ex.name());
+                println!("berth runs, but example {} is not up (see above)", ex.name());
             },
             _ = tokio::signal::ctrl_c() => return stop(up).await,
             _ = term.recv() => return stop(up).await,
@@ -161,6 +105,92 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
         }
     }
     stop(up).await
+}
+
+/// Where the API listens and how to reach it, under `header`.
+fn print_started(header: &str, addr: SocketAddr, data_dir: &Path, runtime: &str, region: &str) {
+    println!("{header}");
+    println!("  API (ECS, Cloud Map): http://{addr}");
+    println!("  data directory:       {}", data_dir.display());
+    println!("  runtime:              {runtime}");
+    println!("  aws CLI:              export AWS_ENDPOINT_URL=http://{addr} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={region}");
+    println!("  look:                 berth status --endpoint http://{addr}   (berth logs TASK for a task's output)");
+}
+
+/// The configuration of `berth up` (the example's secrets stand in for its SSM
+/// parameters and Secrets Manager secrets, unless --secrets names a file), and its
+/// data directory, made absolute.
+fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig, PathBuf)> {
+    let default_secrets =
+        a.host.secrets.as_path() == Path::new(berth_runtime::DEFAULT_SECRETS_PATH);
+    let secrets = match example {
+        Some(Example {
+            secrets: Some(s), ..
+        }) if default_secrets => s.clone(),
+        _ => a.host.secrets.clone(),
+    };
+    std::fs::create_dir_all(&a.data_dir)
+        .with_context(|| format!("creating {}", a.data_dir.display()))?;
+    let data_dir = std::path::absolute(&a.data_dir).context("the data directory")?;
+    let config = UpConfig {
+        server: berth_server::ServerConfig {
+            listen: a.listen,
+            data_dir: data_dir.clone(),
+            ..Default::default()
+        },
+        agent: host_config(&a.host, &secrets)?,
+    };
+    Ok((config, data_dir))
+}
+
+/// Starts berth with the runtime asked for; returns it and the runtime's name.
+async fn start(mut config: UpConfig, runtime: UpRuntime) -> anyhow::Result<(Up, &'static str)> {
+    let docker = match runtime {
+        UpRuntime::Process => None,
+        UpRuntime::Docker => Some(docker_runtime().await?),
+        UpRuntime::Auto => match berth_docker::DockerRuntime::connect().await {
+            Ok(d) => Some(prepare_docker(d).await?),
+            Err(e) => {
+                tracing::info!(error = %e, "no Docker Engine; running tasks as processes");
+                None
+            }
+        },
+    };
+    if docker.is_some() {
+        config.agent.proxy_command = docker_proxy_command()?;
+    }
+    let up = match docker {
+        Some(d) => Up::start(config, d).await.map(|up| (up, "docker")),
+        None => Up::start(config, ProcessRuntime)
+            .await
+            .map(|up| (up, "process")),
+    };
+    up.context("starting berth")
+}
+
+/// Applies the example, waits until every one of its services runs (saying, every so
+/// often, which it still waits for), then says berth is up and where to reach it.
+async fn bring_up(ex: &Example, client: &ServerClient, wait: Duration) -> berth_up::Result<()> {
+    println!("example {}: {}", ex.name(), ex.description);
+    for step in ex.apply(client).await? {
+        println!("  {} {}", if step.created { "+" } else { "=" }, step.what);
+    }
+    println!("  waiting for its services to run...");
+    let still = |waiting: &[Waiting]| {
+        let what: Vec<String> = waiting.iter().map(ToString::to_string).collect();
+        println!("  still waiting for {}", what.join("; "));
+    };
+    let reach = ex.wait_running(client, wait, PROGRESS_EVERY, still).await?;
+    println!(
+        "berth is up: every service of example {} runs its desired count",
+        ex.name()
+    );
+    for r in reach {
+        for url in &r.urls {
+            println!("  {}: curl {url}", r.open.service);
+        }
+    }
+    Ok(())
 }
 
 async fn stop(up: Up) -> anyhow::Result<()> {

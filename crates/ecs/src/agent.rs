@@ -59,13 +59,15 @@ fn port_of(td: Option<&TaskDefinition>, port_name: &str) -> Option<(i64, AppProt
     Some((i64::from(p.container_port.unwrap_or(0)), protocol))
 }
 
-/// True when a task may receive traffic: desired and last RUNNING, and healthy if it
-/// has health checks (never while UNHEALTHY).
+/// True when a task may receive traffic: desired and last RUNNING, and healthy if its
+/// task definition has health checks (never while UNHEALTHY).
 pub(crate) fn serving(task: &Task) -> bool {
     if !task.is_running() {
         return false;
     }
-    let checked = task.containers.iter().any(|c| c.health_status.is_some());
+    // The proxy container's health is the proxy's readiness, not a health check.
+    let checked = (task.containers.iter())
+        .any(|c| c.health_status.is_some() && !c.is_service_connect_proxy());
     match task.health_status {
         HealthStatus::Unhealthy => false,
         HealthStatus::Healthy => true,
@@ -269,13 +271,13 @@ fn add_deployment(
             };
             // `dnsName` defaults to `discoveryName.namespace`; berth also maps the
             // bare discovery name, so `http://nginx` works as well.
-            let short_name = a
-                .dns_name
+            let dns_name = entry.alias_dns_name(a, &ns.name);
+            let short_name = dns_name
                 .strip_suffix(&format!(".{}", ns.name))
                 .filter(|s| *s == discovery)
                 .map(str::to_string);
             out.egress.push(EgressView {
-                dns_name: a.dns_name.clone(),
+                dns_name,
                 short_name,
                 port,
                 upstream: discovery.clone(),
@@ -456,6 +458,9 @@ fn task_view(r: &impl Read, ctx: &Context, t: &Task, v: &mut ViewContext<'_>) ->
         overrides: t.rest.get("overrides").cloned().unwrap_or(Value::Null),
         attachments: json!(t.attachments),
         service_connect,
+        proxy_container: (t.containers.iter())
+            .find(|c| c.is_service_connect_proxy())
+            .map(|c| c.name.clone()),
         firewall: Some(network::firewall(r, ctx, t, Some(v.instance), &mut v.groups)?),
     })
 }
@@ -573,5 +578,53 @@ mod tests {
         let t = json!({"attachments": [], "containers": [{"networkBindings": [{"bindIP": "10.0.0.6"}]}]});
         assert_eq!(task_ip(&t), Some("10.0.0.6"));
         assert_eq!(task_ip(&json!({})), None);
+    }
+
+    /// A task's containers: name, healthStatus.
+    type Containers<'a> = &'a [(&'a str, Option<&'a str>)];
+
+    /// A RUNNING task with `containers` and the task's health.
+    fn running(containers: Containers<'_>, health: &str) -> Task {
+        let containers: Vec<Value> = (containers.iter())
+            .map(|(name, h)| {
+                let mut c = json!({"containerArn": "c", "taskArn": "t", "name": name, "lastStatus": "RUNNING"});
+                if let Some(h) = h {
+                    c["healthStatus"] = json!(h);
+                }
+                c
+            })
+            .collect();
+        serde_json::from_value(json!({
+            "taskArn": "arn:aws:ecs:r:1:task/c/t", "clusterArn": "arn:aws:ecs:r:1:cluster/c",
+            "taskDefinitionArn": "arn:aws:ecs:r:1:task-definition/f:1",
+            "lastStatus": "RUNNING", "desiredStatus": "RUNNING", "healthStatus": health,
+            "group": "service:s", "version": 1, "createdAt": 1.0, "containers": containers
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn a_task_serves_when_healthy_or_without_health_checks_of_its_own() {
+        let proxy = "ecs-service-connect-fphC624";
+        #[rustfmt::skip]
+        let cases: &[(Containers, &str, bool)] = &[
+            (&[("app", None)], "UNKNOWN", true),
+            (&[("app", Some("UNKNOWN"))], "UNKNOWN", false),
+            (&[("app", Some("HEALTHY"))], "HEALTHY", true),
+            (&[("app", None)], "UNHEALTHY", false),
+            // The proxy container's health is no health check of the task's.
+            (&[("app", None), (proxy, Some("UNKNOWN"))], "UNKNOWN", true),
+            (&[("app", None), (proxy, Some("HEALTHY"))], "UNKNOWN", true),
+            (&[("app", Some("UNKNOWN")), (proxy, Some("HEALTHY"))], "UNKNOWN", false),
+            // A container named like it, but not as ECS names the proxy, is the task's.
+            (&[("app", None), ("ecs-service-connect-x", Some("UNKNOWN"))], "UNKNOWN", false),
+        ];
+        for (containers, health, serves) in cases {
+            assert_eq!(
+                serving(&running(containers, health)),
+                *serves,
+                "{containers:?} {health}"
+            );
+        }
     }
 }

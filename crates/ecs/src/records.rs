@@ -274,6 +274,8 @@ pub struct NetworkConfiguration {
 #[serde(rename_all = "camelCase")]
 pub struct ClientAlias {
     pub port: i64,
+    /// As given, else `discoveryName.namespace`; an empty one (as given) answers to the
+    /// default name too: see [`ScService::alias_dns_name`].
     pub dns_name: String,
     #[serde(flatten)]
     pub rest: Rest,
@@ -324,6 +326,19 @@ pub struct ScService {
     /// Members berth only echoes.
     #[serde(flatten)]
     pub rest: Rest,
+}
+
+impl ScService {
+    /// The name the client alias `a` answers to in the namespace called `namespace`:
+    /// its `dnsName`, or `discoveryName.namespace` when that is empty (AWS reads an
+    /// empty `dnsName` as not given; the deployment echoes it as given).
+    pub fn alias_dns_name(&self, a: &ClientAlias, namespace: &str) -> String {
+        if a.dns_name.is_empty() {
+            format!("{}.{namespace}", self.discovery_name)
+        } else {
+            a.dns_name.clone()
+        }
+    }
 }
 
 /// A deployment's `serviceConnectConfiguration`, as resolved.
@@ -478,6 +493,16 @@ pub struct Container {
     /// `cpu`, `memory`, `runtimeId`, `imageDigest`, ...
     #[serde(flatten)]
     pub rest: Rest,
+}
+
+impl Container {
+    /// Whether it is the Service Connect proxy container ECS adds to a service's task
+    /// (it is in no task definition): `ecs-service-connect-` and 7 letters and digits.
+    pub fn is_service_connect_proxy(&self) -> bool {
+        self.name
+            .strip_prefix(berth_agent_view::PROXY_CONTAINER_PREFIX)
+            .is_some_and(|s| s.len() == 7 && s.bytes().all(|b| b.is_ascii_alphanumeric()))
+    }
 }
 
 /// A task.

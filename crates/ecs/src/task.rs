@@ -127,6 +127,35 @@ fn new_containers(n: &NewTask<'_>, id: &str, task_arn: &str) -> Vec<Container> {
         .collect()
 }
 
+/// Letters and digits, as in the names of Service Connect proxy containers.
+const ALNUM: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// The Service Connect proxy container ECS adds, after the task definition's, to a task
+/// of a service with Service Connect: `ecs-service-connect-` and 7 random letters and
+/// digits (chosen once, here), the proxy's image, PENDING until the agent reports the
+/// proxy's state, UNKNOWN health until the proxy is ready.
+fn proxy_container(ctx: &Context, cluster: &str, t: &Task) -> Container {
+    let name = format!(
+        "{}{}",
+        berth_agent_view::PROXY_CONTAINER_PREFIX,
+        random_string(7, ALNUM)
+    );
+    let uuid = berth_awsproto::uuid_v4();
+    Container {
+        container_arn: ctx.arn("ecs", &format!("container/{cluster}/{}/{uuid}", t.id())),
+        task_arn: t.task_arn.clone(),
+        name,
+        image: Some(berth_agent_view::PROXY_IMAGE.to_string()),
+        last_status: ContainerStatus::Pending,
+        exit_code: None,
+        reason: None,
+        health_status: Some(HealthStatus::Unknown),
+        network_interfaces: Vec::new(),
+        network_bindings: None,
+        rest: Rest::new(),
+    }
+}
+
 /// The members of a new task berth only echoes: attributes, overrides, Fargate's
 /// platform.
 fn echoed(n: &NewTask<'_>, overrides: &[ContainerOverride]) -> Rest {
@@ -238,9 +267,19 @@ fn vpc_placement(w: &mut Writer<'_>, ctx: &Context, n: &RunInput) -> R<Option<Vp
     network::resolve_awsvpc(w, ctx, a).map(Some)
 }
 
-/// Builds a task, gives an awsvpc one its network interface, and stores it.
-fn create_task(w: &mut Writer<'_>, n: &NewTask<'_>, vpc: Option<&VpcPlacement>) -> R<Task> {
+/// Builds a task (with its Service Connect proxy's container after the task
+/// definition's if `proxy`), gives an awsvpc one its network interface, and stores it.
+fn create_task(
+    w: &mut Writer<'_>,
+    n: &NewTask<'_>,
+    vpc: Option<&VpcPlacement>,
+    proxy: bool,
+) -> R<Task> {
     let mut t = build_task(n)?;
+    if proxy {
+        let c = proxy_container(n.ctx, n.cluster, &t);
+        t.containers.push(c);
+    }
     if let Some(p) = vpc {
         network::attach_interface(w, n.ctx, &mut t, p)?;
     }
@@ -250,7 +289,7 @@ fn create_task(w: &mut Writer<'_>, n: &NewTask<'_>, vpc: Option<&VpcPlacement>) 
 
 /// Builds and stores a task of `deployment` of the service `service_name` (what the
 /// service scheduler starts): `startedBy` is the deployment id and `group`
-/// `service:<name>`, as on ECS.
+/// `service:<name>`, as on ECS; with Service Connect, its proxy container last.
 pub(crate) fn new_service_task(
     w: &mut Writer<'_>,
     ctx: &Context,
@@ -275,7 +314,8 @@ pub(crate) fn new_service_task(
         launch_type: deployment.launch_type,
         container_instance: None,
     };
-    create_task(w, &n, vpc.as_ref())
+    let sc = deployment.service_connect_configuration.as_ref();
+    create_task(w, &n, vpc.as_ref(), sc.is_some_and(|sc| sc.enabled))
 }
 
 /// Sets a task's desired status to STOPPED at `at` (stamping ECS's members); a task no
@@ -434,7 +474,7 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 launch_type: launch_type_of(&i),
                 container_instance: None,
             };
-            tasks.push(create_task(w, &n, vpc.as_ref())?);
+            tasks.push(create_task(w, &n, vpc.as_ref(), false)?);
         }
         if let Some(token) = &i.client_token {
             let arns: Vec<&str> = tasks.iter().map(|t| t.task_arn.as_str()).collect();
@@ -480,7 +520,7 @@ pub fn start(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                         launch_type: Some(LaunchType::Ec2),
                         container_instance: Some(inst.container_instance_arn),
                     };
-                    tasks.push(public(create_task(w, &n, vpc.as_ref())?, false)?);
+                    tasks.push(public(create_task(w, &n, vpc.as_ref(), false)?, false)?);
                 }
                 Some(inst) => {
                     failures.push(json!({"arn": inst.container_instance_arn, "reason": "INACTIVE"}))

@@ -1141,6 +1141,47 @@ fn standalone_tasks(g: &mut Golden) {
     g.view("rules", &inst_id);
 }
 
+/// Seed 003's annotated configuration, as written: four entries on one port of namespace
+/// `internal` (the last with `dnsName: ""`, read as not given), the service it makes and
+/// what its task's proxy is told (an egress per client alias).
+fn seed003_overview(g: &mut Golden) {
+    g.section("Service Connect configuration overview (seed 003)");
+    g.sd("CreateHttpNamespace", json!({"Name": "internal"}));
+    g.ecs("CreateCluster", json!({"clusterName": "overview"}));
+    g.tick(0.5);
+    g.reconcile();
+    g.ecs(
+        "RegisterTaskDefinition",
+        json!({"family": "overview", "memory": "512",
+        "containerDefinitions": [{"name": "app", "image": "x",
+            "portMappings": [{"name": "http", "containerPort": 8080, "appProtocol": "http"}]}]}),
+    );
+    g.ecs("CreateService", json!({"cluster": "overview", "serviceName": "overview",
+        "taskDefinition": "overview", "desiredCount": 1,
+        "serviceConnectConfiguration": {"enabled": true, "namespace": "internal", "services": [
+            {"portName": "http"},
+            {"discoveryName": "http-second", "portName": "http"},
+            {"clientAliases": [{"dnsName": "db", "port": 81}], "discoveryName": "http-three", "portName": "http"},
+            {"clientAliases": [{"dnsName": "", "port": 81}], "discoveryName": "http-four", "portName": "http",
+             "ingressPortOverride": 99}]}}));
+    g.ecs("ListServicesByNamespace", json!({"namespace": "internal"}));
+    let inst = g.ecs(
+        "RegisterContainerInstance",
+        json!({"cluster": "overview", "totalResources": [
+            {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
+            {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096}]}),
+    );
+    let inst_id = last(
+        inst["containerInstance"]["containerInstanceArn"]
+            .as_str()
+            .unwrap(),
+    );
+    g.connect("overview", &inst_id, true);
+    g.tick(0.5);
+    g.reconcile();
+    g.view("overview", &inst_id);
+}
+
 #[test]
 fn api_answers_match_the_golden_transcript() {
     let mut g = Golden::new();
@@ -1152,6 +1193,7 @@ fn api_answers_match_the_golden_transcript() {
     tags_and_deletes(&mut g);
     service_rules(&mut g);
     standalone_tasks(&mut g);
+    seed003_overview(&mut g);
     round_trip_store(&g);
     g.out.check("api.txt");
 }

@@ -20,14 +20,14 @@
 //! an example again after a restart: a cluster that exists, a task definition family
 //! with a revision, or an ACTIVE service is left as it is.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_agent::ServerClient;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
+use crate::wait::{self, ServiceRef, Waiting};
 use crate::{Error, Result};
 
 /// The manifest's file name in an example directory.
@@ -227,62 +227,43 @@ impl Example {
         Ok(out)
     }
 
-    /// Waits until every service the example creates runs its desired count in one
-    /// deployment, with every task healthy where its task definition has health
-    /// checks; then returns the URLs of the `open` services' tasks.
+    /// The services the example creates.
+    pub fn services(&self) -> Vec<ServiceRef> {
+        (self.steps.iter())
+            .filter(|s| s.action == Action::CreateService)
+            .map(|s| ServiceRef {
+                cluster: cluster_of(&s.input).to_string(),
+                service: str_of(&s.input, "serviceName").to_string(),
+            })
+            .collect()
+    }
+
+    /// Waits until every service the example creates runs (see [`wait::until_running`]:
+    /// `progress` gets those it still waits for, every `every`); then returns the URLs
+    /// of the `open` services' tasks.
     pub async fn wait_running(
         &self,
         client: &ServerClient,
         timeout: Duration,
+        every: Duration,
+        progress: impl FnMut(&[Waiting]),
     ) -> Result<Vec<Reachable>> {
-        let deadline = Instant::now() + timeout;
-        let services: Vec<(String, String)> = self
-            .steps
-            .iter()
-            .filter(|s| s.action == Action::CreateService)
-            .map(|s| {
-                (
-                    cluster_of(&s.input).to_string(),
-                    str_of(&s.input, "serviceName").to_string(),
-                )
+        let ips = wait::until_running(client, &self.services(), timeout, every, progress).await?;
+        let urls = |o: &Open| {
+            let of = ServiceRef {
+                cluster: o.cluster.clone(),
+                service: o.service.clone(),
+            };
+            (ips.get(&of).into_iter().flatten())
+                .map(|ip| format!("http://{ip}:{}{}", o.port, o.path))
+                .collect()
+        };
+        Ok((self.open.iter())
+            .map(|o| Reachable {
+                open: o.clone(),
+                urls: urls(o),
             })
-            .collect();
-        let mut checks: HashMap<String, bool> = HashMap::new();
-        loop {
-            let mut waiting = Vec::new();
-            let mut ips: HashMap<(String, String), Vec<String>> = HashMap::new();
-            for (cluster, service) in &services {
-                match service_ready(client, cluster, service, &mut checks).await? {
-                    Some(found) => {
-                        ips.insert((cluster.clone(), service.clone()), found);
-                    }
-                    None => waiting.push(format!("{service} ({cluster})")),
-                }
-            }
-            if waiting.is_empty() {
-                return Ok(self
-                    .open
-                    .iter()
-                    .map(|o| Reachable {
-                        open: o.clone(),
-                        urls: ips
-                            .get(&(o.cluster.clone(), o.service.clone()))
-                            .into_iter()
-                            .flatten()
-                            .map(|ip| format!("http://{ip}:{}{}", o.port, o.path))
-                            .collect(),
-                    })
-                    .collect());
-            }
-            if Instant::now() >= deadline {
-                return Err(Error::Example(format!(
-                    "not running after {} s: {} (see `berth status` and `berth logs`)",
-                    timeout.as_secs(),
-                    waiting.join(", ")
-                )));
-            }
-            tokio::time::sleep(Duration::from_millis(500)).await;
-        }
+            .collect())
     }
 }
 
@@ -367,72 +348,6 @@ async fn apply_step(client: &ServerClient, step: &Step) -> Result<Applied> {
             })
         }
     }
-}
-
-/// The IPs of a service's tasks once it runs as asked, else `None`.
-async fn service_ready(
-    client: &ServerClient,
-    cluster: &str,
-    service: &str,
-    checks: &mut HashMap<String, bool>,
-) -> Result<Option<Vec<String>>> {
-    let d = client
-        .ecs(
-            "DescribeServices",
-            &json!({"cluster": cluster, "services": [service]}),
-        )
-        .await?;
-    let s = &d["services"][0];
-    let desired = s["desiredCount"].as_i64().unwrap_or(0);
-    let steady = s["deployments"].as_array().is_some_and(|d| d.len() == 1)
-        && s["runningCount"].as_i64() == Some(desired);
-    if !steady {
-        return Ok(None);
-    }
-    let listed = client
-        .ecs(
-            "ListTasks",
-            &json!({"cluster": cluster, "serviceName": service, "desiredStatus": "RUNNING"}),
-        )
-        .await?;
-    let arns = listed["taskArns"].clone();
-    if arns.as_array().is_none_or(|a| a.is_empty()) {
-        return Ok((desired == 0).then(Vec::new));
-    }
-    let tasks = client
-        .ecs("DescribeTasks", &json!({"cluster": cluster, "tasks": arns}))
-        .await?;
-    let mut ips = Vec::new();
-    for t in tasks["tasks"].as_array().into_iter().flatten() {
-        if t["lastStatus"] != "RUNNING" {
-            return Ok(None);
-        }
-        let td = t["taskDefinitionArn"].as_str().unwrap_or_default();
-        let has_checks = match checks.get(td) {
-            Some(h) => *h,
-            None => {
-                let d = client
-                    .ecs("DescribeTaskDefinition", &json!({"taskDefinition": td}))
-                    .await?;
-                let h = d["taskDefinition"]["containerDefinitions"]
-                    .as_array()
-                    .into_iter()
-                    .flatten()
-                    .any(|c| c.get("healthCheck").is_some());
-                checks.insert(td.to_string(), h);
-                h
-            }
-        };
-        if has_checks && t["healthStatus"] != "HEALTHY" {
-            return Ok(None);
-        }
-        match berth_ecs::agent::task_ip(t) {
-            Some(ip) => ips.push(ip.to_string()),
-            None => return Ok(None),
-        }
-    }
-    ips.sort();
-    Ok(Some(ips))
 }
 
 #[cfg(test)]

@@ -9,9 +9,11 @@
 //! bridge if `berth up` made it. The store keeps clusters, task definitions and
 //! services, so the next start resumes them: the scheduler starts their tasks again.
 //!
-//! [`example`] loads and applies the examples under `examples/`.
+//! [`example`] loads and applies the examples under `examples/`; [`wait`] waits until
+//! an example's services run.
 
 pub mod example;
+pub mod wait;
 
 use std::collections::HashMap;
 use std::net::{Ipv4Addr, SocketAddr};
@@ -29,6 +31,7 @@ use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 pub use example::Example;
+pub use wait::{Waiting, PROGRESS_EVERY};
 
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]

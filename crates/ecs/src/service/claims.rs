@@ -15,18 +15,16 @@ pub(super) fn sc_root(ctx: &Context, ns_id: &str) -> String {
     format!("{}sc/{ns_id}/", root(ctx))
 }
 
-/// Each served entry of `config`: its discoveryName and its client aliases as
-/// `dnsName:port`.
-fn names(config: &ScConfiguration) -> Vec<(&str, Vec<String>)> {
+/// Each served entry of `config` (in the namespace called `namespace`): its
+/// discoveryName and its client aliases as `dnsName:port`.
+fn names<'a>(config: &'a ScConfiguration, namespace: &str) -> Vec<(&'a str, Vec<String>)> {
     config
         .services
         .iter()
         .flatten()
         .map(|s| {
-            let aliases = s
-                .client_aliases
-                .iter()
-                .map(|a| format!("{}:{}", a.dns_name, a.port))
+            let aliases = (s.client_aliases.iter())
+                .map(|a| format!("{}:{}", s.alias_dns_name(a, namespace), a.port))
                 .collect();
             (s.discovery_name.as_str(), aliases)
         })
@@ -39,7 +37,7 @@ fn claim(w: &mut Writer<'_>, ctx: &Context, arn: &str, sc: &ResolvedSc) -> R<Vec
     let ns = &sc.namespace;
     let base = sc_root(ctx, &ns.id);
     let mut resources = Vec::new();
-    for (discovery, aliases) in names(&sc.config) {
+    for (discovery, aliases) in names(&sc.config, &ns.name) {
         let name_key = format!("{base}name/{discovery}");
         ensure_free(
             w,
@@ -121,8 +119,8 @@ pub(super) fn release(
         };
         let base = sc_root(ctx, &ns.id);
         let kept = keep.filter(|k| k.namespace.id == ns.id);
-        let kept_names = kept.map(|k| names(&k.config)).unwrap_or_default();
-        for (discovery, aliases) in names(config) {
+        let kept_names = (kept.map(|k| names(&k.config, &ns.name))).unwrap_or_default();
+        for (discovery, aliases) in names(config, &ns.name) {
             if !kept_names.iter().any(|(d, _)| *d == discovery) {
                 release_key(w, &format!("{base}name/{discovery}"), arn)?;
             }

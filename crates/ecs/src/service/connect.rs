@@ -2,7 +2,8 @@
 //! rules (`rules::SC_SWITCH`, `rules::ScAt::RULES`: the task definition, each entry,
 //! the logs), with its defaults filled in (`discoveryName` from `portName`, `dnsName` as
 //! `discoveryName.namespace`, the cluster's default namespace), as the typed
-//! configuration a deployment stores.
+//! configuration a deployment stores. An empty `dnsName` is read as not given (it
+//! answers to `discoveryName.namespace`) but echoed as given.
 
 use std::collections::BTreeMap;
 
@@ -102,7 +103,8 @@ fn resolve_entry(e: &EntryAt<'_>) -> ScService {
         client_aliases: (e.aliases().iter())
             .map(|a| ClientAlias {
                 port: a.port.unwrap_or_default(),
-                dns_name: e.dns_name(a),
+                // An empty `dnsName` is echoed as given (it answers to the default).
+                dns_name: a.dns_name.clone().unwrap_or_else(|| e.dns_name(a)),
                 rest: a.rest.clone(),
             })
             .collect(),

@@ -211,6 +211,9 @@ fn service_connect_cases() -> Vec<Case> {
         (c, json!({"serviceConnectConfiguration": sc(json!([{"portName": "http", "clientAliases": [{"port": 80, "dnsName": "A"}]}]))}), INVALID, "clientAliases[0].dnsName 'A' is invalid: up to 127"),
         (c, json!({"serviceConnectConfiguration": sc(json!([{"portName": "http", "clientAliases": [{"port": 80, "dnsName": "s"}]},
             {"portName": "tcp", "clientAliases": [{"port": 80, "dnsName": "s"}]}]))}), INVALID, "services[1].clientAliases[0]: the alias s:80 is used more than once"),
+        (c, json!({"serviceConnectConfiguration": sc(json!([{"portName": "http", "discoveryName": "a", "clientAliases": [{"port": 81, "dnsName": ""}]},
+            {"portName": "tcp", "clientAliases": [{"port": 81, "dnsName": "a.c.local"}]}]))}), INVALID, "services[1].clientAliases[0]: the alias a.c.local:81 is used more than once"),
+        (c, json!({"serviceConnectConfiguration": sc(json!([{"portName": "http", "discoveryName": "web", "clientAliases": [{"port": 80, "dnsName": ""}]}]))}), INVALID, "the discoveryName 'web' is already used"),
         (c, json!({"serviceConnectConfiguration": sc(json!([{"portName": "http", "ingressPortOverride": 0}]))}), INVALID, "services[0].ingressPortOverride 0 must be between 1 and 65535."),
         (c, json!({"serviceConnectConfiguration": sc(json!([{"portName": "http", "ingressPortOverride": 8080}]))}), INVALID, "ingressPortOverride 8080 must differ from the container port of 'http'."),
         (c, json!({"serviceConnectConfiguration": sc(json!([{"portName": "http", "timeout": {"idleTimeoutSeconds": -1}}]))}), INVALID, "services[0].timeout.idleTimeoutSeconds -1 is out of range."),
@@ -312,6 +315,57 @@ fn every_valid_input_of_the_cases_is_valid() {
         f.ok(op, valid(op));
     }
     f.ok("UpdateService", valid("UpdateService"));
+}
+
+/// Client aliases Service Connect accepts: the `dnsName` given, what the deployment
+/// echoes, and the name the alias answers to (claimed in the namespace).
+#[rustfmt::skip]
+fn accepted_aliases() -> Vec<(Value, &'static str, &'static str)> {
+    vec![
+        (json!({"port": 81}), "new.c.local", "new.c.local:81"),
+        // Seed 003: an empty dnsName is read as not given.
+        (json!({"port": 81, "dnsName": ""}), "", "new.c.local:81"),
+        (json!({"port": 81, "dnsName": "db"}), "db", "db:81"),
+        (json!({"port": 81, "dnsName": "db.internal"}), "db.internal", "db.internal:81"),
+    ]
+}
+
+#[test]
+fn accepted_aliases_are_echoed_and_claim_their_name() {
+    let f = fixture();
+    for (alias, echoed, claims) in accepted_aliases() {
+        let entry = json!([{"portName": "http", "discoveryName": "new", "clientAliases": [alias]}]);
+        let input = patched(
+            &valid(C),
+            &json!({"serviceConnectConfiguration": sc(entry.clone())}),
+        );
+        let out = f.ok(C, input);
+        let d = &out["service"]["deployments"][0]["serviceConnectConfiguration"];
+        assert_eq!(
+            d["services"][0]["clientAliases"][0]["dnsName"], echoed,
+            "{alias}"
+        );
+        // The name is taken: another service cannot claim it.
+        let port = claims.rsplit_once(':').unwrap().1.parse::<u16>().unwrap();
+        let dns = claims.rsplit_once(':').unwrap().0;
+        let other = json!([{"portName": "tcp", "discoveryName": "other", "clientAliases": [{"port": port, "dnsName": dns}]}]);
+        let input = patched(
+            &valid(C),
+            &json!({"serviceName": "other", "serviceConnectConfiguration": sc(other)}),
+        );
+        let e = f.call(C, input).expect_err(claims);
+        assert!(
+            e.message
+                .contains(&format!("the client alias {claims} is already used")),
+            "{}",
+            e.message
+        );
+        f.ok(
+            "UpdateService",
+            json!({"cluster": "c", "service": "new", "desiredCount": 0}),
+        );
+        f.ok("DeleteService", json!({"cluster": "c", "service": "new"}));
+    }
 }
 
 #[test]

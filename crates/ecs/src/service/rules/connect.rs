@@ -189,11 +189,13 @@ impl<'a> EntryAt<'a> {
             .unwrap_or(self.port_name())
     }
 
-    /// A client alias's `dnsName`, `discoveryName.namespace` unless given.
+    /// The name a client alias answers to: its `dnsName`, `discoveryName.namespace`
+    /// when it is not given or empty (AWS reads an empty `dnsName` as not given).
     pub(in crate::service) fn dns_name(&self, a: &ClientAliasInput) -> String {
-        a.dns_name
-            .clone()
-            .unwrap_or_else(|| format!("{}.{}", self.discovery(), self.sc.namespace))
+        match a.dns_name.as_deref().filter(|n| !n.is_empty()) {
+            Some(n) => n.to_string(),
+            None => format!("{}.{}", self.discovery(), self.sc.namespace),
+        }
     }
 
     /// A client alias as `dnsName:port`, the name it claims.
