@@ -57,6 +57,7 @@ mod rules;
 mod subnet;
 mod tags;
 mod vpc;
+mod region;
 mod zones;
 
 #[cfg(test)]

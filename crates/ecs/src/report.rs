@@ -59,6 +59,10 @@ struct TaskChange {
     health_status: Option<String>,
 }
 
+/// The attachment details an agent reports; the rest (subnet, interface, security
+/// groups) are the control plane's.
+const AGENT_DETAILS: &[&str] = &["privateIPv4Address", "privateDnsName"];
+
 /// A status member of a report, parsed, or an error naming the field and the values
 /// it may take.
 fn parse_status<T: Copy>(
@@ -193,8 +197,14 @@ fn apply_attachment(task: &mut Task, a: &AttachmentChange, field: &str) -> R<()>
         })?;
     att.status = status.to_string();
     for d in a.details.iter().flatten() {
-        if d.name.is_none() {
+        let Some(name) = d.name.as_deref() else {
             return Err(invalid(format!("{field}.details[].name is required.")));
+        };
+        if !AGENT_DETAILS.contains(&name) {
+            return Err(invalid(format!(
+                "{field}.details: '{name}' is not reported by an agent (one of {}).",
+                AGENT_DETAILS.join(", ")
+            )));
         }
         att.details.retain(|x| x.name != d.name);
         att.details.push(d.clone());

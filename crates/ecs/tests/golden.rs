@@ -141,9 +141,28 @@ fn examples_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples")
 }
 
-/// Replays an example's `example.json` calls, as `berth up` does.
+/// Makes a network as `berth up` imports it (in the golden account and region).
+fn import_network(g: &Golden, doc: Value) {
+    let docs: Vec<berth_ec2::NetworkImport> = match doc {
+        Value::Array(a) => a.into_iter().map(|d| serde_json::from_value(d).unwrap()).collect(),
+        d => vec![serde_json::from_value(d).unwrap()],
+    };
+    for doc in docs {
+        let doc = doc.in_region(&g.ctx.region);
+        g.ecs
+            .store()
+            .write(|w| berth_ec2::import_in(w, &g.ctx, &doc))
+            .unwrap();
+    }
+}
+
+/// Replays an example's `example.json` calls, as `berth up` does, after importing its
+/// network.
 fn replay_example(g: &mut Golden, name: &str) {
     let dir = examples_dir().join(name);
+    if let Ok(text) = std::fs::read_to_string(dir.join("network.json")) {
+        import_network(g, serde_json::from_str(&text).unwrap());
+    }
     let spec: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("example.json")).unwrap()).unwrap();
     for step in spec["steps"].as_array().unwrap() {
@@ -557,13 +576,13 @@ fn bad_inputs() -> Vec<(&'static str, Value)> {
         (
             "CreateService",
             json!({"cluster": "retail-store-ecs-cluster", "serviceName": "x", "taskDefinition": "retail-store-ecs-catalog", "desiredCount": 1,
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}},
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"]}},
             "serviceConnectConfiguration": {"enabled": true, "services": [{"portName": "application", "discoveryName": "catalog"}]}}),
         ),
         (
             "CreateService",
             json!({"cluster": "retail-store-ecs-cluster", "serviceName": "x", "taskDefinition": "retail-store-ecs-catalog", "desiredCount": 1,
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}},
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"]}},
             "serviceConnectConfiguration": {"enabled": true, "namespace": "nowhere", "services": [{"portName": "application", "discoveryName": "x"}]}}),
         ),
         (
@@ -711,7 +730,7 @@ fn rules_task_definitions(g: &mut Golden) {
 /// CreateService inputs that each break one rule (or several, to show which answers
 /// first), over a valid bridge-mode service of cluster `rules`.
 fn bad_creates(base: &Value) -> Vec<Value> {
-    let vpc = json!({"awsvpcConfiguration": {"subnets": ["s"]}});
+    let vpc = json!({"awsvpcConfiguration": {"subnets": ["subnet-s"]}});
     let sc = |services: Value| json!({"enabled": true, "services": services});
     let http = |extra: Value| {
         let mut e = json!({"portName": "http"});
@@ -749,13 +768,13 @@ fn bad_creates(base: &Value) -> Vec<Value> {
             json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {}}}),
         ),
         p(
-            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": vec!["s"; 17]}}}),
+            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": vec!["subnet-s"; 17]}}}),
         ),
         p(
-            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"], "securityGroups": vec!["g"; 6]}}}),
+            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"], "securityGroups": vec!["sg-g"; 6]}}}),
         ),
         p(
-            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"], "assignPublicIp": "YES"}}}),
+            json!({"taskDefinition": "rules-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"], "assignPublicIp": "YES"}}}),
         ),
         p(json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}})),
         p(json!({"launchType": "FARGATE"})),
@@ -928,7 +947,7 @@ fn service_rules(g: &mut Golden) {
         "role": "arn:aws:iam::123456789012:role/r",
         "deploymentConfiguration": {"maximumPercent": 150, "minimumHealthyPercent": 50, "alarms": {"enable": false, "rollback": false, "alarmNames": []},
             "deploymentCircuitBreaker": {"enable": true, "rollback": true}},
-        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s1", "s2"], "securityGroups": ["g"]}},
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s1", "subnet-s2"], "securityGroups": ["sg-g"]}},
         "serviceConnectConfiguration": {"enabled": true, "services": [{"portName": "grpc", "discoveryName": "vpc-grpc", "clientAliases": [{"port": 50051}]}]}})));
 
     // UpdateService.
@@ -987,7 +1006,7 @@ fn service_rules(g: &mut Golden) {
         {"portName": "http", "discoveryName": "web"}]}})));
     g.tick(1.0);
     g.ecs("UpdateService", up(json!({"service": "fargate", "platformVersion": "LATEST",
-        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s3"], "assignPublicIp": "ENABLED"}}})));
+        "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s2"], "assignPublicIp": "ENABLED"}}})));
     g.ecs(
         "UpdateService",
         up(json!({"service": "fargate", "taskDefinition": "rules-vpc:1"})),
@@ -1108,7 +1127,7 @@ fn standalone_tasks(g: &mut Golden) {
         run(
             json!({"taskDefinition": "solo-vpc", "networkConfiguration": {"awsvpcConfiguration": {"subnets": []}}}),
         ),
-        run(json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}}})),
+        run(json!({"networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s"]}}})),
         run(json!({"launchType": "FARGATE"})),
         run(json!({"taskDefinition": "nope"})),
         run(json!({"taskDefinition": null})),
@@ -1117,7 +1136,7 @@ fn standalone_tasks(g: &mut Golden) {
         ),
         run(
             json!({"taskDefinition": "solo-vpc:1", "launchType": "FARGATE",
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s1"]}}}),
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-s1"]}}}),
         ),
     ] {
         g.ecs("RunTask", input);
@@ -1185,6 +1204,17 @@ fn seed003_overview(g: &mut Golden) {
 #[test]
 fn api_answers_match_the_golden_transcript() {
     let mut g = Golden::new();
+    import_network(
+        &g,
+        json!({"vpcs": [{"vpcId": "vpc-golden", "cidrBlock": "10.9.0.0/16",
+            "subnets": [
+                {"subnetId": "subnet-1", "cidrBlock": "10.9.0.0/24", "availabilityZone": "us-east-1a"},
+                {"subnetId": "subnet-s", "cidrBlock": "10.9.1.0/24", "availabilityZone": "us-east-1a"},
+                {"subnetId": "subnet-s1", "cidrBlock": "10.9.2.0/24", "availabilityZone": "us-east-1b"},
+                {"subnetId": "subnet-s2", "cidrBlock": "10.9.3.0/24", "availabilityZone": "us-east-1c"}],
+            "securityGroups": [{"groupId": "sg-g", "groupName": "g", "description": "golden",
+                "ingress": [{"ipProtocol": "-1", "sourceGroup": "self"}]}]}]}),
+    );
     nginx_walkthrough(&mut g);
     round_trip_store(&g);
     retail_and_cats_dogs(&mut g);
