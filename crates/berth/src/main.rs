@@ -31,7 +31,7 @@ enum Command {
     /// Show clusters, services, deployments, tasks, endpoints and each service's
     /// traffic health.
     Status(status_cmd::StatusArgs),
-    /// Run the control plane: the ECS and Cloud Map APIs on a durable store.
+    /// Run the control plane: the ECS, Cloud Map, EC2 and STS APIs on a durable store.
     Server {
         /// Address the API listens on.
         #[arg(long, env = "BERTH_LISTEN", default_value = berth_server::DEFAULT_LISTEN)]
@@ -42,6 +42,11 @@ enum Command {
         /// Largest request body accepted, in bytes.
         #[arg(long, default_value_t = berth_server::DEFAULT_MAX_BODY)]
         max_body_bytes: usize,
+        /// A network to recreate before listening: VPCs, subnets and security groups
+        /// under the ids they have on AWS (JSON; repeatable; the README's "Your AWS
+        /// network" says how).
+        #[arg(long = "network", value_name = "FILE")]
+        networks: Vec<PathBuf>,
     },
     /// Join a berth server as a container instance and run the tasks placed on it, with a
     /// berth proxy beside each (needs root: task namespaces, veths, a bridge).
@@ -89,7 +94,13 @@ fn main() -> anyhow::Result<()> {
             listen,
             data_dir,
             max_body_bytes,
-        } => rt.block_on(server(listen, data_dir, max_body_bytes)),
+            networks,
+        } => rt.block_on(server(berth_server::ServerConfig {
+            listen,
+            data_dir,
+            max_body_bytes,
+            network_files: networks,
+        })),
         Command::Pause => rt.block_on(pause()),
         Command::Image { command } => rt.block_on(image_cmd::run(command)),
         Command::Demo(a) => rt.block_on(demo_cmd::run(a)),
@@ -101,18 +112,11 @@ fn main() -> anyhow::Result<()> {
     }
 }
 
-async fn server(
-    listen: SocketAddr,
-    data_dir: PathBuf,
-    max_body_bytes: usize,
-) -> anyhow::Result<()> {
-    let running = berth_server::start(berth_server::ServerConfig {
-        listen,
-        data_dir: data_dir.clone(),
-        max_body_bytes,
-    })
-    .await
-    .context("starting the berth server")?;
+async fn server(config: berth_server::ServerConfig) -> anyhow::Result<()> {
+    let data_dir = config.data_dir.clone();
+    let running = berth_server::start(config)
+        .await
+        .context("starting the berth server")?;
     println!("berth server listening on http://{}", running.addr);
     println!("data directory: {}", data_dir.display());
     println!(

@@ -27,7 +27,7 @@
 use std::path::Path;
 
 use berth_awsproto::{ApiError, Context, DEFAULT_ACCOUNT, DEFAULT_REGION};
-use berth_store::Writer;
+use berth_store::{Store, Writer};
 use serde::Deserialize;
 
 use crate::cidr::Ipv4Cidr;
@@ -192,6 +192,24 @@ pub fn parse_network_file(path: &Path) -> Result<Vec<NetworkImport>, ImportError
         serde_json::from_value::<NetworkImport>(value).map(|d| vec![d])
     };
     docs.map_err(|source| ImportError::Parse { path: name, source })
+}
+
+/// Reads a network file and imports it, all of it in one transaction or nothing.
+/// Returns how many documents it held.
+pub fn import_file(store: &Store, path: &Path) -> Result<usize, ImportError> {
+    let docs = parse_network_file(path)?;
+    store
+        .write(|w| {
+            for doc in &docs {
+                import_in(w, &doc.context(), doc)?;
+            }
+            Ok::<_, ApiError>(())
+        })
+        .map_err(|source| ImportError::Apply {
+            path: path.display().to_string(),
+            source,
+        })?;
+    Ok(docs.len())
 }
 
 impl NetworkImport {

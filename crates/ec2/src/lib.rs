@@ -70,8 +70,8 @@ pub use eni::{
 };
 pub use group::{default_group_in, security_group_in};
 pub use import::{
-    import_in, parse_network_file, GroupImport, ImportError, NetworkImport, RuleImport,
-    SubnetImport, VpcImport,
+    import_file, import_in, parse_network_file, GroupImport, ImportError, NetworkImport,
+    RuleImport, SubnetImport, TagImport, VpcImport,
 };
 pub use records::{
     InterfaceStatus, NetworkInterface, SecurityGroup, SecurityGroupRule, Subnet, SubnetState, Tag,

@@ -142,33 +142,39 @@ pub(crate) fn ports(
         PortMeaning::Ignored => Ok(None),
         PortMeaning::Range => {
             let (Some(from), Some(to)) = (from, to) else {
-                return Err(invalid(
-                    "Invalid value for portRange. Must specify both from and to ports with TCP/UDP.",
+                return Err(port_range(
+                    "Must specify both from and to ports with TCP/UDP.",
                 ));
             };
             if !(0..=65535).contains(&from) || !(0..=65535).contains(&to) || from > to {
-                return Err(invalid(format!(
-                    "Invalid value for portRange. The range {from}-{to} must lie within 0-65535, \
-                     its first port not above its last."
+                return Err(port_range(&format!(
+                    "Ports {from}-{to} must lie within 0-65535, the first not above the last."
                 )));
             }
             Ok(Some((from, to)))
         }
         PortMeaning::TypeCode => {
-            let (kind, code) = (from.unwrap_or(-1), to.unwrap_or(-1));
+            let (Some(kind), Some(code)) = (from, to) else {
+                return Err(port_range("Must specify both from and to ports with ICMP."));
+            };
             if !(-1..=255).contains(&kind) || !(-1..=255).contains(&code) {
-                return Err(invalid(format!(
-                    "Invalid value for portRange. ICMP type {kind} and code {code} must be -1 to 255."
+                return Err(port_range(&format!(
+                    "ICMP type {kind} and code {code} must be -1 to 255."
                 )));
             }
             if kind == -1 && code != -1 {
-                return Err(invalid(
-                    "Invalid value for portRange. An ICMP rule for every type is for every code.",
+                return Err(port_range(
+                    "An ICMP rule for every type (-1) is for every code (-1).",
                 ));
             }
             Ok(Some((kind, code)))
         }
     }
+}
+
+/// EC2's error for ports that do not fit the protocol.
+fn port_range(why: &str) -> ApiError {
+    invalid(format!("Invalid value '{why}' for portRange."))
 }
 
 /// The characters EC2 allows in rule and group descriptions and group names.
@@ -487,7 +493,8 @@ mod tests {
             ("tcp", Some(90), Some(80), Err(())),
             ("tcp", Some(-1), Some(-1), Err(())),
             ("tcp", Some(1), Some(65536), Err(())),
-            ("icmp", None, None, Ok(Some((-1, -1)))),
+            ("icmp", None, None, Err(())),
+            ("icmp", Some(-1), Some(-1), Ok(Some((-1, -1)))),
             ("icmp", Some(8), Some(-1), Ok(Some((8, -1)))),
             ("icmp", Some(-1), Some(0), Err(())),
             ("icmp", Some(256), Some(0), Err(())),

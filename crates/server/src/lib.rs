@@ -1,5 +1,5 @@
 //! The berth control plane's HTTP server: one listener for every AWS service berth
-//! serves (ECS, Cloud Map, STS), whichever protocol each speaks: AWS JSON 1.0/1.1
+//! serves (ECS, Cloud Map, EC2, STS), whichever protocol each speaks: AWS JSON 1.0/1.1
 //! (`POST /` with `X-Amz-Target`), Smithy RPCv2-CBOR
 //! (`POST /service/<service>/operation/<Op>`) and AWS query (`POST /` with a form whose
 //! `Action` and `Version` name the operation and the service).
@@ -28,6 +28,7 @@ use std::time::Duration;
 use berth_agent_view::View;
 use berth_awsproto::{ApiError, Context};
 use berth_cloudmap::CloudMap;
+use berth_ec2::Ec2;
 use berth_ecs::Ecs;
 use berth_store::Store;
 use berth_sts::Sts;
@@ -71,6 +72,9 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     /// The largest request body, in bytes; larger ones get 413.
     pub max_body_bytes: usize,
+    /// Network files (VPCs, subnets and security groups with pre-existing ids, see
+    /// `berth_ec2::NetworkImport`) imported at start, before the server listens.
+    pub network_files: Vec<PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -79,6 +83,7 @@ impl Default for ServerConfig {
             listen: DEFAULT_LISTEN.parse().expect("valid default address"),
             data_dir: PathBuf::from("berth-data"),
             max_body_bytes: DEFAULT_MAX_BODY,
+            network_files: Vec::new(),
         }
     }
 }
@@ -92,6 +97,9 @@ pub enum ServerError {
     /// Two services claim the same routing key.
     #[error(transparent)]
     Registry(#[from] RegistryError),
+    /// A network file could not be imported.
+    #[error("importing a network file: {0}")]
+    Network(#[from] berth_ec2::ImportError),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -130,6 +138,10 @@ struct Router {
 /// Opens the store, binds the listener and starts serving and reconciling.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let store = Arc::new(Store::open(&config.data_dir)?);
+    for path in &config.network_files {
+        let docs = berth_ec2::import_file(&store, path)?;
+        info!(file = %path.display(), documents = docs, "network imported");
+    }
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| ServerError::Bind {
@@ -154,6 +166,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let mut services = Registry::default();
     services.register(ecs.clone())?;
     services.register(cloudmap)?;
+    services.register(Arc::new(Ec2::new(store.clone())))?;
     services.register(Arc::new(Sts))?;
     let router = Arc::new(Router {
         front: front::Front::new(services, config.max_body_bytes),
