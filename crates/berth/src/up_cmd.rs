@@ -78,6 +78,10 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     if let Some(ex) = &example {
+        if let Some(network) = &ex.network {
+            up.import_network(network, &a.account, &a.region)
+                .context("making the example's network")?;
+        }
         let client = up.client(&a.account, &a.region)?;
         let wait = Duration::from_secs(a.wait_seconds);
         tokio::select! {
@@ -132,7 +136,7 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
     std::fs::create_dir_all(&a.data_dir)
         .with_context(|| format!("creating {}", a.data_dir.display()))?;
     let data_dir = std::path::absolute(&a.data_dir).context("the data directory")?;
-    let config = UpConfig {
+    let mut config = UpConfig {
         server: berth_server::ServerConfig {
             listen: a.listen,
             data_dir: data_dir.clone(),
@@ -140,6 +144,14 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
         },
         agent: host_config(&a.host, &secrets)?,
     };
+    if let Some(ex) = example {
+        if config.agent.security_groups.is_empty() {
+            config.agent.security_groups = ex.instance.security_groups.clone();
+        }
+        if config.agent.subnet.is_none() {
+            config.agent.subnet = ex.instance.subnet.clone();
+        }
+    }
     Ok((config, data_dir))
 }
 

@@ -6,6 +6,8 @@
 //! {
 //!   "description": "seed 002: nginx behind Service Connect",
 //!   "secrets": "secrets.json",
+//!   "network": "network.json",
+//!   "instance": {"securityGroups": ["sg-0ec2c0ffee0000001"], "subnet": "subnet-0a1b2c3d4e5f60718"},
 //!   "steps": [
 //!     {"ecs": "CreateCluster", "input": {"clusterName": "tutorial"}},
 //!     {"ecs": "RegisterTaskDefinition", "file": "task-definition.json"},
@@ -14,6 +16,11 @@
 //!   "open": [{"cluster": "tutorial", "service": "nginx", "port": 80, "path": "/"}]
 //! }
 //! ```
+//!
+//! `network` is the VPCs, subnets and security groups the example's JSON names (the
+//! format of `berth server --network`, made in `berth up`'s region when it names none),
+//! imported before the steps; `instance` the container instances' subnet and groups
+//! (they judge bridge-mode tasks; default: the default VPC's).
 //!
 //! A step's input is its `file` (the `--cli-input-json` file of the README) with
 //! `input`'s members set over it. Applying is idempotent, so that `berth up` can apply
@@ -67,12 +74,28 @@ fn slash() -> String {
     "/".into()
 }
 
+/// The container instances' place in the example's network.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InstanceNetwork {
+    /// Their security groups.
+    #[serde(default)]
+    pub security_groups: Vec<String>,
+    /// Their subnet.
+    #[serde(default)]
+    pub subnet: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ManifestFile {
     description: String,
     #[serde(default)]
     secrets: Option<PathBuf>,
+    #[serde(default)]
+    network: Option<PathBuf>,
+    #[serde(default)]
+    instance: InstanceNetwork,
     steps: Vec<StepFile>,
     #[serde(default)]
     open: Vec<Open>,
@@ -93,6 +116,10 @@ pub struct Example {
     pub description: String,
     /// Its secrets file, if it has one (absolute).
     pub secrets: Option<PathBuf>,
+    /// Its network file, if it has one (absolute).
+    pub network: Option<PathBuf>,
+    /// Its container instances' subnet and groups.
+    pub instance: InstanceNetwork,
     pub steps: Vec<Step>,
     pub open: Vec<Open>,
 }
@@ -191,20 +218,24 @@ impl Example {
                 ));
             }
         }
-        let secrets = match m.secrets {
-            None => None,
+        let file = |field: &str, name: Option<PathBuf>| match name {
+            None => Ok(None),
             Some(s) => {
                 let p = dir.join(s);
                 if !p.is_file() {
-                    return Err(bad(&path, format!("secrets: no file {}", p.display())));
+                    return Err(bad(&path, format!("{field}: no file {}", p.display())));
                 }
-                Some(p)
+                Ok(Some(p))
             }
         };
+        let secrets = file("secrets", m.secrets)?;
+        let network = file("network", m.network)?;
         Ok(Example {
             dir,
             description: m.description,
             secrets,
+            network,
+            instance: m.instance,
             steps,
             open: m.open,
         })

@@ -178,6 +178,23 @@ impl Up {
         self.server.addr
     }
 
+    /// Makes the network of `path` (a `berth server --network` file) in `account` and,
+    /// for documents that name none, `region`.
+    pub fn import_network(&self, path: &Path, account: &str, region: &str) -> Result<()> {
+        let bad = |e: &dyn std::fmt::Display| Error::Example(format!("{}: {e}", path.display()));
+        let docs = berth_ec2::parse_network_file(path).map_err(|e| bad(&e))?;
+        for doc in docs {
+            let mut doc = doc.in_region(region);
+            doc.account.get_or_insert_with(|| account.to_string());
+            let ctx = doc.context();
+            let store = &self.server.store;
+            store
+                .write(|w| berth_ec2::import_in(w, &ctx, &doc))
+                .map_err(|e| bad(&e))?;
+        }
+        Ok(())
+    }
+
     /// A client of the API for `account` in `region`.
     pub fn client(&self, account: &str, region: &str) -> Result<ServerClient> {
         Ok(ServerClient::new(&self.api, account, region)?)
