@@ -113,7 +113,7 @@ fn instance(addr: SocketAddr, arn: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn push_stream_placement_reports_and_endpoints() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.network_files.push(common::seed002_network())).await;
     let addr = s.addr();
     let dir = s.dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
@@ -162,7 +162,7 @@ async fn push_stream_placement_reports_and_endpoints() {
             json!({
             "cluster": "c", "serviceName": "web", "taskDefinition": "web", "desiredCount": 1,
             "launchType": "FARGATE",
-            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["s"]}},
+            "networkConfiguration": {"awsvpcConfiguration": {"subnets": ["subnet-EXAMPLE"]}},
             "serviceConnectConfiguration": {"enabled": true, "services": [
                 {"portName": "web", "clientAliases": [{"port": 80}]}]}}),
         );
@@ -261,7 +261,7 @@ async fn push_stream_placement_reports_and_endpoints() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restarted_server_counts_no_agent_as_connected() {
-    let s = TestServer::start().await;
+    let s = TestServer::start_with(|c| c.network_files.push(common::seed002_network())).await;
     let addr = s.addr();
     let arn = tokio::task::spawn_blocking(move || {
         ecs(addr, "CreateCluster", json!({"clusterName": "c"}));

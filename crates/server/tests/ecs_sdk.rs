@@ -29,6 +29,11 @@ fn nginx_container() -> ContainerDefinition {
         .build()
 }
 
+/// A server with seed 002's network.
+async fn start() -> TestServer {
+    TestServer::start_with(|c| c.network_files.push(common::seed002_network())).await
+}
+
 fn awsvpc() -> NetworkConfiguration {
     NetworkConfiguration::builder()
         .awsvpc_configuration(
@@ -100,7 +105,7 @@ async fn wait_active(ecs: &aws_sdk_ecs::Client, name: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_with_default_namespace_provisions_then_becomes_active() {
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = s.ecs();
     let out = ecs
         .create_cluster()
@@ -173,7 +178,7 @@ async fn cluster_with_default_namespace_provisions_then_becomes_active() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_default_namespace_by_arn_and_unknown_arn() {
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = s.ecs();
     let ns_op = s
         .sd()
@@ -241,7 +246,7 @@ async fn cluster_default_namespace_by_arn_and_unknown_arn() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_connect_defaults_filled_and_cloud_map_service_created() {
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = tutorial(&s).await;
     let out = ecs
         .create_service()
@@ -349,7 +354,7 @@ async fn service_connect_defaults_filled_and_cloud_map_service_created() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn service_connect_validation_errors_name_the_field() {
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = tutorial(&s).await;
     let create = |name: &str| {
         ecs.create_service()
@@ -504,7 +509,7 @@ async fn service_connect_validation_errors_name_the_field() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn update_service_creates_a_deployment_and_delete_makes_it_inactive() {
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = tutorial(&s).await;
     ecs.create_service()
         .cluster("tutorial")
@@ -619,7 +624,7 @@ async fn update_service_creates_a_deployment_and_delete_makes_it_inactive() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tasks_wait_for_an_agent_and_stop() {
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = tutorial(&s).await;
     let run = ecs
         .run_task()
@@ -711,7 +716,7 @@ async fn tasks_wait_for_an_agent_and_stop() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn container_instances_register_and_hold_tasks() {
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = tutorial(&s).await;
     let reg = ecs
         .register_container_instance()
@@ -807,7 +812,7 @@ async fn container_instances_register_and_hold_tasks() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tags_on_clusters_services_and_task_definitions() {
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = tutorial(&s).await;
     let cluster_arn = "arn:aws:ecs:us-west-2:123456789012:cluster/tutorial";
     ecs.tag_resource()
@@ -874,7 +879,7 @@ async fn tags_on_clusters_services_and_task_definitions() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pagination_walks_every_cluster_once() {
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = s.ecs();
     for i in 0..25 {
         ecs.create_cluster()
@@ -936,6 +941,7 @@ async fn state_survives_a_restart() {
         berth_server::start(berth_server::ServerConfig {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir,
+            network_files: vec![common::seed002_network()],
             ..Default::default()
         })
         .await
@@ -968,7 +974,7 @@ async fn state_survives_a_restart() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn agent_reports_move_tasks_forward() {
     use aws_sdk_ecs::types::ContainerStateChange;
-    let s = TestServer::start().await;
+    let s = start().await;
     let ecs = tutorial(&s).await;
     let run = ecs
         .run_task()

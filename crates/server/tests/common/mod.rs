@@ -8,6 +8,12 @@ use std::time::Duration;
 
 use berth_server::{RunningServer, ServerConfig};
 
+/// A network file with seed 002's subnet and group (`subnet-EXAMPLE`, `sg-EXAMPLE`, in
+/// us-west-2), for servers whose tests name them.
+pub fn seed002_network() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/seed002-network.json")
+}
+
 pub struct TestServer {
     pub server: RunningServer,
     pub dir: tempfile::TempDir,
