@@ -35,7 +35,8 @@ cleanup() {
 trap cleanup EXIT
 
 BERTH_LOG="${BERTH_LOG:-warn}" "$CARGO_TARGET_DIR/release/berth" server \
-    --listen 127.0.0.1:0 --data-dir "$tmp/data" >"$tmp/server.out" 2>"$tmp/server.log" &
+    --listen 127.0.0.1:0 --data-dir "$tmp/data" --network "$repo/bench/network.json" \
+    >"$tmp/server.out" 2>"$tmp/server.log" &
 server_pid=$!
 
 url=""
