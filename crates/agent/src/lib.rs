@@ -21,6 +21,7 @@
 pub mod cleanup;
 pub mod client;
 mod error;
+mod nsexec;
 pub mod task;
 pub mod view;
 

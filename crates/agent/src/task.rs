@@ -35,6 +35,7 @@ use tracing::{debug, info, warn};
 
 use crate::client::{AdminClient, ServerClient};
 use crate::error::{Error, Result};
+use crate::nsexec;
 use crate::view::{alias_names, ingress_listen, snapshot, EGRESS_PORT_BASE};
 use crate::Shared;
 
@@ -289,46 +290,13 @@ impl Nat {
         if self.applied.as_deref() == Some(rules.as_str()) {
             return Ok(());
         }
-        let mut cmd = tokio::process::Command::from(net.command(iptables_restore()));
-        cmd.args(["-w", "5"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| Error::io("run iptables-restore in the task namespace", e))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use tokio::io::AsyncWriteExt;
-            stdin
-                .write_all(rules.as_bytes())
-                .await
-                .map_err(|e| Error::io("write to iptables-restore", e))?;
-        }
-        let out = child
-            .wait_with_output()
+        let program = nsexec::system_program("iptables-restore");
+        nsexec::feed(net, &program, &["-w", "5"], rules.clone())
             .await
-            .map_err(|e| Error::io("wait for iptables-restore", e))?;
-        if !out.status.success() {
-            return Err(Error::Proxy(format!(
-                "ResourceInitializationError: iptables-restore in the task namespace: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+            .map_err(|e| Error::Init(format!("iptables-restore in the task namespace: {e}")))?;
         self.applied = Some(rules);
         Ok(())
     }
-}
-
-fn iptables_restore() -> PathBuf {
-    [
-        "/usr/sbin/iptables-restore",
-        "/sbin/iptables-restore",
-        "/usr/bin/iptables-restore",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| PathBuf::from("iptables-restore"))
 }
 
 /// The aliases of `sc` in the task's hosts file, with VIPs from `vips`.
