@@ -22,6 +22,7 @@ pub mod cleanup;
 pub mod client;
 mod error;
 mod nsexec;
+pub mod secgroups;
 pub mod task;
 pub mod view;
 
