@@ -21,6 +21,8 @@ use std::time::Duration;
 
 use berth_agent::secgroups::{FilterError, SecurityGroups};
 use berth_agent_view::{FirewallView, Peer, PortRange, RuleView};
+use berth_docker::{holder_name, DockerRuntime};
+use berth_runtime::Runtime;
 use berth_tasknet::{
     cleanup_except, netns_name, Bridge, BridgeConfig, Error, FirewallMode, Ipv4Subnet,
     TaskNetConfig, TaskNetwork, NETNS_RUN_DIR,
@@ -81,6 +83,10 @@ fn main() -> ExitCode {
             replacing_rules_keeps_established_connections,
         ),
         ("icmp_and_other_protocols", icmp_and_other_protocols),
+        (
+            "docker_holder_namespace_is_filtered",
+            docker_holder_namespace_is_filtered,
+        ),
     ];
     let trials = tests
         .into_iter()
@@ -177,13 +183,22 @@ impl Env {
         Env { bridge }
     }
 
-    /// A task network, `label` naming it.
-    async fn task(&self, label: &str) -> TaskNetwork {
+    /// A task id, `label` naming it.
+    fn task_id(&self, label: &str) -> String {
         let id = format!("sgtest-{}-{}-{label}", run_tag(), self.bridge.name());
         created().lock().unwrap().1.insert(id.clone());
-        TaskNetwork::create(&self.bridge, &id, &TaskNetConfig::default())
-            .await
-            .unwrap()
+        id
+    }
+
+    /// A task network (the process runtime's kind).
+    async fn task(&self, label: &str) -> TaskNetwork {
+        TaskNetwork::create(
+            &self.bridge,
+            &self.task_id(label),
+            &TaskNetConfig::default(),
+        )
+        .await
+        .unwrap()
     }
 }
 
@@ -660,4 +675,89 @@ fn sbin(name: &str) -> std::path::PathBuf {
         .map(|d| Path::new(d).join(name))
         .find(|p| p.is_file())
         .unwrap_or_else(|| name.into())
+}
+
+/// The Docker runtime's task network: a holder container owns the namespace, which
+/// berth-tasknet adopts; the filter applied through it holds for the container's
+/// namespace (the one `/proc/<holder pid>/ns/net` names).
+fn docker_holder_namespace_is_filtered() -> Result<(), Failed> {
+    run_async(async {
+        let env = Env::new(226).await;
+        let a = env.task("a").await;
+        let rt = DockerRuntime::connect().await.unwrap();
+        berth_docker::ensure_berth_image(rt.docker(), Some(&berth_bin()), None)
+            .await
+            .unwrap();
+        let id = env.task_id("holder");
+        let _holder = Holder(id.clone());
+        let net = rt
+            .create_network(&env.bridge, &id, &TaskNetConfig::default())
+            .await
+            .unwrap();
+        serve(&net, &[80]);
+        drop(connects(&a, at(&net, 80)).await);
+        is_reset(&a, at(&net, 81)).await;
+
+        let mut sg = SecurityGroups::default();
+        let from_a = cidr(format!("{}/32", a.ip()));
+        apply(&mut sg, &net, &firewall(vec![tcp(80, 80, from_a)])).await;
+        let mut conn = connects(&a, at(&net, 80)).await;
+        echoes(&mut conn, "a → the holder's task:80").await;
+        times_out(&a, at(&net, 81)).await;
+        // The table is in the holder container's own namespace.
+        let pid = Command::new("docker")
+            .args(["inspect", "-f", "{{.State.Pid}}", &holder_name(&id)])
+            .output()
+            .unwrap();
+        let pid = String::from_utf8_lossy(&pid.stdout).trim().to_string();
+        let ns = format!("--net=/proc/{pid}/ns/net");
+        let out = Command::new("nsenter")
+            .args([ns.as_str(), "nft", "list", "table", "inet", "berth_sg"])
+            .output()
+            .unwrap();
+        let table = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            table.contains("tcp dport 80 accept"),
+            "holder pid {pid}: {out:?}"
+        );
+        rt.destroy_network(&net).await.unwrap();
+        assert!(rt.list_task(&id).await.unwrap().is_empty());
+    })
+}
+
+/// Removes a task's containers however the test ends.
+struct Holder(String);
+
+impl Drop for Holder {
+    fn drop(&mut self) {
+        let id = self.0.clone();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let rt = DockerRuntime::connect().await?;
+                    rt.remove_task_containers(&id).await
+                })
+        })
+        .join();
+    }
+}
+
+/// The berth binary the Docker runtime's image is made of: `BERTH_BIN`, or the one
+/// cargo built beside this test (`cargo build -p berth`; scripts/test does).
+fn berth_bin() -> std::path::PathBuf {
+    if let Some(p) = std::env::var_os("BERTH_BIN") {
+        return p.into();
+    }
+    // target/<profile>/deps/secgroups-<hash> → target/<profile>/berth
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().and_then(Path::parent).unwrap().join("berth");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (`cargo build -p berth`) or set BERTH_BIN",
+        bin.display()
+    );
+    bin
 }
