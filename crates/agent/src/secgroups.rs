@@ -21,6 +21,8 @@
 //!     ip daddr ... accept per rule, policy drop
 //! ```
 //!
+//! The view's rules are IPv4 rules: IPv6, but on `lo`, matches none and is dropped.
+//!
 //! nftables evaluates a chain's rules one after the other until a verdict; a set is
 //! one hash lookup whatever its size. Packets of established connections stop at the
 //! second rule, so only a connection's first packet walks the rules.
