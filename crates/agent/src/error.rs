@@ -12,6 +12,10 @@ pub enum Error {
     /// The control plane refused a call.
     #[error("berth server refused: {code}: {message}")]
     Api { code: String, message: String },
+    /// A task's resources (its nat table, its packet filter) could not be set up: the
+    /// text is ECS's stoppedReason.
+    #[error("ResourceInitializationError: {0}")]
+    Init(String),
     /// A task's proxy misbehaved.
     #[error("proxy: {0}")]
     Proxy(String),

@@ -10,6 +10,7 @@
 //! * [`view`]: the proxy snapshot of a task, from its part of the pushed view (the
 //!   view's types are `berth_agent_view`'s, the contract with the server).
 //! * [`task`]: one task's life, PROVISIONING to STOPPED.
+//! * [`secgroups`]: the task's security groups, as an nftables table in its namespace.
 //! * [`cleanup`]: what a crashed agent left behind.
 //!
 //! Files, under the state directory: `instance.json` (the instance ARN and cluster),
@@ -21,6 +22,8 @@
 pub mod cleanup;
 pub mod client;
 mod error;
+mod nsexec;
+pub mod secgroups;
 pub mod task;
 pub mod view;
 

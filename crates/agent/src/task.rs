@@ -2,10 +2,12 @@
 //!
 //! ```text
 //! PROVISIONING  network (namespace, veth, address) ........ report PENDING + address
+//!               packet filter (the task's security groups), before anything runs
 //! PENDING       proxy started in the namespace, first snapshot, /ready  (Service Connect)
 //! ACTIVATING    application containers started ............ report RUNNING once every
 //!                                                           essential container runs
-//! RUNNING       container and health changes reported; new snapshots to the proxy
+//! RUNNING       container and health changes reported; new snapshots to the proxy,
+//!               the packet filter kept in line with each new view
 //! DEACTIVATING  (desired STOPPED: the server withdrew the endpoints in that same
 //!               write) wait the drain time, the proxy drains
 //! STOPPING      containers stopped (SIGTERM, SIGKILL after stopTimeout)
@@ -13,9 +15,9 @@
 //! ```
 //!
 //! [`run`] makes the network; a `TaskRunner` then holds what the later phases share
-//! (the network, VIPs, nat table, proxy, the Service Connect part of the newest view)
-//! and runs them in turn: `start_proxy`, `start_application`, `follow`, `stop`,
-//! `teardown`. Every snapshot reaches the proxy through `push_snapshot`.
+//! (the network, VIPs, nat table, packet filter, proxy, the Service Connect part of the
+//! newest view) and runs them in turn: `start_filter`, `start_proxy`,
+//! `start_application`, `follow`, `stop`, `teardown`. Every snapshot reaches the proxy through `push_snapshot`.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -23,7 +25,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use berth_agent_view::{DesiredStatus, LastStatus, ServiceConnectView, TaskView};
+use berth_agent_view::{DesiredStatus, FirewallView, LastStatus, ServiceConnectView, TaskView};
 use berth_runtime::{
     ContainerSpec, ContainerState, ContainerStatus, HealthStatus, RunningTask, Runtime,
     TaskRuntimeConfig, TaskState, TaskStatus, PROXY_IMAGE,
@@ -35,6 +37,8 @@ use tracing::{debug, info, warn};
 
 use crate::client::{AdminClient, ServerClient};
 use crate::error::{Error, Result};
+use crate::nsexec;
+use crate::secgroups::SecurityGroups;
 use crate::view::{alias_names, ingress_listen, snapshot, EGRESS_PORT_BASE};
 use crate::Shared;
 
@@ -317,46 +321,13 @@ impl Nat {
         if self.applied.as_deref() == Some(rules.as_str()) {
             return Ok(());
         }
-        let mut cmd = tokio::process::Command::from(net.command(iptables_restore()));
-        cmd.args(["-w", "5"])
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::piped());
-        let mut child = cmd
-            .spawn()
-            .map_err(|e| Error::io("run iptables-restore in the task namespace", e))?;
-        if let Some(mut stdin) = child.stdin.take() {
-            use tokio::io::AsyncWriteExt;
-            stdin
-                .write_all(rules.as_bytes())
-                .await
-                .map_err(|e| Error::io("write to iptables-restore", e))?;
-        }
-        let out = child
-            .wait_with_output()
+        let program = nsexec::system_program("iptables-restore");
+        nsexec::feed(net, &program, &["-w", "5"], rules.clone())
             .await
-            .map_err(|e| Error::io("wait for iptables-restore", e))?;
-        if !out.status.success() {
-            return Err(Error::Proxy(format!(
-                "ResourceInitializationError: iptables-restore in the task namespace: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            )));
-        }
+            .map_err(|e| Error::Init(format!("iptables-restore in the task namespace: {e}")))?;
         self.applied = Some(rules);
         Ok(())
     }
-}
-
-fn iptables_restore() -> PathBuf {
-    [
-        "/usr/sbin/iptables-restore",
-        "/sbin/iptables-restore",
-        "/usr/bin/iptables-restore",
-    ]
-    .iter()
-    .map(PathBuf::from)
-    .find(|p| p.is_file())
-    .unwrap_or_else(|| PathBuf::from("iptables-restore"))
 }
 
 /// The aliases of `sc` in the task's hosts file, with VIPs from `vips`.
@@ -435,6 +406,7 @@ pub(crate) async fn run<R: Runtime>(
         net,
         vips: VipAllocator::new(),
         nat: Nat::default(),
+        filter: SecurityGroups::default(),
         proxy: None,
         sent_version: 0,
     };
@@ -478,6 +450,8 @@ struct TaskRunner<R: Runtime> {
     /// The VIP of each client alias.
     vips: VipAllocator,
     nat: Nat,
+    /// The task's packet filter (its security groups), as applied.
+    filter: SecurityGroups,
     /// The proxy (Service Connect only), from its start on.
     proxy: Option<Proxy<R::Task>>,
     /// The Service Connect part of the newest view followed.
@@ -490,6 +464,7 @@ impl<R: Runtime> TaskRunner<R> {
     /// Everything inside the task's network; returns the stoppedReason to report (the
     /// server's own when it asked for the stop).
     async fn run_in_network(&mut self) -> Result<Option<String>> {
+        self.start_filter().await?;
         let specs = self.prepare()?;
         let app_config = TaskRuntimeConfig {
             log_dir: task_dir(&self.shared.config.state_dir, &self.id).join("logs"),
@@ -506,6 +481,17 @@ impl<R: Runtime> TaskRunner<R> {
         let app = self.start_application(&specs, &app_config).await?;
         let end = self.follow(&app, &specs).await;
         Ok(self.stop(&app, end).await)
+    }
+
+    /// The filter phase: the security groups of the newest view, before the proxy and
+    /// the application start (none for a view without them, from an older server).
+    async fn start_filter(&mut self) -> Result<()> {
+        let fw = self.views.borrow().0.firewall.clone();
+        self.filter
+            .apply(&self.net, fw.as_ref())
+            .await
+            .map_err(|e| Error::Init(format!("security groups: {e}")))?;
+        Ok(())
     }
 
     /// The proxy's socket directory, and the containers to run (which ones report a
@@ -685,9 +671,19 @@ impl<R: Runtime> TaskRunner<R> {
                     if v.desired_status == DesiredStatus::Stopped {
                         return End::Desired;
                     }
+                    self.follow_filter(v.firewall.as_ref()).await;
                     self.follow_view(v.service_connect, version).await;
                 }
             }
+        }
+    }
+
+    /// Brings the packet filter in line with a new view's security groups: members
+    /// in place, rules replaced when they changed, nothing when nothing did (a failure
+    /// is logged and what was applied stays; the next view tries again).
+    async fn follow_filter(&mut self, fw: Option<&FirewallView>) {
+        if let Err(e) = self.filter.apply(&self.net, fw).await {
+            warn!(task = %self.id, error = %e, "updating the task's security groups");
         }
     }
 

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! berth-bench-load --target 127.0.0.1:PORT [--path /] [--rate 1000] [--duration 10]
-//!                  [--warmup 1] [--connections 8]
+//!                  [--warmup 1] [--connections 8] [--new-connection]
 //! berth-bench-load --target 127.0.0.1:PORT --check     # one GET, exit 0 on 200
 //! ```
 //!
@@ -14,7 +14,9 @@
 //! Latency runs from the due time when the connection was still busy with the previous
 //! response at that time (so a slow server is not hidden: no coordinated omission), and
 //! from the actual send otherwise (so the generator's own timer slack is not counted).
-//! Requests due during the warm-up are sent but not recorded. Prints one line:
+//! Requests due during the warm-up are sent but not recorded. With `--new-connection`
+//! every request opens a connection of its own (closed after the response), and its
+//! latency includes the TCP handshake. Prints one line:
 //! `requests=N errors=E rate=R p50_us=.. p90_us=.. p99_us=.. p999_us=.. max_us=..`.
 
 use std::io::{Read as _, Write as _};
@@ -31,12 +33,13 @@ struct Args {
     warmup: f64,
     connections: usize,
     check: bool,
+    new_connection: bool,
 }
 
 fn usage() -> ! {
     eprintln!(
         "usage: berth-bench-load --target HOST:PORT [--path /] [--rate 1000] [--duration 10]\n\
-         \x20      [--warmup 1] [--connections 8] [--check]"
+         \x20      [--warmup 1] [--connections 8] [--new-connection] [--check]"
     );
     std::process::exit(2)
 }
@@ -50,12 +53,17 @@ fn parse_args() -> anyhow::Result<Args> {
         warmup: 1.0,
         connections: 8,
         check: false,
+        new_connection: false,
     };
     let mut target = None;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--check" {
             a.check = true;
+            continue;
+        }
+        if flag == "--new-connection" {
+            a.new_connection = true;
             continue;
         }
         let value = it.next().unwrap_or_else(|| usage());
@@ -84,12 +92,15 @@ struct Conn {
 }
 
 impl Conn {
-    fn connect(target: SocketAddr, path: &str) -> anyhow::Result<Conn> {
+    /// A connection for keep-alive requests, or (`close`) for one request that asks the
+    /// server to close it (so that the TIME_WAIT is the server's, not the client's).
+    fn connect(target: SocketAddr, path: &str, close: bool) -> anyhow::Result<Conn> {
         let stream = TcpStream::connect(target).with_context(|| format!("connect {target}"))?;
         stream.set_nodelay(true)?;
         stream.set_read_timeout(Some(Duration::from_secs(10)))?;
+        let connection = if close { "Connection: close\r\n" } else { "" };
         let request = format!(
-            "GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: berth-bench-load\r\n\r\n"
+            "GET {path} HTTP/1.1\r\nHost: {target}\r\nUser-Agent: berth-bench-load\r\n{connection}\r\n"
         )
         .into_bytes();
         Ok(Conn {
@@ -208,7 +219,7 @@ fn run_connection(a: &Args, k: usize, start: Instant, total: u64) -> Outcome {
         let begin = if busy_until > due { due } else { sent };
         let result = (|| {
             if conn.is_none() {
-                conn = Some(Conn::connect(a.target, &a.path)?);
+                conn = Some(Conn::connect(a.target, &a.path, a.new_connection)?);
             }
             conn.as_mut().expect("connected").get()
         })();
@@ -220,7 +231,7 @@ fn run_connection(a: &Args, k: usize, start: Instant, total: u64) -> Outcome {
                 if status != 200 {
                     out.errors += 1;
                 }
-                if !keep {
+                if !keep || a.new_connection {
                     conn = None;
                 }
             }
@@ -248,7 +259,7 @@ fn percentile(sorted: &[Duration], p: f64) -> u128 {
 fn main() -> anyhow::Result<()> {
     let a = parse_args()?;
     if a.check {
-        let (status, _) = Conn::connect(a.target, &a.path)?.get()?;
+        let (status, _) = Conn::connect(a.target, &a.path, false)?.get()?;
         println!("status={status}");
         if status != 200 {
             bail!("{} answered {status}", a.target);
