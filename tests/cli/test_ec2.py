@@ -146,6 +146,12 @@ def test_duplicates_and_revokes(berth, state):
     assert out["Return"] is False
     assert out["UnknownIpPermissions"][0]["UserIdGroupPairs"][0]["GroupId"] == ui
     berth.aws("ec2", "authorize-security-group-ingress", *args)
+    # --source-group by name: the CLI sends the pair's GroupName.
+    out = berth.aws(
+        "ec2", "authorize-security-group-ingress", "--group-id", state["catalog"], "--protocol", "tcp",
+        "--port", "9090", "--source-group", "checkout-sg",
+    )
+    assert out["SecurityGroupRules"][0]["ReferencedGroupInfo"]["GroupId"] == state["checkout"]
     # In any other VPC it is InvalidPermission.NotFound.
     vpc = berth.aws("ec2", "create-vpc", "--cidr-block", "10.9.0.0/16")["Vpc"]["VpcId"]
     g = new_group(berth, "elsewhere", vpc)
