@@ -220,12 +220,13 @@ class Berth:
             return e.code, json.loads(e.read() or b"{}")
 
 
-def _start(region: str) -> Berth:
+def _start(region: str, extra_args: tuple = ()) -> Berth:
+    """Starts `berth server` (with `extra_args`, e.g. `--network FILE`)."""
     tmp = Path(tempfile.mkdtemp(prefix="berth-cli-"))
     data = tmp / "data"
     log = tmp / "berth.log"
     proc = subprocess.Popen(
-        [str(berth_bin()), "server", "--listen", "127.0.0.1:0", "--data-dir", str(data)],
+        [str(berth_bin()), "server", "--listen", "127.0.0.1:0", "--data-dir", str(data), *extra_args],
         stdout=subprocess.PIPE,
         stderr=open(log, "wb"),
         text=True,
@@ -254,13 +255,8 @@ def _start(region: str) -> Berth:
     return Berth(url, proc, data, log, region)
 
 
-@pytest.fixture(scope="module")
-def berth(request):
-    """A fresh berth server for the test module."""
-    region = getattr(request.module, "REGION", "us-east-1")
-    server = _start(region)
-    server.cloud_map_protocol = getattr(request.module, "CLOUD_MAP_PROTOCOL", None)
-    yield server
+def stop(server: Berth):
+    """Stops a server `_start` started and removes its directory."""
     server.proc.terminate()
     try:
         server.proc.wait(timeout=10)
@@ -268,6 +264,16 @@ def berth(request):
         server.proc.kill()
         server.proc.wait()
     shutil.rmtree(server.tmp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def berth(request):
+    """A fresh berth server for the test module."""
+    region = getattr(request.module, "REGION", "us-east-1")
+    server = _start(region)
+    server.cloud_map_protocol = getattr(request.module, "CLOUD_MAP_PROTOCOL", None)
+    yield server
+    stop(server)
 
 
 @pytest.fixture(scope="module")

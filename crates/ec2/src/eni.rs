@@ -313,7 +313,9 @@ pub(crate) struct DescribeInterfacesIn {
     pub dry_run: Option<bool>,
     next_token: Option<String>,
     max_results: Option<i32>,
-    include_managed_resources: Option<bool>,
+    /// berth's interfaces are all the caller's own: nothing to include or leave out.
+    #[serde(rename = "IncludeManagedResources")]
+    _include_managed_resources: Option<bool>,
     #[serde(rename = "NetworkInterfaceId", default)]
     eni_ids: Vec<String>,
     #[serde(rename = "Filter", default)]
@@ -334,7 +336,6 @@ pub(crate) fn describe(
     ctx: &Context,
     i: DescribeInterfacesIn,
 ) -> Result<DescribeInterfacesOut, ApiError> {
-    let _ = i.include_managed_resources;
     let filters = Filters::<InterfaceView>::new(&i.filters)?;
     let page = Page::new(i.max_results, i.next_token.as_deref(), MAX_RESULTS)?;
     let mut enis: Vec<NetworkInterface> = if i.eni_ids.is_empty() {

@@ -74,8 +74,8 @@ pub use import::{
     RuleImport, SubnetImport, TagImport, VpcImport,
 };
 pub use records::{
-    InterfaceStatus, NetworkInterface, SecurityGroup, SecurityGroupRule, Subnet, SubnetState, Tag,
-    Tenancy, Vpc, VpcState,
+    CidrBlockState, InterfaceStatus, NetworkInterface, SecurityGroup, SecurityGroupRule, Subnet,
+    SubnetState, Tag, Tenancy, Vpc, VpcState, ZoneState,
 };
 pub use rules::rules_in;
 pub use subnet::subnet_in;

@@ -69,6 +69,23 @@ wire_enum! {
 }
 
 wire_enum! {
+    /// An availability zone's state: berth's zones are always available.
+    pub enum ZoneState {
+        /// In service.
+        Available = "available",
+    }
+}
+
+wire_enum! {
+    /// The state of a VPC's association with its block: berth's are associated from
+    /// the start.
+    pub enum CidrBlockState {
+        /// In use.
+        Associated = "associated",
+    }
+}
+
+wire_enum! {
     /// Where a VPC's instances run.
     #[derive(Default)]
     pub enum Tenancy {

@@ -12,7 +12,8 @@ use crate::filter::{flag, one, FilterIn, Filterable, Filters, Getter, Page, MAX_
 use crate::group::{create_default_group_in, remove_group_in, DEFAULT_GROUP};
 use crate::ids::{new_id, CIDR_ASSOCIATION, VPC};
 use crate::records::{
-    all, any_below, delete, get, names_below, put, Keys, SecurityGroup, Tag, Tenancy, Vpc, VpcState,
+    all, any_below, delete, get, names_below, put, CidrBlockState, Keys, SecurityGroup, Tag,
+    Tenancy, Vpc, VpcState,
 };
 use crate::tags::{tags_for, TagSpecIn};
 use crate::Return;
@@ -83,11 +84,8 @@ struct CidrAssociation {
 
 #[derive(Debug, Serialize)]
 struct CidrState {
-    state: &'static str,
+    state: CidrBlockState,
 }
-
-/// A block associated with its VPC.
-const ASSOCIATED: &str = "associated";
 
 /// What blocks public access: nothing in berth.
 #[derive(Debug, Serialize)]
@@ -108,7 +106,9 @@ impl VpcItem {
             cidr_block_association_set: vec![CidrAssociation {
                 association_id: v.cidr_association_id,
                 cidr_block: v.cidr_block.clone(),
-                cidr_block_state: CidrState { state: ASSOCIATED },
+                cidr_block_state: CidrState {
+                    state: CidrBlockState::Associated,
+                },
             }],
             vpc_id: v.vpc_id,
             cidr_block: v.cidr_block,
@@ -131,7 +131,9 @@ impl Filterable for Vpc {
         ("cidr-block-association.association-id", |v, _| {
             one(&v.cidr_association_id)
         }),
-        ("cidr-block-association.state", |_, _| one(ASSOCIATED)),
+        ("cidr-block-association.state", |_, _| {
+            one(CidrBlockState::Associated.as_str())
+        }),
         ("dhcp-options-id", |v, _| one(&v.dhcp_options_id)),
         ("is-default", |v, _| flag(v.is_default)),
         ("owner-id", |_, ctx| one(&ctx.account)),

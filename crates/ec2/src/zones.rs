@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::errors::invalid;
 use crate::filter::{one, FilterIn, Filterable, Filters, Getter};
-use crate::records::Tag;
+use crate::records::{Tag, ZoneState};
 
 /// The zone letters of every region.
 const LETTERS: [char; 3] = ['a', 'b', 'c'];
@@ -22,7 +22,7 @@ pub struct Zone {
     /// The region.
     pub region_name: String,
     /// Always `available`.
-    pub zone_state: &'static str,
+    pub zone_state: ZoneState,
     /// Always `opt-in-not-required`.
     pub opt_in_status: &'static str,
     /// The region (zones are their own group).
@@ -45,7 +45,7 @@ pub fn zones(region: &str) -> Vec<Zone> {
             zone_name: format!("{region}{letter}"),
             zone_id: format!("{code}-az{}", i + 1),
             region_name: region.to_string(),
-            zone_state: "available",
+            zone_state: ZoneState::Available,
             opt_in_status: "opt-in-not-required",
             group_name: region.to_string(),
             network_border_group: region.to_string(),
@@ -94,7 +94,7 @@ impl Filterable for Zone {
         ("zone-name", |z, _| one(&z.zone_name)),
         ("zone-id", |z, _| one(&z.zone_id)),
         ("region-name", |z, _| one(&z.region_name)),
-        ("state", |z, _| one(z.zone_state)),
+        ("state", |z, _| one(z.zone_state.as_str())),
         ("zone-type", |z, _| one(z.zone_type)),
         ("group-name", |z, _| one(&z.group_name)),
         ("opt-in-status", |z, _| one(z.opt_in_status)),
