@@ -268,9 +268,14 @@ def stop(server: Berth):
 
 @pytest.fixture(scope="module")
 def berth(request):
-    """A fresh berth server for the test module."""
+    """A fresh berth server for the test module, with the networks of
+    tests/cli/network.json (the VPCs, subnets and groups the seeds' and the
+    walkthroughs' ids name) unless the module sets `IMPORT_NETWORK = False`."""
     region = getattr(request.module, "REGION", "us-east-1")
-    server = _start(region)
+    extra = ()
+    if getattr(request.module, "IMPORT_NETWORK", True):
+        extra = ("--network", str(Path(__file__).parent / "network.json"))
+    server = _start(region, extra)
     server.cloud_map_protocol = getattr(request.module, "CLOUD_MAP_PROTOCOL", None)
     yield server
     stop(server)
