@@ -276,6 +276,7 @@ def _sg_service(berth, name: str, group: str):
         "--service-connect-configuration",
         json.dumps({"enabled": True, "namespace": NAMESPACE, "services": [
             {"portName": "nginx", "discoveryName": name, "clientAliases": [{"port": 80, "dnsName": name}]}],
+            "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": name}},
             "accessLogConfiguration": {"format": "JSON"}}),
     )
 
@@ -315,9 +316,14 @@ def test_security_groups_allow_one_direction_only(berth, agent, state):
     assert _connect(agent, b, task_ip(ta)) == 0
     # The other way: the SYN is dropped (a timeout, not a refusal).
     assert _connect(agent, a, task_ip(tb)) == 28
+    # Through alpha's proxy: one attempt, which times out connecting (5 s, the proxy's
+    # connect timeout; no other endpoint to retry), answered 503.
     started = time.monotonic()
-    assert agent.curl_in_task(a, "http://beta/") == 503
-    print(f"\n[{agent.runtime}] refused by beta's group: 503 after {time.monotonic() - started:.2f} s")
+    r = agent.in_task(a, "curl", "-s", "-o", "/dev/null", "-m", "15", "-w", "%{http_code}", "http://beta/")
+    took = time.monotonic() - started
+    assert r.stdout.strip() == "503", (r.returncode, r.stdout)
+    assert 4.5 < took < 7, f"503 after {took:.2f} s"
+    print(f"\n[{agent.runtime}] refused by beta's group: 503 after {took:.2f} s")
     # The access log says why: a connect failure (UF) to beta's address.
     refused = [r for r in agent.access_log(a) if r.get("authority") == "beta" and r.get("response_code") == 503]
     assert refused and "UF" in refused[-1]["response_flags"], agent.access_log(a)[-3:]
