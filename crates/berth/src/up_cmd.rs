@@ -46,6 +46,11 @@ pub struct UpArgs {
     /// The region the example is applied in.
     #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
     pub region: String,
+    /// A network to recreate first (repeatable): VPCs, subnets and security groups with
+    /// the ids your JSON names, as `berth server --network` reads them, made in
+    /// `--region` when the file names no region. An example's own `network` comes too.
+    #[arg(long = "network", value_name = "FILE")]
+    pub networks: Vec<PathBuf>,
     /// How long the example's services may take to run, in seconds.
     #[arg(long, default_value_t = 180)]
     pub wait_seconds: u64,
@@ -69,6 +74,10 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
         .context("loading the example")?;
     let (config, data_dir) = up_config(&a, example.as_ref())?;
     let (mut up, runtime_name) = start(config, a.runtime).await?;
+    if let Err(e) = import_networks(&up, &a, example.as_ref()) {
+        stop(up).await?;
+        return Err(e);
+    }
     // With an example, berth is up once its services run (`bring_up`).
     let header = match example {
         Some(_) => "berth is starting",
@@ -78,10 +87,6 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     if let Some(ex) = &example {
-        if let Some(network) = &ex.network {
-            up.import_network(network, &a.account, &a.region)
-                .context("making the example's network")?;
-        }
         let client = up.client(&a.account, &a.region)?;
         let wait = Duration::from_secs(a.wait_seconds);
         tokio::select! {
@@ -153,6 +158,15 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
         }
     }
     Ok((config, data_dir))
+}
+
+/// Makes the networks of `--network` and of the example.
+fn import_networks(up: &Up, a: &UpArgs, example: Option<&Example>) -> anyhow::Result<()> {
+    for file in a.networks.iter().chain(example.iter().flat_map(|e| &e.network)) {
+        up.import_network(file, &a.account, &a.region)
+            .with_context(|| format!("making the network of {}", file.display()))?;
+    }
+    Ok(())
 }
 
 /// Starts berth with the runtime asked for; returns it and the runtime's name.
