@@ -71,8 +71,12 @@ def last_json(output: str) -> dict:
     return answers[-1]
 
 
+def network(name: str) -> tuple[str, ...]:
+    return ("--network", str(EXAMPLES / name / "network.json"))
+
+
 def test_nginx(tmp_path):
-    _, out = walkthrough(tmp_path, "nginx")  # curl -v writes the exchange to stderr
+    _, out = walkthrough(tmp_path, "nginx", *network("nginx"))  # curl -v writes the exchange to stderr
     # curl -v through the task's proxy: nginx's page, berth's headers.
     assert re.search(r"< HTTP/1.1 200 OK", out), out[-4000:]
     assert re.search(r"< server: berth", out), out[-4000:]
@@ -96,7 +100,9 @@ def test_retail_store(tmp_path):
 
 
 def test_cats_dogs(tmp_path):
-    out, _ = walkthrough(tmp_path, "cats-dogs")
+    out, _ = walkthrough(tmp_path, "cats-dogs", *network("cats-dogs"),
+                         "--security-groups", "sg-0ec2c0ffee0000001",
+                         "--vpc-subnet", "subnet-0a1b2c3d4e5f60718")
     answer = last_json(out)
     text = json.dumps(answer)
     assert "cats/" in text and "dogs/" in text, answer
