@@ -97,6 +97,10 @@ def test_retail_store(tmp_path):
     page = pages[-1]
     for name in ("catalog", "orders", "checkout"):
         assert 200 <= page["calls"][name]["status"] < 300, page
+    # The seed's groups hold: catalog has no rule into orders, checkout has.
+    assert re.search(r"catalog -> orders \S+:8080: exit 28 ", out), out[-3000:]
+    assert "catalog -> http://orders/: 503" in out, out[-3000:]
+    assert "checkout -> http://orders/: 200" in out, out[-3000:]
 
 
 def test_cats_dogs(tmp_path):
