@@ -137,7 +137,9 @@ fn instance_file(state_dir: &Path) -> PathBuf {
 fn network_attributes(config: &AgentConfig) -> Value {
     let mut out = Vec::new();
     if !config.security_groups.is_empty() {
-        out.push(json!({"name": "berth.security-groups", "value": config.security_groups.join(",")}));
+        out.push(
+            json!({"name": "berth.security-groups", "value": config.security_groups.join(",")}),
+        );
     }
     if let Some(s) = &config.subnet {
         out.push(json!({"name": "berth.subnet", "value": s}));

@@ -162,7 +162,11 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
 
 /// Makes the networks of `--network` and of the example.
 fn import_networks(up: &Up, a: &UpArgs, example: Option<&Example>) -> anyhow::Result<()> {
-    for file in a.networks.iter().chain(example.iter().flat_map(|e| &e.network)) {
+    for file in a
+        .networks
+        .iter()
+        .chain(example.iter().flat_map(|e| &e.network))
+    {
         up.import_network(file, &a.account, &a.region)
             .with_context(|| format!("making the network of {}", file.display()))?;
     }

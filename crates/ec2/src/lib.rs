@@ -53,11 +53,11 @@ mod ids;
 mod import;
 mod permission;
 mod records;
+mod region;
 mod rules;
 mod subnet;
 mod tags;
 mod vpc;
-mod region;
 mod zones;
 
 #[cfg(test)]

@@ -14,7 +14,11 @@ impl NetworkImport {
         for subnet in self.vpcs.iter_mut().flat_map(|v| v.subnets.iter_mut()) {
             let zone = &subnet.availability_zone;
             let letter = zone.chars().last().filter(|c| c.is_ascii_lowercase());
-            let is_name = zone.chars().rev().nth(1).is_some_and(|c| c.is_ascii_digit());
+            let is_name = zone
+                .chars()
+                .rev()
+                .nth(1)
+                .is_some_and(|c| c.is_ascii_digit());
             if let (Some(letter), true) = (letter, is_name) {
                 subnet.availability_zone = format!("{region}{letter}");
             }

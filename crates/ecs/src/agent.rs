@@ -24,12 +24,12 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::network::{self, GroupMemo};
 use crate::records::{
     Cluster, ContainerInstance, Deployment, HealthStatus, ScConfiguration, ScService, Service, Task,
 };
 use crate::resource::to_json;
 use crate::taskdef::{self, TaskDefinition};
-use crate::network::{self, GroupMemo};
 use crate::{taskstore, Ecs};
 
 /// The address the agent reported for a task: `privateIPv4Address` of its ENI, else
@@ -461,7 +461,13 @@ fn task_view(r: &impl Read, ctx: &Context, t: &Task, v: &mut ViewContext<'_>) ->
         proxy_container: (t.containers.iter())
             .find(|c| c.is_service_connect_proxy())
             .map(|c| c.name.clone()),
-        firewall: Some(network::firewall(r, ctx, t, Some(v.instance), &mut v.groups)?),
+        firewall: Some(network::firewall(
+            r,
+            ctx,
+            t,
+            Some(v.instance),
+            &mut v.groups,
+        )?),
     })
 }
 

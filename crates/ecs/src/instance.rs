@@ -6,9 +6,9 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::network::{self, INSTANCE_GROUPS, INSTANCE_SUBNET};
 use crate::records::{ContainerInstance, InstanceStatus, Resource, Rest, TaskStatus};
 use crate::resource::{describe_each, list_arns, to_json};
-use crate::network::{self, INSTANCE_GROUPS, INSTANCE_SUBNET};
 use crate::{taskstore, Ecs};
 
 #[derive(Deserialize, Default)]

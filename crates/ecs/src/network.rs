@@ -18,7 +18,9 @@ use berth_ec2::{self as ec2, SecurityGroupRule};
 use berth_store::{Read, Writer};
 
 use crate::common::*;
-use crate::records::{Attachment, AwsvpcConfiguration, ContainerInstance, KeyValue, Task, TaskStatus};
+use crate::records::{
+    Attachment, AwsvpcConfiguration, ContainerInstance, KeyValue, Task, TaskStatus,
+};
 
 /// The container instance attribute that holds its security groups (comma-separated
 /// ids), which judge its bridge-mode tasks.
@@ -275,7 +277,12 @@ pub(crate) fn resolve_instance_network(
         .map(str::to_string)
         .unwrap_or_else(|| defaults.subnet_ids[0].clone());
     let groups: Vec<String> = groups
-        .map(|g| g.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect())
+        .map(|g| {
+            g.split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect()
+        })
         .unwrap_or_default();
     let a = AwsvpcConfiguration {
         subnets: vec![subnet],
@@ -385,7 +392,12 @@ pub(crate) fn firewall(
     for g in &groups {
         for rule in memo.rules(r, ctx, g)? {
             if let Some(v) = rule_view(rule) {
-                if rule.is_egress { &mut egress } else { &mut ingress }.insert(v);
+                if rule.is_egress {
+                    &mut egress
+                } else {
+                    &mut ingress
+                }
+                .insert(v);
             }
         }
     }
@@ -409,7 +421,13 @@ pub(crate) fn firewall(
 mod tests {
     use super::*;
 
-    fn rule(protocol: &str, from: Option<i32>, to: Option<i32>, cidr: Option<&str>, group: Option<&str>) -> SecurityGroupRule {
+    fn rule(
+        protocol: &str,
+        from: Option<i32>,
+        to: Option<i32>,
+        cidr: Option<&str>,
+        group: Option<&str>,
+    ) -> SecurityGroupRule {
         SecurityGroupRule {
             rule_id: "sgr-1".into(),
             group_id: "sg-0".into(),
@@ -432,31 +450,67 @@ mod tests {
         let cases: Vec<(SecurityGroupRule, Option<RuleView>)> = vec![
             (
                 rule("tcp", Some(8080), Some(8080), None, Some("sg-1")),
-                Some(RuleView { protocol: Some(6), ports: tcp(8080, 8080), icmp: None, peer: Peer::Group("sg-1".into()) }),
+                Some(RuleView {
+                    protocol: Some(6),
+                    ports: tcp(8080, 8080),
+                    icmp: None,
+                    peer: Peer::Group("sg-1".into()),
+                }),
             ),
             (
                 rule("-1", None, None, Some("0.0.0.0/0"), None),
-                Some(RuleView { protocol: None, ports: None, icmp: None, peer: Peer::Cidr("0.0.0.0/0".into()) }),
+                Some(RuleView {
+                    protocol: None,
+                    ports: None,
+                    icmp: None,
+                    peer: Peer::Cidr("0.0.0.0/0".into()),
+                }),
             ),
             (
                 rule("6", Some(0), Some(65535), Some("10.0.0.0/8"), None),
-                Some(RuleView { protocol: Some(6), ports: None, icmp: None, peer: Peer::Cidr("10.0.0.0/8".into()) }),
+                Some(RuleView {
+                    protocol: Some(6),
+                    ports: None,
+                    icmp: None,
+                    peer: Peer::Cidr("10.0.0.0/8".into()),
+                }),
             ),
             (
                 rule("udp", Some(53), Some(54), Some("10.0.0.0/8"), None),
-                Some(RuleView { protocol: Some(17), ports: tcp(53, 54), icmp: None, peer: Peer::Cidr("10.0.0.0/8".into()) }),
+                Some(RuleView {
+                    protocol: Some(17),
+                    ports: tcp(53, 54),
+                    icmp: None,
+                    peer: Peer::Cidr("10.0.0.0/8".into()),
+                }),
             ),
             (
                 rule("icmp", Some(8), Some(-1), Some("10.0.0.0/8"), None),
-                Some(RuleView { protocol: Some(1), ports: None, icmp: Some(IcmpMatch { icmp_type: 8, code: None }), peer: Peer::Cidr("10.0.0.0/8".into()) }),
+                Some(RuleView {
+                    protocol: Some(1),
+                    ports: None,
+                    icmp: Some(IcmpMatch {
+                        icmp_type: 8,
+                        code: None,
+                    }),
+                    peer: Peer::Cidr("10.0.0.0/8".into()),
+                }),
             ),
             (
                 rule("icmp", Some(-1), Some(-1), Some("10.0.0.0/8"), None),
-                Some(RuleView { protocol: Some(1), ports: None, icmp: None, peer: Peer::Cidr("10.0.0.0/8".into()) }),
+                Some(RuleView {
+                    protocol: Some(1),
+                    ports: None,
+                    icmp: None,
+                    peer: Peer::Cidr("10.0.0.0/8".into()),
+                }),
             ),
             (rule("58", None, None, Some("10.0.0.0/8"), None), None),
             (rule("tcp", Some(80), Some(80), None, None), None),
-            (rule("bogus", Some(80), Some(80), Some("10.0.0.0/8"), None), None),
+            (
+                rule("bogus", Some(80), Some(80), Some("10.0.0.0/8"), None),
+                None,
+            ),
         ];
         for (r, want) in cases {
             assert_eq!(rule_view(&r), want, "{} {:?}", r.ip_protocol, r.from_port);

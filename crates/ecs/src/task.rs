@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
+use crate::network::{self, VpcPlacement};
 use crate::records::{
     Attachment, Container, ContainerInstance, ContainerStatus, Deployment, DesiredStatus,
     HealthStatus, InstanceStatus, LaunchType, NetworkConfiguration, Rest, StopCode, Task,
@@ -18,7 +19,6 @@ use crate::records::{
 };
 use crate::resource::{describe_each, list_arns, to_json};
 use crate::taskdef::{self, NetworkMode, TaskDefinition, TaskDefinitionStatus};
-use crate::network::{self, VpcPlacement};
 use crate::{taskstore, Ecs};
 
 #[derive(Deserialize, Default, Clone)]

@@ -144,7 +144,10 @@ fn examples_dir() -> PathBuf {
 /// Makes a network as `berth up` imports it (in the golden account and region).
 fn import_network(g: &Golden, doc: Value) {
     let docs: Vec<berth_ec2::NetworkImport> = match doc {
-        Value::Array(a) => a.into_iter().map(|d| serde_json::from_value(d).unwrap()).collect(),
+        Value::Array(a) => a
+            .into_iter()
+            .map(|d| serde_json::from_value(d).unwrap())
+            .collect(),
         d => vec![serde_json::from_value(d).unwrap()],
     };
     for doc in docs {

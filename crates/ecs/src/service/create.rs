@@ -51,7 +51,10 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
 
 /// The network's subnets and security groups, checked against EC2.
 pub(super) fn in_vpc(w: &mut Writer<'_>, ctx: &Context, n: Option<&NetworkInput>) -> R<()> {
-    let Some(a) = n.map(network_configuration).and_then(|n| n.awsvpc_configuration) else {
+    let Some(a) = n
+        .map(network_configuration)
+        .and_then(|n| n.awsvpc_configuration)
+    else {
         return Ok(());
     };
     network::resolve_awsvpc(w, ctx, &a).map(|_| ())
