@@ -80,9 +80,23 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/berth-secgroups-bench.XXXXXX")"
 bridge="sgb$(printf %04x $((RANDOM % 65536)))"
 net=(--bridge "$bridge" --subnet "10.213.$OCTET.0/24" --state "$tmp/state")
 pids=()
+client_ns=""
+server_ns=""
+# Every process in the two namespaces (the proxies, the upstream, a load generator
+# still running when the script is stopped), then the networks.
 cleanup() {
-    local p
+    local p ns left
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for ns in $client_ns $server_ns; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+    done
+    for _ in $(seq 1 50); do
+        left="$(for ns in $client_ns $server_ns; do ip netns pids "$ns" 2>/dev/null; done)"
+        [ -n "$left" ] || break
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086 # pids are words
+    [ -z "${left:-}" ] || kill -9 $left 2>/dev/null || true
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     "$driver" down "${net[@]}" >&2 || log "removing the task networks failed"
     rm -rf "$tmp"
@@ -95,11 +109,18 @@ in_ns() { # ns command...
     shift
     ip netns exec "$ns" "$@"
 }
+# For background processes (`spawn_in NS cmd... &`): the subshell becomes the command
+# (ip netns exec execs it), so $! is its pid.
+spawn_in() { # ns command...
+    local ns="$1"
+    shift
+    exec ip netns exec "$ns" "$@"
+}
 # The client opens a connection per request in the connect path: room for them.
 in_ns "$client_ns" sysctl -q -w net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
 
 # --- processes in the tasks ---------------------------------------------------------
-in_ns "$server_ns" "$bin/berth-bench-upstream" --listen 127.0.0.1:8080 --threads "$WORKERS" \
+spawn_in "$server_ns" "$bin/berth-bench-upstream" --listen 127.0.0.1:8080 --threads "$WORKERS" \
     >"$tmp/upstream.out" 2>"$tmp/upstream.log" &
 pids+=($!)
 cat >"$tmp/server.json" <<EOF
@@ -114,7 +135,7 @@ EOF
 export BERTH_LOG=warn
 for side in server client; do
     ns_var="${side}_ns"
-    in_ns "${!ns_var}" "$bin/berth-proxy" --config "$tmp/$side.json" --admin 127.0.0.1:9901 \
+    spawn_in "${!ns_var}" "$bin/berth-proxy" --config "$tmp/$side.json" --admin 127.0.0.1:9901 \
         --workers "$WORKERS" >"$tmp/$side-proxy.out" 2>"$tmp/$side-proxy.log" &
     pids+=($!)
 done
