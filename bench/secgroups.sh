@@ -4,10 +4,12 @@
 # makes them (berth-bench-secgroups, with berth-tasknet): a server task (berth-bench-
 # upstream on 127.0.0.1:8080, its berth proxy's ingress on TASK_IP:15000, the nat
 # table's REDIRECT of TASK_IP:80 to it) and a client task (its berth proxy's egress
-# listener on the VIP 127.255.0.2:80, upstream the server task's TASK_IP:80).
+# listener on the VIP 127.255.0.2:15500, the nat table's DNAT of 127.255.0.2:80 to it,
+# upstream the server task's TASK_IP:80). Both nat tables are the agent's, so both
+# namespaces track connections with or without the filter.
 #
-# Each path is measured with no filter and with the worst case of SG_GROUPS x SG_RULES rules
-# (the server's ingress, the client's egress; of which only the last one lets the
+# Each path is measured with no filter and with the worst case of SG_GROUPS x SG_RULES
+# rules (the server's ingress, the client's egress; of which only the last one lets the
 # benchmark's connections through; the other direction allows the bridge's subnet):
 #   hop      the client's requests to 127.255.0.2:80, through both proxies: one proxied
 #            hop between the two namespaces, keep-alive connections (as Service Connect
@@ -24,8 +26,8 @@
 #   bench/secgroups.sh                      # 5 rounds, 5 s saturation, 10 s at 1,000/s
 #   ROUNDS=3 SG_GROUPS=10 SG_RULES=100 bench/secgroups.sh
 #
-# Settings (environment): SG_GROUPS=50 SG_RULES=200 SG_MEMBERS=20 (addresses in each group's
-# set), ROUNDS=5, DURATION=5 (s of each wrk run, after a 1 s warm-up), WRK_THREADS=2,
+# Settings (environment): SG_GROUPS=50 SG_RULES=200 SG_MEMBERS=20 (addresses in each
+# group's set), ROUNDS=5, DURATION=5 (s of each wrk run, after a 1 s warm-up), WRK_THREADS=2,
 # WRK_CONNECTIONS=32, RATE=1000, RATE_DURATION=10, RATE_CONNECTIONS=8, WORKERS=1 (each
 # proxy's worker threads; the upstream's threads too), OCTET=240 (the bridge's subnet
 # is 10.213.OCTET.0/24), BUILD=0 (use the release binaries as they are).
@@ -129,7 +131,7 @@ cat >"$tmp/server.json" <<EOF
 EOF
 cat >"$tmp/client.json" <<EOF
 {"version": 1, "clusterName": "bench", "serviceName": "client",
- "egress": [{"alias": "server:80", "listen": "127.255.0.2:80", "upstream": "server"}],
+ "egress": [{"alias": "server:80", "listen": "127.255.0.2:15500", "upstream": "server"}],
  "upstreams": {"server": {"protocol": "http", "endpoints": [{"address": "$server_ip:80"}]}}}
 EOF
 export BERTH_LOG=warn
@@ -139,16 +141,13 @@ for side in server client; do
         --workers "$WORKERS" >"$tmp/$side-proxy.out" 2>"$tmp/$side-proxy.log" &
     pids+=($!)
 done
-# The server task's nat table, as the agent writes it.
-in_ns "$server_ns" iptables-restore -w 5 <<EOF
-*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A PREROUTING -d $server_ip/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 15000
-COMMIT
-EOF
+# The tasks' nat tables, as the agent writes them.
+nat() { # ns rule
+    printf '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n%s\nCOMMIT\n' "$2" |
+        in_ns "$1" iptables-restore -w 5
+}
+nat "$server_ns" "-A PREROUTING -d $server_ip/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 15000"
+nat "$client_ns" "-A OUTPUT -d 127.255.0.2/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 127.255.0.2:15500"
 ready=0
 for _ in $(seq 1 100); do
     if in_ns "$client_ns" "$load" --target 127.255.0.2:80 --check >/dev/null 2>&1; then
