@@ -4,10 +4,12 @@
 # makes them (berth-bench-secgroups, with berth-tasknet): a server task (berth-bench-
 # upstream on 127.0.0.1:8080, its berth proxy's ingress on TASK_IP:15000, the nat
 # table's REDIRECT of TASK_IP:80 to it) and a client task (its berth proxy's egress
-# listener on the VIP 127.255.0.2:80, upstream the server task's TASK_IP:80).
+# listener on the VIP 127.255.0.2:15500, the nat table's DNAT of 127.255.0.2:80 to it,
+# upstream the server task's TASK_IP:80). Both nat tables are the agent's, so both
+# namespaces track connections with or without the filter.
 #
-# Each path is measured with no filter and with the worst case of SG_GROUPS x SG_RULES rules
-# (the server's ingress, the client's egress; of which only the last one lets the
+# Each path is measured with no filter and with the worst case of SG_GROUPS x SG_RULES
+# rules (the server's ingress, the client's egress; of which only the last one lets the
 # benchmark's connections through; the other direction allows the bridge's subnet):
 #   hop      the client's requests to 127.255.0.2:80, through both proxies: one proxied
 #            hop between the two namespaces, keep-alive connections (as Service Connect
@@ -24,8 +26,8 @@
 #   bench/secgroups.sh                      # 5 rounds, 5 s saturation, 10 s at 1,000/s
 #   ROUNDS=3 SG_GROUPS=10 SG_RULES=100 bench/secgroups.sh
 #
-# Settings (environment): SG_GROUPS=50 SG_RULES=200 SG_MEMBERS=20 (addresses in each group's
-# set), ROUNDS=5, DURATION=5 (s of each wrk run, after a 1 s warm-up), WRK_THREADS=2,
+# Settings (environment): SG_GROUPS=50 SG_RULES=200 SG_MEMBERS=20 (addresses in each
+# group's set), ROUNDS=5, DURATION=5 (s of each wrk run, after a 1 s warm-up), WRK_THREADS=2,
 # WRK_CONNECTIONS=32, RATE=1000, RATE_DURATION=10, RATE_CONNECTIONS=8, WORKERS=1 (each
 # proxy's worker threads; the upstream's threads too), OCTET=240 (the bridge's subnet
 # is 10.213.OCTET.0/24), BUILD=0 (use the release binaries as they are).
@@ -80,9 +82,23 @@ tmp="$(mktemp -d "${TMPDIR:-/tmp}/berth-secgroups-bench.XXXXXX")"
 bridge="sgb$(printf %04x $((RANDOM % 65536)))"
 net=(--bridge "$bridge" --subnet "10.213.$OCTET.0/24" --state "$tmp/state")
 pids=()
+client_ns=""
+server_ns=""
+# Every process in the two namespaces (the proxies, the upstream, a load generator
+# still running when the script is stopped), then the networks.
 cleanup() {
-    local p
+    local p ns left
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for ns in $client_ns $server_ns; do
+        ip netns pids "$ns" 2>/dev/null | xargs -r kill 2>/dev/null || true
+    done
+    for _ in $(seq 1 50); do
+        left="$(for ns in $client_ns $server_ns; do ip netns pids "$ns" 2>/dev/null; done)"
+        [ -n "$left" ] || break
+        sleep 0.1
+    done
+    # shellcheck disable=SC2086 # pids are words
+    [ -z "${left:-}" ] || kill -9 $left 2>/dev/null || true
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
     "$driver" down "${net[@]}" >&2 || log "removing the task networks failed"
     rm -rf "$tmp"
@@ -95,11 +111,18 @@ in_ns() { # ns command...
     shift
     ip netns exec "$ns" "$@"
 }
+# For background processes (`spawn_in NS cmd... &`): the subshell becomes the command
+# (ip netns exec execs it), so $! is its pid.
+spawn_in() { # ns command...
+    local ns="$1"
+    shift
+    exec ip netns exec "$ns" "$@"
+}
 # The client opens a connection per request in the connect path: room for them.
 in_ns "$client_ns" sysctl -q -w net.ipv4.ip_local_port_range="10000 65000" net.ipv4.tcp_tw_reuse=1
 
 # --- processes in the tasks ---------------------------------------------------------
-in_ns "$server_ns" "$bin/berth-bench-upstream" --listen 127.0.0.1:8080 --threads "$WORKERS" \
+spawn_in "$server_ns" "$bin/berth-bench-upstream" --listen 127.0.0.1:8080 --threads "$WORKERS" \
     >"$tmp/upstream.out" 2>"$tmp/upstream.log" &
 pids+=($!)
 cat >"$tmp/server.json" <<EOF
@@ -108,26 +131,23 @@ cat >"$tmp/server.json" <<EOF
 EOF
 cat >"$tmp/client.json" <<EOF
 {"version": 1, "clusterName": "bench", "serviceName": "client",
- "egress": [{"alias": "server:80", "listen": "127.255.0.2:80", "upstream": "server"}],
+ "egress": [{"alias": "server:80", "listen": "127.255.0.2:15500", "upstream": "server"}],
  "upstreams": {"server": {"protocol": "http", "endpoints": [{"address": "$server_ip:80"}]}}}
 EOF
 export BERTH_LOG=warn
 for side in server client; do
     ns_var="${side}_ns"
-    in_ns "${!ns_var}" "$bin/berth-proxy" --config "$tmp/$side.json" --admin 127.0.0.1:9901 \
+    spawn_in "${!ns_var}" "$bin/berth-proxy" --config "$tmp/$side.json" --admin 127.0.0.1:9901 \
         --workers "$WORKERS" >"$tmp/$side-proxy.out" 2>"$tmp/$side-proxy.log" &
     pids+=($!)
 done
-# The server task's nat table, as the agent writes it.
-in_ns "$server_ns" iptables-restore -w 5 <<EOF
-*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A PREROUTING -d $server_ip/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 15000
-COMMIT
-EOF
+# The tasks' nat tables, as the agent writes them.
+nat() { # ns rule
+    printf '*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n%s\nCOMMIT\n' "$2" |
+        in_ns "$1" iptables-restore -w 5
+}
+nat "$server_ns" "-A PREROUTING -d $server_ip/32 -p tcp -m tcp --dport 80 -j REDIRECT --to-ports 15000"
+nat "$client_ns" "-A OUTPUT -d 127.255.0.2/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 127.255.0.2:15500"
 ready=0
 for _ in $(seq 1 100); do
     if in_ns "$client_ns" "$load" --target 127.255.0.2:80 --check >/dev/null 2>&1; then
