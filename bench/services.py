@@ -101,7 +101,7 @@ class Api:
             raise RuntimeError(f"{op}: {e.code} {e.read()!r}") from None
 
     def group(self, name, vpc):
-        xml = self.ec2("CreateSecurityGroup", GroupName=name, Description=name, VpcId=vpc)
+        xml = self.ec2("CreateSecurityGroup", GroupName=name, GroupDescription=name, VpcId=vpc)
         return re.search(r"<groupId>(sg-[0-9a-f]+)</groupId>", xml).group(1)
 
     def ingress(self, op, group, source):
