@@ -324,9 +324,15 @@ def test_security_groups_allow_one_direction_only(berth, agent, state):
     assert r.stdout.strip() == "503", (r.returncode, r.stdout)
     assert 4.5 < took < 7, f"503 after {took:.2f} s"
     print(f"\n[{agent.runtime}] refused by beta's group: 503 after {took:.2f} s")
-    # The access log says why: a connect failure (UF) to beta's address.
+    # The access log says why: a connect failure (UF) to beta's address; so do alpha's
+    # proxy's metrics.
     refused = [r for r in agent.access_log(a) if r.get("authority") == "beta" and r.get("response_code") == 503]
     assert refused and "UF" in refused[-1]["response_flags"], agent.access_log(a)[-3:]
+    metrics = subprocess.run(["curl", "-s", "--unix-socket", f"/run/berth/proxy/{a}/admin.sock",
+                              "http://proxy/metrics"], capture_output=True, text=True).stdout
+    failures = [l for l in metrics.splitlines()
+                if l.startswith("TargetConnectionErrorCount{") and 'TargetDiscoveryName="beta"' in l]
+    assert failures and float(failures[0].rsplit(" ", 1)[1]) >= 1, metrics[-3000:]
     state["sg"] = {"a": a, "b": b, "ga": ga, "gb": gb, "ta": ta, "tb": tb}
 
 

@@ -165,6 +165,9 @@ impl<'a> Attempts<'a> {
         log: &mut impl AttemptLog,
     ) -> Result<(), ProxyError> {
         let target = pick.addr();
+        if err.kind == ErrorKind::Connect {
+            self.up.metrics.target_connect_error();
+        }
         if err.counts_against_endpoint() {
             pick.failure(StdInstant::now());
         } else {

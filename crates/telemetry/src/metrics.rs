@@ -50,6 +50,7 @@ struct Families {
     response_time: HistogramVec,
     client_tls: IntCounterVec,
     target_tls: IntCounterVec,
+    target_connect: IntCounterVec,
 }
 
 fn counter(name: &str, help: &str) -> IntCounterVec {
@@ -116,6 +117,12 @@ impl Families {
                 "TargetTLSNegotiationErrorCount",
                 "Failed TLS handshakes with targets.",
             ),
+            target_connect: counter(
+                "TargetConnectionErrorCount",
+                "Connections to targets that failed: refused, unreachable, or not \
+                 established within the connect timeout (berth's; Envoy's \
+                 upstream_cx_connect_fail).",
+            ),
         }
     }
 
@@ -131,6 +138,7 @@ impl Families {
             Box::new(self.response_time.clone()),
             Box::new(self.client_tls.clone()),
             Box::new(self.target_tls.clone()),
+            Box::new(self.target_connect.clone()),
         ];
         for s in &self.status {
             all.push(Box::new(s.clone()));
@@ -240,6 +248,7 @@ struct ListenerInner {
     grpc_requests: IntCounter,
     client_tls: IntCounter,
     target_tls: IntCounter,
+    target_connect: IntCounter,
     response: Arc<ResponseMetrics>,
     /// `RequestCountPerTarget` for the targets seen so far.
     targets: RwLock<HashMap<SocketAddr, IntCounter>>,
@@ -295,6 +304,7 @@ impl ListenerMetrics {
                 grpc_requests: f.grpc_requests.with_label_values(&l),
                 client_tls: f.client_tls.with_label_values(&l),
                 target_tls: f.target_tls.with_label_values(&l),
+                target_connect: f.target_connect.with_label_values(&l),
                 response: Arc::new(ResponseMetrics {
                     status: [
                         f.status[0].with_label_values(&l),
@@ -325,6 +335,7 @@ impl ListenerMetrics {
             &f.target_bytes,
             &f.client_tls,
             &f.target_tls,
+            &f.target_connect,
         ]
         .into_iter()
         .chain(f.status.iter())
@@ -444,6 +455,12 @@ impl ListenerMetrics {
     /// A TLS handshake with a downstream client failed (`ClientTLSNegotiationErrorCount`).
     pub fn client_tls_error(&self) {
         self.inner.client_tls.inc();
+    }
+
+    /// A connection to a target failed: refused, unreachable or timed out
+    /// (`TargetConnectionErrorCount`).
+    pub fn target_connect_error(&self) {
+        self.inner.target_connect.inc();
     }
 
     /// A TLS handshake with a target failed (`TargetTLSNegotiationErrorCount`).
@@ -588,6 +605,7 @@ mod tests {
         "TargetResponseTime",
         "ClientTLSNegotiationErrorCount",
         "TargetTLSNegotiationErrorCount",
+        "TargetConnectionErrorCount",
     ];
 
     #[test]
@@ -622,6 +640,7 @@ mod tests {
         e.target_response(ep2, 101, Duration::ZERO, 0); // in no class
         e.target_tls_error();
         e.target_tls_error();
+        e.target_connect_error();
 
         let text = m.render();
         for name in NAMES {
@@ -679,6 +698,8 @@ mod tests {
         assert_eq!(value(&s, "TargetProcessedBytes", OUT), 3.0);
         assert_eq!(value(&s, "TargetResponseTime_count", OUT), 5.0);
         assert_eq!(value(&s, "TargetTLSNegotiationErrorCount", OUT), 2.0);
+        assert_eq!(value(&s, "TargetConnectionErrorCount", OUT), 1.0);
+        assert_eq!(value(&s, "TargetConnectionErrorCount", IN), 0.0);
         drop(c2);
     }
 
