@@ -148,6 +148,40 @@ fn str_of<'a>(input: &'a Value, field: &str) -> &'a str {
     input[field].as_str().unwrap_or_default()
 }
 
+/// Step `i` of the manifest at `path` (in `dir`): its file's input with `input` over it,
+/// which must name what the action makes.
+fn step(dir: &Path, path: &Path, i: usize, s: StepFile) -> Result<Step> {
+    let mut input = match &s.file {
+        None => Map::new(),
+        Some(f) => {
+            let text = std::fs::read_to_string(dir.join(f))
+                .map_err(|e| bad(path, format!("steps[{i}].file: {}: {e}", f.display())))?;
+            match serde_json::from_str::<Value>(&text) {
+                Ok(Value::Object(o)) => o,
+                Ok(_) => {
+                    let what = format!("steps[{i}].file: {} is not a JSON object", f.display());
+                    return Err(bad(path, what));
+                }
+                Err(e) => return Err(bad(path, format!("steps[{i}].file: {}: {e}", f.display()))),
+            }
+        }
+    };
+    input.extend(s.input);
+    let input = Value::Object(input);
+    let need = match s.ecs {
+        Action::CreateCluster => "clusterName",
+        Action::RegisterTaskDefinition => "family",
+        Action::CreateService => "serviceName",
+    };
+    if str_of(&input, need).is_empty() {
+        return Err(bad(path, format!("steps[{i}]: {:?} needs {need}", s.ecs)));
+    }
+    Ok(Step {
+        action: s.ecs,
+        input,
+    })
+}
+
 impl Example {
     /// Loads the example in `dir` (its `example.json` and the files its steps name).
     pub fn load(dir: &Path) -> Result<Example> {
@@ -161,47 +195,12 @@ impl Example {
         })?;
         let de = &mut serde_json::Deserializer::from_str(&text);
         let m: ManifestFile = serde_path_to_error::deserialize(de).map_err(|e| bad(&path, e))?;
-        let mut steps = Vec::with_capacity(m.steps.len());
-        for (i, s) in m.steps.into_iter().enumerate() {
-            let mut input = match &s.file {
-                None => Map::new(),
-                Some(f) => {
-                    let fp = dir.join(f);
-                    let text = std::fs::read_to_string(&fp).map_err(|e| {
-                        bad(&path, format!("steps[{i}].file: {}: {e}", f.display()))
-                    })?;
-                    match serde_json::from_str::<Value>(&text) {
-                        Ok(Value::Object(o)) => o,
-                        Ok(_) => {
-                            return Err(bad(
-                                &path,
-                                format!("steps[{i}].file: {} is not a JSON object", f.display()),
-                            ))
-                        }
-                        Err(e) => {
-                            return Err(bad(
-                                &path,
-                                format!("steps[{i}].file: {}: {e}", f.display()),
-                            ))
-                        }
-                    }
-                }
-            };
-            input.extend(s.input);
-            let input = Value::Object(input);
-            let need = match s.ecs {
-                Action::CreateCluster => "clusterName",
-                Action::RegisterTaskDefinition => "family",
-                Action::CreateService => "serviceName",
-            };
-            if str_of(&input, need).is_empty() {
-                return Err(bad(&path, format!("steps[{i}]: {:?} needs {need}", s.ecs)));
-            }
-            steps.push(Step {
-                action: s.ecs,
-                input,
-            });
-        }
+        let steps = m
+            .steps
+            .into_iter()
+            .enumerate()
+            .map(|(i, s)| step(&dir, &path, i, s))
+            .collect::<Result<Vec<_>>>()?;
         for (i, o) in m.open.iter().enumerate() {
             let known = steps.iter().any(|s| {
                 s.action == Action::CreateService
