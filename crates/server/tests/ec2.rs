@@ -269,3 +269,86 @@ async fn network_files_are_imported_before_the_server_listens() {
     .expect("a malformed file stops the start");
     assert!(err.to_string().contains("not a network document"), "{err}");
 }
+
+/// Every operation berth serves, each with an unknown parameter, a wrong-typed one and
+/// (where the operation has one) a missing required one: EC2's code, a message naming
+/// the parameter, nothing written, and the server keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_names_the_bad_parameter() {
+    let s = TestServer::start().await;
+    let addr = s.addr();
+    tokio::task::spawn_blocking(move || {
+        // A group and subnet to aim at, in the default VPC.
+        let vpc = texts(
+            &ok(addr, "Action=DescribeVpcs&Filter.1.Name=is-default&Filter.1.Value.1=true"),
+            "vpcId",
+        )
+        .remove(0);
+        let sg = texts(
+            &ok(
+                addr,
+                &format!("Action=CreateSecurityGroup&GroupName=t&GroupDescription=t&VpcId={vpc}"),
+            ),
+            "groupId",
+        )
+        .remove(0);
+        let perm = "IpPermissions.1.IpProtocol=tcp&IpPermissions.1.FromPort=80&IpPermissions.1.ToPort=80&IpPermissions.1.IpRanges.1.CidrIp=10.0.0.0/8";
+        // (operation, its valid parameters, a required one (or ""), a typed one).
+        let ops: Vec<(&str, String, &str, &str)> = vec![
+            ("DescribeVpcs", String::new(), "", "MaxResults"),
+            ("CreateVpc", "CidrBlock=10.9.0.0/16".into(), "", "AmazonProvidedIpv6CidrBlock"),
+            ("DeleteVpc", "VpcId=vpc-0".into(), "VpcId", "DryRun"),
+            ("DescribeSubnets", String::new(), "", "MaxResults"),
+            ("CreateSubnet", format!("VpcId={vpc}&CidrBlock=172.31.200.0/24"), "VpcId", "DryRun"),
+            ("DeleteSubnet", "SubnetId=subnet-0".into(), "SubnetId", "DryRun"),
+            ("DescribeAvailabilityZones", String::new(), "", "AllAvailabilityZones"),
+            ("CreateSecurityGroup", format!("GroupName=u&GroupDescription=u&VpcId={vpc}"), "GroupDescription", "DryRun"),
+            ("DeleteSecurityGroup", format!("GroupId={sg}"), "", "DryRun"),
+            ("DescribeSecurityGroups", String::new(), "", "MaxResults"),
+            ("AuthorizeSecurityGroupIngress", format!("GroupId={sg}&{perm}"), "GroupId", "FromPort"),
+            ("AuthorizeSecurityGroupEgress", format!("GroupId={sg}&{perm}"), "GroupId", "DryRun"),
+            ("RevokeSecurityGroupIngress", format!("GroupId={sg}&{perm}"), "GroupId", "FromPort"),
+            ("RevokeSecurityGroupEgress", format!("GroupId={sg}&{perm}"), "GroupId", "DryRun"),
+            ("DescribeSecurityGroupRules", String::new(), "", "MaxResults"),
+            (
+                "ModifySecurityGroupRules",
+                format!("GroupId={sg}&SecurityGroupRule.1.SecurityGroupRuleId=sgr-0&SecurityGroupRule.1.SecurityGroupRule.IpProtocol=tcp"),
+                "GroupId",
+                "DryRun",
+            ),
+            ("CreateTags", format!("ResourceId.1={sg}&Tag.1.Key=k&Tag.1.Value=v"), "ResourceId.1", "DryRun"),
+            ("DeleteTags", format!("ResourceId.1={sg}&Tag.1.Key=k"), "ResourceId.1", "DryRun"),
+            ("DescribeTags", String::new(), "", "MaxResults"),
+            ("DescribeNetworkInterfaces", String::new(), "", "MaxResults"),
+        ];
+        for (op, params, required, typed) in ops {
+            let before = ec2(addr, "Action=DescribeSecurityGroups").text();
+            let form = |extra: &str| {
+                [format!("Action={op}"), params.clone(), extra.to_string()]
+                    .into_iter()
+                    .filter(|p| !p.is_empty())
+                    .collect::<Vec<_>>()
+                    .join("&")
+            };
+            let says = fails(addr, &form("Colour=red"), 400, "UnknownParameter");
+            assert!(says.contains("Colour"), "{op}: {says}");
+            let bad_type = form(&format!("{typed}=not-a-value"));
+            let says = fails(addr, &bad_type, 400, "InvalidParameterValue");
+            assert!(says.contains(typed), "{op} {typed}: {says}");
+            if !required.is_empty() {
+                let without: Vec<&str> = params
+                    .split('&')
+                    .filter(|p| !p.starts_with(&format!("{required}=")))
+                    .collect();
+                let missing = format!("Action={op}&{}", without.join("&"));
+                let says = fails(addr, &missing, 400, "MissingParameter");
+                assert!(says.contains(required.trim_end_matches(".1")), "{op} {required}: {says}");
+            }
+            let after = ec2(addr, "Action=DescribeSecurityGroups").text();
+            assert_eq!(texts(&before, "groupId"), texts(&after, "groupId"), "{op} wrote");
+        }
+        ok(addr, "Action=DescribeVpcs");
+    })
+    .await
+    .unwrap();
+}
