@@ -8,6 +8,9 @@ use serde_json::{json, Value};
 
 use crate::records::{Cluster, ClusterStatus};
 
+/// ECS's error for a bad parameter.
+pub const INVALID_PARAMETER: &str = "InvalidParameterException";
+
 /// The `X-Amz-Target` prefix of ECS.
 pub const TARGET_PREFIX: &str = "AmazonEC2ContainerServiceV20141113";
 
@@ -84,7 +87,7 @@ pub fn client(msg: impl Into<String>) -> ApiError {
     ApiError::new(400, "ClientException", msg)
 }
 pub fn invalid(msg: impl Into<String>) -> ApiError {
-    ApiError::new(400, "InvalidParameterException", msg)
+    ApiError::new(400, INVALID_PARAMETER, msg)
 }
 pub fn cluster_not_found() -> ApiError {
     ApiError::new(400, "ClusterNotFoundException", "Cluster not found.")

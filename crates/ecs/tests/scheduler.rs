@@ -132,3 +132,95 @@ fn a_restarted_scheduler_converges_and_rebuilds_missing_indexes() {
         .unwrap();
     assert_eq!(groups.len(), 2, "index rebuilt for both tasks");
 }
+
+/// A service whose security group was deleted cannot launch tasks: ECS's event says
+/// why (once, not every round), nothing else of the cluster waits for it, and it
+/// launches again once its network is whole.
+#[test]
+fn a_launch_its_network_refuses_is_an_event_not_a_stuck_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let ecs = Ecs::new(store.clone());
+    let ec2 = berth_ec2::Ec2::new(store.clone());
+    let vpc = ec2.call(&ctx(), "DescribeVpcs", json!({})).unwrap()["vpcSet"][0]["vpcId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let subnet = ec2.call(&ctx(), "DescribeSubnets", json!({})).unwrap()["subnetSet"][0]
+        ["subnetId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let make = |name: &str| {
+        let input = json!({"GroupName": name, "GroupDescription": name, "VpcId": vpc});
+        ec2.call(&ctx(), "CreateSecurityGroup", input).unwrap()["groupId"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let (gone, kept) = (make("gone"), make("kept"));
+    setup(&ecs, 0);
+    call(
+        &ecs,
+        "RegisterTaskDefinition",
+        json!({"family": "vpc", "memory": "512", "networkMode": "awsvpc",
+               "containerDefinitions": [{"name": "app", "image": "nginx"}]}),
+    );
+    for (name, group) in [("a", &gone), ("b", &kept)] {
+        call(
+            &ecs,
+            "CreateService",
+            json!({"cluster": "c", "serviceName": name, "taskDefinition": "vpc", "desiredCount": 0,
+                   "networkConfiguration": {"awsvpcConfiguration": {
+                       "subnets": [subnet], "securityGroups": [group]}}}),
+        );
+    }
+    ecs.reconcile().unwrap();
+    ec2.call(&ctx(), "DeleteSecurityGroup", json!({"GroupId": gone}))
+        .unwrap();
+    for name in ["a", "b"] {
+        call(
+            &ecs,
+            "UpdateService",
+            json!({"cluster": "c", "service": name, "desiredCount": 1}),
+        );
+    }
+    for _ in 0..3 {
+        ecs.reconcile().unwrap();
+    }
+    let d = call(
+        &ecs,
+        "DescribeServices",
+        json!({"cluster": "c", "services": ["a", "b"]}),
+    );
+    let (a, b) = (&d["services"][0], &d["services"][1]);
+    assert_eq!(b["pendingCount"], 1, "b launched: {b}");
+    let events: Vec<&str> = a["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap())
+        .collect();
+    let refused: Vec<&&str> = events
+        .iter()
+        .filter(|m| m.contains("was unable to launch a task"))
+        .collect();
+    assert_eq!(refused.len(), 1, "{events:?}");
+    assert!(refused[0].contains(&format!("The security group '{gone}' does not exist")));
+    assert_eq!(a["pendingCount"], 0);
+    // Its network whole again (another group), it launches.
+    call(
+        &ecs,
+        "UpdateService",
+        json!({"cluster": "c", "service": "a", "networkConfiguration": {"awsvpcConfiguration": {
+            "subnets": [subnet], "securityGroups": [kept]}}}),
+    );
+    ecs.reconcile().unwrap();
+    ecs.reconcile().unwrap();
+    let a = call(
+        &ecs,
+        "DescribeServices",
+        json!({"cluster": "c", "services": ["a"]}),
+    );
+    assert_eq!(a["services"][0]["pendingCount"], 1, "{}", a["services"][0]);
+}

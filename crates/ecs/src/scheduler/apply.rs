@@ -10,7 +10,8 @@ use super::plan::{self, task_list, Effect, Plan};
 use super::{AGENT_GRACE_SECS, AGENT_LOST_REASON, MAX_EVENTS, STOPPED_TASK_TTL_SECS};
 use crate::common::*;
 use crate::records::{
-    ContainerInstance, InstanceStatus, Service, ServiceEvent, StopCode, Task, TaskStatus,
+    ContainerInstance, DeploymentStatus, InstanceStatus, Service, ServiceEvent, StopCode, Task,
+    TaskStatus,
 };
 use crate::{agent, task, taskstore};
 
@@ -83,13 +84,15 @@ pub(super) fn group_pass(
     let plan = plan::plan(&service, &tasks, now);
     out.wake_at = earliest(out.wake_at, plan.wake_at);
     if !plan.is_empty(&service) {
-        carry_out(w, ctx, cluster, &service, plan, now)?;
+        let retry_at = carry_out(w, ctx, cluster, &service, plan, now)?;
+        out.wake_at = earliest(out.wake_at, retry_at);
     }
     Ok(out)
 }
 
 /// Carries out a service's plan: tasks started and events added in order, then the
-/// stopped tasks and the service written.
+/// stopped tasks and the service written. Returns when to try again launches that
+/// could not be made (their network refused: a subnet or group deleted since).
 fn carry_out(
     w: &mut Writer<'_>,
     ctx: &Context,
@@ -97,25 +100,23 @@ fn carry_out(
     before: &Service,
     plan: Plan,
     now: f64,
-) -> R<()> {
+) -> R<Option<f64>> {
     let mut s = plan.service;
+    let mut retry_at = None;
     for effect in plan.effects {
         match effect {
             Effect::Event(message) => push_event(&mut s, message, now),
             Effect::Launch(n) => {
-                let primary = s
-                    .primary()
-                    .cloned()
-                    .expect("launches need a PRIMARY deployment");
-                let mut ids = Vec::with_capacity(n);
-                for _ in 0..n {
-                    let t = task::new_service_task(w, ctx, cluster, &s.service_name, &primary)?;
-                    agent::sync_endpoints(w, ctx, cluster, &t)?;
-                    ids.push(t.id().to_string());
+                if let Err(reason) = launch(w, ctx, cluster, &mut s, n, now)? {
+                    let label = format!("(service {})", s.service_name);
+                    let message = format!("{label} was unable to launch a task: {reason}");
+                    if s.events.first().map(|e| &e.message) != Some(&message) {
+                        push_event(&mut s, message, now);
+                    }
+                    not_launched(&mut s, n);
+                    retry_at = Some(now + LAUNCH_RETRY_SECS);
+                    break;
                 }
-                let label = format!("(service {})", s.service_name);
-                let message = format!("{label} has started {n} tasks: {}.", task_list(&ids));
-                push_event(&mut s, message, now);
             }
         }
     }
@@ -125,7 +126,54 @@ fn carry_out(
     if &s != before {
         w.put_json(&service_key(ctx, cluster, &s.service_name), &s)?;
     }
-    Ok(())
+    Ok(retry_at)
+}
+
+/// Takes back the `n` pending tasks the plan counted for a launch that did not happen.
+fn not_launched(s: &mut Service, n: usize) {
+    let n = n as i64;
+    if let Some(d) = s
+        .deployments
+        .iter_mut()
+        .find(|d| d.status == DeploymentStatus::Primary)
+    {
+        d.pending_count -= n;
+    }
+    s.pending_count -= n;
+}
+
+/// How long a service waits to try again a launch its network refused.
+const LAUNCH_RETRY_SECS: f64 = 10.0;
+
+/// Starts `n` tasks of the service's PRIMARY deployment, with an event naming them;
+/// `Err(reason)` (nothing started) when the network refuses them, as ECS says when
+/// it cannot launch a task.
+fn launch(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    s: &mut Service,
+    n: usize,
+    now: f64,
+) -> R<Result<(), String>> {
+    let primary = s
+        .primary()
+        .cloned()
+        .expect("launches need a PRIMARY deployment");
+    let mut ids = Vec::with_capacity(n);
+    for _ in 0..n {
+        let t = match task::new_service_task(w, ctx, cluster, &s.service_name, &primary) {
+            Ok(t) => t,
+            Err(e) if e.code == INVALID_PARAMETER && ids.is_empty() => return Ok(Err(e.message)),
+            Err(e) => return Err(e),
+        };
+        agent::sync_endpoints(w, ctx, cluster, &t)?;
+        ids.push(t.id().to_string());
+    }
+    let label = format!("(service {})", s.service_name);
+    let message = format!("{label} has started {n} tasks: {}.", task_list(&ids));
+    push_event(s, message, now);
+    Ok(Ok(()))
 }
 
 /// Adds an event to the service, newest first, keeping the latest [`MAX_EVENTS`].
