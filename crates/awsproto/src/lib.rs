@@ -24,6 +24,7 @@ mod input;
 mod service;
 mod time;
 mod wire;
+mod wire_enum;
 mod xml;
 
 pub use cbor::{cbor_to_json, json_to_cbor};

@@ -2,7 +2,7 @@
 
 use std::net::Ipv4Addr;
 
-use berth_awsproto::{ApiError, Context};
+use berth_awsproto::{wire_enum, ApiError, Context};
 use berth_store::{Read, Writer};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -14,26 +14,6 @@ pub struct Tag {
     pub key: String,
     /// The value.
     pub value: String,
-}
-
-/// An enum as EC2 spells its values: serde names and `as_str` from one list.
-macro_rules! wire_enum {
-    ($(#[$m:meta])* pub enum $name:ident { $($(#[$vm:meta])* $variant:ident = $text:literal,)* }) => {
-        $(#[$m])*
-        #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-        pub enum $name {
-            $($(#[$vm])* #[serde(rename = $text)] $variant,)*
-        }
-
-        impl $name {
-            /// The value as EC2 writes it.
-            pub fn as_str(self) -> &'static str {
-                match self {
-                    $($name::$variant => $text,)*
-                }
-            }
-        }
-    };
 }
 
 wire_enum! {

@@ -41,7 +41,6 @@ mod tags;
 mod task;
 pub mod taskdef;
 pub mod taskstore;
-mod wire;
 
 pub use common::{Tag, TARGET_PREFIX};
 

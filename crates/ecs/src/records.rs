@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::common::Tag;
-use crate::wire::wire_enum;
+use berth_awsproto::wire_enum;
 
 /// Members a record only echoes.
 pub type Rest = Map<String, Value>;

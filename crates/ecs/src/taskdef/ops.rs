@@ -19,8 +19,8 @@ use crate::common::{
     Tag, R,
 };
 use crate::rules::{check_all, items, opt, Rule, Subject};
-use crate::wire::wire_enum;
 use crate::Ecs;
+use berth_awsproto::wire_enum;
 
 /// The answer of Register, Describe and Deregister.
 #[derive(Serialize)]

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::common::Tag;
-use crate::wire::wire_enum;
+use berth_awsproto::wire_enum;
 
 wire_enum! {
     /// A revision's status.

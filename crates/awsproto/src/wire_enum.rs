@@ -1,11 +1,13 @@
-//! [`wire_enum!`]: the one way berth-ecs declares an enum of the API, spelled as the API
-//! spells it. Records hold these enums (statuses, modes, launch types) and rule tables
-//! name their values (`NetworkMode::NAMES`).
+//! [`wire_enum!`]: the one way a service crate declares an enum of its API, spelled as
+//! the API spells it. Records hold these enums (statuses, states, modes) and rule
+//! tables name their values (`NetworkMode::NAMES`). The crate using it depends on
+//! `serde`, as every service crate does.
 
 /// Declares an enum of the API: each variant spelled as the API spells it (serde
 /// renames), in the order messages list them. Gives `ALL` and `NAMES` (every value and
 /// every spelling, in that order), `as_str`, `parse` and `Display`; the derived `Ord`
 /// follows the declared order (a task's statuses rely on it).
+#[macro_export]
 macro_rules! wire_enum {
     (
         $(#[$meta:meta])*
@@ -16,7 +18,7 @@ macro_rules! wire_enum {
         $(#[$meta])*
         #[derive(
             Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord,
-            serde::Serialize, serde::Deserialize,
+            ::serde::Serialize, ::serde::Deserialize,
         )]
         pub enum $name {
             $($(#[$vmeta])* #[serde(rename = $text)] $variant,)+
@@ -54,11 +56,10 @@ macro_rules! wire_enum {
         }
     };
 }
-pub(crate) use wire_enum;
 
 #[cfg(test)]
 mod tests {
-    wire_enum! {
+    crate::wire_enum! {
         /// A test enum.
         #[derive(Default)]
         pub enum Colour {
