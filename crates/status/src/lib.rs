@@ -240,11 +240,14 @@ async fn list_all(
 /// (their admin sockets under `socket_dir`, normally
 /// [`berth_agent::task::PROXY_SOCKET_DIR`]).
 pub async fn gather(client: &ServerClient, socket_dir: &Path) -> Result<Status> {
-    let sockets = admin_sockets(socket_dir);
+    let mut look = Look {
+        client,
+        sockets: admin_sockets(socket_dir),
+        ports_of: HashMap::new(),
+    };
     let at = Instant::now();
     let arns = list_all(client, "ListClusters", json!({}), "clusterArns").await?;
     let mut clusters = Vec::new();
-    let mut ports_of: HashMap<String, Vec<String>> = HashMap::new();
     for chunk in arns.chunks(100) {
         let d = client
             .ecs(
@@ -253,77 +256,113 @@ pub async fn gather(client: &ServerClient, socket_dir: &Path) -> Result<Status> 
             )
             .await?;
         for c in d["clusters"].as_array().into_iter().flatten() {
-            let name = s(&c["clusterName"]);
-            let service_arns = list_all(
-                client,
-                "ListServices",
-                json!({"cluster": name}),
-                "serviceArns",
-            )
-            .await?;
-            let mut services = Vec::new();
-            for chunk in service_arns.chunks(10) {
-                let d = client
-                    .ecs(
-                        "DescribeServices",
-                        &json!({"cluster": name, "services": chunk}),
-                    )
-                    .await?;
-                for sv in d["services"].as_array().into_iter().flatten() {
-                    services.push(service_of(sv));
-                }
-            }
-            let task_arns =
-                list_all(client, "ListTasks", json!({"cluster": name}), "taskArns").await?;
-            let mut standalone = Vec::new();
-            for chunk in task_arns.chunks(100) {
-                let d = client
-                    .ecs("DescribeTasks", &json!({"cluster": name, "tasks": chunk}))
-                    .await?;
-                for t in d["tasks"].as_array().into_iter().flatten() {
-                    let td = s(&t["taskDefinitionArn"]);
-                    if !ports_of.contains_key(&td) {
-                        ports_of.insert(td.clone(), sc_ports(client, &td).await);
-                    }
-                    let id = last(&s(&t["taskArn"]));
-                    let traffic = match sockets.get(&id) {
-                        Some(sock) => scrape(sock).await,
-                        None => None,
-                    };
-                    let task = TaskStatus {
-                        id,
-                        last_status: s(&t["lastStatus"]),
-                        desired_status: s(&t["desiredStatus"]),
-                        health: s(&t["healthStatus"]),
-                        address: berth_ecs::agent::task_ip(t).map(str::to_string),
-                        ports: ports_of.get(&td).cloned().unwrap_or_default(),
-                        traffic,
-                    };
-                    let group = s(&t["group"]);
-                    match group
-                        .strip_prefix("service:")
-                        .and_then(|g| services.iter_mut().find(|sv| sv.name == g))
-                    {
-                        Some(sv) => sv.tasks.push(task),
-                        None => standalone.push(task),
-                    }
-                }
-            }
-            let namespace = match c["serviceConnectDefaults"]["namespace"].as_str() {
-                Some(arn) => Some(namespace_name(client, arn).await),
-                None => None,
-            };
-            clusters.push(ClusterStatus {
-                status: s(&c["status"]),
-                namespace,
-                name,
-                services,
-                standalone,
-            });
+            clusters.push(look.cluster(c).await?);
         }
     }
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Status { at, clusters })
+}
+
+/// What one look reads through: the API, the proxies' admin sockets, and the Service
+/// Connect ports of each task definition seen so far.
+struct Look<'a> {
+    client: &'a ServerClient,
+    sockets: HashMap<String, PathBuf>,
+    ports_of: HashMap<String, Vec<String>>,
+}
+
+impl Look<'_> {
+    /// A cluster (as DescribeClusters shows it), its services and their tasks.
+    async fn cluster(&mut self, c: &Value) -> Result<ClusterStatus> {
+        let client = self.client;
+        let name = s(&c["clusterName"]);
+        let service_arns = list_all(
+            client,
+            "ListServices",
+            json!({"cluster": name}),
+            "serviceArns",
+        )
+        .await?;
+        let mut services = Vec::new();
+        for chunk in service_arns.chunks(10) {
+            let d = client
+                .ecs(
+                    "DescribeServices",
+                    &json!({"cluster": name, "services": chunk}),
+                )
+                .await?;
+            for sv in d["services"].as_array().into_iter().flatten() {
+                services.push(service_of(sv));
+            }
+        }
+        let standalone = self.tasks(&name, &mut services).await?;
+        let namespace = match c["serviceConnectDefaults"]["namespace"].as_str() {
+            Some(arn) => Some(namespace_name(client, arn).await),
+            None => None,
+        };
+        Ok(ClusterStatus {
+            status: s(&c["status"]),
+            namespace,
+            name,
+            services,
+            standalone,
+        })
+    }
+
+    /// The cluster's tasks, each put with its service; returns those of no service.
+    async fn tasks(
+        &mut self,
+        cluster: &str,
+        services: &mut [ServiceStatus],
+    ) -> Result<Vec<TaskStatus>> {
+        let client = self.client;
+        let task_arns =
+            list_all(client, "ListTasks", json!({"cluster": cluster}), "taskArns").await?;
+        let mut standalone = Vec::new();
+        for chunk in task_arns.chunks(100) {
+            let d = client
+                .ecs(
+                    "DescribeTasks",
+                    &json!({"cluster": cluster, "tasks": chunk}),
+                )
+                .await?;
+            for t in d["tasks"].as_array().into_iter().flatten() {
+                let task = self.task(t).await;
+                let group = s(&t["group"]);
+                match group
+                    .strip_prefix("service:")
+                    .and_then(|g| services.iter_mut().find(|sv| sv.name == g))
+                {
+                    Some(sv) => sv.tasks.push(task),
+                    None => standalone.push(task),
+                }
+            }
+        }
+        Ok(standalone)
+    }
+
+    /// A task (as DescribeTasks shows it), with its proxy's traffic if it runs here.
+    async fn task(&mut self, t: &Value) -> TaskStatus {
+        let td = s(&t["taskDefinitionArn"]);
+        if !self.ports_of.contains_key(&td) {
+            let ports = sc_ports(self.client, &td).await;
+            self.ports_of.insert(td.clone(), ports);
+        }
+        let id = last(&s(&t["taskArn"]));
+        let traffic = match self.sockets.get(&id) {
+            Some(sock) => scrape(sock).await,
+            None => None,
+        };
+        TaskStatus {
+            id,
+            last_status: s(&t["lastStatus"]),
+            desired_status: s(&t["desiredStatus"]),
+            health: s(&t["healthStatus"]),
+            address: berth_ecs::agent::task_ip(t).map(str::to_string),
+            ports: self.ports_of.get(&td).cloned().unwrap_or_default(),
+            traffic,
+        }
+    }
 }
 
 /// A namespace's name from its ARN (its id when Cloud Map does not answer).
@@ -519,6 +558,52 @@ fn task_rows(tasks: &[TaskStatus], rows: &mut Vec<Vec<String>>) {
 }
 
 /// The table of `now`; traffic health from the difference with `before`.
+/// A service's deployments: `PRIMARY web:2 1/2 IN_PROGRESS; ACTIVE web:1 ...`.
+fn deployments_cell(sv: &ServiceStatus) -> String {
+    sv.deployments
+        .iter()
+        .map(|d| {
+            let failed = if d.failed > 0 {
+                format!(" {} failed", d.failed)
+            } else {
+                String::new()
+            };
+            format!(
+                "{} {} {}/{} {}{failed}",
+                d.status, d.task_definition, d.running, d.desired, d.rollout
+            )
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A service's row; `prev` is the service at the earlier look, `secs` the time since.
+fn service_row(sv: &ServiceStatus, prev: Option<&ServiceStatus>, secs: f64) -> Vec<String> {
+    let (inc, outg) = match service_traffic(prev, sv) {
+        Some((i, o)) => (health(&i, secs), health(&o, secs)),
+        None => ("-".into(), "-".into()),
+    };
+    let endpoints = if sv.endpoints.is_empty() {
+        "-".to_string()
+    } else {
+        sv.endpoints.join(" ")
+    };
+    let incoming = if sv.endpoints.iter().any(|e| e == "client only") {
+        "(client only)".to_string()
+    } else {
+        inc
+    };
+    vec![
+        format!("{} ({})", sv.name, sv.status),
+        format!("{}/{} ({} pending)", sv.running, sv.desired, sv.pending),
+        deployments_cell(sv),
+        endpoints,
+        groups_cell(sv.groups.as_deref()),
+        incoming,
+        outg,
+    ]
+}
+
 /// A service's security groups as `berth status` shows them.
 fn groups_cell(groups: Option<&[String]>) -> String {
     match groups {
@@ -559,46 +644,8 @@ pub fn render(before: Option<&Status>, now: &Status) -> String {
             "OUTGOING".into(),
         ]];
         for sv in &c.services {
-            let deps = sv
-                .deployments
-                .iter()
-                .map(|d| {
-                    let failed = if d.failed > 0 {
-                        format!(" {} failed", d.failed)
-                    } else {
-                        String::new()
-                    };
-                    format!(
-                        "{} {} {}/{} {}{failed}",
-                        d.status, d.task_definition, d.running, d.desired, d.rollout
-                    )
-                })
-                .collect::<Vec<_>>()
-                .join("; ");
             let prev_s = prev_c.and_then(|p| p.services.iter().find(|p| p.name == sv.name));
-            let (inc, outg) = match service_traffic(prev_s, sv) {
-                Some((i, o)) => (health(&i, secs), health(&o, secs)),
-                None => ("-".into(), "-".into()),
-            };
-            let endpoints = if sv.endpoints.is_empty() {
-                "-".to_string()
-            } else {
-                sv.endpoints.join(" ")
-            };
-            let incoming = if sv.endpoints.iter().any(|e| e == "client only") {
-                "(client only)".to_string()
-            } else {
-                inc
-            };
-            rows.push(vec![
-                format!("{} ({})", sv.name, sv.status),
-                format!("{}/{} ({} pending)", sv.running, sv.desired, sv.pending),
-                deps,
-                endpoints,
-                groups_cell(sv.groups.as_deref()),
-                incoming,
-                outg,
-            ]);
+            rows.push(service_row(sv, prev_s, secs));
             task_rows(&sv.tasks, &mut rows);
         }
         if !c.standalone.is_empty() {
