@@ -195,9 +195,24 @@ pub fn parse_network_file(path: &Path) -> Result<Vec<NetworkImport>, ImportError
 }
 
 /// Reads a network file and imports it, all of it in one transaction or nothing.
-/// Returns how many documents it held.
-pub fn import_file(store: &Store, path: &Path) -> Result<usize, ImportError> {
-    let docs = parse_network_file(path)?;
+/// Documents that name no account or region are made in `defaults`' (in its region:
+/// [`NetworkImport::in_region`]); without `defaults`, in the default account and
+/// region, as written. Returns how many documents it held.
+pub fn import_file(
+    store: &Store,
+    path: &Path,
+    defaults: Option<&Context>,
+) -> Result<usize, ImportError> {
+    let mut docs = parse_network_file(path)?;
+    if let Some(ctx) = defaults {
+        docs = docs
+            .into_iter()
+            .map(|d| NetworkImport {
+                account: d.account.clone().or_else(|| Some(ctx.account.clone())),
+                ..d.in_region(&ctx.region)
+            })
+            .collect();
+    }
     store
         .write(|w| {
             for doc in &docs {

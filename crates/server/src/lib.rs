@@ -139,7 +139,7 @@ struct Router {
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let store = Arc::new(Store::open(&config.data_dir)?);
     for path in &config.network_files {
-        let docs = berth_ec2::import_file(&store, path)?;
+        let docs = berth_ec2::import_file(&store, path, None)?;
         info!(file = %path.display(), documents = docs, "network imported");
     }
     let listener = TcpListener::bind(config.listen)

@@ -181,17 +181,12 @@ impl Up {
     /// Makes the network of `path` (a `berth server --network` file) in `account` and,
     /// for documents that name none, `region`.
     pub fn import_network(&self, path: &Path, account: &str, region: &str) -> Result<()> {
-        let bad = |e: &dyn std::fmt::Display| Error::Example(format!("{}: {e}", path.display()));
-        let docs = berth_ec2::parse_network_file(path).map_err(|e| bad(&e))?;
-        for doc in docs {
-            let mut doc = doc.in_region(region);
-            doc.account.get_or_insert_with(|| account.to_string());
-            let ctx = doc.context();
-            let store = &self.server.store;
-            store
-                .write(|w| berth_ec2::import_in(w, &ctx, &doc))
-                .map_err(|e| bad(&e))?;
-        }
+        let ctx = berth_awsproto::Context {
+            account: account.to_string(),
+            region: region.to_string(),
+        };
+        berth_ec2::import_file(&self.server.store, path, Some(&ctx))
+            .map_err(|e| Error::Example(e.to_string()))?;
         Ok(())
     }
 
