@@ -45,6 +45,12 @@ pub const PROXY_CONTAINER_PREFIX: &str = "ecs-service-connect-";
 /// The image the agents run proxies from, which the proxy container shows.
 pub const PROXY_IMAGE: &str = "berth/proxy:local";
 
+/// The container instance attribute in which an agent registers its instance's
+/// security groups (comma-separated ids), which judge its bridge-mode tasks.
+pub const INSTANCE_GROUPS_ATTRIBUTE: &str = "berth.security-groups";
+/// The container instance attribute in which an agent registers its instance's subnet.
+pub const INSTANCE_SUBNET_ATTRIBUTE: &str = "berth.subnet";
+
 /// One container instance's view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

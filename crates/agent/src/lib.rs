@@ -39,7 +39,9 @@ use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
-use berth_agent_view::{DesiredStatus, LastStatus, TaskView, View};
+use berth_agent_view::{
+    DesiredStatus, LastStatus, TaskView, View, INSTANCE_GROUPS_ATTRIBUTE, INSTANCE_SUBNET_ATTRIBUTE,
+};
 pub use client::{AdminClient, ServerClient};
 pub use error::{Error, Result};
 
@@ -138,11 +140,11 @@ fn network_attributes(config: &AgentConfig) -> Value {
     let mut out = Vec::new();
     if !config.security_groups.is_empty() {
         out.push(
-            json!({"name": "berth.security-groups", "value": config.security_groups.join(",")}),
+            json!({"name": INSTANCE_GROUPS_ATTRIBUTE, "value": config.security_groups.join(",")}),
         );
     }
     if let Some(s) = &config.subnet {
-        out.push(json!({"name": "berth.subnet", "value": s}));
+        out.push(json!({"name": INSTANCE_SUBNET_ATTRIBUTE, "value": s}));
     }
     json!(out)
 }

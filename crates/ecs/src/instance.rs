@@ -6,10 +6,11 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 
 use crate::common::*;
-use crate::network::{self, INSTANCE_GROUPS, INSTANCE_SUBNET};
+use crate::network;
 use crate::records::{ContainerInstance, InstanceStatus, Resource, Rest, TaskStatus};
 use crate::resource::{describe_each, list_arns, to_json};
 use crate::{taskstore, Ecs};
+use berth_agent_view::{INSTANCE_GROUPS_ATTRIBUTE, INSTANCE_SUBNET_ATTRIBUTE};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -119,12 +120,17 @@ fn with_network(w: &mut Writer<'_>, ctx: &Context, mut attributes: Vec<Value>) -
             .and_then(|a| a["value"].as_str())
             .map(str::to_string)
     };
-    let (subnet, groups) = (value(INSTANCE_SUBNET), value(INSTANCE_GROUPS));
+    let (subnet, groups) = (
+        value(INSTANCE_SUBNET_ATTRIBUTE),
+        value(INSTANCE_GROUPS_ATTRIBUTE),
+    );
     let (subnet, groups) =
         network::resolve_instance_network(w, ctx, subnet.as_deref(), groups.as_deref())?;
-    attributes.retain(|a| a["name"] != INSTANCE_SUBNET && a["name"] != INSTANCE_GROUPS);
-    attributes.push(json!({"name": INSTANCE_SUBNET, "value": subnet}));
-    attributes.push(json!({"name": INSTANCE_GROUPS, "value": groups}));
+    attributes.retain(|a| {
+        a["name"] != INSTANCE_SUBNET_ATTRIBUTE && a["name"] != INSTANCE_GROUPS_ATTRIBUTE
+    });
+    attributes.push(json!({"name": INSTANCE_SUBNET_ATTRIBUTE, "value": subnet}));
+    attributes.push(json!({"name": INSTANCE_GROUPS_ATTRIBUTE, "value": groups}));
     Ok(attributes)
 }
 
@@ -197,7 +203,7 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             .as_str()
             .map(str::to_string)
             .unwrap_or_else(|| format!("i-{}", random_string(17, HEX)));
-        let attributes = with_network(w, ctx, attributes.clone())?;
+        let attributes = with_network(w, ctx, attributes)?;
         let mut ci = new_instance(ctx, &cluster, &id, ec2_id, &i, resources, attributes);
         if let Some(prev) = prev {
             ci.version = prev.version + 1;

@@ -12,7 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
 
-use berth_agent_view::{FirewallView, IcmpMatch, Peer, PortRange, RuleView};
+use berth_agent_view::{
+    FirewallView, IcmpMatch, Peer, PortRange, RuleView, INSTANCE_GROUPS_ATTRIBUTE,
+    INSTANCE_SUBNET_ATTRIBUTE,
+};
 use berth_awsproto::{ApiError, Context};
 use berth_ec2::{self as ec2, SecurityGroupRule};
 use berth_store::{Read, Writer};
@@ -21,12 +24,6 @@ use crate::common::*;
 use crate::records::{
     Attachment, AwsvpcConfiguration, ContainerInstance, KeyValue, Task, TaskStatus,
 };
-
-/// The container instance attribute that holds its security groups (comma-separated
-/// ids), which judge its bridge-mode tasks.
-pub const INSTANCE_GROUPS: &str = "berth.security-groups";
-/// The container instance attribute that holds the subnet its bridge-mode tasks are in.
-pub const INSTANCE_SUBNET: &str = "berth.subnet";
 
 /// The ENI attachment detail that names the task's interface.
 const ENI_DETAIL: &str = "networkInterfaceId";
@@ -242,8 +239,8 @@ fn instance_attribute<'a>(ci: &'a ContainerInstance, name: &str) -> Option<&'a s
 
 /// A container instance's subnet and security groups (set at registration).
 pub(crate) fn instance_network(ci: &ContainerInstance) -> Option<(String, Vec<String>)> {
-    let subnet = instance_attribute(ci, INSTANCE_SUBNET)?.to_string();
-    let groups = instance_attribute(ci, INSTANCE_GROUPS)?;
+    let subnet = instance_attribute(ci, INSTANCE_SUBNET_ATTRIBUTE)?.to_string();
+    let groups = instance_attribute(ci, INSTANCE_GROUPS_ATTRIBUTE)?;
     let groups = groups.split(',').map(str::to_string).collect();
     Some((subnet, groups))
 }
