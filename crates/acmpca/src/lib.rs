@@ -1,0 +1,1 @@
+//! AWS Private CA (ACM PCA) for berth.

@@ -1,0 +1,1 @@
+//! Keys, certificate signing requests and certificates: what berth's private CAs and its proxies need.
