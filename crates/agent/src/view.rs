@@ -62,6 +62,7 @@ fn upstream(u: &UpstreamView) -> Upstream {
         load_balancing: Default::default(),
         outlier_detection: Default::default(),
         retries: Default::default(),
+        tls: None,
     }
 }
 
@@ -111,6 +112,7 @@ pub fn snapshot(
             app: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, g.container_port)),
             protocol: protocol(g.protocol),
             timeout: timeouts(&g.timeout),
+            tls: None,
         })
         .collect();
     let mut egress = Vec::new();
@@ -140,6 +142,7 @@ pub fn snapshot(
         egress,
         upstreams,
         access_log: sc.access_log.as_ref().map(access_log),
+        client_certificate: None,
     }
 }
 

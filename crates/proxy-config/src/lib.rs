@@ -7,6 +7,13 @@
 //! streamed by the agent, one snapshot per line, to replace the running configuration.
 //! Files users write are strict: unknown fields are refused.
 //!
+//! TLS (Service Connect's `tls`, TLS 1.3 only): an ingress with `tls` terminates it with
+//! its certificate (and, with `clientTrust`, verifies client certificates: optional, or
+//! required with `requireClientCertificate`); an upstream with `tls` is reached over TLS,
+//! its certificate verified against `trust` and the name `serverName` (by default the
+//! host of the first egress alias naming the upstream); the top-level
+//! `clientCertificate` is presented to upstreams that ask for one (mutual TLS).
+//!
 //! ```json
 //! {
 //!   "version": 1,
@@ -198,6 +205,59 @@ pub struct Upstream {
     /// Retries.
     #[serde(default)]
     pub retries: Retries,
+    /// TLS to its endpoints, when the service has `tls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<UpstreamTls>,
+}
+
+/// A private key in PEM (PKCS#8, SEC1 or PKCS#1). Never shown by `Debug`.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct PrivateKeyPem(pub String);
+
+impl std::fmt::Debug for PrivateKeyPem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("PrivateKeyPem(<redacted>)")
+    }
+}
+
+/// A certificate and its key: `certificateChain` is the PEM of the certificate first,
+/// then the intermediates up to (not necessarily including) the root.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CertifiedKey {
+    /// The certificate chain, PEM.
+    pub certificate_chain: String,
+    /// Its private key, PEM.
+    pub private_key: PrivateKeyPem,
+}
+
+/// How an upstream's TLS is checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpstreamTls {
+    /// The CA certificates its endpoints' chains must lead to, PEM.
+    pub trust: String,
+    /// The name its certificates must carry (SNI too); by default the host of the first
+    /// egress alias naming this upstream, else the upstream's key.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_name: Option<String>,
+}
+
+/// An ingress listener's TLS.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct IngressTls {
+    /// The task's certificate for this service, and its key.
+    #[serde(flatten)]
+    pub certified: CertifiedKey,
+    /// CA certificates client certificates are verified against, PEM; without it no
+    /// client certificate is asked for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_trust: Option<String>,
+    /// Refuse clients without a valid certificate (mutual TLS; needs `clientTrust`).
+    #[serde(default)]
+    pub require_client_certificate: bool,
 }
 
 /// A listener for one client alias: applications connect to `listen` (a loopback VIP on
@@ -230,6 +290,9 @@ pub struct Ingress {
     /// Timeouts.
     #[serde(default)]
     pub timeout: Timeouts,
+    /// TLS, when the service has `tls`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<IngressTls>,
 }
 
 /// The format of access log lines.
@@ -277,6 +340,9 @@ pub struct Snapshot {
     /// Access logs, when configured.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub access_log: Option<AccessLog>,
+    /// The certificate presented to upstreams that ask for one (mutual TLS).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_certificate: Option<CertifiedKey>,
 }
 
 impl Snapshot {
@@ -327,6 +393,13 @@ impl Snapshot {
                     "ingress[{i}].timeout.perRequestTimeoutSeconds is not allowed for TCP"
                 ));
             }
+            if let Some(t) = &g.tls {
+                if t.require_client_certificate && t.client_trust.is_none() {
+                    return bad(format!(
+                        "ingress[{i}].tls.requireClientCertificate needs ingress[{i}].tls.clientTrust"
+                    ));
+                }
+            }
         }
         for (name, u) in &self.upstreams {
             if !u.protocol.is_http() && u.timeout.per_request_timeout_seconds.is_some() {
@@ -361,6 +434,27 @@ impl Snapshot {
             }
         }
         Ok(())
+    }
+
+    /// The name an upstream's TLS certificates must carry: its `serverName`, else the
+    /// host of the first egress alias naming it, else its key.
+    pub fn server_name(&self, upstream: &str) -> String {
+        if let Some(n) = self
+            .upstreams
+            .get(upstream)
+            .and_then(|u| u.tls.as_ref())
+            .and_then(|t| t.server_name.clone())
+        {
+            return n;
+        }
+        self.egress
+            .iter()
+            .find(|e| e.upstream == upstream)
+            .map(|e| match e.alias.rsplit_once(':') {
+                Some((host, _)) => host.to_string(),
+                None => e.alias.clone(),
+            })
+            .unwrap_or_else(|| upstream.to_string())
     }
 
     /// The snapshot as one line of JSON, as the agent streams it.

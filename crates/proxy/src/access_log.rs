@@ -19,6 +19,7 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::h1::ReqFields;
 use crate::headers::is_grpc;
 use crate::state::Route;
+use crate::tls::HandshakeError;
 
 /// What only the access log needs, captured when logging is on.
 struct Detail {
@@ -63,7 +64,24 @@ pub(crate) struct RequestLog {
     failed: bool,
     bytes_sent: u64,
     req_bytes: ReqBytes,
+    /// Why the TLS handshake with the target failed.
+    tls_failure: Option<String>,
     detail: Option<Box<Detail>>,
+}
+
+/// Why the TLS handshake behind `err` failed, when it is one.
+pub(crate) fn tls_failure(err: &ProxyError) -> Option<String> {
+    if err.kind != ErrorKind::Tls {
+        return None;
+    }
+    let mut cur: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(err);
+    while let Some(e) = cur {
+        if let Some(h) = e.downcast_ref::<HandshakeError>() {
+            return Some(h.reason());
+        }
+        cur = e.source();
+    }
+    Some(err.to_string())
 }
 
 impl RequestLog {
@@ -107,6 +125,7 @@ impl RequestLog {
             failed: false,
             bytes_sent: 0,
             req_bytes: ReqBytes::Known(0),
+            tls_failure: None,
             detail,
         }
     }
@@ -151,6 +170,7 @@ impl RequestLog {
             failed: false,
             bytes_sent: 0,
             req_bytes: ReqBytes::Known(0),
+            tls_failure: None,
             detail,
         }
     }
@@ -201,6 +221,9 @@ impl RequestLog {
 
     /// The proxy answers itself because of `err`.
     pub(crate) fn failed(&mut self, err: &ProxyError) {
+        if self.detail.is_some() {
+            self.tls_failure = tls_failure(err);
+        }
         self.status = err.status().as_u16();
         if self.flag.is_empty() {
             self.flag = err.flag();
@@ -294,6 +317,13 @@ impl RequestLog {
             grpc_status: d.grpc_status,
             direction: Some(self.route.log.direction),
             listener: self.route.log.name.clone(),
+            downstream_peer_identity: self
+                .in_flight
+                .ctx()
+                .peer_identity
+                .as_deref()
+                .map(str::to_string),
+            upstream_transport_failure_reason: self.tls_failure.take(),
         });
     }
 }
@@ -318,6 +348,10 @@ pub(crate) struct TcpLog {
     pub counters: Arc<TcpCounters>,
     pub termination: Option<&'static str>,
     pub id: u64,
+    /// The identity in the client's verified certificate (mutual TLS).
+    pub identity: Option<String>,
+    /// Why the TLS handshake with the target failed.
+    pub tls_failure: Option<String>,
     retry_refused: bool,
 }
 
@@ -340,6 +374,8 @@ impl TcpLog {
             counters,
             termination: None,
             id,
+            identity: None,
+            tls_failure: None,
             retry_refused: false,
         }
     }
@@ -353,6 +389,10 @@ impl TcpLog {
     pub(crate) fn failed(&mut self, err: &ProxyError) {
         self.termination = Some(match err.kind {
             ErrorKind::NoEndpoint => "no healthy upstream",
+            ErrorKind::Tls if self.retry_refused => {
+                "upstream TLS handshake failure, retry budget exhausted"
+            }
+            ErrorKind::Tls => "upstream TLS handshake failure",
             _ if self.retry_refused => "upstream connect failure, retry budget exhausted",
             _ => "upstream connect failure",
         });
@@ -376,6 +416,8 @@ impl Drop for TcpLog {
             connection_id: self.id,
             direction: Some(self.route.log.direction),
             listener: self.route.log.name.clone(),
+            downstream_peer_identity: self.identity.take(),
+            upstream_transport_failure_reason: self.tls_failure.take(),
         });
     }
 }

@@ -13,6 +13,10 @@
 //! HTTP/2 with prior knowledge: hyper-util's pooled client, one shared by the workers, so
 //! that each endpoint still gets one multiplexed connection (its task runs on the worker
 //! that opened it; requests from the others cross threads).
+//!
+//! An upstream with TLS ([`ClientTls`]): both kinds connect TLS over each new socket
+//! (ALPN `http/1.1` or `h2`), resuming sessions from the config's cache; pooled
+//! connections keep their TLS, so a handshake is paid per connection, not per request.
 
 use std::cell::RefCell;
 use std::future::Future;
@@ -41,9 +45,10 @@ use crate::body::ReqBody;
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::fasthash::FastMap;
 use crate::headers::host_value;
+use crate::tls::{ClientTls, HandshakeError, Stream};
 
 /// The pooled HTTP/2 client of one upstream.
-pub(crate) type Http2Client = Client<HttpConnector, ReqBody>;
+pub(crate) type Http2Client = Client<Connector, ReqBody>;
 
 /// Idle connections kept per endpoint (and worker), at most.
 const MAX_IDLE_PER_ENDPOINT: usize = 1024;
@@ -65,6 +70,8 @@ pub(crate) enum Clients {
 pub(crate) enum ClientError {
     /// Connecting failed (refused, unreachable, connect timeout).
     Connect(io::Error),
+    /// The TLS handshake failed.
+    Tls(HandshakeError),
     /// The HTTP/1.1 exchange failed.
     Http1(hyper::Error),
     /// hyper-util's client (HTTP/2) failed.
@@ -76,13 +83,17 @@ impl ClientError {
     pub(crate) fn classify(self, target: SocketAddr) -> ProxyError {
         let (kind, source): (_, Box<dyn std::error::Error + Send + Sync>) = match self {
             ClientError::Connect(e) => (ErrorKind::Connect, Box::new(e)),
+            ClientError::Tls(e) => (ErrorKind::Tls, Box::new(e)),
             ClientError::Http1(e) => (classify_hyper(Some(&e)), Box::new(e)),
+            ClientError::Http2(e) if find::<HandshakeError>(&e).is_some() => {
+                (ErrorKind::Tls, Box::new(e))
+            }
             ClientError::Http2(e) if e.is_connect() => (ErrorKind::Connect, Box::new(e)),
-            ClientError::Http2(e) => (classify_hyper(find_hyper_error(&e)), Box::new(e)),
+            ClientError::Http2(e) => (classify_hyper(find::<hyper::Error>(&e)), Box::new(e)),
         };
         // A connect failure never sent anything; a reset came before any response byte.
         // A malformed response head is not retried: the target got the request.
-        let retryable = matches!(kind, ErrorKind::Connect | ErrorKind::Reset);
+        let retryable = matches!(kind, ErrorKind::Connect | ErrorKind::Tls | ErrorKind::Reset);
         let side = if kind == ErrorKind::RequestBody {
             Side::Downstream
         } else {
@@ -102,10 +113,12 @@ fn classify_hyper(e: Option<&hyper::Error>) -> ErrorKind {
     }
 }
 
-fn find_hyper_error<'a>(e: &'a (dyn std::error::Error + 'static)) -> Option<&'a hyper::Error> {
+fn find<'a, E: std::error::Error + 'static>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a E> {
     let mut cur: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cur {
-        if let Some(h) = err.downcast_ref::<hyper::Error>() {
+        if let Some(h) = err.downcast_ref::<E>() {
             return Some(h);
         }
         cur = err.source();
@@ -164,19 +177,41 @@ where
 }
 
 /// What makes two clients interchangeable (so a new snapshot keeps the pool).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub(crate) struct ClientKey {
     pub http2: bool,
     pub idle: Option<Duration>,
     pub connect_timeout: Duration,
+    /// TLS to the endpoints (the same config: the same `Arc`).
+    pub tls: Option<Arc<ClientTls>>,
+}
+
+impl PartialEq for ClientKey {
+    fn eq(&self, o: &ClientKey) -> bool {
+        let same_tls = match (&self.tls, &o.tls) {
+            (None, None) => true,
+            (Some(a), Some(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        };
+        self.http2 == o.http2
+            && self.idle == o.idle
+            && self.connect_timeout == o.connect_timeout
+            && same_tls
+    }
 }
 
 impl ClientKey {
-    pub(crate) fn new(protocol: Protocol, idle: Option<Duration>, connect: Duration) -> ClientKey {
+    pub(crate) fn new(
+        protocol: Protocol,
+        idle: Option<Duration>,
+        connect: Duration,
+        tls: Option<Arc<ClientTls>>,
+    ) -> ClientKey {
         ClientKey {
             http2: matches!(protocol, Protocol::Http2 | Protocol::Grpc),
             idle,
             connect_timeout: connect,
+            tls,
         }
     }
 
@@ -192,15 +227,21 @@ impl ClientKey {
             id: NEXT_ID.fetch_add(1, Relaxed),
             idle: self.idle,
             connect_timeout: self.connect_timeout,
+            tls: self.tls.clone(),
             gone: tokio::sync::watch::channel(()).0,
         }))
     }
 
     fn build_http2(&self) -> Http2Client {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.enforce_http(true);
-        connector.set_connect_timeout(Some(self.connect_timeout));
+        let mut http = HttpConnector::new();
+        http.set_nodelay(true);
+        http.enforce_http(true);
+        http.set_connect_timeout(Some(self.connect_timeout));
+        let connector = Connector {
+            http,
+            tls: self.tls.clone(),
+            timeout: self.connect_timeout,
+        };
         let mut b = Client::builder(TokioExecutor::new());
         b.pool_timer(TokioTimer::new())
             .timer(TokioTimer::new())
@@ -217,6 +258,8 @@ pub(crate) struct Http1Pool {
     pub(crate) id: u64,
     pub(crate) idle: Option<Duration>,
     pub(crate) connect_timeout: Duration,
+    /// TLS to the endpoints, when the upstream has it.
+    pub(crate) tls: Option<Arc<ClientTls>>,
     /// Dropped with the pool: its connections' tasks then close the idle ones.
     pub(crate) gone: tokio::sync::watch::Sender<()>,
 }
@@ -356,6 +399,13 @@ impl Http1Pool {
                 }
             };
         stream.set_nodelay(true).map_err(ClientError::Connect)?;
+        let stream = match &self.tls {
+            Some(tls) => tls
+                .connect(stream, self.connect_timeout)
+                .await
+                .map_err(ClientError::Tls)?,
+            None => Stream::Plain(stream),
+        };
         let (tx, conn) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await
@@ -378,7 +428,7 @@ impl Http1Pool {
 /// Runs one connection until it ends, or closes it once idle for `idle` (or once idle
 /// after its pool is gone (noticed at the next check: after `idle`, or [`ORPHAN_CHECK`]).
 async fn drive(
-    conn: http1::Connection<TokioIo<TcpStream>, ReqBody>,
+    conn: http1::Connection<TokioIo<Stream>, ReqBody>,
     state: Arc<ConnState>,
     idle: Option<Duration>,
     gone: tokio::sync::watch::Receiver<()>,
@@ -425,6 +475,89 @@ async fn drive(
             }
         }
     });
+}
+
+/// HTTP/2's connector: hyper-util's TCP connector, then TLS when the upstream has it.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    http: HttpConnector,
+    tls: Option<Arc<ClientTls>>,
+    timeout: Duration,
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+impl tower_service::Service<Uri> for Connector {
+    type Response = H2Io;
+    type Error = BoxError;
+    type Future = Pin<Box<dyn Future<Output = Result<H2Io, BoxError>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.http.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, uri: Uri) -> Self::Future {
+        let tcp = self.http.call(uri);
+        let tls = self.tls.clone();
+        let timeout = self.timeout;
+        Box::pin(async move {
+            let s = tcp.await?.into_inner();
+            let s = match tls {
+                Some(t) => t.connect(s, timeout).await?,
+                None => Stream::Plain(s),
+            };
+            Ok(H2Io(TokioIo::new(s)))
+        })
+    }
+}
+
+/// An HTTP/2 upstream connection as hyper-util's pool holds it.
+pub(crate) struct H2Io(TokioIo<Stream>);
+
+impl hyper_util::client::legacy::connect::Connection for H2Io {
+    fn connected(&self) -> hyper_util::client::legacy::connect::Connected {
+        hyper_util::client::legacy::connect::Connected::new()
+    }
+}
+
+impl hyper::rt::Read for H2Io {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_read(cx, buf)
+    }
+}
+
+impl hyper::rt::Write for H2Io {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.0.is_write_vectored()
+    }
 }
 
 fn origin_form(uri: Uri) -> Uri {

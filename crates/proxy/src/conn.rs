@@ -28,6 +28,7 @@ use crate::conn_ctx::{Check, ConnCtx, ConnTimers, InFlight};
 use crate::drain::DrainConn;
 use crate::fast::Served;
 use crate::serving::ListenerShared;
+use crate::tls::{Accepted, Stream};
 
 const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n";
 
@@ -37,7 +38,7 @@ const RESPONSE_408: &[u8] = b"HTTP/1.1 408 Request Timeout\r\nserver: berth\r\nc
 /// starting and HTTP/2 prefaces, and can hand the socket back when the connection is
 /// dropped (to answer 408 on it).
 pub(crate) struct DownstreamIo {
-    stream: Option<TcpStream>,
+    stream: Option<Stream>,
     ctx: Arc<ConnCtx>,
     metrics: ListenerMetrics,
     /// The first bytes received, until it is known whether they are an HTTP/2 preface.
@@ -164,10 +165,14 @@ impl<F: std::future::Future> std::future::Future for Infallibly<F> {
     }
 }
 
-/// Serves one downstream HTTP connection until it ends.
+/// Serves one downstream HTTP connection until it ends: plain ones of an `http` listener
+/// on the fast path first, TLS ones (and the rest) on hyper's.
 pub(crate) async fn serve_http(
-    stream: TcpStream,
-    peer: SocketAddr,
+    Accepted {
+        stream,
+        peer,
+        identity,
+    }: Accepted,
     listener: Arc<ListenerShared>,
     timers: ConnTimers,
     metrics: ListenerMetrics,
@@ -177,34 +182,19 @@ pub(crate) async fn serve_http(
     let _active = metrics.connection();
     let ctx = Arc::new(ConnCtx::new(
         peer,
+        identity,
         timers.header.is_some(),
         drain.as_ref().map(|_| Arc::clone(&listener.serving.drain)),
     ));
     // HTTP/1.1 upstreams: the fast path first; hyper for what it does not take.
-    let (stream, pre) = if listener.slot.load().protocol() == Protocol::Http {
-        let served = crate::fast::serve(
-            stream,
-            Arc::clone(&ctx),
-            &listener,
-            timers,
-            &metrics,
-            &mut close,
-        )
-        .await;
-        match served {
-            Served::Done => return,
-            Served::HeadTimeout(s) => {
-                tracing::debug!(%peer, "request head timeout: 408");
-                answer_and_close(s, RESPONSE_408).await;
-                return;
-            }
-            Served::Fallback(s, pre) => {
-                ctx.handoff();
-                (s, pre)
+    let (stream, pre) = match stream {
+        Stream::Plain(stream) if listener.slot.load().protocol() == Protocol::Http => {
+            match fast_path(stream, &ctx, &listener, timers, &metrics, &mut close).await {
+                Some(s) => s,
+                None => return,
             }
         }
-    } else {
-        (stream, BytesMut::new())
+        other => (other, BytesMut::new()),
     };
     let io = DownstreamIo {
         stream: Some(stream),
@@ -220,6 +210,35 @@ pub(crate) async fn serve_http(
         }
     }
     drop(drain);
+}
+
+/// The fast path, then what hyper is to serve: the socket and the bytes read so far;
+/// `None` when the connection is over.
+async fn fast_path(
+    stream: TcpStream,
+    ctx: &Arc<ConnCtx>,
+    listener: &Arc<ListenerShared>,
+    timers: ConnTimers,
+    metrics: &ListenerMetrics,
+    close: &mut watch::Receiver<bool>,
+) -> Option<(Stream, BytesMut)> {
+    let peer = ctx.peer_ip.clone();
+    {
+        let served =
+            crate::fast::serve(stream, Arc::clone(ctx), listener, timers, metrics, close).await;
+        match served {
+            Served::Done => None,
+            Served::HeadTimeout(s) => {
+                tracing::debug!(peer = ?peer, "request head timeout: 408");
+                answer_and_close(Stream::Plain(s), RESPONSE_408).await;
+                None
+            }
+            Served::Fallback(s, pre) => {
+                ctx.handoff();
+                Some((Stream::Plain(s), pre))
+            }
+        }
+    }
 }
 
 /// Serves the rest of a connection with hyper, closing it gracefully when asked to or
@@ -295,7 +314,7 @@ async fn serve_hyper(
 
 /// Writes a last response, closes the sending side, and reads what the client still sends
 /// for a moment, so that the close does not turn into a reset that loses the response.
-async fn answer_and_close(mut s: TcpStream, response: &[u8]) {
+async fn answer_and_close(mut s: Stream, response: &[u8]) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         s.write_all(response).await?;
         s.shutdown().await?;

@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use http::HeaderValue;
-use tokio::net::TcpStream;
 use tokio::time::Instant;
 
 use crate::drain::Drain;
+use crate::tls::Stream;
 
 /// The timers of one connection.
 #[derive(Debug, Clone, Copy)]
@@ -35,6 +35,8 @@ pub(crate) struct ConnCtx {
     start: Instant,
     /// The client's IP, ready for `x-forwarded-for`.
     pub peer_ip: HeaderValue,
+    /// TLS: the identity in the client's verified certificate (mutual TLS).
+    pub peer_identity: Option<Arc<str>>,
     in_flight: AtomicUsize,
     /// Milliseconds since `start` when the last request ended.
     last_active: AtomicU64,
@@ -44,7 +46,7 @@ pub(crate) struct ConnCtx {
     track_head: AtomicBool,
     /// Set before the connection is dropped to get the socket back (to answer 408).
     reclaim: AtomicBool,
-    reclaimed: Mutex<Option<TcpStream>>,
+    reclaimed: Mutex<Option<Stream>>,
     /// For ingress connections: the proxy's drain counters.
     drain: Option<Arc<Drain>>,
     /// HTTP/2 streams this connection has carried so far.
@@ -52,12 +54,18 @@ pub(crate) struct ConnCtx {
 }
 
 impl ConnCtx {
-    pub(crate) fn new(peer: SocketAddr, track_head: bool, drain: Option<Arc<Drain>>) -> ConnCtx {
+    pub(crate) fn new(
+        peer: SocketAddr,
+        peer_identity: Option<Arc<str>>,
+        track_head: bool,
+        drain: Option<Arc<Drain>>,
+    ) -> ConnCtx {
         let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
         ConnCtx {
             start: Instant::now(),
             peer_ip,
+            peer_identity,
             in_flight: AtomicUsize::new(0),
             last_active: AtomicU64::new(0),
             // The connection's start counts as the start of its first request head.
@@ -109,14 +117,14 @@ impl ConnCtx {
     }
 
     /// The socket of the connection being dropped: kept when it is reclaimed.
-    pub(crate) fn dropped(&self, s: TcpStream) {
+    pub(crate) fn dropped(&self, s: Stream) {
         if self.reclaim.load(Relaxed) {
             *self.reclaimed.lock().unwrap_or_else(|e| e.into_inner()) = Some(s);
         }
     }
 
     /// The reclaimed socket (once).
-    pub(crate) fn reclaimed(&self) -> Option<TcpStream> {
+    pub(crate) fn reclaimed(&self) -> Option<Stream> {
         self.reclaimed
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -208,7 +216,12 @@ mod tests {
     use super::*;
 
     fn ctx(track: bool) -> Arc<ConnCtx> {
-        Arc::new(ConnCtx::new("127.0.0.1:1".parse().unwrap(), track, None))
+        Arc::new(ConnCtx::new(
+            "127.0.0.1:1".parse().unwrap(),
+            None,
+            track,
+            None,
+        ))
     }
 
     #[tokio::test(start_paused = true)]

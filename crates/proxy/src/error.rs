@@ -24,6 +24,8 @@ pub enum ErrorKind {
     NoEndpoint,
     /// Connecting to the target failed (refused, unreachable, connect timeout).
     Connect,
+    /// The TLS handshake with the target failed (its certificate, name or protocol).
+    Tls,
     /// The target closed or reset the connection before a complete response head.
     Reset,
     /// The target answered something that is not HTTP.
@@ -88,7 +90,7 @@ impl ProxyError {
     /// The status the proxy answers with when this error ends a request.
     pub fn status(&self) -> StatusCode {
         match self.kind {
-            ErrorKind::NoEndpoint | ErrorKind::Connect | ErrorKind::Reset => {
+            ErrorKind::NoEndpoint | ErrorKind::Connect | ErrorKind::Tls | ErrorKind::Reset => {
                 StatusCode::SERVICE_UNAVAILABLE
             }
             ErrorKind::Protocol | ErrorKind::ResponseBody => StatusCode::BAD_GATEWAY,
@@ -103,7 +105,7 @@ impl ProxyError {
     pub fn flag(&self) -> &'static str {
         match self.kind {
             ErrorKind::NoEndpoint => "UH",
-            ErrorKind::Connect => "UF",
+            ErrorKind::Connect | ErrorKind::Tls => "UF",
             ErrorKind::Reset => "UC",
             ErrorKind::Protocol => "UPE",
             ErrorKind::Timeout => "UT",
@@ -130,6 +132,7 @@ impl fmt::Display for ProxyError {
         let what = match self.kind {
             ErrorKind::NoEndpoint => "no healthy endpoint",
             ErrorKind::Connect => "connect failed",
+            ErrorKind::Tls => "TLS handshake failed",
             ErrorKind::Reset => "connection closed before the response",
             ErrorKind::Protocol => "protocol error",
             ErrorKind::Timeout => "request timed out",
@@ -180,6 +183,9 @@ pub enum ApplyError {
         /// The cause.
         source: std::io::Error,
     },
+    /// The snapshot's TLS material is unusable.
+    #[error("invalid snapshot: {0}")]
+    Tls(#[from] crate::tls::TlsConfigError),
     /// The proxy is shutting down.
     #[error("the proxy is shutting down")]
     Closed,

@@ -1002,9 +1002,10 @@ fn timeout(t: SocketAddr) -> ProxyError {
     ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(t)
 }
 
+/// The plain HTTP/1.1 pool the fast path sends with (TLS upstreams go to hyper's path).
 fn http1(client: &Option<(crate::client::ClientKey, Clients)>) -> Option<&Http1Pool> {
     match client {
-        Some((_, Clients::Http1(p))) => Some(p),
+        Some((_, Clients::Http1(p))) if p.tls.is_none() => Some(p),
         _ => None,
     }
 }

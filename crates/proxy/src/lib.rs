@@ -28,10 +28,10 @@
 //! below, and no modules import each other in a cycle (`scripts/check-module-cycles`
 //! checks both, from this list).
 //!
-//! 1. [`error`], `deadline`, `headers`, `h1`, `fasthash`, `drain`: the one error type,
-//!    the hyper path's per-request deadline, the heads and URIs of forwarded messages,
-//!    HTTP/1.1 heads and body framing for the fast path, the request path's hash map,
-//!    draining.
+//! 1. [`error`], `deadline`, `headers`, `h1`, `fasthash`, `drain`, `tls`: the one error
+//!    type, the hyper path's per-request deadline, the heads and URIs of forwarded
+//!    messages, HTTP/1.1 heads and body framing for the fast path, the request path's
+//!    hash map, draining, TLS (configs, handshakes, plain-or-TLS sockets).
 //! 2. `body`, `conn_ctx`: request bodies (replayable for retries); what a downstream
 //!    connection shares with its requests, and its head and idle timers.
 //! 3. `client`, `rawpool`: upstream connections: hyper's pools, and the fast path's
@@ -77,6 +77,7 @@ mod runtime;
 mod serving;
 mod state;
 mod tcp;
+mod tls;
 mod worker;
 
 use std::net::SocketAddr;

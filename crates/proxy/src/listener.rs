@@ -16,6 +16,11 @@ use tokio::task::JoinHandle;
 use crate::conn;
 use crate::conn_ctx::ConnTimers;
 use crate::serving::ListenerShared;
+use crate::state::{Route, RouteKind};
+use crate::tls::{self, Accepted, Stream};
+
+/// How long a client has to complete a TLS handshake when no head timeout is set.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// What one worker is doing, for [`crate::RunningProxy::workers`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -153,6 +158,68 @@ fn accepted(
     let open = stats.accepted();
     let _ = stream.set_nodelay(true);
     let route = ls.slot.load_full();
+    let ls = Arc::clone(ls);
+    let close = close.subscribe();
+    tokio::spawn(async move {
+        if let Some(a) = handshake(stream, peer, &route, &ls).await {
+            serve(a, route, &ls, close).await;
+        }
+        drop(open);
+    });
+}
+
+/// TLS, when the route terminates it; `None` when the handshake failed (counted in
+/// `ClientTLSNegotiationErrorCount`). A verified client certificate's identity is
+/// counted in `ClientIdentityConnectionCount`.
+async fn handshake(
+    stream: TcpStream,
+    peer: SocketAddr,
+    route: &Route,
+    ls: &ListenerShared,
+) -> Option<Accepted> {
+    let plain = |stream| Accepted {
+        stream: Stream::Plain(stream),
+        peer,
+        identity: None,
+    };
+    let RouteKind::Ingress(app) = &route.kind else {
+        return Some(plain(stream));
+    };
+    let Some(server) = &app.tls else {
+        return Some(plain(stream));
+    };
+    let limit = ls
+        .serving
+        .settings
+        .header_read_timeout
+        .unwrap_or(HANDSHAKE_TIMEOUT);
+    let reason = match tokio::time::timeout(limit, tls::accept(server, stream)).await {
+        Ok(Ok(s)) => {
+            let identity = tls::peer_identity(&s).map(Arc::<str>::from);
+            if let Some(id) = &identity {
+                route.log.metrics.client_identity(id);
+            }
+            return Some(Accepted {
+                stream: s,
+                peer,
+                identity,
+            });
+        }
+        Ok(Err(e)) => e.reason(),
+        Err(_) => "handshake timed out".to_string(),
+    };
+    route.log.metrics.client_tls_error();
+    tracing::info!(%peer, listener = %route.log.name, %reason, "client TLS handshake failed");
+    None
+}
+
+/// Serves one accepted connection: HTTP or TCP pass-through.
+async fn serve(
+    a: Accepted,
+    route: Arc<Route>,
+    ls: &Arc<ListenerShared>,
+    close: watch::Receiver<bool>,
+) {
     let serving = &ls.serving;
     let drain = route.is_ingress().then(|| serving.drain.connection());
     if route.protocol().is_http() {
@@ -160,33 +227,11 @@ fn accepted(
             header: serving.settings.header_read_timeout,
             idle: route.idle(),
         };
-        let serve = conn::serve_http(
-            stream,
-            peer,
-            Arc::clone(ls),
-            timers,
-            route.log.metrics.clone(),
-            close.subscribe(),
-            drain,
-        );
-        tokio::spawn(async move {
-            serve.await;
-            drop(open);
-        });
+        let metrics = route.log.metrics.clone();
+        conn::serve_http(a, Arc::clone(ls), timers, metrics, close, drain).await;
     } else {
         let id = serving.conn_ids.fetch_add(1, Relaxed);
-        let serve = crate::tcp::serve(
-            stream,
-            peer,
-            ls.local,
-            route,
-            serving.settings.connect_timeout,
-            id,
-            drain,
-        );
-        tokio::spawn(async move {
-            serve.await;
-            drop(open);
-        });
+        let settings = serving.settings;
+        crate::tcp::serve(a, ls.local, route, settings.connect_timeout, id, drain).await;
     }
 }

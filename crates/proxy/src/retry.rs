@@ -165,8 +165,10 @@ impl<'a> Attempts<'a> {
         log: &mut impl AttemptLog,
     ) -> Result<(), ProxyError> {
         let target = pick.addr();
-        if err.kind == ErrorKind::Connect {
-            self.up.metrics.target_connect_error();
+        match err.kind {
+            ErrorKind::Connect => self.up.metrics.target_connect_error(),
+            ErrorKind::Tls => self.up.metrics.target_tls_error(),
+            _ => {}
         }
         if err.counts_against_endpoint() {
             pick.failure(StdInstant::now());
@@ -219,7 +221,7 @@ mod tests {
             log_writer: None,
             workers: 1,
         };
-        build(Snapshot::from_json(json.as_bytes()).unwrap(), None, &ctx)
+        build(Snapshot::from_json(json.as_bytes()).unwrap(), None, &ctx).unwrap()
     }
 
     #[derive(Default)]

@@ -113,7 +113,7 @@ impl Inner {
                 log_writer: self.log_writer.as_ref(),
                 workers: self.workers.len(),
             },
-        );
+        )?;
         for (addr, route) in &state.routes {
             if let Some(shared) = listeners.open.get(addr) {
                 shared.slot.store(Arc::clone(route));

@@ -16,6 +16,7 @@ use http::uri::Authority;
 
 use crate::client::{ClientKey, Clients};
 use crate::fasthash::FastMap;
+use crate::tls::{ClientTls, ServerTls, TlsConfigError};
 
 /// Makes the writer of an access logger (one per access log configuration in force).
 pub type LogWriterFactory = Arc<dyn Fn() -> Box<dyn Write + Send> + Send + Sync>;
@@ -69,6 +70,8 @@ pub(crate) struct IngressRoute {
     pub idle: Option<Duration>,
     pub client: Option<(ClientKey, Clients)>,
     pub target: TargetMetrics,
+    /// TLS terminated on the listener.
+    pub tls: Option<Arc<ServerTls>>,
 }
 
 /// One upstream service: its endpoints, balancing, pool and settings.
@@ -81,6 +84,8 @@ pub(crate) struct UpstreamRt {
     pub balancer: Arc<Balancer>,
     pub budget: Arc<RetryBudget>,
     budget_key: (u32, u32),
+    /// TLS to the endpoints (also in `client`'s key).
+    pub tls: Option<Arc<ClientTls>>,
     pub client: Option<(ClientKey, Clients)>,
     pub endpoints: FastMap<SocketAddr, EndpointRt>,
     pub metrics: ListenerMetrics,
@@ -136,7 +141,12 @@ pub(crate) struct BuildCtx<'a> {
 
 /// Converts `snapshot` (validated) into a [`State`], keeping what `prev` has that still
 /// applies. Balancers that stay are updated in place, so endpoint health survives.
-pub(crate) fn build(snapshot: Snapshot, prev: Option<&State>, ctx: &BuildCtx<'_>) -> State {
+/// Fails only on unusable TLS material (nothing has changed then).
+pub(crate) fn build(
+    snapshot: Snapshot,
+    prev: Option<&State>,
+    ctx: &BuildCtx<'_>,
+) -> Result<State, TlsConfigError> {
     let logger = snapshot.access_log.map(|cfg| logger_for(cfg, prev, ctx));
     let log = logger.as_ref().map(|(_, l)| Arc::clone(l));
     let mut dims = HashSet::new();
@@ -150,9 +160,10 @@ pub(crate) fn build(snapshot: Snapshot, prev: Option<&State>, ctx: &BuildCtx<'_>
     for (name, u) in &snapshot.upstreams {
         let d = dims_of(Direction::Egress, name);
         let old = prev.and_then(|p| p.upstreams.get(name));
+        let tls = upstream_tls(&snapshot, name, old)?;
         upstreams.insert(
             name.clone(),
-            upstream_rt(name, u, old, ctx.metrics.listener(&d), ctx),
+            upstream_rt(name, u, old, tls, ctx.metrics.listener(&d), ctx),
         );
         dims.insert(d);
     }
@@ -170,19 +181,64 @@ pub(crate) fn build(snapshot: Snapshot, prev: Option<&State>, ctx: &BuildCtx<'_>
         };
         routes.insert(e.listen, Arc::new(route));
     }
-    for g in &snapshot.ingress {
+    for (i, g) in snapshot.ingress.iter().enumerate() {
         let d = dims_of(Direction::Ingress, &g.discovery_name);
-        let route = ingress_route(g, prev, ctx.metrics.listener(&d), log.clone(), ctx);
+        let tls = ingress_tls(g, i, prev)?;
+        let route = ingress_route(g, prev, tls, ctx.metrics.listener(&d), log.clone(), ctx);
         dims.insert(d);
         routes.insert(g.listen, Arc::new(route));
     }
-    State {
+    Ok(State {
         version: snapshot.version,
         snapshot,
         upstreams,
         routes,
         logger,
         dims,
+    })
+}
+
+/// The TLS an upstream is reached with: `old`'s when the settings are the same (so its
+/// session cache and pools stay).
+fn upstream_tls(
+    snapshot: &Snapshot,
+    name: &str,
+    old: Option<&Arc<UpstreamRt>>,
+) -> Result<Option<Arc<ClientTls>>, TlsConfigError> {
+    let u = &snapshot.upstreams[name];
+    let Some(t) = &u.tls else { return Ok(None) };
+    let server_name = snapshot.server_name(name);
+    let client = snapshot.client_certificate.as_ref();
+    let protocol = (
+        u.protocol.is_http(),
+        matches!(u.protocol, Protocol::Http2 | Protocol::Grpc),
+    );
+    if let Some(o) = old.and_then(|o| o.tls.as_ref()) {
+        if o.is_for(t, &server_name, client, protocol) {
+            return Ok(Some(Arc::clone(o)));
+        }
+    }
+    let field = format!("upstreams.{name}.tls");
+    ClientTls::build(t, &server_name, client, protocol, &field).map(|c| Some(Arc::new(c)))
+}
+
+/// The TLS an ingress listener terminates: the previous route's when the same.
+fn ingress_tls(
+    g: &berth_proxy_config::Ingress,
+    i: usize,
+    prev: Option<&State>,
+) -> Result<Option<Arc<ServerTls>>, TlsConfigError> {
+    let Some(t) = &g.tls else { return Ok(None) };
+    let http = g.protocol.is_http();
+    let old = prev
+        .and_then(|p| p.routes.get(&g.listen))
+        .and_then(|r| match &r.kind {
+            RouteKind::Ingress(i) => i.tls.clone(),
+            RouteKind::Egress(_) => None,
+        });
+    match old {
+        Some(o) if o.is_for(t, http) => Ok(Some(o)),
+        _ => ServerTls::build(t, http, &format!("ingress[{i}].tls")).map(|s| Some(Arc::new(s))),
     }
 }
 
@@ -209,14 +265,18 @@ fn logger_for(
 fn client_for(
     protocol: Protocol,
     idle: Option<Duration>,
+    tls: Option<Arc<ClientTls>>,
     old: Option<&(ClientKey, Clients)>,
     ctx: &BuildCtx<'_>,
 ) -> Option<(ClientKey, Clients)> {
     protocol.is_http().then(|| {
-        let key = ClientKey::new(protocol, idle, ctx.connect_timeout);
+        let key = ClientKey::new(protocol, idle, ctx.connect_timeout, tls);
         match old {
             Some((k, c)) if *k == key => (key, c.clone()),
-            _ => (key, key.build(ctx.workers)),
+            _ => {
+                let c = key.build(ctx.workers);
+                (key, c)
+            }
         }
     })
 }
@@ -227,6 +287,7 @@ fn upstream_rt(
     name: &str,
     u: &berth_proxy_config::Upstream,
     old: Option<&Arc<UpstreamRt>>,
+    tls: Option<Arc<ClientTls>>,
     metrics: ListenerMetrics,
     ctx: &BuildCtx<'_>,
 ) -> Arc<UpstreamRt> {
@@ -245,7 +306,8 @@ fn upstream_rt(
         _ => Arc::new(RetryBudget::new(budget_key.0, budget_key.1)),
     };
     let idle = u.timeout.idle(u.protocol);
-    let client = client_for(u.protocol, idle, old.and_then(|o| o.client.as_ref()), ctx);
+    let old_client = old.and_then(|o| o.client.as_ref());
+    let client = client_for(u.protocol, idle, tls.clone(), old_client, ctx);
     let keep: HashSet<SocketAddr> = addrs.iter().copied().collect();
     metrics.retain_targets(|a| keep.contains(a));
     let endpoints = addrs
@@ -261,6 +323,7 @@ fn upstream_rt(
         balancer,
         budget,
         budget_key,
+        tls,
         client,
         endpoints,
         metrics,
@@ -272,6 +335,7 @@ fn upstream_rt(
 fn ingress_route(
     g: &berth_proxy_config::Ingress,
     prev: Option<&State>,
+    tls: Option<Arc<ServerTls>>,
     metrics: ListenerMetrics,
     logger: Option<Arc<AccessLogger>>,
     ctx: &BuildCtx<'_>,
@@ -291,8 +355,9 @@ fn ingress_route(
             protocol: g.protocol,
             per_request: g.timeout.per_request(g.protocol),
             idle,
-            client: client_for(g.protocol, idle, old, ctx),
+            client: client_for(g.protocol, idle, None, old, ctx),
             target: metrics.target(g.app),
+            tls,
         })),
         log: LogCtx {
             metrics,
@@ -328,13 +393,13 @@ mod tests {
                 "upstreams": {"a": {"protocol": "http", "endpoints": [{"address": "127.0.0.1:1"}]},
                               "b": {"protocol": "http"}}}"#,
         );
-        let st1 = build(s1, None, &ctx(&m));
+        let st1 = build(s1, None, &ctx(&m)).unwrap();
         let s2 = snap(
             r#"{"version": 2, "egress": [{"alias": "a:80", "listen": "127.0.0.1:0", "upstream": "a"}],
                 "upstreams": {"a": {"protocol": "http", "endpoints": [{"address": "127.0.0.1:1"}, {"address": "127.0.0.1:2"}]},
                               "b": {"protocol": "http2"}}}"#,
         );
-        let st2 = build(s2, Some(&st1), &ctx(&m));
+        let st2 = build(s2, Some(&st1), &ctx(&m)).unwrap();
         let (a1, a2) = (&st1.upstreams["a"], &st2.upstreams["a"]);
         assert!(Arc::ptr_eq(&a1.balancer, &a2.balancer));
         assert_eq!(a2.balancer.len(), 2);
@@ -353,7 +418,7 @@ mod tests {
             r#"{"version": 1, "ingress": [{"discoveryName": "db", "listen": "127.0.0.1:0", "app": "127.0.0.1:5432"}],
                 "upstreams": {"db": {}}}"#,
         );
-        let st = build(s, None, &ctx(&m));
+        let st = build(s, None, &ctx(&m)).unwrap();
         let u = &st.upstreams["db"];
         assert!(u.client.is_none());
         assert_eq!(u.idle, Some(Duration::from_secs(3600)));

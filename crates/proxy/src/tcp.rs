@@ -22,11 +22,15 @@ use crate::drain::DrainConn;
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::retry::Attempts;
 use crate::state::{Route, RouteKind, UpstreamRt};
+use crate::tls::{Accepted, Stream};
 
 /// Serves one downstream TCP connection until it ends.
 pub(crate) async fn serve(
-    down: TcpStream,
-    peer: SocketAddr,
+    Accepted {
+        stream: down,
+        peer,
+        identity,
+    }: Accepted,
     local: SocketAddr,
     route: Arc<Route>,
     connect_timeout: Duration,
@@ -37,11 +41,14 @@ pub(crate) async fn serve(
     let _active = metrics.connection();
     let counters = Arc::new(TcpCounters::default());
     let mut log = TcpLog::start(Arc::clone(&route), peer, local, Arc::clone(&counters), id);
+    log.identity = identity.map(|i| i.to_string());
     let connected = match &route.kind {
         RouteKind::Egress(up) => connect_egress(up, connect_timeout, &mut log).await,
         RouteKind::Ingress(app) => {
             log.upstream = Some(app.app);
-            connect(app.app, connect_timeout).await.map(|s| (s, None))
+            connect(app.app, connect_timeout)
+                .await
+                .map(|s| (Stream::Plain(s), None))
         }
     };
     let (up, pick) = match connected {
@@ -101,18 +108,34 @@ pub(crate) async fn serve(
     drop(drain);
 }
 
-/// Connects to one of `up`'s endpoints, trying others after connect failures.
+/// Connects to one of `up`'s endpoints (TLS when it has it), trying others after
+/// connect and handshake failures.
 async fn connect_egress(
     up: &UpstreamRt,
     timeout: Duration,
     log: &mut TcpLog,
-) -> Result<(TcpStream, Option<Pick>), ProxyError> {
+) -> Result<(Stream, Option<Pick>), ProxyError> {
     let mut attempts = Attempts::start(up, StdInstant::now());
     loop {
         let pick = attempts.next(log)?;
-        match connect(pick.addr(), timeout).await {
+        let target = pick.addr();
+        let connected = match connect(target, timeout).await {
+            Ok(s) => match &up.tls {
+                Some(tls) => tls.connect(s, timeout).await.map_err(|e| {
+                    ProxyError::new(Side::Upstream, ErrorKind::Tls, true)
+                        .with_target(target)
+                        .with_source(e)
+                }),
+                None => Ok(Stream::Plain(s)),
+            },
+            Err(e) => Err(e),
+        };
+        match connected {
             Ok(s) => return Ok((s, Some(pick))),
-            Err(e) => attempts.failed(pick, e, || true, log)?,
+            Err(e) => {
+                log.tls_failure = crate::access_log::tls_failure(&e);
+                attempts.failed(pick, e, || true, log)?;
+            }
         }
     }
 }
@@ -157,7 +180,7 @@ impl Activity {
 
 /// A socket whose traffic counts as activity (and, downstream, as bytes).
 struct Counted {
-    stream: TcpStream,
+    stream: Stream,
     activity: Arc<Activity>,
     counters: Option<(Arc<TcpCounters>, ListenerMetrics)>,
 }

@@ -62,6 +62,10 @@ pub struct HttpRecord {
     pub direction: Option<Direction>,
     /// The listener's name (e.g. the egress alias or the ingress discovery name).
     pub listener: String,
+    /// TLS: the identity (URI SAN) of the client's verified certificate (mutual TLS).
+    pub downstream_peer_identity: Option<String>,
+    /// TLS: why the handshake with the target failed.
+    pub upstream_transport_failure_reason: Option<String>,
 }
 
 /// One TCP connection, as logged.
@@ -89,6 +93,10 @@ pub struct TcpRecord {
     pub direction: Option<Direction>,
     /// The listener's name.
     pub listener: String,
+    /// TLS: the identity (URI SAN) of the client's verified certificate (mutual TLS).
+    pub downstream_peer_identity: Option<String>,
+    /// TLS: why the handshake with the target, or with the client, failed.
+    pub upstream_transport_failure_reason: Option<String>,
 }
 
 enum Msg {
@@ -260,6 +268,10 @@ struct HttpJson<'a> {
     stream_id: Option<Option<u32>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     grpc_status: Option<Option<&'a str>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    downstream_peer_identity: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream_transport_failure_reason: Option<&'a str>,
 }
 
 #[derive(Serialize)]
@@ -277,6 +289,10 @@ struct TcpJson<'a> {
     upstream_host: Option<String>,
     termination_details: Option<&'a str>,
     connection_id: u64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    downstream_peer_identity: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    upstream_transport_failure_reason: Option<&'a str>,
 }
 
 /// One HTTP line, newline included.
@@ -312,6 +328,8 @@ pub(crate) fn format_http(config: &AccessLog, rec: &HttpRecord, now: SystemTime)
                 upstream_host: rec.upstream_host.map(|a| a.to_string()),
                 stream_id: h2.then_some(rec.stream_id),
                 grpc_status: h2.then_some(rec.grpc_status.as_deref()),
+                downstream_peer_identity: rec.downstream_peer_identity.as_deref(),
+                upstream_transport_failure_reason: rec.upstream_transport_failure_reason.as_deref(),
             };
             json_line(&j)
         }
@@ -369,6 +387,11 @@ pub(crate) fn format_http(config: &AccessLog, rec: &HttpRecord, now: SystemTime)
                 text(&mut s, rec.grpc_status.as_deref());
                 s.push('"');
             }
+            tls_text(
+                &mut s,
+                rec.downstream_peer_identity.as_deref(),
+                rec.upstream_transport_failure_reason.as_deref(),
+            );
             s.push('\n');
             s
         }
@@ -395,6 +418,8 @@ pub(crate) fn format_tcp(config: &AccessLog, rec: &TcpRecord, now: SystemTime) -
                 upstream_host: rec.upstream_host.map(|a| a.to_string()),
                 termination_details: rec.termination_details.as_deref(),
                 connection_id: rec.connection_id,
+                downstream_peer_identity: rec.downstream_peer_identity.as_deref(),
+                upstream_transport_failure_reason: rec.upstream_transport_failure_reason.as_deref(),
             };
             json_line(&j)
         }
@@ -421,9 +446,28 @@ pub(crate) fn format_tcp(config: &AccessLog, rec: &TcpRecord, now: SystemTime) -
             addr(&mut s, rec.upstream_host);
             s.push_str("\" \"");
             text(&mut s, rec.termination_details.as_deref());
-            let _ = writeln!(s, "\" {}", rec.connection_id);
+            let _ = write!(s, "\" {}", rec.connection_id);
+            tls_text(
+                &mut s,
+                rec.downstream_peer_identity.as_deref(),
+                rec.upstream_transport_failure_reason.as_deref(),
+            );
+            s.push('\n');
             s
         }
+    }
+}
+
+/// Text lines end with the TLS fields only when there is one: the peer's identity and
+/// the handshake failure, quoted.
+fn tls_text(out: &mut String, identity: Option<&str>, failure: Option<&str>) {
+    if identity.is_none() && failure.is_none() {
+        return;
+    }
+    for v in [identity, failure] {
+        out.push_str(" \"");
+        text(out, v);
+        out.push('"');
     }
 }
 
@@ -523,6 +567,8 @@ mod tests {
             grpc_status: None,
             direction: Some(Direction::Egress),
             listener: "payments:80".into(),
+            downstream_peer_identity: None,
+            upstream_transport_failure_reason: None,
         }
     }
 
@@ -539,7 +585,32 @@ mod tests {
             connection_id: 17,
             direction: Some(Direction::Ingress),
             listener: "db".into(),
+            downstream_peer_identity: None,
+            upstream_transport_failure_reason: None,
         }
+    }
+
+    #[test]
+    fn tls_fields_only_when_known() {
+        let mut r = http();
+        r.downstream_peer_identity = Some("spiffe://ns/c/web".into());
+        let j = json(&format_http(
+            &config(AccessLogFormat::Json, false),
+            &r,
+            t0(),
+        ));
+        assert_eq!(j["downstream_peer_identity"], "spiffe://ns/c/web");
+        assert!(!j.contains_key("upstream_transport_failure_reason"));
+        let plain = format_http(&config(AccessLogFormat::Json, false), &http(), t0());
+        assert!(!json(&plain).contains_key("downstream_peer_identity"));
+        let mut t = tcp();
+        t.upstream_transport_failure_reason =
+            Some("invalid peer certificate: UnknownIssuer".into());
+        let line = format_tcp(&config(AccessLogFormat::Text, false), &t, t0());
+        assert!(
+            line.ends_with(" 17 \"-\" \"invalid peer certificate: UnknownIssuer\"\n"),
+            "{line}"
+        );
     }
 
     fn json(line: &str) -> serde_json::Map<String, serde_json::Value> {

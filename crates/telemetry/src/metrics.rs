@@ -1,6 +1,6 @@
 //! Service Connect's metrics, in the Prometheus text exposition format.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::Duration;
@@ -36,6 +36,15 @@ const TARGET_LABELS: [&str; 6] = [
     "direction",
     "target",
 ];
+/// `ClientIdentityConnectionCount`'s labels: [`LABELS`] and the client's identity.
+const IDENTITY_LABELS: [&str; 6] = [
+    "DiscoveryName",
+    "TargetDiscoveryName",
+    "ServiceName",
+    "ClusterName",
+    "direction",
+    "ClientIdentity",
+];
 
 /// Every metric family.
 struct Families {
@@ -51,6 +60,7 @@ struct Families {
     client_tls: IntCounterVec,
     target_tls: IntCounterVec,
     target_connect: IntCounterVec,
+    client_identity: IntCounterVec,
 }
 
 fn counter(name: &str, help: &str) -> IntCounterVec {
@@ -123,6 +133,15 @@ impl Families {
                  established within the connect timeout (berth's; Envoy's \
                  upstream_cx_connect_fail).",
             ),
+            client_identity: IntCounterVec::new(
+                Opts::new(
+                    "ClientIdentityConnectionCount",
+                    "TLS connections from clients that presented a verified certificate, by \
+                     its identity (label ClientIdentity: its URI SAN; berth's, for mutual TLS).",
+                ),
+                &IDENTITY_LABELS,
+            )
+            .expect("valid metric"),
         }
     }
 
@@ -139,6 +158,7 @@ impl Families {
             Box::new(self.client_tls.clone()),
             Box::new(self.target_tls.clone()),
             Box::new(self.target_connect.clone()),
+            Box::new(self.client_identity.clone()),
         ];
         for s in &self.status {
             all.push(Box::new(s.clone()));
@@ -252,6 +272,8 @@ struct ListenerInner {
     response: Arc<ResponseMetrics>,
     /// `RequestCountPerTarget` for the targets seen so far.
     targets: RwLock<HashMap<SocketAddr, IntCounter>>,
+    /// The client identities seen so far (their series go with the listener's).
+    identities: Mutex<HashSet<String>>,
 }
 
 /// What a target response updates besides `RequestCountPerTarget`.
@@ -316,6 +338,7 @@ impl ListenerMetrics {
                     target_bytes: f.target_bytes.with_label_values(&l),
                 }),
                 targets: RwLock::new(HashMap::new()),
+                identities: Mutex::new(HashSet::new()),
                 families: Arc::clone(families),
                 labels,
             }),
@@ -344,6 +367,12 @@ impl ListenerMetrics {
         }
         let _ = f.response_time.remove_label_values(&l);
         self.retain_targets(|_| false);
+        let ids = std::mem::take(&mut *i.identities.lock().unwrap_or_else(|e| e.into_inner()));
+        for id in &ids {
+            let mut li = l.clone();
+            li.push(id);
+            let _ = f.client_identity.remove_label_values(&li);
+        }
     }
 
     /// A downstream connection opened: `NewConnectionCount` +1, and
@@ -466,6 +495,19 @@ impl ListenerMetrics {
     /// A TLS handshake with a target failed (`TargetTLSNegotiationErrorCount`).
     pub fn target_tls_error(&self) {
         self.inner.target_tls.inc();
+    }
+
+    /// A client connected over TLS with a verified certificate naming `identity`
+    /// (`ClientIdentityConnectionCount`, berth's). Once per connection: a lookup.
+    pub fn client_identity(&self, identity: &str) {
+        let i = &self.inner;
+        let mut l: Vec<&str> = i.labels.iter().map(String::as_str).collect();
+        l.push(identity);
+        i.families.client_identity.with_label_values(&l).inc();
+        let mut ids = i.identities.lock().unwrap_or_else(|e| e.into_inner());
+        if !ids.contains(identity) {
+            ids.insert(identity.to_string());
+        }
     }
 }
 
