@@ -51,6 +51,11 @@ pub const INSTANCE_GROUPS_ATTRIBUTE: &str = "berth.security-groups";
 /// The container instance attribute in which an agent registers its instance's subnet.
 pub const INSTANCE_SUBNET_ATTRIBUTE: &str = "berth.subnet";
 
+/// Where an agent asks for the certificate of one of its tasks' TLS services
+/// (`POST`, [`CertificateRequest`] in, [`IssuedCertificate`] out; the query names the
+/// cluster and the container instance as on the push stream).
+pub const AGENT_CERTIFICATE_PATH: &str = "/berth/agent/v1/certificate";
+
 /// One container instance's view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -303,6 +308,67 @@ pub struct IngressView {
     /// The service's timeouts for this port.
     #[serde(default)]
     pub timeout: Timeout,
+    /// The service's `tls`: the proxy terminates TLS with a certificate the agent gets
+    /// for the task ([`AGENT_CERTIFICATE_PATH`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<IngressTlsView>,
+}
+
+/// A served port's TLS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IngressTlsView {
+    /// The AWS Private CA that issues the task's certificate.
+    pub authority_arn: String,
+    /// The certificates of the CAs of the namespace's TLS services (PEM): client
+    /// certificates are verified against them (mutual TLS, berth's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_trust: Option<String>,
+    /// Clients must present a valid certificate (the service's `berth:mtls` tag is
+    /// `required`).
+    #[serde(default)]
+    pub require_client_certificate: bool,
+}
+
+/// How clients reach an upstream that has `tls`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UpstreamTlsView {
+    /// The AWS Private CA its certificates come from.
+    pub authority_arn: String,
+    /// That CA's certificate and chain (PEM); `None` when the CA has no certificate
+    /// (deleted, never imported): then nothing can be verified and no request goes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trust: Option<String>,
+}
+
+/// An agent's request for a certificate for one TLS service of one of its tasks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct CertificateRequest {
+    /// The task.
+    pub task_arn: String,
+    /// The Service Connect service (discovery name) the certificate is for.
+    pub discovery_name: String,
+    /// A PKCS#10 request (PEM) for the key the agent made; only its public key is used:
+    /// the names are the server's.
+    pub csr: String,
+}
+
+/// A certificate issued for a task's TLS service.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IssuedCertificate {
+    /// The certificate, then the issuing CA's certificate and chain (PEM).
+    pub certificate_chain: String,
+    /// Its serial number.
+    pub serial: String,
+    /// Valid from (Unix seconds).
+    pub not_before: i64,
+    /// Valid until (Unix seconds).
+    pub not_after: i64,
+    /// When the agent should get a new one (Unix seconds).
+    pub rotate_at: i64,
 }
 
 /// A client alias: what the application connects to for an upstream.
@@ -333,6 +399,9 @@ pub struct UpstreamView {
     /// Its tasks that serve now.
     #[serde(default)]
     pub endpoints: Vec<EndpointView>,
+    /// Its `tls`: reached over TLS, verified against its CA.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<UpstreamTlsView>,
 }
 
 /// One task that serves an upstream.

@@ -12,6 +12,8 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::{TcpStream, UnixStream};
 
+use berth_agent_view::{CertificateRequest, IssuedCertificate, AGENT_CERTIFICATE_PATH};
+
 use crate::error::{Error, Result};
 
 /// How long one API call may take.
@@ -87,28 +89,37 @@ impl ServerClient {
             .header(http::header::AUTHORIZATION, &self.authorization)
             .body(Full::new(Bytes::from(input.to_string())))
             .expect("a valid request");
-        let fut = async {
-            let resp = self.send(req).await?;
-            let status = resp.status();
-            let body = resp
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| Error::Server(format!("reading the answer: {e}")))?
-                .to_bytes();
-            let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            if status.is_success() {
-                Ok(v)
-            } else {
-                Err(Error::Api {
-                    code: v["__type"].as_str().unwrap_or("?").to_string(),
-                    message: v["message"].as_str().unwrap_or_default().to_string(),
-                })
-            }
-        };
+        let fut = async { json_answer(self.send(req).await?).await };
         tokio::time::timeout(CALL_TIMEOUT, fut)
             .await
             .map_err(|_| Error::Server(format!("{op} timed out")))?
+    }
+
+    /// Asks for the certificate of one TLS service of a task on `instance_arn`.
+    pub async fn certificate(
+        &self,
+        cluster: &str,
+        instance_arn: &str,
+        request: &CertificateRequest,
+    ) -> Result<IssuedCertificate> {
+        let uri = format!(
+            "{AGENT_CERTIFICATE_PATH}?cluster={cluster}&containerInstance={}",
+            instance_arn.replace('/', "%2F").replace(':', "%3A")
+        );
+        let body = serde_json::to_vec(request).expect("a request serializes");
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(http::header::HOST, &self.authority)
+            .header("content-type", "application/json")
+            .header(http::header::AUTHORIZATION, &self.authorization)
+            .body(Full::new(Bytes::from(body)))
+            .expect("a valid request");
+        let fut = async { json_answer(self.send(req).await?).await };
+        let v = tokio::time::timeout(CALL_TIMEOUT, fut)
+            .await
+            .map_err(|_| Error::Server("the certificate request timed out".into()))??;
+        serde_json::from_value(v).map_err(|e| Error::Server(format!("certificate answer: {e}")))
     }
 
     /// Opens the push stream of `instance_arn` in `cluster` (see `berth-server`).
@@ -140,6 +151,26 @@ impl ServerClient {
             )));
         }
         Ok(resp.into_body())
+    }
+}
+
+/// A JSON answer: its document, or the API error it carries.
+async fn json_answer(resp: http::Response<Incoming>) -> Result<Value> {
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Error::Server(format!("reading the answer: {e}")))?
+        .to_bytes();
+    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    if status.is_success() {
+        Ok(v)
+    } else {
+        Err(Error::Api {
+            code: v["__type"].as_str().unwrap_or("?").to_string(),
+            message: v["message"].as_str().unwrap_or_default().to_string(),
+        })
     }
 }
 

@@ -19,6 +19,7 @@
 //! and, outside it (a Unix socket's path is short), `/run/berth/proxy/<task id>/admin.sock`
 //! (the proxy's admin endpoint, while it runs: [`task::PROXY_SOCKET_DIR`]).
 
+pub mod certs;
 pub mod cleanup;
 pub mod client;
 mod error;
@@ -90,6 +91,8 @@ pub(crate) struct Shared<R> {
     pub runtime: Arc<R>,
     pub bridge: Bridge,
     pub client: ServerClient,
+    /// The container instance this agent is.
+    pub instance_arn: String,
     pub config: AgentConfig,
     pub image_map: Arc<ImageMap>,
     /// The image map with the proxy's image in front.
@@ -222,6 +225,7 @@ pub async fn run<R: Runtime>(
         runtime: Arc::new(runtime),
         bridge,
         client,
+        instance_arn: arn.clone(),
         image_map: config.image_map.clone(),
         proxy_image_map: proxy_image_map(&config)?,
         secrets: config.secrets.clone(),

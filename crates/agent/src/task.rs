@@ -35,6 +35,7 @@ use serde_json::{json, Value};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::certs::TaskCertificates;
 use crate::client::{AdminClient, ServerClient};
 use crate::error::{Error, Result};
 use crate::nsexec;
@@ -209,6 +210,17 @@ impl Reporter {
             v["status"] = json!(s);
         }
         self.send(v).await;
+    }
+}
+
+/// Sleeps until the Unix time `at` (forever when `None`).
+async fn until_unix(at: Option<i64>) {
+    match at {
+        Some(at) => {
+            let secs = u64::try_from(at - unix_now()).unwrap_or(0);
+            tokio::time::sleep(Duration::from_secs(secs)).await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -409,6 +421,8 @@ pub(crate) async fn run<R: Runtime>(
         filter: SecurityGroups::default(),
         proxy: None,
         sent_version: 0,
+        certs: TaskCertificates::default(),
+        rotations: 0,
     };
     let result = runner.run_in_network().await;
     runner.teardown(result).await;
@@ -458,6 +472,23 @@ struct TaskRunner<R: Runtime> {
     service_connect: Option<ServiceConnectView>,
     /// The version (view revision) of the last snapshot the proxy took.
     sent_version: u64,
+    /// The task's TLS certificates (its services with `tls`).
+    certs: TaskCertificates,
+    /// Certificate renewals so far: a snapshot's version is the view revision and
+    /// these (see [`proxy_version`]).
+    rotations: u64,
+}
+
+/// The version of a snapshot made from the view at `revision` after `rotations`
+/// certificate renewals: it grows with either, so the proxy takes every new one.
+fn proxy_version(revision: u64, rotations: u64) -> u64 {
+    (revision << 20) | (rotations & 0xF_FFFF)
+}
+
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
 }
 
 impl<R: Runtime> TaskRunner<R> {
@@ -561,6 +592,7 @@ impl<R: Runtime> TaskRunner<R> {
     async fn first_snapshot(&mut self, sc: &ServiceConnectView) -> Result<()> {
         let admin = self.admin()?;
         admin.wait_answering(Duration::from_secs(10)).await?;
+        self.refresh_certificates(sc).await?;
         let version = self.views.borrow().1.max(1);
         self.push_snapshot(sc, version).await?;
         // Listeners first, then the rules that send traffic to them.
@@ -601,14 +633,49 @@ impl<R: Runtime> TaskRunner<R> {
         self.nat.allocate(sc);
         let snap = snapshot(
             sc,
-            version,
+            proxy_version(version, self.rotations),
             self.net.ip(),
             |n| self.vips.get(n),
             |n, p| self.nat.egress_port(n, p),
+            &self.certs,
         );
         admin.apply(&snap).await?;
         self.sent_version = version;
         Ok(())
+    }
+
+    /// Gets the certificates `sc` needs now (new TLS services, renewals); true when one
+    /// changed. An error names the service and the reason.
+    async fn refresh_certificates(&mut self, sc: &ServiceConnectView) -> Result<bool> {
+        let shared = &self.shared;
+        let task = (
+            shared.config.cluster.as_str(),
+            shared.instance_arn.as_str(),
+            self.task.task_arn.as_str(),
+        );
+        self.certs
+            .refresh(&shared.client, task, sc, unix_now())
+            .await
+    }
+
+    /// A certificate is due: renew it and give the proxy the new one (its open
+    /// connections keep theirs). A failure is logged and tried again shortly; the
+    /// certificate held stays until it expires.
+    async fn rotate(&mut self) {
+        let Some(sc) = self.service_connect.clone() else {
+            return;
+        };
+        match self.refresh_certificates(&sc).await {
+            Ok(true) => {
+                self.rotations += 1;
+                if let Err(e) = self.push_snapshot(&sc, self.sent_version).await {
+                    warn!(task = %self.id, error = %e, "renewed certificate not applied");
+                }
+                info!(task = %self.id, "TLS certificate renewed");
+            }
+            Ok(false) => {}
+            Err(e) => warn!(task = %self.id, error = %e, "renewing a TLS certificate"),
+        }
     }
 
     /// The application phase: its containers start (if they cannot, the proxy stops).
@@ -663,6 +730,7 @@ impl<R: Runtime> TaskRunner<R> {
                     }
                     Err(_) => proxy_rx = None,
                 },
+                _ = until_unix(self.certs.due()), if self.proxy.is_some() => self.rotate().await,
                 r = self.views.changed() => {
                     if r.is_err() {
                         return End::Agent;
@@ -698,6 +766,9 @@ impl<R: Runtime> TaskRunner<R> {
                 if let Err(e) = write_aliases(&self.net, &mut self.vips, new) {
                     warn!(task = %self.id, error = %e, "updating the hosts file");
                 }
+            }
+            if let Err(e) = self.refresh_certificates(new).await {
+                warn!(task = %self.id, error = %e, "TLS certificates for a new view");
             }
             if let Err(e) = self.push_snapshot(new, version).await {
                 warn!(task = %self.id, error = %e, "snapshot not applied");

@@ -9,9 +9,11 @@ use berth_agent_view::{
     ServiceConnectView, Timeout, UpstreamView,
 };
 use berth_proxy_config::{
-    AccessLog, AccessLogFormat as ProxyLogFormat, Egress, Endpoint, Ingress, Protocol, Snapshot,
-    Timeouts, Upstream,
+    AccessLog, AccessLogFormat as ProxyLogFormat, Egress, Endpoint, Ingress, IngressTls, Protocol,
+    Snapshot, Timeouts, Upstream, UpstreamTls,
 };
+
+use crate::certs::TaskCertificates;
 
 /// The first port a task's proxy listens on for ingress redirected from a container
 /// port (`ingressPortOverride` ports are listened on directly).
@@ -47,12 +49,22 @@ fn access_log(a: &AccessLogView) -> AccessLog {
     }
 }
 
+/// An upstream; one with TLS whose CA has no certificate to verify against gets no
+/// endpoints (nothing could be verified: its requests fail, none goes in plaintext).
 fn upstream(u: &UpstreamView) -> Upstream {
+    let tls = u.tls.as_ref().map(|t| {
+        t.trust.as_ref().map(|trust| UpstreamTls {
+            trust: trust.clone(),
+            server_name: None,
+        })
+    });
+    let unverifiable = matches!(tls, Some(None));
     Upstream {
         protocol: protocol(u.protocol),
         endpoints: u
             .endpoints
             .iter()
+            .filter(|_| !unverifiable)
             .map(|e| Endpoint {
                 address: e.address,
                 task_id: Some(e.task_id.clone()),
@@ -62,8 +74,19 @@ fn upstream(u: &UpstreamView) -> Upstream {
         load_balancing: Default::default(),
         outlier_detection: Default::default(),
         retries: Default::default(),
-        tls: None,
+        tls: tls.flatten(),
     }
+}
+
+/// An ingress entry's TLS: `Some(None)` when it has TLS but no certificate is held
+/// (then it gets no listener).
+fn ingress_tls(g: &IngressView, certs: &TaskCertificates) -> Option<Option<IngressTls>> {
+    let t = g.tls.as_ref()?;
+    Some(certs.get(&g.discovery_name).map(|h| IngressTls {
+        certified: h.certified.clone(),
+        client_trust: t.client_trust.clone(),
+        require_client_certificate: t.require_client_certificate,
+    }))
 }
 
 /// Where a task's proxy listens for an ingress entry, and whether the container port
@@ -94,27 +117,32 @@ pub fn alias_names(sc: &ServiceConnectView) -> Vec<(String, String)> {
 }
 
 /// The snapshot of a task's proxy: `ip` is the task's address, `vip` gives the VIP of
-/// each egress `dnsName`, `egress_port` the proxy's port for `dnsName:port`.
+/// each egress `dnsName`, `egress_port` the proxy's port for `dnsName:port`, `certs`
+/// the task's TLS certificates.
 pub fn snapshot(
     sc: &ServiceConnectView,
     version: u64,
     ip: Ipv4Addr,
     vip: impl Fn(&str) -> Option<Ipv4Addr>,
     egress_port: impl Fn(&str, u16) -> Option<u16>,
+    certs: &TaskCertificates,
 ) -> Snapshot {
-    let ingress = sc
-        .ingress
-        .iter()
-        .enumerate()
-        .map(|(i, g)| Ingress {
+    let mut ingress = Vec::new();
+    for (i, g) in sc.ingress.iter().enumerate() {
+        let tls = match ingress_tls(g, certs) {
+            Some(None) => continue,
+            Some(t) => t,
+            None => None,
+        };
+        ingress.push(Ingress {
             discovery_name: g.discovery_name.clone(),
             listen: ingress_listen(ip, i, g).0,
             app: SocketAddr::V4(SocketAddrV4::new(Ipv4Addr::LOCALHOST, g.container_port)),
             protocol: protocol(g.protocol),
             timeout: timeouts(&g.timeout),
-            tls: None,
-        })
-        .collect();
+            tls,
+        });
+    }
     let mut egress = Vec::new();
     for e in &sc.egress {
         let (Some(v), Some(p)) = (vip(&e.dns_name), egress_port(&e.dns_name, e.port)) else {
@@ -142,7 +170,7 @@ pub fn snapshot(
         egress,
         upstreams,
         access_log: sc.access_log.as_ref().map(access_log),
-        client_certificate: None,
+        client_certificate: certs.client_certificate(),
     }
 }
 
@@ -176,6 +204,7 @@ mod tests {
             ip,
             |n| (n == "nginx.sc").then_some(Ipv4Addr::new(127, 255, 0, 2)),
             |n, p| (n == "nginx.sc" && p == 80).then_some(EGRESS_PORT_BASE),
+            &TaskCertificates::default(),
         );
         s.validate().unwrap();
         assert_eq!(s.version, 42);

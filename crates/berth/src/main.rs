@@ -10,6 +10,7 @@ mod agent_cmd;
 mod demo_cmd;
 mod image_cmd;
 mod status_cmd;
+mod tls_args;
 mod up_cmd;
 
 #[derive(Parser)]
@@ -47,6 +48,8 @@ enum Command {
         /// network" says how).
         #[arg(long = "network", value_name = "FILE")]
         networks: Vec<PathBuf>,
+        #[command(flatten)]
+        tls: tls_args::TlsArgs,
     },
     /// Join a berth server as a container instance and run the tasks placed on it, with a
     /// berth proxy beside each (needs root: task namespaces, veths, a bridge).
@@ -95,11 +98,13 @@ fn main() -> anyhow::Result<()> {
             data_dir,
             max_body_bytes,
             networks,
+            tls,
         } => rt.block_on(server(berth_server::ServerConfig {
             listen,
             data_dir,
             max_body_bytes,
             network_files: networks,
+            tls: tls.settings()?,
         })),
         Command::Pause => rt.block_on(pause()),
         Command::Image { command } => rt.block_on(image_cmd::run(command)),

@@ -55,6 +55,8 @@ pub struct UpArgs {
     #[arg(long, default_value_t = 180)]
     pub wait_seconds: u64,
     #[command(flatten)]
+    pub tls: crate::tls_args::TlsArgs,
+    #[command(flatten)]
     pub host: HostArgs,
 }
 
@@ -145,6 +147,7 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
         server: berth_server::ServerConfig {
             listen: a.listen,
             data_dir: data_dir.clone(),
+            tls: a.tls.settings()?,
             ..Default::default()
         },
         agent: host_config(&a.host, &secrets)?,

@@ -15,8 +15,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use berth_agent_view::{
-    AppProtocol, EgressView, EndpointView, IngressView, ServiceConnectView, TaskView, Timeout,
-    UpstreamView, View,
+    AppProtocol, EgressView, EndpointView, IngressTlsView, IngressView, ServiceConnectView,
+    TaskView, Timeout, UpstreamTlsView, UpstreamView, View,
 };
 use berth_awsproto::{ApiError, Context};
 use berth_store::{Read, Writer};
@@ -212,6 +212,8 @@ fn timeout_of(entry: &ScService) -> R<Timeout> {
 struct NamespaceView {
     egress: Vec<EgressView>,
     upstreams: BTreeMap<String, UpstreamView>,
+    /// The CA certificates of the namespace's TLS services (PEM).
+    trust: Option<String>,
 }
 
 /// The [`NamespaceView`] of `ns`, from the PRIMARY deployment of each service in it.
@@ -228,6 +230,7 @@ fn namespace_view(
         .map(|(k, _)| k[base.len()..].to_string())
         .collect();
     owners.sort();
+    let mut configs = Vec::new();
     for owner in owners {
         let Some((c, n)) = service_ref(&owner) else {
             continue;
@@ -239,7 +242,9 @@ fn namespace_view(
             continue;
         };
         add_deployment(r, ctx, ns, primary, &mut out)?;
+        configs.extend(primary.service_connect_configuration.clone());
     }
+    out.trust = crate::tls::bundle(r, &configs);
     Ok(out)
 }
 
@@ -283,10 +288,18 @@ fn add_deployment(
                 upstream: discovery.clone(),
             });
         }
+        let tls = entry.tls.as_ref().map(|t| {
+            let arn = &t.issuer_certificate_authority.aws_pca_authority_arn;
+            UpstreamTlsView {
+                authority_arn: arn.clone(),
+                trust: crate::tls::trust_of(r, arn),
+            }
+        });
         let upstream = UpstreamView {
             protocol,
             timeout: timeout_of(entry)?,
             endpoints,
+            tls,
         };
         out.upstreams.insert(discovery, upstream);
     }
@@ -354,11 +367,27 @@ fn service_connect_view(
     else {
         return Ok(None);
     };
+    let shared = match memo.get(&ns.id) {
+        Some(x) => x.clone(),
+        None => {
+            let x = namespace_view(r, ctx, &ns)?;
+            memo.insert(ns.id.clone(), x.clone());
+            x
+        }
+    };
+    let mtls = sc.services.iter().flatten().any(|e| e.tls.is_some())
+        && r.get_json::<Service>(&service_key(ctx, cluster, service_name))?
+            .is_some_and(|s| crate::tls::requires_client_certificate(&s));
     let mut ingress = Vec::new();
     for entry in sc.services.iter().flatten() {
         let Some((port, protocol)) = port_of(td, &entry.port_name) else {
             continue;
         };
+        let tls = entry.tls.as_ref().map(|t| IngressTlsView {
+            authority_arn: t.issuer_certificate_authority.aws_pca_authority_arn.clone(),
+            client_trust: shared.trust.clone(),
+            require_client_certificate: mtls,
+        });
         let Ok(container_port) = u16::try_from(port) else {
             continue;
         };
@@ -371,16 +400,9 @@ fn service_connect_view(
                 .and_then(|p| u16::try_from(p).ok()),
             protocol,
             timeout: timeout_of(entry)?,
+            tls,
         });
     }
-    let shared = match memo.get(&ns.id) {
-        Some(x) => x.clone(),
-        None => {
-            let x = namespace_view(r, ctx, &ns)?;
-            memo.insert(ns.id.clone(), x.clone());
-            x
-        }
-    };
     let access_log = sc
         .rest
         .get("accessLogConfiguration")
@@ -399,7 +421,7 @@ fn service_connect_view(
 
 /// The Service Connect configuration of the deployment that started `t`, with that
 /// deployment's task definition.
-fn deployment_sc(
+pub(crate) fn deployment_sc(
     r: &impl Read,
     ctx: &Context,
     cluster: &str,

@@ -41,6 +41,7 @@ mod tags;
 mod task;
 pub mod taskdef;
 pub mod taskstore;
+pub mod tls;
 
 pub use common::{Tag, TARGET_PREFIX};
 

@@ -18,6 +18,11 @@
 //! stamped with the store revision it was read at) at once and again whenever a
 //! committed change alters it, and an empty line as a heartbeat every [`HEARTBEAT`].
 //! While the stream is open the instance is `agentConnected`.
+//!
+//! `POST /berth/agent/v1/certificate` (same query) issues the certificate of one TLS
+//! service of a task on that instance from a CSR the agent made
+//! (`berth_ecs::tls::issue_task_certificate`), valid and renewed as
+//! [`ServerConfig::tls`] says.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -26,9 +31,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_agent_view::View;
+use berth_agent_view::{CertificateRequest, AGENT_CERTIFICATE_PATH};
 use berth_awsproto::{ApiError, Context};
 use berth_cloudmap::CloudMap;
 use berth_ec2::Ec2;
+pub use berth_ecs::tls::TlsSettings;
 use berth_ecs::Ecs;
 use berth_store::Store;
 use berth_sts::Sts;
@@ -75,6 +82,8 @@ pub struct ServerConfig {
     /// Network files (VPCs, subnets and security groups with pre-existing ids, see
     /// `berth_ec2::NetworkImport`) imported at start, before the server listens.
     pub network_files: Vec<PathBuf>,
+    /// How long Service Connect TLS certificates live and when they are renewed.
+    pub tls: TlsSettings,
 }
 
 impl Default for ServerConfig {
@@ -84,6 +93,7 @@ impl Default for ServerConfig {
             data_dir: PathBuf::from("berth-data"),
             max_body_bytes: DEFAULT_MAX_BODY,
             network_files: Vec::new(),
+            tls: TlsSettings::default(),
         }
     }
 }
@@ -133,6 +143,7 @@ struct Router {
     front: front::Front,
     ecs: Arc<Ecs>,
     store: Arc<Store>,
+    tls: TlsSettings,
 }
 
 /// Opens the store, binds the listener and starts serving and reconciling.
@@ -172,6 +183,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         front: front::Front::new(services, config.max_body_bytes),
         ecs: ecs.clone(),
         store: store.clone(),
+        tls: config.tls,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
@@ -244,7 +256,86 @@ async fn handle(router: &Arc<Router>, req: Request<Incoming>) -> Response<Body> 
     if req.method() == Method::GET && req.uri().path() == AGENT_WATCH_PATH {
         return agent_watch(router.clone(), req).await;
     }
+    if req.method() == Method::POST && req.uri().path() == AGENT_CERTIFICATE_PATH {
+        return full(agent_certificate(router.clone(), req).await);
+    }
     full(router.front.handle(req).await)
+}
+
+/// The caller, cluster and container instance id an agent's request names.
+fn agent_of(req: &Request<Incoming>) -> Result<(Context, String, String), ApiError> {
+    let query = req.uri().query().unwrap_or("");
+    let ctx = Context::from_authorization(
+        req.headers()
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok()),
+    );
+    let cluster = query_param(query, "cluster").unwrap_or_else(|| "default".into());
+    let cluster = cluster.rsplit('/').next().unwrap_or_default().to_string();
+    let instance = query_param(query, "containerInstance").ok_or_else(|| {
+        ApiError::new(
+            400,
+            "InvalidParameterException",
+            "containerInstance is required.",
+        )
+    })?;
+    let instance = instance.rsplit('/').next().unwrap_or_default().to_string();
+    Ok((ctx, cluster, instance))
+}
+
+/// An agent asks for a certificate for one of its tasks' TLS services.
+async fn agent_certificate(router: Arc<Router>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let request_id = berth_awsproto::uuid_v4();
+    let fail = |e: ApiError| front::json_error(&e, &request_id);
+    let (ctx, cluster, instance) = match agent_of(&req) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let body = match http_body_util::Limited::new(req.into_body(), 64 * 1024)
+        .collect()
+        .await
+    {
+        Ok(b) => b.to_bytes(),
+        Err(e) => {
+            return fail(ApiError::new(
+                400,
+                "InvalidParameterException",
+                format!("body: {e}"),
+            ))
+        }
+    };
+    let asked: CertificateRequest = match serde_json::from_slice(&body) {
+        Ok(a) => a,
+        Err(e) => {
+            return fail(ApiError::new(
+                400,
+                "InvalidParameterException",
+                format!("body: {e}"),
+            ))
+        }
+    };
+    let (ecs, settings) = (router.ecs.clone(), router.tls);
+    let issued = tokio::task::spawn_blocking(move || {
+        let now = berth_awsproto::now();
+        berth_ecs::tls::issue_task_certificate(
+            &ecs, &ctx, &cluster, &instance, &asked, now, settings,
+        )
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::internal(format!("issuing: {e}"))));
+    match issued {
+        Ok(c) => {
+            let mut resp = Response::new(Full::new(Bytes::from(
+                serde_json::to_vec(&c).expect("a certificate serializes"),
+            )));
+            resp.headers_mut().insert(
+                http::header::CONTENT_TYPE,
+                HeaderValue::from_static("application/json"),
+            );
+            resp
+        }
+        Err(e) => fail(e),
+    }
 }
 
 /// The query parameter `name` of a URI query string (no percent-decoding beyond `%2F`
@@ -384,22 +475,10 @@ async fn push_views(
 async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Body> {
     let request_id = berth_awsproto::uuid_v4();
     let fail = |e: ApiError| full(front::json_error(&e, &request_id));
-    let query = req.uri().query().unwrap_or("").to_string();
-    let ctx = Context::from_authorization(
-        req.headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
-    let cluster = query_param(&query, "cluster").unwrap_or_else(|| "default".into());
-    let cluster = cluster.rsplit('/').next().unwrap_or_default().to_string();
-    let Some(instance) = query_param(&query, "containerInstance") else {
-        return fail(ApiError::new(
-            400,
-            "InvalidParameterException",
-            "containerInstance is required.",
-        ));
+    let (ctx, cluster, instance) = match agent_of(&req) {
+        Ok(a) => a,
+        Err(e) => return fail(e),
     };
-    let instance = instance.rsplit('/').next().unwrap_or_default().to_string();
     // Subscribed before the first view is read, so no change after it is missed.
     let mut revisions = router.store.subscribe();
     let revision = *revisions.borrow_and_update();

@@ -177,7 +177,7 @@ fn launch(
 }
 
 /// Adds an event to the service, newest first, keeping the latest [`MAX_EVENTS`].
-fn push_event(s: &mut Service, message: String, now: f64) {
+pub(super) fn push_event(s: &mut Service, message: String, now: f64) {
     let event = ServiceEvent {
         id: uuid_v4(),
         created_at: now,

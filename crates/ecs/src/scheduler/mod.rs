@@ -110,6 +110,31 @@ impl SchedulerState {
     }
 }
 
+/// Adds `message` to the events of the service `name`, unless it is already the newest
+/// (a condition that lasts is told once, as ECS does).
+pub(crate) fn service_event(
+    ecs: &Ecs,
+    ctx: &Context,
+    cluster: &str,
+    name: &str,
+    message: String,
+    now: f64,
+) -> R<()> {
+    ecs.store.write(|w| {
+        let key = service_key(ctx, cluster, name);
+        let Some(mut s) = w.get_json::<crate::records::Service>(&key)? else {
+            return Ok(());
+        };
+        if s.events.first().is_some_and(|e| e.message == message) {
+            return Ok(());
+        }
+        apply::push_event(&mut s, message, now);
+        w.put_json(&key, &s)?;
+        Ok::<_, ApiError>(())
+    })?;
+    Ok(())
+}
+
 /// Runs the passes that are due.
 pub(crate) fn reconcile(ecs: &Ecs) -> R<()> {
     let mut state = ecs.scheduler.lock().unwrap_or_else(|p| p.into_inner());

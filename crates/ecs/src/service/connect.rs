@@ -51,11 +51,26 @@ pub(super) fn resolve(
         namespace: &namespace.name,
     };
     check_all(ScAt::RULES, &sc)?;
+    check_authorities(r, ctx, &sc)?;
     let services = EntryAt::all(&sc).iter().map(resolve_entry).collect();
     Ok(Some(ResolvedSc {
         config: configuration(input, named, services)?,
         namespace,
     }))
+}
+
+/// The CA of each entry with `tls` exists, in the caller's account and region, ACTIVE.
+fn check_authorities(r: &impl Read, ctx: &Context, sc: &ScAt<'_>) -> R<()> {
+    for e in EntryAt::all(sc) {
+        let arn = (e.input.tls.as_ref())
+            .and_then(|t| t.issuer_certificate_authority.as_ref())
+            .and_then(|ca| ca.aws_pca_authority_arn.as_deref());
+        if let Some(arn) = arn {
+            let field = e.field("tls.issuerCertificateAuthority.awsPcaAuthorityArn");
+            crate::tls::check_authority(r, ctx, &field, arn)?;
+        }
+    }
+    Ok(())
 }
 
 /// Resolves a deployment's stored configuration again (for a new task definition).

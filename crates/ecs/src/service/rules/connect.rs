@@ -168,7 +168,7 @@ impl<'a> EntryAt<'a> {
     }
 
     /// `serviceConnectConfiguration.services[i].<member>`.
-    fn field(&self, member: &str) -> String {
+    pub(in crate::service) fn field(&self, member: &str) -> String {
         format!("serviceConnectConfiguration.services[{}].{member}", self.i)
     }
 
