@@ -30,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
+use berth_acmpca::AcmPca;
 use berth_agent_view::View;
 use berth_agent_view::{CertificateRequest, AGENT_CERTIFICATE_PATH};
 use berth_awsproto::{ApiError, Context};
@@ -179,6 +180,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     services.register(cloudmap)?;
     services.register(Arc::new(Ec2::new(store.clone())))?;
     services.register(Arc::new(Sts))?;
+    services.register(Arc::new(AcmPca::new(store.clone())))?;
     let router = Arc::new(Router {
         front: front::Front::new(services, config.max_body_bytes),
         ecs: ecs.clone(),
