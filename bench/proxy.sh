@@ -207,11 +207,11 @@ fi
 port_free() { ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # Below the ephemeral range (32768-60999 by default): a port that load generators' client
 # sockets (or their TIME_WAIT remains) hold cannot be listened on.
-free_port() {
+free_port() { # [ports taken already, not listening yet]
     local p
     for _ in $(seq 1 200); do
         p=$((20000 + RANDOM % 12000))
-        if port_free "$p"; then
+        if [[ " $* " != *" $p "* ]] && port_free "$p"; then
             echo "$p"
             return
         fi
@@ -228,19 +228,25 @@ tree() {
         tree "$c"
     done
 }
+trees() { # "pid...": the trees of several processes
+    local p
+    for p in $1; do
+        tree "$p"
+    done
+}
 clk_tck="$(getconf CLK_TCK)"
-cpu_ticks() { # utime + stime of the tree of $1
+cpu_ticks() { # utime + stime of the trees of "pid..."
     local total=0 p rest
-    for p in $(tree "$1"); do
+    for p in $(trees "$1"); do
         rest="$(sed 's/^.*) //' "/proc/$p/stat" 2>/dev/null)" || continue
         # After "pid (comm) ": state is field 1, utime 12, stime 13.
         total=$((total + $(echo "$rest" | awk '{print $12 + $13}')))
     done
     echo "$total"
 }
-mem_kb() { # sum of a /proc/PID/status field (VmRSS, VmHWM) over the tree of $2
+mem_kb() { # sum of a /proc/PID/status field (VmRSS, VmHWM) over the trees of "pid..." $2
     local total=0 p v
-    for p in $(tree "$2"); do
+    for p in $(trees "$2"); do
         v="$(awk -v f="$1:" '$1 == f {print $2}' "/proc/$p/status" 2>/dev/null)" || continue
         total=$((total + ${v:-0}))
     done
@@ -286,7 +292,7 @@ start_berth() { # [protocol [command...]]: berth_cmd unless another command is g
     [ "${#cmd[@]}" -gt 0 ] || cmd=("${berth_cmd[@]}")
     proxy_port="$(free_port)"
     local admin
-    admin="$(free_port)"
+    admin="$(free_port "$proxy_port")"
     cat >"$tmp/berth.json" <<EOF
 {
   "version": 1,
@@ -296,44 +302,54 @@ start_berth() { # [protocol [command...]]: berth_cmd unless another command is g
   "upstreams": {"upstream": {"protocol": "$protocol", "endpoints": [{"address": "$upstream"}]}}
 }
 EOF
-    local extra=()
-    local help
-    help="$("${cmd[@]}" --help 2>&1 || true)"
-    if grep -q -- '--workers' <<<"$help"; then
-        extra=(--workers "$WORKERS")
-    elif grep -q -- '--threads' <<<"$help"; then
-        extra=(--threads "$WORKERS")
-    else
-        berth_threads_note="berth proxy has no --workers flag: it ran with its default worker threads (expected 2)"
-    fi
+    berth_workers "${cmd[@]}"
     export BERTH_LOG="${BERTH_LOG:-warn}"
     spawn "$PROXY_CPUS" "${cmd[@]}" --config "$tmp/berth.json" \
-        --admin "127.0.0.1:$admin" "${extra[@]}" >"$tmp/berth.out" 2>"$tmp/berth.log" &
+        --admin "127.0.0.1:$admin" "${berth_extra[@]}" >"$tmp/berth.out" 2>"$tmp/berth.log" &
     proxy_pid=$!
     proxy_log="$tmp/berth.log"
 }
+berth_workers() { # command...: sets berth_extra, the flag that gives it WORKERS threads
+    local help
+    berth_extra=()
+    help="$("$@" --help 2>&1 || true)"
+    if grep -q -- '--workers' <<<"$help"; then
+        berth_extra=(--workers "$WORKERS")
+    elif grep -q -- '--threads' <<<"$help"; then
+        berth_extra=(--threads "$WORKERS")
+    else
+        berth_threads_note="berth proxy has no --workers flag: it ran with its default worker threads (expected 2)"
+    fi
+}
 
-start_nginx() {
-    proxy_port="$(free_port)"
-    mkdir -p "$tmp/nginx"
-    cat >"$tmp/nginx/nginx.conf" <<EOF
+nginx_conf() { # dir: the settings every nginx instance shares, up to the open http block
+    cat <<EOF
 worker_processes $WORKERS;
 daemon off;
 master_process on;
-pid $tmp/nginx/nginx.pid;
-error_log $tmp/nginx/error.log warn;
+pid $1/nginx.pid;
+error_log $1/error.log warn;
 events {
     worker_connections 4096;
 }
 http {
     access_log off;
-    client_body_temp_path $tmp/nginx/body;
-    proxy_temp_path $tmp/nginx/proxy;
-    fastcgi_temp_path $tmp/nginx/fastcgi;
-    uwsgi_temp_path $tmp/nginx/uwsgi;
-    scgi_temp_path $tmp/nginx/scgi;
+    client_body_temp_path $1/body;
+    proxy_temp_path $1/proxy;
+    fastcgi_temp_path $1/fastcgi;
+    uwsgi_temp_path $1/uwsgi;
+    scgi_temp_path $1/scgi;
     keepalive_requests 1000000;
     keepalive_timeout 75s;
+EOF
+}
+
+start_nginx() {
+    proxy_port="$(free_port)"
+    mkdir -p "$tmp/nginx"
+    {
+        nginx_conf "$tmp/nginx"
+        cat <<EOF
     upstream bench {
         server $upstream;
         keepalive 256;
@@ -350,10 +366,25 @@ http {
     }
 }
 EOF
+    } >"$tmp/nginx/nginx.conf"
     spawn "$PROXY_CPUS" nginx -e "$tmp/nginx/error.log" -p "$tmp/nginx" -c "$tmp/nginx/nginx.conf" \
         >"$tmp/nginx/out.log" 2>&1 &
     proxy_pid=$!
     proxy_log="$tmp/nginx/error.log"
+}
+
+haproxy_conf() { # mode (and its options): global and defaults of every HAProxy instance
+    cat <<EOF
+global
+    nbthread $WORKERS
+    maxconn 4096
+defaults
+    mode $1
+    timeout connect 5s
+    timeout client 60s
+    timeout server 60s
+    timeout http-keep-alive 60s
+EOF
 }
 
 start_haproxy() { # [mode]
@@ -362,22 +393,16 @@ start_haproxy() { # [mode]
     option http-keep-alive
     http-reuse always"
     proxy_port="$(free_port)"
-    cat >"$tmp/haproxy.cfg" <<EOF
-global
-    nbthread $WORKERS
-    maxconn 4096
-defaults
-    mode $mode$keepalive
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 60s
+    {
+        haproxy_conf "$mode$keepalive"
+        cat <<EOF
 frontend bench
     bind 127.0.0.1:$proxy_port
     default_backend bench
 backend bench
     server upstream $upstream
 EOF
+    } >"$tmp/haproxy.cfg"
     spawn "$PROXY_CPUS" haproxy -db -f "$tmp/haproxy.cfg" >"$tmp/haproxy.log" 2>&1 &
     proxy_pid=$!
     proxy_log="$tmp/haproxy.log"
