@@ -23,6 +23,7 @@ use common::Transcript;
 struct Golden {
     ecs: Ecs,
     cloudmap: CloudMap,
+    pca: berth_acmpca::AcmPca,
     ctx: Context,
     clock: Fixed,
     out: Transcript,
@@ -35,6 +36,7 @@ impl Golden {
         let store = Arc::new(Store::open(dir.path()).unwrap());
         Golden {
             ecs: Ecs::new(store.clone()),
+            pca: berth_acmpca::AcmPca::new(store.clone()),
             cloudmap: CloudMap::new(store),
             ctx: common::ctx(),
             clock: Fixed::start(1_767_225_600.0, 13),
@@ -66,6 +68,46 @@ impl Golden {
     fn sd(&mut self, op: &str, input: Value) -> Value {
         let r = self.cloudmap.call(&self.ctx, op, input.clone());
         self.record(&format!("servicediscovery {op}"), &input, r)
+    }
+
+    /// An ACTIVE root CA, made as the AWS docs make one (not in the transcript): its ARN.
+    fn active_ca(&mut self) -> String {
+        use base64::Engine as _;
+        use berth_awsproto::Api as _;
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let call = |op: &str, input: Value| self.pca.call(&self.ctx, op, input).unwrap();
+        let arn = call(
+            "CreateCertificateAuthority",
+            json!({
+            "CertificateAuthorityType": "ROOT",
+            "CertificateAuthorityConfiguration": {"KeyAlgorithm": "EC_prime256v1",
+                "SigningAlgorithm": "SHA256WITHECDSA", "Subject": {"CommonName": "rules CA"}}}),
+        )["CertificateAuthorityArn"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let csr = call(
+            "GetCertificateAuthorityCsr",
+            json!({"CertificateAuthorityArn": arn}),
+        );
+        let cert = call(
+            "IssueCertificate",
+            json!({"CertificateAuthorityArn": arn,
+            "Csr": b64(csr["Csr"].as_str().unwrap()), "SigningAlgorithm": "SHA256WITHECDSA",
+            "TemplateArn": "arn:aws:acm-pca:::template/RootCACertificate/V1",
+            "Validity": {"Value": 10, "Type": "YEARS"}}),
+        );
+        let pem = call(
+            "GetCertificate",
+            json!({"CertificateAuthorityArn": arn,
+            "CertificateArn": cert["CertificateArn"]}),
+        );
+        call(
+            "ImportCertificateAuthorityCertificate",
+            json!({"CertificateAuthorityArn": arn,
+            "Certificate": b64(pem["Certificate"].as_str().unwrap())}),
+        );
+        arn
     }
 
     /// The controllers' pass, as the server runs it after every commit.
@@ -914,12 +956,13 @@ fn service_rules(g: &mut Golden) {
     }
 
     // Valid services, each with defaults to fill in.
+    let ca = g.active_ca();
     g.ecs("CreateService", patched(&base, json!({"serviceName": "full", "clientToken": "token-1",
         "serviceConnectConfiguration": {"enabled": true, "namespace": "rules.local", "services": [
             {"portName": "http", "discoveryName": "web", "ingressPortOverride": 15000,
              "clientAliases": [{"port": 80, "dnsName": "web.rules"}],
              "timeout": {"idleTimeoutSeconds": 30, "perRequestTimeoutSeconds": 10},
-             "tls": {"issuerCertificateAuthority": {"awsPcaAuthorityArn": "arn:ca"}, "kmsKey": "k", "roleArn": "r"}},
+             "tls": {"issuerCertificateAuthority": {"awsPcaAuthorityArn": ca}, "kmsKey": "k", "roleArn": "r"}},
             {"portName": "tcp", "clientAliases": [{"port": 9000}], "timeout": {"idleTimeoutSeconds": 0}},
             {"portName": "grpc", "timeout": {}}],
         "logConfiguration": {"logDriver": "awslogs", "options": {"awslogs-group": "g"}},
