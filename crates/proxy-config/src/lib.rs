@@ -457,6 +457,22 @@ impl Snapshot {
             .unwrap_or_else(|| upstream.to_string())
     }
 
+    /// The same snapshot with every private key replaced by `<redacted>` (what the
+    /// admin endpoint shows).
+    pub fn redacted(&self) -> Snapshot {
+        let hide = |k: &mut CertifiedKey| k.private_key = PrivateKeyPem("<redacted>".into());
+        let mut s = self.clone();
+        for g in &mut s.ingress {
+            if let Some(t) = &mut g.tls {
+                hide(&mut t.certified);
+            }
+        }
+        if let Some(c) = &mut s.client_certificate {
+            hide(c);
+        }
+        s
+    }
+
     /// The snapshot as one line of JSON, as the agent streams it.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("a snapshot always serializes")

@@ -5,7 +5,8 @@
 //! | `GET /ready` | 200 `ready` once a snapshot is applied; 503 before, and while draining |
 //! | `GET /metrics` | Prometheus text (Service Connect's CloudWatch names) |
 //! | `GET /version` | `{"version": N}` (`null` before the first snapshot) |
-//! | `GET /snapshot` | the snapshot in force |
+//! | `GET /snapshot` | the snapshot in force (private keys redacted) |
+//! | `GET /certificates` | the TLS certificates in force: listener, identity, names, validity |
 //! | `POST /snapshot` | applies the snapshot in the body: 200 `{"version": N}`, or 400 `{"error": ...}` |
 //! | `POST /drain` | starts draining: 202 with the drain status |
 //! | `GET /drain` | `{"state": "serving"/"draining"/"drained", "inFlight": N, "connections": N}` |
@@ -125,7 +126,7 @@ pub(crate) async fn handle(req: Request<Incoming>, inner: &Arc<Inner>) -> Respon
             Some(s) => reply(
                 StatusCode::OK,
                 "application/json",
-                s.snapshot.to_line() + "\n",
+                s.snapshot.redacted().to_line() + "\n",
             ),
             None => json_reply(StatusCode::NOT_FOUND, json!({ "error": "no snapshot yet" })),
         },
@@ -136,6 +137,7 @@ pub(crate) async fn handle(req: Request<Incoming>, inner: &Arc<Inner>) -> Respon
         }
         (Method::GET, "/drain") => json_reply(StatusCode::OK, drain_json(inner)),
         (Method::GET, "/endpoints") => json_reply(StatusCode::OK, endpoints_json(inner)),
+        (Method::GET, "/certificates") => json_reply(StatusCode::OK, certificates_json(inner)),
         _ => json_reply(StatusCode::NOT_FOUND, json!({ "error": "not found" })),
     }
 }
@@ -201,6 +203,38 @@ fn endpoints_json(inner: &Inner) -> serde_json::Value {
         }
     }
     json!({ "upstreams": ups })
+}
+
+/// `/certificates`: the certificate of each TLS ingress listener and the client
+/// certificate, as their first certificate says.
+fn certificates_json(inner: &Inner) -> serde_json::Value {
+    let mut out = Vec::new();
+    if let Some(state) = inner.current.load_full() {
+        let snap = &state.snapshot;
+        let ingress = (snap.ingress.iter()).filter_map(|g| {
+            Some((
+                "ingress",
+                g.discovery_name.as_str(),
+                &g.tls.as_ref()?.certified,
+            ))
+        });
+        let client = (snap.client_certificate.iter()).map(|c| ("client", "", c));
+        for (role, listener, c) in ingress.chain(client) {
+            let Some(info) = crate::tls::describe(&c.certificate_chain) else {
+                continue;
+            };
+            out.push(json!({
+                "use": role,
+                "listener": listener,
+                "identity": info.identity,
+                "dnsNames": info.dns_names,
+                "serial": info.serial,
+                "notBefore": info.not_before,
+                "notAfter": info.not_after,
+            }));
+        }
+    }
+    json!({ "certificates": out })
 }
 
 fn drain_json(inner: &Inner) -> serde_json::Value {

@@ -306,6 +306,42 @@ fn identity_of(der: &[u8]) -> Option<String> {
     })
 }
 
+/// What a certificate says, for the admin endpoint.
+pub(crate) struct Described {
+    pub identity: Option<String>,
+    pub dns_names: Vec<String>,
+    pub serial: String,
+    /// Unix seconds.
+    pub not_before: i64,
+    pub not_after: i64,
+}
+
+/// The first certificate of a PEM chain, described.
+pub(crate) fn describe(chain_pem: &str) -> Option<Described> {
+    use x509_parser::extensions::GeneralName;
+    let der = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
+        .next()?
+        .ok()?;
+    let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
+    let dns_names = match cert.subject_alternative_name() {
+        Ok(Some(san)) => (san.value.general_names.iter())
+            .filter_map(|n| match n {
+                GeneralName::DNSName(d) => Some(d.to_string()),
+                _ => None,
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+    let v = cert.validity();
+    Some(Described {
+        identity: identity_of(&der),
+        dns_names,
+        serial: cert.raw_serial_as_string(),
+        not_before: v.not_before.timestamp(),
+        not_after: v.not_after.timestamp(),
+    })
+}
+
 /// A downstream connection once accepted (and its TLS handshake done).
 pub(crate) struct Accepted {
     pub stream: Stream,

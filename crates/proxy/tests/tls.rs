@@ -150,6 +150,22 @@ async fn http1_through_tls_reuses_connections() {
     assert!(accepted <= 2, "{accepted} TLS connections for 50 requests");
     assert_eq!(metric(&a, "TargetTLSNegotiationErrorCount"), 0.0);
     assert_eq!(metric(&b, "ClientTLSNegotiationErrorCount"), 0.0);
+    // The admin endpoint shows the certificate, never the key.
+    let (_, certs) = admin(&b, "GET", "/certificates", "").await;
+    let certs: Value = serde_json::from_str(&certs).unwrap();
+    let c = &certs["certificates"][0];
+    assert_eq!(
+        (c["use"].as_str(), c["listener"].as_str()),
+        (Some("ingress"), Some("b"))
+    );
+    assert_eq!(c["identity"], ID_B);
+    assert_eq!(c["dnsNames"], json!(["b"]));
+    assert!(c["notAfter"].as_i64().unwrap() > c["notBefore"].as_i64().unwrap());
+    let (_, snap) = admin(&b, "GET", "/snapshot", "").await;
+    assert!(
+        snap.contains("BEGIN CERTIFICATE") && !snap.contains("PRIVATE KEY"),
+        "{snap}"
+    );
     b.shutdown().await;
     let lines = log_lines(&b_log);
     assert_eq!(lines.len(), 50);
