@@ -28,7 +28,9 @@ NGINX_TD = """{ "family": "service-connect-nginx", "networkMode": "awsvpc",
       "portMappings": [ { "name": "nginx", "containerPort": 80, "protocol": "tcp", "appProtocol": "http" } ] } ],
   "cpu": "256", "memory": "512" }"""
 
-# Seed 002's service JSON, unchanged (its `tls` is accepted and stored).
+# Seed 002's service JSON, unchanged: its `tls` names the CA by a placeholder
+# (`certificateArn`), which the walkthrough replaces with a real CA's ARN
+# (`private_ca.with_ca`), as a user does.
 SEED002_SERVICE = """{ "cluster": "tutorial", "deploymentConfiguration": { "maximumPercent": 200, "minimumHealthyPercent": 0 }, "deploymentController": { "type": "ECS" }, "desiredCount": 1, "enableECSManagedTags": true, "enableExecuteCommand": true, "launchType": "FARGATE", "networkConfiguration": { "awsvpcConfiguration": { "assignPublicIp": "ENABLED", "securityGroups": [ "sg-EXAMPLE" ], "subnets": [ "subnet-EXAMPLE", "subnet-EXAMPLE", "subnet-EXAMPLE" ] } }, "platformVersion": "LATEST", "propagateTags": "SERVICE", "serviceName": "service-connect-nginx-service", "serviceConnectConfiguration": { "enabled": true, "services": [ { "portName": "nginx", "clientAliases": [ { "port": 80 } ], "tls": { "issuerCertificateAuthority": { "awsPcaAuthorityArn": "certificateArn" }, "kmsKey": "kmsKey", "roleArn": "iamRoleArn" } } ], "logConfiguration": { "logDriver": "awslogs", "options": { "awslogs-group": "/ecs/service-connect-proxy", "awslogs-region": "region", "awslogs-stream-prefix": "service-connect-proxy" } } }, "taskDefinition": "service-connect-nginx" }"""
 
 NETWORK = "awsvpcConfiguration={subnets=[subnet-1],securityGroups=[sg-1]}"
@@ -113,6 +115,24 @@ class Agent:
             return int(r.stdout.strip() or "0")
         except ValueError:
             return 0
+
+    def proxy_admin(self, task_id: str, path: str) -> str:
+        """GET `path` on the task's proxy admin socket (the agent's, root only)."""
+        sock = f"/run/berth/proxy/{task_id}/admin.sock"
+        r = subprocess.run(["curl", "-s", "-m", "5", "--unix-socket", sock, f"http://proxy{path}"],
+                           capture_output=True, text=True, timeout=10)
+        assert r.returncode == 0, f"{path} on {sock}: {r.stderr}"
+        return r.stdout
+
+    def proxy_metric(self, task_id: str, name: str, **labels: str) -> float:
+        """The sum of a metric's series on the task's proxy whose labels include `labels`."""
+        total = 0.0
+        for line in self.proxy_admin(task_id, "/metrics").splitlines():
+            if not line.startswith(name + "{"):
+                continue
+            if all(f'{k}="{v}"' in line for k, v in labels.items()):
+                total += float(line.rsplit(" ", 1)[1])
+        return total
 
     def proxy_log(self, task_id: str) -> str:
         return (self.state_dir / "tasks" / task_id / "logs" / "ecs-service-connect.log").read_text(errors="replace")

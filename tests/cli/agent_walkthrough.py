@@ -4,12 +4,20 @@ test_agent_docker.py). Tests run in file order and build on each other (one clus
 one agent per module).
 
 1. The agent joins the cluster (DescribeContainerInstances).
-2. create-cluster, register-task-definition and create-service with the seed's JSON
-   (tls included): the task runs, and `curl http://<task ip>:80` is answered by nginx
-   through berth's ingress (`server: berth`).
+2. create-cluster, register-task-definition and create-service with the seed's JSON,
+   its `tls` naming a Private CA made with `aws acm-pca`: the task runs, its port speaks
+   TLS 1.3 with a certificate from that CA (`openssl s_client`), and
+   `curl https://nginx:80` (the CA's certificate, the task's address) is answered by
+   nginx through berth's ingress (`server: berth`).
 3. Two server replicas and a client-only service: `curl http://nginx` from inside the
    client task is answered by both replicas in turn (round robin, as the client proxy's
    access log shows), and the time from create-service to the first 2xx is printed.
+   Between the proxies it is TLS: the client's proxy verifies the server's chain and
+   name. Certificates live 60 s and are renewed after 20 s (SERVER_ARGS): under steady
+   load no request fails while they rotate. With the service tag `berth:mtls=required`
+   a client without a certificate is refused (503) and one whose own service has TLS
+   gets through, its identity counted by the server's proxy. A disabled CA issues
+   nothing: a new task stops with ResourceInitializationError and the service says why.
 4. One replica's nginx is killed: every request of the client still gets a 2xx, the
    dead endpoint leaves Cloud Map, and the scheduler replaces the task.
 5. `berth logs` shows a task's container and proxy logs.
@@ -37,18 +45,28 @@ from agent_harness import (
     instance_ips,
     leftovers,
     require_root,
+    Traffic,
     running_tasks,
     task_id,
     task_ip,
     wait_for,
 )
 from conftest import ECS_TARGET, berth_bin
+from private_ca import root_ca, with_ca
 
 REGION = "us-west-2"
 CLUSTER = "tutorial"
 NAMESPACE = "service-connect"
 SERVER = "service-connect-nginx-service"
 SERVER_DISCOVERY = "nginx"
+# Short-lived TLS certificates, so that they rotate during the walkthrough.
+SERVER_ARGS = ("--tls-certificate-validity", "60", "--tls-rotate-after", "20")
+
+
+@pytest.fixture(scope="module")
+def ca(berth):
+    """The walkthrough's Private CA: its ARN and its certificate's file."""
+    return root_ca(berth, "walkthrough-ca")
 
 
 @pytest.fixture(scope="module")
@@ -100,14 +118,15 @@ def test_agent_joins_the_cluster(berth, agent, state):
     state["instance"] = out[0]
 
 
-def test_seed002_service_answers_through_berth_ingress(berth, agent, state):
+def test_seed002_service_answers_through_berth_ingress(berth, agent, state, ca):
     berth.write("nginx.json", NGINX_TD)
     berth.aws("ecs", "register-task-definition", "--cli-input-json", "file://nginx.json")
-    berth.write("service.json", SEED002_SERVICE)
+    berth.write("service.json", with_ca(SEED002_SERVICE, ca[0]))
     created = berth.aws("ecs", "create-service", "--cli-input-json", "file://service.json")
-    # tls is accepted and stored as given.
+    # tls is stored as given.
     tls = created["service"]["deployments"][0]["serviceConnectConfiguration"]["services"][0]["tls"]
     assert tls["kmsKey"] == "kmsKey"
+    assert tls["issuerCertificateAuthority"]["awsPcaAuthorityArn"] == ca[0]
     tasks = wait_for("a RUNNING task", lambda: running_tasks(berth, CLUSTER, SERVER), timeout=60, agent=agent)
     t = tasks[0]
     assert t["containerInstanceArn"] == state["instance"]
@@ -125,8 +144,24 @@ def test_seed002_service_answers_through_berth_ingress(berth, agent, state):
         assert stamp in t, stamp
     ip = task_ip(t)
     assert ip and ip.startswith(agent.subnet.rsplit(".", 2)[0] + "."), t["attachments"]
-    # The tutorial's curl to the task's address, answered through the proxy.
-    out = subprocess.run(["curl", "-s", "-i", "-m", "5", f"http://{ip}:80/"], capture_output=True, text=True)
+    # The task's port speaks TLS 1.3 with a certificate from the service's CA, for the
+    # service's names and identity.
+    hello = subprocess.run(["openssl", "s_client", "-connect", f"{ip}:80", "-CAfile", str(ca[1]),
+                            "-servername", "nginx", "-verify_return_error", "-showcerts"],
+                           input="", capture_output=True, text=True, timeout=20)
+    assert hello.returncode == 0, hello.stdout[-2000:] + hello.stderr
+    assert "TLSv1.3" in hello.stdout and "Verify return code: 0 (ok)" in hello.stdout, hello.stdout[-2000:]
+    leaf = hello.stdout.split("-----BEGIN CERTIFICATE-----", 1)[1].split("-----END CERTIFICATE-----", 1)[0]
+    sans = subprocess.run(["openssl", "x509", "-noout", "-ext", "subjectAltName"],
+                          input=f"-----BEGIN CERTIFICATE-----{leaf}-----END CERTIFICATE-----\n",
+                          capture_output=True, text=True).stdout
+    for name in ("DNS:nginx.service-connect", "DNS:nginx",
+                 f"URI:spiffe://{NAMESPACE}/{CLUSTER}/{SERVER}"):
+        assert name in sans, sans
+    # The tutorial's curl to the task's address, over TLS, answered through the proxy.
+    out = subprocess.run(["curl", "-s", "-i", "-m", "5", "--cacert", str(ca[1]),
+                          "--resolve", f"nginx:80:{ip}", "https://nginx:80/"],
+                         capture_output=True, text=True)
     head = out.stdout.split("\r\n\r\n", 1)[0].lower()
     assert head.startswith("http/1.1 200"), out.stdout[:500]
     assert "server: berth" in head
@@ -207,6 +242,94 @@ def test_client_calls_the_alias_round_robin(berth, agent, state):
     assert all(a != b for a, b in zip(hosts, hosts[1:])), hosts
     assert recent[-1]["path"].startswith("/?n="), "includeQueryParameters keeps the query"
     state["servers"] = servers
+
+
+def _serials(agent, task: str) -> list[str]:
+    certs = json.loads(agent.proxy_admin(task, "/certificates"))["certificates"]
+    return [c["serial"] for c in certs if c["use"] == "ingress"]
+
+
+def test_tls_certificates_rotate_without_losing_a_request(berth, agent, state):
+    server = task_id(running_tasks(berth, CLUSTER, SERVER)[0]["taskArn"])
+    first = _serials(agent, server)
+    assert len(first) == 1, first
+    load = Traffic(agent, state["client"], "http://nginx/", rate=100)
+    try:
+        wait_for("a renewed certificate", lambda: _serials(agent, server) != first,
+                 timeout=45, interval=0.5, agent=agent)
+        time.sleep(2)
+    finally:
+        counts = load.stop()
+    assert counts["total"] > 100 and counts["codes"] == {"200": counts["total"]}, counts
+    # The client's proxy verified every server certificate (none refused).
+    client = state["client"]
+    assert agent.proxy_metric(client, "TargetTLSNegotiationErrorCount") == 0
+
+
+def test_mutual_tls_required_refuses_clients_without_a_certificate(berth, agent, state, ca):
+    svc_arn = berth.aws("ecs", "describe-services", "--cluster", CLUSTER,
+                        "--services", SERVER)["services"][0]["serviceArn"]
+    berth.aws("ecs", "tag-resource", "--resource-arn", svc_arn, "--tags", "key=berth:mtls,value=required")
+    client = state["client"]
+
+    def refused_in_handshake():
+        code = agent.curl_in_task(client, "http://nginx/")
+        last = agent.access_log(client)[-1]
+        return code == 503 and last.get("upstream_transport_failure_reason")
+
+    reason = wait_for("the client without a certificate refused", refused_in_handshake,
+                      timeout=20, agent=agent)
+    assert "certificate" in reason.lower(), reason
+    servers = [task_id(t["taskArn"]) for t in running_tasks(berth, CLUSTER, SERVER)]
+    assert sum(agent.proxy_metric(s, "ClientTLSNegotiationErrorCount") for s in servers) >= 1
+    # A client whose own service has TLS presents its certificate and gets through.
+    config = {"enabled": True, "namespace": NAMESPACE, "services": [
+        {"portName": "nginx", "discoveryName": "client-web",
+         "tls": {"issuerCertificateAuthority": {"awsPcaAuthorityArn": ca[0]}}}],
+        "accessLogConfiguration": {"format": "JSON", "includeQueryParameters": "ENABLED"}}
+    berth.aws("ecs", "create-service", "--cluster", CLUSTER, "--service-name", "tls-client",
+              "--task-definition", "service-connect-nginx", "--desired-count", "1",
+              "--launch-type", "FARGATE", "--network-configuration", NETWORK,
+              "--service-connect-configuration", json.dumps(config))
+    tls_client = task_id(wait_for("the TLS client task", lambda: running_tasks(berth, CLUSTER, "tls-client"),
+                                  timeout=60, agent=agent)[0]["taskArn"])
+    wait_for("the client with a certificate through",
+             lambda: agent.curl_in_task(tls_client, "http://nginx/") == 200, timeout=20, agent=agent)
+    identity = f"spiffe://{NAMESPACE}/{CLUSTER}/tls-client"
+    servers = [task_id(t["taskArn"]) for t in running_tasks(berth, CLUSTER, SERVER)]
+    assert sum(agent.proxy_metric(s, "ClientIdentityConnectionCount", ClientIdentity=identity)
+               for s in servers) >= 1
+    berth.aws("ecs", "untag-resource", "--resource-arn", svc_arn, "--tag-keys", "berth:mtls")
+    wait_for("the client without a certificate back",
+             lambda: agent.curl_in_task(client, "http://nginx/") == 200, timeout=20, agent=agent)
+    berth.aws("ecs", "delete-service", "--cluster", CLUSTER, "--service", "tls-client", "--force")
+
+
+def test_a_disabled_ca_issues_no_certificate(berth, agent, state, ca):
+    berth.aws("acm-pca", "update-certificate-authority", "--certificate-authority-arn", ca[0],
+              "--status", "DISABLED")
+    try:
+        berth.aws("ecs", "update-service", "--cluster", CLUSTER, "--service", SERVER, "--desired-count", "3")
+
+        def stopped_for_tls():
+            arns = berth.aws("ecs", "list-tasks", "--cluster", CLUSTER, "--service-name", SERVER,
+                             "--desired-status", "STOPPED")["taskArns"]
+            tasks = berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", *arns)["tasks"] if arns else []
+            return [t for t in tasks if "TLS certificate" in t.get("stoppedReason", "")]
+
+        t = wait_for("a task stopped for its certificate", stopped_for_tls, timeout=60, agent=agent)[0]
+        assert t["stoppedReason"].startswith("ResourceInitializationError: "), t["stoppedReason"]
+        assert "DISABLED" in t["stoppedReason"], t["stoppedReason"]
+        events = berth.aws("ecs", "describe-services", "--cluster", CLUSTER,
+                           "--services", SERVER)["services"][0]["events"]
+        said = [e["message"] for e in events if "unable to get a TLS certificate" in e["message"]]
+        assert said and ca[0] in said[0], events[:5]
+    finally:
+        berth.aws("acm-pca", "update-certificate-authority", "--certificate-authority-arn", ca[0],
+                  "--status", "ACTIVE")
+        berth.aws("ecs", "update-service", "--cluster", CLUSTER, "--service", SERVER, "--desired-count", "2")
+    wait_for("two servers again", lambda: len(running_tasks(berth, CLUSTER, SERVER)) == 2, timeout=60, agent=agent)
+    assert agent.curl_in_task(state["client"], "http://nginx/") == 200
 
 
 def test_killed_replica_costs_no_request(berth, agent, state):

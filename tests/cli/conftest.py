@@ -270,11 +270,12 @@ def stop(server: Berth):
 def berth(request):
     """A fresh berth server for the test module, with the networks of
     tests/cli/network.json (the VPCs, subnets and groups the seeds' and the
-    walkthroughs' ids name) unless the module sets `IMPORT_NETWORK = False`."""
+    walkthroughs' ids name) unless the module sets `IMPORT_NETWORK = False`, and the
+    module's `SERVER_ARGS` (e.g. short-lived TLS certificates)."""
     region = getattr(request.module, "REGION", "us-east-1")
-    extra = ()
+    extra = tuple(getattr(request.module, "SERVER_ARGS", ()))
     if getattr(request.module, "IMPORT_NETWORK", True):
-        extra = ("--network", str(Path(__file__).parent / "network.json"))
+        extra += ("--network", str(Path(__file__).parent / "network.json"))
     server = _start(region, extra)
     server.cloud_map_protocol = getattr(request.module, "CLOUD_MAP_PROTOCOL", None)
     yield server

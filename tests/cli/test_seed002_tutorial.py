@@ -9,6 +9,7 @@ it is the real captured output, and filling the defaults is the requirement.
 import json
 import time
 
+from private_ca import root_ca, with_ca
 from conftest import (
     ACCOUNT,
     NS_ID_RE,
@@ -301,8 +302,39 @@ def test_register_task_definition(berth):
     })
 
 
+def test_tls_needs_an_active_private_ca(berth, state):
+    """The seed's `tls` names its CA by a placeholder, which ECS refuses, as it refuses a
+    CA that does not exist, is in another region, or is not ACTIVE yet."""
+    field = "serviceConnectConfiguration.services[0].tls.issuerCertificateAuthority.awsPcaAuthorityArn"
+    berth.write("placeholder.json", SERVICE_JSON)
+    msg = berth.aws_fails("ecs", "create-service", "--cli-input-json", "file://placeholder.json",
+                          code="InvalidParameterException")
+    assert field in msg and "certificateArn" in msg, msg
+    unknown = f"arn:aws:acm-pca:{REGION}:{ACCOUNT}:certificate-authority/11111111-2222-3333-4444-555555555555"
+    pending = berth.aws("acm-pca", "create-certificate-authority", "--certificate-authority-type", "ROOT",
+                        "--certificate-authority-configuration",
+                        '{"KeyAlgorithm": "EC_prime256v1", "SigningAlgorithm": "SHA256WITHECDSA", '
+                        '"Subject": {"CommonName": "pending"}}')["CertificateAuthorityArn"]
+    other_region = berth.aws("acm-pca", "create-certificate-authority", "--certificate-authority-type", "ROOT",
+                             "--certificate-authority-configuration",
+                             '{"KeyAlgorithm": "EC_prime256v1", "SigningAlgorithm": "SHA256WITHECDSA", '
+                             '"Subject": {"CommonName": "east"}}', region="us-east-1")["CertificateAuthorityArn"]
+    for arn, says in [(unknown, "does not exist"), (pending, "PENDING_CERTIFICATE"),
+                      (other_region, "us-east-1")]:
+        berth.write("bad-ca.json", with_ca(SERVICE_JSON, arn))
+        msg = berth.aws_fails("ecs", "create-service", "--cli-input-json", "file://bad-ca.json",
+                              code="InvalidParameterException")
+        assert field in msg and says in msg, msg
+    # Nothing was made.
+    d = berth.aws("ecs", "describe-services", "--cluster", "tutorial",
+                  "--services", "service-connect-nginx-service")
+    assert d["services"] == [], d
+    state["ca_arn"], _ = root_ca(berth)
+
+
 def test_create_service(berth, state):
-    berth.write("service-connect-nginx-service.json", SERVICE_JSON)
+    # The tutorial's JSON with the ARN of the CA made above in place of its placeholder.
+    berth.write("service-connect-nginx-service.json", with_ca(SERVICE_JSON, state["ca_arn"]))
     out = berth.aws("ecs", "create-service", "--cluster", "tutorial",
                     "--cli-input-json", "file://service-connect-nginx-service.json")
     svc = out["service"]
@@ -315,6 +347,11 @@ def test_create_service(berth, state):
     # The request's network configuration, as a set (the seed's deployment shows a typo,
     # "subnet-EXAMPLEf").
     request_net = json.loads(SERVICE_JSON)["networkConfiguration"]
+    expected_tls = {
+        "issuerCertificateAuthority": {"awsPcaAuthorityArn": state["ca_arn"]},
+        "kmsKey": "kmsKey",
+        "roleArn": "iamRoleArn",
+    }
     request_subnets = request_net["awsvpcConfiguration"]["subnets"]
     for nc in (expected["networkConfiguration"], dep["networkConfiguration"]):
         nc["awsvpcConfiguration"]["subnets"] = Unordered(request_subnets)
@@ -332,11 +369,7 @@ def test_create_service(berth, state):
         "portName": "nginx",
         "discoveryName": "nginx",
         "clientAliases": [{"port": 80, "dnsName": "nginx.service-connect"}],
-        "tls": {
-            "issuerCertificateAuthority": {"awsPcaAuthorityArn": "certificateArn"},
-            "kmsKey": "kmsKey",
-            "roleArn": "iamRoleArn",
-        },
+        "tls": expected_tls,
     }]
     # The request says "awslogs-region": "region"; the seed's output shows the region the
     # tutorial ran in. berth keeps the options as given.

@@ -127,8 +127,12 @@ impl TaskCertificates {
                 }
                 Err(e) => {
                     self.retry_at = Some(now + RETRY_SECS);
+                    let why = match e {
+                        Error::Api { message, .. } => message,
+                        e => e.to_string(),
+                    };
                     return Err(Error::Init(format!(
-                        "unable to get a TLS certificate for the Service Connect service {d}: {e}"
+                        "unable to get a TLS certificate for {d}: {why}"
                     )));
                 }
             }

@@ -209,6 +209,10 @@ pub(crate) fn issue(
 /// Why an agent's certificate request is refused, as ECS errors.
 pub(crate) fn issue_error(e: IssueError) -> ApiError {
     match e {
+        IssueError::NotActive { arn, status } => invalid(format!(
+            "the certificate authority is {}, not ACTIVE: it issues no certificates ({arn})",
+            status.as_str()
+        )),
         IssueError::Store(e) => ApiError::internal(e.to_string()),
         IssueError::Signing(e) => ApiError::internal(format!("signing: {e}")),
         e => invalid(e.to_string()),

@@ -19,7 +19,7 @@ use crate::error::{ErrorKind, ProxyError};
 use crate::h1::ReqFields;
 use crate::headers::is_grpc;
 use crate::state::Route;
-use crate::tls::HandshakeError;
+use crate::tls::{tls_error_in, HandshakeError};
 
 /// What only the access log needs, captured when logging is on.
 struct Detail {
@@ -78,6 +78,9 @@ pub(crate) fn tls_failure(err: &ProxyError) -> Option<String> {
     while let Some(e) = cur {
         if let Some(h) = e.downcast_ref::<HandshakeError>() {
             return Some(h.reason());
+        }
+        if let Some(t) = tls_error_in(e) {
+            return Some(t.to_string());
         }
         cur = e.source();
     }

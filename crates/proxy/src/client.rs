@@ -45,7 +45,7 @@ use crate::body::ReqBody;
 use crate::error::{ErrorKind, ProxyError, Side};
 use crate::fasthash::FastMap;
 use crate::headers::host_value;
-use crate::tls::{ClientTls, HandshakeError, Stream};
+use crate::tls::{tls_error_in, ClientTls, HandshakeError, Stream};
 
 /// The pooled HTTP/2 client of one upstream.
 pub(crate) type Http2Client = Client<Connector, ReqBody>;
@@ -84,8 +84,11 @@ impl ClientError {
         let (kind, source): (_, Box<dyn std::error::Error + Send + Sync>) = match self {
             ClientError::Connect(e) => (ErrorKind::Connect, Box::new(e)),
             ClientError::Tls(e) => (ErrorKind::Tls, Box::new(e)),
+            ClientError::Http1(e) if tls_error_in(&e).is_some() => (ErrorKind::Tls, Box::new(e)),
             ClientError::Http1(e) => (classify_hyper(Some(&e)), Box::new(e)),
-            ClientError::Http2(e) if find::<HandshakeError>(&e).is_some() => {
+            ClientError::Http2(e)
+                if find::<HandshakeError>(&e).is_some() || tls_error_in(&e).is_some() =>
+            {
                 (ErrorKind::Tls, Box::new(e))
             }
             ClientError::Http2(e) if e.is_connect() => (ErrorKind::Connect, Box::new(e)),

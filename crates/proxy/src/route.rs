@@ -27,7 +27,12 @@ pub(crate) async fn handle(
     route: Arc<Route>,
     in_flight: InFlight,
 ) -> Response<RespBody> {
+    let refused = certificate_now_required(&route, &in_flight);
     let mut log = RequestLog::start(Arc::clone(&route), in_flight, &req);
+    if let Some(e) = refused {
+        log.failed(&e);
+        return local_reply(&e, log);
+    }
     let ingress = route.is_ingress();
     let outcome = match &route.kind {
         RouteKind::Egress(up) => crate::egress::forward(req, up, &mut log).await,
@@ -49,6 +54,20 @@ pub(crate) async fn handle(
             local_reply(&e, log)
         }
     }
+}
+
+/// A connection made before the listener required client certificates, without one:
+/// its requests are refused and it is closed (its client reconnects, and must then
+/// present a certificate).
+fn certificate_now_required(route: &Route, in_flight: &InFlight) -> Option<ProxyError> {
+    let RouteKind::Ingress(app) = &route.kind else {
+        return None;
+    };
+    let required = app.tls.as_ref()?.requires_client_certificate();
+    (required && in_flight.ctx().peer_identity.is_none()).then(|| {
+        ProxyError::new(Side::Downstream, ErrorKind::Tls, false)
+            .with_source("a client certificate is required")
+    })
 }
 
 /// The proxy's own answer to a failed request.

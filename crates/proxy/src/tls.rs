@@ -152,6 +152,11 @@ impl ServerTls {
     pub(crate) fn is_for(&self, t: &IngressTls, http: bool) -> bool {
         self.source.0 == *t && self.source.1 == http
     }
+
+    /// Whether clients must present a certificate.
+    pub(crate) fn requires_client_certificate(&self) -> bool {
+        self.source.0.require_client_certificate
+    }
 }
 
 /// How a client proxy speaks TLS to one upstream.
@@ -240,6 +245,29 @@ impl std::fmt::Debug for ClientTls {
             .field("server_name", &self.server_name)
             .finish_non_exhaustive()
     }
+}
+
+/// The TLS error behind `e`, if any: rustls reports some failures (a client
+/// certificate the server refuses, in TLS 1.3) only after the handshake seemed done, as
+/// an alert on the first read or write, wrapped in an `io::Error`.
+pub(crate) fn tls_error_in<'a>(
+    e: &'a (dyn std::error::Error + 'static),
+) -> Option<&'a rustls::Error> {
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        if let Some(t) = err.downcast_ref::<rustls::Error>() {
+            return Some(t);
+        }
+        if let Some(t) = err
+            .downcast_ref::<io::Error>()
+            .and_then(|io| io.get_ref())
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            return Some(t);
+        }
+        cur = err.source();
+    }
+    None
 }
 
 /// A failed TLS handshake; its message says why in a few words (for access logs).

@@ -435,3 +435,33 @@ async fn rotation_under_load_loses_no_request() {
     a.shutdown().await;
     b.shutdown().await;
 }
+
+#[tokio::test]
+async fn requiring_client_certificates_closes_connections_without_one() {
+    let app = named("app").await;
+    let ca = Ca::new("ca");
+    let mut tls = ca.issue(&["b"], ID_B);
+    tls["clientTrust"] = json!(ca.pem);
+    let b = proxy().await;
+    let b_addr = server(&b, 1, app.addr, "http", tls.clone()).await;
+    let (a_cfg, a_log) = logged();
+    let a = proxy_with(a_cfg).await;
+    let l = client_proxy(&a, 1, b_addr, "http", &ca.pem, None).await;
+    let c = client();
+    assert_eq!(get(&c, l, "/").await.0, StatusCode::OK);
+    // Now required: the pooled connection (made without a certificate) is refused and
+    // closed; the next one fails its handshake.
+    tls["requireClientCertificate"] = json!(true);
+    server(&b, 2, app.addr, "http", tls).await;
+    assert_eq!(get(&c, l, "/").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(get(&c, l, "/").await.0, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(metric(&b, "ClientTLSNegotiationErrorCount") >= 1.0);
+    a.shutdown().await;
+    let lines = log_lines(&a_log);
+    let last = lines.last().unwrap();
+    assert!(
+        last["upstream_transport_failure_reason"].is_string(),
+        "{last}"
+    );
+    b.shutdown().await;
+}
