@@ -1,4 +1,5 @@
-//! One downstream HTTP connection: the fast path first for an `http` listener, then
+//! One downstream HTTP connection (plain, or TLS the listener terminated): the fast path
+//! first for an `http` listener, then
 //! hyper's server (HTTP/1.1, or HTTP/2 with prior knowledge) over a socket wrapper that
 //! counts bytes and watches for slow clients, driven with the connection's timers (see
 //! [`conn_ctx`](crate::conn_ctx)) and its **close** signal (listener removed, or ingress
@@ -20,7 +21,6 @@ use berth_telemetry::ListenerMetrics;
 use bytes::BytesMut;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, ReadBuf};
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 
@@ -187,14 +187,13 @@ pub(crate) async fn serve_http(
         drain.as_ref().map(|_| Arc::clone(&listener.serving.drain)),
     ));
     // HTTP/1.1 upstreams: the fast path first; hyper for what it does not take.
-    let (stream, pre) = match stream {
-        Stream::Plain(stream) if listener.slot.load().protocol() == Protocol::Http => {
-            match fast_path(stream, &ctx, &listener, timers, &metrics, &mut close).await {
-                Some(s) => s,
-                None => return,
-            }
+    let (stream, pre) = if listener.slot.load().protocol() == Protocol::Http {
+        match fast_path(stream, &ctx, &listener, timers, &metrics, &mut close).await {
+            Some(s) => s,
+            None => return,
         }
-        other => (other, BytesMut::new()),
+    } else {
+        (stream, BytesMut::new())
     };
     let io = DownstreamIo {
         stream: Some(stream),
@@ -215,28 +214,25 @@ pub(crate) async fn serve_http(
 /// The fast path, then what hyper is to serve: the socket and the bytes read so far;
 /// `None` when the connection is over.
 async fn fast_path(
-    stream: TcpStream,
+    stream: Stream,
     ctx: &Arc<ConnCtx>,
     listener: &Arc<ListenerShared>,
     timers: ConnTimers,
     metrics: &ListenerMetrics,
     close: &mut watch::Receiver<bool>,
 ) -> Option<(Stream, BytesMut)> {
-    let peer = ctx.peer_ip.clone();
-    {
-        let served =
-            crate::fast::serve(stream, Arc::clone(ctx), listener, timers, metrics, close).await;
-        match served {
-            Served::Done => None,
-            Served::HeadTimeout(s) => {
-                tracing::debug!(peer = ?peer, "request head timeout: 408");
-                answer_and_close(Stream::Plain(s), RESPONSE_408).await;
-                None
-            }
-            Served::Fallback(s, pre) => {
-                ctx.handoff();
-                Some((Stream::Plain(s), pre))
-            }
+    let served =
+        crate::fast::serve(stream, Arc::clone(ctx), listener, timers, metrics, close).await;
+    match served {
+        Served::Done => None,
+        Served::HeadTimeout(s) => {
+            tracing::debug!(peer = ?ctx.peer_ip, "request head timeout: 408");
+            answer_and_close(s, RESPONSE_408).await;
+            None
+        }
+        Served::Fallback(s, pre) => {
+            ctx.handoff();
+            Some((s, pre))
         }
     }
 }

@@ -39,15 +39,16 @@ use crate::rawpool;
 use crate::retry::Attempts;
 use crate::serving::ListenerShared;
 use crate::state::{Route, RouteKind};
+use crate::tls::Stream;
 
 /// How a connection left the fast path.
 pub(crate) enum Served {
     /// It is over.
     Done,
     /// hyper serves the rest: the socket and the bytes already read from it.
-    Fallback(TcpStream, BytesMut),
+    Fallback(Stream, BytesMut),
     /// The head timeout fired: answer 408 on the socket and close.
-    HeadTimeout(TcpStream),
+    HeadTimeout(Stream),
 }
 
 const READ_CHUNK: usize = 16 * 1024;
@@ -100,7 +101,8 @@ enum Next {
 }
 
 struct Conn<'a> {
-    down: TcpStream,
+    /// The client's socket (TLS when the listener terminates it).
+    down: Stream,
     /// Bytes read from the client, not yet used.
     inb: BytesMut,
     /// Bytes read from the target.
@@ -157,7 +159,7 @@ fn is_eof(r: &io::Result<usize>) -> bool {
 
 /// Serves `stream` (an `http` listener's connection) until it closes or goes to hyper.
 pub(crate) async fn serve(
-    stream: TcpStream,
+    stream: Stream,
     ctx: Arc<ConnCtx>,
     listener: &ListenerShared,
     timers: ConnTimers,
@@ -223,10 +225,17 @@ pub(crate) async fn serve(
     }
 }
 
+/// Writes `bytes` to the client and flushes them (TLS keeps records it could not send
+/// yet until it is flushed; a plain socket has nothing to flush).
+async fn write_flush(down: &mut Stream, bytes: &[u8]) -> io::Result<()> {
+    down.write_all(bytes).await?;
+    down.flush().await
+}
+
 /// Closes the sending side, then reads (and drops) what the client still sends, for a
 /// moment: closing with unread bytes would reset the connection, and the client could
 /// lose the response it has not read yet.
-async fn linger_close(mut s: TcpStream) {
+async fn linger_close(mut s: Stream) {
     let _ = tokio::time::timeout(Duration::from_secs(1), async {
         s.shutdown().await?;
         let mut buf = [0u8; 4096];
@@ -318,6 +327,9 @@ impl Conn<'_> {
     ) -> Option<Next> {
         let (pool, ingress) = match &route.kind {
             RouteKind::Egress(up) => (http1(&up.client)?, None),
+            // hyper's path refuses a connection without the client certificate the
+            // listener now requires.
+            RouteKind::Ingress(app) if uncertified(app, &self.ctx) => return None,
             RouteKind::Ingress(app) => (http1(&app.client)?, Some(&**app)),
         };
         let xff = ingress.map(|_| self.ctx.peer_ip.as_bytes());
@@ -872,7 +884,7 @@ impl Conn<'_> {
                 let Conn {
                     down, out, timer, ..
                 } = self;
-                match until(timer, deadline, down.write_all(out)).await {
+                match until(timer, deadline, write_flush(down, out)).await {
                     None => {
                         log.timed_out_in_body();
                         return Next::Close;
@@ -951,7 +963,7 @@ impl Conn<'_> {
             down, out, timer, ..
         } = self;
         let deadline = Instant::now() + Duration::from_secs(10);
-        match until(timer, deadline, down.write_all(out)).await {
+        match until(timer, deadline, write_flush(down, out)).await {
             Some(Ok(())) => self.processed += n as u64,
             _ => return Next::Close,
         }
@@ -964,7 +976,13 @@ impl Conn<'_> {
 
     /// Writes `bytes` to the client (a 100 Continue).
     async fn write_down_raw(&mut self, bytes: &[u8], deadline: Instant) -> Result<(), ProxyError> {
-        match until(&mut self.timer, deadline, self.down.write_all(bytes)).await {
+        match until(
+            &mut self.timer,
+            deadline,
+            write_flush(&mut self.down, bytes),
+        )
+        .await
+        {
             Some(Ok(())) => {
                 self.processed += bytes.len() as u64;
                 Ok(())
@@ -1000,6 +1018,16 @@ const PEEK: RespEdits = RespEdits {
 
 fn timeout(t: SocketAddr) -> ProxyError {
     ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(t)
+}
+
+/// Whether the listener requires a client certificate the connection did not present
+/// (it was made before the listener required one).
+fn uncertified(app: &crate::state::IngressRoute, ctx: &ConnCtx) -> bool {
+    let required = app
+        .tls
+        .as_ref()
+        .is_some_and(|t| t.requires_client_certificate());
+    required && ctx.peer_identity.is_none()
 }
 
 /// The plain HTTP/1.1 pool the fast path sends with (TLS upstreams go to hyper's path).
