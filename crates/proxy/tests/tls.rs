@@ -316,26 +316,40 @@ async fn mutual_tls_records_the_identity_and_can_be_required() {
 
 #[tokio::test]
 async fn http2_and_grpc_over_tls() {
+    // A gRPC-shaped exchange: the trailers carry grpc-status, end to end over TLS.
     let app = upstream(true, |r: http::Request<hyper::body::Incoming>| async move {
-        text(StatusCode::OK, &format!("{:?}", r.version()))
+        let grpc = r.headers().get("content-type").is_some_and(|v| v == "application/grpc");
+        let mut resp = text(StatusCode::OK, &format!("{:?} grpc={grpc}", r.version()));
+        if grpc {
+            resp.headers_mut().insert("grpc-status", "0".parse().unwrap());
+        }
+        resp
     })
     .await;
     let ca = Ca::new("ca");
-    let b = proxy().await;
-    let b_addr = server(&b, 1, app.addr, "http2", ca.issue(&["b"], ID_B)).await;
-    let a = proxy().await;
-    let l = client_proxy(&a, 1, b_addr, "http2", &ca.pem, None).await;
-    let c = h2_client();
-    for _ in 0..10 {
-        assert_eq!(
-            get(&c, l, "/").await,
-            (StatusCode::OK, "HTTP/2.0".to_string())
-        );
+    for protocol in ["http2", "grpc"] {
+        let b = proxy().await;
+        let b_addr = server(&b, 1, app.addr, protocol, ca.issue(&["b"], ID_B)).await;
+        let a = proxy().await;
+        let l = client_proxy(&a, 1, b_addr, protocol, &ca.pem, None).await;
+        let c = h2_client();
+        let grpc = protocol == "grpc";
+        for _ in 0..10 {
+            let mut req = http::Request::post(format!("http://{l}/pkg.Svc/Call"))
+                .body(http_body_util::Full::new(bytes::Bytes::new()))
+                .unwrap();
+            if grpc {
+                req.headers_mut()
+                    .insert("content-type", "application/grpc".parse().unwrap());
+            }
+            let (status, body) = send(&c, req).await;
+            assert_eq!((status, body), (StatusCode::OK, format!("HTTP/2.0 grpc={grpc}")));
+        }
+        let accepted: u64 = b.workers().iter().map(|w| w.connections_accepted).sum();
+        assert!(accepted <= 2, "{protocol}: {accepted}");
+        a.shutdown().await;
+        b.shutdown().await;
     }
-    let accepted: u64 = b.workers().iter().map(|w| w.connections_accepted).sum();
-    assert!(accepted <= 2, "{accepted}");
-    a.shutdown().await;
-    b.shutdown().await;
 }
 
 #[tokio::test]
