@@ -924,3 +924,54 @@ async fn a_disabled_authority_issues_nothing_and_says_so_once() {
     .await
     .unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_tasks_asking_in_turn_make_one_event_each() {
+    let s = server().await;
+    let addr = s.addr();
+    tokio::task::spawn_blocking(move || {
+        let mut w = world(addr);
+        ecs(
+            addr,
+            "UpdateService",
+            json!({"cluster": "c", "service": "web", "desiredCount": 2}),
+        );
+        let v = w
+            .watch
+            .until("two tasks", |v| v["tasks"].as_array().unwrap().len() == 2);
+        let tasks: Vec<String> = v["tasks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["taskArn"].as_str().unwrap().to_string())
+            .collect();
+        let query = instance_query(&w.instance);
+        let (_, csr) = new_csr();
+        set_status(addr, &w.ca, "DISABLED");
+        // Agents retry a failed renewal every few seconds, each task on its own: the
+        // tasks' requests come in turn.
+        for round in 0..3 {
+            for task in &tasks {
+                let r = certificate_raw(addr, &query, &request(task, "web-api", &csr));
+                assert_eq!(r.status, 400, "round {round}: {}", r.text());
+            }
+        }
+        let events = describe_service(addr, "web")["services"][0]["events"].clone();
+        let about: Vec<&str> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|e| e["message"].as_str())
+            .filter(|m| m.contains("TLS certificate"))
+            .collect();
+        assert_eq!(about.len(), 2, "one event per task: {events:#}");
+        for task in &tasks {
+            assert!(
+                about.iter().any(|m| m.contains(task.as_str())),
+                "{task}: {about:?}"
+            );
+        }
+    })
+    .await
+    .unwrap();
+}
