@@ -222,7 +222,7 @@ pub(crate) fn issue_error(e: IssueError) -> ApiError {
 /// Issues the certificate an agent asks for a task on its container instance
 /// `instance_id`: the task must be placed there and not stopping, and have the TLS
 /// service `req.discovery_name`. A CA that does not issue fails the request and adds
-/// an event to the service (once, while the reason stays the same).
+/// an event to the service (once per task, while the reason stays the same).
 pub fn issue_task_certificate(
     ecs: &Ecs,
     ctx: &Context,
@@ -239,12 +239,11 @@ pub fn issue_task_certificate(
     match outcome {
         (_, Ok(issued)) => Ok(issued),
         (service, Err(e @ IssueError::NotActive { .. })) => {
-            let message = format!(
-                "(service {service}) was unable to get a TLS certificate for task {}: {e}",
-                req.task_arn
-            );
+            let kind = format!("(service {service}) was unable to get a TLS certificate");
+            let message = format!("{kind} for task {}: {e}", req.task_arn);
             tracing::warn!(%message);
-            crate::scheduler::service_event(ecs, ctx, cluster, &service, message, now)?;
+            let same_kind = |m: &str| m.starts_with(&kind);
+            crate::scheduler::service_event(ecs, ctx, cluster, &service, message, same_kind, now)?;
             Err(issue_error(e))
         }
         (_, Err(e)) => Err(issue_error(e)),

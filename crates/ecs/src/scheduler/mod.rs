@@ -110,14 +110,16 @@ impl SchedulerState {
     }
 }
 
-/// Adds `message` to the events of the service `name`, unless it is already the newest
-/// (a condition that lasts is told once, as ECS does).
+/// Adds `message` to the events of the service `name`, unless it is already among the
+/// newest events of its kind (`same_kind`): a condition that lasts is told once, as ECS
+/// does, even when several tasks tell theirs in turn.
 pub(crate) fn service_event(
     ecs: &Ecs,
     ctx: &Context,
     cluster: &str,
     name: &str,
     message: String,
+    same_kind: impl Fn(&str) -> bool,
     now: f64,
 ) -> R<()> {
     ecs.store.write(|w| {
@@ -125,7 +127,8 @@ pub(crate) fn service_event(
         let Some(mut s) = w.get_json::<crate::records::Service>(&key)? else {
             return Ok(());
         };
-        if s.events.first().is_some_and(|e| e.message == message) {
+        let mut newest = s.events.iter().take_while(|e| same_kind(&e.message));
+        if newest.any(|e| e.message == message) {
             return Ok(());
         }
         apply::push_event(&mut s, message, now);
