@@ -27,6 +27,9 @@ struct Golden {
     ctx: Context,
     clock: Fixed,
     out: Transcript,
+    /// The CAs' certificates (their base64 bodies) and what the transcript calls them:
+    /// their keys are random, so views show the name rather than the PEM.
+    ca_certificates: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -41,6 +44,7 @@ impl Golden {
             ctx: common::ctx(),
             clock: Fixed::start(1_767_225_600.0, 13),
             out: Transcript::default(),
+            ca_certificates: Vec::new(),
             _dir: dir,
         }
     }
@@ -119,7 +123,31 @@ impl Golden {
             json!({"CertificateAuthorityArn": arn,
             "Certificate": b64(pem["Certificate"].as_str().unwrap())}),
         );
+        let body = pem_bodies(pem["Certificate"].as_str().unwrap()).remove(0);
+        self.ca_certificates
+            .push((body, format!("<certificate of {common_name}>")));
         arn
+    }
+
+    /// `v` with every PEM certificate in its strings shown by name (see
+    /// `ca_certificates`).
+    fn name_certificates(&self, v: &mut Value) {
+        match v {
+            Value::String(s) if s.contains("-----BEGIN CERTIFICATE-----") => {
+                let names: Vec<&str> = pem_bodies(s)
+                    .iter()
+                    .map(|b| {
+                        (self.ca_certificates.iter())
+                            .find(|(c, _)| c == b)
+                            .map_or("<an unknown certificate>", |(_, n)| n.as_str())
+                    })
+                    .collect();
+                *s = names.concat();
+            }
+            Value::Array(a) => a.iter_mut().for_each(|v| self.name_certificates(v)),
+            Value::Object(o) => o.values_mut().for_each(|v| self.name_certificates(v)),
+            _ => {}
+        }
     }
 
     /// The controllers' pass, as the server runs it after every commit.
@@ -133,8 +161,12 @@ impl Golden {
 
     /// An agent's view of its instance.
     fn view(&mut self, cluster: &str, instance_id: &str) -> Value {
-        let r = berth_ecs::agent::instance_view(&self.ecs, &self.ctx, cluster, instance_id)
-            .map(|v| serde_json::to_value(v).expect("a view is JSON"));
+        let r =
+            berth_ecs::agent::instance_view(&self.ecs, &self.ctx, cluster, instance_id).map(|v| {
+                let mut v = serde_json::to_value(v).expect("a view is JSON");
+                self.name_certificates(&mut v);
+                v
+            });
         self.record(&format!("view {cluster}/{instance_id}"), &json!({}), r)
     }
 
@@ -148,6 +180,20 @@ impl Golden {
         )
         .expect("agent connected");
     }
+}
+
+/// The base64 bodies of the PEM certificates in `pem`, in order.
+fn pem_bodies(pem: &str) -> Vec<String> {
+    pem.split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .map(|b| {
+            let b = b
+                .split("-----END CERTIFICATE-----")
+                .next()
+                .unwrap_or_default();
+            b.split_whitespace().collect()
+        })
+        .collect()
 }
 
 /// Every stored cluster, service, task and container instance reads back as its typed
