@@ -886,7 +886,8 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
             st
         };
         // (TLS, the tasks' earliest ingress notAfter, the service's cell, the tasks' cells)
-        let table: [(bool, Vec<Option<i64>>, &str, Vec<&str>); 5] = [
+        type Row<'a> = (bool, Vec<Option<i64>>, &'a str, Vec<&'a str>);
+        let table: [Row; 5] = [
             (false, vec![None], "-", vec![""]),
             (true, vec![None, None], "on", vec!["", ""]),
             (
