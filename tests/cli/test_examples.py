@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
 import time
 
 import pytest
@@ -76,9 +77,13 @@ def network(name: str) -> tuple[str, ...]:
 
 
 def test_nginx(tmp_path):
-    _, out = walkthrough(tmp_path, "nginx", *network("nginx"))  # curl -v writes the exchange to stderr
+    printed, out = walkthrough(tmp_path, "nginx", *network("nginx"))  # curl -v writes the exchange to stderr
+    # The service's TLS: TLS 1.3 with the task's certificate from the tutorial's CA.
+    assert re.search(r"^New, TLSv1\.3, ", printed, re.M), printed[-4000:]
+    assert "Verify return code: 0 (ok)" in printed, printed[-4000:]
+    assert "URI:spiffe://service-connect/tutorial/service-connect-nginx-service" in printed, printed[-4000:]
     # curl -v through the task's proxy: nginx's page, berth's headers.
-    assert re.search(r"< HTTP/1.1 200 OK", out), out[-4000:]
+    assert re.search(r"< HTTP/(1\.1 200 OK|2 200)", out), out[-4000:]
     assert re.search(r"< server: berth", out), out[-4000:]
     assert re.search(r"< x-berth-upstream-service-time: \d+", out), out[-4000:]
 
@@ -112,14 +117,29 @@ def test_cats_dogs(tmp_path):
     assert "cats/" in text and "dogs/" in text, answer
 
 
-@pytest.mark.parametrize("name,service,check,ingress", [
-    ("nginx", "service-connect-nginx-service", "Welcome to nginx!", True),
+def curl(args: str) -> tuple[int, dict, str]:
+    """Runs the printed `curl ARGS` (a TLS port's: --cacert, --resolve, https://)."""
+    done = subprocess.run(["curl", "-sS", "-i", *args.split()], capture_output=True,
+                          text=True, timeout=10)
+    assert done.returncode == 0, done.stderr
+    head, _, body = done.stdout.partition("\n\n")  # text mode: CRLF read as \n
+    lines = head.split("\n")
+    headers = dict((k.strip().lower(), v.strip()) for k, _, v in
+                   (line.partition(":") for line in lines[1:]))
+    return int(lines[0].split()[1]), headers, body
+
+
+@pytest.mark.parametrize("name,service,check,ingress,tls", [
+    # The tutorial's service has TLS: berth up makes its private CA and prints curl
+    # with the CA's certificate and the certificate's name.
+    ("nginx", "service-connect-nginx-service", "Welcome to nginx!", True, True),
     # web is a client only: no ingress listener, so its own answer has no proxy header.
-    ("cats-dogs", "web", '"dogs"', False),
+    ("cats-dogs", "web", '"dogs"', False, False),
 ])
-def test_berth_up_example(tmp_path, name, service, check, ingress):
+def test_berth_up_example(tmp_path, name, service, check, ingress, tls):
     """`berth up examples/<name>`: the example applied, its service's tasks printed and
-    answering (through their proxies when they serve); Ctrl-C leaves nothing."""
+    answering (through their proxies when they serve; over TLS when the service has
+    it); Ctrl-C leaves nothing."""
     require_root()
     existed = bridge_exists(BRIDGE)
     data = tmp_path / "berth-data"
@@ -127,8 +147,12 @@ def test_berth_up_example(tmp_path, name, service, check, ingress):
             "--bridge", BRIDGE, "--subnet", SUBNET, "--drain-seconds", "1",
             log=tmp_path / "up.log").start()
     try:
-        url = up.expect(rf"^\s+{re.escape(service)}: curl (http://\S+)", timeout=180).group(1)
-        status, headers, body = get(url)
+        args = up.expect(rf"^\s+{re.escape(service)}: curl (.+)$", timeout=180).group(1).strip()
+        if tls:
+            assert re.fullmatch(r"--cacert \S+\.pem --resolve nginx:80:[\d.]+ https://nginx:80/", args), args
+            status, headers, body = curl(args)
+        else:
+            status, headers, body = get(args)
         assert status == 200, body
         assert (headers.get("server") == "berth") == ingress, headers
         assert check in body, body[:2000]

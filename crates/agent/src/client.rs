@@ -1,5 +1,5 @@
-//! HTTP/1.1 clients of the agent: the control plane's API (ECS JSON 1.1 calls and the
-//! push stream) and a task proxy's admin endpoint on its Unix socket.
+//! HTTP/1.1 clients of the agent: the control plane's API (ECS, Cloud Map and Private CA
+//! JSON 1.1 calls, and the push stream) and a task proxy's admin endpoint on its Unix socket.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -76,6 +76,12 @@ impl ServerClient {
     /// Calls a Cloud Map operation (JSON 1.1); an API error comes back as [`Error::Api`].
     pub async fn servicediscovery(&self, op: &str, input: &Value) -> Result<Value> {
         self.call("Route53AutoNaming_v20170314", op, input).await
+    }
+
+    /// Calls an AWS Private CA operation (JSON 1.1); an API error comes back as
+    /// [`Error::Api`].
+    pub async fn acmpca(&self, op: &str, input: &Value) -> Result<Value> {
+        self.call("ACMPrivateCA", op, input).await
     }
 
     /// Calls `target.op` with AWS JSON 1.1.

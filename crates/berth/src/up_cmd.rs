@@ -7,6 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use berth_agent::ServerClient;
 use berth_runtime::ProcessRuntime;
+use berth_up::example::save_ca_certificate;
 use berth_up::{Example, Up, UpConfig, Waiting, PROGRESS_EVERY};
 
 use crate::agent_cmd::{
@@ -68,7 +69,7 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
             "berth up runs tasks in their own network namespaces, on a bridge: run it as root (sudo)"
         );
     }
-    let example = a
+    let mut example = a
         .example
         .as_deref()
         .map(Example::load)
@@ -88,11 +89,12 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
     print_started(header, up.addr(), &data_dir, runtime_name, &a.region);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
-    if let Some(ex) = &example {
+    if let Some(ex) = &mut example {
         let client = up.client(&a.account, &a.region)?;
         let wait = Duration::from_secs(a.wait_seconds);
+        let ca_dir = data_dir.join("ca");
         tokio::select! {
-            r = bring_up(ex, &client, wait) => if let Err(e) = r {
+            r = bring_up(ex, &client, wait, &ca_dir) => if let Err(e) = r {
                 eprintln!("example {}: {e}", ex.name());
                 println!("berth runs, but example {} is not up (see above)", ex.name());
             },
@@ -202,8 +204,14 @@ async fn start(mut config: UpConfig, runtime: UpRuntime) -> anyhow::Result<(Up, 
 }
 
 /// Applies the example, waits until every one of its services runs (saying, every so
-/// often, which it still waits for), then says berth is up and where to reach it.
-async fn bring_up(ex: &Example, client: &ServerClient, wait: Duration) -> berth_up::Result<()> {
+/// often, which it still waits for), then says berth is up and where to reach it (a TLS
+/// port with its CA's certificate, written to `ca_dir`).
+async fn bring_up(
+    ex: &mut Example,
+    client: &ServerClient,
+    wait: Duration,
+    ca_dir: &Path,
+) -> berth_up::Result<()> {
     println!("example {}: {}", ex.name(), ex.description);
     for step in ex.apply(client).await? {
         println!("  {} {}", if step.created { "+" } else { "=" }, step.what);
@@ -219,8 +227,19 @@ async fn bring_up(ex: &Example, client: &ServerClient, wait: Duration) -> berth_
         ex.name()
     );
     for r in reach {
-        for url in &r.urls {
-            println!("  {}: curl {url}", r.open.service);
+        let ca_file = match &r.tls {
+            Some(t) => {
+                let file = save_ca_certificate(client, &t.authority_arn, ca_dir).await?;
+                println!(
+                    "  {}: port {} speaks TLS (certificates for {} from {})",
+                    r.open.service, r.open.port, t.server_name, t.authority_arn
+                );
+                file
+            }
+            None => PathBuf::new(),
+        };
+        for line in r.curl(&ca_file) {
+            println!("  {}: {line}", r.open.service);
         }
     }
     Ok(())

@@ -27,6 +27,9 @@ struct Golden {
     ctx: Context,
     clock: Fixed,
     out: Transcript,
+    /// The CAs' certificates (their base64 bodies) and what the transcript calls them:
+    /// their keys are random, so views show the name rather than the PEM.
+    ca_certificates: Vec<(String, String)>,
     _dir: tempfile::TempDir,
 }
 
@@ -41,6 +44,7 @@ impl Golden {
             ctx: common::ctx(),
             clock: Fixed::start(1_767_225_600.0, 13),
             out: Transcript::default(),
+            ca_certificates: Vec::new(),
             _dir: dir,
         }
     }
@@ -72,17 +76,29 @@ impl Golden {
 
     /// An ACTIVE root CA, made as the AWS docs make one (not in the transcript): its ARN.
     fn active_ca(&mut self) -> String {
+        self.root_ca("rules CA", "EC_prime256v1", json!([]))
+    }
+
+    /// An ACTIVE root CA with `common_name`, a key of `key_algorithm` (signing with
+    /// SHA-256, SHA-384 for P-384) and `tags`, made as `active_ca` makes one.
+    fn root_ca(&mut self, common_name: &str, key_algorithm: &str, tags: Value) -> String {
         use base64::Engine as _;
         use berth_awsproto::Api as _;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let signing = match key_algorithm {
+            "EC_prime256v1" => "SHA256WITHECDSA",
+            "EC_secp384r1" => "SHA384WITHECDSA",
+            _ => "SHA256WITHRSA",
+        };
         let call = |op: &str, input: Value| self.pca.call(&self.ctx, op, input).unwrap();
-        let arn = call(
-            "CreateCertificateAuthority",
-            json!({
+        let mut create = json!({
             "CertificateAuthorityType": "ROOT",
-            "CertificateAuthorityConfiguration": {"KeyAlgorithm": "EC_prime256v1",
-                "SigningAlgorithm": "SHA256WITHECDSA", "Subject": {"CommonName": "rules CA"}}}),
-        )["CertificateAuthorityArn"]
+            "CertificateAuthorityConfiguration": {"KeyAlgorithm": key_algorithm,
+                "SigningAlgorithm": signing, "Subject": {"CommonName": common_name}}});
+        if tags.as_array().is_some_and(|t| !t.is_empty()) {
+            create["Tags"] = tags;
+        }
+        let arn = call("CreateCertificateAuthority", create)["CertificateAuthorityArn"]
             .as_str()
             .unwrap()
             .to_string();
@@ -93,7 +109,7 @@ impl Golden {
         let cert = call(
             "IssueCertificate",
             json!({"CertificateAuthorityArn": arn,
-            "Csr": b64(csr["Csr"].as_str().unwrap()), "SigningAlgorithm": "SHA256WITHECDSA",
+            "Csr": b64(csr["Csr"].as_str().unwrap()), "SigningAlgorithm": signing,
             "TemplateArn": "arn:aws:acm-pca:::template/RootCACertificate/V1",
             "Validity": {"Value": 10, "Type": "YEARS"}}),
         );
@@ -107,7 +123,31 @@ impl Golden {
             json!({"CertificateAuthorityArn": arn,
             "Certificate": b64(pem["Certificate"].as_str().unwrap())}),
         );
+        let body = pem_bodies(pem["Certificate"].as_str().unwrap()).remove(0);
+        self.ca_certificates
+            .push((body, format!("<certificate of {common_name}>")));
         arn
+    }
+
+    /// `v` with every PEM certificate in its strings shown by name (see
+    /// `ca_certificates`).
+    fn name_certificates(&self, v: &mut Value) {
+        match v {
+            Value::String(s) if s.contains("-----BEGIN CERTIFICATE-----") => {
+                let names: Vec<&str> = pem_bodies(s)
+                    .iter()
+                    .map(|b| {
+                        (self.ca_certificates.iter())
+                            .find(|(c, _)| c == b)
+                            .map_or("<an unknown certificate>", |(_, n)| n.as_str())
+                    })
+                    .collect();
+                *s = names.concat();
+            }
+            Value::Array(a) => a.iter_mut().for_each(|v| self.name_certificates(v)),
+            Value::Object(o) => o.values_mut().for_each(|v| self.name_certificates(v)),
+            _ => {}
+        }
     }
 
     /// The controllers' pass, as the server runs it after every commit.
@@ -121,8 +161,12 @@ impl Golden {
 
     /// An agent's view of its instance.
     fn view(&mut self, cluster: &str, instance_id: &str) -> Value {
-        let r = berth_ecs::agent::instance_view(&self.ecs, &self.ctx, cluster, instance_id)
-            .map(|v| serde_json::to_value(v).expect("a view is JSON"));
+        let r =
+            berth_ecs::agent::instance_view(&self.ecs, &self.ctx, cluster, instance_id).map(|v| {
+                let mut v = serde_json::to_value(v).expect("a view is JSON");
+                self.name_certificates(&mut v);
+                v
+            });
         self.record(&format!("view {cluster}/{instance_id}"), &json!({}), r)
     }
 
@@ -136,6 +180,20 @@ impl Golden {
         )
         .expect("agent connected");
     }
+}
+
+/// The base64 bodies of the PEM certificates in `pem`, in order.
+fn pem_bodies(pem: &str) -> Vec<String> {
+    pem.split("-----BEGIN CERTIFICATE-----")
+        .skip(1)
+        .map(|b| {
+            let b = b
+                .split("-----END CERTIFICATE-----")
+                .next()
+                .unwrap_or_default();
+            b.split_whitespace().collect()
+        })
+        .collect()
 }
 
 /// Every stored cluster, service, task and container instance reads back as its typed
@@ -201,8 +259,19 @@ fn import_network(g: &Golden, doc: Value) {
     }
 }
 
+/// Replaces every JSON string of `v` equal to `placeholder` by `arn` (object keys aside).
+fn substitute(v: &mut Value, placeholder: &str, arn: &str) {
+    match v {
+        Value::String(s) if s == placeholder => *s = arn.to_string(),
+        Value::Array(a) => a.iter_mut().for_each(|v| substitute(v, placeholder, arn)),
+        Value::Object(o) => o.values_mut().for_each(|v| substitute(v, placeholder, arn)),
+        _ => {}
+    }
+}
+
 /// Replays an example's `example.json` calls, as `berth up` does, after importing its
-/// network.
+/// network and making its private CAs (tagged as `berth up` tags them; the CAs' calls
+/// are not in the transcript), whose ARNs take their placeholders' places.
 fn replay_example(g: &mut Golden, name: &str) {
     let dir = examples_dir().join(name);
     if let Ok(text) = std::fs::read_to_string(dir.join("network.json")) {
@@ -210,6 +279,15 @@ fn replay_example(g: &mut Golden, name: &str) {
     }
     let spec: Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("example.json")).unwrap()).unwrap();
+    let mut cas = Vec::new();
+    for ca in spec["privateCas"].as_array().into_iter().flatten() {
+        let placeholder = ca["placeholder"].as_str().unwrap();
+        let tags = json!([{"Key": "berth:example", "Value": format!("{name}/{placeholder}")},
+            {"Key": "Name", "Value": ca["commonName"]}]);
+        let key = ca["keyAlgorithm"].as_str().unwrap_or("EC_prime256v1");
+        let arn = g.root_ca(ca["commonName"].as_str().unwrap(), key, tags);
+        cas.push((placeholder.to_string(), arn));
+    }
     for step in spec["steps"].as_array().unwrap() {
         let op = step["ecs"].as_str().unwrap();
         let mut input = match step["file"].as_str() {
@@ -227,6 +305,9 @@ fn replay_example(g: &mut Golden, name: &str) {
             for (k, v) in set {
                 input[k] = v.clone();
             }
+        }
+        for (placeholder, arn) in &cas {
+            substitute(&mut input, placeholder, arn);
         }
         g.ecs(op, input);
         g.tick(0.5);

@@ -1,16 +1,18 @@
 //! `berth status`: what runs and how its traffic is, in one terminal table.
 //!
 //! [`gather`] reads clusters, services (with their deployments), tasks and their
-//! addresses through the ECS API, and each task's proxy metrics from its admin socket
-//! (the agents of this machine keep them under `/run/berth/proxy/`).
-//! [`render`] prints them; traffic health (ECS's "incoming" and "outgoing" traffic
-//! health: requests/s, 5xx, p99 response time) is the difference between two
-//! gatherings, so a first look takes two, a second apart.
+//! addresses through the ECS API, and each task's proxy metrics and TLS certificates
+//! from its admin socket (the agents of this machine keep them under
+//! `/run/berth/proxy/`). [`render`] prints them; traffic health (ECS's "incoming" and
+//! "outgoing" traffic health: requests/s, 5xx, p99 response time) is the difference
+//! between two gatherings, so a first look takes two, a second apart. A service with
+//! Service Connect TLS shows how long its tasks' certificates have left (the earliest
+//! `notAfter` of their ingress certificates).
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use berth_agent::{AdminClient, ServerClient};
 use serde_json::{json, Value};
@@ -148,6 +150,9 @@ pub struct TaskStatus {
     pub ports: Vec<String>,
     /// Its proxy's counters, when its admin socket answered.
     pub traffic: Option<ProxyTraffic>,
+    /// When its proxy's first ingress certificate to expire does (Unix seconds), when
+    /// its admin socket answered and it has one.
+    pub tls_not_after: Option<i64>,
 }
 
 /// A deployment of a service.
@@ -175,6 +180,8 @@ pub struct ServiceStatus {
     /// Its tasks' security groups (awsvpc; empty: its VPC's default group; `None`:
     /// another network mode, judged by its instances' groups).
     pub groups: Option<Vec<String>>,
+    /// Whether a Service Connect entry of its primary deployment has TLS.
+    pub tls: bool,
     pub tasks: Vec<TaskStatus>,
 }
 
@@ -193,6 +200,8 @@ pub struct ClusterStatus {
 #[derive(Clone, Debug)]
 pub struct Status {
     pub at: Instant,
+    /// The same moment, Unix seconds (certificates' validity is shown against it).
+    pub unix: i64,
     pub clusters: Vec<ClusterStatus>,
 }
 
@@ -246,6 +255,9 @@ pub async fn gather(client: &ServerClient, socket_dir: &Path) -> Result<Status> 
         ports_of: HashMap::new(),
     };
     let at = Instant::now();
+    let unix = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
     let arns = list_all(client, "ListClusters", json!({}), "clusterArns").await?;
     let mut clusters = Vec::new();
     for chunk in arns.chunks(100) {
@@ -260,7 +272,7 @@ pub async fn gather(client: &ServerClient, socket_dir: &Path) -> Result<Status> 
         }
     }
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Status { at, clusters })
+    Ok(Status { at, unix, clusters })
 }
 
 /// What one look reads through: the API, the proxies' admin sockets, and the Service
@@ -349,9 +361,9 @@ impl Look<'_> {
             self.ports_of.insert(td.clone(), ports);
         }
         let id = last(&s(&t["taskArn"]));
-        let traffic = match self.sockets.get(&id) {
-            Some(sock) => scrape(sock).await,
-            None => None,
+        let (traffic, tls_not_after) = match self.sockets.get(&id) {
+            Some(sock) => (scrape(sock).await, certificates(sock).await),
+            None => (None, None),
         };
         TaskStatus {
             id,
@@ -361,6 +373,7 @@ impl Look<'_> {
             address: berth_ecs::agent::task_ip(t).map(str::to_string),
             ports: self.ports_of.get(&td).cloned().unwrap_or_default(),
             traffic,
+            tls_not_after,
         }
     }
 }
@@ -408,6 +421,8 @@ fn service_of(sv: &Value) -> ServiceStatus {
     if endpoints.is_empty() && sc["enabled"] == true {
         endpoints.push("client only".into());
     }
+    let tls = (sc["services"].as_array().into_iter().flatten())
+        .any(|e| e["tls"]["issuerCertificateAuthority"].is_object());
     let groups = sv["networkConfiguration"]["awsvpcConfiguration"]
         .as_object()
         .map(|a| {
@@ -421,6 +436,7 @@ fn service_of(sv: &Value) -> ServiceStatus {
     ServiceStatus {
         name: s(&sv["serviceName"]),
         groups,
+        tls,
         status: s(&sv["status"]),
         desired: sv["desiredCount"].as_i64().unwrap_or(0),
         running: sv["runningCount"].as_i64().unwrap_or(0),
@@ -456,6 +472,59 @@ async fn scrape(sock: &Path) -> Option<ProxyTraffic> {
     status
         .is_success()
         .then(|| parse_metrics(&String::from_utf8_lossy(&body)))
+}
+
+/// The earliest `notAfter` of the ingress certificates a proxy's `GET /certificates`
+/// answers (`{"certificates": [{"use": "ingress", "notAfter": ...}, ...]}`).
+pub fn earliest_ingress_expiry(answer: &Value) -> Option<i64> {
+    (answer["certificates"].as_array().into_iter().flatten())
+        .filter(|c| c["use"] == "ingress")
+        .filter_map(|c| c["notAfter"].as_i64())
+        .min()
+}
+
+async fn certificates(sock: &Path) -> Option<i64> {
+    let (status, body) = AdminClient::new(sock)
+        .request(http::Method::GET, "/certificates", bytes::Bytes::new())
+        .await
+        .ok()?;
+    let answer: Value = serde_json::from_slice(&body).ok()?;
+    status
+        .is_success()
+        .then(|| earliest_ingress_expiry(&answer))?
+}
+
+/// Time left until `not_after` as `6d23h`, `4h5m`, `3m20s` or `59s`; `expired` when
+/// none is.
+pub fn time_left(not_after: i64, now: i64) -> String {
+    let left = not_after - now;
+    if left <= 0 {
+        return "expired".into();
+    }
+    let (d, h, m, sec) = (
+        left / 86_400,
+        left % 86_400 / 3600,
+        left % 3600 / 60,
+        left % 60,
+    );
+    match (d, h, m) {
+        (0, 0, 0) => format!("{sec}s"),
+        (0, 0, _) => format!("{m}m{sec}s"),
+        (0, _, _) => format!("{h}h{m}m"),
+        _ => format!("{d}d{h}h"),
+    }
+}
+
+/// A service's TLS cell: `-` without TLS, else the time its tasks' certificates have
+/// left (the earliest), or `on` when no proxy of this machine showed one.
+fn tls_cell(sv: &ServiceStatus, now: i64) -> String {
+    if !sv.tls {
+        return "-".into();
+    }
+    match sv.tasks.iter().filter_map(|t| t.tls_not_after).min() {
+        Some(t) => time_left(t, now),
+        None => "on".into(),
+    }
 }
 
 /// One direction's health over the time between two gatherings.
@@ -530,7 +599,7 @@ fn table(rows: &[Vec<String>], indent: &str, out: &mut String) {
     }
 }
 
-fn task_rows(tasks: &[TaskStatus], rows: &mut Vec<Vec<String>>) {
+fn task_rows(tasks: &[TaskStatus], now: i64, rows: &mut Vec<Vec<String>>) {
     for t in tasks {
         let addr = t.address.clone().unwrap_or_else(|| "-".into());
         let endpoints = if t.address.is_some() && !t.ports.is_empty() {
@@ -552,7 +621,9 @@ fn task_rows(tasks: &[TaskStatus], rows: &mut Vec<Vec<String>>) {
             t.health.clone(),
             endpoints,
             String::new(),
-            String::new(),
+            t.tls_not_after
+                .map(|n| time_left(n, now))
+                .unwrap_or_default(),
         ]);
     }
 }
@@ -577,8 +648,14 @@ fn deployments_cell(sv: &ServiceStatus) -> String {
         .join("; ")
 }
 
-/// A service's row; `prev` is the service at the earlier look, `secs` the time since.
-fn service_row(sv: &ServiceStatus, prev: Option<&ServiceStatus>, secs: f64) -> Vec<String> {
+/// A service's row; `prev` is the service at the earlier look, `secs` the time since,
+/// `now` the look's Unix time.
+fn service_row(
+    sv: &ServiceStatus,
+    prev: Option<&ServiceStatus>,
+    secs: f64,
+    now: i64,
+) -> Vec<String> {
     let (inc, outg) = match service_traffic(prev, sv) {
         Some((i, o)) => (health(&i, secs), health(&o, secs)),
         None => ("-".into(), "-".into()),
@@ -599,6 +676,7 @@ fn service_row(sv: &ServiceStatus, prev: Option<&ServiceStatus>, secs: f64) -> V
         deployments_cell(sv),
         endpoints,
         groups_cell(sv.groups.as_deref()),
+        tls_cell(sv, now),
         incoming,
         outg,
     ]
@@ -640,17 +718,18 @@ pub fn render(before: Option<&Status>, now: &Status) -> String {
             "DEPLOYMENTS".into(),
             "ENDPOINTS".into(),
             "GROUPS".into(),
+            "TLS".into(),
             "INCOMING".into(),
             "OUTGOING".into(),
         ]];
         for sv in &c.services {
             let prev_s = prev_c.and_then(|p| p.services.iter().find(|p| p.name == sv.name));
-            rows.push(service_row(sv, prev_s, secs));
-            task_rows(&sv.tasks, &mut rows);
+            rows.push(service_row(sv, prev_s, secs, now.unix));
+            task_rows(&sv.tasks, now.unix, &mut rows);
         }
         if !c.standalone.is_empty() {
             rows.push(vec!["(no service)".to_string()]);
-            task_rows(&c.standalone, &mut rows);
+            task_rows(&c.standalone, now.unix, &mut rows);
         }
         table(&rows, "  ", &mut out);
         out.push('\n');
@@ -699,12 +778,14 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
                 },
                 outgoing: Traffic::default(),
             }),
+            tls_not_after: None,
         }
     }
 
     fn status(at: Instant, tasks: Vec<TaskStatus>) -> Status {
         Status {
             at,
+            unix: 1_767_225_600,
             clusters: vec![ClusterStatus {
                 name: "retail".into(),
                 status: "ACTIVE".into(),
@@ -725,6 +806,7 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
                     }],
                     endpoints: vec!["catalog:80".into()],
                     groups: Some(vec!["sg-0c1e6fd4e2a6a1f7b".into()]),
+                    tls: false,
                     tasks,
                 }],
                 standalone: vec![],
@@ -754,6 +836,91 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
         // A single look has no traffic figures.
         let text = render(None, &now);
         assert!(!text.contains("/s 5xx"), "{text}");
+    }
+
+    #[test]
+    fn time_left_is_in_two_units() {
+        let now = 1_000_000;
+        let table = [
+            (now + 7 * 86_400 - 1, "6d23h"),
+            (now + 86_400, "1d0h"),
+            (now + 3 * 3600 + 5 * 60 + 9, "3h5m"),
+            (now + 200, "3m20s"),
+            (now + 59, "59s"),
+            (now + 1, "1s"),
+            (now, "expired"),
+            (now - 10, "expired"),
+        ];
+        for (not_after, want) in table {
+            assert_eq!(time_left(not_after, now), want, "{}", not_after - now);
+        }
+    }
+
+    #[test]
+    fn the_earliest_ingress_certificate_counts() {
+        let answer = json!({"certificates": [
+            {"use": "ingress", "listener": "a", "notAfter": 300},
+            {"use": "client", "listener": "", "notAfter": 100},
+            {"use": "ingress", "listener": "b", "notAfter": 200},
+        ]});
+        assert_eq!(earliest_ingress_expiry(&answer), Some(200));
+        assert_eq!(
+            earliest_ingress_expiry(&json!({"certificates": [{"use": "client", "notAfter": 1}]})),
+            None
+        );
+        assert_eq!(earliest_ingress_expiry(&json!({"certificates": []})), None);
+    }
+
+    #[test]
+    fn the_tls_column_shows_the_certificates_time_left() {
+        let now = 1_767_225_600;
+        let with = |tls: bool, expiries: &[Option<i64>]| {
+            let tasks = (expiries.iter().enumerate())
+                .map(|(i, e)| TaskStatus {
+                    tls_not_after: *e,
+                    ..task(&format!("t{i}"), 0.0)
+                })
+                .collect();
+            let mut st = status(Instant::now(), tasks);
+            st.clusters[0].services[0].tls = tls;
+            st
+        };
+        // (TLS, the tasks' earliest ingress notAfter, the service's cell, the tasks' cells)
+        type Row<'a> = (bool, Vec<Option<i64>>, &'a str, Vec<&'a str>);
+        let table: [Row; 5] = [
+            (false, vec![None], "-", vec![""]),
+            (true, vec![None, None], "on", vec!["", ""]),
+            (
+                true,
+                vec![Some(now + 7 * 86_400 - 1), Some(now + 59)],
+                "59s",
+                vec!["6d23h", "59s"],
+            ),
+            (
+                true,
+                vec![Some(now + 86_400 + 3600), None],
+                "1d1h",
+                vec!["1d1h", ""],
+            ),
+            (true, vec![Some(now - 1)], "expired", vec!["expired"]),
+        ];
+        for (tls, expiries, service, tasks) in table {
+            let st = with(tls, &expiries);
+            let text = render(None, &st);
+            let lines: Vec<&str> = text.lines().collect();
+            // The header, then the service, then its tasks.
+            let col = lines[1].find("TLS").expect("a TLS column");
+            let cell = |line: &str| {
+                line.get(col..)
+                    .and_then(|r| r.split_whitespace().next())
+                    .unwrap_or("")
+                    .to_string()
+            };
+            assert_eq!(cell(lines[2]), service, "{text}");
+            for (i, want) in tasks.iter().enumerate() {
+                assert_eq!(cell(lines[3 + i]), *want, "{text}");
+            }
+        }
     }
 
     #[test]

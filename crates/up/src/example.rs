@@ -8,6 +8,7 @@
 //!   "secrets": "secrets.json",
 //!   "network": "network.json",
 //!   "instance": {"securityGroups": ["sg-0ec2c0ffee0000001"], "subnet": "subnet-0a1b2c3d4e5f60718"},
+//!   "privateCas": [{"placeholder": "certificateArn", "commonName": "berth tutorial CA"}],
 //!   "steps": [
 //!     {"ecs": "CreateCluster", "input": {"clusterName": "tutorial"}},
 //!     {"ecs": "RegisterTaskDefinition", "file": "task-definition.json"},
@@ -22,14 +23,30 @@
 //! imported before the steps; `instance` the container instances' subnet and groups
 //! (they judge bridge-mode tasks; default: the default VPC's).
 //!
+//! `privateCas` are the AWS Private CAs the example's Service Connect TLS names: each
+//! is made before the steps as AWS's documentation makes a root CA, through berth's
+//! ACM PCA API (CreateCertificateAuthority `ROOT`, GetCertificateAuthorityCsr,
+//! IssueCertificate with the `RootCACertificate/V1` template, GetCertificate,
+//! ImportCertificateAuthorityCertificate), tagged [`EXAMPLE_TAG`] `= <example>/<placeholder>`;
+//! then every JSON string of the steps' inputs equal to its `placeholder` becomes the
+//! CA's ARN, as a reader of the README does by hand with the seed's JSON. Its members:
+//! `placeholder` and `commonName` (its subject's CN, 1 to 64 characters), `keyAlgorithm`
+//! (AWS's names: `EC_prime256v1`, the default, `EC_secp384r1`, `RSA_2048`, `RSA_3072`,
+//! `RSA_4096`; signed with SHA-256, SHA-384 for `EC_secp384r1`) and `validityDays` (of its
+//! certificate; default 3650).
+//!
 //! A step's input is its `file` (the `--cli-input-json` file of the README) with
 //! `input`'s members set over it. Applying is idempotent, so that `berth up` can apply
 //! an example again after a restart: a cluster that exists, a task definition family
-//! with a revision, or an ACTIVE service is left as it is.
+//! with a revision, an ACTIVE service, or an ACTIVE CA tagged for the example and
+//! placeholder is left as it is (a tagged CA still waiting for its certificate, from a
+//! run that stopped halfway, gets it).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use base64::Engine as _;
 use berth_agent::ServerClient;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -39,6 +56,12 @@ use crate::{Error, Result};
 
 /// The manifest's file name in an example directory.
 pub const MANIFEST: &str = "example.json";
+
+/// The tag key of the private CAs an example makes; its value is `<example>/<placeholder>`.
+pub const EXAMPLE_TAG: &str = "berth:example";
+
+/// The template a root CA's own certificate is issued with.
+const ROOT_TEMPLATE: &str = "arn:aws:acm-pca:::template/RootCACertificate/V1";
 
 /// The ECS calls an example may make.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -86,8 +109,65 @@ pub struct InstanceNetwork {
     pub subnet: Option<String>,
 }
 
+/// A private CA's key algorithm, as AWS Private CA names it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+pub enum KeyAlgorithm {
+    #[default]
+    #[serde(rename = "EC_prime256v1")]
+    EcPrime256v1,
+    #[serde(rename = "EC_secp384r1")]
+    EcSecp384r1,
+    #[serde(rename = "RSA_2048")]
+    Rsa2048,
+    #[serde(rename = "RSA_3072")]
+    Rsa3072,
+    #[serde(rename = "RSA_4096")]
+    Rsa4096,
+}
+
+impl KeyAlgorithm {
+    /// Its name in the API.
+    pub fn name(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcPrime256v1 => "EC_prime256v1",
+            KeyAlgorithm::EcSecp384r1 => "EC_secp384r1",
+            KeyAlgorithm::Rsa2048 => "RSA_2048",
+            KeyAlgorithm::Rsa3072 => "RSA_3072",
+            KeyAlgorithm::Rsa4096 => "RSA_4096",
+        }
+    }
+
+    /// The signing algorithm the CA signs with.
+    pub fn signing_algorithm(self) -> &'static str {
+        match self {
+            KeyAlgorithm::EcPrime256v1 => "SHA256WITHECDSA",
+            KeyAlgorithm::EcSecp384r1 => "SHA384WITHECDSA",
+            _ => "SHA256WITHRSA",
+        }
+    }
+}
+
+/// A private CA an example makes before its steps.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct PrivateCa {
+    /// The string the example's JSON has where the CA's ARN goes.
+    pub placeholder: String,
+    /// Its subject's common name.
+    pub common_name: String,
+    #[serde(default)]
+    pub key_algorithm: KeyAlgorithm,
+    /// How long its certificate is valid.
+    #[serde(default = "ten_years")]
+    pub validity_days: u32,
+}
+
+fn ten_years() -> u32 {
+    3650
+}
+
 #[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct ManifestFile {
     description: String,
     #[serde(default)]
@@ -96,6 +176,8 @@ struct ManifestFile {
     network: Option<PathBuf>,
     #[serde(default)]
     instance: InstanceNetwork,
+    #[serde(default)]
+    private_cas: Vec<PrivateCa>,
     steps: Vec<StepFile>,
     #[serde(default)]
     open: Vec<Open>,
@@ -120,6 +202,9 @@ pub struct Example {
     pub network: Option<PathBuf>,
     /// Its container instances' subnet and groups.
     pub instance: InstanceNetwork,
+    /// The private CAs it makes before its steps.
+    pub private_cas: Vec<PrivateCa>,
+    /// Its calls; [`Example::apply`] puts the CAs' ARNs in place of their placeholders.
     pub steps: Vec<Step>,
     pub open: Vec<Open>,
 }
@@ -133,11 +218,43 @@ pub struct Applied {
     pub created: bool,
 }
 
-/// A service of the example that runs, and the URLs of its tasks.
+/// A service of the example that runs, and where its tasks answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Reachable {
     pub open: Open,
-    pub urls: Vec<String>,
+    /// Its tasks' addresses.
+    pub addresses: Vec<String>,
+    /// Set when the port speaks TLS (the service's Service Connect entry has `tls`).
+    pub tls: Option<TlsPort>,
+}
+
+/// What a client of a TLS port needs: a name of the certificate and the CA to trust.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TlsPort {
+    /// The entry's discovery name (a DNS name of its tasks' certificates).
+    pub server_name: String,
+    /// The CA that issues the certificates.
+    pub authority_arn: String,
+}
+
+impl Reachable {
+    /// The curl command lines that reach each task; with TLS, `ca_file` is the CA's
+    /// certificate (PEM).
+    pub fn curl(&self, ca_file: &Path) -> Vec<String> {
+        let (port, path) = (self.open.port, &self.open.path);
+        (self.addresses.iter())
+            .map(|ip| match &self.tls {
+                None => format!("curl http://{ip}:{port}{path}"),
+                Some(t) => {
+                    let n = &t.server_name;
+                    format!(
+                        "curl --cacert {} --resolve {n}:{port}:{ip} https://{n}:{port}{path}",
+                        ca_file.display()
+                    )
+                }
+            })
+            .collect()
+    }
 }
 
 fn bad(path: &Path, message: impl std::fmt::Display) -> Error {
@@ -201,6 +318,7 @@ impl Example {
             .enumerate()
             .map(|(i, s)| step(&dir, &path, i, s))
             .collect::<Result<Vec<_>>>()?;
+        check_private_cas(&m.private_cas, &steps).map_err(|e| bad(&path, e))?;
         for (i, o) in m.open.iter().enumerate() {
             let known = steps.iter().any(|s| {
                 s.action == Action::CreateService
@@ -235,6 +353,7 @@ impl Example {
             secrets,
             network,
             instance: m.instance,
+            private_cas: m.private_cas,
             steps,
             open: m.open,
         })
@@ -248,9 +367,24 @@ impl Example {
             .unwrap_or_default()
     }
 
-    /// Makes the example's calls that are not done yet, in order.
-    pub async fn apply(&self, client: &ServerClient) -> Result<Vec<Applied>> {
-        let mut out = Vec::with_capacity(self.steps.len());
+    /// Makes the example's private CAs (or finds those an earlier run made), puts their
+    /// ARNs in place of their placeholders in the steps, and makes the calls that are
+    /// not done yet, in order.
+    pub async fn apply(&mut self, client: &ServerClient) -> Result<Vec<Applied>> {
+        let mut out = Vec::with_capacity(self.private_cas.len() + self.steps.len());
+        let mut arns = BTreeMap::new();
+        let name = self.name();
+        for ca in &self.private_cas {
+            let (arn, created) = ensure_ca(client, &name, ca).await?;
+            out.push(Applied {
+                what: format!("private CA {} ({}): {arn}", ca.placeholder, ca.common_name),
+                created,
+            });
+            arns.insert(ca.placeholder.clone(), arn);
+        }
+        for step in &mut self.steps {
+            substitute(&mut step.input, &arns);
+        }
         for step in &self.steps {
             out.push(apply_step(client, step).await?);
         }
@@ -279,22 +413,263 @@ impl Example {
         progress: impl FnMut(&[Waiting]),
     ) -> Result<Vec<Reachable>> {
         let ips = wait::until_running(client, &self.services(), timeout, every, progress).await?;
-        let urls = |o: &Open| {
+        let addresses = |o: &Open| {
             let of = ServiceRef {
                 cluster: o.cluster.clone(),
                 service: o.service.clone(),
             };
             (ips.get(&of).into_iter().flatten())
-                .map(|ip| format!("http://{ip}:{}{}", o.port, o.path))
+                .map(ToString::to_string)
                 .collect()
         };
         Ok((self.open.iter())
             .map(|o| Reachable {
                 open: o.clone(),
-                urls: urls(o),
+                addresses: addresses(o),
+                tls: self.tls_of(o),
             })
             .collect())
     }
+
+    /// Whether `open`'s port speaks TLS: its service's Service Connect entry for that
+    /// port (the container port its `portName` names, in the example's task definition;
+    /// any entry when the example does not register it) has `tls`.
+    pub fn tls_of(&self, open: &Open) -> Option<TlsPort> {
+        let svc = self.steps.iter().find(|s| {
+            s.action == Action::CreateService
+                && str_of(&s.input, "serviceName") == open.service
+                && cluster_of(&s.input) == open.cluster
+        })?;
+        let family = str_of(&svc.input, "taskDefinition");
+        let family = family.rsplit('/').next().unwrap_or_default();
+        let family = family.split(':').next().unwrap_or_default();
+        let td = self.steps.iter().find(|s| {
+            s.action == Action::RegisterTaskDefinition && str_of(&s.input, "family") == family
+        });
+        let port_of = |name: &str| -> Option<u64> {
+            let containers = td?.input["containerDefinitions"].as_array()?;
+            (containers.iter())
+                .flat_map(|c| c["portMappings"].as_array().into_iter().flatten())
+                .find(|p| p["name"] == name)
+                .and_then(|p| p["containerPort"].as_u64())
+        };
+        let entries = svc.input["serviceConnectConfiguration"]["services"].as_array()?;
+        entries.iter().find_map(|e| {
+            let arn = e["tls"]["issuerCertificateAuthority"]["awsPcaAuthorityArn"].as_str()?;
+            let port_name = str_of(e, "portName");
+            if td.is_some() && port_of(port_name) != Some(u64::from(open.port)) {
+                return None;
+            }
+            let discovery = str_of(e, "discoveryName");
+            Some(TlsPort {
+                server_name: if discovery.is_empty() {
+                    port_name
+                } else {
+                    discovery
+                }
+                .to_string(),
+                authority_arn: arn.to_string(),
+            })
+        })
+    }
+}
+
+/// The private CAs are sound: each placeholder named once, and found in a step's input.
+fn check_private_cas(cas: &[PrivateCa], steps: &[Step]) -> Result<(), String> {
+    for (i, ca) in cas.iter().enumerate() {
+        if ca.placeholder.is_empty() {
+            return Err(format!("privateCas[{i}].placeholder: must not be empty"));
+        }
+        if cas[..i].iter().any(|c| c.placeholder == ca.placeholder) {
+            return Err(format!(
+                "privateCas[{i}].placeholder: {:?} is named twice",
+                ca.placeholder
+            ));
+        }
+        if !(1..=64).contains(&ca.common_name.chars().count()) {
+            return Err(format!(
+                "privateCas[{i}].commonName: must have 1 to 64 characters"
+            ));
+        }
+        if ca.validity_days == 0 {
+            return Err(format!("privateCas[{i}].validityDays: must be at least 1"));
+        }
+        if !steps.iter().any(|s| holds(&s.input, &ca.placeholder)) {
+            return Err(format!(
+                "privateCas[{i}].placeholder: no step's input has the string {:?}",
+                ca.placeholder
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Whether `v` has the JSON string `s` anywhere (object keys aside).
+fn holds(v: &Value, s: &str) -> bool {
+    match v {
+        Value::String(x) => x == s,
+        Value::Array(a) => a.iter().any(|v| holds(v, s)),
+        Value::Object(o) => o.values().any(|v| holds(v, s)),
+        _ => false,
+    }
+}
+
+/// Replaces every JSON string of `v` that is a key of `with` (object keys aside) by its
+/// value.
+pub fn substitute(v: &mut Value, with: &BTreeMap<String, String>) {
+    match v {
+        Value::String(x) => {
+            if let Some(new) = with.get(x.as_str()) {
+                *x = new.clone();
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|v| substitute(v, with)),
+        Value::Object(o) => o.values_mut().for_each(|v| substitute(v, with)),
+        _ => {}
+    }
+}
+
+fn ca_error(ca: &PrivateCa, op: &str, e: berth_agent::Error) -> Error {
+    Error::Example(format!("private CA {}: {op}: {e}", ca.placeholder))
+}
+
+/// The ARN of the example's CA for `ca`: an ACTIVE one tagged for it, one tagged for it
+/// that waits for its certificate (given it now), or a new one; and whether it is new.
+async fn ensure_ca(client: &ServerClient, example: &str, ca: &PrivateCa) -> Result<(String, bool)> {
+    let tag = format!("{example}/{}", ca.placeholder);
+    match find_tagged(client, ca, &tag).await? {
+        Some((arn, status)) if status == "ACTIVE" => return Ok((arn, false)),
+        Some((arn, _)) => {
+            install_root_certificate(client, ca, &arn).await?;
+            return Ok((arn, false));
+        }
+        None => {}
+    }
+    let out = client
+        .acmpca(
+            "CreateCertificateAuthority",
+            &json!({
+                "CertificateAuthorityType": "ROOT",
+                "CertificateAuthorityConfiguration": {
+                    "KeyAlgorithm": ca.key_algorithm.name(),
+                    "SigningAlgorithm": ca.key_algorithm.signing_algorithm(),
+                    "Subject": {"CommonName": ca.common_name},
+                },
+                "Tags": [{"Key": EXAMPLE_TAG, "Value": tag}, {"Key": "Name", "Value": ca.common_name}],
+            }),
+        )
+        .await
+        .map_err(|e| ca_error(ca, "CreateCertificateAuthority", e))?;
+    let arn = str_of(&out, "CertificateAuthorityArn").to_string();
+    install_root_certificate(client, ca, &arn).await?;
+    Ok((arn, true))
+}
+
+/// The CA tagged `EXAMPLE_TAG = tag` that is ACTIVE, else one waiting for its
+/// certificate: (ARN, status).
+async fn find_tagged(
+    client: &ServerClient,
+    ca: &PrivateCa,
+    tag: &str,
+) -> Result<Option<(String, String)>> {
+    let mut found: Option<(String, String)> = None;
+    let mut input = json!({});
+    loop {
+        let page = client
+            .acmpca("ListCertificateAuthorities", &input)
+            .await
+            .map_err(|e| ca_error(ca, "ListCertificateAuthorities", e))?;
+        for c in page["CertificateAuthorities"]
+            .as_array()
+            .into_iter()
+            .flatten()
+        {
+            let status = str_of(c, "Status");
+            if status != "ACTIVE" && status != "PENDING_CERTIFICATE" {
+                continue;
+            }
+            if found.as_ref().is_some_and(|(_, s)| s == "ACTIVE") {
+                break;
+            }
+            let arn = str_of(c, "Arn");
+            let tags = client
+                .acmpca("ListTags", &json!({"CertificateAuthorityArn": arn}))
+                .await
+                .map_err(|e| ca_error(ca, "ListTags", e))?;
+            let ours = (tags["Tags"].as_array().into_iter().flatten())
+                .any(|t| t["Key"] == EXAMPLE_TAG && t["Value"] == tag);
+            if ours && found.as_ref().is_none_or(|(_, s)| s != "ACTIVE") {
+                found = Some((arn.to_string(), status.to_string()));
+            }
+        }
+        match page["NextToken"].as_str() {
+            Some(t) if !t.is_empty() => input = json!({"NextToken": t}),
+            _ => return Ok(found),
+        }
+    }
+}
+
+/// Gives a root CA waiting for its certificate one, as AWS's documentation does: its
+/// CSR signed by itself with the root template, imported.
+async fn install_root_certificate(client: &ServerClient, ca: &PrivateCa, arn: &str) -> Result<()> {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let call = |op: &'static str, input: Value| async move {
+        client
+            .acmpca(op, &input)
+            .await
+            .map_err(|e| ca_error(ca, op, e))
+    };
+    let csr = call(
+        "GetCertificateAuthorityCsr",
+        json!({"CertificateAuthorityArn": arn}),
+    )
+    .await?;
+    let issued = call(
+        "IssueCertificate",
+        json!({
+            "CertificateAuthorityArn": arn,
+            "Csr": b64(str_of(&csr, "Csr")),
+            "SigningAlgorithm": ca.key_algorithm.signing_algorithm(),
+            "TemplateArn": ROOT_TEMPLATE,
+            "Validity": {"Value": ca.validity_days, "Type": "DAYS"},
+        }),
+    )
+    .await?;
+    let cert = call(
+        "GetCertificate",
+        json!({"CertificateAuthorityArn": arn, "CertificateArn": issued["CertificateArn"]}),
+    )
+    .await?;
+    call(
+        "ImportCertificateAuthorityCertificate",
+        json!({"CertificateAuthorityArn": arn, "Certificate": b64(str_of(&cert, "Certificate"))}),
+    )
+    .await?;
+    Ok(())
+}
+
+/// Writes the certificate of the CA `arn` (and its chain, PEM) to `<dir>/<CA id>.pem`;
+/// returns the file's path.
+pub async fn save_ca_certificate(client: &ServerClient, arn: &str, dir: &Path) -> Result<PathBuf> {
+    let out = client
+        .acmpca(
+            "GetCertificateAuthorityCertificate",
+            &json!({"CertificateAuthorityArn": arn}),
+        )
+        .await?;
+    let mut pem = str_of(&out, "Certificate").trim_end().to_string();
+    pem.push('\n');
+    let chain = str_of(&out, "CertificateChain").trim();
+    if !chain.is_empty() {
+        pem.push_str(chain);
+        pem.push('\n');
+    }
+    let id = arn.rsplit('/').next().unwrap_or("ca");
+    let path = dir.join(format!("{id}.pem"));
+    std::fs::create_dir_all(dir)
+        .and_then(|()| std::fs::write(&path, pem))
+        .map_err(|e| bad(&path, e))?;
+    Ok(path)
 }
 
 /// The cluster a CreateService input names (ECS's default cluster when none).
@@ -441,6 +816,153 @@ mod tests {
         assert!(e.contains(MANIFEST), "{e}");
     }
 
+    const TLS_SERVICE: &str = r#"{"serviceName": "web", "cluster": "c", "taskDefinition": "web:3",
+        "serviceConnectConfiguration": {"services": [{"portName": "http",
+            "tls": {"issuerCertificateAuthority": {"awsPcaAuthorityArn": "certificateArn"},
+                    "kmsKey": "kmsKey", "roleArn": "iamRoleArn"}}]}}"#;
+
+    #[test]
+    fn private_cas_are_read_with_their_defaults() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "svc.json", TLS_SERVICE);
+        write(
+            d.path(),
+            MANIFEST,
+            r#"{"description": "x",
+                "privateCas": [{"placeholder": "certificateArn", "commonName": "CA one"},
+                               {"placeholder": "kmsKey", "commonName": "CA two",
+                                "keyAlgorithm": "EC_secp384r1", "validityDays": 30}],
+                "steps": [{"ecs": "CreateService", "file": "svc.json"}]}"#,
+        );
+        let e = Example::load(d.path()).unwrap();
+        assert_eq!(
+            e.private_cas,
+            [
+                PrivateCa {
+                    placeholder: "certificateArn".into(),
+                    common_name: "CA one".into(),
+                    key_algorithm: KeyAlgorithm::EcPrime256v1,
+                    validity_days: 3650,
+                },
+                PrivateCa {
+                    placeholder: "kmsKey".into(),
+                    common_name: "CA two".into(),
+                    key_algorithm: KeyAlgorithm::EcSecp384r1,
+                    validity_days: 30,
+                },
+            ]
+        );
+        assert_eq!(
+            KeyAlgorithm::EcSecp384r1.signing_algorithm(),
+            "SHA384WITHECDSA"
+        );
+        assert_eq!(KeyAlgorithm::Rsa4096.signing_algorithm(), "SHA256WITHRSA");
+        assert_eq!(KeyAlgorithm::Rsa2048.name(), "RSA_2048");
+    }
+
+    #[test]
+    fn bad_private_cas_name_the_field() {
+        let d = tempfile::tempdir().unwrap();
+        write(d.path(), "svc.json", TLS_SERVICE);
+        let err = |cas: &str| {
+            let text = format!(
+                r#"{{"description": "x", "privateCas": {cas},
+                    "steps": [{{"ecs": "CreateService", "file": "svc.json"}}]}}"#
+            );
+            write(d.path(), MANIFEST, &text);
+            Example::load(d.path()).unwrap_err().to_string()
+        };
+        let e = err(r#"[{"placeholder": "certificateArn"}]"#);
+        assert!(
+            e.contains("privateCas[0]") && e.contains("commonName"),
+            "{e}"
+        );
+        let e = err(r#"[{"placeholder": "certificateArn", "commonName": "c", "size": 1}]"#);
+        assert!(e.contains("privateCas[0]") && e.contains("size"), "{e}");
+        let e = err(
+            r#"[{"placeholder": "certificateArn", "commonName": "c", "keyAlgorithm": "EC_secp521r1"}]"#,
+        );
+        assert!(e.contains("privateCas[0].keyAlgorithm"), "{e}");
+        let e = err(r#"[{"placeholder": "", "commonName": "c"}]"#);
+        assert!(
+            e.contains("privateCas[0].placeholder: must not be empty"),
+            "{e}"
+        );
+        let e = err(r#"[{"placeholder": "nowhere", "commonName": "c"}]"#);
+        assert!(
+            e.contains(r#"privateCas[0].placeholder: no step's input has the string "nowhere""#),
+            "{e}"
+        );
+        let e = err(r#"[{"placeholder": "certificateArn", "commonName": "c"},
+                {"placeholder": "certificateArn", "commonName": "d"}]"#);
+        assert!(
+            e.contains("privateCas[1].placeholder: \"certificateArn\" is named twice"),
+            "{e}"
+        );
+        let long = "x".repeat(65);
+        let e = err(&format!(
+            r#"[{{"placeholder": "certificateArn", "commonName": "{long}"}}]"#
+        ));
+        assert!(
+            e.contains("privateCas[0].commonName: must have 1 to 64"),
+            "{e}"
+        );
+        let e = err(r#"[{"placeholder": "certificateArn", "commonName": "c", "validityDays": 0}]"#);
+        assert!(e.contains("privateCas[0].validityDays"), "{e}");
+    }
+
+    #[test]
+    fn placeholders_become_arns_wherever_they_are_a_string() {
+        let mut v = json!({
+            "certificateArn": "certificateArn",
+            "a": ["certificateArn", "certificateArn-2", 1, null, {"b": "kms"}],
+            "c": {"awsPcaAuthorityArn": "certificateArn"},
+        });
+        let with = BTreeMap::from([
+            ("certificateArn".to_string(), "arn:ca".to_string()),
+            ("kms".to_string(), "arn:key".to_string()),
+        ]);
+        substitute(&mut v, &with);
+        assert_eq!(
+            v,
+            json!({
+                "certificateArn": "arn:ca",
+                "a": ["arn:ca", "certificateArn-2", 1, null, {"b": "arn:key"}],
+                "c": {"awsPcaAuthorityArn": "arn:ca"},
+            })
+        );
+        assert!(holds(&json!([{"x": "p"}]), "p"));
+        assert!(!holds(&json!({"p": 1}), "p"));
+    }
+
+    #[test]
+    fn tls_ports_are_reached_by_name_with_the_ca() {
+        let open = Open {
+            cluster: "c".into(),
+            service: "web".into(),
+            port: 80,
+            path: "/".into(),
+        };
+        let mut r = Reachable {
+            open,
+            addresses: vec!["10.213.0.5".into(), "10.213.0.6".into()],
+            tls: None,
+        };
+        let ca = Path::new("/d/ca/x.pem");
+        assert_eq!(
+            r.curl(ca),
+            ["curl http://10.213.0.5:80/", "curl http://10.213.0.6:80/"]
+        );
+        r.tls = Some(TlsPort {
+            server_name: "nginx".into(),
+            authority_arn: "arn:ca".into(),
+        });
+        assert_eq!(
+            r.curl(ca)[1],
+            "curl --cacert /d/ca/x.pem --resolve nginx:80:10.213.0.6 https://nginx:80/"
+        );
+    }
+
     #[test]
     fn the_shipped_examples_load() {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
@@ -460,6 +982,16 @@ mod tests {
         assert!(
             n >= 3,
             "expected the nginx, retail-store and cats-dogs examples"
+        );
+        // The tutorial's service speaks TLS on nginx's port, with the CA made for it.
+        let nginx = Example::load(&root.join("nginx")).unwrap();
+        assert_eq!(nginx.private_cas[0].placeholder, "certificateArn");
+        assert_eq!(
+            nginx.tls_of(&nginx.open[0]),
+            Some(TlsPort {
+                server_name: "nginx".into(),
+                authority_arn: "certificateArn".into()
+            })
         );
     }
 }

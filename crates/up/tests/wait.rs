@@ -37,7 +37,7 @@ async fn waits_until_every_service_runs_and_says_which_it_waits_for() {
     .unwrap();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("example.json"), EXAMPLE).unwrap();
-    let example = Example::load(dir.path()).unwrap();
+    let mut example = Example::load(dir.path()).unwrap();
     example.apply(&client).await.unwrap();
 
     // web wants a task no agent runs: reported every 200 ms, then the wait gives up.
