@@ -318,10 +318,14 @@ async fn mutual_tls_records_the_identity_and_can_be_required() {
 async fn http2_and_grpc_over_tls() {
     // A gRPC-shaped exchange: the trailers carry grpc-status, end to end over TLS.
     let app = upstream(true, |r: http::Request<hyper::body::Incoming>| async move {
-        let grpc = r.headers().get("content-type").is_some_and(|v| v == "application/grpc");
+        let grpc = r
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v == "application/grpc");
         let mut resp = text(StatusCode::OK, &format!("{:?} grpc={grpc}", r.version()));
         if grpc {
-            resp.headers_mut().insert("grpc-status", "0".parse().unwrap());
+            resp.headers_mut()
+                .insert("grpc-status", "0".parse().unwrap());
         }
         resp
     })
@@ -343,7 +347,10 @@ async fn http2_and_grpc_over_tls() {
                     .insert("content-type", "application/grpc".parse().unwrap());
             }
             let (status, body) = send(&c, req).await;
-            assert_eq!((status, body), (StatusCode::OK, format!("HTTP/2.0 grpc={grpc}")));
+            assert_eq!(
+                (status, body),
+                (StatusCode::OK, format!("HTTP/2.0 grpc={grpc}"))
+            );
         }
         let accepted: u64 = b.workers().iter().map(|w| w.connections_accepted).sum();
         assert!(accepted <= 2, "{protocol}: {accepted}");
