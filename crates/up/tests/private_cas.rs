@@ -2,7 +2,8 @@
 //! their ARNs put in place of the placeholders, and found again (not made twice) when
 //! the example is applied once more, as after a restart of `berth up`.
 
-use berth_agent::ServerClient;
+mod common;
+
 use berth_up::example::{save_ca_certificate, EXAMPLE_TAG};
 use berth_up::Example;
 use serde_json::json;
@@ -27,20 +28,11 @@ const EXAMPLE: &str = r#"{
 
 #[tokio::test]
 async fn private_cas_are_made_once_and_named_by_the_steps() {
-    let data = tempfile::tempdir().unwrap();
-    let server = berth_server::start(berth_server::ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let client = ServerClient::new(
-        &format!("http://{}", server.addr),
-        "123456789012",
-        "us-east-1",
-    )
-    .unwrap();
+    let common::Running {
+        server,
+        client,
+        _data,
+    } = common::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("example.json"), EXAMPLE).unwrap();
     let name = Example::load(dir.path()).unwrap().name();

@@ -2,9 +2,10 @@
 //! a service that wants a task never runs): it says which service it still waits for,
 //! and is done once every service runs its desired count.
 
+mod common;
+
 use std::time::Duration;
 
-use berth_agent::ServerClient;
 use berth_up::{Example, Waiting};
 use serde_json::json;
 
@@ -21,20 +22,11 @@ const EXAMPLE: &str = r#"{
 
 #[tokio::test]
 async fn waits_until_every_service_runs_and_says_which_it_waits_for() {
-    let data = tempfile::tempdir().unwrap();
-    let server = berth_server::start(berth_server::ServerConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        data_dir: data.path().to_path_buf(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let client = ServerClient::new(
-        &format!("http://{}", server.addr),
-        "123456789012",
-        "us-east-1",
-    )
-    .unwrap();
+    let common::Running {
+        server,
+        client,
+        _data,
+    } = common::start().await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("example.json"), EXAMPLE).unwrap();
     let mut example = Example::load(dir.path()).unwrap();

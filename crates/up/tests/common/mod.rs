@@ -1,0 +1,28 @@
+//! A real berth server on a free port for the tests, and a client of it.
+
+use berth_agent::ServerClient;
+
+/// The server, the client, and the directory the store lives in (dropped last).
+pub struct Running {
+    pub server: berth_server::RunningServer,
+    pub client: ServerClient,
+    pub _data: tempfile::TempDir,
+}
+
+pub async fn start() -> Running {
+    let data = tempfile::tempdir().unwrap();
+    let server = berth_server::start(berth_server::ServerConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        data_dir: data.path().to_path_buf(),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let url = format!("http://{}", server.addr);
+    let client = ServerClient::new(&url, "123456789012", "us-east-1").unwrap();
+    Running {
+        server,
+        client,
+        _data: data,
+    }
+}
