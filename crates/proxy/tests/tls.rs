@@ -486,3 +486,73 @@ async fn requiring_client_certificates_closes_connections_without_one() {
     );
     b.shutdown().await;
 }
+
+/// An HTTP/1.1 endpoint over TLS that answers one request per connection and closes it,
+/// counting the handshakes that resumed a session.
+async fn closing_tls_endpoint(ca: &Ca) -> (SocketAddr, Arc<AtomicUsize>, Arc<AtomicUsize>) {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let leaf = ca.issue(&["b"], ID_B);
+    let chain: Vec<CertificateDer<'static>> =
+        CertificateDer::pem_slice_iter(leaf["certificateChain"].as_str().unwrap().as_bytes())
+            .map(Result::unwrap)
+            .collect();
+    let key =
+        PrivateKeyDer::from_pem_slice(leaf["privateKey"].as_str().unwrap().as_bytes()).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (full, resumed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let (f, r) = (Arc::clone(&full), Arc::clone(&resumed));
+    tokio::spawn(async move {
+        while let Ok((s, _)) = listener.accept().await {
+            let Ok(mut t) = acceptor.accept(s).await else {
+                continue;
+            };
+            match t.get_ref().1.handshake_kind() {
+                Some(rustls::HandshakeKind::Resumed) => r.fetch_add(1, SeqCst),
+                _ => f.fetch_add(1, SeqCst),
+            };
+            let mut head = Vec::new();
+            let mut b = [0u8; 1024];
+            while !head.ends_with(b"\r\n\r\n") {
+                match t.read(&mut b).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => head.extend_from_slice(&b[..n]),
+                }
+            }
+            let _ = t
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .await;
+            let _ = t.shutdown().await;
+        }
+    });
+    (addr, full, resumed)
+}
+
+#[tokio::test]
+async fn new_connections_resume_their_tls_session() {
+    let ca = Ca::new("ca");
+    let (endpoint, full, resumed) = closing_tls_endpoint(&ca).await;
+    let a = proxy_with(ProxyConfig {
+        workers: 1,
+        ..Default::default()
+    })
+    .await;
+    let l = client_proxy(&a, 1, endpoint, "http", &ca.pem, None).await;
+    let c = client();
+    for _ in 0..5 {
+        assert_eq!(get(&c, l, "/").await, (StatusCode::OK, "ok".to_string()));
+    }
+    // One full handshake; every later connection resumed the session it left.
+    assert_eq!(full.load(SeqCst), 1);
+    assert_eq!(resumed.load(SeqCst), 4);
+    a.shutdown().await;
+}
