@@ -35,6 +35,19 @@ pub(crate) fn pki_signing(s: SigningAlgorithm) -> Result<pki::SigningAlgorithm, 
     }
 }
 
+/// The signing algorithm berth's CAs sign with for a key of kind `k` (SHA-256, SHA-384
+/// for P-384); `None` for a kind berth does not serve.
+pub fn default_signing(k: KeyAlgorithm) -> Option<SigningAlgorithm> {
+    let s = pki_key(k).ok()?.default_signing();
+    Some(match s {
+        pki::SigningAlgorithm::Sha256WithEcdsa => SigningAlgorithm::Sha256WithEcdsa,
+        pki::SigningAlgorithm::Sha384WithEcdsa => SigningAlgorithm::Sha384WithEcdsa,
+        pki::SigningAlgorithm::Sha256WithRsa => SigningAlgorithm::Sha256WithRsa,
+        pki::SigningAlgorithm::Sha384WithRsa => SigningAlgorithm::Sha384WithRsa,
+        pki::SigningAlgorithm::Sha512WithRsa => SigningAlgorithm::Sha512WithRsa,
+    })
+}
+
 /// Checks that a key of kind `k` signs with `s` (berth: an EC key with its curve's
 /// hash, an RSA key with any RSA hash).
 pub(crate) fn check_pair(
@@ -72,6 +85,13 @@ mod tests {
         ];
         for (k, s, ok) in table {
             assert_eq!(check_pair(k, s).is_ok(), ok, "{k} {s}");
+        }
+        for k in KeyAlgorithm::ALL {
+            if let Some(s) = default_signing(*k) {
+                assert!(check_pair(*k, s).is_ok(), "{k} {s}");
+            } else {
+                assert!(pki_key(*k).is_err(), "{k}");
+            }
         }
     }
 }

@@ -58,6 +58,7 @@ mod validity;
 #[cfg(test)]
 mod tests;
 
+pub use algorithms::default_signing;
 pub use records::{
     Asn1Subject, CaConfiguration, CaRec, CaStatus, CaType, CertRec, CertificateAuthority,
     CustomAttribute, FailureReason, KeyAlgorithm, KeyStorageSecurityStandard, ResourceOwner,

@@ -85,11 +85,10 @@ impl Golden {
         use base64::Engine as _;
         use berth_awsproto::Api as _;
         let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
-        let signing = match key_algorithm {
-            "EC_prime256v1" => "SHA256WITHECDSA",
-            "EC_secp384r1" => "SHA384WITHECDSA",
-            _ => "SHA256WITHRSA",
-        };
+        let signing = berth_acmpca::KeyAlgorithm::parse(key_algorithm)
+            .and_then(berth_acmpca::default_signing)
+            .expect("a key berth's CAs make")
+            .as_str();
         let call = |op: &str, input: Value| self.pca.call(&self.ctx, op, input).unwrap();
         let mut create = json!({
             "CertificateAuthorityType": "ROOT",

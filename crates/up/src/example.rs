@@ -47,6 +47,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use base64::Engine as _;
+use berth_acmpca::KeyAlgorithm;
 use berth_agent::ServerClient;
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
@@ -109,44 +110,6 @@ pub struct InstanceNetwork {
     pub subnet: Option<String>,
 }
 
-/// A private CA's key algorithm, as AWS Private CA names it.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
-pub enum KeyAlgorithm {
-    #[default]
-    #[serde(rename = "EC_prime256v1")]
-    EcPrime256v1,
-    #[serde(rename = "EC_secp384r1")]
-    EcSecp384r1,
-    #[serde(rename = "RSA_2048")]
-    Rsa2048,
-    #[serde(rename = "RSA_3072")]
-    Rsa3072,
-    #[serde(rename = "RSA_4096")]
-    Rsa4096,
-}
-
-impl KeyAlgorithm {
-    /// Its name in the API.
-    pub fn name(self) -> &'static str {
-        match self {
-            KeyAlgorithm::EcPrime256v1 => "EC_prime256v1",
-            KeyAlgorithm::EcSecp384r1 => "EC_secp384r1",
-            KeyAlgorithm::Rsa2048 => "RSA_2048",
-            KeyAlgorithm::Rsa3072 => "RSA_3072",
-            KeyAlgorithm::Rsa4096 => "RSA_4096",
-        }
-    }
-
-    /// The signing algorithm the CA signs with.
-    pub fn signing_algorithm(self) -> &'static str {
-        match self {
-            KeyAlgorithm::EcPrime256v1 => "SHA256WITHECDSA",
-            KeyAlgorithm::EcSecp384r1 => "SHA384WITHECDSA",
-            _ => "SHA256WITHRSA",
-        }
-    }
-}
-
 /// A private CA an example makes before its steps.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -155,7 +118,8 @@ pub struct PrivateCa {
     pub placeholder: String,
     /// Its subject's common name.
     pub common_name: String,
-    #[serde(default)]
+    /// Its key (AWS Private CA's names; EC_prime256v1 by default).
+    #[serde(default = "p256")]
     pub key_algorithm: KeyAlgorithm,
     /// How long its certificate is valid.
     #[serde(default = "ten_years")]
@@ -164,6 +128,18 @@ pub struct PrivateCa {
 
 fn ten_years() -> u32 {
     3650
+}
+
+fn p256() -> KeyAlgorithm {
+    KeyAlgorithm::EcPrime256v1
+}
+
+impl PrivateCa {
+    /// The signing algorithm its certificate is signed with (the one berth's CAs sign
+    /// with for its key; `check_private_cas` refuses keys berth does not make).
+    fn signing_algorithm(&self) -> &'static str {
+        berth_acmpca::default_signing(self.key_algorithm).map_or("", |s| s.as_str())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -494,6 +470,12 @@ fn check_private_cas(cas: &[PrivateCa], steps: &[Step]) -> Result<(), String> {
         if ca.validity_days == 0 {
             return Err(format!("privateCas[{i}].validityDays: must be at least 1"));
         }
+        if berth_acmpca::default_signing(ca.key_algorithm).is_none() {
+            return Err(format!(
+                "privateCas[{i}].keyAlgorithm: berth makes EC_prime256v1, EC_secp384r1, RSA_2048, RSA_3072 or RSA_4096 keys, not {}",
+                ca.key_algorithm
+            ));
+        }
         if !steps.iter().any(|s| holds(&s.input, &ca.placeholder)) {
             return Err(format!(
                 "privateCas[{i}].placeholder: no step's input has the string {:?}",
@@ -551,8 +533,8 @@ async fn ensure_ca(client: &ServerClient, example: &str, ca: &PrivateCa) -> Resu
             &json!({
                 "CertificateAuthorityType": "ROOT",
                 "CertificateAuthorityConfiguration": {
-                    "KeyAlgorithm": ca.key_algorithm.name(),
-                    "SigningAlgorithm": ca.key_algorithm.signing_algorithm(),
+                    "KeyAlgorithm": ca.key_algorithm.as_str(),
+                    "SigningAlgorithm": ca.signing_algorithm(),
                     "Subject": {"CommonName": ca.common_name},
                 },
                 "Tags": [{"Key": EXAMPLE_TAG, "Value": tag}, {"Key": "Name", "Value": ca.common_name}],
@@ -629,7 +611,7 @@ async fn install_root_certificate(client: &ServerClient, ca: &PrivateCa, arn: &s
         json!({
             "CertificateAuthorityArn": arn,
             "Csr": b64(str_of(&csr, "Csr")),
-            "SigningAlgorithm": ca.key_algorithm.signing_algorithm(),
+            "SigningAlgorithm": ca.signing_algorithm(),
             "TemplateArn": ROOT_TEMPLATE,
             "Validity": {"Value": ca.validity_days, "Type": "DAYS"},
         }),
@@ -852,12 +834,16 @@ mod tests {
                 },
             ]
         );
+        assert_eq!(e.private_cas[1].signing_algorithm(), "SHA384WITHECDSA");
+        let rsa = |k| PrivateCa {
+            key_algorithm: k,
+            ..e.private_cas[0].clone()
+        };
         assert_eq!(
-            KeyAlgorithm::EcSecp384r1.signing_algorithm(),
-            "SHA384WITHECDSA"
+            rsa(KeyAlgorithm::Rsa4096).signing_algorithm(),
+            "SHA256WITHRSA"
         );
-        assert_eq!(KeyAlgorithm::Rsa4096.signing_algorithm(), "SHA256WITHRSA");
-        assert_eq!(KeyAlgorithm::Rsa2048.name(), "RSA_2048");
+        assert_eq!(KeyAlgorithm::Rsa2048.as_str(), "RSA_2048");
     }
 
     #[test]
