@@ -79,12 +79,10 @@ pub(crate) fn tls_failure(err: &ProxyError) -> Option<String> {
         if let Some(h) = e.downcast_ref::<HandshakeError>() {
             return Some(h.reason());
         }
-        if let Some(t) = tls_error_in(e) {
-            return Some(t.to_string());
-        }
         cur = e.source();
     }
-    Some(err.to_string())
+    // A failure after the handshake seemed done (an alert on the first read or write).
+    Some(tls_error_in(err).map_or_else(|| err.to_string(), ToString::to_string))
 }
 
 impl RequestLog {

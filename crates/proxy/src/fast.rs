@@ -329,7 +329,7 @@ impl Conn<'_> {
             RouteKind::Egress(up) => (http1(&up.client)?, None),
             // hyper's path refuses a connection without the client certificate the
             // listener now requires.
-            RouteKind::Ingress(app) if uncertified(app, &self.ctx) => return None,
+            RouteKind::Ingress(app) if app.refuses(&self.ctx) => return None,
             RouteKind::Ingress(app) => (http1(&app.client)?, Some(&**app)),
         };
         let xff = ingress.map(|_| self.ctx.peer_ip.as_bytes());
@@ -1018,16 +1018,6 @@ const PEEK: RespEdits = RespEdits {
 
 fn timeout(t: SocketAddr) -> ProxyError {
     ProxyError::new(Side::Upstream, ErrorKind::Timeout, false).with_target(t)
-}
-
-/// Whether the listener requires a client certificate the connection did not present
-/// (it was made before the listener required one).
-fn uncertified(app: &crate::state::IngressRoute, ctx: &ConnCtx) -> bool {
-    let required = app
-        .tls
-        .as_ref()
-        .is_some_and(|t| t.requires_client_certificate());
-    required && ctx.peer_identity.is_none()
 }
 
 /// The plain HTTP/1.1 pool the fast path sends with (TLS upstreams go to hyper's path).

@@ -63,8 +63,7 @@ fn certificate_now_required(route: &Route, in_flight: &InFlight) -> Option<Proxy
     let RouteKind::Ingress(app) = &route.kind else {
         return None;
     };
-    let required = app.tls.as_ref()?.requires_client_certificate();
-    (required && in_flight.ctx().peer_identity.is_none()).then(|| {
+    app.refuses(in_flight.ctx()).then(|| {
         ProxyError::new(Side::Downstream, ErrorKind::Tls, false)
             .with_source("a client certificate is required")
     })

@@ -15,6 +15,7 @@ use berth_telemetry::{AccessLogger, Dims, Direction, ListenerMetrics, Metrics, T
 use http::uri::Authority;
 
 use crate::client::{ClientKey, Clients};
+use crate::conn_ctx::ConnCtx;
 use crate::fasthash::FastMap;
 use crate::tls::{ClientTls, ServerTls, TlsConfigError};
 
@@ -72,6 +73,15 @@ pub(crate) struct IngressRoute {
     pub target: TargetMetrics,
     /// TLS terminated on the listener.
     pub tls: Option<Arc<ServerTls>>,
+}
+
+impl IngressRoute {
+    /// Whether the listener requires a client certificate the connection `ctx` did not
+    /// present (it was made before the listener required one): its requests are refused.
+    pub(crate) fn refuses(&self, ctx: &ConnCtx) -> bool {
+        let required = (self.tls.as_ref()).is_some_and(|t| t.requires_client_certificate());
+        required && ctx.peer_identity.is_none()
+    }
 }
 
 /// One upstream service: its endpoints, balancing, pool and settings.

@@ -59,18 +59,38 @@ pub(crate) async fn serve(
             return;
         }
     };
-    let idle = route.idle();
     let activity = Arc::new(Activity::new());
-    let mut down = Counted {
+    let down = Counted {
         stream: down,
         activity: Arc::clone(&activity),
         counters: Some((Arc::clone(&counters), metrics)),
     };
-    let mut up = Counted {
+    let up = Counted {
         stream: up,
         activity: Arc::clone(&activity),
         counters: None,
     };
+    log.termination = relay(down, up, &activity, route.idle(), peer).await;
+    if let Some(p) = pick {
+        p.success();
+    }
+    // What went to and came from the target is what came from and went to downstream.
+    route
+        .log
+        .metrics
+        .target_bytes(counters.received.load(Relaxed) + counters.sent.load(Relaxed));
+    drop(drain);
+}
+
+/// Copies both ways until both sides close or nothing moves for `idle`: why the proxy
+/// ended it, when it did.
+async fn relay(
+    mut down: Counted,
+    mut up: Counted,
+    activity: &Activity,
+    idle: Option<Duration>,
+    peer: SocketAddr,
+) -> Option<&'static str> {
     let copy = tokio::io::copy_bidirectional(&mut down, &mut up);
     tokio::pin!(copy);
     let far = Duration::from_secs(86_400);
@@ -81,31 +101,21 @@ pub(crate) async fn serve(
             r = &mut copy => {
                 if let Err(e) = r {
                     tracing::debug!(%peer, error = %e, "tcp: connection ended with an error");
-                    log.termination = Some("connection error");
+                    return Some("connection error");
                 }
-                break;
+                return None;
             }
             _ = &mut sleep, if idle.is_some() => {
                 let idle = idle.unwrap_or(far);
                 let last = activity.last();
                 if last.elapsed() >= idle {
                     tracing::debug!(%peer, "tcp: idle timeout");
-                    log.termination = Some("idle timeout");
-                    break;
+                    return Some("idle timeout");
                 }
                 sleep.as_mut().reset(last + idle);
             }
         }
     }
-    if let Some(p) = pick {
-        p.success();
-    }
-    // What went to and came from the target is what came from and went to downstream.
-    route
-        .log
-        .metrics
-        .target_bytes(counters.received.load(Relaxed) + counters.sent.load(Relaxed));
-    drop(drain);
 }
 
 /// Connects to one of `up`'s endpoints (TLS when it has it), trying others after

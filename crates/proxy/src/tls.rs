@@ -277,14 +277,7 @@ pub(crate) struct HandshakeError(pub io::Error);
 impl HandshakeError {
     /// The reason, short: the TLS alert or certificate error, or the socket error.
     pub(crate) fn reason(&self) -> String {
-        match self
-            .0
-            .get_ref()
-            .and_then(|e| e.downcast_ref::<rustls::Error>())
-        {
-            Some(e) => e.to_string(),
-            None => self.0.to_string(),
-        }
+        tls_error_in(&self.0).map_or_else(|| self.0.to_string(), ToString::to_string)
     }
 }
 
@@ -318,20 +311,25 @@ pub(crate) fn peer_identity(s: &Stream) -> Option<String> {
 }
 
 fn identity_of(der: &[u8]) -> Option<String> {
-    use x509_parser::extensions::GeneralName;
     let (_, cert) = x509_parser::parse_x509_certificate(der).ok()?;
-    let san = cert.subject_alternative_name().ok()??;
-    let names = &san.value.general_names;
-    let uri = names.iter().find_map(|n| match n {
-        GeneralName::URI(u) => Some(u.to_string()),
-        _ => None,
-    });
-    uri.or_else(|| {
-        names.iter().find_map(|n| match n {
-            GeneralName::DNSName(d) => Some(d.to_string()),
-            _ => None,
-        })
-    })
+    let (uris, dns_names) = names_of(&cert);
+    uris.into_iter().chain(dns_names).next()
+}
+
+/// A certificate's subject alternative names: its URIs and its DNS names.
+fn names_of(cert: &x509_parser::certificate::X509Certificate<'_>) -> (Vec<String>, Vec<String>) {
+    use x509_parser::extensions::GeneralName;
+    let (mut uris, mut dns) = (Vec::new(), Vec::new());
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for n in &san.value.general_names {
+            match n {
+                GeneralName::URI(u) => uris.push(u.to_string()),
+                GeneralName::DNSName(d) => dns.push(d.to_string()),
+                _ => {}
+            }
+        }
+    }
+    (uris, dns)
 }
 
 /// What a certificate says, for the admin endpoint.
@@ -346,23 +344,14 @@ pub(crate) struct Described {
 
 /// The first certificate of a PEM chain, described.
 pub(crate) fn describe(chain_pem: &str) -> Option<Described> {
-    use x509_parser::extensions::GeneralName;
     let der = CertificateDer::pem_slice_iter(chain_pem.as_bytes())
         .next()?
         .ok()?;
     let (_, cert) = x509_parser::parse_x509_certificate(&der).ok()?;
-    let dns_names = match cert.subject_alternative_name() {
-        Ok(Some(san)) => (san.value.general_names.iter())
-            .filter_map(|n| match n {
-                GeneralName::DNSName(d) => Some(d.to_string()),
-                _ => None,
-            })
-            .collect(),
-        _ => Vec::new(),
-    };
+    let (uris, dns_names) = names_of(&cert);
     let v = cert.validity();
     Some(Described {
-        identity: identity_of(&der),
+        identity: uris.into_iter().chain(dns_names.iter().cloned()).next(),
         dns_names,
         serial: cert.raw_serial_as_string(),
         not_before: v.not_before.timestamp(),

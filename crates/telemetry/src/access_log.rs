@@ -333,69 +333,72 @@ pub(crate) fn format_http(config: &AccessLog, rec: &HttpRecord, now: SystemTime)
             };
             json_line(&j)
         }
-        AccessLogFormat::Text => {
-            let mut s = String::with_capacity(256);
-            s.push('[');
-            s.push_str(&start);
-            s.push_str("] \"");
-            text(&mut s, Some(&rec.method));
-            s.push(' ');
-            text(&mut s, Some(path));
-            s.push(' ');
-            text(&mut s, Some(&rec.protocol));
-            let _ = write!(
-                s,
-                "\" {} ",
-                rec.response_code // Envoy logs 0 when no response was sent
-            );
-            text(&mut s, Some(flags));
-            let _ = write!(
-                s,
-                " {} {} {} ",
-                rec.bytes_received,
-                rec.bytes_sent,
-                millis(rec.duration)
-            );
-            match rec.upstream_service_time {
-                Some(d) => {
-                    let _ = write!(s, "{}", millis(d));
-                }
-                None => s.push('-'),
-            }
-            for v in [
-                rec.forwarded_for.as_deref(),
-                rec.user_agent.as_deref(),
-                rec.request_id.as_deref(),
-                rec.authority.as_deref(),
-            ] {
-                s.push_str(" \"");
-                text(&mut s, v);
-                s.push('"');
-            }
-            s.push_str(" \"");
-            addr(&mut s, rec.upstream_host);
-            s.push('"');
-            if h2 {
-                s.push(' ');
-                match rec.stream_id {
-                    Some(id) => {
-                        let _ = write!(s, "{id}");
-                    }
-                    None => s.push('-'),
-                }
-                s.push_str(" \"");
-                text(&mut s, rec.grpc_status.as_deref());
-                s.push('"');
-            }
-            tls_text(
-                &mut s,
-                rec.downstream_peer_identity.as_deref(),
-                rec.upstream_transport_failure_reason.as_deref(),
-            );
-            s.push('\n');
-            s
-        }
+        AccessLogFormat::Text => http_text(rec, &start, path, flags, h2),
     }
+}
+
+/// One HTTP line in the text format: Envoy's default format's fields, newline included.
+fn http_text(rec: &HttpRecord, start: &str, path: &str, flags: &str, h2: bool) -> String {
+    let mut s = String::with_capacity(256);
+    s.push('[');
+    s.push_str(start);
+    s.push_str("] \"");
+    text(&mut s, Some(&rec.method));
+    s.push(' ');
+    text(&mut s, Some(path));
+    s.push(' ');
+    text(&mut s, Some(&rec.protocol));
+    let _ = write!(
+        s,
+        "\" {} ",
+        rec.response_code // Envoy logs 0 when no response was sent
+    );
+    text(&mut s, Some(flags));
+    let _ = write!(
+        s,
+        " {} {} {} ",
+        rec.bytes_received,
+        rec.bytes_sent,
+        millis(rec.duration)
+    );
+    match rec.upstream_service_time {
+        Some(d) => {
+            let _ = write!(s, "{}", millis(d));
+        }
+        None => s.push('-'),
+    }
+    for v in [
+        rec.forwarded_for.as_deref(),
+        rec.user_agent.as_deref(),
+        rec.request_id.as_deref(),
+        rec.authority.as_deref(),
+    ] {
+        s.push_str(" \"");
+        text(&mut s, v);
+        s.push('"');
+    }
+    s.push_str(" \"");
+    addr(&mut s, rec.upstream_host);
+    s.push('"');
+    if h2 {
+        s.push(' ');
+        match rec.stream_id {
+            Some(id) => {
+                let _ = write!(s, "{id}");
+            }
+            None => s.push('-'),
+        }
+        s.push_str(" \"");
+        text(&mut s, rec.grpc_status.as_deref());
+        s.push('"');
+    }
+    tls_text(
+        &mut s,
+        rec.downstream_peer_identity.as_deref(),
+        rec.upstream_transport_failure_reason.as_deref(),
+    );
+    s.push('\n');
+    s
 }
 
 /// One TCP line, newline included.
