@@ -28,8 +28,6 @@ pub struct Held {
     pub authority_arn: String,
     /// The certificate and its key, as the proxy takes them.
     pub certified: CertifiedKey,
-    /// Valid until (Unix seconds).
-    pub not_after: i64,
     /// When to renew it (Unix seconds).
     pub rotate_at: i64,
 }
@@ -146,7 +144,6 @@ fn held(authority_arn: String, certified: CertifiedKey, issued: &IssuedCertifica
     Held {
         authority_arn,
         certified,
-        not_after: issued.not_after,
         rotate_at: issued.rotate_at,
     }
 }
@@ -202,7 +199,6 @@ mod tests {
                     certificate_chain: String::new(),
                     private_key: PrivateKeyPem(String::new()),
                 },
-                not_after: rotate_at + 100,
                 rotate_at,
             },
         );

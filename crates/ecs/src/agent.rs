@@ -230,7 +230,6 @@ fn namespace_view(
         .map(|(k, _)| k[base.len()..].to_string())
         .collect();
     owners.sort();
-    let mut configs = Vec::new();
     for owner in owners {
         let Some((c, n)) = service_ref(&owner) else {
             continue;
@@ -242,9 +241,8 @@ fn namespace_view(
             continue;
         };
         add_deployment(r, ctx, ns, primary, &mut out)?;
-        configs.extend(primary.service_connect_configuration.clone());
     }
-    out.trust = crate::tls::bundle(r, &configs);
+    out.trust = crate::tls::bundle(out.upstreams.values());
     Ok(out)
 }
 
@@ -345,18 +343,26 @@ fn endpoints(
 /// The namespace parts of views already built in one [`instance_view`], by namespace id.
 type NamespaceMemo = HashMap<String, NamespaceView>;
 
-/// What the proxy of a task must do, given the Service Connect configuration `sc` its
-/// deployment has (for a standalone task: the cluster's default namespace, as a
-/// client) and its task definition; `None` without Service Connect.
+/// The Service Connect configuration a task runs with: its deployment's (for a
+/// standalone task: the cluster's default namespace, as a client), with the task
+/// definition, and whether its service requires client certificates (`berth:mtls`).
+pub(crate) struct Deployed {
+    pub sc: ScConfiguration,
+    pub td: Option<TaskDefinition>,
+    pub requires_client_certificate: bool,
+}
+
+/// What the proxy of a task must do, given the Service Connect configuration it is
+/// `deployed` with; `None` without Service Connect.
 fn service_connect_view(
     r: &impl Read,
     ctx: &Context,
     cluster: &str,
     service_name: &str,
-    sc: &ScConfiguration,
-    td: Option<&TaskDefinition>,
+    deployed: &Deployed,
     memo: &mut NamespaceMemo,
 ) -> R<Option<ServiceConnectView>> {
+    let (sc, td) = (&deployed.sc, deployed.td.as_ref());
     if !sc.enabled {
         return Ok(None);
     }
@@ -375,9 +381,7 @@ fn service_connect_view(
             x
         }
     };
-    let mtls = sc.services.iter().flatten().any(|e| e.tls.is_some())
-        && r.get_json::<Service>(&service_key(ctx, cluster, service_name))?
-            .is_some_and(|s| crate::tls::requires_client_certificate(&s));
+    let mtls = deployed.requires_client_certificate;
     let mut ingress = Vec::new();
     for entry in sc.services.iter().flatten() {
         let Some((port, protocol)) = port_of(td, &entry.port_name) else {
@@ -426,18 +430,23 @@ pub(crate) fn deployment_sc(
     ctx: &Context,
     cluster: &str,
     t: &Task,
-) -> R<Option<(ScConfiguration, Option<TaskDefinition>)>> {
+) -> R<Option<Deployed>> {
     let (Some(name), Some(started_by)) = (t.service_name(), t.started_by.as_deref()) else {
         return Ok(None);
     };
     let Some(s) = r.get_json::<Service>(&service_key(ctx, cluster, name))? else {
         return Ok(None);
     };
+    let requires_client_certificate = crate::tls::requires_client_certificate(&s);
     let Some(dep) = s.deployments.into_iter().find(|d| d.id == started_by) else {
         return Ok(None);
     };
     let td = taskdef::resolve(r, ctx, &dep.task_definition)?;
-    Ok(dep.service_connect_configuration.map(|sc| (sc, td)))
+    Ok(dep.service_connect_configuration.map(|sc| Deployed {
+        sc,
+        td,
+        requires_client_certificate,
+    }))
 }
 
 /// What an instance's view reads once for all its tasks.
@@ -454,22 +463,27 @@ struct ViewContext<'a> {
 fn task_view(r: &impl Read, ctx: &Context, t: &Task, v: &mut ViewContext<'_>) -> R<TaskView> {
     let (cluster, default_ns) = (v.cluster, v.default_ns);
     let memo = &mut v.namespaces;
-    let td = taskdef::resolve(r, ctx, &t.task_definition_arn)?;
+    let mut td = taskdef::resolve(r, ctx, &t.task_definition_arn)?;
     let mut service_connect = None;
     if let Some(name) = t.service_name() {
-        if let Some((sc, dtd)) = deployment_sc(r, ctx, cluster, t)? {
-            service_connect = service_connect_view(r, ctx, cluster, name, &sc, dtd.as_ref(), memo)?;
+        if let Some(deployed) = deployment_sc(r, ctx, cluster, t)? {
+            service_connect = service_connect_view(r, ctx, cluster, name, &deployed, memo)?;
         }
     } else if let Some(ns) = default_ns {
         // berth extension: a standalone task (RunTask, StartTask) is a client of its
         // cluster's default namespace.
-        let client = ScConfiguration {
-            enabled: true,
-            namespace: Some(ns.to_string()),
-            services: None,
-            rest: Default::default(),
+        let client = Deployed {
+            sc: ScConfiguration {
+                enabled: true,
+                namespace: Some(ns.to_string()),
+                services: None,
+                rest: Default::default(),
+            },
+            td,
+            requires_client_certificate: false,
         };
-        service_connect = service_connect_view(r, ctx, cluster, "", &client, td.as_ref(), memo)?;
+        service_connect = service_connect_view(r, ctx, cluster, "", &client, memo)?;
+        td = client.td;
     }
     Ok(TaskView {
         task_arn: t.task_arn.clone(),

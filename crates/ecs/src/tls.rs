@@ -17,10 +17,10 @@
 //!   TLS presents its certificate; a service tagged [`MTLS_TAG`]` = required` refuses
 //!   clients without one.
 
-use std::collections::BTreeSet;
+use std::collections::BTreeMap;
 
 use berth_acmpca::{AuthorityInfo, CaStatus, IssueError, ServiceNames};
-use berth_agent_view::{CertificateRequest, IssuedCertificate};
+use berth_agent_view::{CertificateRequest, IssuedCertificate, UpstreamView};
 use berth_awsproto::{ApiError, Context};
 use berth_store::Read;
 
@@ -100,23 +100,15 @@ pub(crate) fn trust_of(r: &impl Read, arn: &str) -> Option<String> {
         .and_then(|i| i.chain_pem)
 }
 
-/// The CA certificates of every TLS entry of `configs`, once each, in order (PEM).
-pub(crate) fn bundle<'a>(
-    r: &impl Read,
-    configs: impl IntoIterator<Item = &'a ScConfiguration>,
-) -> Option<String> {
-    let arns: BTreeSet<&str> = configs
+/// The CA certificates of the namespace's TLS upstreams, once each, in the order of
+/// their ARNs (PEM): what a TLS service's proxy verifies client certificates against.
+pub(crate) fn bundle<'a>(upstreams: impl IntoIterator<Item = &'a UpstreamView>) -> Option<String> {
+    let by_arn: BTreeMap<&str, &str> = upstreams
         .into_iter()
-        .flat_map(|c| c.services.iter().flatten())
-        .filter_map(|e| e.tls.as_ref())
-        .map(|t| {
-            t.issuer_certificate_authority
-                .aws_pca_authority_arn
-                .as_str()
-        })
+        .filter_map(|u| u.tls.as_ref())
+        .filter_map(|t| Some((t.authority_arn.as_str(), t.trust.as_deref()?)))
         .collect();
-    let pems: Vec<String> = arns.into_iter().filter_map(|a| trust_of(r, a)).collect();
-    (!pems.is_empty()).then(|| pems.concat())
+    (!by_arn.is_empty()).then(|| by_arn.into_values().collect())
 }
 
 /// Whether `s` requires client certificates.
@@ -285,7 +277,7 @@ fn wanted(
         ))
     };
     let (service, sc) = match crate::agent::deployment_sc(r, ctx, cluster, &task)? {
-        Some((sc, _)) => (task.service_name().unwrap_or_default().to_string(), sc),
+        Some(d) => (task.service_name().unwrap_or_default().to_string(), d.sc),
         None => return Err(no_tls()),
     };
     let namespace = sc
