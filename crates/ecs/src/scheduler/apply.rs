@@ -110,9 +110,8 @@ fn carry_out(
                 if let Err(reason) = launch(w, ctx, cluster, &mut s, n, now)? {
                     let label = format!("(service {})", s.service_name);
                     let message = format!("{label} was unable to launch a task: {reason}");
-                    if s.events.first().map(|e| &e.message) != Some(&message) {
-                        push_event(&mut s, message, now);
-                    }
+                    let same = message.clone();
+                    push_event_once(&mut s, message, |m| m == same, now);
                     not_launched(&mut s, n);
                     retry_at = Some(now + LAUNCH_RETRY_SECS);
                     break;
@@ -176,8 +175,25 @@ fn launch(
     Ok(Ok(()))
 }
 
+/// Adds `message` unless it is already among the newest events of its kind
+/// (`same_kind`): a condition that lasts is told once, as ECS does, even when several
+/// tasks tell theirs in turn. True when it was added.
+pub(super) fn push_event_once(
+    s: &mut Service,
+    message: String,
+    same_kind: impl Fn(&str) -> bool,
+    now: f64,
+) -> bool {
+    let mut newest = s.events.iter().take_while(|e| same_kind(&e.message));
+    if newest.any(|e| e.message == message) {
+        return false;
+    }
+    push_event(s, message, now);
+    true
+}
+
 /// Adds an event to the service, newest first, keeping the latest [`MAX_EVENTS`].
-pub(super) fn push_event(s: &mut Service, message: String, now: f64) {
+fn push_event(s: &mut Service, message: String, now: f64) {
     let event = ServiceEvent {
         id: uuid_v4(),
         created_at: now,

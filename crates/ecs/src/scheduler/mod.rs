@@ -110,9 +110,7 @@ impl SchedulerState {
     }
 }
 
-/// Adds `message` to the events of the service `name`, unless it is already among the
-/// newest events of its kind (`same_kind`): a condition that lasts is told once, as ECS
-/// does, even when several tasks tell theirs in turn.
+/// Adds `message` to the events of the service `name` (see `apply::push_event_once`).
 pub(crate) fn service_event(
     ecs: &Ecs,
     ctx: &Context,
@@ -127,12 +125,9 @@ pub(crate) fn service_event(
         let Some(mut s) = w.get_json::<crate::records::Service>(&key)? else {
             return Ok(());
         };
-        let mut newest = s.events.iter().take_while(|e| same_kind(&e.message));
-        if newest.any(|e| e.message == message) {
-            return Ok(());
+        if apply::push_event_once(&mut s, message, same_kind, now) {
+            w.put_json(&key, &s)?;
         }
-        apply::push_event(&mut s, message, now);
-        w.put_json(&key, &s)?;
         Ok::<_, ApiError>(())
     })?;
     Ok(())
