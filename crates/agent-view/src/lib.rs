@@ -56,6 +56,27 @@ pub const INSTANCE_SUBNET_ATTRIBUTE: &str = "berth.subnet";
 /// cluster and the container instance as on the push stream).
 pub const AGENT_CERTIFICATE_PATH: &str = "/berth/agent/v1/certificate";
 
+/// Where a host joins a cluster (`POST`, `Authorization: Bearer <join token>`,
+/// [`JoinAnswer`] out): the answer is the agent's own access key, which signs (SigV4)
+/// everything it sends after.
+pub const AGENT_JOIN_PATH: &str = "/berth/agent/v1/join";
+
+/// An agent's credential, given once when it joins.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JoinAnswer {
+    /// The access key id.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The account of the cluster.
+    pub account: String,
+    /// The region of the cluster.
+    pub region: String,
+    /// The cluster's name.
+    pub cluster: String,
+}
+
 /// One container instance's view.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]

@@ -12,7 +12,10 @@ use hyper_util::rt::TokioIo;
 use serde_json::Value;
 use tokio::net::{TcpStream, UnixStream};
 
-use berth_agent_view::{CertificateRequest, IssuedCertificate, AGENT_CERTIFICATE_PATH};
+use berth_agent_view::{
+    CertificateRequest, IssuedCertificate, JoinAnswer, AGENT_CERTIFICATE_PATH, AGENT_JOIN_PATH,
+};
+pub use berth_sigv4::Credentials;
 
 use crate::error::{Error, Result};
 
@@ -24,77 +27,106 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 pub struct ServerClient {
     /// `host:port`.
     authority: String,
-    /// The SigV4-shaped `Authorization` header that names account and region.
-    authorization: String,
+    /// What requests are signed with (SigV4), and for which region.
+    credentials: Credentials,
+    region: String,
 }
 
 impl ServerClient {
-    /// A client of the server at `url` (`http://host:port`) acting for `account` in
-    /// `region`.
-    pub fn new(url: &str, account: &str, region: &str) -> Result<ServerClient> {
-        let authority = url
-            .strip_prefix("http://")
-            .ok_or_else(|| Error::Config(format!("server URL '{url}' must start with http://")))?
-            .trim_end_matches('/')
-            .to_string();
-        if authority.is_empty() || authority.contains('/') {
-            return Err(Error::Config(format!(
-                "server URL '{url}' must be http://host:port"
-            )));
-        }
+    /// A client of the server at `url` (`http://host:port`) signing with `credentials`
+    /// for `region`.
+    pub fn new(url: &str, credentials: Credentials, region: &str) -> Result<ServerClient> {
+        let authority = authority_of(url)?;
         Ok(ServerClient {
             authority,
-            authorization: format!(
-                "AWS4-HMAC-SHA256 Credential={account}/20260101/{region}/ecs/aws4_request, SignedHeaders=host, Signature=0"
-            ),
+            credentials,
+            region: region.to_string(),
         })
     }
 
+    /// Joins the cluster a join token names: the agent's own credential.
+    pub async fn join(url: &str, token: &str) -> Result<JoinAnswer> {
+        let authority = authority_of(url)?;
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(AGENT_JOIN_PATH)
+            .header(http::header::HOST, &authority)
+            .header(http::header::AUTHORIZATION, format!("Bearer {}", token.trim()))
+            .body(Full::new(Bytes::new()))
+            .expect("a valid request");
+        let fut = async { json_answer(send(&authority, req).await?).await };
+        let v = tokio::time::timeout(CALL_TIMEOUT, fut)
+            .await
+            .map_err(|_| Error::Server("joining timed out".into()))??;
+        serde_json::from_value(v).map_err(|e| Error::Server(format!("join answer: {e}")))
+    }
+
+    /// Adds the SigV4 headers to a request whose headers and body are final.
+    fn signed(
+        &self,
+        mut req: Request<Full<Bytes>>,
+        body: &[u8],
+        service: &str,
+    ) -> Request<Full<Bytes>> {
+        let query = req.uri().query().unwrap_or("").to_string();
+        let path = req.uri().path().to_string();
+        let method = req.method().as_str().to_string();
+        let parts = berth_sigv4::Request {
+            method: &method,
+            path: &path,
+            query: &query,
+            headers: req.headers(),
+            body,
+        };
+        let added = berth_sigv4::sign(
+            &parts,
+            &self.credentials,
+            &self.region,
+            service,
+            std::time::SystemTime::now(),
+        );
+        for (name, value) in added {
+            if let Ok(v) = http::HeaderValue::from_str(&value) {
+                req.headers_mut().insert(name, v);
+            }
+        }
+        req
+    }
+
     async fn send(&self, req: Request<Full<Bytes>>) -> Result<http::Response<Incoming>> {
-        let stream = TcpStream::connect(&self.authority)
-            .await
-            .map_err(|e| Error::Server(format!("connect {}: {e}", self.authority)))?;
-        let _ = stream.set_nodelay(true);
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
-            .await
-            .map_err(|e| Error::Server(format!("handshake: {e}")))?;
-        tokio::spawn(async move {
-            let _ = conn.await;
-        });
-        sender
-            .send_request(req)
-            .await
-            .map_err(|e| Error::Server(format!("request: {e}")))
+        send(&self.authority, req).await
     }
 
     /// Calls an ECS operation; an API error comes back as [`Error::Api`].
     pub async fn ecs(&self, op: &str, input: &Value) -> Result<Value> {
-        self.call("AmazonEC2ContainerServiceV20141113", op, input)
+        self.call("AmazonEC2ContainerServiceV20141113", "ecs", op, input)
             .await
     }
 
     /// Calls a Cloud Map operation (JSON 1.1); an API error comes back as [`Error::Api`].
     pub async fn servicediscovery(&self, op: &str, input: &Value) -> Result<Value> {
-        self.call("Route53AutoNaming_v20170314", op, input).await
+        self.call("Route53AutoNaming_v20170314", "servicediscovery", op, input)
+            .await
     }
 
     /// Calls an AWS Private CA operation (JSON 1.1); an API error comes back as
     /// [`Error::Api`].
     pub async fn acmpca(&self, op: &str, input: &Value) -> Result<Value> {
-        self.call("ACMPrivateCA", op, input).await
+        self.call("ACMPrivateCA", "acm-pca", op, input).await
     }
 
     /// Calls `target.op` with AWS JSON 1.1.
-    async fn call(&self, target: &str, op: &str, input: &Value) -> Result<Value> {
+    async fn call(&self, target: &str, service: &str, op: &str, input: &Value) -> Result<Value> {
+        let body = input.to_string().into_bytes();
         let req = Request::builder()
             .method(Method::POST)
             .uri("/")
             .header(http::header::HOST, &self.authority)
             .header("content-type", "application/x-amz-json-1.1")
             .header("x-amz-target", format!("{target}.{op}"))
-            .header(http::header::AUTHORIZATION, &self.authorization)
-            .body(Full::new(Bytes::from(input.to_string())))
+            .body(Full::new(Bytes::from(body.clone())))
             .expect("a valid request");
+        let req = self.signed(req, &body, service);
         let fut = async { json_answer(self.send(req).await?).await };
         tokio::time::timeout(CALL_TIMEOUT, fut)
             .await
@@ -118,9 +150,9 @@ impl ServerClient {
             .uri(uri)
             .header(http::header::HOST, &self.authority)
             .header("content-type", "application/json")
-            .header(http::header::AUTHORIZATION, &self.authorization)
-            .body(Full::new(Bytes::from(body)))
+            .body(Full::new(Bytes::from(body.clone())))
             .expect("a valid request");
+        let req = self.signed(req, &body, "ecs");
         let fut = async { json_answer(self.send(req).await?).await };
         let v = tokio::time::timeout(CALL_TIMEOUT, fut)
             .await
@@ -138,9 +170,9 @@ impl ServerClient {
             .method(Method::GET)
             .uri(uri)
             .header(http::header::HOST, &self.authority)
-            .header(http::header::AUTHORIZATION, &self.authorization)
             .body(Full::new(Bytes::new()))
             .expect("a valid request");
+        let req = self.signed(req, b"", "ecs");
         let resp = tokio::time::timeout(CALL_TIMEOUT, self.send(req))
             .await
             .map_err(|_| Error::Server("opening the push stream timed out".into()))??;
@@ -158,6 +190,38 @@ impl ServerClient {
         }
         Ok(resp.into_body())
     }
+}
+
+/// `host:port` of an `http://host:port` URL.
+fn authority_of(url: &str) -> Result<String> {
+    let authority = url
+        .strip_prefix("http://")
+        .ok_or_else(|| Error::Config(format!("server URL '{url}' must start with http://")))?
+        .trim_end_matches('/')
+        .to_string();
+    if authority.is_empty() || authority.contains('/') {
+        return Err(Error::Config(format!(
+            "server URL '{url}' must be http://host:port"
+        )));
+    }
+    Ok(authority)
+}
+
+async fn send(authority: &str, req: Request<Full<Bytes>>) -> Result<http::Response<Incoming>> {
+    let stream = TcpStream::connect(authority)
+        .await
+        .map_err(|e| Error::Server(format!("connect {authority}: {e}")))?;
+    let _ = stream.set_nodelay(true);
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| Error::Server(format!("handshake: {e}")))?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    sender
+        .send_request(req)
+        .await
+        .map_err(|e| Error::Server(format!("request: {e}")))
 }
 
 /// A JSON answer: its document, or the API error it carries.

@@ -23,6 +23,7 @@ pub mod certs;
 pub mod cleanup;
 pub mod client;
 mod error;
+mod identity;
 mod nsexec;
 pub mod secgroups;
 pub mod task;
@@ -59,6 +60,9 @@ pub struct AgentConfig {
     /// The account and region the cluster is in.
     pub account: String,
     pub region: String,
+    /// A join token (`berth token create`), needed until the agent has joined (its
+    /// credential is then kept in the state directory).
+    pub token: Option<String>,
     /// The agent's files (see the crate docs).
     pub state_dir: PathBuf,
     /// The task bridge.
@@ -213,7 +217,8 @@ pub async fn run<R: Runtime>(
 ) -> Result<()> {
     std::fs::create_dir_all(&config.state_dir)
         .map_err(|e| Error::io(format!("create {}", config.state_dir.display()), e))?;
-    let client = ServerClient::new(&config.server, &config.account, &config.region)?;
+    let credentials = identity::credentials(&config).await?;
+    let client = ServerClient::new(&config.server, credentials, &config.region)?;
     tokio::pin!(shutdown);
     let bridge = Bridge::ensure(&config.bridge).await?;
     cleanup::cleanup(&runtime, &bridge, &config.state_dir).await?;

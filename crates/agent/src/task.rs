@@ -848,7 +848,15 @@ mod tests {
 
     fn reporter(proxy_name: Option<&str>) -> Reporter {
         Reporter {
-            client: ServerClient::new("http://127.0.0.1:9", "123456789012", "us-east-1").unwrap(),
+            client: ServerClient::new(
+                "http://127.0.0.1:9",
+                crate::client::Credentials {
+                    access_key_id: "123456789012".into(),
+                    secret_access_key: "test".into(),
+                },
+                "us-east-1",
+            )
+            .unwrap(),
             cluster: "c".into(),
             arn: "arn:aws:ecs:us-east-1:123456789012:task/c/t".into(),
             eni: Some("eni".into()),

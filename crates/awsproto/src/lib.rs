@@ -39,48 +39,59 @@ pub const DEFAULT_ACCOUNT: &str = "123456789012";
 /// The region used when the request carries no credential scope.
 pub const DEFAULT_REGION: &str = "us-east-1";
 
-/// Who is calling and where: the account and region every resource is scoped to.
+/// Who is calling and where: the account and region every resource is scoped to, and
+/// which of the account's principals signed the request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Context {
     /// The 12-digit account id.
     pub account: String,
     /// The region, from the SigV4 credential scope.
     pub region: String,
+    /// Who signed: the account's root user or one of its berth agents.
+    pub caller: Caller,
+}
+
+/// The principal a verified request was signed by.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Caller {
+    /// The account's root user: every operation of the account.
+    #[default]
+    Root,
+    /// A berth agent that joined one cluster: only the operations its service marks as
+    /// agents' ([`Api::agent_operation`]), for its own container instance.
+    Agent {
+        /// The agent's access key id (what ties it to its container instance).
+        access_key_id: String,
+        /// The cluster it joined (a name).
+        cluster: String,
+    },
 }
 
 impl Default for Context {
     fn default() -> Self {
-        Context {
-            account: DEFAULT_ACCOUNT.to_string(),
-            region: DEFAULT_REGION.to_string(),
-        }
+        Context::new(DEFAULT_ACCOUNT, DEFAULT_REGION)
     }
 }
 
 impl Context {
-    /// Reads the account and region from a SigV4 `Authorization` header value:
-    /// `AWS4-HMAC-SHA256 Credential=AKID/20240101/us-west-2/ecs/aws4_request, ...`.
-    /// Any signature is accepted; the account is the access key id when it is 12
-    /// digits, else [`DEFAULT_ACCOUNT`].
-    pub fn from_authorization(header: Option<&str>) -> Context {
-        let mut ctx = Context::default();
-        let Some(header) = header else { return ctx };
-        let Some(cred) = header
-            .split([' ', ','])
-            .find_map(|part| part.trim().strip_prefix("Credential="))
-        else {
-            return ctx;
-        };
-        let mut parts = cred.split('/');
-        let key_id = parts.next().unwrap_or_default();
-        if key_id.len() == 12 && key_id.bytes().all(|b| b.is_ascii_digit()) {
-            ctx.account = key_id.to_string();
+    /// The root user of `account` in `region`.
+    pub fn new(account: &str, region: &str) -> Context {
+        Context {
+            account: account.to_string(),
+            region: region.to_string(),
+            caller: Caller::Root,
         }
-        let _date = parts.next();
-        if let Some(region) = parts.next().filter(|r| valid_region(r)) {
-            ctx.region = region.to_string();
+    }
+
+    /// The agent's identity, if an agent signed.
+    pub fn agent(&self) -> Option<(&str, &str)> {
+        match &self.caller {
+            Caller::Agent {
+                access_key_id,
+                cluster,
+            } => Some((access_key_id, cluster)),
+            Caller::Root => None,
         }
-        ctx
     }
 
     /// The service name of a SigV4 `Authorization` header's credential scope
@@ -101,7 +112,8 @@ impl Context {
     }
 }
 
-fn valid_region(r: &str) -> bool {
+/// A region name's shape: lowercase letters, digits and hyphens.
+pub fn valid_region(r: &str) -> bool {
     !r.is_empty()
         && r.len() <= 32
         && r.bytes()
@@ -202,6 +214,12 @@ pub trait Api: Send + Sync {
     /// the service does not have is [`ApiError::unknown_operation`].
     fn invoke(&self, ctx: &Context, op: &str, input: Input) -> Result<Value, ApiError>;
 
+    /// Whether `op` is one berth's agents call (and so the only kind they may call);
+    /// such operations check that an agent acts only for its own container instance.
+    fn agent_operation(&self, _op: &str) -> bool {
+        false
+    }
+
     /// Runs operation `op` on a JSON input, as JSON and CBOR clients send it (tests and
     /// in-process callers).
     fn call(&self, ctx: &Context, op: &str, input: Value) -> Result<Value, ApiError> {
@@ -300,26 +318,16 @@ mod tests {
     use super::*;
 
     #[test]
-    fn context_from_sigv4_header() {
-        let h = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20221129/ap-northeast-1/ecs/aws4_request, SignedHeaders=host;x-amz-date, Signature=abc";
-        let c = Context::from_authorization(Some(h));
-        assert_eq!(c.account, DEFAULT_ACCOUNT);
-        assert_eq!(c.region, "ap-northeast-1");
-        let h = "AWS4-HMAC-SHA256 Credential=111122223333/20221129/us-west-2/servicediscovery/aws4_request, SignedHeaders=host, Signature=abc";
-        let c = Context::from_authorization(Some(h));
-        assert_eq!(c.account, "111122223333");
-        assert_eq!(c.region, "us-west-2");
-        assert_eq!(Context::from_authorization(None), Context::default());
-        assert_eq!(Context::signing_name(Some(h)), Some("servicediscovery"));
-        assert_eq!(
-            Context::signing_name(Some("AWS4-HMAC-SHA256 Credential=AK/2022")),
-            None
-        );
-        assert_eq!(Context::signing_name(None), None);
+    fn context_arns_and_callers() {
+        let c = Context::new("111122223333", "us-west-2");
+        assert_eq!(c.caller, Caller::Root);
+        assert_eq!(c.agent(), None);
         assert_eq!(
             c.arn("ecs", "cluster/x"),
             "arn:aws:ecs:us-west-2:111122223333:cluster/x"
         );
+        assert!(valid_region("ap-northeast-1"));
+        assert!(!valid_region("Bad Region"));
     }
 
     #[test]

@@ -32,6 +32,13 @@ pub struct AgentArgs {
     /// The account of the cluster (12 digits).
     #[arg(long, default_value = "123456789012")]
     pub account: String,
+    /// A join token (`berth token create` on the server's host), needed the first time:
+    /// the agent then keeps its own credential in its state directory.
+    #[arg(long, env = "BERTH_JOIN_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+    /// A file holding the join token (instead of --token).
+    #[arg(long, conflicts_with = "token")]
+    pub token_file: Option<PathBuf>,
     /// The agent's files: instance identity, task logs, proxy sockets.
     #[arg(long, env = "BERTH_AGENT_DIR", default_value = "berth-data/agent")]
     pub state_dir: PathBuf,
@@ -105,6 +112,7 @@ pub fn host_config(h: &HostArgs, secrets: &Path) -> anyhow::Result<berth_agent::
         cluster: String::new(),
         account: String::new(),
         region: String::new(),
+        token: None,
         bridge: BridgeConfig {
             name: h.bridge.clone(),
             subnet: parse_subnet(&h.subnet)?,
@@ -129,8 +137,18 @@ pub fn host_config(h: &HostArgs, secrets: &Path) -> anyhow::Result<berth_agent::
 /// The agent's configuration from its flags.
 pub fn agent_config(a: &AgentArgs) -> anyhow::Result<berth_agent::AgentConfig> {
     let state_dir = std::path::absolute(&a.state_dir).context("the state directory")?;
+    let token = match &a.token_file {
+        Some(p) => Some(
+            std::fs::read_to_string(p)
+                .with_context(|| format!("--token-file {}", p.display()))?
+                .trim()
+                .to_string(),
+        ),
+        None => a.token.clone(),
+    };
     Ok(berth_agent::AgentConfig {
         server: a.server.clone(),
+        token,
         cluster: a.cluster.rsplit('/').next().unwrap_or_default().to_string(),
         account: a.account.clone(),
         region: a.region.clone(),

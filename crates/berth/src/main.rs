@@ -7,6 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 mod agent_cmd;
+mod auth_args;
 mod demo_cmd;
 mod image_cmd;
 mod status_cmd;
@@ -50,6 +51,19 @@ enum Command {
         networks: Vec<PathBuf>,
         #[command(flatten)]
         tls: tls_args::TlsArgs,
+        #[command(flatten)]
+        auth: auth_args::AuthArgs,
+    },
+    /// Manage the access keys the API checks signatures against (a data directory's
+    /// credential store; works with or without a running server).
+    Credentials {
+        #[command(subcommand)]
+        command: auth_args::CredentialsCommand,
+    },
+    /// Manage the join tokens agents join a cluster with.
+    Token {
+        #[command(subcommand)]
+        command: auth_args::TokenCommand,
     },
     /// Join a berth server as a container instance and run the tasks placed on it, with a
     /// berth proxy beside each (needs root: task namespaces, veths, a bridge).
@@ -87,6 +101,9 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Status(_) => tokio::runtime::Builder::new_current_thread(),
         Command::Logs(a) => return agent_cmd::logs(a.clone()),
+        Command::Credentials { .. } | Command::Token { .. } => {
+            tokio::runtime::Builder::new_current_thread()
+        }
     };
     let rt = rt
         .enable_all()
@@ -99,13 +116,17 @@ fn main() -> anyhow::Result<()> {
             max_body_bytes,
             networks,
             tls,
+            auth,
         } => rt.block_on(server(berth_server::ServerConfig {
             listen,
             data_dir,
             max_body_bytes,
             network_files: networks,
             tls: tls.settings()?,
+            auth: auth.mode(&listen),
         })),
+        Command::Credentials { command } => auth_args::credentials(command),
+        Command::Token { command } => auth_args::token(command),
         Command::Pause => rt.block_on(pause()),
         Command::Image { command } => rt.block_on(image_cmd::run(command)),
         Command::Demo(a) => rt.block_on(demo_cmd::run(a)),
@@ -119,15 +140,24 @@ fn main() -> anyhow::Result<()> {
 
 async fn server(config: berth_server::ServerConfig) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
+    let test_keys = config.auth == berth_server::AuthMode::VerifiedWithTestKeys;
     let running = berth_server::start(config)
         .await
         .context("starting the berth server")?;
     println!("berth server listening on http://{}", running.addr);
     println!("data directory: {}", data_dir.display());
-    println!(
-        "try: AWS_ACCESS_KEY_ID=x AWS_SECRET_ACCESS_KEY=x AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url http://{} ecs list-clusters",
-        running.addr
-    );
+    if test_keys {
+        println!("accepting the test credential (loopback only; --no-test-keys refuses it)");
+        println!(
+            "try: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url http://{} ecs list-clusters",
+            running.addr
+        );
+    } else {
+        println!(
+            "callers need an access key: berth credentials create --account <12 digits> --data-dir {}",
+            data_dir.display()
+        );
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     tokio::select! {

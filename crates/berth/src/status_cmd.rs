@@ -15,9 +15,15 @@ pub struct StatusArgs {
         default_value = "http://127.0.0.1:4566"
     )]
     pub endpoint: String,
-    /// The account to show.
+    /// The account to show with the test credential (with keys of your own, theirs).
     #[arg(long, default_value = "123456789012")]
     pub account: String,
+    /// The access key id to sign with (default: the test credential).
+    #[arg(long, env = "AWS_ACCESS_KEY_ID", hide_env_values = true)]
+    pub access_key_id: Option<String>,
+    /// The secret access key to sign with.
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
+    pub secret_access_key: Option<String>,
     /// The region to show.
     #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
     pub region: String,
@@ -31,7 +37,19 @@ pub struct StatusArgs {
 
 /// Prints the status table (traffic over one interval), or refreshes it.
 pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
-    let client = berth_agent::ServerClient::new(&a.endpoint, &a.account, &a.region)?;
+    let credentials = match (&a.access_key_id, &a.secret_access_key) {
+        (Some(id), Some(secret)) if id != berth_credentials::TEST_ACCESS_KEY_ID => {
+            berth_agent::client::Credentials {
+                access_key_id: id.clone(),
+                secret_access_key: secret.clone(),
+            }
+        }
+        _ => berth_agent::client::Credentials {
+            access_key_id: a.account.clone(),
+            secret_access_key: berth_credentials::TEST_SECRET_ACCESS_KEY.to_string(),
+        },
+    };
+    let client = berth_agent::ServerClient::new(&a.endpoint, credentials, &a.region)?;
     let interval = Duration::from_secs_f64(a.interval.clamp(0.2, 3600.0));
     let look = || async {
         berth_status::gather(&client, Path::new(berth_agent::task::PROXY_SOCKET_DIR))

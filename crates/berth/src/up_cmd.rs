@@ -58,6 +58,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub tls: crate::tls_args::TlsArgs,
     #[command(flatten)]
+    pub auth: crate::auth_args::AuthArgs,
+    #[command(flatten)]
     pub host: HostArgs,
 }
 
@@ -126,7 +128,13 @@ fn print_started(header: &str, addr: SocketAddr, data_dir: &Path, runtime: &str,
     println!("  API (ECS, Cloud Map): http://{addr}");
     println!("  data directory:       {}", data_dir.display());
     println!("  runtime:              {runtime}");
-    println!("  aws CLI:              export AWS_ENDPOINT_URL=http://{addr} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={region}");
+    if addr.ip().is_loopback() {
+        println!("  aws CLI:              export AWS_ENDPOINT_URL=http://{addr} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={region}");
+        println!("                        (the test credential: accepted on loopback only, --no-test-keys refuses it)");
+    } else {
+        println!("  aws CLI:              export AWS_ENDPOINT_URL=http://{addr} AWS_DEFAULT_REGION={region}");
+        println!("                        and an access key: berth credentials create --account <12 digits> --data-dir {}", data_dir.display());
+    }
     println!("  look:                 berth status --endpoint http://{addr}   (berth logs TASK for a task's output)");
 }
 
@@ -150,6 +158,7 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
             listen: a.listen,
             data_dir: data_dir.clone(),
             tls: a.tls.settings()?,
+            auth: a.auth.mode(&a.listen),
             ..Default::default()
         },
         agent: host_config(&a.host, &secrets)?,

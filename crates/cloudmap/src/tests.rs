@@ -1412,6 +1412,7 @@ fn accounts_and_regions_are_isolated() {
     let other = Context {
         account: "111122223333".into(),
         region: "us-west-2".into(),
+        caller: Default::default(),
     };
     let e =
         t.cm.call(&other, "GetNamespace", json!({"Id": ns}))

@@ -239,6 +239,7 @@ impl NetworkImport {
                 .region
                 .clone()
                 .unwrap_or_else(|| DEFAULT_REGION.to_string()),
+            caller: Default::default(),
         }
     }
 }

@@ -73,6 +73,7 @@ pub fn roots(r: &impl Read) -> R<Vec<Context>> {
         let ctx = Context {
             account: account.to_string(),
             region: region.to_string(),
+            caller: Default::default(),
         };
         // The first key after every key of this root.
         after = Some(format!("{}\u{10FFFF}", root(&ctx)));

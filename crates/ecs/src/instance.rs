@@ -199,6 +199,7 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             }
             None => (random_string(32, HEX), None),
         };
+        crate::confine::claim(w, ctx, &cluster, &id, prev.is_some())?;
         let ec2_id = doc["instanceId"]
             .as_str()
             .map(str::to_string)

@@ -29,6 +29,7 @@ use serde_json::Value;
 pub mod agent;
 mod cluster;
 mod common;
+pub mod confine;
 mod instance;
 mod network;
 pub mod records;
@@ -142,5 +143,9 @@ impl Api for Ecs {
             "ListTagsForResource" => tags::list(self, ctx, input),
             _ => Err(ApiError::unknown_operation(op)),
         }
+    }
+
+    fn agent_operation(&self, op: &str) -> bool {
+        confine::AGENT_OPERATIONS.contains(&op)
     }
 }

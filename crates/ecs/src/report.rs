@@ -235,6 +235,7 @@ pub fn submit_task(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     ecs.store.write(|w| {
         active_cluster(w, ctx, &cluster)?;
         let mut task = load_task(w, ctx, &cluster, i.task.as_deref())?;
+        crate::confine::check_task(w, ctx, &cluster, &task)?;
         if let Some(t) = i.pull_started_at {
             task.rest.insert("pullStartedAt".into(), json!(t));
         }
@@ -281,6 +282,7 @@ pub fn submit_container(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
     ecs.store.write(|w| {
         active_cluster(w, ctx, &cluster)?;
         let mut task = load_task(w, ctx, &cluster, i.task.as_deref())?;
+        crate::confine::check_task(w, ctx, &cluster, &task)?;
         apply_container(&mut task, &change, "container")?;
         task.version += 1;
         taskstore::put(w, ctx, &cluster, &task)?;

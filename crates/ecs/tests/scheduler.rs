@@ -14,6 +14,7 @@ fn ctx() -> Context {
     Context {
         account: "123456789012".into(),
         region: "us-west-2".into(),
+        caller: Default::default(),
     }
 }
 

@@ -25,12 +25,15 @@ use hyper::body::Body;
 use serde_json::Value;
 use tracing::{debug, warn};
 
+use crate::auth::{auth_error, signing_name, AuthMode, Authenticator};
 use crate::registry::Registry;
 
-/// The services and the limits of the API.
+/// The services and the limits of the API, and who may call it.
 pub(crate) struct Front {
     registry: Registry,
     max_body: usize,
+    auth: Authenticator,
+    mode: AuthMode,
 }
 
 /// A request the front could not take to an operation: the error, and how to say it.
@@ -61,6 +64,7 @@ struct Call {
     wire: Wire,
     op: String,
     input: Input,
+    ctx: Context,
 }
 
 /// The protocol a request speaks, by its path and headers.
@@ -77,8 +81,81 @@ const MISSING_TARGET: &str = "missing X-Amz-Target header (expected e.g. \
 const JSON_ANSWER: Wire = Wire::Json(JsonVersion::V1_1);
 
 impl Front {
-    pub(crate) fn new(registry: Registry, max_body: usize) -> Front {
-        Front { registry, max_body }
+    pub(crate) fn new(registry: Registry, max_body: usize, auth: Authenticator, mode: AuthMode) -> Front {
+        Front {
+            registry,
+            max_body,
+            auth,
+            mode,
+        }
+    }
+
+    /// The caller of a request whose body was read, signed for `service`.
+    fn authenticate(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        wire: Wire,
+        service: &'static Service,
+    ) -> Result<Context, Refusal> {
+        let req = berth_sigv4::Request {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+            body,
+        };
+        self.auth
+            .authenticate(&req, service.signing_name, std::time::SystemTime::now())
+            .map_err(|e| {
+                debug!(error = %e, "signature refused");
+                Refusal::by(wire, Some(service), auth_error(wire, &e))
+            })
+    }
+
+    /// The caller of a request outside the AWS protocols (the agents' endpoints), signed
+    /// for `signing_name`; refusals as AWS JSON.
+    pub(crate) fn authenticate_raw(
+        &self,
+        parts: &Parts,
+        body: &[u8],
+        signing_name: &str,
+    ) -> Result<Context, ApiError> {
+        let req = berth_sigv4::Request {
+            method: parts.method.as_str(),
+            path: parts.uri.path(),
+            query: parts.uri.query().unwrap_or(""),
+            headers: &parts.headers,
+            body,
+        };
+        self.auth
+            .authenticate(&req, signing_name, std::time::SystemTime::now())
+            .map_err(|e| auth_error(JSON_ANSWER, &e))
+    }
+
+    /// Agents call the agents' operations, and only those.
+    fn check_caller(&self, call: &Call) -> Result<(), Refusal> {
+        let agents_op = call.api.agent_operation(&call.op);
+        let service = call.api.service();
+        let refuse = |message: String| {
+            let code = match call.wire {
+                Wire::Query(_) => "AccessDenied",
+                _ => "AccessDeniedException",
+            };
+            warn!(op = %call.op, caller = ?call.ctx.caller, "refused: {message}");
+            Refusal::by(call.wire, Some(service), ApiError::new(403, code, message))
+        };
+        match call.ctx.agent() {
+            Some((key, _)) if !agents_op => Err(refuse(format!(
+                "agent {key} is not allowed to perform {}:{}: agents' credentials serve the agents' operations only",
+                service.signing_name, call.op
+            ))),
+            None if agents_op && self.mode != AuthMode::Unchecked => Err(refuse(format!(
+                "{} is called by berth agents only: a host joins a cluster with `berth agent --token` (tokens from `berth token create`)",
+                call.op
+            ))),
+            _ => Ok(()),
+        }
     }
 
     /// Answers one API request.
@@ -90,10 +167,14 @@ impl Front {
         let started = Instant::now();
         let request_id = berth_awsproto::uuid_v4();
         let (parts, body) = req.into_parts();
-        let (reply, op) = match self.prepare(&parts, body).await {
+        let prepared = match self.prepare(&parts, body).await {
+            Ok(call) => self.check_caller(&call).map(|()| call),
+            Err(r) => Err(r),
+        };
+        let (reply, op) = match prepared {
             Ok(call) => {
                 let op = call.op.clone();
-                (run(call, &parts.headers, &request_id).await, Some(op))
+                (run(call, &request_id).await, Some(op))
             }
             Err(r) => (r.wire.error(r.service, &r.error, &request_id), None),
         };
@@ -150,12 +231,14 @@ impl Front {
         let bytes = read_body(body, &parts.headers, self.max_body)
             .await
             .map_err(fail)?;
+        let ctx = self.authenticate(parts, &bytes, wire, api.service())?;
         let input = json_input(&bytes).map_err(fail)?;
         Ok(Call {
             api,
             wire,
             op,
             input,
+            ctx,
         })
     }
 
@@ -170,12 +253,14 @@ impl Front {
         let bytes = read_body(body, &parts.headers, self.max_body)
             .await
             .map_err(fail)?;
+        let ctx = self.authenticate(parts, &bytes, Wire::Cbor, api.service())?;
         let value = cbor_to_json(&bytes).and_then(object).map_err(fail)?;
         Ok(Call {
             api,
             wire: Wire::Cbor,
             op,
             input: Input::Json(value),
+            ctx,
         })
     }
 
@@ -244,7 +329,8 @@ impl Front {
         B: Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
-        let signing_name = Context::signing_name(authorization(&parts.headers));
+        let signing_name = signing_name(authorization(&parts.headers));
+        let signing_name = signing_name.as_deref();
         // Until Version names the service, errors take the shape of the service the
         // signature names, if any.
         let (wire, service) =
@@ -283,6 +369,7 @@ impl Front {
                 ))
             })?;
         let wire = Wire::Query(q);
+        let ctx = self.authenticate(parts, &bytes, wire, api.service())?;
         let fail = |error| Refusal::by(wire, Some(api.service()), error);
         let op = request.action.ok_or_else(|| {
             fail(ApiError::new(
@@ -300,21 +387,23 @@ impl Front {
             wire,
             op,
             input,
+            ctx,
         })
     }
 }
 
 /// Runs the operation on a blocking thread (the store is synchronous SQLite) and
 /// encodes its answer.
-async fn run(call: Call, headers: &HeaderMap, request_id: &str) -> Reply {
+async fn run(call: Call, request_id: &str) -> Reply {
     let Call {
         api,
         wire,
         op,
         input,
+        ctx,
     } = call;
-    let ctx = Context::from_authorization(authorization(headers));
     let (api2, op2) = (api.clone(), op.clone());
+    let ctx_agent = ctx.agent().is_some();
     let result = tokio::task::spawn_blocking(move || api2.invoke(&ctx, &op2, input))
         .await
         .unwrap_or_else(|e| Err(ApiError::internal(format!("operation failed: {e}"))));
@@ -324,6 +413,8 @@ async fn run(call: Call, headers: &HeaderMap, request_id: &str) -> Reply {
         Err(e) => {
             if e.status >= 500 {
                 warn!(op, code = %e.code, message = %e.message, "operation failed");
+            } else if e.status == 403 && ctx_agent {
+                warn!(op, code = %e.code, message = %e.message, "an agent was refused");
             }
             wire.error(Some(service), &e, request_id)
         }
@@ -573,7 +664,11 @@ mod tests {
         let mut r = Registry::default();
         r.register(Arc::new(Echo)).unwrap();
         r.register(Arc::new(Vpcs)).unwrap();
-        Front::new(r, 4096)
+        // Routing and encoding only: signatures are the integration tests' (tests/auth.rs).
+        let dir = tempfile::tempdir().unwrap().keep();
+        let store = Arc::new(berth_credentials::CredentialStore::open(&dir).unwrap());
+        let auth = Authenticator::new(store, AuthMode::Unchecked);
+        Front::new(r, 4096, auth, AuthMode::Unchecked)
     }
 
     const EC2_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ec2/aws4_request, SignedHeaders=host, Signature=0";

@@ -34,6 +34,7 @@ use berth_acmpca::AcmPca;
 use berth_agent_view::View;
 use berth_agent_view::{CertificateRequest, AGENT_CERTIFICATE_PATH};
 use berth_awsproto::{ApiError, Context};
+use berth_credentials::CredentialStore;
 use berth_cloudmap::CloudMap;
 use berth_ec2::Ec2;
 pub use berth_ecs::tls::TlsSettings;
@@ -51,9 +52,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+mod auth;
 mod front;
+mod join;
 mod registry;
 
+pub use auth::{AuthMode, CACHE_TTL};
+pub use berth_agent_view::AGENT_JOIN_PATH;
 pub use registry::{Registry, RegistryError};
 
 /// The address the server listens on unless told otherwise.
@@ -85,6 +90,9 @@ pub struct ServerConfig {
     pub network_files: Vec<PathBuf>,
     /// How long Service Connect TLS certificates live and when they are renewed.
     pub tls: TlsSettings,
+    /// Whose signatures are accepted (the test credential and no check at all only on
+    /// loopback).
+    pub auth: AuthMode,
 }
 
 impl Default for ServerConfig {
@@ -95,6 +103,7 @@ impl Default for ServerConfig {
             max_body_bytes: DEFAULT_MAX_BODY,
             network_files: Vec::new(),
             tls: TlsSettings::default(),
+            auth: AuthMode::VerifiedWithTestKeys,
         }
     }
 }
@@ -111,6 +120,12 @@ pub enum ServerError {
     /// A network file could not be imported.
     #[error("importing a network file: {0}")]
     Network(#[from] berth_ec2::ImportError),
+    /// The credential store did not open.
+    #[error(transparent)]
+    Credentials(#[from] berth_credentials::CredentialError),
+    /// The configuration would leave the API open.
+    #[error("{0}")]
+    Refused(String),
     /// The address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -145,10 +160,43 @@ struct Router {
     ecs: Arc<Ecs>,
     store: Arc<Store>,
     tls: TlsSettings,
+    credentials: Arc<CredentialStore>,
+    mode: AuthMode,
+}
+
+/// Opens the credential store and checks the way callers are accepted suits the
+/// address: beyond loopback, only verified keys, and at least one user's.
+fn open_credentials(config: &ServerConfig) -> Result<Arc<CredentialStore>, ServerError> {
+    let credentials = Arc::new(CredentialStore::open(&config.data_dir)?);
+    if !config.auth.allowed_on(&config.listen) {
+        return Err(ServerError::Refused(format!(
+            "{:?} is for loopback only: {} is not a loopback address (verified credentials are required beyond loopback)",
+            config.auth, config.listen
+        )));
+    }
+    if !config.listen.ip().is_loopback() && !credentials.has_root_keys()? {
+        return Err(ServerError::Refused(format!(
+            "listening on {} needs credentials to check callers against, and {} has none: \
+             make one with `berth credentials create --account <12 digits> --data {}`",
+            config.listen,
+            config.data_dir.display(),
+            config.data_dir.display()
+        )));
+    }
+    match config.auth {
+        AuthMode::VerifiedWithTestKeys => info!(
+            "accepting the well-known test credential (access key id `test` or a 12-digit \
+             account id, secret `test`) because the API listens on loopback"
+        ),
+        AuthMode::Unchecked => warn!("signatures are NOT checked (loopback only)"),
+        AuthMode::Verified => {}
+    }
+    Ok(credentials)
 }
 
 /// Opens the store, binds the listener and starts serving and reconciling.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let credentials = open_credentials(&config)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     for path in &config.network_files {
         let docs = berth_ec2::import_file(&store, path, None)?;
@@ -182,10 +230,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     services.register(Arc::new(Sts))?;
     services.register(Arc::new(AcmPca::new(store.clone())))?;
     let router = Arc::new(Router {
-        front: front::Front::new(services, config.max_body_bytes),
+        front: front::Front::new(
+            services,
+            config.max_body_bytes,
+            auth::Authenticator::new(credentials.clone(), config.auth),
+            config.auth,
+        ),
         ecs: ecs.clone(),
         store: store.clone(),
         tls: config.tls,
+        credentials,
+        mode: config.auth,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
@@ -261,17 +316,22 @@ async fn handle(router: &Arc<Router>, req: Request<Incoming>) -> Response<Body> 
     if req.method() == Method::POST && req.uri().path() == AGENT_CERTIFICATE_PATH {
         return full(agent_certificate(router.clone(), req).await);
     }
+    if req.method() == Method::POST && req.uri().path() == AGENT_JOIN_PATH {
+        return full(agent_join(router, req).await);
+    }
     full(router.front.handle(req).await)
 }
 
-/// The caller, cluster and container instance id an agent's request names.
-fn agent_of(req: &Request<Incoming>) -> Result<(Context, String, String), ApiError> {
-    let query = req.uri().query().unwrap_or("");
-    let ctx = Context::from_authorization(
-        req.headers()
-            .get(http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok()),
-    );
+/// The agent, cluster and container instance id of a request to the agents'
+/// endpoints (its body read): a signed request of the agent that registered the
+/// instance.
+async fn agent_of(
+    router: &Router,
+    parts: &http::request::Parts,
+    body: &[u8],
+) -> Result<(Context, String, String), ApiError> {
+    let ctx = join::agent_caller(&router.front, router.mode, parts, body)?;
+    let query = parts.uri.query().unwrap_or("");
     let cluster = query_param(query, "cluster").unwrap_or_else(|| "default".into());
     let cluster = cluster.rsplit('/').next().unwrap_or_default().to_string();
     let instance = query_param(query, "containerInstance").ok_or_else(|| {
@@ -282,18 +342,48 @@ fn agent_of(req: &Request<Incoming>) -> Result<(Context, String, String), ApiErr
         )
     })?;
     let instance = instance.rsplit('/').next().unwrap_or_default().to_string();
+    let (ecs, c2, c, i) = (router.ecs.clone(), ctx.clone(), cluster.clone(), instance.clone());
+    tokio::task::spawn_blocking(move || {
+        ecs.store()
+            .read(|r| berth_ecs::confine::check_instance(r, &c2, &c, &i))
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::internal(format!("checking the agent: {e}"))))
+    .inspect_err(|e| warn!(error = %e, "an agent was refused"))?;
     Ok((ctx, cluster, instance))
+}
+
+/// A host joins with a token and gets its own access key.
+async fn agent_join(router: &Arc<Router>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let request_id = berth_awsproto::uuid_v4();
+    let (parts, _) = req.into_parts();
+    let store = router.credentials.clone();
+    let answer = tokio::task::spawn_blocking(move || {
+        join::join(&store, &parts, std::time::SystemTime::now())
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::internal(format!("joining: {e}"))));
+    match answer {
+        Ok(a) => json_response(serde_json::to_vec(&a).expect("a join answer serializes")),
+        Err(e) => front::json_error(&e, &request_id),
+    }
+}
+
+fn json_response(body: Vec<u8>) -> Response<Full<Bytes>> {
+    let mut resp = Response::new(Full::new(Bytes::from(body)));
+    resp.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    resp
 }
 
 /// An agent asks for a certificate for one of its tasks' TLS services.
 async fn agent_certificate(router: Arc<Router>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let request_id = berth_awsproto::uuid_v4();
     let fail = |e: ApiError| front::json_error(&e, &request_id);
-    let (ctx, cluster, instance) = match agent_of(&req) {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
-    let body = match http_body_util::Limited::new(req.into_body(), 64 * 1024)
+    let (parts, body) = req.into_parts();
+    let body = match http_body_util::Limited::new(body, 64 * 1024)
         .collect()
         .await
     {
@@ -305,6 +395,10 @@ async fn agent_certificate(router: Arc<Router>, req: Request<Incoming>) -> Respo
                 format!("body: {e}"),
             ))
         }
+    };
+    let (ctx, cluster, instance) = match agent_of(&router, &parts, &body).await {
+        Ok(a) => a,
+        Err(e) => return fail(e),
     };
     let asked: CertificateRequest = match serde_json::from_slice(&body) {
         Ok(a) => a,
@@ -326,16 +420,7 @@ async fn agent_certificate(router: Arc<Router>, req: Request<Incoming>) -> Respo
     .await
     .unwrap_or_else(|e| Err(ApiError::internal(format!("issuing: {e}"))));
     match issued {
-        Ok(c) => {
-            let mut resp = Response::new(Full::new(Bytes::from(
-                serde_json::to_vec(&c).expect("a certificate serializes"),
-            )));
-            resp.headers_mut().insert(
-                http::header::CONTENT_TYPE,
-                HeaderValue::from_static("application/json"),
-            );
-            resp
-        }
+        Ok(c) => json_response(serde_json::to_vec(&c).expect("a certificate serializes")),
         Err(e) => fail(e),
     }
 }
@@ -477,7 +562,8 @@ async fn push_views(
 async fn agent_watch(router: Arc<Router>, req: Request<Incoming>) -> Response<Body> {
     let request_id = berth_awsproto::uuid_v4();
     let fail = |e: ApiError| full(front::json_error(&e, &request_id));
-    let (ctx, cluster, instance) = match agent_of(&req) {
+    let (parts, _) = req.into_parts();
+    let (ctx, cluster, instance) = match agent_of(&router, &parts, b"").await {
         Ok(a) => a,
         Err(e) => return fail(e),
     };

@@ -84,6 +84,7 @@ mod tests {
         Context {
             account: account.to_string(),
             region: "eu-west-1".to_string(),
+            caller: Default::default(),
         }
     }
 

@@ -21,7 +21,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use berth_agent::client::Credentials;
 use berth_agent::{AgentConfig, ServerClient};
+use berth_credentials::{CredentialStore, JoinGrant, Principal};
+use berth_server::AuthMode;
 use berth_runtime::Runtime;
 use berth_server::{RunningServer, ServerConfig};
 use berth_store::{Read, Store};
@@ -44,6 +47,8 @@ pub enum Error {
     Agent(#[from] berth_agent::Error),
     #[error(transparent)]
     Network(#[from] berth_tasknet::Error),
+    #[error(transparent)]
+    Credentials(#[from] berth_credentials::CredentialError),
     /// An example that cannot be loaded, applied or started.
     #[error("example: {0}")]
     Example(String),
@@ -110,6 +115,48 @@ pub struct Up {
     made_bridge: bool,
     bridge_marker: PathBuf,
     api: String,
+    access: Access,
+}
+
+/// How `berth up` itself calls its API (to apply examples): with the test credential
+/// where the server accepts it (loopback), else with root keys it makes per account
+/// and deletes when it stops.
+struct Access {
+    credentials: Arc<CredentialStore>,
+    mode: AuthMode,
+    made: Mutex<HashMap<String, Credentials>>,
+}
+
+impl Access {
+    fn for_account(&self, account: &str) -> Result<Credentials> {
+        if self.mode != AuthMode::Verified {
+            return Ok(Credentials {
+                access_key_id: account.to_string(),
+                secret_access_key: berth_credentials::TEST_SECRET_ACCESS_KEY.to_string(),
+            });
+        }
+        let mut made = self.made.lock().expect("keys");
+        if let Some(c) = made.get(account) {
+            return Ok(c.clone());
+        }
+        let key = self
+            .credentials
+            .create_key(account, Principal::Root, std::time::SystemTime::now())?;
+        let c = Credentials {
+            access_key_id: key.access_key_id,
+            secret_access_key: key.secret_access_key,
+        };
+        made.insert(account.to_string(), c.clone());
+        Ok(c)
+    }
+
+    fn forget(&self) {
+        for (_, c) in self.made.lock().expect("keys").drain() {
+            if let Err(e) = self.credentials.delete_key(&c.access_key_id) {
+                warn!(error = %e, "deleting berth up's own key");
+            }
+        }
+    }
 }
 
 impl Up {
@@ -118,6 +165,7 @@ impl Up {
     /// starts an agent for every cluster there is and will be.
     pub async fn start<R: Runtime + Clone>(config: UpConfig, runtime: R) -> Result<Up> {
         let server = berth_server::start(config.server.clone()).await?;
+        let credentials = Arc::new(CredentialStore::open(&config.server.data_dir)?);
         // The bridge is this berth up's to remove when it made it, or when an earlier
         // run made it and did not get to remove it (the marker in the data directory).
         let marker = config
@@ -153,6 +201,7 @@ impl Up {
                 .unwrap_or_else(|_| config.server.data_dir.clone()),
             runtime,
             failures: fail_tx,
+            credentials: credentials.clone(),
         };
         let watcher = tokio::spawn(watch_clusters(
             server.store.clone(),
@@ -170,6 +219,11 @@ impl Up {
             made_bridge,
             bridge_marker: marker,
             api,
+            access: Access {
+                credentials,
+                mode: config.server.auth,
+                made: Mutex::default(),
+            },
         })
     }
 
@@ -184,6 +238,7 @@ impl Up {
         let ctx = berth_awsproto::Context {
             account: account.to_string(),
             region: region.to_string(),
+            caller: Default::default(),
         };
         berth_ec2::import_file(&self.server.store, path, Some(&ctx))
             .map_err(|e| Error::Example(e.to_string()))?;
@@ -192,7 +247,8 @@ impl Up {
 
     /// A client of the API for `account` in `region`.
     pub fn client(&self, account: &str, region: &str) -> Result<ServerClient> {
-        Ok(ServerClient::new(&self.api, account, region)?)
+        let credentials = self.access.for_account(account)?;
+        Ok(ServerClient::new(&self.api, credentials, region)?)
     }
 
     /// The clusters an agent serves now.
@@ -231,6 +287,7 @@ impl Up {
                 warn!(cluster = %c.name, error = %e, "agent task ended badly");
             }
         }
+        self.access.forget();
         self.server.shutdown().await;
         if self.made_bridge {
             self.bridge.remove().await?;
@@ -247,9 +304,24 @@ struct Spawner<R> {
     data_dir: PathBuf,
     runtime: R,
     failures: mpsc::UnboundedSender<String>,
+    credentials: Arc<CredentialStore>,
 }
 
 impl<R: Runtime + Clone> Spawner<R> {
+    /// A short-lived join token for the agent of `c` (used only if it has not joined).
+    fn token(&self, c: &ClusterId) -> Option<String> {
+        let grant = JoinGrant {
+            account: c.account.clone(),
+            region: c.region.clone(),
+            cluster: c.name.clone(),
+        };
+        let ttl = Duration::from_secs(600);
+        self.credentials
+            .create_token(&grant, ttl, std::time::SystemTime::now())
+            .inspect_err(|e| warn!(cluster = %c.name, error = %e, "making a join token"))
+            .ok()
+    }
+
     fn spawn(&self, c: &ClusterId) -> AgentHandle {
         let config = AgentConfig {
             server: self.api.clone(),
@@ -257,6 +329,7 @@ impl<R: Runtime + Clone> Spawner<R> {
             account: c.account.clone(),
             region: c.region.clone(),
             state_dir: agent_dir(&self.data_dir, c),
+            token: self.token(c),
             ..self.template.clone()
         };
         let (stop, mut rx) = watch::channel(false);

@@ -81,6 +81,7 @@ fn ctx_of(c: &ClusterRef) -> Context {
     Context {
         account: c.0.clone(),
         region: c.1.clone(),
+        caller: Default::default(),
     }
 }
 

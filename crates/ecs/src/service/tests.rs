@@ -43,6 +43,7 @@ fn fixture() -> Fixture {
         ctx: Context {
             account: "123456789012".into(),
             region: "eu-west-1".into(),
+            caller: Default::default(),
         },
         _dir: dir,
     };

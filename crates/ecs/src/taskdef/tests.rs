@@ -19,6 +19,7 @@ fn setup() -> (tempfile::TempDir, Ecs, Context) {
     let ctx = Context {
         account: "123456789012".into(),
         region: "ap-northeast-1".into(),
+        caller: Default::default(),
     };
     (dir, ecs, ctx)
 }

@@ -11,6 +11,7 @@ pub fn ctx() -> berth_awsproto::Context {
     berth_awsproto::Context {
         account: "123456789012".into(),
         region: "us-west-2".into(),
+        caller: Default::default(),
     }
 }
 

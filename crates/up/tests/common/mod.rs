@@ -19,7 +19,12 @@ pub async fn start() -> Running {
     .await
     .unwrap();
     let url = format!("http://{}", server.addr);
-    let client = ServerClient::new(&url, "123456789012", "us-east-1").unwrap();
+    // The test credential, which a server on loopback accepts.
+    let test = berth_agent::client::Credentials {
+        access_key_id: "123456789012".into(),
+        secret_access_key: "test".into(),
+    };
+    let client = ServerClient::new(&url, test, "us-east-1").unwrap();
     Running {
         server,
         client,
