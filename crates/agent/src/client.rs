@@ -51,7 +51,10 @@ impl ServerClient {
             .method(Method::POST)
             .uri(AGENT_JOIN_PATH)
             .header(http::header::HOST, &authority)
-            .header(http::header::AUTHORIZATION, format!("Bearer {}", token.trim()))
+            .header(
+                http::header::AUTHORIZATION,
+                format!("Bearer {}", token.trim()),
+            )
             .body(Full::new(Bytes::new()))
             .expect("a valid request");
         let fut = async { json_answer(send(&authority, req).await?).await };

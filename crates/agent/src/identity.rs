@@ -26,7 +26,8 @@ fn kept(config: &AgentConfig) -> Result<Option<JoinAnswer>> {
     };
     let id: JoinAnswer = serde_json::from_slice(&bytes)
         .map_err(|e| Error::Config(format!("{} is not an agent identity: {e}", path.display())))?;
-    let same = id.cluster == config.cluster && id.region == config.region && id.account == config.account;
+    let same =
+        id.cluster == config.cluster && id.region == config.region && id.account == config.account;
     Ok(same.then_some(id))
 }
 
@@ -61,11 +62,20 @@ pub(crate) async fn credentials(config: &AgentConfig) -> Result<Credentials> {
             })?;
             let id = join_retrying(&config.server, token).await?;
             if (id.cluster.as_str(), id.region.as_str(), id.account.as_str())
-                != (config.cluster.as_str(), config.region.as_str(), config.account.as_str())
+                != (
+                    config.cluster.as_str(),
+                    config.region.as_str(),
+                    config.account.as_str(),
+                )
             {
                 return Err(Error::Config(format!(
                     "the join token is for cluster {} ({} {}), not {} ({} {})",
-                    id.cluster, id.account, id.region, config.cluster, config.account, config.region
+                    id.cluster,
+                    id.account,
+                    id.region,
+                    config.cluster,
+                    config.account,
+                    config.region
                 )));
             }
             keep(&config.state_dir, &id)?;

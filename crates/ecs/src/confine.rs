@@ -73,11 +73,22 @@ pub fn check_task(r: &impl Read, ctx: &Context, cluster: &str, task: &Task) -> R
         .container_instance_arn
         .as_deref()
         .and_then(|arn| arn.rsplit('/').next())
-        .ok_or_else(|| denied(ctx, format!("report task {}: it is not placed on an instance", task_id(task))))?;
+        .ok_or_else(|| {
+            denied(
+                ctx,
+                format!(
+                    "report task {}: it is not placed on an instance",
+                    task_id(task)
+                ),
+            )
+        })?;
     check_instance(r, ctx, cluster, instance).map_err(|_| {
         denied(
             ctx,
-            format!("report task {}: it is placed on another container instance", task_id(task)),
+            format!(
+                "report task {}: it is placed on another container instance",
+                task_id(task)
+            ),
         )
     })
 }
@@ -88,7 +99,13 @@ fn task_id(task: &Task) -> &str {
 
 /// Records the registering agent as the instance's (a new instance), or checks it is
 /// (a re-registration).
-pub fn claim(w: &mut Writer<'_>, ctx: &Context, cluster: &str, instance_id: &str, known: bool) -> R<()> {
+pub fn claim(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    instance_id: &str,
+    known: bool,
+) -> R<()> {
     let Some((key, _)) = ctx.agent() else {
         return Ok(());
     };

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
-use berth_awsproto::{valid_region, ApiError, Caller, Context, QueryFlavour, Wire, DEFAULT_ACCOUNT};
+use berth_awsproto::{
+    valid_region, ApiError, Caller, Context, QueryFlavour, Wire, DEFAULT_ACCOUNT,
+};
 use berth_credentials::{
     valid_account, AccessKey, CredentialStore, Principal, TEST_ACCESS_KEY_ID,
     TEST_SECRET_ACCESS_KEY,
@@ -254,11 +256,46 @@ mod tests {
     fn each_refusal_has_its_protocols_code() {
         let json = Wire::Json(JsonVersion::V1_1);
         let cases: &[(AuthError, [&str; 3])] = &[
-            (AuthError::Missing, ["MissingAuthenticationTokenException", "MissingAuthenticationToken", "MissingAuthenticationToken"]),
-            (AuthError::Incomplete("x".into()), ["IncompleteSignatureException", "IncompleteSignature", "IncompleteSignature"]),
-            (AuthError::UnknownKey("AKIA".into()), ["UnrecognizedClientException", "InvalidClientTokenId", "AuthFailure"]),
-            (AuthError::Mismatch, ["InvalidSignatureException", "SignatureDoesNotMatch", "SignatureDoesNotMatch"]),
-            (AuthError::Skewed("Signature expired".into()), ["InvalidSignatureException", "SignatureDoesNotMatch", "RequestExpired"]),
+            (
+                AuthError::Missing,
+                [
+                    "MissingAuthenticationTokenException",
+                    "MissingAuthenticationToken",
+                    "MissingAuthenticationToken",
+                ],
+            ),
+            (
+                AuthError::Incomplete("x".into()),
+                [
+                    "IncompleteSignatureException",
+                    "IncompleteSignature",
+                    "IncompleteSignature",
+                ],
+            ),
+            (
+                AuthError::UnknownKey("AKIA".into()),
+                [
+                    "UnrecognizedClientException",
+                    "InvalidClientTokenId",
+                    "AuthFailure",
+                ],
+            ),
+            (
+                AuthError::Mismatch,
+                [
+                    "InvalidSignatureException",
+                    "SignatureDoesNotMatch",
+                    "SignatureDoesNotMatch",
+                ],
+            ),
+            (
+                AuthError::Skewed("Signature expired".into()),
+                [
+                    "InvalidSignatureException",
+                    "SignatureDoesNotMatch",
+                    "RequestExpired",
+                ],
+            ),
         ];
         for (e, [j, q, ec2]) in cases {
             assert_eq!(auth_error(json, e).code, *j);

@@ -81,7 +81,12 @@ const MISSING_TARGET: &str = "missing X-Amz-Target header (expected e.g. \
 const JSON_ANSWER: Wire = Wire::Json(JsonVersion::V1_1);
 
 impl Front {
-    pub(crate) fn new(registry: Registry, max_body: usize, auth: Authenticator, mode: AuthMode) -> Front {
+    pub(crate) fn new(
+        registry: Registry,
+        max_body: usize,
+        auth: Authenticator,
+        mode: AuthMode,
+    ) -> Front {
         Front {
             registry,
             max_body,

@@ -85,7 +85,10 @@ pub(crate) fn agent_caller(
 ) -> Result<Context, ApiError> {
     let ctx = front.authenticate_raw(parts, body, ECS_SIGNING_NAME)?;
     if ctx.agent().is_none() && mode != AuthMode::Unchecked {
-        warn!(path = parts.uri.path(), "the agents' endpoint refused a caller that is not an agent");
+        warn!(
+            path = parts.uri.path(),
+            "the agents' endpoint refused a caller that is not an agent"
+        );
         return Err(ApiError::new(
             403,
             "AccessDeniedException",

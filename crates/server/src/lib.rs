@@ -34,8 +34,8 @@ use berth_acmpca::AcmPca;
 use berth_agent_view::View;
 use berth_agent_view::{CertificateRequest, AGENT_CERTIFICATE_PATH};
 use berth_awsproto::{ApiError, Context};
-use berth_credentials::CredentialStore;
 use berth_cloudmap::CloudMap;
+use berth_credentials::CredentialStore;
 use berth_ec2::Ec2;
 pub use berth_ecs::tls::TlsSettings;
 use berth_ecs::Ecs;
@@ -342,7 +342,12 @@ async fn agent_of(
         )
     })?;
     let instance = instance.rsplit('/').next().unwrap_or_default().to_string();
-    let (ecs, c2, c, i) = (router.ecs.clone(), ctx.clone(), cluster.clone(), instance.clone());
+    let (ecs, c2, c, i) = (
+        router.ecs.clone(),
+        ctx.clone(),
+        cluster.clone(),
+        instance.clone(),
+    );
     tokio::task::spawn_blocking(move || {
         ecs.store()
             .read(|r| berth_ecs::confine::check_instance(r, &c2, &c, &i))

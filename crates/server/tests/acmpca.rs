@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 const TARGET: &str = "ACMPrivateCA";
 const MISSING_CA: &str =
     "arn:aws:acm-pca:us-west-2:123456789012:certificate-authority/00000000-0000-4000-8000-000000000000";
-const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-west-2/acm-pca/aws4_request, SignedHeaders=host, Signature=0";
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-west-2/acm-pca/aws4_request, SignedHeaders=host, Signature=0";
 
 fn pca(addr: SocketAddr, op: &str, body: &Value) -> Raw {
     let target = format!("{TARGET}.{op}");

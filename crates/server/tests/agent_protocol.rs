@@ -13,9 +13,13 @@ use berth_server::ServerConfig;
 use common::{post, TestServer};
 use serde_json::{json, Value};
 
-const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-west-2/ecs/aws4_request, SignedHeaders=host, Signature=0";
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-west-2/ecs/aws4_request, SignedHeaders=host, Signature=0";
 
 fn call(addr: SocketAddr, target: &str, op: &str, body: Value) -> (u16, Value) {
+    call_as(addr, AUTH, target, op, body)
+}
+
+fn call_as(addr: SocketAddr, auth: &str, target: &str, op: &str, body: Value) -> (u16, Value) {
     let t = format!("{target}.{op}");
     let r = post(
         addr,
@@ -23,7 +27,7 @@ fn call(addr: SocketAddr, target: &str, op: &str, body: Value) -> (u16, Value) {
         &[
             ("X-Amz-Target", &t),
             ("Content-Type", "application/x-amz-json-1.1"),
-            ("Authorization", AUTH),
+            ("Authorization", auth),
         ],
         body.to_string().as_bytes(),
     );
@@ -36,9 +40,18 @@ fn ecs(addr: SocketAddr, op: &str, body: Value) -> Value {
     v
 }
 
+/// An ECS call signed by an agent (`agent`: from [`common::join_agent`]).
+fn agent_ecs(addr: SocketAddr, agent: &str, op: &str, body: Value) -> Value {
+    let (status, v) = call_as(addr, agent, "AmazonEC2ContainerServiceV20141113", op, body);
+    assert_eq!(status, 200, "{op}: {v}");
+    v
+}
+
 fn discover(addr: SocketAddr) -> Vec<Value> {
-    let (status, v) = call(
+    let auth = common::auth_naming("test", "us-west-2", "servicediscovery");
+    let (status, v) = call_as(
         addr,
+        &auth,
         "Route53AutoNaming_v20170314",
         "DiscoverInstances",
         json!({"NamespaceName": "sc", "ServiceName": "web"}),
@@ -53,14 +66,11 @@ struct Watch {
 }
 
 impl Watch {
-    fn open(addr: SocketAddr, query: &str) -> (u16, Option<Watch>) {
+    fn open(addr: SocketAddr, agent: &str, query: &str) -> (u16, Option<Watch>) {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            s,
-            "GET /berth/agent/v1/watch?{query} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n"
-        )
-        .unwrap();
+        let path = format!("/berth/agent/v1/watch?{query}");
+        write!(s, "{}", common::signed_get(addr, &path, agent)).unwrap();
         let mut reader = BufReader::new(s);
         let mut status = String::new();
         reader.read_line(&mut status).unwrap();
@@ -122,8 +132,10 @@ async fn push_stream_placement_reports_and_endpoints() {
             "CreateCluster",
             json!({"clusterName": "c", "serviceConnectDefaults": {"namespace": "sc"}}),
         );
-        let arn = ecs(
+        let agent = common::join_agent(addr, &dir, "us-west-2", "c");
+        let arn = agent_ecs(
             addr,
+            &agent,
             "RegisterContainerInstance",
             json!({"cluster": "c", "totalResources": [
                 {"name": "CPU", "type": "INTEGER", "integerValue": 2048},
@@ -133,13 +145,13 @@ async fn push_stream_placement_reports_and_endpoints() {
             .unwrap()
             .to_string();
         // Bad input first: a clear error, nothing else happens.
-        let (code, _) = Watch::open(addr, "cluster=c");
+        let (code, _) = Watch::open(addr, &agent, "cluster=c");
         assert_eq!(code, 400);
-        let (code, _) = Watch::open(addr, "cluster=c&containerInstance=nope");
-        assert_eq!(code, 400);
+        let (code, _) = Watch::open(addr, &agent, "cluster=c&containerInstance=nope");
+        assert_eq!(code, 403, "not this agent's instance");
 
         let q = format!("cluster=c&containerInstance={}", arn.replace('/', "%2F"));
-        let (code, w) = Watch::open(addr, &q);
+        let (code, w) = Watch::open(addr, &agent, &q);
         assert_eq!(code, 200);
         let mut w = w.unwrap();
         let first = w.next();
@@ -184,8 +196,9 @@ async fn push_stream_placement_reports_and_endpoints() {
         let eni = t["attachments"][0]["id"].as_str().unwrap().to_string();
 
         // The agent's reports: an address, then RUNNING: published.
-        ecs(
+        agent_ecs(
             addr,
+            &agent,
             "SubmitTaskStateChange",
             json!({"cluster": "c", "task": task, "status": "PENDING",
             "attachments": [{"attachmentArn": eni, "status": "ATTACHED",
@@ -200,8 +213,9 @@ async fn push_stream_placement_reports_and_endpoints() {
         let ni = &d["tasks"][0]["containers"][0]["networkInterfaces"][0];
         assert_eq!(ni["privateIpv4Address"], "10.9.0.7");
         assert_eq!(ni["attachmentId"], eni.as_str());
-        ecs(
+        agent_ecs(
             addr,
+            &agent,
             "SubmitTaskStateChange",
             json!({"cluster": "c", "task": task, "status": "RUNNING",
             "containers": [{"containerName": "web", "status": "RUNNING"}]}),
@@ -263,10 +277,16 @@ async fn push_stream_placement_reports_and_endpoints() {
 async fn a_restarted_server_counts_no_agent_as_connected() {
     let s = TestServer::start_with(|c| c.network_files.push(common::seed002_network())).await;
     let addr = s.addr();
+    let dir = s.dir.path().to_path_buf();
     let arn = tokio::task::spawn_blocking(move || {
         ecs(addr, "CreateCluster", json!({"clusterName": "c"}));
-        let arn = ecs(addr, "RegisterContainerInstance", json!({"cluster": "c"}))
-            ["containerInstance"]["containerInstanceArn"]
+        let agent = common::join_agent(addr, &dir, "us-west-2", "c");
+        let arn = agent_ecs(
+            addr,
+            &agent,
+            "RegisterContainerInstance",
+            json!({"cluster": "c"}),
+        )["containerInstance"]["containerInstanceArn"]
             .as_str()
             .unwrap()
             .to_string();

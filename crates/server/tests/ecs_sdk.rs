@@ -718,7 +718,8 @@ async fn tasks_wait_for_an_agent_and_stop() {
 async fn container_instances_register_and_hold_tasks() {
     let s = start().await;
     let ecs = tutorial(&s).await;
-    let reg = ecs
+    let agent = common::agent_ecs(&s, "tutorial").await;
+    let reg = agent
         .register_container_instance()
         .cluster("tutorial")
         .total_resources(
@@ -976,6 +977,28 @@ async fn agent_reports_move_tasks_forward() {
     use aws_sdk_ecs::types::ContainerStateChange;
     let s = start().await;
     let ecs = tutorial(&s).await;
+    // Agents report only tasks placed on their own instance.
+    let agent = common::agent_ecs(&s, "tutorial").await;
+    agent
+        .register_container_instance()
+        .cluster("tutorial")
+        .total_resources(
+            aws_sdk_ecs::types::Resource::builder()
+                .name("CPU")
+                .r#type("INTEGER")
+                .integer_value(4096)
+                .build(),
+        )
+        .total_resources(
+            aws_sdk_ecs::types::Resource::builder()
+                .name("MEMORY")
+                .r#type("INTEGER")
+                .integer_value(24000)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
     let run = ecs
         .run_task()
         .cluster("tutorial")
@@ -985,8 +1008,26 @@ async fn agent_reports_move_tasks_forward() {
         .await
         .unwrap();
     let task = run.tasks()[0].task_arn().unwrap().to_string();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let d = ecs
+            .describe_tasks()
+            .cluster("tutorial")
+            .tasks(&task)
+            .send()
+            .await
+            .unwrap();
+        if d.tasks()[0].container_instance_arn().is_some() {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the task was not placed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     for status in ["PENDING", "ACTIVATING"] {
-        let ack = ecs
+        let ack = agent
             .submit_task_state_change()
             .cluster("tutorial")
             .task(&task)
@@ -996,7 +1037,8 @@ async fn agent_reports_move_tasks_forward() {
             .unwrap();
         assert_eq!(ack.acknowledgment(), Some("ACK"));
     }
-    ecs.submit_task_state_change()
+    agent
+        .submit_task_state_change()
         .cluster("tutorial")
         .task(&task)
         .status("RUNNING")
@@ -1024,7 +1066,7 @@ async fn agent_reports_move_tasks_forward() {
     assert_eq!(t.containers()[0].runtime_id(), Some("pid-42"));
 
     // Backwards is refused; unknown containers too.
-    let e = ecs
+    let e = agent
         .submit_task_state_change()
         .cluster("tutorial")
         .task(&task)
@@ -1033,7 +1075,7 @@ async fn agent_reports_move_tasks_forward() {
         .await
         .unwrap_err();
     assert_eq!(code(&e), "InvalidParameterException");
-    let e = ecs
+    let e = agent
         .submit_container_state_change()
         .cluster("tutorial")
         .task(&task)
@@ -1044,7 +1086,8 @@ async fn agent_reports_move_tasks_forward() {
         .unwrap_err();
     assert!(message(&e).contains("ghost"), "{}", message(&e));
 
-    ecs.submit_container_state_change()
+    agent
+        .submit_container_state_change()
         .cluster("tutorial")
         .task(&task)
         .container_name("webserver")
@@ -1053,7 +1096,8 @@ async fn agent_reports_move_tasks_forward() {
         .send()
         .await
         .unwrap();
-    ecs.submit_task_state_change()
+    agent
+        .submit_task_state_change()
         .cluster("tutorial")
         .task(&task)
         .status("STOPPED")
@@ -1076,7 +1120,7 @@ async fn agent_reports_move_tasks_forward() {
         Some("Essential container in task exited")
     );
     assert_eq!(t.containers()[0].exit_code(), Some(0));
-    let e = ecs
+    let e = agent
         .submit_task_state_change()
         .cluster("tutorial")
         .task("0000")

@@ -11,7 +11,7 @@ const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 async fn sdk_get_caller_identity_names_the_account_of_the_credentials() {
     let s = TestServer::start().await;
     let out = s
-        .sts("AKIDEXAMPLE")
+        .sts("test")
         .get_caller_identity()
         .send()
         .await

@@ -21,10 +21,10 @@ use serde_json::{json, Value};
 
 const ECS: &str = "AmazonEC2ContainerServiceV20141113";
 const PCA: &str = "ACMPrivateCA";
-const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-west-2/ecs/aws4_request, SignedHeaders=host, Signature=0";
-const PCA_AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-west-2/acm-pca/aws4_request, SignedHeaders=host, Signature=0";
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-west-2/ecs/aws4_request, SignedHeaders=host, Signature=0";
+const PCA_AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-west-2/acm-pca/aws4_request, SignedHeaders=host, Signature=0";
 /// The same account, another region.
-const PCA_AUTH_EU: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/eu-west-1/acm-pca/aws4_request, SignedHeaders=host, Signature=0";
+const PCA_AUTH_EU: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/eu-west-1/acm-pca/aws4_request, SignedHeaders=host, Signature=0";
 /// Another account, the same region.
 const PCA_AUTH_OTHER: &str = "AWS4-HMAC-SHA256 Credential=210987654321/20260101/us-west-2/acm-pca/aws4_request, SignedHeaders=host, Signature=0";
 const MISSING_CA: &str = "arn:aws:acm-pca:us-west-2:123456789012:certificate-authority/00000000-0000-4000-8000-000000000000";
@@ -50,8 +50,24 @@ fn call(addr: SocketAddr, target: &str, op: &str, auth: &str, body: &Value) -> R
     )
 }
 
+/// The agent each test server's instances are registered by (joined in [`server`]).
+static AGENTS: std::sync::Mutex<Vec<(SocketAddr, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn agent(addr: SocketAddr) -> String {
+    let agents = AGENTS.lock().unwrap();
+    agents
+        .iter()
+        .find(|(a, _)| *a == addr)
+        .map(|(_, auth)| auth.clone())
+        .expect("a joined agent")
+}
+
 fn ecs(addr: SocketAddr, op: &str, body: Value) -> Value {
-    let r = call(addr, ECS, op, AUTH, &body);
+    let auth = match op {
+        "RegisterContainerInstance" | "SubmitTaskStateChange" => agent(addr),
+        _ => AUTH.to_string(),
+    };
+    let r = call(addr, ECS, op, &auth, &body);
     assert_eq!(r.status, 200, "{op}: {}", r.text());
     r.json()
 }
@@ -224,12 +240,11 @@ impl Watch {
     fn open(addr: SocketAddr, instance: &str) -> Watch {
         let mut s = TcpStream::connect(addr).unwrap();
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-        write!(
-            s,
-            "GET /berth/agent/v1/watch?cluster=c&containerInstance={} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n",
+        let path = format!(
+            "/berth/agent/v1/watch?cluster=c&containerInstance={}",
             instance.replace('/', "%2F")
-        )
-        .unwrap();
+        );
+        write!(s, "{}", common::signed_get(addr, &path, &agent(addr))).unwrap();
         let mut reader = BufReader::new(s);
         let mut status = String::new();
         reader.read_line(&mut status).unwrap();
@@ -306,7 +321,7 @@ fn certificate_raw(addr: SocketAddr, query: &str, body: &[u8]) -> Raw {
         &format!("{AGENT_CERTIFICATE_PATH}?{query}"),
         &[
             ("Content-Type", "application/json"),
-            ("Authorization", AUTH),
+            ("Authorization", &agent(addr)),
         ],
         body,
     )
@@ -392,14 +407,21 @@ fn world(addr: SocketAddr) -> World {
 }
 
 async fn server() -> TestServer {
-    TestServer::start_with(|c| {
+    let s = TestServer::start_with(|c| {
         c.network_files.push(common::seed002_network());
         c.tls = TlsSettings {
             validity: VALIDITY,
             rotate_after: ROTATE_AFTER,
         };
     })
-    .await
+    .await;
+    let (addr, dir) = (s.addr(), s.dir.path().to_path_buf());
+    let auth =
+        tokio::task::spawn_blocking(move || common::join_agent(addr, &dir, "us-west-2", "c"))
+            .await
+            .unwrap();
+    AGENTS.lock().unwrap().push((addr, auth));
+    s
 }
 
 // ---- 1. CreateService and UpdateService check the tls block ------------------------
@@ -814,14 +836,19 @@ async fn bad_certificate_requests_are_refused() {
                     w.instance.replace('/', "%2F")
                 ),
                 request(&w.task, "web-api", &good),
-                "InvalidParameterException",
-                "does not exist".into(),
+                "AccessDeniedException",
+                "it joined cluster 'c'".into(),
             ),
         ];
         for (case, query, body, kind, needle) in &cases {
             let r = certificate_raw(addr, query, body);
             let (status, got_kind, message) = refused(case, &r);
-            assert_eq!(status, 400, "{case}: {}", r.text());
+            let want = if *kind == "AccessDeniedException" {
+                403
+            } else {
+                400
+            };
+            assert_eq!(status, want, "{case}: {}", r.text());
             assert_eq!(got_kind, *kind, "{case}: {}", r.text());
             assert!(
                 message.contains(needle.as_str()),

@@ -24,8 +24,8 @@ use std::time::Duration;
 use berth_agent::client::Credentials;
 use berth_agent::{AgentConfig, ServerClient};
 use berth_credentials::{CredentialStore, JoinGrant, Principal};
-use berth_server::AuthMode;
 use berth_runtime::Runtime;
+use berth_server::AuthMode;
 use berth_server::{RunningServer, ServerConfig};
 use berth_store::{Read, Store};
 use berth_tasknet::Bridge;
@@ -139,9 +139,9 @@ impl Access {
         if let Some(c) = made.get(account) {
             return Ok(c.clone());
         }
-        let key = self
-            .credentials
-            .create_key(account, Principal::Root, std::time::SystemTime::now())?;
+        let key =
+            self.credentials
+                .create_key(account, Principal::Root, std::time::SystemTime::now())?;
         let c = Credentials {
             access_key_id: key.access_key_id,
             secret_access_key: key.secret_access_key,

@@ -63,31 +63,40 @@ pub fn sts_client(endpoint: &str, region: &str, access_key_id: &str) -> aws_sdk_
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new(
-            access_key_id,
-            "secret",
-            None,
-            None,
-            "test",
-        ))
+        .credentials_provider(Credentials::new(access_key_id, "test", None, None, "test"))
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     aws_sdk_sts::Client::from_conf(conf)
 }
 
 pub fn ecs_client(endpoint: &str, region: &str) -> aws_sdk_ecs::Client {
+    ecs_client_as(endpoint, region, "test", "test")
+}
+
+/// An ECS client of an agent that joined `cluster` (us-west-2) of the test server.
+pub async fn agent_ecs(s: &TestServer, cluster: &str) -> aws_sdk_ecs::Client {
+    let (addr, dir, c) = (s.addr(), s.dir.path().to_path_buf(), cluster.to_string());
+    let auth = tokio::task::spawn_blocking(move || join_agent(addr, &dir, "us-west-2", &c))
+        .await
+        .unwrap();
+    let key = auth
+        .split("Credential=")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    let secret = agent_secret(key).unwrap();
+    ecs_client_as(&s.endpoint(), "us-west-2", key, &secret)
+}
+
+pub fn ecs_client_as(endpoint: &str, region: &str, key: &str, secret: &str) -> aws_sdk_ecs::Client {
     use aws_sdk_ecs::config::{BehaviorVersion, Credentials, Region};
     let conf = aws_sdk_ecs::Config::builder()
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
+        .credentials_provider(Credentials::new(key, secret, None, None, "test"))
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .build();
     aws_sdk_ecs::Client::from_conf(conf)
@@ -99,13 +108,7 @@ pub fn sd_client(endpoint: &str, region: &str) -> aws_sdk_servicediscovery::Clie
         .behavior_version(BehaviorVersion::latest())
         .endpoint_url(endpoint)
         .region(Region::new(region.to_string()))
-        .credentials_provider(Credentials::new(
-            "AKIDEXAMPLE",
-            "secret",
-            None,
-            None,
-            "test",
-        ))
+        .credentials_provider(Credentials::new("test", "test", None, None, "test"))
         .http_client(aws_smithy_http_client::Builder::new().build_http())
         .interceptor(StripDataPrefix)
         .build();
@@ -114,7 +117,8 @@ pub fn sd_client(endpoint: &str, region: &str) -> aws_sdk_servicediscovery::Clie
 
 /// The SDK puts `data-` in front of the host for DiscoverInstances, as AWS serves it
 /// from `data-servicediscovery.<region>.amazonaws.com`. Pointed at a local berth, the
-/// host must stay as given: this interceptor takes the prefix off again.
+/// host must stay as given: this interceptor takes the prefix off again, before the
+/// request is signed (the signature covers the host).
 #[derive(Debug)]
 pub struct StripDataPrefix;
 
@@ -123,7 +127,7 @@ impl aws_sdk_servicediscovery::config::Intercept for StripDataPrefix {
         "StripDataPrefix"
     }
 
-    fn modify_before_transmit(
+    fn modify_before_signing(
         &self,
         context: &mut aws_sdk_servicediscovery::config::interceptors::BeforeTransmitInterceptorContextMut<'_>,
         _components: &aws_sdk_servicediscovery::config::RuntimeComponents,
@@ -221,8 +225,193 @@ pub fn parse_response(buf: &[u8]) -> Raw {
     }
 }
 
-/// A POST with the given headers and body, `Connection: close`.
+/// The secret of the test credential a server on loopback accepts.
+pub const TEST_SECRET: &str = "test";
+
+/// Who a test request signs as, from the `Authorization` it names (`Credential=<key
+/// id>/<date>/<region>/<service>/...`, any signature), else the test credential in
+/// us-east-1 for the service its target or path names.
+fn signer_of(path: &str, headers: &[(&str, &str)]) -> (String, String, String) {
+    let named = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("authorization"))
+        .and_then(|(_, v)| v.split("Credential=").nth(1))
+        .map(|c| {
+            c.split([',', ' '])
+                .next()
+                .unwrap_or("")
+                .split('/')
+                .collect::<Vec<_>>()
+        });
+    if let Some(p) = named.filter(|p| p.len() >= 4) {
+        return (p[0].to_string(), p[2].to_string(), p[3].to_string());
+    }
+    let target = headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("x-amz-target"))
+        .map(|(_, v)| *v)
+        .unwrap_or(path);
+    let service = if target.contains("Route53AutoNaming") {
+        "servicediscovery"
+    } else if target.contains("ACMPrivateCA") {
+        "acm-pca"
+    } else {
+        "ecs"
+    };
+    ("test".into(), "us-east-1".into(), service.into())
+}
+
+/// The headers of a request, signed (SigV4, for real) with the test secret as
+/// [`signer_of`] says: what a client holding that key sends.
+pub fn signed_headers(
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Vec<(String, String)> {
+    let (key, region, service) = signer_of(path_and_query, headers);
+    let secret = agent_secret(&key).unwrap_or_else(|| TEST_SECRET.to_string());
+    sign_as(
+        addr,
+        method,
+        path_and_query,
+        headers,
+        body,
+        &key,
+        &secret,
+        &region,
+        &service,
+    )
+}
+
+/// The secrets of the agents the tests joined, by access key id.
+static AGENTS: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+fn agent_secret(key: &str) -> Option<String> {
+    let agents = AGENTS.lock().unwrap();
+    agents
+        .iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, s)| s.clone())
+}
+
+/// A join token for `cluster`, made in the server's credential store as `berth token
+/// create` makes it.
+pub fn join_token(dir: &std::path::Path, account: &str, region: &str, cluster: &str) -> String {
+    let store = berth_credentials::CredentialStore::open(dir).unwrap();
+    let grant = berth_credentials::JoinGrant {
+        account: account.into(),
+        region: region.into(),
+        cluster: cluster.into(),
+    };
+    store
+        .create_token(
+            &grant,
+            Duration::from_secs(600),
+            std::time::SystemTime::now(),
+        )
+        .unwrap()
+}
+
+/// Joins `cluster` (account 123456789012) as an agent does; returns the
+/// `Authorization` a test names to sign as that agent (any signature: [`post`] signs
+/// it for real with the agent's secret).
+pub fn join_agent(addr: SocketAddr, dir: &std::path::Path, region: &str, cluster: &str) -> String {
+    let token = join_token(dir, "123456789012", region, cluster);
+    let bearer = format!("Bearer {token}");
+    let r = post_unsigned(
+        addr,
+        "/berth/agent/v1/join",
+        &[("Authorization", &bearer)],
+        b"",
+    );
+    assert_eq!(r.status, 200, "join: {}", r.text());
+    let v = r.json();
+    let key = v["accessKeyId"].as_str().unwrap().to_string();
+    let secret = v["secretAccessKey"].as_str().unwrap().to_string();
+    AGENTS.lock().unwrap().push((key.clone(), secret));
+    auth_naming(&key, region, "ecs")
+}
+
+/// An `Authorization` naming who signs (the signature is made by [`post`]).
+pub fn auth_naming(key: &str, region: &str, service: &str) -> String {
+    format!("AWS4-HMAC-SHA256 Credential={key}/20260101/{region}/{service}/aws4_request, SignedHeaders=host, Signature=0")
+}
+
+/// The text of a GET request signed as `auth` names (for raw streams).
+pub fn signed_get(addr: SocketAddr, path_and_query: &str, auth: &str) -> String {
+    let headers = signed_headers(addr, "GET", path_and_query, &[("Authorization", auth)], b"");
+    let mut req = format!("GET {path_and_query} HTTP/1.1\r\nHost: {addr}\r\n");
+    for (k, v) in headers {
+        req.push_str(&format!("{k}: {v}\r\n"));
+    }
+    req.push_str("\r\n");
+    req
+}
+
+/// The headers of a request signed by `key`/`secret` for `region` and `service`.
+#[allow(clippy::too_many_arguments)]
+pub fn sign_as(
+    addr: SocketAddr,
+    method: &str,
+    path_and_query: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+    key: &str,
+    secret: &str,
+    region: &str,
+    service: &str,
+) -> Vec<(String, String)> {
+    let mut map = http::HeaderMap::new();
+    map.insert("host", addr.to_string().parse().unwrap());
+    for (k, v) in headers {
+        if k.eq_ignore_ascii_case("authorization") {
+            continue;
+        }
+        if let (Ok(name), Ok(value)) = (
+            http::HeaderName::from_bytes(k.as_bytes()),
+            http::HeaderValue::from_bytes(v.as_bytes()),
+        ) {
+            map.append(name, value);
+        }
+    }
+    let (path, query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
+    let req = berth_sigv4::Request {
+        method,
+        path,
+        query,
+        headers: &map,
+        body,
+    };
+    let creds = berth_sigv4::Credentials {
+        access_key_id: key.to_string(),
+        secret_access_key: secret.to_string(),
+    };
+    let added = berth_sigv4::sign(&req, &creds, region, service, std::time::SystemTime::now());
+    headers
+        .iter()
+        .filter(|(k, _)| !k.eq_ignore_ascii_case("authorization"))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .chain(added.into_iter().map(|(k, v)| (k.to_string(), v)))
+        .collect()
+}
+
+/// A POST with the given headers and body, `Connection: close`, signed as
+/// [`signed_headers`] says.
 pub fn post(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Raw {
+    let signed = signed_headers(addr, "POST", path, headers, body);
+    let signed: Vec<(&str, &str)> = signed
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    post_unsigned(addr, path, &signed, body)
+}
+
+/// A POST with exactly the given headers (and Host, Connection, Content-Length).
+pub fn post_unsigned(addr: SocketAddr, path: &str, headers: &[(&str, &str)], body: &[u8]) -> Raw {
     let mut req = format!(
         "POST {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
         body.len()
