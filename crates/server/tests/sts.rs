@@ -10,12 +10,7 @@ const STS_NS: &str = "https://sts.amazonaws.com/doc/2011-06-15/";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sdk_get_caller_identity_names_the_account_of_the_credentials() {
     let s = TestServer::start().await;
-    let out = s
-        .sts("test")
-        .get_caller_identity()
-        .send()
-        .await
-        .unwrap();
+    let out = s.sts("test").get_caller_identity().send().await.unwrap();
     assert_eq!(out.account(), Some("123456789012"));
     assert_eq!(out.arn(), Some("arn:aws:iam::123456789012:root"));
     assert_eq!(out.user_id(), Some("123456789012"));
