@@ -61,20 +61,30 @@ def log(*a):
     print("[services-bench]", *a, file=sys.stderr, flush=True)
 
 
+def signed(url, body, service, headers):
+    """`headers` plus a SigV4 signature (botocore's) with the test credential, which a
+    berth server on loopback accepts."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+    SigV4Auth(Credentials("test", "test"), service, REGION).add_auth(req)
+    return dict(req.headers.items())
+
+
 class Api:
     def __init__(self, url):
         self.url = url
 
     def call(self, target, op, body):
         svc = "ecs" if target == ECS else "servicediscovery"
-        req = urllib.request.Request(
-            self.url + "/", data=json.dumps(body).encode(), method="POST",
-            headers={
-                "X-Amz-Target": f"{target}.{op}",
-                "Content-Type": "application/x-amz-json-1.1",
-                "Authorization": f"AWS4-HMAC-SHA256 Credential=AKID/20260101/{REGION}/{svc}/aws4_request, "
-                                 "SignedHeaders=host, Signature=0",
-            })
+        data = json.dumps(body).encode()
+        headers = signed(self.url + "/", data, svc, {
+            "X-Amz-Target": f"{target}.{op}",
+            "Content-Type": "application/x-amz-json-1.1",
+        })
+        req = urllib.request.Request(self.url + "/", data=data, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return json.loads(r.read() or b"{}")
@@ -87,13 +97,10 @@ class Api:
     def ec2(self, op, **params):
         """An EC2 query call; returns the XML answer."""
         form = urllib.parse.urlencode({"Action": op, "Version": "2016-11-15", **params}).encode()
-        req = urllib.request.Request(
-            self.url + "/", data=form, method="POST",
-            headers={
-                "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-                "Authorization": f"AWS4-HMAC-SHA256 Credential=AKID/20260101/{REGION}/ec2/aws4_request, "
-                                 "SignedHeaders=host, Signature=0",
-            })
+        headers = signed(self.url + "/", form, "ec2", {
+            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
+        })
+        req = urllib.request.Request(self.url + "/", data=form, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as r:
                 return r.read().decode()
@@ -270,10 +277,14 @@ def main():
                 break
         api = Api(url)
         state = tmp / "agent"
+        token = subprocess.run([BERTH, "token", "create", "--cluster", CLUSTER, "--region", REGION,
+                                "--data-dir", str(tmp / "data")],
+                               capture_output=True, text=True, check=True).stdout.strip()
         agent = subprocess.Popen(
             [BERTH, "agent", "--server", url, "--cluster", CLUSTER, "--region", REGION, "--state-dir", str(state),
              "--bridge", BRIDGE, "--subnet", SUBNET, "--drain-seconds", "2"],
-            stdout=subprocess.DEVNULL, stderr=open(tmp / "agent.log", "wb"), env=dict(os.environ, BERTH_LOG="info"))
+            stdout=subprocess.DEVNULL, stderr=open(tmp / "agent.log", "wb"),
+            env=dict(os.environ, BERTH_LOG="info", BERTH_JOIN_TOKEN=token))
         procs.append(agent)
         WATCHED.append(("agent", agent, tmp / "agent.log"))
         api.ecs("CreateCluster", clusterName=CLUSTER, serviceConnectDefaults={"namespace": NS})

@@ -54,8 +54,18 @@ class Agent:
         self.log = berth.tmp / f"{self.name}.log"
         self.proc: subprocess.Popen | None = None
 
+    def join_token(self) -> str:
+        """A join token for this agent's cluster, as `berth token create` makes it on the
+        server's host."""
+        out = subprocess.run(
+            [str(berth_bin()), "token", "create", "--cluster", self.cluster,
+             "--region", self.berth.region, "--data-dir", str(self.berth.data_dir)],
+            capture_output=True, text=True, timeout=30, check=True,
+        )
+        return out.stdout.strip()
+
     def start(self):
-        env = dict(os.environ, BERTH_LOG="info")
+        env = dict(os.environ, BERTH_LOG="info", BERTH_JOIN_TOKEN=self.join_token())
         self.proc = subprocess.Popen(
             [
                 str(berth_bin()), "agent",

@@ -124,6 +124,19 @@ def cloud_map_models(protocol: str) -> str:
     return str(out)
 
 
+def signed_headers(url: str, body: bytes, service: str, region: str, headers: dict,
+                   key: str = "test", secret: str = "test") -> dict:
+    """`headers` and a real SigV4 signature (botocore's) of a POST of `body` to `url`,
+    by default with the test credential a server on loopback accepts."""
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    req = AWSRequest(method="POST", url=url, data=body, headers=dict(headers))
+    SigV4Auth(Credentials(key, secret), service, region).add_auth(req)
+    return dict(req.headers.items())
+
+
 class CliError(AssertionError):
     pass
 
@@ -147,8 +160,8 @@ class Berth:
         for k in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_ENDPOINT_URL", "AWS_DEFAULT_OUTPUT"):
             env.pop(k, None)
         env.update(
-            AWS_ACCESS_KEY_ID="AKIDEXAMPLE",
-            AWS_SECRET_ACCESS_KEY="x",
+            AWS_ACCESS_KEY_ID="test",
+            AWS_SECRET_ACCESS_KEY="test",
             AWS_DEFAULT_REGION=region or self.region,
             AWS_PAGER="",
             AWS_DISABLE_HOST_PREFIX_INJECTION="true",
@@ -199,20 +212,11 @@ class Berth:
         if isinstance(body, str):
             body = body.encode()
         service = "ecs" if target.startswith(ECS_TARGET) else "servicediscovery"
-        req = urllib.request.Request(
-            self.url + "/",
-            data=body,
-            method="POST",
-            headers={
-                "X-Amz-Target": target,
-                "Content-Type": "application/x-amz-json-1.1",
-                "Authorization": (
-                    "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/"
-                    f"{region or self.region}/{service}/aws4_request, "
-                    "SignedHeaders=host, Signature=0"
-                ),
-            },
+        headers = signed_headers(
+            self.url + "/", body, service, region or self.region,
+            {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.1"},
         )
+        req = urllib.request.Request(self.url + "/", data=body, method="POST", headers=headers)
         try:
             with urllib.request.urlopen(req, timeout=30) as resp:
                 return resp.status, json.loads(resp.read() or b"{}")

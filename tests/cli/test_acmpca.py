@@ -246,7 +246,7 @@ def test_listing_pages_with_the_cli_and_boto3(berth, root):
     assert len(pages["CertificateAuthorities"]) == 1 and "NextToken" in pages
     client = boto3.client(
         "acm-pca", endpoint_url=berth.url, region_name=REGION,
-        aws_access_key_id="AKIDEXAMPLE", aws_secret_access_key="x",
+        aws_access_key_id="test", aws_secret_access_key="test",
     )
     paginator = client.get_paginator("list_certificate_authorities")
     arns = [c["Arn"] for page in paginator.paginate(PaginationConfig={"PageSize": 1}) for c in page["CertificateAuthorities"]]

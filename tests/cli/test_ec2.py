@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ACCOUNT, _start, berth_bin, stop
+from conftest import ACCOUNT, _start, berth_bin, signed_headers, stop
 
 REGION = "us-east-1"
 SG_RE = r"sg-[0-9a-f]{17}"
@@ -19,18 +19,10 @@ SG_RE = r"sg-[0-9a-f]{17}"
 
 def post_form(berth, form: str):
     """POSTs an EC2 query form as botocore would; returns (status, body text)."""
-    req = urllib.request.Request(
-        berth.url + "/",
-        data=f"Version=2016-11-15&{form}".encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-            "Authorization": (
-                f"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/{REGION}/ec2/aws4_request, "
-                "SignedHeaders=host, Signature=0"
-            ),
-        },
-    )
+    body = f"Version=2016-11-15&{form}".encode()
+    headers = signed_headers(berth.url + "/", body, "ec2", REGION,
+                             {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    req = urllib.request.Request(berth.url + "/", data=body, method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, resp.read().decode()
@@ -332,8 +324,8 @@ def test_boto3(berth, state):
     from botocore.exceptions import ClientError
 
     ec2 = boto3.client(
-        "ec2", endpoint_url=berth.url, region_name=REGION, aws_access_key_id="AKIDEXAMPLE",
-        aws_secret_access_key="x", config=Config(parameter_validation=False, retries={"max_attempts": 1}),
+        "ec2", endpoint_url=berth.url, region_name=REGION, aws_access_key_id="test",
+        aws_secret_access_key="test", config=Config(parameter_validation=False, retries={"max_attempts": 1}),
     )
     pages = ec2.get_paginator("describe_security_groups").paginate(PaginationConfig={"PageSize": 5})
     groups = [g for p in pages for g in p["SecurityGroups"]]

@@ -6,7 +6,7 @@ import subprocess
 import urllib.error
 import urllib.request
 
-from conftest import ACCOUNT, aws_exe
+from conftest import ACCOUNT, aws_exe, signed_headers
 
 REGION = "eu-west-1"
 STS_NS = "https://sts.amazonaws.com/doc/2011-06-15/"
@@ -22,18 +22,9 @@ def run_as(berth, access_key_id, *args):
 
 def post_form(berth, form: str, signing_name: str = "sts"):
     """POSTs a query form; returns (status, headers, body text)."""
-    req = urllib.request.Request(
-        berth.url + "/",
-        data=form.encode(),
-        method="POST",
-        headers={
-            "Content-Type": "application/x-www-form-urlencoded; charset=utf-8",
-            "Authorization": (
-                f"AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/{REGION}/{signing_name}/aws4_request, "
-                "SignedHeaders=host, Signature=0"
-            ),
-        },
-    )
+    headers = signed_headers(berth.url + "/", form.encode(), signing_name, REGION,
+                             {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    req = urllib.request.Request(berth.url + "/", data=form.encode(), method="POST", headers=headers)
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
             return resp.status, resp.headers, resp.read().decode()

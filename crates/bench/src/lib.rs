@@ -14,9 +14,14 @@ pub const ECS: &str = "AmazonEC2ContainerServiceV20141113";
 /// The Cloud Map target prefix.
 pub const CLOUD_MAP: &str = "Route53AutoNaming_v20170314";
 
-/// The SigV4 header berth reads the account and region from (the signature is not
-/// checked).
-const AUTHORIZATION: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-east-1/ecs/aws4_request, SignedHeaders=host, Signature=0";
+/// What requests are signed with: the test credential a server on loopback accepts
+/// (its account: 123456789012), in us-east-1.
+fn credentials() -> berth_sigv4::Credentials {
+    berth_sigv4::Credentials {
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+    }
+}
 
 /// One keep-alive HTTP/1.1 connection speaking AWS JSON 1.1.
 pub struct Conn {
@@ -85,9 +90,10 @@ impl Conn {
     /// One request on this connection; None when the server closed it before answering.
     async fn send(&mut self, target: &str, body: &[u8]) -> anyhow::Result<Option<Reply>> {
         self.buf.clear();
+        let [(_, date), (_, authorization)] = self.sign(target, body)?;
         self.buf.extend_from_slice(
             format!(
-                "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-1.1\r\nAuthorization: {AUTHORIZATION}\r\nContent-Length: {}\r\n\r\n",
+                "POST / HTTP/1.1\r\nHost: {}\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Date: {date}\r\nAuthorization: {authorization}\r\nContent-Length: {}\r\n\r\n",
                 self.host,
                 body.len()
             )
@@ -130,6 +136,34 @@ impl Conn {
         let mut body = vec![0; length];
         self.io.read_exact(&mut body).await?;
         Ok(Some(Reply { status, body }))
+    }
+
+    /// The SigV4 headers of a request (as an SDK signs it: host, target, content type).
+    fn sign(&self, target: &str, body: &[u8]) -> anyhow::Result<[(&'static str, String); 2]> {
+        let mut headers = http::HeaderMap::new();
+        headers.insert("host", self.host.parse()?);
+        headers.insert("x-amz-target", target.parse()?);
+        headers.insert("content-type", "application/x-amz-json-1.1".parse()?);
+        let service = if target.starts_with(CLOUD_MAP) {
+            "servicediscovery"
+        } else {
+            "ecs"
+        };
+        let req = berth_sigv4::Request {
+            method: "POST",
+            path: "/",
+            query: "",
+            headers: &headers,
+            body,
+        };
+        let now = std::time::SystemTime::now();
+        Ok(berth_sigv4::sign(
+            &req,
+            &credentials(),
+            "us-east-1",
+            service,
+            now,
+        ))
     }
 
     /// Calls `<prefix>.<op>` with a JSON body; the response must be 200.
