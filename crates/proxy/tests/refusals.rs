@@ -7,7 +7,6 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering::SeqCst;
 
 use common::*;
-use http::StatusCode;
 use serde_json::json;
 
 /// A proxy with an HTTP egress listener to `up` that logs as JSON into `log`.
