@@ -2,7 +2,8 @@
 //! binary (both in the `berth` package), so that both take exactly the same arguments
 //! and behave the same.
 
-use std::path::PathBuf;
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -14,9 +15,17 @@ pub struct ProxyArgs {
     /// Snapshot file (JSON) to start with.
     #[arg(long)]
     pub config: Option<PathBuf>,
-    /// Admin endpoint: a loopback ip:port, or unix:/path.
+    /// Admin endpoint: a loopback ip:port, or unix:/path (created mode 0600; every
+    /// endpoint works there without a token).
     #[arg(long, default_value = berth_proxy::DEFAULT_ADMIN)]
     pub admin: berth_proxy::AdminAddr,
+    /// A file holding the token (16 to 4096 visible ASCII characters) that lets a TCP
+    /// admin client change the proxy (`POST /snapshot`, `POST /drain`) with
+    /// `Authorization: Bearer <token>`. The token may come from the environment instead,
+    /// as BERTH_PROXY_ADMIN_TOKEN (never from the command line, which any local user can
+    /// read). Without one, changes over TCP are refused; reads are always served.
+    #[arg(long, value_name = "PATH")]
+    pub admin_token_file: Option<PathBuf>,
     /// Apply the newline-delimited JSON snapshots read from stdin, in order.
     #[arg(long)]
     pub snapshots_stdin: bool,
@@ -28,6 +37,45 @@ pub struct ProxyArgs {
     /// On SIGTERM/SIGINT, how long draining may take before exiting, in seconds.
     #[arg(long, default_value_t = 20)]
     pub drain_seconds: u64,
+}
+
+/// The environment variable that may hold the admin token.
+pub const ADMIN_TOKEN_ENV: &str = "BERTH_PROXY_ADMIN_TOKEN";
+
+/// The admin token from `--admin-token-file` or, without it, from `env` (the value of
+/// [`ADMIN_TOKEN_ENV`]); both at once is an error, naming them.
+pub fn admin_token(
+    file: Option<&Path>,
+    env: Option<OsString>,
+) -> anyhow::Result<Option<berth_proxy::AdminToken>> {
+    match (file, env) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "--admin-token-file and {ADMIN_TOKEN_ENV} both give an admin token; give one"
+        ),
+        (Some(path), None) => {
+            warn_if_readable_by_others(path);
+            let token = berth_proxy::AdminToken::from_file(path).context("--admin-token-file")?;
+            Ok(Some(token))
+        }
+        (None, Some(v)) => {
+            let text = v
+                .into_string()
+                .map_err(|_| anyhow::anyhow!("{ADMIN_TOKEN_ENV}: not UTF-8"))?;
+            let token = berth_proxy::AdminToken::new(&text).context(ADMIN_TOKEN_ENV)?;
+            Ok(Some(token))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// A token file other users can read is no secret: say so.
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(m) = std::fs::metadata(path) {
+        if m.permissions().mode() & 0o004 != 0 {
+            tracing::warn!(path = %path.display(), "the admin token file is readable by every user");
+        }
+    }
 }
 
 /// Logs of berth's binaries (`berth`, `berth-proxy`): to stderr, filtered by `BERTH_LOG`
@@ -45,9 +93,14 @@ pub fn init_logging() {
 /// Runs the proxy `args` describe until SIGTERM or SIGINT (call it on a current-thread
 /// runtime: the proxy's workers run their own).
 pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
+    let admin_token = admin_token(
+        args.admin_token_file.as_deref(),
+        std::env::var_os(ADMIN_TOKEN_ENV),
+    )?;
     proxy(
         args.config,
         args.admin,
+        admin_token,
         args.snapshots_stdin,
         usize::from(args.workers),
         Duration::from_secs(args.drain_seconds),
@@ -60,6 +113,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
 async fn proxy(
     config: Option<PathBuf>,
     admin: berth_proxy::AdminAddr,
+    admin_token: Option<berth_proxy::AdminToken>,
     snapshots_stdin: bool,
     workers: usize,
     drain: Duration,
@@ -69,6 +123,7 @@ async fn proxy(
     }
     let running = berth_proxy::start(berth_proxy::ProxyConfig {
         admin,
+        admin_token,
         workers,
         ..Default::default()
     })
@@ -132,4 +187,60 @@ async fn proxy(
     }
     running.shutdown().await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser as _;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        proxy: ProxyArgs,
+    }
+
+    const TOKEN: &str = "a-token-of-some-length-42";
+
+    #[test]
+    fn the_admin_token_file_flag_parses() {
+        let cli =
+            Cli::try_parse_from(["berth-proxy", "--admin-token-file", "/etc/berth/token"]).unwrap();
+        assert_eq!(
+            cli.proxy.admin_token_file.as_deref(),
+            Some(Path::new("/etc/berth/token"))
+        );
+        let cli = Cli::try_parse_from(["berth-proxy"]).unwrap();
+        assert_eq!(cli.proxy.admin_token_file, None);
+        // The token itself is never an argument.
+        assert!(Cli::try_parse_from(["berth-proxy", "--admin-token", TOKEN]).is_err());
+    }
+
+    #[test]
+    fn the_admin_token_comes_from_a_file_or_the_environment() {
+        let path = std::env::temp_dir().join(format!("berth-proxy-token-{}", std::process::id()));
+        std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
+        assert!(admin_token(Some(&path), None).unwrap().is_some());
+        assert!(admin_token(None, Some(TOKEN.into())).unwrap().is_some());
+        assert!(admin_token(None, None).unwrap().is_none());
+        let both = admin_token(Some(&path), Some(TOKEN.into())).unwrap_err();
+        assert!(
+            format!("{both:#}").contains("--admin-token-file"),
+            "{both:#}"
+        );
+        std::fs::write(&path, "short\n").unwrap();
+        let short = admin_token(Some(&path), None).unwrap_err();
+        assert!(
+            format!("{short:#}").starts_with("--admin-token-file: the admin token has 5"),
+            "{short:#}"
+        );
+        let _ = std::fs::remove_file(&path);
+        let missing = admin_token(Some(Path::new("/nonexistent/token")), None).unwrap_err();
+        assert!(
+            format!("{missing:#}").contains("/nonexistent/token"),
+            "{missing:#}"
+        );
+        let bad = admin_token(None, Some("has spaces in it, 16+".into())).unwrap_err();
+        assert!(format!("{bad:#}").starts_with(ADMIN_TOKEN_ENV), "{bad:#}");
+    }
 }

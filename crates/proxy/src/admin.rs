@@ -1,4 +1,7 @@
-//! The admin endpoint, on loopback TCP or a Unix socket only:
+//! The admin endpoint, on loopback TCP or a Unix socket (created mode 0600) only. Who may
+//! use which endpoint on which transport is [`crate::admin_guard`]'s: in short, changes
+//! (the `POST`s) need the Unix socket or, over TCP, the proxy's bearer token; never from
+//! a web page.
 //!
 //! | request | answer |
 //! | --- | --- |
@@ -13,7 +16,9 @@
 //! | `GET /endpoints` | each upstream's endpoints and their health |
 
 use std::convert::Infallible;
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt as _;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
@@ -30,7 +35,42 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::watch;
 
+use crate::admin_guard::{Access, AdminGuard, AdminToken, ChangeBody, Transport};
+use crate::error::{ErrorKind, ProxyError, Side};
 use crate::runtime::Inner;
+
+/// Where the admin endpoint listens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AdminAddr {
+    /// A loopback TCP address (others are refused); port 0 picks a free port.
+    Tcp(SocketAddr),
+    /// A Unix socket path (replaced if it exists), created mode 0600.
+    Unix(PathBuf),
+}
+
+impl std::str::FromStr for AdminAddr {
+    type Err = String;
+
+    /// `127.0.0.1:9901` or `unix:/path/to/socket`.
+    fn from_str(s: &str) -> Result<AdminAddr, String> {
+        if let Some(p) = s.strip_prefix("unix:") {
+            return Ok(AdminAddr::Unix(PathBuf::from(p)));
+        }
+        let a: SocketAddr = s
+            .parse()
+            .map_err(|e| format!("'{s}' is neither ip:port nor unix:/path: {e}"))?;
+        Ok(AdminAddr::Tcp(a))
+    }
+}
+
+impl std::fmt::Display for AdminAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            AdminAddr::Tcp(a) => write!(f, "{a}"),
+            AdminAddr::Unix(p) => write!(f, "unix:{}", p.display()),
+        }
+    }
+}
 
 /// The largest snapshot `POST /snapshot` takes.
 const MAX_SNAPSHOT_BYTES: usize = 16 << 20;
@@ -41,18 +81,76 @@ pub(crate) enum AdminListener {
     Unix(tokio::net::UnixListener, PathBuf),
 }
 
-/// Serves the admin endpoint until `stop` fires.
+impl AdminListener {
+    /// Binds `addr` (loopback TCP only; a Unix socket replaces any file at its path):
+    /// the listener and the address it is bound to.
+    pub(crate) async fn bind(addr: &AdminAddr) -> Result<(AdminListener, AdminAddr), ProxyError> {
+        let bind_err = |e: std::io::Error| {
+            ProxyError::new(Side::Internal, ErrorKind::Bind, false)
+                .with_source(format!("the admin endpoint {addr}: {e}"))
+        };
+        match addr {
+            AdminAddr::Tcp(a) => {
+                if !a.ip().is_loopback() {
+                    return Err(ProxyError::new(Side::Internal, ErrorKind::Config, false)
+                        .with_source(format!("the admin address {a} is not a loopback address")));
+                }
+                let l = tokio::net::TcpListener::bind(a).await.map_err(bind_err)?;
+                let bound = l.local_addr().map_err(bind_err)?;
+                Ok((AdminListener::Tcp(l), AdminAddr::Tcp(bound)))
+            }
+            AdminAddr::Unix(p) => {
+                let l = bind_private(p).map_err(bind_err)?;
+                Ok((
+                    AdminListener::Unix(l, p.clone()),
+                    AdminAddr::Unix(p.clone()),
+                ))
+            }
+        }
+    }
+
+    fn transport(&self) -> Transport {
+        match self {
+            AdminListener::Tcp(_) => Transport::Tcp,
+            AdminListener::Unix(..) => Transport::Unix,
+        }
+    }
+}
+
+/// A Unix socket at `path` that only its owner may connect to: bound under a temporary
+/// name, made 0600, then renamed over `path`, so that it is never reachable with the
+/// mode the umask would give.
+fn bind_private(path: &Path) -> std::io::Result<tokio::net::UnixListener> {
+    let mut tmp = path.as_os_str().to_owned();
+    tmp.push(format!(".{}", std::process::id()));
+    let tmp = PathBuf::from(tmp);
+    let _ = std::fs::remove_file(&tmp);
+    let l = std::os::unix::net::UnixListener::bind(&tmp)?;
+    let placed = std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o600))
+        .and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = placed {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    l.set_nonblocking(true)?;
+    tokio::net::UnixListener::from_std(l)
+}
+
+/// Serves the admin endpoint until `stop` fires; `token` lets TCP clients change the
+/// proxy.
 pub(crate) async fn serve(
     listener: AdminListener,
+    token: Option<AdminToken>,
     inner: Arc<Inner>,
     mut stop: watch::Receiver<bool>,
 ) {
+    let guard = Arc::new(AdminGuard::new(listener.transport(), token));
     loop {
         tokio::select! {
             _ = stop.changed() => break,
             r = accept(&listener) => match r {
-                Ok(Conn::Tcp(s)) => spawn_conn(s, &inner),
-                Ok(Conn::Unix(s)) => spawn_conn(s, &inner),
+                Ok(Conn::Tcp(s)) => spawn_conn(s, &inner, &guard),
+                Ok(Conn::Unix(s)) => spawn_conn(s, &inner, &guard),
                 Err(e) => {
                     tracing::warn!(error = %e, "admin accept failed");
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -77,15 +175,17 @@ async fn accept(l: &AdminListener) -> std::io::Result<Conn> {
     }
 }
 
-fn spawn_conn<S>(s: S, inner: &Arc<Inner>)
+fn spawn_conn<S>(s: S, inner: &Arc<Inner>, guard: &Arc<AdminGuard>)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let inner = Arc::clone(inner);
+    let guard = Arc::clone(guard);
     tokio::spawn(async move {
         let svc = hyper::service::service_fn(move |req| {
             let inner = Arc::clone(&inner);
-            async move { Ok::<_, Infallible>(handle(req, &inner).await) }
+            let guard = Arc::clone(&guard);
+            async move { Ok::<_, Infallible>(handle(req, &inner, &guard).await) }
         });
         let _ = hyper::server::conn::http1::Builder::new()
             .serve_connection(TokioIo::new(s), svc)
@@ -109,20 +209,75 @@ fn json_reply(status: StatusCode, v: serde_json::Value) -> Response<Full<Bytes>>
     reply(status, "application/json", format!("{v}\n"))
 }
 
-pub(crate) async fn handle(req: Request<Incoming>, inner: &Arc<Inner>) -> Response<Full<Bytes>> {
-    let path = req.uri().path().to_string();
-    match (req.method().clone(), path.as_str()) {
-        (Method::GET, "/ready") => ready(inner),
-        (Method::GET, "/metrics") => reply(
+/// What an admin request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Ready,
+    Metrics,
+    Version,
+    Snapshot,
+    ApplySnapshot,
+    Drain,
+    DrainStatus,
+    Endpoints,
+    Certificates,
+    NotFound,
+}
+
+impl Endpoint {
+    fn of(method: &Method, path: &str) -> Endpoint {
+        match (method, path) {
+            (&Method::GET, "/ready") => Endpoint::Ready,
+            (&Method::GET, "/metrics") => Endpoint::Metrics,
+            (&Method::GET, "/version") => Endpoint::Version,
+            (&Method::GET, "/snapshot") => Endpoint::Snapshot,
+            (&Method::POST, "/snapshot") => Endpoint::ApplySnapshot,
+            (&Method::POST, "/drain") => Endpoint::Drain,
+            (&Method::GET, "/drain") => Endpoint::DrainStatus,
+            (&Method::GET, "/endpoints") => Endpoint::Endpoints,
+            (&Method::GET, "/certificates") => Endpoint::Certificates,
+            _ => Endpoint::NotFound,
+        }
+    }
+
+    /// Whether it changes the proxy, and with what body.
+    fn access(self) -> Access {
+        match self {
+            Endpoint::ApplySnapshot => Access::Change(ChangeBody::Json),
+            Endpoint::Drain => Access::Change(ChangeBody::Empty),
+            _ => Access::Read,
+        }
+    }
+}
+
+/// Answers one admin request, if `guard` lets it through.
+async fn handle(
+    req: Request<Incoming>,
+    inner: &Arc<Inner>,
+    guard: &AdminGuard,
+) -> Response<Full<Bytes>> {
+    let endpoint = Endpoint::of(req.method(), req.uri().path());
+    if let Err(denied) = guard.check(req.headers(), endpoint.access()) {
+        tracing::warn!(
+            method = %req.method(),
+            path = req.uri().path(),
+            ?denied,
+            "admin request refused"
+        );
+        return json_reply(denied.status(), json!({ "error": denied.message() }));
+    }
+    match endpoint {
+        Endpoint::Ready => ready(inner),
+        Endpoint::Metrics => reply(
             StatusCode::OK,
             Metrics::CONTENT_TYPE,
             inner.metrics.render(),
         ),
-        (Method::GET, "/version") => {
+        Endpoint::Version => {
             let v = inner.current.load().as_ref().map(|s| s.version);
             json_reply(StatusCode::OK, json!({ "version": v }))
         }
-        (Method::GET, "/snapshot") => match inner.current.load_full() {
+        Endpoint::Snapshot => match inner.current.load_full() {
             Some(s) => reply(
                 StatusCode::OK,
                 "application/json",
@@ -130,15 +285,15 @@ pub(crate) async fn handle(req: Request<Incoming>, inner: &Arc<Inner>) -> Respon
             ),
             None => json_reply(StatusCode::NOT_FOUND, json!({ "error": "no snapshot yet" })),
         },
-        (Method::POST, "/snapshot") => post_snapshot(req, inner).await,
-        (Method::POST, "/drain") => {
+        Endpoint::ApplySnapshot => post_snapshot(req, inner).await,
+        Endpoint::Drain => {
             inner.serving.drain.start();
             json_reply(StatusCode::ACCEPTED, drain_json(inner))
         }
-        (Method::GET, "/drain") => json_reply(StatusCode::OK, drain_json(inner)),
-        (Method::GET, "/endpoints") => json_reply(StatusCode::OK, endpoints_json(inner)),
-        (Method::GET, "/certificates") => json_reply(StatusCode::OK, certificates_json(inner)),
-        _ => json_reply(StatusCode::NOT_FOUND, json!({ "error": "not found" })),
+        Endpoint::DrainStatus => json_reply(StatusCode::OK, drain_json(inner)),
+        Endpoint::Endpoints => json_reply(StatusCode::OK, endpoints_json(inner)),
+        Endpoint::Certificates => json_reply(StatusCode::OK, certificates_json(inner)),
+        Endpoint::NotFound => json_reply(StatusCode::NOT_FOUND, json!({ "error": "not found" })),
     }
 }
 

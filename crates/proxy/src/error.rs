@@ -6,6 +6,10 @@ use std::fmt;
 use std::net::SocketAddr;
 
 use http::StatusCode;
+
+/// The methods a 405 names in `allow`: the standard ones the proxy forwards.
+const ALLOWED_METHODS: &str = "GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS, TRACE";
+
 /// Which side of the proxy a failure comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Side {
@@ -38,6 +42,12 @@ pub enum ErrorKind {
     ClientTimeout,
     /// The client's request body failed (it went away, or sent something malformed).
     RequestBody,
+    /// The request's method is one the proxy never forwards (`CONNECT`: it does not
+    /// tunnel). Answered 405 with `allow`.
+    MethodNotAllowed,
+    /// The request head is ambiguous: two `host` headers, or a `host` that disagrees
+    /// with an absolute request target (RFC 9112 §3.2). Answered 400, never forwarded.
+    AmbiguousHead,
     /// A listener or the admin endpoint could not be bound.
     Bind,
     /// The proxy's own configuration is unusable.
@@ -96,7 +106,8 @@ impl ProxyError {
             ErrorKind::Protocol | ErrorKind::ResponseBody => StatusCode::BAD_GATEWAY,
             ErrorKind::Timeout => StatusCode::GATEWAY_TIMEOUT,
             ErrorKind::ClientTimeout => StatusCode::REQUEST_TIMEOUT,
-            ErrorKind::RequestBody => StatusCode::BAD_REQUEST,
+            ErrorKind::RequestBody | ErrorKind::AmbiguousHead => StatusCode::BAD_REQUEST,
+            ErrorKind::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             ErrorKind::Bind | ErrorKind::Config => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -112,8 +123,15 @@ impl ProxyError {
             ErrorKind::ResponseBody => "UR",
             ErrorKind::ClientTimeout => "DT",
             ErrorKind::RequestBody => "DC",
+            ErrorKind::MethodNotAllowed | ErrorKind::AmbiguousHead => "DPE",
             ErrorKind::Bind | ErrorKind::Config => "-",
         }
+    }
+
+    /// The `allow` header of the proxy's answer to this error (405 only): every method
+    /// but `CONNECT` is forwarded.
+    pub fn allow(&self) -> Option<&'static str> {
+        (self.kind == ErrorKind::MethodNotAllowed).then_some(ALLOWED_METHODS)
     }
 
     /// Whether an endpoint should be blamed for it (outlier detection).
@@ -139,6 +157,8 @@ impl fmt::Display for ProxyError {
             ErrorKind::ResponseBody => "response body failed",
             ErrorKind::ClientTimeout => "request not received in time",
             ErrorKind::RequestBody => "request body failed",
+            ErrorKind::MethodNotAllowed => "method not allowed",
+            ErrorKind::AmbiguousHead => "ambiguous request head",
             ErrorKind::Bind => "cannot bind",
             ErrorKind::Config => "bad configuration",
         };
@@ -209,6 +229,15 @@ mod tests {
         let e = ProxyError::new(Side::Downstream, ErrorKind::ClientTimeout, false);
         assert_eq!(e.status(), StatusCode::REQUEST_TIMEOUT);
         assert!(!e.counts_against_endpoint());
+        assert_eq!(e.allow(), None);
+        let e = ProxyError::new(Side::Downstream, ErrorKind::MethodNotAllowed, false);
+        assert_eq!(e.status(), StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(e.flag(), "DPE");
+        assert!(e
+            .allow()
+            .is_some_and(|a| a.contains("GET") && !a.contains("CONNECT")));
+        let e = ProxyError::new(Side::Downstream, ErrorKind::AmbiguousHead, false);
+        assert_eq!((e.status(), e.flag()), (StatusCode::BAD_REQUEST, "DPE"));
     }
 
     #[test]

@@ -341,6 +341,7 @@ impl Conn<'_> {
         ) {
             ParsedRequest::Complete(h) => h,
             ParsedRequest::Fallback => return None,
+            ParsedRequest::Refused(r) => return Some(self.refuse(route, r, close).await),
         };
         self.inb.advance(head.len);
         self.req_data = 0;
@@ -358,6 +359,27 @@ impl Conn<'_> {
         log.request_bytes(ReqBytes::Known(self.req_data));
         drop(log);
         Some(next)
+    }
+
+    /// Answers a request the proxy never forwards (`CONNECT`, a second `host`) and ends
+    /// the connection: what follows the head may be tunnel bytes, or a body framed by
+    /// headers the proxy does not trust.
+    async fn refuse(
+        &mut self,
+        route: &Arc<Route>,
+        r: h1::Refused,
+        close: &watch::Receiver<bool>,
+    ) -> Next {
+        self.inb.advance(r.len);
+        let in_flight = InFlight::new(&self.ctx);
+        let mut log = RequestLog::start_h1(
+            Arc::clone(route),
+            in_flight,
+            false,
+            r.fields,
+            Instant::now(),
+        );
+        self.fail(r.why.error(), &mut log, false, close).await
     }
 
     /// Prepares the request body: buffered when it is in the buffer already, or (up to
@@ -951,10 +973,17 @@ impl Conn<'_> {
         use std::io::Write as _;
         let _ = write!(
             self.out,
-            "HTTP/1.1 {} {}\r\nserver: berth\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n{}\r\n{body}",
+            "HTTP/1.1 {} {}\r\nserver: berth\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n",
             status.as_u16(),
             status.canonical_reason().unwrap_or(""),
             body.len(),
+        );
+        if let Some(allow) = e.allow() {
+            let _ = write!(self.out, "allow: {allow}\r\n");
+        }
+        let _ = write!(
+            self.out,
+            "{}\r\n{body}",
             if closing { "connection: close\r\n" } else { "" },
         );
         log.finish();

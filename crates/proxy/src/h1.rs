@@ -4,13 +4,16 @@
 //! bytes sent downstream (`server` and the upstream time for ingress); chunked bodies are
 //! forwarded as they are, [`ChunkScanner`] only finds where they end.
 //!
-//! Anything the fast path does not handle — HTTP/1.0, upgrades, `CONNECT`, absolute or
-//! `*` targets, a `connection` header naming other headers, malformed or oversized heads
-//! — is [`ParsedRequest::Fallback`]: the connection goes to hyper, which answers as it
-//! always did (400, 431, ...).
+//! Anything the fast path does not handle — HTTP/1.0, upgrades, absolute or `*` targets,
+//! a `connection` header naming other headers, malformed or oversized heads — is
+//! [`ParsedRequest::Fallback`]: the connection goes to hyper, which answers as it always
+//! did (400, 431, ...). `CONNECT` and a second `host` are [`ParsedRequest::Refused`]: the
+//! proxy answers them itself (405, 400), as hyper's path does ([`Refusal`]).
 
 use std::io::Write as _;
 use std::mem::MaybeUninit;
+
+use crate::headers::Refusal;
 
 /// Headers a head may have for the fast path (more: hyper takes the connection).
 pub(crate) const MAX_HEADERS: usize = 64;
@@ -72,6 +75,18 @@ pub(crate) enum ParsedRequest {
     Complete(ReqHead),
     /// hyper takes the connection from this request on.
     Fallback,
+    /// The proxy answers this request itself and closes the connection; nothing was
+    /// written to `out` that may be sent.
+    Refused(Refused),
+}
+
+/// A request head the proxy refuses to forward.
+#[derive(Debug)]
+pub(crate) struct Refused {
+    /// Bytes of the head.
+    pub len: usize,
+    pub why: Refusal,
+    pub fields: Option<Box<ReqFields>>,
 }
 
 /// The end of a head in `buf` (the index after its empty line), searching from `from`.
@@ -143,9 +158,6 @@ pub(crate) fn parse_request(
     let (Some(method), Some(path), Some(1)) = (req.method, req.path, req.version) else {
         return ParsedRequest::Fallback;
     };
-    if !path.starts_with('/') || method == "CONNECT" {
-        return ParsedRequest::Fallback;
-    }
     let mut fields = fields.then(|| {
         Box::new(ReqFields {
             method: method.to_string(),
@@ -153,6 +165,16 @@ pub(crate) fn parse_request(
             ..Default::default()
         })
     });
+    if method == "CONNECT" {
+        return ParsedRequest::Refused(Refused {
+            len,
+            why: Refusal::Connect,
+            fields,
+        });
+    }
+    if !path.starts_with('/') {
+        return ParsedRequest::Fallback;
+    }
     out.clear();
     out.extend_from_slice(method.as_bytes());
     out.push(b' ');
@@ -171,6 +193,7 @@ pub(crate) fn parse_request(
         fields: None,
     };
     let mut xff_done = false;
+    let mut refusal = None;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
         let v = h.value;
@@ -178,7 +201,8 @@ pub(crate) fn parse_request(
         match name.len() {
             4 if is("host") => {
                 if head.has_host {
-                    return ParsedRequest::Fallback;
+                    // Refused once the rest of the head is read (for the access log).
+                    refusal = Some(Refusal::DuplicateHost);
                 }
                 head.has_host = true;
                 if let Some(f) = &mut fields {
@@ -259,6 +283,9 @@ pub(crate) fn parse_request(
             _ => {}
         }
         header_line(out, name, v);
+    }
+    if let Some(why) = refusal {
+        return ParsedRequest::Refused(Refused { len, why, fields });
     }
     if let Some(peer) = forwarded_for {
         if !xff_done {
@@ -658,7 +685,17 @@ mod tests {
         let mut out = Vec::new();
         match parse_request(s.as_bytes(), &mut out, xff, true) {
             ParsedRequest::Complete(h) => (h, String::from_utf8(out).unwrap()),
-            ParsedRequest::Fallback => panic!("fallback for {s:?}"),
+            other => panic!("{other:?} for {s:?}"),
+        }
+    }
+
+    fn refused(s: &str) -> Option<Refusal> {
+        match parse_request(s.as_bytes(), &mut Vec::new(), None, true) {
+            ParsedRequest::Refused(r) => {
+                assert_eq!(r.len, s.len(), "{s:?}");
+                Some(r.why)
+            }
+            _ => None,
         }
     }
 
@@ -734,7 +771,6 @@ mod tests {
     fn unusual_requests_go_to_hyper() {
         assert!(falls_back("GET / HTTP/1.0\r\n\r\n"));
         assert!(falls_back("GET http://a/ HTTP/1.1\r\n\r\n"));
-        assert!(falls_back("CONNECT a:443 HTTP/1.1\r\n\r\n"));
         assert!(falls_back("OPTIONS * HTTP/1.1\r\n\r\n"));
         assert!(falls_back(
             "GET / HTTP/1.1\r\nconnection: upgrade\r\nupgrade: websocket\r\n\r\n"
@@ -754,6 +790,37 @@ mod tests {
         ));
         assert!(falls_back("GET / HTTP/1.1\r\nbad header\r\n\r\n"));
         assert!(falls_back("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"));
+    }
+
+    #[test]
+    fn connect_and_a_second_host_are_refused() {
+        assert_eq!(
+            refused("CONNECT a:443 HTTP/1.1\r\nhost: a:443\r\n\r\n"),
+            Some(Refusal::Connect)
+        );
+        assert_eq!(
+            refused("GET / HTTP/1.1\r\nhost: a\r\nuser-agent: t\r\nHost: b\r\n\r\n"),
+            Some(Refusal::DuplicateHost)
+        );
+        assert_eq!(
+            refused("GET / HTTP/1.1\r\nhost: a\r\nhost: a\r\n\r\n"),
+            Some(Refusal::DuplicateHost)
+        );
+        assert_eq!(refused("GET / HTTP/1.1\r\nhost: a\r\n\r\n"), None);
+        // The log still gets what the head says.
+        let ParsedRequest::Refused(r) = parse_request(
+            b"GET /x HTTP/1.1\r\nhost: a\r\nhost: b\r\nuser-agent: t\r\n\r\n",
+            &mut Vec::new(),
+            None,
+            true,
+        ) else {
+            panic!("refused")
+        };
+        let f = r.fields.unwrap();
+        assert_eq!(
+            (f.path.as_str(), f.user_agent.as_deref()),
+            ("/x", Some("t"))
+        );
     }
 
     fn resp(s: &str, edits: RespEdits) -> (RespHead, String) {

@@ -1,11 +1,14 @@
 //! Header handling for forwarded requests and responses: hop-by-hop headers, `host` and
-//! the upstream request's URI, `x-forwarded-for`, and the headers the ingress side adds.
+//! the upstream request's URI, `x-forwarded-for`, the headers the ingress side adds, and
+//! the requests the proxy answers itself rather than forward ([`Refusal`]).
 
 use std::time::Duration;
 
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::{Authority, PathAndQuery, Scheme};
-use http::{Uri, Version};
+use http::{Method, Uri, Version};
+
+use crate::error::{ErrorKind, ProxyError, Side};
 
 /// The `server` header ingress sets on responses (ECS shows `server: envoy`).
 pub const SERVER: HeaderValue = HeaderValue::from_static("berth");
@@ -178,6 +181,79 @@ fn origin_form(original: &Uri) -> Uri {
     }
 }
 
+/// A request the proxy answers itself (and closes the connection after), never
+/// forwarding it: the same on the fast path ([`crate::h1`]) and hyper's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// `CONNECT`: the proxy does not tunnel (405).
+    Connect,
+    /// Two `host` header lines (400, RFC 9112 §3.2).
+    DuplicateHost,
+    /// An HTTP/1 absolute request target whose authority `host` contradicts (400): the
+    /// proxy and the target could otherwise route the request differently.
+    HostMismatch,
+}
+
+impl Refusal {
+    /// The error the proxy answers with.
+    pub(crate) fn error(self) -> ProxyError {
+        let (kind, why) = match self {
+            Refusal::Connect => (
+                ErrorKind::MethodNotAllowed,
+                "CONNECT is not forwarded: the proxy does not tunnel",
+            ),
+            Refusal::DuplicateHost => (ErrorKind::AmbiguousHead, "more than one host header"),
+            Refusal::HostMismatch => (
+                ErrorKind::AmbiguousHead,
+                "the host header disagrees with the request target",
+            ),
+        };
+        ProxyError::new(Side::Downstream, kind, false).with_source(why)
+    }
+}
+
+/// Whether hyper's path must refuse a request with this method, target, version and
+/// headers (HTTP/2 sends its authority as `:authority`, which the URI carries: only an
+/// HTTP/1 absolute target is compared with `host`).
+pub(crate) fn refusal(
+    method: &Method,
+    uri: &Uri,
+    version: Version,
+    headers: &HeaderMap,
+) -> Option<Refusal> {
+    if method == Method::CONNECT {
+        return Some(Refusal::Connect);
+    }
+    let mut hosts = headers.get_all(header::HOST).iter();
+    let host = hosts.next();
+    if hosts.next().is_some() {
+        return Some(Refusal::DuplicateHost);
+    }
+    let absolute_h1 = version < Version::HTTP_2 && uri.scheme().is_some();
+    match (host, uri.authority()) {
+        (Some(h), Some(a)) if absolute_h1 && !same_authority(h, uri.scheme(), a) => {
+            Some(Refusal::HostMismatch)
+        }
+        _ => None,
+    }
+}
+
+/// Whether `host` names the same host and port as `target` (case aside; a missing port
+/// is the scheme's default).
+fn same_authority(host: &HeaderValue, scheme: Option<&Scheme>, target: &Authority) -> bool {
+    let Ok(host) = Authority::try_from(host.as_bytes()) else {
+        return false;
+    };
+    let default = if scheme == Some(&Scheme::HTTPS) {
+        443
+    } else {
+        80
+    };
+    !host.as_str().contains('@')
+        && host.host().eq_ignore_ascii_case(target.host())
+        && host.port_u16().unwrap_or(default) == target.port_u16().unwrap_or(default)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -246,6 +322,65 @@ mod tests {
         assert_eq!(h[header::HOST], "orders:8080");
         keep_authority(&mut h, &"http://other/x".parse().unwrap());
         assert_eq!(h[header::HOST], "orders:8080");
+    }
+
+    fn refused(method: &str, uri: &str, version: Version, hosts: &[&str]) -> Option<Refusal> {
+        let mut h = HeaderMap::new();
+        for v in hosts {
+            h.append(header::HOST, HeaderValue::from_str(v).unwrap());
+        }
+        let m = Method::from_bytes(method.as_bytes()).unwrap();
+        refusal(&m, &uri.parse().unwrap(), version, &h)
+    }
+
+    #[test]
+    fn connect_duplicate_and_contradicting_hosts_are_refused() {
+        let v1 = Version::HTTP_11;
+        assert_eq!(refused("GET", "/", v1, &["orders"]), None);
+        assert_eq!(refused("GET", "/", v1, &[]), None);
+        assert_eq!(
+            refused("CONNECT", "orders:443", v1, &["orders:443"]),
+            Some(Refusal::Connect)
+        );
+        assert_eq!(
+            refused("GET", "/", v1, &["a", "b"]),
+            Some(Refusal::DuplicateHost)
+        );
+        assert_eq!(
+            refused("GET", "/", v1, &["a", "a"]),
+            Some(Refusal::DuplicateHost)
+        );
+        assert_eq!(refused("GET", "http://Orders/x", v1, &["orders:80"]), None);
+        assert_eq!(
+            refused("GET", "https://orders/x", v1, &["orders:443"]),
+            None
+        );
+        assert_eq!(refused("GET", "http://orders:8080/x", v1, &[]), None);
+        assert_eq!(
+            refused("GET", "http://orders/x", v1, &["payments"]),
+            Some(Refusal::HostMismatch)
+        );
+        assert_eq!(
+            refused("GET", "http://orders/x", v1, &["orders:8080"]),
+            Some(Refusal::HostMismatch)
+        );
+        assert_eq!(
+            refused("GET", "http://orders/x", v1, &["bad host"]),
+            Some(Refusal::HostMismatch)
+        );
+        // HTTP/2: `:authority` and `host` may differ (the proxy forwards `host`).
+        assert_eq!(
+            refused("GET", "http://10.0.0.1/x", Version::HTTP_2, &["orders"]),
+            None
+        );
+        assert_eq!(
+            Refusal::Connect.error().status(),
+            http::StatusCode::METHOD_NOT_ALLOWED
+        );
+        assert_eq!(
+            Refusal::HostMismatch.error().status(),
+            http::StatusCode::BAD_REQUEST
+        );
     }
 
     #[test]

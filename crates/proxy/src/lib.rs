@@ -14,7 +14,16 @@
 //!   `x-berth-upstream-service-time`.
 //! - **Admin**, on loopback or a Unix socket: readiness (after the first snapshot only),
 //!   Prometheus metrics with Service Connect's CloudWatch names (`berth-telemetry`), the
-//!   snapshot version, snapshot pushes, endpoint health and draining.
+//!   snapshot version, snapshot pushes, endpoint health and draining. Pushes and
+//!   draining need the Unix socket (mode 0600) or, over TCP, the bearer token the proxy
+//!   was given ([`ProxyConfig::admin_token`]); requests from web pages (`origin`, a body
+//!   that is not JSON, a `host` that is not loopback) change nothing.
+//!
+//! **Requests never forwarded**: `CONNECT` gets 405 with `allow` (the proxy does not
+//! tunnel: its listeners serve the services of a snapshot, not arbitrary destinations),
+//! and a request head with two `host` lines, or a `host` that contradicts its absolute
+//! target, gets 400 (RFC 9112 §3.2). Both close the connection; both are counted and
+//! logged as the proxy's own answers (flag `DPE`), on the fast path and hyper's alike.
 //!
 //! **Workers**: connections are served by [`ProxyConfig::workers`] threads, each with its
 //! own single-threaded runtime, its own `SO_REUSEPORT` socket per listener and its own
@@ -28,10 +37,11 @@
 //! below, and no modules import each other in a cycle (`scripts/check-module-cycles`
 //! checks both, from this list).
 //!
-//! 1. [`error`], `deadline`, `headers`, `h1`, `fasthash`, `drain`, `tls`: the one error
-//!    type, the hyper path's per-request deadline, the heads and URIs of forwarded
-//!    messages, HTTP/1.1 heads and body framing for the fast path, the request path's
-//!    hash map, draining, TLS (configs, handshakes, plain-or-TLS sockets).
+//! 1. [`error`], `deadline`, `headers`, `h1`, `fasthash`, `drain`, `tls`, `admin_guard`:
+//!    the one error type, the hyper path's per-request deadline, the heads and URIs of
+//!    forwarded messages (and the requests refused), HTTP/1.1 heads and body framing for
+//!    the fast path, the request path's hash map, draining, TLS (configs, handshakes,
+//!    plain-or-TLS sockets), who may use the admin endpoint for what.
 //! 2. `body`, `conn_ctx`: request bodies (replayable for retries); what a downstream
 //!    connection shares with its requests, and its head and idle timers.
 //! 3. `client`, `rawpool`: upstream connections: hyper's pools, and the fast path's
@@ -56,6 +66,7 @@
 
 mod access_log;
 mod admin;
+mod admin_guard;
 mod body;
 mod client;
 mod conn;
@@ -81,11 +92,12 @@ mod tls;
 mod worker;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use admin::AdminAddr;
+pub use admin_guard::{AdminToken, AdminTokenError};
 pub use berth_proxy_config::Snapshot;
 pub use drain::{DrainPhase, DrainStatus};
 pub use error::{ApplyError, ErrorKind, ProxyError, Side};
@@ -103,43 +115,14 @@ use crate::serving::Settings;
 /// The default admin address.
 pub const DEFAULT_ADMIN: &str = "127.0.0.1:9901";
 
-/// Where the admin endpoint listens.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum AdminAddr {
-    /// A loopback TCP address (others are refused); port 0 picks a free port.
-    Tcp(SocketAddr),
-    /// A Unix socket path (replaced if it exists).
-    Unix(PathBuf),
-}
-
-impl std::str::FromStr for AdminAddr {
-    type Err = String;
-
-    /// `127.0.0.1:9901` or `unix:/path/to/socket`.
-    fn from_str(s: &str) -> Result<AdminAddr, String> {
-        if let Some(p) = s.strip_prefix("unix:") {
-            return Ok(AdminAddr::Unix(PathBuf::from(p)));
-        }
-        let a: SocketAddr = s
-            .parse()
-            .map_err(|e| format!("'{s}' is neither ip:port nor unix:/path: {e}"))?;
-        Ok(AdminAddr::Tcp(a))
-    }
-}
-
-impl std::fmt::Display for AdminAddr {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            AdminAddr::Tcp(a) => write!(f, "{a}"),
-            AdminAddr::Unix(p) => write!(f, "unix:{}", p.display()),
-        }
-    }
-}
-
 /// The proxy process's own settings (a snapshot has the rest).
 pub struct ProxyConfig {
     /// Where the admin endpoint listens.
     pub admin: AdminAddr,
+    /// The bearer token a TCP admin client must send to change the proxy (`POST
+    /// /snapshot`, `POST /drain`); `None`: changes over TCP are refused. Not used on a
+    /// Unix socket, whose file mode (0600) decides who connects.
+    pub admin_token: Option<AdminToken>,
     /// Where access logs go; `None`: stdout.
     pub access_log_writer: Option<LogWriterFactory>,
     /// How long a client may take to send a request head (and, at a connection's start,
@@ -158,6 +141,7 @@ impl Default for ProxyConfig {
     fn default() -> Self {
         ProxyConfig {
             admin: AdminAddr::Tcp(DEFAULT_ADMIN.parse().expect("a valid address")),
+            admin_token: None,
             access_log_writer: None,
             header_read_timeout: Some(Duration::from_secs(10)),
             max_header_bytes: 60 * 1024,
@@ -171,6 +155,7 @@ impl std::fmt::Debug for ProxyConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProxyConfig")
             .field("admin", &self.admin)
+            .field("admin_token", &self.admin_token.is_some())
             .field("access_log_writer", &self.access_log_writer.is_some())
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_header_bytes", &self.max_header_bytes)
@@ -196,26 +181,15 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// come with the first snapshot. The admin endpoint and snapshot application run on the
 /// calling runtime.
 pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
-    let bind_err =
-        |e: std::io::Error| ProxyError::new(Side::Internal, ErrorKind::Bind, false).with_source(e);
-    let (listener, admin_addr) = match &config.admin {
-        AdminAddr::Tcp(a) => {
-            if !a.ip().is_loopback() {
-                return Err(ProxyError::new(Side::Internal, ErrorKind::Config, false)
-                    .with_source(format!("the admin address {a} is not a loopback address")));
-            }
-            let l = tokio::net::TcpListener::bind(a).await.map_err(bind_err)?;
-            let bound = l.local_addr().map_err(bind_err)?;
-            (AdminListener::Tcp(l), AdminAddr::Tcp(bound))
+    let (listener, admin_addr) = AdminListener::bind(&config.admin).await?;
+    let admin_token = match (&admin_addr, config.admin_token) {
+        (AdminAddr::Unix(_), Some(_)) => {
+            tracing::warn!(
+                "the admin token is not used on a Unix socket (its file mode guards it)"
+            );
+            None
         }
-        AdminAddr::Unix(p) => {
-            let _ = std::fs::remove_file(p);
-            let l = tokio::net::UnixListener::bind(p).map_err(bind_err)?;
-            (
-                AdminListener::Unix(l, p.clone()),
-                AdminAddr::Unix(p.clone()),
-            )
-        }
+        (_, token) => token,
     };
     let (workers, workers_exited) = worker::spawn(config.workers.max(1)).map_err(|e| {
         ProxyError::new(Side::Internal, ErrorKind::Config, false)
@@ -231,7 +205,12 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
         workers,
     ));
     let (admin_stop, stop_rx) = watch::channel(false);
-    let admin_task = tokio::spawn(admin::serve(listener, Arc::clone(&inner), stop_rx));
+    let admin_task = tokio::spawn(admin::serve(
+        listener,
+        admin_token,
+        Arc::clone(&inner),
+        stop_rx,
+    ));
     tracing::info!(
         admin = %admin_addr,
         workers = inner.worker_count(),

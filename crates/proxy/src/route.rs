@@ -27,7 +27,10 @@ pub(crate) async fn handle(
     route: Arc<Route>,
     in_flight: InFlight,
 ) -> Response<RespBody> {
-    let refused = certificate_now_required(&route, &in_flight);
+    let refused = certificate_now_required(&route, &in_flight).or_else(|| {
+        headers::refusal(req.method(), req.uri(), req.version(), req.headers())
+            .map(headers::Refusal::error)
+    });
     let mut log = RequestLog::start(Arc::clone(&route), in_flight, &req);
     if let Some(e) = refused {
         log.failed(&e);
@@ -80,6 +83,9 @@ fn local_reply(e: &ProxyError, log: RequestLog) -> Response<RespBody> {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
+    if let Some(allow) = e.allow() {
+        h.insert(header::ALLOW, HeaderValue::from_static(allow));
+    }
     if e.side == Side::Downstream || e.kind == ErrorKind::ClientTimeout {
         h.insert(header::CONNECTION, HeaderValue::from_static("close"));
     }

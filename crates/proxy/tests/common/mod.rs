@@ -10,7 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_proxy::{AdminAddr, ProxyConfig, RunningProxy, Snapshot};
+use berth_proxy::{AdminAddr, AdminToken, ProxyConfig, RunningProxy, Snapshot};
 use bytes::Bytes;
 use http::{Request, Response, StatusCode};
 use http_body_util::{BodyExt as _, Full};
@@ -21,13 +21,21 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+/// The admin token of the proxies [`proxy_with`] starts (unless the test gives another).
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// A proxy with its admin endpoint on a free loopback port.
 pub async fn proxy() -> RunningProxy {
     proxy_with(ProxyConfig::default()).await
 }
 
+/// A proxy as `config` says, its admin endpoint on a free loopback port taking
+/// [`ADMIN_TOKEN`] when `config` has no token.
 pub async fn proxy_with(mut config: ProxyConfig) -> RunningProxy {
     config.admin = AdminAddr::Tcp("127.0.0.1:0".parse().unwrap());
+    if config.admin_token.is_none() {
+        config.admin_token = Some(AdminToken::new(ADMIN_TOKEN).unwrap());
+    }
     berth_proxy::start(config).await.expect("proxy starts")
 }
 
@@ -259,16 +267,41 @@ pub fn status_of(raw: &str) -> u16 {
         .unwrap_or_else(|| panic!("no status line in {raw:?}"))
 }
 
-/// GET on the admin endpoint: status and body.
+/// A request on the TCP admin endpoint, as a command-line client sends it (JSON, with
+/// [`ADMIN_TOKEN`]): status and body.
 pub async fn admin(p: &RunningProxy, method: &str, path: &str, body: &str) -> (StatusCode, String) {
+    let auth = format!("Bearer {ADMIN_TOKEN}");
+    admin_with(
+        p,
+        method,
+        path,
+        &[
+            ("content-type", "application/json"),
+            ("authorization", &auth),
+        ],
+        body,
+    )
+    .await
+}
+
+/// A request on the TCP admin endpoint with exactly these headers (and `host`).
+pub async fn admin_with(
+    p: &RunningProxy,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &str,
+) -> (StatusCode, String) {
     let AdminAddr::Tcp(a) = p.admin_addr() else {
         panic!("tcp admin")
     };
-    let req = Request::builder()
+    let mut req = Request::builder()
         .method(method)
-        .uri(format!("http://{a}{path}"))
-        .body(Full::new(Bytes::from(body.to_string())))
-        .unwrap();
+        .uri(format!("http://{a}{path}"));
+    for (n, v) in headers {
+        req = req.header(*n, *v);
+    }
+    let req = req.body(Full::new(Bytes::from(body.to_string()))).unwrap();
     send(&client(), req).await
 }
 
