@@ -17,6 +17,7 @@ use crate::ipam::Ipam;
 use crate::names::{netns_name, validate_dns_name, validate_task_id, veth_name};
 use crate::netlink::Netlink;
 use crate::netns;
+use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::subnet::Ipv4Subnet;
 
 /// The task's interface inside its namespace.
@@ -331,6 +332,15 @@ impl TaskNetwork {
             },
         );
         cmd
+    }
+
+    /// Starts the init of a new [`Sandbox`] of this task: PID, mount, IPC and UTS
+    /// namespaces of its own, in the task's network namespace, with the task's hosts
+    /// file and hostname and the file system view that `config` and the
+    /// [`sandbox`](crate::Sandbox) docs describe. Every container of the task then joins
+    /// it with [`Sandbox::command`] and [`Sandbox::spawn`].
+    pub fn sandbox(&self, config: &SandboxConfig) -> Result<Sandbox> {
+        Sandbox::create(self, config)
     }
 
     /// Runs `f` on a short-lived thread that joined the task's network namespace (only
