@@ -56,6 +56,7 @@
 //!
 //! Everything needs root (entering namespaces, mounting).
 
+pub mod caps;
 pub mod error;
 pub mod image;
 mod process;
@@ -71,6 +72,7 @@ use std::sync::Arc;
 use berth_tasknet::{Bridge, TaskNetConfig, TaskNetwork};
 use tokio::sync::watch;
 
+pub use caps::{CapabilityChanges, CapabilityName, CapabilitySet};
 pub use error::{Error, Result};
 pub use image::{combine_argv, ImageEntry, ImageMap, BUILTIN_IMAGES_JSON};
 pub use process::{ProcessRuntime, TaskRuntimeConfig, DEFAULT_PATH};

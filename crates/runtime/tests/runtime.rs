@@ -207,12 +207,20 @@ impl Env {
         self.dir.path().join("logs")
     }
 
+    /// A directory the tasks must not see, standing for the agent's.
+    fn hidden_dir(&self) -> PathBuf {
+        let d = self.dir.path().join("agent");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
     fn config(&self) -> TaskRuntimeConfig {
         TaskRuntimeConfig {
             log_dir: self.log_dir(),
             image_map: Arc::new(ImageMap::builtin()),
             secrets: Arc::new(SecretStore::load(&self.dir.path().join("no-secrets.json")).unwrap()),
             extra_env: vec![("BERTH_RT_TEST".into(), run_tag().into())],
+            hidden_paths: vec![self.hidden_dir()],
         }
     }
 
