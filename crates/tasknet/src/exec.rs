@@ -7,8 +7,8 @@
 //! runs in the forked child of a possibly multi-threaded parent, where only
 //! async-signal-safe operations are allowed; and `mount_setattr(2)` has no safe wrapper
 //! yet. The closures below keep to that: they only make system calls (`open`, `setns`,
-//! `close`, `unshare`, `mount`, `mount_setattr`, `mkdir`, `chdir`, `sethostname`,
-//! `stat`) on C strings and file descriptors prepared before the fork, allocate nothing,
+//! `close`, `unshare`, `mount`, `open_tree`, `move_mount`, `mount_setattr`, `mkdir`,
+//! `chdir`, `sethostname`, `stat`, `prctl`, `capset`) on C strings and file descriptors prepared before the fork, allocate nothing,
 //! take no lock, and turn errors into `io::Error::from_raw_os_error`, which allocates
 //! nothing either. A failing step fails `Command::spawn` with that step's OS error (e.g.
 //! `ENOENT` when the task's namespace is gone).
@@ -131,7 +131,7 @@ impl InitSetup {
     /// tmpfs (read-only once the bind mounts inside are made); the bind mounts; a
     /// `/proc` of the new PID namespace with Docker's read-only and masked paths; `/sys`
     /// read-only; a new `/dev/shm` and `/dev/mqueue` (the IPC namespace's). Then the
-    /// hostname.
+    /// hostname, and it gives up every capability.
     fn run(&mut self) -> io::Result<()> {
         let ns = open(
             self.netns.as_c_str(),
@@ -217,8 +217,73 @@ impl InitSetup {
         skip_missing(mq.map_err(os_err))?;
         sethostname(&self.hostname).map_err(os_err)?;
         chdir(c"/").map_err(os_err)?;
-        Ok(())
+        drop_all_capabilities()
     }
+}
+
+/// Leaves the calling process, and what it `exec`s as root, without any capability:
+/// the bounding and ambient sets are emptied, then the effective, permitted and
+/// inheritable sets (a task's init needs none once its namespaces are made, and a
+/// process of the task that could trace it must gain nothing by it).
+fn drop_all_capabilities() -> io::Result<()> {
+    for cap in 0..64 {
+        // SAFETY: prctl with integer arguments only.
+        if unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap, 0, 0, 0) } < 0 {
+            let e = io::Error::last_os_error();
+            if e.raw_os_error() == Some(libc::EINVAL) {
+                break; // past the last capability of this kernel
+            }
+            return Err(e);
+        }
+    }
+    // SAFETY: prctl with integer arguments only.
+    let r = unsafe {
+        libc::prctl(
+            libc::PR_CAP_AMBIENT,
+            libc::PR_CAP_AMBIENT_CLEAR_ALL,
+            0,
+            0,
+            0,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: libc::c_int,
+    }
+    #[repr(C)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    // _LINUX_CAPABILITY_VERSION_3: two data records (capabilities 0-31, 32-63).
+    let header = Header {
+        version: 0x2008_0522,
+        pid: 0,
+    };
+    let none = [
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+        Data {
+            effective: 0,
+            permitted: 0,
+            inheritable: 0,
+        },
+    ];
+    // SAFETY: `header` and `none` are valid `cap_user_header_t` and two
+    // `cap_user_data_t` records, only read by the kernel during the call.
+    let r = unsafe { libc::syscall(libc::SYS_capset, &header as *const Header, none.as_ptr()) };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Makes `cmd` (the task's init, spawned on a thread that made a new PID namespace)

@@ -8,7 +8,10 @@
 //! (`unshare(CLONE_NEWPID)`), it spawns `/bin/sh` (shown as `berth-init`), which is
 //! therefore PID 1 of that namespace. Before `exec` it joins the task's network
 //! namespace and makes new mount, IPC and UTS namespaces, set up as described below.
-//! Its script ignores the signals it can and waits forever (`sleep … & wait` in a loop):
+//! Then it gives up every capability (bounding, ambient, permitted, effective and
+//! inheritable sets empty): it needs none to wait, and a process of the task that
+//! could trace it gains nothing. Its script ignores the signals it can and waits
+//! forever (`sleep … & wait` in a loop):
 //! a shell's `wait` reaps every child, so processes of the task that are orphaned and
 //! reparented to PID 1 do not stay zombies.
 //!

@@ -309,6 +309,10 @@ impl TaskNetwork {
     /// the task leaks out), and in a UTS namespace with the task's hostname. Unlike `ip
     /// netns exec` it does not remount `/sys`.
     ///
+    /// This is for the agent's own tools in a task (`iptables-restore`, `nft`), which
+    /// run with every capability and the host's PID namespace; the task's processes run
+    /// in its [`Sandbox`] instead.
+    ///
     /// Entering happens in the child between `fork` and `exec`, so a failure (say the
     /// task was destroyed: `ENOENT`) is an error of `spawn`. Everything else about the command
     /// (arguments, environment, stdio) is the caller's to set.
@@ -348,8 +352,8 @@ impl TaskNetwork {
     /// what it returns. Sockets belong to the namespace they are created in, so a
     /// `std::net::TcpListener` bound in `f` keeps listening inside the task after `f`
     /// returned, and can be served from any thread (or handed to tokio with
-    /// `tokio::net::TcpListener::from_std` after `set_nonblocking(true)`). The agent runs the proxy as a separate
-    /// process through [`command`](Self::command); this is for tests and small helpers.
+    /// `tokio::net::TcpListener::from_std` after `set_nonblocking(true)`). A task's
+    /// processes run in its [`Sandbox`]; this is for tests and small helpers.
     pub fn run_in_netns<F, R>(&self, f: F) -> Result<R>
     where
         F: FnOnce() -> R + Send,

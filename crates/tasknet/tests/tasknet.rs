@@ -1068,6 +1068,13 @@ fn sandbox_namespaces_and_file_system() -> Result<(), Failed> {
         let sb = t.sandbox(&config).unwrap();
         std::fs::write(share.join("mine"), "shared\n").unwrap();
         let init = sb.init_pid();
+        let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert!(
+                status.contains(&format!("{set}:\t0000000000000000")),
+                "the init has no capability: {status}"
+            );
+        }
         let ino = |p: &str| std::fs::metadata(p).unwrap().ino();
         assert_eq!(
             ino(&format!("/proc/{init}/ns/net")),
