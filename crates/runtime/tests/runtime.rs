@@ -1193,7 +1193,10 @@ fn escaped_processes_die_with_the_task() -> Result<(), Failed> {
         let net = env.task("escape").await;
         // A daemon in a session (and process group) of its own, which the container's
         // group kill does not reach.
-        let main = sh("main", "setsid sleep 3603 & sleep 0.5; echo ready; sleep 1; exit 0");
+        let main = sh(
+            "main",
+            "setsid sleep 3603 & sleep 0.5; echo ready; sleep 1; exit 0",
+        );
         let task = ProcessRuntime::start(net, vec![main], &env.config()).unwrap();
         let daemon = || {
             live_processes(|pid| {
