@@ -59,7 +59,8 @@
 //! change host files outside the hidden directories (as a Docker container could with
 //! the host's `/` bind-mounted), and the host's `/dev` is visible; run containers as a
 //! `user`, or with `readonlyRootFilesystem`, where that matters. There are no resource
-//! limits (no cgroups).
+//! limits (no cgroups). A container granted `SYS_PTRACE` can trace the other processes
+//! of its task, `setpriv` too in the instant it still holds every capability.
 //!
 //! Every container is the leader of its own process group; signals go to the group
 //! (from the host, by host process group id). When a container's process exits, the
