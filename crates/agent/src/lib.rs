@@ -17,7 +17,9 @@
 //! `tasks/<task id>/logs/<container>.log` (each container's stdout and stderr, and
 //! the proxy's as `ecs-service-connect.log`; read them with `berth logs`),
 //! and, outside it (a Unix socket's path is short), `/run/berth/proxy/<task id>/admin.sock`
-//! (the proxy's admin endpoint, while it runs: [`task::PROXY_SOCKET_DIR`]).
+//! (the proxy's admin endpoint, while it runs: [`task::PROXY_SOCKET_DIR`]). No task
+//! sees these (the process runtime hides them: [`task::hidden_paths`]); a proxy sees
+//! its own socket directory.
 
 pub mod certs;
 pub mod cleanup;

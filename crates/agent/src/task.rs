@@ -61,6 +61,23 @@ pub fn proxy_dir(task_id: &str) -> PathBuf {
     Path::new(PROXY_SOCKET_DIR).join(task_id)
 }
 
+/// The directories of the machine's agents, which no task may see (the process
+/// runtime hides them; a proxy sees its own socket directory only): `/run/berth` (every
+/// proxy's admin socket, the bridges' address records), this agent's state directory
+/// (every task's logs) and its bridge's state directory.
+pub fn hidden_paths(config: &crate::AgentConfig) -> Vec<PathBuf> {
+    let run = Path::new(PROXY_SOCKET_DIR)
+        .parent()
+        .unwrap_or(Path::new(PROXY_SOCKET_DIR));
+    let mut out = vec![run.to_path_buf()];
+    for d in [&config.state_dir, &config.bridge.state_dir] {
+        if d.is_absolute() && d.parent().is_some() && !out.iter().any(|o| d.starts_with(o)) {
+            out.push(d.clone());
+        }
+    }
+    out
+}
+
 /// What was last reported of a container: status, health, exit code.
 type Reported = (ContainerStatus, HealthStatus, Option<i32>);
 
@@ -502,6 +519,7 @@ impl<R: Runtime> TaskRunner<R> {
             image_map: self.shared.image_map.clone(),
             secrets: self.shared.secrets.clone(),
             extra_env: vec![("ECS_TASK_ARN".into(), self.task.task_arn.clone())],
+            hidden_paths: hidden_paths(&self.shared.config),
         };
         // The proxy first: the application starts only once it is ready.
         if let Some(sc) = self.service_connect.clone() {
@@ -840,6 +858,45 @@ impl<R: Runtime> TaskRunner<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tasks_do_not_see_the_agents_directories() {
+        let config = crate::AgentConfig {
+            server: String::new(),
+            cluster: String::new(),
+            account: String::new(),
+            region: String::new(),
+            state_dir: PathBuf::from("/var/lib/berth-test-agent"),
+            bridge: berth_tasknet::BridgeConfig::default(),
+            image_map: Arc::new(berth_runtime::ImageMap::builtin()),
+            secrets: Arc::new(
+                berth_runtime::SecretStore::load(Path::new("/nonexistent/secrets.json")).unwrap(),
+            ),
+            proxy_command: vec![],
+            proxy_workers: 1,
+            drain: Duration::from_secs(1),
+            cpu: 1024,
+            memory_mib: 1024,
+            security_groups: vec![],
+            subnet: None,
+        };
+        // The bridge's state directory is under /run/berth already.
+        assert_eq!(
+            hidden_paths(&config),
+            vec![
+                PathBuf::from("/run/berth"),
+                PathBuf::from("/var/lib/berth-test-agent")
+            ]
+        );
+        assert!(proxy_dir("t").starts_with("/run/berth"));
+        // Only the proxy's definition gets a host directory (its socket's); the
+        // application's come from JSON, which cannot give one.
+        let view_specs = ContainerSpec::list_from_json(&json!([
+            {"name": "app", "image": "busybox", "hostDirs": ["/run/berth"]}
+        ]))
+        .unwrap();
+        assert!(view_specs[0].host_dirs.is_empty());
+    }
 
     #[test]
     fn the_proxy_container_shows_the_image_the_proxy_runs_from() {

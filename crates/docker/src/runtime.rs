@@ -375,22 +375,14 @@ impl DockerRuntime {
             }
         }
         let env: Vec<String> = env.into_iter().map(|(k, v)| format!("{k}={v}")).collect();
-        let bind = |source: &Path, target: &Path| Mount {
-            source: Some(source.display().to_string()),
-            target: Some(target.display().to_string()),
-            typ: Some(MountType::BIND),
-            ..Mount::default()
-        };
-        let mut mounts = vec![bind(&net.hosts_path(), Path::new("/etc/hosts"))];
         for d in &spec.host_dirs {
-            // The process runtime's containers see the host's tree; a bind mount needs
-            // the directory to exist.
+            // A bind mount needs the directory to exist.
             std::fs::create_dir_all(d).map_err(|e| berth_runtime::Error::CannotStart {
                 container: spec.name.clone(),
                 message: format!("host directory {}: {e}", d.display()),
             })?;
-            mounts.push(bind(d, d));
         }
+        let mounts = container_mounts(&net.hosts_path(), spec);
         let body = ContainerCreateBody {
             image: Some(spec.image.clone()),
             // Docker's rules: an entrypoint given drops the image's cmd; a cmd given
@@ -410,6 +402,11 @@ impl DockerRuntime {
             host_config: Some(HostConfig {
                 network_mode: Some(format!("container:{holder_id}")),
                 mounts: Some(mounts),
+                // Docker's defaults unless the definition changes them.
+                cap_add: names(&spec.capabilities.add),
+                cap_drop: names(&spec.capabilities.drop),
+                privileged: Some(spec.privileged),
+                readonly_rootfs: Some(spec.readonly_root_filesystem),
                 // berth copies the output into its own log file; the engine's copy
                 // (for `docker logs`) is bounded.
                 log_config: Some(HostConfigLogConfig {
@@ -815,4 +812,60 @@ impl ContainerDriver for DockerDriver {
 /// The path of a container's log file (for callers that want to read it).
 pub fn log_path(log_dir: &Path, container: &str) -> PathBuf {
     log_dir.join(format!("{container}.log"))
+}
+
+/// The bind mounts of a container: the task's hosts file, and the container's own
+/// `host_dirs` (the proxy's admin socket directory is one, of the proxy's definition
+/// only), nothing else of the host.
+fn container_mounts(hosts: &Path, spec: &ContainerSpec) -> Vec<Mount> {
+    let bind = |source: &Path, target: &Path| Mount {
+        source: Some(source.display().to_string()),
+        target: Some(target.display().to_string()),
+        typ: Some(MountType::BIND),
+        ..Mount::default()
+    };
+    let mut mounts = vec![bind(hosts, Path::new("/etc/hosts"))];
+    mounts.extend(spec.host_dirs.iter().map(|d| bind(d, d)));
+    mounts
+}
+
+/// Capability names as Docker takes them (`NET_ADMIN`, `ALL`); `None` for none.
+fn names(caps: &[berth_runtime::CapabilityName]) -> Option<Vec<String>> {
+    (!caps.is_empty()).then(|| caps.iter().map(ToString::to_string).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_containers_own_host_dirs_are_mounted() {
+        let hosts = Path::new("/etc/netns/berth-x/hosts");
+        let mut proxy = ContainerSpec::new("ecs-service-connect", PROXY_IMAGE);
+        proxy.host_dirs = vec![PathBuf::from("/run/berth/proxy/t")];
+        let app = ContainerSpec::from_json(&serde_json::json!({
+            "name": "app", "image": "busybox", "hostDirs": ["/run/berth"]
+        }))
+        .unwrap();
+        let targets = |spec: &ContainerSpec| -> Vec<String> {
+            container_mounts(hosts, spec)
+                .into_iter()
+                .map(|m| m.target.unwrap())
+                .collect()
+        };
+        assert_eq!(targets(&app), ["/etc/hosts"], "no admin socket directory");
+        assert_eq!(targets(&proxy), ["/etc/hosts", "/run/berth/proxy/t"]);
+    }
+
+    #[test]
+    fn capability_changes_go_to_docker_as_named() {
+        let app = ContainerSpec::from_json(&serde_json::json!({
+            "name": "app", "image": "busybox",
+            "linuxParameters": {"capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]}}
+        }))
+        .unwrap();
+        assert_eq!(names(&app.capabilities.add), Some(vec!["NET_ADMIN".into()]));
+        assert_eq!(names(&app.capabilities.drop), Some(vec!["ALL".into()]));
+        assert_eq!(names(&[]), None, "Docker's default set");
+    }
 }

@@ -347,6 +347,7 @@ impl Env {
             image_map: Arc::new(ImageMap::builtin()),
             secrets: Arc::new(SecretStore::load(&self.dir.path().join("no-secrets.json")).unwrap()),
             extra_env: vec![("BERTH_DK_TEST".into(), run_tag().into())],
+            hidden_paths: Vec::new(),
         }
     }
 
@@ -665,7 +666,16 @@ fn hosts_file_and_host_dirs() -> Result<(), Failed> {
             ),
         );
         a.host_dirs = vec![shared.clone()];
-        let task = env.start(&net, vec![a]).await;
+        // Another container of the task (as an application beside the proxy): it does
+        // not get a's host directory.
+        let b = sh("b", &until_term(0));
+        // The definition's isolation settings reach Docker.
+        let mut c = sh("c", &until_term(0));
+        c.essential = false;
+        c.readonly_root_filesystem = true;
+        c.capabilities.add = vec![berth_runtime::CapabilityName::parse("NET_ADMIN").unwrap()];
+        c.capabilities.drop = vec![berth_runtime::CapabilityName::parse("MKNOD").unwrap()];
+        let task = env.start(&net, vec![a, b, c]).await;
         let mut rx = task.state();
         wait_for(&mut rx, "a running", Duration::from_secs(20), |s| {
             s.status == TaskStatus::Running
@@ -709,6 +719,56 @@ fn hosts_file_and_host_dirs() -> Result<(), Failed> {
             std::fs::read_to_string(shared.join("out")).unwrap(),
             "from-container\n"
         );
+        let id_b = env
+            .rt
+            .list_task(net.task_id())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.container == "b")
+            .unwrap()
+            .id;
+        let seen = exec(
+            &env.rt,
+            &id_b,
+            &[
+                "sh",
+                "-c",
+                &format!(
+                    "test -e {} && echo present || echo absent",
+                    shared.display()
+                ),
+            ],
+        )
+        .await;
+        assert_eq!(seen.trim(), "absent", "only a's own host directory is a's");
+        // (shell builtins only: the tools image is small)
+        let cap_eff = [
+            "sh",
+            "-c",
+            "while read k v; do [ \"$k\" = CapEff: ] && echo $v; done < /proc/self/status",
+        ];
+        let caps = exec(&env.rt, &id_b, &cap_eff).await;
+        assert!(
+            caps.contains("00000000a80425fb"),
+            "Docker's default set: {caps}"
+        );
+        let id_c = env
+            .rt
+            .list_task(net.task_id())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|c| c.container == "c")
+            .unwrap()
+            .id;
+        let caps = exec(&env.rt, &id_c, &cap_eff).await;
+        assert!(
+            caps.contains("00000000a00435fb"),
+            "+NET_ADMIN -MKNOD: {caps}"
+        );
+        let ro = exec(&env.rt, &id_c, &["sh", "-c", ": > /berth-ro-probe"]).await;
+        assert!(ro.contains("Read-only file system"), "{ro}");
         let end = task.stop("done").await;
         assert_eq!(end.containers[0].exit_code, Some(0));
     })

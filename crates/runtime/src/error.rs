@@ -33,6 +33,9 @@ pub enum Error {
     /// The task's network could not be made or removed.
     #[error("ResourceInitializationError: task network: {0}")]
     Network(#[from] berth_tasknet::Error),
+    /// The task's own namespaces (its init) could not be made.
+    #[error("ResourceInitializationError: task namespaces: {0}")]
+    Sandbox(berth_tasknet::Error),
     /// A container engine (Docker) call failed.
     #[error("{0}")]
     Engine(String),

@@ -16,7 +16,9 @@
 //! ```
 //!
 //! An entry stands for an image: `entryPoint` is the image's `ENTRYPOINT`, `command`
-//! its `CMD`, `env` its `ENV`, `workingDirectory` its `WORKDIR` (all optional). The
+//! its `CMD`, `env` its `ENV`, `workingDirectory` its `WORKDIR` (all optional).
+//! `"writesRootFilesystem": true` says the program writes to the (host's) file system,
+//! so a container with `readonlyRootFilesystem` cannot run it and is refused. The
 //! container's argv then follows Docker's rules (see [`combine_argv`]):
 //!
 //! | container definition        | argv                                            |
@@ -45,7 +47,7 @@
 //! The built-in map ([`ImageMap::builtin`], the crate's `images.json`) maps `*/nginx` to
 //! Debian's `nginx` in the foreground, logging errors to stderr (Debian's config still
 //! writes the access log to `/var/log/nginx/access.log` and the pid file to
-//! `/run/nginx.pid`), and `*/busybox` and `*/alpine` to `/bin/sh`. An image no entry
+//! `/run/nginx.pid`: it writes its root file system), and `*/busybox` and `*/alpine` to `/bin/sh`. An image no entry
 //! matches is an error naming the image and the map.
 
 use std::collections::BTreeMap;
@@ -76,6 +78,11 @@ pub struct ImageEntry {
     pub env: BTreeMap<String, String>,
     /// The image's WORKDIR; the container's `workingDirectory` overrides it.
     pub working_directory: Option<String>,
+    /// The image writes to its root file system (outside `/dev/shm` and its host
+    /// directories), so it cannot run with `readonlyRootFilesystem`: a container
+    /// definition asking for that is refused. Default false.
+    #[serde(default)]
+    pub writes_root_filesystem: bool,
 }
 
 #[derive(Deserialize)]
@@ -293,5 +300,9 @@ mod tests {
         )
         .unwrap();
         assert_eq!(m.resolve("a:1").unwrap().env["K"], "V");
+        assert!(!m.resolve("a:1").unwrap().writes_root_filesystem);
+        let b = ImageMap::builtin();
+        assert!(b.resolve("nginx").unwrap().writes_root_filesystem);
+        assert!(!b.resolve("busybox").unwrap().writes_root_filesystem);
     }
 }

@@ -17,20 +17,59 @@
 //!
 //! # A container as a process
 //!
-//! Each container runs [`TaskNetwork::command`]: in the task's network namespace, with
-//! the task's `/etc/hosts` and hostname, in its own mount namespace; the file system is
-//! the host's. Its argv comes from the image map entry and the definition's
-//! `entryPoint`/`command` by Docker's rules; its environment is exactly (later wins):
-//! `PATH` (Docker's default), `HOSTNAME`, `HOME` (the user's, else `/root`), the image
-//! entry's `env`, [`TaskRuntimeConfig::extra_env`], `environment`, `secrets`. The
-//! agent's own environment is not passed on. Working directory: `workingDirectory`,
-//! else the entry's, else `/` (it must exist). `user` (`uid`, `uid:gid`, names) is
-//! resolved against the host's `/etc/passwd` and `/etc/group`; a non-root user is
-//! switched to with `setpriv` (util-linux) after entering the namespaces.
+//! Each [`ProcessRuntime::start`] (the agent makes one for a task's proxy and one for
+//! its application containers) starts a [`Sandbox`](berth_tasknet::Sandbox) in the
+//! task's network namespace: an init, PID 1 of a PID namespace of its own, holding new
+//! mount, IPC and UTS namespaces (the hostname is the task's, set in the UTS namespace).
+//! Each container, and each health check run, joins all of them, and is born in the PID
+//! namespace as a child of the agent (which waits for it; the host sees it under its
+//! host PID, which is what [`ContainerState::pid`] holds). What a task sees (the
+//! `berth_tasknet::Sandbox` docs have the details): the host's file system, with the
+//! task's `/etc/hosts` and `/etc/hostname`; a `/proc` of its PID namespace (only the
+//! task's processes: not the host's, not another task's, not even its own proxy's);
+//! [`TaskRuntimeConfig::hidden_paths`] and `/etc/netns` covered by an empty read-only
+//! tmpfs (the agent hides `/run/berth`, with every proxy's admin socket, and its state
+//! directory, with every task's logs); the definitions' `host_dirs` bind-mounted at
+//! their path (the proxy's own socket directory, in the proxy's sandbox only); Docker's
+//! read-only `/proc` paths (`/proc/sys`, `/proc/sysrq-trigger`, …) and masked ones; a
+//! read-only `/sys`; its own `/dev/shm` and `/dev/mqueue`.
 //!
-//! Every container is the leader of its own process group; signals go to the group.
-//! When a container's process exits, the rest of its group is SIGKILLed, as Docker
-//! does when a container's init exits. Output: stdout and stderr, raw, appended to
+//! Its argv comes from the image map entry and the definition's `entryPoint`/`command`
+//! by Docker's rules; its environment is exactly (later wins): `PATH` (Docker's
+//! default), `HOSTNAME`, `HOME` (the user's, else `/root`), the image entry's `env`,
+//! [`TaskRuntimeConfig::extra_env`], `environment`, `secrets`. The agent's own
+//! environment is not passed on. Working directory: `workingDirectory`, else the
+//! entry's, else `/` (it must exist in the task).
+//!
+//! User and capabilities, set by `setpriv` (util-linux) after joining the namespaces:
+//! `user` (`uid`, `uid:gid`, names, resolved against the host's `/etc/passwd` and
+//! `/etc/group`) runs as that user with no capabilities; no `user` runs as root (gid 0,
+//! no supplementary groups). Either way the bounding set is Docker's default
+//! ([`CapabilitySet::DOCKER_DEFAULT`]) changed by `linuxParameters.capabilities`
+//! ([`CapabilityChanges::resolve`], Docker's rules), which is root's permitted and
+//! effective set; inheritable and ambient sets are empty (Docker since Engine 23).
+//! `no_new_privs` is not set (Docker does not by default). `privileged` is refused: the
+//! file system is the host's, so a privileged container would be root on the host.
+//! `readonlyRootFilesystem` gives the container a mount namespace of its own in which
+//! every mount is read-only but `/proc`, `/dev/shm`, `/dev/mqueue`, `/dev/pts`, the
+//! task's hosts and hostname files and its host directories; an image the image map
+//! marks `writesRootFilesystem` is refused with it.
+//!
+//! What this does not isolate: the file system is the host's, so a root container can
+//! change host files outside the hidden directories (as a Docker container could with
+//! the host's `/` bind-mounted), and the host's `/dev` is visible; run containers as a
+//! `user`, or with `readonlyRootFilesystem`, where that matters. There are no resource
+//! limits (no cgroups). A container granted `SYS_PTRACE` can trace the other processes
+//! of its task, `setpriv` too in the instant it still holds every capability.
+//!
+//! Every container is the leader of its own process group; signals go to the group
+//! (from the host, by host process group id). When a container's process exits, the
+//! rest of its group is SIGKILLed, as Docker does when a container's init exits. When
+//! every container stopped, or the handle is dropped, the task's init is SIGKILLed, and
+//! the kernel kills whatever is left in the PID namespace (a daemon that left its
+//! group too). A task's init ignores signals from inside (`kill -9 1` does nothing); an
+//! agent's crash cleanup, which SIGKILLs every process in a task's network namespace,
+//! kills it with the rest. Output: stdout and stderr, raw, appended to
 //! `<log_dir>/<container>.log` (the agent picks `log_dir` per task and ships the files
 //! as `logConfiguration` says).
 //!
@@ -54,8 +93,9 @@
 //!   once their dependents exited; SIGKILL after each one's `stopTimeout`. The handle's
 //!   `Drop` SIGKILLs every process group of the task that is still registered.
 //!
-//! Everything needs root (entering namespaces, mounting).
+//! Everything needs root (entering namespaces, mounting) and Linux 5.12.
 
+pub mod caps;
 pub mod error;
 pub mod image;
 mod process;
@@ -71,6 +111,7 @@ use std::sync::Arc;
 use berth_tasknet::{Bridge, TaskNetConfig, TaskNetwork};
 use tokio::sync::watch;
 
+pub use caps::{CapabilityChanges, CapabilityName, CapabilitySet};
 pub use error::{Error, Result};
 pub use image::{combine_argv, ImageEntry, ImageMap, BUILTIN_IMAGES_JSON};
 pub use process::{ProcessRuntime, TaskRuntimeConfig, DEFAULT_PATH};

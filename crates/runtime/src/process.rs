@@ -1,5 +1,6 @@
 //! [`ProcessRuntime`]: every container of a task is a process (tree) inside the task's
-//! namespaces, started with [`TaskNetwork::command`].
+//! namespaces: its network namespace, and the PID, mount, IPC and UTS namespaces of the
+//! task's [`Sandbox`], joined with [`Sandbox::command`] and [`Sandbox::spawn`].
 
 use std::collections::BTreeSet;
 use std::fs::{File, OpenOptions};
@@ -9,10 +10,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use berth_tasknet::{Bridge, TaskNetConfig, TaskNetwork};
+use berth_tasknet::{Bridge, Sandbox, SandboxConfig, TaskNetConfig, TaskNetwork};
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 
+use crate::caps::CapabilitySet;
 use crate::error::{Error, Result};
 use crate::image::{combine_argv, ImageMap};
 use crate::secrets::SecretStore;
@@ -36,6 +38,12 @@ pub struct TaskRuntimeConfig {
     /// Variables every container gets, after the image's and before its own (e.g.
     /// `ECS_CONTAINER_METADATA_URI_V4`).
     pub extra_env: Vec<(String, String)>,
+    /// Host directories the task must not see (process runtime: each is covered by an
+    /// empty read-only tmpfs in the task's mount namespace; absolute, not `/`): the
+    /// agent's, such as `/run/berth` (proxies' admin sockets) and its state directory
+    /// (every task's logs). The Docker runtime's containers see none of the host's
+    /// directories anyway.
+    pub hidden_paths: Vec<PathBuf>,
 }
 
 /// Runs containers as processes. Stateless: everything of a task is in its
@@ -81,15 +89,27 @@ impl ProcessRuntime {
         config: &TaskRuntimeConfig,
     ) -> Result<TaskHandle> {
         let order = validate_task(&specs)?;
+        let setpriv = find_setpriv();
         let prepared = specs
             .iter()
-            .map(|s| prepare(s, config, net.hostname()))
+            .map(|s| prepare(s, config, net.hostname(), setpriv.as_deref()))
             .collect::<Result<Vec<_>>>()?;
         std::fs::create_dir_all(&config.log_dir)
             .map_err(|e| Error::io(format!("create {}", config.log_dir.display()), e))?;
+        let mut host_dirs: Vec<PathBuf> = Vec::new();
+        for d in specs.iter().flat_map(|s| &s.host_dirs) {
+            if !host_dirs.contains(d) {
+                host_dirs.push(d.clone());
+            }
+        }
+        let sandbox_config = SandboxConfig {
+            hidden: config.hidden_paths.clone(),
+            host_dirs,
+        };
+        let sandbox = net.sandbox(&sandbox_config).map_err(Error::Sandbox)?;
         let n = specs.len();
         let driver = ProcessDriver {
-            net: net.clone(),
+            sandbox,
             names: specs.iter().map(|s| s.name.clone()).collect(),
             prepared,
             log_dir: config.log_dir.clone(),
@@ -102,7 +122,7 @@ impl ProcessRuntime {
 
 /// Containers as process groups in the task's namespaces.
 struct ProcessDriver {
-    net: Arc<TaskNetwork>,
+    sandbox: Sandbox,
     names: Vec<String>,
     prepared: Vec<Prepared>,
     log_dir: PathBuf,
@@ -118,9 +138,9 @@ impl ContainerDriver for ProcessDriver {
         let log_path = self.log_dir.join(format!("{name}.log"));
         let spawned = open_log(&log_path).and_then(|log| {
             let err = log.try_clone()?;
-            let mut cmd = build_command(&self.net, p, &p.argv);
+            let mut cmd = build_command(&self.sandbox, p, &p.argv)?;
             cmd.stdout(log).stderr(err);
-            cmd.spawn()
+            spawn_in(&self.sandbox, cmd)
         });
         let mut child = spawned.map_err(|e| {
             format!(
@@ -162,7 +182,7 @@ impl ContainerDriver for ProcessDriver {
 
     async fn check(&self, idx: usize, argv: Vec<String>, timeout: Duration) -> bool {
         run_check(
-            &self.net,
+            &self.sandbox,
             &self.prepared[idx],
             &argv,
             timeout,
@@ -177,6 +197,11 @@ impl ContainerDriver for ProcessDriver {
         for &g in &reg.groups {
             let _ = killpg(Pid::from_raw(g), Signal::SIGKILL);
         }
+        self.sandbox.kill();
+    }
+
+    fn finished(&self) {
+        self.sandbox.kill();
     }
 }
 
@@ -210,10 +235,25 @@ struct Prepared {
     argv: Vec<String>,
     env: Vec<(String, String)>,
     cwd: String,
-    user: Option<ResolvedUser>,
+    /// `setpriv` and its options: the user and capabilities the container runs with.
+    setpriv: Vec<String>,
+    read_only: bool,
 }
 
-fn prepare(spec: &ContainerSpec, config: &TaskRuntimeConfig, hostname: &str) -> Result<Prepared> {
+/// Where `setpriv` (util-linux) is on the host.
+fn find_setpriv() -> Option<PathBuf> {
+    ["/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        .iter()
+        .map(|d| Path::new(d).join("setpriv"))
+        .find(|p| p.is_file())
+}
+
+fn prepare(
+    spec: &ContainerSpec,
+    config: &TaskRuntimeConfig,
+    hostname: &str,
+    setpriv: Option<&Path>,
+) -> Result<Prepared> {
     let image = config.image_map.resolve(&spec.image)?;
     let argv = combine_argv(image, spec.entry_point.as_deref(), spec.command.as_deref());
     let cannot = |message: String| Error::CannotStart {
@@ -226,10 +266,25 @@ fn prepare(spec: &ContainerSpec, config: &TaskRuntimeConfig, hostname: &str) -> 
             spec.image, image.pattern
         )));
     }
+    if spec.privileged {
+        return Err(cannot(
+            "privileged is not supported by the process runtime: its containers share the host's file system, so a privileged one would be root on the host; use linuxParameters.capabilities.add, or the Docker runtime".into(),
+        ));
+    }
+    if spec.readonly_root_filesystem && image.writes_root_filesystem {
+        return Err(cannot(format!(
+            "readonlyRootFilesystem: image {:?} (map entry {:?}) writes to its root file system (writesRootFilesystem in the image map)",
+            spec.image, image.pattern
+        )));
+    }
     let user = match &spec.user {
         None => None,
         Some(u) => Some(resolve_user(u).map_err(&cannot)?),
     };
+    let setpriv = setpriv.ok_or_else(|| {
+        cannot("setpriv (util-linux) is not installed on the host: it sets a container's user and capabilities".into())
+    })?;
+    let setpriv = setpriv_argv(setpriv, user.as_ref(), spec.capabilities.resolve());
     let secrets = config.secrets.resolve_all(&spec.secrets)?;
     let home = user
         .as_ref()
@@ -253,38 +308,80 @@ fn prepare(spec: &ContainerSpec, config: &TaskRuntimeConfig, hostname: &str) -> 
         argv,
         env,
         cwd,
-        user,
+        setpriv,
+        read_only: spec.readonly_root_filesystem,
     })
 }
 
-/// A command running `argv` inside the task as the container's user, with its
-/// environment and working directory, in a process group of its own.
-///
-/// The user is switched by `setpriv` (util-linux) inside the task: the switch must come
-/// after entering the namespaces, which needs root, and `TaskNetwork::command` enters
-/// them in a `pre_exec` hook, which std runs after its own `setuid`.
-fn build_command(net: &TaskNetwork, p: &Prepared, argv: &[String]) -> tokio::process::Command {
-    let mut full: Vec<String> = Vec::new();
-    if let Some(u) = p.user.as_ref().filter(|u| u.uid != 0 || u.gid != 0) {
-        full.push("setpriv".into());
-        full.push(format!("--reuid={}", u.uid));
-        full.push(format!("--regid={}", u.gid));
-        full.push(if u.name.is_some() {
-            "--init-groups".into()
-        } else {
-            "--clear-groups".into()
-        });
-        full.push("--".into());
+/// `setpriv` with the options that make the container run as `user` (root without
+/// supplementary groups when `None`) with the capabilities `caps` as bounding set:
+/// root's permitted and effective sets are then `caps` (a root process's sets after
+/// `exec` are its bounding set), another user's are empty; no inheritable nor ambient
+/// capabilities (Docker's sets since Engine 23).
+fn setpriv_argv(setpriv: &Path, user: Option<&ResolvedUser>, caps: CapabilitySet) -> Vec<String> {
+    let mut v = vec![setpriv.display().to_string()];
+    match user {
+        Some(u) => {
+            v.push(format!("--reuid={}", u.uid));
+            v.push(format!("--regid={}", u.gid));
+            v.push(if u.name.is_some() {
+                "--init-groups".into()
+            } else {
+                "--clear-groups".into()
+            });
+        }
+        None => v.extend([
+            "--reuid=0".into(),
+            "--regid=0".into(),
+            "--clear-groups".into(),
+        ]),
     }
+    v.push("--inh-caps=-all".into());
+    v.push("--ambient-caps=-all".into());
+    let mut bounding = String::from("--bounding-set=-all");
+    for name in caps.setpriv_names() {
+        bounding.push_str(",+");
+        bounding.push_str(&name);
+    }
+    v.push(bounding);
+    v.push("--".into());
+    v
+}
+
+/// A command running `argv` inside the task as the container's user, with its
+/// capabilities, environment and working directory (and read-only root file system),
+/// in a process group of its own. Spawn it with [`spawn_in`].
+///
+/// The user and capabilities are set by `setpriv` (util-linux) inside the task: the
+/// switch must come after joining the namespaces, which needs every capability.
+fn build_command(
+    sandbox: &Sandbox,
+    p: &Prepared,
+    argv: &[String],
+) -> std::io::Result<tokio::process::Command> {
+    let mut full = p.setpriv.clone();
     full.extend(argv.iter().cloned());
-    let mut cmd = net.command(&full[0]);
+    let mut cmd = sandbox
+        .command(&full[0], Path::new(&p.cwd), p.read_only)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
     cmd.args(&full[1..])
         .env_clear()
         .envs(p.env.iter().map(|(k, v)| (k, v)))
-        .current_dir(&p.cwd)
         .process_group(0)
         .stdin(Stdio::null());
-    tokio::process::Command::from(cmd)
+    Ok(tokio::process::Command::from(cmd))
+}
+
+/// Spawns `cmd` (from [`build_command`]) in the task's PID namespace.
+fn spawn_in(
+    sandbox: &Sandbox,
+    mut cmd: tokio::process::Command,
+) -> std::io::Result<tokio::process::Child> {
+    let handle = tokio::runtime::Handle::current();
+    sandbox.spawn(move || {
+        let _entered = handle.enter();
+        cmd.spawn()
+    })
 }
 
 fn exit_code(status: std::process::ExitStatus) -> i32 {
@@ -300,17 +397,19 @@ fn open_log(path: &Path) -> std::io::Result<File> {
 
 /// One health check run: success iff it exits 0 within `timeout`.
 async fn run_check(
-    net: &TaskNetwork,
+    sandbox: &Sandbox,
     p: &Prepared,
     argv: &[String],
     timeout: Duration,
     registry: &Mutex<Registry>,
 ) -> bool {
-    let mut cmd = build_command(net, p, argv);
+    let Ok(mut cmd) = build_command(sandbox, p, argv) else {
+        return false;
+    };
     cmd.stdout(Stdio::null())
         .stderr(Stdio::null())
         .kill_on_drop(true);
-    let Ok(mut child) = cmd.spawn() else {
+    let Ok(mut child) = spawn_in(sandbox, cmd) else {
         return false;
     };
     let Some(pid) = child.id() else {

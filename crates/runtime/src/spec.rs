@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::caps::CapabilityChanges;
 use crate::error::{Error, Result};
 
 /// Default `stopTimeout` (the ECS agent's `ECS_CONTAINER_STOP_TIMEOUT`).
@@ -45,9 +46,17 @@ pub struct ContainerSpec {
     pub port_mappings: Vec<Value>,
     /// `logConfiguration`, kept as it is for the agent.
     pub log_configuration: Option<Value>,
-    /// Host paths made visible in the container at the same path (not from JSON: the
-    /// agent sets them, e.g. the proxy's admin socket directory). The process runtime
-    /// shares the host's file system and needs nothing; Docker bind-mounts them.
+    /// `readonlyRootFilesystem`, default false.
+    pub readonly_root_filesystem: bool,
+    /// `privileged`, default false.
+    pub privileged: bool,
+    /// `linuxParameters.capabilities`: changes to Docker's default capability set.
+    pub capabilities: CapabilityChanges,
+    /// Host paths made visible in the container at the same path, writable (not from
+    /// JSON: the agent sets them, e.g. the proxy's admin socket directory). Docker
+    /// bind-mounts them into this container; the process runtime bind-mounts them into
+    /// the mount namespace of the task (one `start_task`), which hides the agent's
+    /// directories, so every container of that `start_task` sees them.
     pub host_dirs: Vec<std::path::PathBuf>,
 }
 
@@ -143,6 +152,23 @@ struct RawContainer {
     #[serde(default)]
     port_mappings: Vec<Value>,
     log_configuration: Option<Value>,
+    readonly_root_filesystem: Option<bool>,
+    privileged: Option<bool>,
+    linux_parameters: Option<RawLinuxParameters>,
+}
+
+/// `linuxParameters`: only `capabilities` is used (the other fields are ignored).
+#[derive(Deserialize)]
+struct RawLinuxParameters {
+    capabilities: Option<RawCapabilities>,
+}
+
+#[derive(Deserialize)]
+struct RawCapabilities {
+    #[serde(default)]
+    add: Vec<String>,
+    #[serde(default)]
+    drop: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +259,18 @@ impl ContainerSpec {
                 return Err(bad("user: empty".into()));
             }
         }
+        let capabilities = match raw.linux_parameters.and_then(|l| l.capabilities) {
+            None => CapabilityChanges::default(),
+            Some(c) => {
+                let field = "linuxParameters.capabilities";
+                CapabilityChanges {
+                    add: CapabilityChanges::parse_list(&format!("{field}.add"), &c.add)
+                        .map_err(&bad)?,
+                    drop: CapabilityChanges::parse_list(&format!("{field}.drop"), &c.drop)
+                        .map_err(&bad)?,
+                }
+            }
+        };
         Ok(ContainerSpec {
             name: raw.name.clone(),
             image: raw.image,
@@ -255,6 +293,9 @@ impl ContainerSpec {
             stop_timeout,
             port_mappings: raw.port_mappings,
             log_configuration: raw.log_configuration,
+            readonly_root_filesystem: raw.readonly_root_filesystem.unwrap_or(false),
+            privileged: raw.privileged.unwrap_or(false),
+            capabilities,
             host_dirs: Vec::new(),
         })
     }
@@ -285,6 +326,9 @@ impl ContainerSpec {
             stop_timeout: DEFAULT_STOP_TIMEOUT,
             port_mappings: Vec::new(),
             log_configuration: None,
+            readonly_root_filesystem: false,
+            privileged: false,
+            capabilities: CapabilityChanges::default(),
             host_dirs: Vec::new(),
         }
     }
@@ -492,6 +536,35 @@ mod tests {
         );
         assert!(h(json!({"command": ["true"]})).is_err());
         assert!(h(json!({"command": ["CMD"]})).is_err());
+    }
+
+    #[test]
+    fn isolation_fields() {
+        let s = ContainerSpec::from_json(&json!({
+            "name": "a", "image": "i", "readonlyRootFilesystem": true, "privileged": false,
+            "linuxParameters": {"capabilities": {"add": ["NET_ADMIN"], "drop": ["ALL"]},
+                                "initProcessEnabled": true}
+        }))
+        .unwrap();
+        assert!(s.readonly_root_filesystem && !s.privileged);
+        assert_eq!(
+            s.capabilities.resolve().setpriv_names(),
+            ["net_admin"],
+            "drop ALL, add NET_ADMIN"
+        );
+        let d = ContainerSpec::from_json(&json!({"name": "a", "image": "i"})).unwrap();
+        assert!(!d.readonly_root_filesystem && !d.privileged);
+        assert_eq!(d.capabilities, CapabilityChanges::default());
+        let e = ContainerSpec::from_json(&json!({"name": "a", "image": "i",
+            "linuxParameters": {"capabilities": {"add": ["SYS_ADMIM"]}}}))
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "container a: linuxParameters.capabilities.add: \"SYS_ADMIM\" is not a Linux capability (nor ALL)"
+        );
+        let e = ContainerSpec::from_json(&json!({"name": "a", "image": "i", "privileged": "yes"}))
+            .unwrap_err();
+        assert!(e.to_string().contains("privileged"), "{e}");
     }
 
     #[test]

@@ -50,7 +50,8 @@ pub struct ContainerState {
     /// Why it stopped, when that was not a plain exit (could not start, dependency
     /// not satisfiable).
     pub reason: Option<String>,
-    /// The process id, once started (also after it stopped). It is the id of the
+    /// The process id (the host's; the task's own PID namespace numbers it
+    /// differently), once started (also after it stopped). It is the id of the
     /// container's process group too.
     pub pid: Option<u32>,
 }

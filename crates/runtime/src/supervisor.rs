@@ -66,6 +66,11 @@ pub trait ContainerDriver: Send + Sync + 'static {
     /// The task's handle was dropped without a stop: kill everything of the task now
     /// (must not block; may be called from any thread, inside a runtime or not).
     fn abandon(&self);
+
+    /// Every container stopped: release what the task still holds (the process
+    /// runtime kills the task's init, and with it whatever a container left behind).
+    /// Called once, before the task is published STOPPED. Default: nothing.
+    fn finished(&self) {}
 }
 
 /// Starts the supervisor of a task in the background (on the current tokio runtime):
@@ -258,6 +263,7 @@ impl<D: ContainerDriver> Supervisor<D> {
         for t in self.health_tasks.iter_mut().filter_map(Option::take) {
             t.abort();
         }
+        self.driver.finished();
         self.state.status = TaskStatus::Stopped;
         self.publish();
     }

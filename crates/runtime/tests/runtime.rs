@@ -4,7 +4,8 @@
 //! `rt<run><n>` with subnet `10.213.<n>.0/24` (n from 160, clear of berth-tasknet's
 //! tests) and a guard that removes its task networks and bridge however it ends. Every
 //! container gets `BERTH_RT_TEST=<run>` in its environment; after all tests the harness
-//! checks `/proc` for a live process carrying it.
+//! checks `/proc` for a live process carrying it, and for a task init (`berth-init`)
+//! this test process started that is still alive.
 //!
 //! Traffic goes only to loopback inside task namespaces made here.
 
@@ -78,6 +79,15 @@ fn main() -> ExitCode {
             "nginx_image_runs_debian_nginx",
             nginx_image_runs_debian_nginx,
         ),
+        ("tasks_are_isolated", tasks_are_isolated),
+        (
+            "escaped_processes_die_with_the_task",
+            escaped_processes_die_with_the_task,
+        ),
+        (
+            "users_capabilities_and_read_only_root",
+            users_capabilities_and_read_only_root,
+        ),
     ];
     let trials = tests
         .into_iter()
@@ -96,6 +106,11 @@ fn main() -> ExitCode {
             })
         });
         let _ = std::fs::remove_dir_all(state_dir());
+        let inits = task_inits_left();
+        if !inits.is_empty() {
+            eprintln!("FAIL: task inits of this run are left: {inits:?}");
+            return ExitCode::FAILURE;
+        }
         if !left.is_empty() {
             eprintln!("FAIL: processes of this run are left: {left:?}");
             return ExitCode::FAILURE;
@@ -143,6 +158,27 @@ fn live_processes(pick: impl Fn(u32) -> bool) -> Vec<String> {
         }
     }
     out
+}
+
+/// Task inits (children of this process) still alive 3 s after the tests.
+fn task_inits_left() -> Vec<String> {
+    let me = std::process::id().to_string();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let left = live_processes(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().nth(1));
+            let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            ppid == Some(me.as_str()) && cmd.starts_with(berth_tasknet::INIT_NAME.as_bytes())
+        });
+        if left.is_empty() || Instant::now() > deadline {
+            return left;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// The process group of `pid` from /proc.
@@ -207,12 +243,20 @@ impl Env {
         self.dir.path().join("logs")
     }
 
+    /// A directory the tasks must not see, standing for the agent's.
+    fn hidden_dir(&self) -> PathBuf {
+        let d = self.dir.path().join("agent");
+        std::fs::create_dir_all(&d).unwrap();
+        d
+    }
+
     fn config(&self) -> TaskRuntimeConfig {
         TaskRuntimeConfig {
             log_dir: self.log_dir(),
             image_map: Arc::new(ImageMap::builtin()),
             secrets: Arc::new(SecretStore::load(&self.dir.path().join("no-secrets.json")).unwrap()),
             extra_env: vec![("BERTH_RT_TEST".into(), run_tag().into())],
+            hidden_paths: vec![self.hidden_dir()],
         }
     }
 
@@ -876,5 +920,300 @@ fn nginx_image_runs_debian_nginx() -> Result<(), Failed> {
         let s = task.stop("done").await;
         assert_eq!(s.status, TaskStatus::Stopped);
         assert_groups_gone(&pids(&s)).await;
+    })
+}
+
+/// Stands for a task's proxy: serves `admin` on the Unix socket `socket` (in a host
+/// directory of its own), as the proxy serves its admin endpoint.
+fn admin_server(socket: &Path) -> ContainerSpec {
+    let mut c = ContainerSpec::new("proxy", "public.ecr.aws/docker/library/busybox:latest");
+    c.entry_point = Some(vec![
+        "python3".into(),
+        "-c".into(),
+        format!(
+            "import socket\ns = socket.socket(socket.AF_UNIX)\ns.bind({:?})\ns.listen()\nprint('listening', flush=True)\nwhile True:\n    c, _ = s.accept()\n    c.sendall(b'admin\\n')\n    c.close()\n",
+            socket.display().to_string()
+        ),
+    ]);
+    c.host_dirs = vec![socket.parent().unwrap().to_path_buf()];
+    c.stop_timeout = Duration::from_secs(2);
+    c
+}
+
+fn ask_admin(socket: &Path) -> std::io::Result<String> {
+    let mut s = std::os::unix::net::UnixStream::connect(socket)?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+fn ns_of(pid: u32, kind: &str) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(
+        &std::fs::metadata(format!("/proc/{pid}/ns/{kind}")).unwrap(),
+    )
+}
+
+/// The value of `key=` in a log.
+fn field<'a>(log: &'a str, key: &str) -> &'a str {
+    log.lines()
+        .find_map(|l| l.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("no {key}= in {log:?}"))
+}
+
+fn tasks_are_isolated() -> Result<(), Failed> {
+    run_async(async {
+        assert!(
+            Command::new("python3")
+                .arg("-V")
+                .status()
+                .unwrap()
+                .success(),
+            "this test needs python3 (the stand-in proxy)"
+        );
+        let env = Env::new(172).await;
+        // The agent's directories: run (standing for /run/berth) with the proxies'
+        // socket directories, and its state directory.
+        let run = env.dir.path().join("run");
+        let mut config = env.config();
+        config.hidden_paths.push(run.clone());
+        let sock = |t: &str| run.join("proxy").join(t).join("admin.sock");
+        let net_a = env.task("iso-a").await;
+        let net_b = env.task("iso-b").await;
+
+        // Task A: its proxy (one start_task, as the agent does) and a long runner.
+        let proxy_a =
+            ProcessRuntime::start(net_a.clone(), vec![admin_server(&sock("a"))], &config).unwrap();
+        wait_log(&env, "proxy", "listening").await;
+        assert_eq!(
+            ask_admin(&sock("a")).unwrap(),
+            "admin\n",
+            "the agent reaches the proxy"
+        );
+        let app_a = ProcessRuntime::start(
+            net_a.clone(),
+            vec![sh("runner-a", "echo started; exec sleep 3601")],
+            &config,
+        )
+        .unwrap();
+        wait_log(&env, "runner-a", "started").await;
+        let mut rx = app_a.state();
+        let a = wait_for(&mut rx, 10, "runner-a", |s| running(s, "runner-a")).await;
+        let a_pid = a.container("runner-a").unwrap().pid.unwrap();
+        let proxy_pid = proxy_a
+            .state()
+            .borrow()
+            .container("proxy")
+            .unwrap()
+            .pid
+            .unwrap();
+        assert_ne!(
+            ns_of(a_pid, "pid"),
+            ns_of(proxy_pid, "pid"),
+            "the proxy has a PID namespace of its own"
+        );
+        assert_eq!(
+            ns_of(a_pid, "net"),
+            ns_of(proxy_pid, "net"),
+            "and shares the task's network"
+        );
+        assert_ne!(ns_of(a_pid, "pid"), ns_of(std::process::id(), "pid"));
+
+        // Task B probes what it can see and reach.
+        let script = format!(
+            "echo pid=$$
+             echo procs=$(ls /proc | grep -cE '^[0-9]+$')
+             echo init=$(tr '\\0' ' ' < /proc/1/cmdline | cut -c1-10)
+             echo others=$(cat /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' | grep -c 'sleep 360[1]')
+             echo host=$(hostname)
+             echo run=$(ls -A {run} 2>&1 | wc -l)
+             echo agent=$(ls -A {agent} | wc -l)
+             for t in a b; do [ -e {run}/proxy/$t/admin.sock ] && echo sock-$t=present || echo sock-$t=absent; done
+             echo reach-a=$(python3 -c 'import socket,sys; s=socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); print(s.recv(9))' {sock_a} 2>/dev/null || echo no)
+             kill -9 {a_pid} 2>/dev/null && echo kill-a=done || echo kill-a=refused
+             grep CapEff /proc/self/status | sed 's/:\\t/=/'
+             kill -9 1; sleep 0.3; kill -0 1 && echo init=alive
+             echo done; exec sleep 3600",
+            run = run.display(),
+            agent = env.hidden_dir().display(),
+            sock_a = sock("a").display(),
+        );
+        let app_b =
+            ProcessRuntime::start(net_b.clone(), vec![sh("probe", &script)], &config).unwrap();
+        let log = wait_log(&env, "probe", "done\n").await;
+        assert_ne!(field(&log, "pid"), "1");
+        let procs: usize = field(&log, "procs").parse().unwrap();
+        assert!(
+            procs <= 6,
+            "the init, its sleep, the probe and its pipeline: {log}"
+        );
+        assert_eq!(field(&log, "init"), "berth-init", "{log}");
+        assert_eq!(
+            field(&log, "others"),
+            "0",
+            "no process of task A is visible: {log}"
+        );
+        assert_eq!(field(&log, "host"), net_b.hostname());
+        assert_eq!(field(&log, "run"), "0", "{log}");
+        assert_eq!(field(&log, "agent"), "0", "{log}");
+        assert_eq!(field(&log, "sock-a"), "absent");
+        assert_eq!(field(&log, "sock-b"), "absent");
+        assert_eq!(field(&log, "reach-a"), "no");
+        assert_eq!(
+            field(&log, "kill-a"),
+            "refused",
+            "no such process in task B"
+        );
+        assert_eq!(
+            field(&log, "CapEff"),
+            "00000000a80425fb",
+            "Docker's default set"
+        );
+        assert_eq!(field(&log, "init"), "berth-init");
+        assert!(
+            log.contains("init=alive\n"),
+            "kill -9 1 leaves the init: {log}"
+        );
+
+        // A task killing every process it can (kill -9 -1) ends only its own.
+        let net_c = env.task("iso-c").await;
+        let killer = ProcessRuntime::start(
+            net_c,
+            vec![sh("killer", "sleep 0.2; kill -9 -1; echo killed-all")],
+            &config,
+        )
+        .unwrap();
+        let s = tokio::time::timeout(Duration::from_secs(10), killer.wait())
+            .await
+            .unwrap();
+        assert_eq!(s.container("killer").unwrap().exit_code, Some(0), "{s:#?}");
+        assert!(running(&app_a.state().borrow(), "runner-a"));
+        assert!(running(&app_b.state().borrow(), "probe"));
+        assert!(running(&proxy_a.state().borrow(), "proxy"));
+        assert_eq!(ask_admin(&sock("a")).unwrap(), "admin\n");
+
+        // Task A's application does not reach its own proxy's socket either, and its
+        // health check runs inside the task like it.
+        let mut own = sh(
+            "own",
+            &format!(
+                "[ -e {} ] && echo own=present || echo own=absent; sleep 3600",
+                sock("a").display()
+            ),
+        );
+        own.health_check = Some(fast_check(
+            HealthCommand::Shell(format!(
+                "[ \"$(hostname)\" = {} ] && [ -z \"$(ls -A {})\" ] && grep -q 'CapEff:.*a80425fb' /proc/self/status && [ \"$(cut -c1-10 /proc/1/cmdline)\" = berth-init ]",
+                net_a.hostname(),
+                run.display()
+            )),
+            2,
+        ));
+        let own_task = ProcessRuntime::start(net_a.clone(), vec![own], &config).unwrap();
+        let log = wait_log(&env, "own", "own=").await;
+        assert_eq!(field(&log, "own"), "absent");
+        let mut rx = own_task.state();
+        wait_for(&mut rx, 10, "own healthy", |s| {
+            s.container("own").unwrap().health == HealthStatus::Healthy
+        })
+        .await;
+
+        for t in [&own_task, &app_b, &app_a, &proxy_a] {
+            let s = t.stop("done").await;
+            assert_groups_gone(&pids(&s)).await;
+        }
+        assert!(ask_admin(&sock("a")).is_err(), "the proxy stopped");
+    })
+}
+
+fn users_capabilities_and_read_only_root() -> Result<(), Failed> {
+    run_async(async {
+        let env = Env::new(173).await;
+        let net = env.task("caps").await;
+        let status = "grep -E '^(Uid|CapInh|CapPrm|CapEff|CapBnd|CapAmb):' /proc/self/status | sed 's/:\\t/=/'";
+        let mut keep = sh("keep", "sleep 3600");
+        keep.essential = true;
+        let mut nobody = sh("nobody", &format!("{status}; echo done"));
+        nobody.user = Some("nobody".into());
+        nobody.essential = false;
+        let defs = serde_json::json!([
+            {"name": "tuned", "image": "busybox", "essential": false,
+             "command": ["/bin/sh", "-c", format!("{status}; echo done")],
+             "linuxParameters": {"capabilities": {"add": ["NET_ADMIN"], "drop": ["MKNOD"]}}},
+            {"name": "readonly", "image": "busybox", "essential": false, "readonlyRootFilesystem": true,
+             "command": ["/bin/sh", "-c", format!("touch /berth-ro-probe; touch {}/ro-probe; echo x > /dev/shm/x && echo shm=ok; echo done", env.dir.path().display())]}
+        ]);
+        let mut specs = vec![keep, nobody];
+        specs.extend(ContainerSpec::list_from_json(&defs).unwrap());
+        let task = ProcessRuntime::start(net.clone(), specs, &env.config()).unwrap();
+        let log = wait_log(&env, "nobody", "done").await;
+        assert!(field(&log, "Uid").starts_with("65534\t65534"), "{log}");
+        for set in ["CapInh", "CapPrm", "CapEff", "CapAmb"] {
+            assert_eq!(field(&log, set), "0000000000000000", "{set}: {log}");
+        }
+        assert_eq!(field(&log, "CapBnd"), "00000000a80425fb", "{log}");
+        let log = wait_log(&env, "tuned", "done").await;
+        assert!(field(&log, "Uid").starts_with("0\t0"), "{log}");
+        assert_eq!(
+            field(&log, "CapEff"),
+            "00000000a00435fb",
+            "+NET_ADMIN -MKNOD: {log}"
+        );
+        assert_eq!(field(&log, "CapPrm"), "00000000a00435fb", "{log}");
+        assert_eq!(field(&log, "CapInh"), "0000000000000000", "{log}");
+        let log = wait_log(&env, "readonly", "done").await;
+        assert_eq!(log.matches("Read-only file system").count(), 2, "{log}");
+        assert!(log.contains("shm=ok"), "{log}");
+        assert!(!env.dir.path().join("ro-probe").exists());
+        let s = task.stop("done").await;
+        assert_groups_gone(&pids(&s)).await;
+
+        // Refused before anything runs: an image that writes its root, read-only; a
+        // privileged container.
+        let net = env.task("caps2").await;
+        let nginx = ContainerSpec::from_json(&serde_json::json!({
+            "name": "web", "image": "public.ecr.aws/docker/library/nginx:latest",
+            "readonlyRootFilesystem": true}))
+        .unwrap();
+        let err = ProcessRuntime::start(net.clone(), vec![nginx], &env.config())
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "CannotStartContainerError: container web: readonlyRootFilesystem: image \"public.ecr.aws/docker/library/nginx:latest\" (map entry \"*/nginx\") writes to its root file system (writesRootFilesystem in the image map)");
+        let mut privileged = sh("root", "true");
+        privileged.privileged = true;
+        let err = ProcessRuntime::start(net, vec![privileged], &env.config())
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("CannotStartContainerError: container root: privileged is not supported by the process runtime"), "{err}");
+    })
+}
+
+fn escaped_processes_die_with_the_task() -> Result<(), Failed> {
+    run_async(async {
+        let env = Env::new(174).await;
+        let net = env.task("escape").await;
+        // A daemon in a session (and process group) of its own, which the container's
+        // group kill does not reach.
+        let main = sh(
+            "main",
+            "setsid sleep 3603 & sleep 0.5; echo ready; sleep 1; exit 0",
+        );
+        let task = ProcessRuntime::start(net, vec![main], &env.config()).unwrap();
+        let daemon = || {
+            live_processes(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| c == b"sleep\x003603\x00")
+            })
+        };
+        wait_log(&env, "main", "ready").await;
+        assert_eq!(daemon().len(), 1, "the daemon runs");
+        let s = tokio::time::timeout(Duration::from_secs(10), task.wait())
+            .await
+            .unwrap();
+        assert_eq!(s.stopped_reason.as_deref(), Some(ESSENTIAL_EXITED));
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while !daemon().is_empty() {
+            assert!(Instant::now() < deadline, "the daemon outlived its task");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     })
 }

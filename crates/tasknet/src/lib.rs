@@ -21,6 +21,9 @@
 //! * [`TaskNetwork`] is one task's namespace, veth pair, address, route and hosts file;
 //!   [`TaskNetwork::command`] starts a process inside it (what `ip netns exec` does) and
 //!   [`TaskNetwork::run_in_netns`] runs a closure on a thread inside it.
+//!   [`TaskNetwork::sandbox`] starts a task's init, holding the task's PID, mount, IPC
+//!   and UTS namespaces, which the task's processes then join ([`Sandbox`]: see the
+//!   `sandbox` module for what a task sees).
 //!   [`TaskNetwork::create_with_netns`] adopts a namespace another process holds (the
 //!   Docker runtime's holder container) instead of making one.
 //! * [`VipAllocator`] gives each client alias of a task a stable VIP.
@@ -80,6 +83,7 @@ mod names;
 mod netlink;
 mod netns;
 mod recovery;
+mod sandbox;
 mod subnet;
 mod task;
 
@@ -90,5 +94,6 @@ pub use ipam::Ipam;
 pub use names::{netns_name, veth_name, NETNS_PREFIX, VETH_PREFIX};
 pub use netns::{ETC_NETNS_DIR, NETNS_RUN_DIR};
 pub use recovery::{cleanup_except, scan, Leftover};
+pub use sandbox::{Sandbox, SandboxConfig, INIT_NAME};
 pub use subnet::Ipv4Subnet;
 pub use task::{default_hostname, TaskNetConfig, TaskNetwork, TASK_IFNAME};

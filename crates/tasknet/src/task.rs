@@ -17,6 +17,7 @@ use crate::ipam::Ipam;
 use crate::names::{netns_name, validate_dns_name, validate_task_id, veth_name};
 use crate::netlink::Netlink;
 use crate::netns;
+use crate::sandbox::{Sandbox, SandboxConfig};
 use crate::subnet::Ipv4Subnet;
 
 /// The task's interface inside its namespace.
@@ -308,6 +309,10 @@ impl TaskNetwork {
     /// the task leaks out), and in a UTS namespace with the task's hostname. Unlike `ip
     /// netns exec` it does not remount `/sys`.
     ///
+    /// This is for the agent's own tools in a task (`iptables-restore`, `nft`), which
+    /// run with every capability and the host's PID namespace; the task's processes run
+    /// in its [`Sandbox`] instead.
+    ///
     /// Entering happens in the child between `fork` and `exec`, so a failure (say the
     /// task was destroyed: `ENOENT`) is an error of `spawn`. Everything else about the command
     /// (arguments, environment, stdio) is the caller's to set.
@@ -333,13 +338,22 @@ impl TaskNetwork {
         cmd
     }
 
+    /// Starts the init of a new [`Sandbox`] of this task: PID, mount, IPC and UTS
+    /// namespaces of its own, in the task's network namespace, with the task's hosts
+    /// file and hostname and the file system view that `config` and the
+    /// [`sandbox`](crate::Sandbox) docs describe. Every container of the task then joins
+    /// it with [`Sandbox::command`] and [`Sandbox::spawn`].
+    pub fn sandbox(&self, config: &SandboxConfig) -> Result<Sandbox> {
+        Sandbox::create(self, config)
+    }
+
     /// Runs `f` on a short-lived thread that joined the task's network namespace (only
     /// that: the mount namespace, and so `/etc/hosts`, stay the host's), and returns
     /// what it returns. Sockets belong to the namespace they are created in, so a
     /// `std::net::TcpListener` bound in `f` keeps listening inside the task after `f`
     /// returned, and can be served from any thread (or handed to tokio with
-    /// `tokio::net::TcpListener::from_std` after `set_nonblocking(true)`). The agent runs the proxy as a separate
-    /// process through [`command`](Self::command); this is for tests and small helpers.
+    /// `tokio::net::TcpListener::from_std` after `set_nonblocking(true)`). A task's
+    /// processes run in its [`Sandbox`]; this is for tests and small helpers.
     pub fn run_in_netns<F, R>(&self, f: F) -> Result<R>
     where
         F: FnOnce() -> R + Send,

@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use berth_tasknet::{
     cleanup_except, netns_name, scan, veth_name, Bridge, BridgeConfig, Error, FirewallMode,
-    Ipv4Subnet, Leftover, TaskNetConfig, TaskNetwork, VipAllocator, ETC_NETNS_DIR, NETNS_RUN_DIR,
+    Ipv4Subnet, Leftover, SandboxConfig, TaskNetConfig, TaskNetwork, VipAllocator, ETC_NETNS_DIR,
+    NETNS_RUN_DIR,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -100,6 +101,10 @@ fn main() -> ExitCode {
         (
             "create_with_netns_adopts_a_held_namespace",
             create_with_netns_adopts_a_held_namespace,
+        ),
+        (
+            "sandbox_namespaces_and_file_system",
+            sandbox_namespaces_and_file_system,
         ),
     ];
     let trials = tests
@@ -1031,5 +1036,156 @@ fn create_with_netns_adopts_a_held_namespace() -> Result<(), Failed> {
         t2.destroy().await.unwrap();
         assert!(!t2.netns_path().exists());
         assert!(!ip(&["link", "show", t2.veth_name()]).0, "veth gone");
+    })
+}
+
+/// Runs `script` with `/bin/sh -c` in the sandbox; (success, stdout + stderr).
+fn sh_in(sb: &berth_tasknet::Sandbox, cwd: &Path, read_only: bool, script: &str) -> (bool, String) {
+    let mut cmd = sb.command("/bin/sh", cwd, read_only).unwrap();
+    cmd.args(["-c", script]);
+    let out = sb
+        .spawn(move || cmd.output())
+        .expect("spawn in the sandbox");
+    let mut text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.push_str(&String::from_utf8_lossy(&out.stderr));
+    (out.status.success(), text)
+}
+
+fn sandbox_namespaces_and_file_system() -> Result<(), Failed> {
+    run_async(async {
+        let env = Env::new(111).await;
+        let t = env.task("sandbox").await;
+        let other = env.task("other").await;
+        let dir = tempfile::tempdir().unwrap();
+        let secret = dir.path().join("secret");
+        let share = secret.join("share");
+        std::fs::create_dir_all(&secret).unwrap();
+        std::fs::write(secret.join("key"), "do not read").unwrap();
+        let config = SandboxConfig {
+            hidden: vec![secret.clone()],
+            host_dirs: vec![share.clone()],
+        };
+        let sb = t.sandbox(&config).unwrap();
+        std::fs::write(share.join("mine"), "shared\n").unwrap();
+        let init = sb.init_pid();
+        let status = std::fs::read_to_string(format!("/proc/{init}/status")).unwrap();
+        for set in ["CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb"] {
+            assert!(
+                status.contains(&format!("{set}:\t0000000000000000")),
+                "the init has no capability: {status}"
+            );
+        }
+        let ino = |p: &str| std::fs::metadata(p).unwrap().ino();
+        assert_eq!(
+            ino(&format!("/proc/{init}/ns/net")),
+            ino(t.netns_path().to_str().unwrap()),
+            "the init is in the task's network namespace"
+        );
+
+        // PID 1 is the init; only the task's processes are in /proc.
+        let (ok, out) = sh_in(
+            &sb,
+            Path::new("/"),
+            false,
+            "cat /proc/1/cmdline | tr '\\0' ' '; echo; ls -d /proc/[0-9]* | wc -l; echo self=$$",
+        );
+        assert!(ok, "{out}");
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[0].starts_with("berth-init -c "), "{out}");
+        let count: usize = lines[1].trim().parse().unwrap();
+        assert!(
+            count <= 5,
+            "init, its sleep, this shell and its pipeline: {out}"
+        );
+        assert!(lines[2] != "self=1", "{out}");
+        // Hostname, hosts file, hidden and shared directories, IPC namespace.
+        let (ok, out) = sh_in(&sb, &share, false, "hostname; grep -c . /etc/hosts >/dev/null && echo hosts; pwd; cat mine; ls -A ..; ls -A /etc/netns | wc -l");
+        assert!(ok, "{out}");
+        assert_eq!(
+            out,
+            format!(
+                "{}\nhosts\n{}\nshared\nshare\n0\n",
+                t.hostname(),
+                share.display()
+            )
+        );
+        let ipc = |pid: u32| ino(&format!("/proc/{pid}/ns/ipc"));
+        assert_ne!(
+            ipc(init),
+            ipc(std::process::id()),
+            "an IPC namespace of its own"
+        );
+        // Kernel settings are read-only (writing back the value they have), masked
+        // paths are empty.
+        let p = "/sys/module/printk/parameters/time";
+        let (ok, out) = sh_in(&sb, Path::new("/"), false, &format!("cat /proc/sys/kernel/hostname > /proc/sys/kernel/hostname; v=$(cat {p}); echo $v > {p}; wc -c < /proc/timer_list; ls /sys/firmware | wc -l"));
+        assert!(ok, "{out}");
+        assert_eq!(out.matches("Read-only file system").count(), 2, "{out}");
+        assert!(out.starts_with("0\n0\n"), "masked (stdout first): {out}");
+        // A read-only root file system: writes fail but for the writable mounts.
+        let probe = dir.path().join("probe");
+        let (_, out) = sh_in(
+            &sb,
+            Path::new("/"),
+            true,
+            &format!(
+                "touch {} 2>&1; touch {}/w && echo shared-ok; touch /dev/shm/w && echo shm-ok",
+                probe.display(),
+                share.display()
+            ),
+        );
+        assert!(out.contains("Read-only file system"), "{out}");
+        assert!(out.contains("shared-ok") && out.contains("shm-ok"), "{out}");
+        assert!(!probe.exists());
+        let (ok, _) = sh_in(
+            &sb,
+            Path::new("/"),
+            false,
+            &format!("touch {}", probe.display()),
+        );
+        assert!(
+            ok && probe.exists(),
+            "the root is writable without read_only"
+        );
+
+        // kill -9 1 inside does nothing to the init.
+        let (ok, out) = sh_in(
+            &sb,
+            Path::new("/"),
+            false,
+            "kill -9 1; sleep 0.2; kill -0 1 && echo alive",
+        );
+        assert!(ok && out.contains("alive"), "{out}");
+        assert!(sb.is_alive());
+
+        // A command spawned outside Sandbox::spawn does not run.
+        let err = sb
+            .command("/bin/true", Path::new("/"), false)
+            .unwrap()
+            .status()
+            .unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(nix::libc::EINVAL), "{err}");
+
+        // Killing the init ends every process of the task, even one in a group and
+        // session of its own.
+        let mut cmd = sb
+            .command("/usr/bin/setsid", Path::new("/"), false)
+            .unwrap();
+        cmd.args(["sleep", "60"]);
+        let mut child = sb.spawn(move || cmd.spawn()).unwrap();
+        let other_sb = other.sandbox(&SandboxConfig::default()).unwrap();
+        sb.kill();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while child.try_wait().unwrap().is_none() {
+            assert!(
+                Instant::now() < deadline,
+                "the task's process outlived its init"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert!(!sb.is_alive());
+        assert!(other_sb.is_alive(), "another task is untouched");
+        let (ok, _) = sh_in(&other_sb, Path::new("/"), false, "true");
+        assert!(ok);
     })
 }
