@@ -2,6 +2,7 @@
 //! JSON 1.1 calls, and the push stream) and a task proxy's admin endpoint on its Unix socket.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -16,17 +17,95 @@ use berth_agent_view::{
     CertificateRequest, IssuedCertificate, JoinAnswer, AGENT_CERTIFICATE_PATH, AGENT_JOIN_PATH,
 };
 pub use berth_sigv4::Credentials;
+use tokio_rustls::rustls;
+use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+use tokio_rustls::rustls::pki_types::{CertificateDer, ServerName};
 
 use crate::error::{Error, Result};
 
 /// How long one API call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Where the server is: `host:port`, and the TLS the API speaks when its URL is
+/// `https://` (verified against the CA the agent was given).
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    authority: String,
+    tls: Option<(Arc<rustls::ClientConfig>, ServerName<'static>)>,
+}
+
+impl Endpoint {
+    /// `http://host:port`, or `https://host:port` with the PEM certificates of the CA
+    /// that signed the server's certificate.
+    pub fn new(url: &str, ca_pem: Option<&[u8]>) -> Result<Endpoint> {
+        let (https, rest) = match (url.strip_prefix("https://"), url.strip_prefix("http://")) {
+            (Some(rest), _) => (true, rest),
+            (None, Some(rest)) => (false, rest),
+            _ => {
+                return Err(Error::Config(format!(
+                    "server URL '{url}' must start with http:// or https://"
+                )))
+            }
+        };
+        let authority = rest.trim_end_matches('/').to_string();
+        if authority.is_empty() || authority.contains('/') {
+            return Err(Error::Config(format!(
+                "server URL '{url}' must be http(s)://host:port"
+            )));
+        }
+        let tls = match (https, ca_pem) {
+            (false, None) => None,
+            (false, Some(_)) => {
+                return Err(Error::Config(format!(
+                    "a server CA is for an https:// server, and '{url}' is http://"
+                )))
+            }
+            (true, None) => {
+                return Err(Error::Config(format!(
+                    "'{url}' is https://: give the CA that signed its certificate (--server-ca; berth server keeps it as <data dir>/api-ca.pem)"
+                )))
+            }
+            (true, Some(pem)) => Some(tls_config(&authority, pem)?),
+        };
+        Ok(Endpoint { authority, tls })
+    }
+}
+
+/// A TLS 1.3 client that trusts only `ca_pem`, for the host of `authority`.
+fn tls_config(
+    authority: &str,
+    ca_pem: &[u8],
+) -> Result<(Arc<rustls::ClientConfig>, ServerName<'static>)> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(ca_pem) {
+        let cert = cert.map_err(|e| Error::Config(format!("the server CA: {e}")))?;
+        roots
+            .add(cert)
+            .map_err(|e| Error::Config(format!("the server CA: {e}")))?;
+    }
+    if roots.is_empty() {
+        return Err(Error::Config("the server CA holds no certificate".into()));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| Error::Config(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let host = authority
+        .rsplit_once(':')
+        .map_or(authority, |(h, _)| h)
+        .trim_start_matches('[')
+        .trim_end_matches(']');
+    let name = ServerName::try_from(host.to_string())
+        .map_err(|e| Error::Config(format!("server host '{host}': {e}")))?;
+    Ok((Arc::new(config), name))
+}
+
 /// The control plane, as the agent talks to it.
 #[derive(Clone, Debug)]
 pub struct ServerClient {
-    /// `host:port`.
-    authority: String,
+    endpoint: Endpoint,
     /// What requests are signed with (SigV4), and for which region.
     credentials: Credentials,
     region: String,
@@ -36,28 +115,36 @@ impl ServerClient {
     /// A client of the server at `url` (`http://host:port`) signing with `credentials`
     /// for `region`.
     pub fn new(url: &str, credentials: Credentials, region: &str) -> Result<ServerClient> {
-        let authority = authority_of(url)?;
-        Ok(ServerClient {
-            authority,
+        Ok(ServerClient::at(
+            Endpoint::new(url, None)?,
+            credentials,
+            region,
+        ))
+    }
+
+    /// A client of the server at `endpoint`.
+    pub fn at(endpoint: Endpoint, credentials: Credentials, region: &str) -> ServerClient {
+        ServerClient {
+            endpoint,
             credentials,
             region: region.to_string(),
-        })
+        }
     }
 
     /// Joins the cluster a join token names: the agent's own credential.
-    pub async fn join(url: &str, token: &str) -> Result<JoinAnswer> {
-        let authority = authority_of(url)?;
+    pub async fn join(endpoint: &Endpoint, token: &str) -> Result<JoinAnswer> {
+        let authority = &endpoint.authority;
         let req = Request::builder()
             .method(Method::POST)
             .uri(AGENT_JOIN_PATH)
-            .header(http::header::HOST, &authority)
+            .header(http::header::HOST, authority)
             .header(
                 http::header::AUTHORIZATION,
                 format!("Bearer {}", token.trim()),
             )
             .body(Full::new(Bytes::new()))
             .expect("a valid request");
-        let fut = async { json_answer(send(&authority, req).await?).await };
+        let fut = async { json_answer(send(endpoint, req).await?).await };
         let v = tokio::time::timeout(CALL_TIMEOUT, fut)
             .await
             .map_err(|_| Error::Server("joining timed out".into()))??;
@@ -97,7 +184,7 @@ impl ServerClient {
     }
 
     async fn send(&self, req: Request<Full<Bytes>>) -> Result<http::Response<Incoming>> {
-        send(&self.authority, req).await
+        send(&self.endpoint, req).await
     }
 
     /// Calls an ECS operation; an API error comes back as [`Error::Api`].
@@ -124,7 +211,7 @@ impl ServerClient {
         let req = Request::builder()
             .method(Method::POST)
             .uri("/")
-            .header(http::header::HOST, &self.authority)
+            .header(http::header::HOST, &self.endpoint.authority)
             .header("content-type", "application/x-amz-json-1.1")
             .header("x-amz-target", format!("{target}.{op}"))
             .body(Full::new(Bytes::from(body.clone())))
@@ -151,7 +238,7 @@ impl ServerClient {
         let req = Request::builder()
             .method(Method::POST)
             .uri(uri)
-            .header(http::header::HOST, &self.authority)
+            .header(http::header::HOST, &self.endpoint.authority)
             .header("content-type", "application/json")
             .body(Full::new(Bytes::from(body.clone())))
             .expect("a valid request");
@@ -172,7 +259,7 @@ impl ServerClient {
         let req = Request::builder()
             .method(Method::GET)
             .uri(uri)
-            .header(http::header::HOST, &self.authority)
+            .header(http::header::HOST, &self.endpoint.authority)
             .body(Full::new(Bytes::new()))
             .expect("a valid request");
         let req = self.signed(req, b"", "ecs");
@@ -195,27 +282,29 @@ impl ServerClient {
     }
 }
 
-/// `host:port` of an `http://host:port` URL.
-fn authority_of(url: &str) -> Result<String> {
-    let authority = url
-        .strip_prefix("http://")
-        .ok_or_else(|| Error::Config(format!("server URL '{url}' must start with http://")))?
-        .trim_end_matches('/')
-        .to_string();
-    if authority.is_empty() || authority.contains('/') {
-        return Err(Error::Config(format!(
-            "server URL '{url}' must be http://host:port"
-        )));
-    }
-    Ok(authority)
-}
-
-async fn send(authority: &str, req: Request<Full<Bytes>>) -> Result<http::Response<Incoming>> {
+async fn send(endpoint: &Endpoint, req: Request<Full<Bytes>>) -> Result<http::Response<Incoming>> {
+    let authority = &endpoint.authority;
     let stream = TcpStream::connect(authority)
         .await
         .map_err(|e| Error::Server(format!("connect {authority}: {e}")))?;
     let _ = stream.set_nodelay(true);
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+    match &endpoint.tls {
+        None => request_on(TokioIo::new(stream), req).await,
+        Some((config, name)) => {
+            let tls = tokio_rustls::TlsConnector::from(config.clone())
+                .connect(name.clone(), stream)
+                .await
+                .map_err(|e| Error::Server(format!("TLS with {authority}: {e}")))?;
+            request_on(TokioIo::new(tls), req).await
+        }
+    }
+}
+
+async fn request_on<I>(io: I, req: Request<Full<Bytes>>) -> Result<http::Response<Incoming>>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(io)
         .await
         .map_err(|e| Error::Server(format!("handshake: {e}")))?;
     tokio::spawn(async move {

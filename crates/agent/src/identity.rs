@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use berth_agent_view::JoinAnswer;
 use tracing::info;
 
-use crate::client::{Credentials, ServerClient};
+use crate::client::{Credentials, Endpoint, ServerClient};
 use crate::error::{Error, Result};
 use crate::AgentConfig;
 
@@ -50,7 +50,7 @@ fn keep(state_dir: &Path, id: &JoinAnswer) -> Result<()> {
 
 /// The agent's credential: the one kept for this cluster, else a new one for the
 /// join token (which must be for this cluster).
-pub(crate) async fn credentials(config: &AgentConfig) -> Result<Credentials> {
+pub(crate) async fn credentials(config: &AgentConfig, server: &Endpoint) -> Result<Credentials> {
     let id = match kept(config)? {
         Some(id) => id,
         None => {
@@ -60,7 +60,7 @@ pub(crate) async fn credentials(config: &AgentConfig) -> Result<Credentials> {
                     config.cluster, config.account, config.region, config.cluster
                 ))
             })?;
-            let id = join_retrying(&config.server, token).await?;
+            let id = join_retrying(server, token).await?;
             if (id.cluster.as_str(), id.region.as_str(), id.account.as_str())
                 != (
                     config.cluster.as_str(),
@@ -91,7 +91,7 @@ pub(crate) async fn credentials(config: &AgentConfig) -> Result<Credentials> {
 
 /// Joins, retrying for a while when the server cannot be reached yet (a refused token
 /// is final).
-async fn join_retrying(server: &str, token: &str) -> Result<JoinAnswer> {
+async fn join_retrying(server: &Endpoint, token: &str) -> Result<JoinAnswer> {
     let mut tries = 0;
     loop {
         match ServerClient::join(server, token).await {

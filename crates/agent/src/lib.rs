@@ -24,6 +24,7 @@
 pub mod certs;
 pub mod cleanup;
 pub mod client;
+use client::Endpoint;
 mod error;
 mod identity;
 mod nsexec;
@@ -65,6 +66,8 @@ pub struct AgentConfig {
     /// A join token (`berth token create`), needed until the agent has joined (its
     /// credential is then kept in the state directory).
     pub token: Option<String>,
+    /// The CA (PEM) of an `https://` server's certificate.
+    pub server_ca: Option<Vec<u8>>,
     /// The agent's files (see the crate docs).
     pub state_dir: PathBuf,
     /// The task bridge.
@@ -219,8 +222,9 @@ pub async fn run<R: Runtime>(
 ) -> Result<()> {
     std::fs::create_dir_all(&config.state_dir)
         .map_err(|e| Error::io(format!("create {}", config.state_dir.display()), e))?;
-    let credentials = identity::credentials(&config).await?;
-    let client = ServerClient::new(&config.server, credentials, &config.region)?;
+    let endpoint = Endpoint::new(&config.server, config.server_ca.as_deref())?;
+    let credentials = identity::credentials(&config, &endpoint).await?;
+    let client = ServerClient::at(endpoint, credentials, &config.region);
     tokio::pin!(shutdown);
     let bridge = Bridge::ensure(&config.bridge).await?;
     cleanup::cleanup(&runtime, &bridge, &config.state_dir).await?;

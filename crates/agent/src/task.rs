@@ -866,6 +866,8 @@ mod tests {
             cluster: String::new(),
             account: String::new(),
             region: String::new(),
+            token: None,
+            server_ca: None,
             state_dir: PathBuf::from("/var/lib/berth-test-agent"),
             bridge: berth_tasknet::BridgeConfig::default(),
             image_map: Arc::new(berth_runtime::ImageMap::builtin()),

@@ -39,6 +39,10 @@ pub struct AgentArgs {
     /// A file holding the join token (instead of --token).
     #[arg(long, conflicts_with = "token")]
     pub token_file: Option<PathBuf>,
+    /// The CA certificate (PEM) of an https:// server (`berth server` keeps the one it
+    /// makes as <data dir>/api-ca.pem).
+    #[arg(long, env = "BERTH_SERVER_CA")]
+    pub server_ca: Option<PathBuf>,
     /// The agent's files: instance identity, task logs, proxy sockets.
     #[arg(long, env = "BERTH_AGENT_DIR", default_value = "berth-data/agent")]
     pub state_dir: PathBuf,
@@ -113,6 +117,7 @@ pub fn host_config(h: &HostArgs, secrets: &Path) -> anyhow::Result<berth_agent::
         account: String::new(),
         region: String::new(),
         token: None,
+        server_ca: None,
         bridge: BridgeConfig {
             name: h.bridge.clone(),
             subnet: parse_subnet(&h.subnet)?,
@@ -146,9 +151,14 @@ pub fn agent_config(a: &AgentArgs) -> anyhow::Result<berth_agent::AgentConfig> {
         ),
         None => a.token.clone(),
     };
+    let server_ca = match &a.server_ca {
+        Some(p) => Some(std::fs::read(p).with_context(|| format!("--server-ca {}", p.display()))?),
+        None => None,
+    };
     Ok(berth_agent::AgentConfig {
         server: a.server.clone(),
         token,
+        server_ca,
         cluster: a.cluster.rsplit('/').next().unwrap_or_default().to_string(),
         account: a.account.clone(),
         region: a.region.clone(),

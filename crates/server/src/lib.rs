@@ -52,11 +52,13 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+mod api_tls;
 mod auth;
 mod front;
 mod join;
 mod registry;
 
+pub use api_tls::{ca_path as api_ca_path, ApiTls};
 pub use auth::{AuthMode, CACHE_TTL};
 pub use berth_agent_view::AGENT_JOIN_PATH;
 pub use registry::{Registry, RegistryError};
