@@ -27,7 +27,7 @@ mod wire;
 mod wire_enum;
 mod xml;
 
-pub use cbor::{cbor_to_json, json_to_cbor};
+pub use cbor::{cbor_input, cbor_to_json, json_to_cbor};
 pub use form::{decode_form, FormParams, QueryRequest, MALFORMED_QUERY_STRING};
 pub use input::{Input, INVALID_PARAMETER_VALUE, UNKNOWN_PARAMETER};
 pub use service::{JsonVersion, OutputShape, Protocol, QueryApi, QueryFlavour, Service};

@@ -147,6 +147,7 @@ mod tests {
         protocols: &[
             Protocol::Cbor {
                 service: "GraniteServiceVersion20100801",
+                blobs: &[],
             },
             Protocol::Json {
                 target_prefix: "GraniteServiceVersion20100801",

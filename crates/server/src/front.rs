@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use berth_awsproto::{
-    cbor_to_json, decode_form, Api, ApiError, Context, Input, JsonVersion, QueryFlavour, Reply,
+    cbor_input, decode_form, Api, ApiError, Context, Input, JsonVersion, QueryFlavour, Reply,
     Service, Wire,
 };
 use bytes::Bytes;
@@ -170,7 +170,10 @@ impl Front {
         let bytes = read_body(body, &parts.headers, self.max_body)
             .await
             .map_err(fail)?;
-        let value = cbor_to_json(&bytes).and_then(object).map_err(fail)?;
+        let blobs = api.service().cbor_blobs();
+        let value = cbor_input(&bytes, &op, blobs)
+            .and_then(object)
+            .map_err(fail)?;
         Ok(Call {
             api,
             wire: Wire::Cbor,
@@ -491,6 +494,7 @@ mod tests {
             },
             Protocol::Cbor {
                 service: "Echo_20200101",
+                blobs: &[],
             },
         ],
         error_message_key: "message",
@@ -607,7 +611,7 @@ mod tests {
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = if headers[http::header::CONTENT_TYPE] == "application/cbor" {
-            cbor_to_json(&bytes).unwrap().to_string()
+            berth_awsproto::cbor_to_json(&bytes).unwrap().to_string()
         } else {
             String::from_utf8(bytes.to_vec()).unwrap()
         };
