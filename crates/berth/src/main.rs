@@ -105,6 +105,7 @@ fn main() -> anyhow::Result<()> {
             max_body_bytes,
             network_files: networks,
             tls: tls.settings()?,
+            limits: Default::default(),
         })),
         Command::Pause => rt.block_on(pause()),
         Command::Image { command } => rt.block_on(image_cmd::run(command)),
