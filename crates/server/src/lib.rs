@@ -12,6 +12,15 @@
 //! after a write (a cluster's default namespace leaving PROVISIONING, the service
 //! scheduler, task placement).
 //!
+//! Every surface is bounded ([`Limits`], see `conn.rs`): a request body must arrive
+//! within [`Limits::body_deadline`] (408 in the request's protocol, and the connection
+//! closed), a head within [`Limits::header_timeout`], a keep-alive connection with no
+//! request in flight is closed after [`Limits::idle_timeout`] (an agent's watch stream
+//! is a request in flight, never cut), and at most [`Limits::max_connections`] are
+//! served at once, [`Limits::agent_reserve`] of them kept for agents' watch streams;
+//! past the cap a connection is answered 503 with a JSON body. The 400s hyper raises for
+//! a malformed head carry a JSON body naming the fault, like every other error.
+//!
 //! Agents: `GET /berth/agent/v1/watch?cluster=C&containerInstance=ARN` (SigV4-style
 //! `Authorization` for the account and region) answers a never-ending NDJSON stream:
 //! the instance's view (a `berth_agent_view::View`, from `berth_ecs::agent::instance_view`,
