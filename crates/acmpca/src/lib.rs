@@ -83,6 +83,11 @@ pub static SERVICE: Service = Service {
         },
         Protocol::Cbor {
             service: TARGET_PREFIX,
+            blobs: &[
+                "IssueCertificate.Csr",
+                "ImportCertificateAuthorityCertificate.Certificate",
+                "ImportCertificateAuthorityCertificate.CertificateChain",
+            ],
         },
     ],
     error_message_key: "message",

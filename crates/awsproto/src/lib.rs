@@ -27,12 +27,12 @@ mod wire;
 mod wire_enum;
 mod xml;
 
-pub use cbor::{cbor_to_json, json_to_cbor};
+pub use cbor::{cbor_input, cbor_to_json, json_to_cbor};
 pub use form::{decode_form, FormParams, QueryRequest, MALFORMED_QUERY_STRING};
 pub use input::{Input, INVALID_PARAMETER_VALUE, UNKNOWN_PARAMETER};
 pub use service::{JsonVersion, OutputShape, Protocol, QueryApi, QueryFlavour, Service};
 pub use time::{format_iso8601, parse_iso8601};
-pub use wire::{Reply, Wire, INVALID_ACTION};
+pub use wire::{Reply, Wire, INVALID_ACTION, QUERY_REQUEST_TIMEOUT, REQUEST_TIMEOUT};
 
 /// The account id used when the access key id is not a 12-digit number.
 pub const DEFAULT_ACCOUNT: &str = "123456789012";

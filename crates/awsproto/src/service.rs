@@ -37,6 +37,10 @@ pub enum Protocol {
     Cbor {
         /// The service name in the path (the model's target prefix).
         service: &'static str,
+        /// The input members the model types as blobs, as `Operation.Member` (nested:
+        /// `Operation.Member.Member`; a list's items take its name): the only places a
+        /// CBOR byte string is accepted.
+        blobs: &'static [&'static str],
     },
     /// AWS query: a form with `Action` and `Version`, answered in XML.
     Query(QueryApi),
@@ -166,9 +170,21 @@ impl Service {
     /// The RPCv2-CBOR service name, if the service speaks it.
     pub fn cbor(&self) -> Option<&'static str> {
         self.protocols.iter().find_map(|p| match p {
-            Protocol::Cbor { service } => Some(*service),
+            Protocol::Cbor { service, .. } => Some(*service),
             _ => None,
         })
+    }
+
+    /// The input members a CBOR request may carry as byte strings (see
+    /// [`Protocol::Cbor`]).
+    pub fn cbor_blobs(&self) -> &'static [&'static str] {
+        self.protocols
+            .iter()
+            .find_map(|p| match p {
+                Protocol::Cbor { blobs, .. } => Some(*blobs),
+                _ => None,
+            })
+            .unwrap_or(&[])
     }
 
     /// The query protocol's keys, if the service speaks it.

@@ -9,6 +9,10 @@ use crate::{json_to_cbor, xml, ApiError, UNKNOWN_OPERATION};
 
 /// The code the query protocols answer an unknown `Action` with.
 pub const INVALID_ACTION: &str = "InvalidAction";
+/// The code of a request whose body did not arrive in time (JSON and CBOR).
+pub const REQUEST_TIMEOUT: &str = "RequestTimeoutException";
+/// The same in the query protocols, as S3 and the query services spell it.
+pub const QUERY_REQUEST_TIMEOUT: &str = "RequestTimeout";
 
 /// How a request came, and so how its answer goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -123,15 +127,17 @@ impl Wire {
     }
 }
 
-/// The query protocols' own error for an operation the service does not have.
+/// The query protocols' own codes: for an operation the service does not have, and
+/// for a body that did not arrive in time.
 fn query_error(error: &ApiError) -> ApiError {
-    if error.code == UNKNOWN_OPERATION {
-        ApiError {
-            code: INVALID_ACTION.to_string(),
-            ..error.clone()
-        }
-    } else {
-        error.clone()
+    let code = match error.code.as_str() {
+        UNKNOWN_OPERATION => INVALID_ACTION,
+        REQUEST_TIMEOUT => QUERY_REQUEST_TIMEOUT,
+        _ => return error.clone(),
+    };
+    ApiError {
+        code: code.to_string(),
+        ..error.clone()
     }
 }
 
@@ -147,6 +153,7 @@ mod tests {
         protocols: &[
             Protocol::Cbor {
                 service: "GraniteServiceVersion20100801",
+                blobs: &[],
             },
             Protocol::Json {
                 target_prefix: "GraniteServiceVersion20100801",

@@ -124,6 +124,7 @@ fn main() -> anyhow::Result<()> {
             network_files: networks,
             tls: tls.settings()?,
             auth: auth.mode(&listen),
+            limits: Default::default(),
         })),
         Command::Credentials { command } => auth_args::credentials(command),
         Command::Token { command } => auth_args::token(command),

@@ -837,6 +837,8 @@ pub static SERVICE: berth_awsproto::Service = berth_awsproto::Service {
         },
         berth_awsproto::Protocol::Cbor {
             service: TARGET_PREFIX,
+            // Cloud Map's model has no blob member.
+            blobs: &[],
         },
     ],
     error_message_key: "Message",

@@ -273,7 +273,14 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         ));
     }
     ecs.store.read(|r| {
-        let refs: Vec<String> = names.iter().map(|n| cluster_name(Some(n))).collect();
+        // ARNs stay as given: another account's or region's is MISSING as it was asked.
+        let refs: Vec<String> = names
+            .iter()
+            .map(|n| match n.as_str() {
+                "" => DEFAULT_CLUSTER.to_string(),
+                _ => n.clone(),
+            })
+            .collect();
         describe_each(
             r,
             ctx,

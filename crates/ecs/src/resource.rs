@@ -80,8 +80,43 @@ pub(crate) fn get<T: Resource>(
     Ok(r.get_json::<T>(&format!("{}{id}", T::prefix(ctx, cluster)))?)
 }
 
+/// Whether `reference` can name a record of `cluster` in the caller's account and
+/// region: a name or id does; an ARN only when it is an ECS ARN of this account and
+/// region, of the kind `T` and (when it names one) of this cluster.
+fn names_ours<T: Resource>(ctx: &Context, cluster: &str, reference: &str) -> bool {
+    if !reference.starts_with("arn:") {
+        return true;
+    }
+    let parts: Vec<&str> = reference.splitn(6, ':').collect();
+    let [_, _, service, region, account, resource] = parts[..] else {
+        return false;
+    };
+    let Some(rest) = resource
+        .strip_prefix(T::ARN_KIND)
+        .and_then(|r| r.strip_prefix('/'))
+    else {
+        return false;
+    };
+    let in_cluster = match rest.split_once('/') {
+        Some((c, _)) => c == cluster,
+        None => true,
+    };
+    service == "ecs" && region == ctx.region && account == ctx.account && in_cluster
+}
+
+/// The `arn` of a `MISSING` failure: an ARN as given (another account's stays
+/// another account's), a name or id as the ARN it would have here.
+fn missing_arn<T: Resource>(ctx: &Context, cluster: &str, reference: &str) -> String {
+    if reference.starts_with("arn:") {
+        reference.to_string()
+    } else {
+        T::arn_of(ctx, cluster, reference)
+    }
+}
+
 /// A Describe* answer: `{<key>: [view of each record found], "failures": [...]}`, in
-/// the order asked, with a `MISSING` failure for each reference not found.
+/// the order asked, with a `MISSING` failure for each reference not found (an ARN
+/// echoed as given).
 pub(crate) fn describe_each<T: Resource, V: Serialize>(
     r: &impl Read,
     ctx: &Context,
@@ -93,11 +128,15 @@ pub(crate) fn describe_each<T: Resource, V: Serialize>(
     let mut found = Vec::new();
     let mut failures = Vec::new();
     for reference in references {
-        match get::<T>(r, ctx, cluster, reference)? {
+        let record = match names_ours::<T>(ctx, cluster, reference) {
+            true => get::<T>(r, ctx, cluster, reference)?,
+            false => None,
+        };
+        match record {
             Some(t) => found.push(to_json(&view(t)?)?),
             None => {
-                let id = name_from(reference, T::ARN_KIND);
-                failures.push(json!({"arn": T::arn_of(ctx, cluster, &id), "reason": "MISSING"}));
+                let arn = missing_arn::<T>(ctx, cluster, reference);
+                failures.push(json!({"arn": arn, "reason": "MISSING"}));
             }
         }
     }
@@ -165,4 +204,40 @@ pub(crate) fn page<T: DeserializeOwned, U>(
 /// A record as the JSON value the API returns.
 pub(crate) fn to_json(v: &impl Serialize) -> R<Value> {
     serde_json::to_value(v).map_err(|e| ApiError::internal(format!("record does not encode: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ctx() -> Context {
+        Context::new("111122223333", "us-west-2")
+    }
+
+    #[test]
+    fn only_this_account_and_region_arns_name_a_record() {
+        let ctx = ctx();
+        let ours = "arn:aws:ecs:us-west-2:111122223333:cluster/web";
+        assert!(names_ours::<Cluster>(&ctx, "", ours));
+        assert!(names_ours::<Cluster>(&ctx, "", "web"));
+        for foreign in [
+            "arn:aws:ecs:us-west-2:999988887777:cluster/web",
+            "arn:aws:ecs:eu-west-1:111122223333:cluster/web",
+            "arn:aws:ecs:us-west-2:111122223333:service/web/api",
+            "arn:aws:sqs:us-west-2:111122223333:cluster/web",
+            "arn:aws:ecs:us-west-2",
+        ] {
+            assert!(!names_ours::<Cluster>(&ctx, "", foreign), "{foreign}");
+            assert_eq!(missing_arn::<Cluster>(&ctx, "", foreign), foreign);
+        }
+        assert_eq!(missing_arn::<Cluster>(&ctx, "", "web"), ours);
+        // A task ARN of another cluster names nothing in this one.
+        let task = "arn:aws:ecs:us-west-2:111122223333:task/other/0123";
+        assert!(!names_ours::<Task>(&ctx, "web", task));
+        assert!(names_ours::<Task>(&ctx, "other", task));
+        assert_eq!(
+            missing_arn::<Task>(&ctx, "web", "0123"),
+            "arn:aws:ecs:us-west-2:111122223333:task/web/0123"
+        );
+    }
 }

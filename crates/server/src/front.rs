@@ -11,10 +11,10 @@
 //! input or output.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use berth_awsproto::{
-    cbor_to_json, decode_form, Api, ApiError, Context, Input, JsonVersion, QueryFlavour, Reply,
+    cbor_input, decode_form, Api, ApiError, Context, Input, JsonVersion, QueryFlavour, Reply,
     Service, Wire,
 };
 use bytes::Bytes;
@@ -34,6 +34,7 @@ pub(crate) struct Front {
     max_body: usize,
     auth: Authenticator,
     mode: AuthMode,
+    body_deadline: Duration,
 }
 
 /// A request the front could not take to an operation: the error, and how to say it.
@@ -92,6 +93,15 @@ impl Front {
             max_body,
             auth,
             mode,
+            body_deadline: crate::Limits::default().body_deadline,
+        }
+    }
+
+    /// How long a body may take to arrive (408 after).
+    pub(crate) fn with_body_deadline(self, body_deadline: Duration) -> Front {
+        Front {
+            body_deadline,
+            ..self
         }
     }
 
@@ -233,7 +243,7 @@ impl Front {
         let wire = Wire::Json(version);
         let fail = |error| Refusal::by(wire, Some(api.service()), error);
         check_content_type(&parts.headers, wire).map_err(fail)?;
-        let bytes = read_body(body, &parts.headers, self.max_body)
+        let bytes = read_body(body, &parts.headers, self.max_body, self.body_deadline)
             .await
             .map_err(fail)?;
         let ctx = self.authenticate(parts, &bytes, wire, api.service())?;
@@ -255,11 +265,14 @@ impl Front {
         let (api, op) = self.route_cbor(rest)?;
         let fail = |error| Refusal::by(Wire::Cbor, Some(api.service()), error);
         check_content_type(&parts.headers, Wire::Cbor).map_err(fail)?;
-        let bytes = read_body(body, &parts.headers, self.max_body)
+        let bytes = read_body(body, &parts.headers, self.max_body, self.body_deadline)
             .await
             .map_err(fail)?;
         let ctx = self.authenticate(parts, &bytes, Wire::Cbor, api.service())?;
-        let value = cbor_to_json(&bytes).and_then(object).map_err(fail)?;
+        let blobs = api.service().cbor_blobs();
+        let value = cbor_input(&bytes, &op, blobs)
+            .and_then(object)
+            .map_err(fail)?;
         Ok(Call {
             api,
             wire: Wire::Cbor,
@@ -352,7 +365,7 @@ impl Front {
                 format!("no resource at {path}: query requests POST to /"),
             )));
         }
-        let bytes = read_body(body, &parts.headers, self.max_body)
+        let bytes = read_body(body, &parts.headers, self.max_body, self.body_deadline)
             .await
             .map_err(fail)?;
         let request = decode_form(&bytes).map_err(fail)?;
@@ -493,8 +506,14 @@ fn check_content_type(headers: &HeaderMap, wire: Wire) -> Result<(), ApiError> {
     ))
 }
 
-/// The body, within the limit: 413 over it, declared or not.
-async fn read_body<B>(body: B, headers: &HeaderMap, limit: usize) -> Result<Bytes, ApiError>
+/// The body, within the limit: 413 over it, declared or not; 408 when it takes longer
+/// than `deadline` to arrive.
+async fn read_body<B>(
+    body: B,
+    headers: &HeaderMap,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, ApiError>
 where
     B: Body,
     B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
@@ -513,7 +532,11 @@ where
     if declared.is_some_and(|len| len > limit as u64) {
         return Err(too_large());
     }
-    match Limited::new(body, limit).collect().await {
+    let reading = Limited::new(body, limit).collect();
+    let Ok(read) = tokio::time::timeout(deadline, reading).await else {
+        return Err(body_timeout(deadline));
+    };
+    match read {
         Ok(c) => Ok(c.to_bytes()),
         Err(e) if e.downcast_ref::<LengthLimitError>().is_some() => Err(too_large()),
         Err(e) => Err(ApiError::new(
@@ -522,6 +545,18 @@ where
             format!("could not read the request body: {e}"),
         )),
     }
+}
+
+/// A body that did not arrive within `deadline` (its connection is then closed).
+pub(crate) fn body_timeout(deadline: Duration) -> ApiError {
+    ApiError::new(
+        408,
+        berth_awsproto::REQUEST_TIMEOUT,
+        format!(
+            "the request body did not arrive within {} ms",
+            deadline.as_millis()
+        ),
+    )
 }
 
 /// An AWS JSON body: an object, or nothing (an empty input).
@@ -563,6 +598,10 @@ fn to_http(reply: Reply) -> Response<Full<Bytes>> {
             h.append(name, v);
         }
     }
+    // The rest of a body that stalled is not waited for.
+    if reply.status == StatusCode::REQUEST_TIMEOUT.as_u16() {
+        h.insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+    }
     resp
 }
 
@@ -587,6 +626,7 @@ mod tests {
             },
             Protocol::Cbor {
                 service: "Echo_20200101",
+                blobs: &[],
             },
         ],
         error_message_key: "message",
@@ -707,7 +747,7 @@ mod tests {
         let headers = resp.headers().clone();
         let bytes = resp.into_body().collect().await.unwrap().to_bytes();
         let body = if headers[http::header::CONTENT_TYPE] == "application/cbor" {
-            cbor_to_json(&bytes).unwrap().to_string()
+            berth_awsproto::cbor_to_json(&bytes).unwrap().to_string()
         } else {
             String::from_utf8(bytes.to_vec()).unwrap()
         };

@@ -12,6 +12,15 @@
 //! after a write (a cluster's default namespace leaving PROVISIONING, the service
 //! scheduler, task placement).
 //!
+//! Every surface is bounded ([`Limits`], see `conn.rs`): a request body must arrive
+//! within [`Limits::body_deadline`] (408 in the request's protocol, and the connection
+//! closed), a head within [`Limits::header_timeout`], a keep-alive connection with no
+//! request in flight is closed after [`Limits::idle_timeout`] (an agent's watch stream
+//! is a request in flight, never cut), and at most [`Limits::max_connections`] are
+//! served at once, [`Limits::agent_reserve`] of them kept for agents' watch streams;
+//! past the cap a connection is answered 503 with a JSON body. The 400s hyper raises for
+//! a malformed head carry a JSON body naming the fault, like every other error.
+//!
 //! Agents: `GET /berth/agent/v1/watch?cluster=C&containerInstance=ARN` (SigV4-style
 //! `Authorization` for the account and region) answers a never-ending NDJSON stream:
 //! the instance's view (a `berth_agent_view::View`, from `berth_ecs::agent::instance_view`,
@@ -46,16 +55,16 @@ use http::{HeaderValue, Method, Request, Response};
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
 mod api_tls;
 mod auth;
+mod conn;
 mod front;
 mod join;
+mod malformed;
 mod registry;
 
 pub use api_tls::{ca_path as api_ca_path, ApiTls};
@@ -72,7 +81,7 @@ pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// The path of the agents' push stream.
 pub const AGENT_WATCH_PATH: &str = "/berth/agent/v1/watch";
 
-type Body = BoxBody<Bytes, Infallible>;
+pub(crate) type Body = BoxBody<Bytes, Infallible>;
 
 fn full(resp: Response<Full<Bytes>>) -> Response<Body> {
     resp.map(|b| b.boxed())
@@ -95,6 +104,8 @@ pub struct ServerConfig {
     /// Whose signatures are accepted (the test credential and no check at all only on
     /// loopback).
     pub auth: AuthMode,
+    /// The time and connection bounds of the API.
+    pub limits: Limits,
 }
 
 impl Default for ServerConfig {
@@ -106,8 +117,88 @@ impl Default for ServerConfig {
             network_files: Vec::new(),
             tls: TlsSettings::default(),
             auth: AuthMode::VerifiedWithTestKeys,
+            limits: Limits::default(),
         }
     }
+}
+
+/// How long a connection may take and how many may be open: every surface of the API
+/// bounded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// How long a request's body may take to arrive, from when its head has: a body
+    /// that stalls is answered 408 (`RequestTimeoutException`, `RequestTimeout` in
+    /// query) and its connection closed.
+    pub body_deadline: Duration,
+    /// How long a request's head may take: a fresh connection's from accept, a later
+    /// one's from its first byte. The connection is closed after it.
+    pub header_timeout: Duration,
+    /// How long a keep-alive connection with no request in flight may stay silent. A
+    /// watch stream is a request in flight (and its heartbeats keep it busy).
+    pub idle_timeout: Duration,
+    /// The most connections served at once, agents' watch streams included. Past it a
+    /// connection is answered 503 (`ServiceUnavailableException`) and closed. The
+    /// server raises its soft limit of open files to fit, up to the hard limit, and
+    /// lowers this (with a warning) when even that is short.
+    pub max_connections: usize,
+    /// Of those, how many only agents' watch streams may take: a connection seated
+    /// there gets 503 for anything else, so a flood of API connections cannot keep the
+    /// agents out.
+    pub agent_reserve: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            body_deadline: Duration::from_secs(10),
+            header_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            agent_reserve: 64,
+        }
+    }
+}
+
+/// File descriptors the server needs beside its connections (the store, blocking
+/// threads, the listener, the answers to refused connections).
+const FD_HEADROOM: usize = 128 + conn::REFUSALS;
+
+/// `limits` within the process's limit of open files: the soft limit is raised (up to
+/// the hard one) when the cap needs it, and the cap lowered when even that is short.
+fn fit_open_files(limits: Limits) -> Limits {
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    let wanted = (limits.max_connections + FD_HEADROOM) as u64;
+    let Ok((mut soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) else {
+        return limits;
+    };
+    if soft < wanted && setrlimit(Resource::RLIMIT_NOFILE, wanted.min(hard), hard).is_ok() {
+        soft = wanted.min(hard);
+    }
+    if soft >= wanted {
+        return limits;
+    }
+    let fit = usize::try_from(soft)
+        .unwrap_or(usize::MAX)
+        .saturating_sub(FD_HEADROOM)
+        .max(2);
+    warn!(
+        asked = limits.max_connections,
+        fit, "the limit of open files is too low for the connection cap: lowered"
+    );
+    Limits {
+        max_connections: fit,
+        agent_reserve: limits.agent_reserve.min(fit / 2),
+        ..limits
+    }
+}
+
+/// What a connection over the cap, or asking more than its seat allows, is answered.
+pub(crate) fn overloaded() -> ApiError {
+    ApiError::new(
+        503,
+        "ServiceUnavailableException",
+        "the server is at its connection limit: retry later",
+    )
 }
 
 /// Errors starting the server.
@@ -164,6 +255,7 @@ struct Router {
     tls: TlsSettings,
     credentials: Arc<CredentialStore>,
     mode: AuthMode,
+    limits: Limits,
 }
 
 /// Opens the credential store and checks the way callers are accepted suits the
@@ -179,7 +271,7 @@ fn open_credentials(config: &ServerConfig) -> Result<Arc<CredentialStore>, Serve
     if !config.listen.ip().is_loopback() && !credentials.has_root_keys()? {
         return Err(ServerError::Refused(format!(
             "listening on {} needs credentials to check callers against, and {} has none: \
-             make one with `berth credentials create --account <12 digits> --data {}`",
+             make one with `berth credentials create --account <12 digits> --data-dir {}`",
             config.listen,
             config.data_dir.display(),
             config.data_dir.display()
@@ -231,18 +323,21 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     services.register(Arc::new(Ec2::new(store.clone())))?;
     services.register(Arc::new(Sts))?;
     services.register(Arc::new(AcmPca::new(store.clone())))?;
+    let limits = fit_open_files(config.limits);
     let router = Arc::new(Router {
         front: front::Front::new(
             services,
             config.max_body_bytes,
             auth::Authenticator::new(credentials.clone(), config.auth),
             config.auth,
-        ),
+        )
+        .with_body_deadline(limits.body_deadline),
         ecs: ecs.clone(),
         store: store.clone(),
         tls: config.tls,
         credentials,
         mode: config.auth,
+        limits,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
@@ -261,6 +356,7 @@ async fn accept_loop(
     router: Arc<Router>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let admission = conn::Admission::new(&router.limits);
     loop {
         let (stream, peer) = tokio::select! {
             r = listener.accept() => match r {
@@ -275,21 +371,16 @@ async fn accept_loop(
             _ = shutdown.changed() => return,
         };
         let _ = stream.set_nodelay(true);
-        let router = router.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |req| {
-                let router = router.clone();
-                async move { Ok::<_, Infallible>(handle(&router, req).await) }
-            });
-            let conn = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(Duration::from_secs(30))
-                .max_buf_size(64 * 1024)
-                .serve_connection(TokioIo::new(stream), svc);
-            if let Err(e) = conn.await {
-                debug!(%peer, error = %e, "connection ended with an error");
+        match admission.admit() {
+            conn::Admitted::Served(seat, permit) => {
+                tokio::spawn(conn::serve(stream, peer, router.clone(), seat, permit));
             }
-        });
+            conn::Admitted::Refused(permit) => {
+                debug!(%peer, "over the connection cap: 503");
+                tokio::spawn(conn::refuse(stream, permit));
+            }
+            conn::Admitted::Dropped => debug!(%peer, "over the connection cap: closed"),
+        }
     }
 }
 
@@ -311,9 +402,16 @@ async fn run_controllers(ecs: Arc<Ecs>, store: Arc<Store>, mut shutdown: watch::
     }
 }
 
-async fn handle(router: &Arc<Router>, req: Request<Incoming>) -> Response<Body> {
+async fn handle(router: &Arc<Router>, req: Request<Incoming>, seat: conn::Seat) -> Response<Body> {
     if req.method() == Method::GET && req.uri().path() == AGENT_WATCH_PATH {
         return agent_watch(router.clone(), req).await;
+    }
+    if seat == conn::Seat::AgentsOnly {
+        let request_id = berth_awsproto::uuid_v4();
+        let mut resp = front::json_error(&overloaded(), &request_id);
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
+        return full(resp);
     }
     if req.method() == Method::POST && req.uri().path() == AGENT_CERTIFICATE_PATH {
         return full(agent_certificate(router.clone(), req).await);
@@ -390,18 +488,17 @@ async fn agent_certificate(router: Arc<Router>, req: Request<Incoming>) -> Respo
     let request_id = berth_awsproto::uuid_v4();
     let fail = |e: ApiError| front::json_error(&e, &request_id);
     let (parts, body) = req.into_parts();
-    let body = match http_body_util::Limited::new(body, 64 * 1024)
-        .collect()
-        .await
-    {
-        Ok(b) => b.to_bytes(),
-        Err(e) => {
+    let reading = http_body_util::Limited::new(body, 64 * 1024).collect();
+    let body = match tokio::time::timeout(router.limits.body_deadline, reading).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => {
             return fail(ApiError::new(
                 400,
                 "InvalidParameterException",
                 format!("body: {e}"),
             ))
         }
+        Err(_) => return fail(front::body_timeout(router.limits.body_deadline)),
     };
     let (ctx, cluster, instance) = match agent_of(&router, &parts, &body).await {
         Ok(a) => a,

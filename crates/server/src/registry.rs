@@ -176,6 +176,7 @@ mod tests {
         protocols: &[
             Protocol::Cbor {
                 service: "Beta_2020",
+                blobs: &[],
             },
             Protocol::Query(QueryApi {
                 version: "2020-01-01",
