@@ -35,6 +35,42 @@ impl AuthArgs {
     }
 }
 
+/// Whether the API speaks TLS (`berth server`, `berth up`).
+#[derive(clap::Args, Debug, Clone)]
+pub struct ApiTlsArgs {
+    /// Serve the API over TLS on loopback too (beyond loopback it always is), with a
+    /// certificate the data directory's API CA signs (<data dir>/api-ca.pem).
+    #[arg(long)]
+    pub api_tls: bool,
+    /// The API's certificate chain (PEM, leaf first) instead of one berth makes.
+    #[arg(long, requires = "api_tls_key")]
+    pub api_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --api-tls-cert.
+    #[arg(long, requires = "api_tls_cert")]
+    pub api_tls_key: Option<PathBuf>,
+    /// A name (DNS name or IP address) clients reach the API by, for the certificate
+    /// berth makes (repeatable; localhost, the loopback addresses and the address
+    /// listened on are always in it).
+    #[arg(long = "api-tls-name", value_name = "NAME")]
+    pub api_tls_names: Vec<String>,
+}
+
+impl ApiTlsArgs {
+    /// The API's TLS for a server listening on `listen`.
+    pub fn tls(&self, listen: &SocketAddr) -> berth_server::ApiTls {
+        match (&self.api_tls_cert, &self.api_tls_key) {
+            (Some(chain), Some(key)) => berth_server::ApiTls::Files {
+                chain: chain.clone(),
+                key: key.clone(),
+            },
+            _ if self.api_tls || !listen.ip().is_loopback() => berth_server::ApiTls::Generated {
+                names: self.api_tls_names.clone(),
+            },
+            _ => berth_server::ApiTls::Off,
+        }
+    }
+}
+
 /// `berth credentials`.
 #[derive(clap::Subcommand, Debug)]
 pub enum CredentialsCommand {
@@ -95,7 +131,7 @@ pub enum TokenCommand {
     },
 }
 
-fn open(data_dir: &PathBuf) -> anyhow::Result<CredentialStore> {
+fn open(data_dir: &std::path::Path) -> anyhow::Result<CredentialStore> {
     CredentialStore::open(data_dir)
         .with_context(|| format!("opening the credential store of {}", data_dir.display()))
 }

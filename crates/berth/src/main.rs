@@ -53,6 +53,8 @@ enum Command {
         tls: tls_args::TlsArgs,
         #[command(flatten)]
         auth: auth_args::AuthArgs,
+        #[command(flatten)]
+        api_tls: auth_args::ApiTlsArgs,
     },
     /// Manage the access keys the API checks signatures against (a data directory's
     /// credential store; works with or without a running server).
@@ -117,6 +119,7 @@ fn main() -> anyhow::Result<()> {
             networks,
             tls,
             auth,
+            api_tls,
         } => rt.block_on(server(berth_server::ServerConfig {
             listen,
             data_dir,
@@ -125,6 +128,7 @@ fn main() -> anyhow::Result<()> {
             tls: tls.settings()?,
             auth: auth.mode(&listen),
             limits: Default::default(),
+            api_tls: api_tls.tls(&listen),
         })),
         Command::Credentials { command } => auth_args::credentials(command),
         Command::Token { command } => auth_args::token(command),
@@ -142,15 +146,28 @@ fn main() -> anyhow::Result<()> {
 async fn server(config: berth_server::ServerConfig) -> anyhow::Result<()> {
     let data_dir = config.data_dir.clone();
     let test_keys = config.auth == berth_server::AuthMode::VerifiedWithTestKeys;
+    let tls = config.api_tls.clone();
     let running = berth_server::start(config)
         .await
         .context("starting the berth server")?;
-    println!("berth server listening on http://{}", running.addr);
+    let scheme = if tls == berth_server::ApiTls::Off {
+        "http"
+    } else {
+        "https"
+    };
+    println!("berth server listening on {scheme}://{}", running.addr);
+    if let berth_server::ApiTls::Generated { .. } = tls {
+        let ca = berth_server::api_ca_path(&data_dir);
+        println!(
+            "API certificate signed by {}: aws --ca-bundle {0} (or AWS_CA_BUNDLE), berth agent --server-ca {0}",
+            ca.display()
+        );
+    }
     println!("data directory: {}", data_dir.display());
     if test_keys {
         println!("accepting the test credential (loopback only; --no-test-keys refuses it)");
         println!(
-            "try: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url http://{} ecs list-clusters",
+            "try: AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION=us-east-1 aws --endpoint-url {scheme}://{} ecs list-clusters",
             running.addr
         );
     } else {

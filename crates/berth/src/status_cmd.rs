@@ -27,6 +27,9 @@ pub struct StatusArgs {
     /// The region to show.
     #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
     pub region: String,
+    /// The CA of an https:// endpoint's certificate (PEM).
+    #[arg(long, env = "AWS_CA_BUNDLE")]
+    pub ca_bundle: Option<std::path::PathBuf>,
     /// Refresh until Ctrl-C.
     #[arg(long)]
     pub watch: bool,
@@ -49,7 +52,14 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
             secret_access_key: berth_credentials::TEST_SECRET_ACCESS_KEY.to_string(),
         },
     };
-    let client = berth_agent::ServerClient::new(&a.endpoint, credentials, &a.region)?;
+    let ca = match &a.ca_bundle {
+        Some(p) if a.endpoint.starts_with("https://") => {
+            Some(std::fs::read(p).with_context(|| format!("--ca-bundle {}", p.display()))?)
+        }
+        _ => None,
+    };
+    let endpoint = berth_agent::client::Endpoint::new(&a.endpoint, ca.as_deref())?;
+    let client = berth_agent::ServerClient::at(endpoint, credentials, &a.region);
     let interval = Duration::from_secs_f64(a.interval.clamp(0.2, 3600.0));
     let look = || async {
         berth_status::gather(&client, Path::new(berth_agent::task::PROXY_SOCKET_DIR))

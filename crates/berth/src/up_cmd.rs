@@ -60,6 +60,8 @@ pub struct UpArgs {
     #[command(flatten)]
     pub auth: crate::auth_args::AuthArgs,
     #[command(flatten)]
+    pub api_tls: crate::auth_args::ApiTlsArgs,
+    #[command(flatten)]
     pub host: HostArgs,
 }
 
@@ -88,7 +90,8 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
         Some(_) => "berth is starting",
         None => "berth is up",
     };
-    print_started(header, up.addr(), &data_dir, runtime_name, &a.region);
+    let tls = a.api_tls.tls(&a.listen) != berth_server::ApiTls::Off;
+    print_started(header, up.addr(), &data_dir, runtime_name, &a.region, tls);
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .context("installing the SIGTERM handler")?;
     if let Some(ex) = &mut example {
@@ -123,19 +126,34 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
 }
 
 /// Where the API listens and how to reach it, under `header`.
-fn print_started(header: &str, addr: SocketAddr, data_dir: &Path, runtime: &str, region: &str) {
+fn print_started(
+    header: &str,
+    addr: SocketAddr,
+    data_dir: &Path,
+    runtime: &str,
+    region: &str,
+    tls: bool,
+) {
+    let scheme = if tls { "https" } else { "http" };
     println!("{header}");
-    println!("  API (ECS, Cloud Map): http://{addr}");
+    println!("  API (ECS, Cloud Map): {scheme}://{addr}");
+    if tls {
+        let ca = berth_server::api_ca_path(data_dir);
+        println!(
+            "  API certificate CA:   {} (export AWS_CA_BUNDLE={0})",
+            ca.display()
+        );
+    }
     println!("  data directory:       {}", data_dir.display());
     println!("  runtime:              {runtime}");
     if addr.ip().is_loopback() {
-        println!("  aws CLI:              export AWS_ENDPOINT_URL=http://{addr} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={region}");
+        println!("  aws CLI:              export AWS_ENDPOINT_URL={scheme}://{addr} AWS_ACCESS_KEY_ID=test AWS_SECRET_ACCESS_KEY=test AWS_DEFAULT_REGION={region}");
         println!("                        (the test credential: accepted on loopback only, --no-test-keys refuses it)");
     } else {
-        println!("  aws CLI:              export AWS_ENDPOINT_URL=http://{addr} AWS_DEFAULT_REGION={region}");
+        println!("  aws CLI:              export AWS_ENDPOINT_URL={scheme}://{addr} AWS_DEFAULT_REGION={region}");
         println!("                        and an access key: berth credentials create --account <12 digits> --data-dir {}", data_dir.display());
     }
-    println!("  look:                 berth status --endpoint http://{addr}   (berth logs TASK for a task's output)");
+    println!("  look:                 berth status --endpoint {scheme}://{addr}   (berth logs TASK for a task's output)");
 }
 
 /// The configuration of `berth up` (the example's secrets stand in for its SSM
@@ -159,6 +177,7 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
             data_dir: data_dir.clone(),
             tls: a.tls.settings()?,
             auth: a.auth.mode(&a.listen),
+            api_tls: a.api_tls.tls(&a.listen),
             ..Default::default()
         },
         agent: host_config(&a.host, &secrets)?,

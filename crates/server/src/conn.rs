@@ -96,10 +96,15 @@ pub(crate) async fn refuse(mut stream: TcpStream, permit: OwnedSemaphorePermit) 
     }
 }
 
+/// What a connection is carried on: a TCP socket, or TLS over one.
+pub(crate) trait Io: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> Io for S {}
+
 /// Closes a connection that was answered an error while its client may still be
 /// sending: the rest of the request is read and dropped for at most [`LINGER`], so the
 /// answer is not lost to a reset. The seat is held until then.
-async fn linger(mut stream: TcpStream, _seat: OwnedSemaphorePermit) {
+async fn linger<S: Io>(mut stream: S, _seat: OwnedSemaphorePermit) {
     let _ = tokio::time::timeout(LINGER, async {
         stream.shutdown().await?;
         let mut sink = [0u8; 4096];
@@ -255,8 +260,8 @@ impl hyper::body::Body for Tracked {
 }
 
 /// Serves one admitted connection until it closes, expires or breaks.
-pub(crate) async fn serve(
-    stream: TcpStream,
+pub(crate) async fn serve<S: Io>(
+    stream: S,
     peer: SocketAddr,
     router: Arc<Router>,
     seat: Seat,
@@ -317,16 +322,16 @@ fn far_future() -> Instant {
 /// The connection's socket as hyper sees it: reads are reported to the connection's
 /// [`Activity`], and a bodiless error hyper writes for a malformed head is replaced by
 /// a JSON one (after which the connection [`linger`]s). It holds the connection's seat.
-struct Watched {
+struct Watched<S: Io> {
     /// Always there until dropped.
-    stream: Option<TcpStream>,
+    stream: Option<S>,
     seat: Option<OwnedSemaphorePermit>,
     activity: Arc<Activity>,
     /// An answer written in place of hyper's, and how much of it is out.
     replacement: Option<(Vec<u8>, usize)>,
 }
 
-impl Drop for Watched {
+impl<S: Io> Drop for Watched<S> {
     fn drop(&mut self) {
         if self.replacement.is_none() {
             return;
@@ -337,8 +342,8 @@ impl Drop for Watched {
     }
 }
 
-impl Watched {
-    fn new(stream: TcpStream, activity: Arc<Activity>, seat: OwnedSemaphorePermit) -> Watched {
+impl<S: Io> Watched<S> {
+    fn new(stream: S, activity: Arc<Activity>, seat: OwnedSemaphorePermit) -> Watched<S> {
         Watched {
             stream: Some(stream),
             seat: Some(seat),
@@ -347,7 +352,7 @@ impl Watched {
         }
     }
 
-    fn stream(&mut self) -> Pin<&mut TcpStream> {
+    fn stream(&mut self) -> Pin<&mut S> {
         Pin::new(
             self.stream
                 .as_mut()
@@ -375,7 +380,7 @@ impl Watched {
     }
 }
 
-impl AsyncRead for Watched {
+impl<S: Io> AsyncRead for Watched<S> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -392,7 +397,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: Io> AsyncWrite for Watched<S> {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -106,6 +106,9 @@ pub struct ServerConfig {
     pub auth: AuthMode,
     /// The time and connection bounds of the API.
     pub limits: Limits,
+    /// Whether the API speaks TLS, and with which certificate (required beyond
+    /// loopback).
+    pub api_tls: ApiTls,
 }
 
 impl Default for ServerConfig {
@@ -118,6 +121,7 @@ impl Default for ServerConfig {
             tls: TlsSettings::default(),
             auth: AuthMode::VerifiedWithTestKeys,
             limits: Limits::default(),
+            api_tls: ApiTls::Off,
         }
     }
 }
@@ -256,6 +260,7 @@ struct Router {
     credentials: Arc<CredentialStore>,
     mode: AuthMode,
     limits: Limits,
+    api_tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 /// Opens the credential store and checks the way callers are accepted suits the
@@ -288,9 +293,26 @@ fn open_credentials(config: &ServerConfig) -> Result<Arc<CredentialStore>, Serve
     Ok(credentials)
 }
 
+/// The API's TLS acceptor, if it speaks TLS (it must beyond loopback).
+fn open_api_tls(config: &ServerConfig) -> Result<Option<tokio_rustls::TlsAcceptor>, ServerError> {
+    if config.api_tls == ApiTls::Off && !config.listen.ip().is_loopback() {
+        return Err(ServerError::Refused(format!(
+            "listening on {} (beyond loopback) needs TLS: --api-tls auto (a certificate from \
+             {}) or --api-tls-cert/--api-tls-key",
+            config.listen,
+            api_tls::ca_path(&config.data_dir).display()
+        )));
+    }
+    let now = berth_awsproto::now() as i64;
+    let tls = api_tls::server_config(&config.api_tls, &config.data_dir, config.listen, now)
+        .map_err(ServerError::Refused)?;
+    Ok(tls.map(tokio_rustls::TlsAcceptor::from))
+}
+
 /// Opens the store, binds the listener and starts serving and reconciling.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let credentials = open_credentials(&config)?;
+    let api_tls = open_api_tls(&config)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     for path in &config.network_files {
         let docs = berth_ec2::import_file(&store, path, None)?;
@@ -338,6 +360,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         credentials,
         mode: config.auth,
         limits,
+        api_tls,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
@@ -373,7 +396,7 @@ async fn accept_loop(
         let _ = stream.set_nodelay(true);
         match admission.admit() {
             conn::Admitted::Served(seat, permit) => {
-                tokio::spawn(conn::serve(stream, peer, router.clone(), seat, permit));
+                tokio::spawn(serve_tls_or_not(stream, peer, router.clone(), seat, permit));
             }
             conn::Admitted::Refused(permit) => {
                 debug!(%peer, "over the connection cap: 503");
@@ -381,6 +404,26 @@ async fn accept_loop(
             }
             conn::Admitted::Dropped => debug!(%peer, "over the connection cap: closed"),
         }
+    }
+}
+
+/// Serves a connection, over TLS when the API speaks it (the handshake within the
+/// header timeout).
+async fn serve_tls_or_not(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    router: Arc<Router>,
+    seat: conn::Seat,
+    permit: tokio::sync::OwnedSemaphorePermit,
+) {
+    let Some(acceptor) = router.api_tls.clone() else {
+        return conn::serve(stream, peer, router, seat, permit).await;
+    };
+    let handshake = tokio::time::timeout(router.limits.header_timeout, acceptor.accept(stream));
+    match handshake.await {
+        Ok(Ok(tls)) => conn::serve(tls, peer, router, seat, permit).await,
+        Ok(Err(e)) => debug!(%peer, error = %e, "TLS handshake failed"),
+        Err(_) => debug!(%peer, "TLS handshake timed out"),
     }
 }
 

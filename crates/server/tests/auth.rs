@@ -16,9 +16,11 @@ use serde_json::{json, Value};
 
 const ECS: &str = "AmazonEC2ContainerServiceV20141113";
 
-/// One request of each service berth serves, in its own protocol: (service signing
-/// name, path, headers, body, how its errors name their code).
-fn one_of_each() -> Vec<(&'static str, String, Vec<(&'static str, String)>, Vec<u8>)> {
+/// A request: (service signing name, path, headers, body).
+type Probe = (&'static str, String, Vec<(&'static str, String)>, Vec<u8>);
+
+/// One request of each service berth serves, in its own protocol.
+fn one_of_each() -> Vec<Probe> {
     let json = |target: &str, version: &str| {
         vec![
             ("X-Amz-Target", target.to_string()),
@@ -395,6 +397,7 @@ async fn beyond_loopback_a_server_needs_verified_credentials() {
         listen: "0.0.0.0:0".parse().unwrap(),
         data_dir: dir.path().to_path_buf(),
         auth,
+        api_tls: berth_server::ApiTls::Generated { names: vec![] },
         ..ServerConfig::default()
     };
     for mode in [
@@ -655,11 +658,8 @@ async fn agents_are_authenticated_and_confined() {
         let req = common::signed_get(addr, &path, owner);
         let r = common::raw(
             addr,
-            format!(
-                "{}",
-                req.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")
-            )
-            .as_bytes(),
+            req.replace("\r\n\r\n", "\r\nConnection: close\r\n\r\n")
+                .as_bytes(),
         );
         denied("another instance's push stream", &r);
     })

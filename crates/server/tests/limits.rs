@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use common::{parse_response, Raw, TestServer};
 use serde_json::{json, Value};
 
-const AUTH: &str = "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-west-2/ecs/aws4_request, SignedHeaders=host, Signature=0";
+const AUTH: &str = "AWS4-HMAC-SHA256 Credential=test/20260101/us-west-2/ecs/aws4_request, SignedHeaders=host, Signature=0";
 const ECS: &str = "AmazonEC2ContainerServiceV20141113";
 
 fn connect(addr: SocketAddr) -> TcpStream {
@@ -61,22 +61,38 @@ fn closed_after(s: &mut TcpStream, limit: Duration) -> Duration {
     }
 }
 
-fn ecs_request(op: &str, body: &str, keep_alive: bool) -> Vec<u8> {
+fn ecs_request(addr: SocketAddr, op: &str, body: &str, keep_alive: bool) -> Vec<u8> {
+    ecs_request_as(addr, AUTH, op, body, keep_alive)
+}
+
+/// An ECS request signed (for real) as `auth` names.
+fn ecs_request_as(addr: SocketAddr, auth: &str, op: &str, body: &str, keep_alive: bool) -> Vec<u8> {
     let connection = if keep_alive {
         ""
     } else {
         "Connection: close\r\n"
     };
-    format!(
-        "POST / HTTP/1.1\r\nHost: x\r\n{connection}X-Amz-Target: {ECS}.{op}\r\nContent-Type: application/x-amz-json-1.1\r\nAuthorization: {AUTH}\r\nContent-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-    .into_bytes()
+    let target = format!("{ECS}.{op}");
+    let headers = [
+        ("X-Amz-Target", target.as_str()),
+        ("Content-Type", "application/x-amz-json-1.1"),
+        ("Authorization", auth),
+    ];
+    let signed = common::signed_headers(addr, "POST", "/", &headers, body.as_bytes());
+    let mut head = format!("POST / HTTP/1.1\r\nHost: {addr}\r\n{connection}");
+    for (k, v) in signed {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    format!("{head}Content-Length: {}\r\n\r\n{body}", body.len()).into_bytes()
 }
 
 fn ecs_ok(addr: SocketAddr, op: &str, body: Value) -> Value {
+    ecs_ok_as(addr, AUTH, op, body)
+}
+
+fn ecs_ok_as(addr: SocketAddr, auth: &str, op: &str, body: Value) -> Value {
     let mut s = connect(addr);
-    s.write_all(&ecs_request(op, &body.to_string(), false))
+    s.write_all(&ecs_request_as(addr, auth, op, &body.to_string(), false))
         .unwrap();
     let r = read_one(&mut s);
     assert_eq!(r.status, 200, "{op}: {}", r.text());
@@ -164,10 +180,16 @@ async fn the_connection_cap_answers_503_and_keeps_seats_for_agents() {
     })
     .await;
     let addr = s.addr();
+    let dir = s.dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         ecs_ok(addr, "CreateCluster", json!({"clusterName": "c"}));
-        let arn = ecs_ok(addr, "RegisterContainerInstance", json!({"cluster": "c"}))
-            ["containerInstance"]["containerInstanceArn"]
+        let agent = common::join_agent(addr, &dir, "us-west-2", "c");
+        let arn = ecs_ok_as(
+            addr,
+            &agent,
+            "RegisterContainerInstance",
+            json!({"cluster": "c"}),
+        )["containerInstance"]["containerInstanceArn"]
             .as_str()
             .unwrap()
             .to_string();
@@ -175,25 +197,35 @@ async fn the_connection_cap_answers_503_and_keeps_seats_for_agents() {
         let mut held: Vec<TcpStream> = (0..4)
             .map(|_| {
                 let mut c = connect(addr);
-                c.write_all(&ecs_request("ListClusters", "{}", true)).unwrap();
+                c.write_all(&ecs_request(addr, "ListClusters", "{}", true))
+                    .unwrap();
                 assert_eq!(read_one(&mut c).status, 200);
                 c
             })
             .collect();
         // The next one sits on an agents' seat: anything but a watch stream is 503.
         let mut c = connect(addr);
-        c.write_all(&ecs_request("ListClusters", "{}", true)).unwrap();
+        c.write_all(&ecs_request(addr, "ListClusters", "{}", true))
+            .unwrap();
         let r = read_one(&mut c);
         assert_eq!(r.status, 503, "{}", r.text());
         assert_eq!(r.header("connection"), Some("close"));
         let e = r.json();
         assert_eq!(e["__type"], "ServiceUnavailableException");
-        assert!(e["message"].as_str().unwrap().contains("connection limit"), "{e}");
+        assert!(
+            e["message"].as_str().unwrap().contains("connection limit"),
+            "{e}"
+        );
         closed_after(&mut c, Duration::from_secs(5));
         // An agent's watch stream is served there.
         let mut watch = connect(addr);
         let query = format!("cluster=c&containerInstance={}", arn.replace('/', "%2F"));
-        write!(watch, "GET /berth/agent/v1/watch?{query} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n").unwrap();
+        write!(
+            watch,
+            "{}",
+            common::signed_get(addr, &format!("/berth/agent/v1/watch?{query}"), &agent)
+        )
+        .unwrap();
         let mut lines = BufReader::new(watch.try_clone().unwrap());
         let mut status = String::new();
         lines.read_line(&mut status).unwrap();
@@ -202,7 +234,8 @@ async fn the_connection_cap_answers_503_and_keeps_seats_for_agents() {
         let silent = connect(addr);
         std::thread::sleep(Duration::from_millis(200));
         let mut over = connect(addr);
-        over.write_all(&ecs_request("ListClusters", "{}", false)).unwrap();
+        over.write_all(&ecs_request(addr, "ListClusters", "{}", false))
+            .unwrap();
         let mut buf = Vec::new();
         over.read_to_end(&mut buf).unwrap();
         let r = parse_response(&buf);
@@ -214,7 +247,8 @@ async fn the_connection_cap_answers_503_and_keeps_seats_for_agents() {
         let deadline = Instant::now() + Duration::from_secs(5);
         loop {
             let mut c = connect(addr);
-            c.write_all(&ecs_request("ListClusters", "{}", false)).unwrap();
+            c.write_all(&ecs_request(addr, "ListClusters", "{}", false))
+                .unwrap();
             let mut buf = Vec::new();
             let _ = c.read_to_end(&mut buf);
             if parse_response(&buf).status == 200 {
@@ -237,13 +271,23 @@ async fn idle_connections_and_slow_heads_are_closed_but_not_a_watch_stream() {
     })
     .await;
     let addr = s.addr();
+    let dir = s.dir.path().to_path_buf();
     tokio::task::spawn_blocking(move || {
         // A keep-alive connection is closed once idle for the idle timeout.
         let mut c = connect(addr);
-        c.write_all(&ecs_request("CreateCluster", r#"{"clusterName": "c"}"#, true)).unwrap();
+        c.write_all(&ecs_request(
+            addr,
+            "CreateCluster",
+            r#"{"clusterName": "c"}"#,
+            true,
+        ))
+        .unwrap();
         assert_eq!(read_one(&mut c).status, 200);
         let idle = closed_after(&mut c, Duration::from_secs(5));
-        assert!(idle >= Duration::from_millis(500) && idle < Duration::from_secs(3), "{idle:?}");
+        assert!(
+            idle >= Duration::from_millis(500) && idle < Duration::from_secs(3),
+            "{idle:?}"
+        );
         // A connection that never says anything.
         let mut c = connect(addr);
         let silent = closed_after(&mut c, Duration::from_secs(5));
@@ -265,21 +309,35 @@ async fn idle_connections_and_slow_heads_are_closed_but_not_a_watch_stream() {
         trickle.join().unwrap();
 
         // A watch stream lives on its heartbeats, far past the idle timeout.
-        let arn = ecs_ok(addr, "RegisterContainerInstance", json!({"cluster": "c"}))
-            ["containerInstance"]["containerInstanceArn"]
+        let agent = common::join_agent(addr, &dir, "us-west-2", "c");
+        let arn = ecs_ok_as(
+            addr,
+            &agent,
+            "RegisterContainerInstance",
+            json!({"cluster": "c"}),
+        )["containerInstance"]["containerInstanceArn"]
             .as_str()
             .unwrap()
             .to_string();
         let mut watch = connect(addr);
         let query = format!("cluster=c&containerInstance={}", arn.replace('/', "%2F"));
-        write!(watch, "GET /berth/agent/v1/watch?{query} HTTP/1.1\r\nHost: x\r\nAuthorization: {AUTH}\r\n\r\n").unwrap();
+        write!(
+            watch,
+            "{}",
+            common::signed_get(addr, &format!("/berth/agent/v1/watch?{query}"), &agent)
+        )
+        .unwrap();
         let mut lines = BufReader::new(watch);
         let started = Instant::now();
         let mut heartbeats = 0;
         while started.elapsed() < Duration::from_millis(4500) {
             let mut line = String::new();
             let n = lines.read_line(&mut line).expect("the stream goes on");
-            assert!(n > 0, "the watch stream was closed after {:?}", started.elapsed());
+            assert!(
+                n > 0,
+                "the watch stream was closed after {:?}",
+                started.elapsed()
+            );
             if line == "\r\n" || line == "\n" {
                 heartbeats += 1;
             }

@@ -10,6 +10,8 @@
 //! measured process allocates with jemalloc, told to hand freed pages back at once
 //! (no decay), so what stays resident is what the server still holds.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
@@ -263,10 +265,25 @@ fn three_thousand_stalled_bodies_leave_nothing_behind() {
     // And it serves.
     rt.block_on(async {
         let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-        let req = "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Amz-Target: AmazonEC2ContainerServiceV20141113.ListClusters\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: 2\r\n\r\n{}";
+        let headers = [
+            (
+                "X-Amz-Target",
+                "AmazonEC2ContainerServiceV20141113.ListClusters",
+            ),
+            ("Content-Type", "application/x-amz-json-1.1"),
+        ];
+        let mut req = format!("POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n");
+        for (k, v) in common::signed_headers(addr, "POST", "/", &headers, b"{}") {
+            req.push_str(&format!("{k}: {v}\r\n"));
+        }
+        req.push_str("Content-Length: 2\r\n\r\n{}");
         s.write_all(req.as_bytes()).await.unwrap();
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.unwrap();
-        assert!(buf.starts_with(b"HTTP/1.1 200"), "{}", String::from_utf8_lossy(&buf));
+        assert!(
+            buf.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&buf)
+        );
     });
 }

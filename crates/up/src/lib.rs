@@ -25,7 +25,7 @@ use berth_agent::client::Credentials;
 use berth_agent::{AgentConfig, ServerClient};
 use berth_credentials::{CredentialStore, JoinGrant, Principal};
 use berth_runtime::Runtime;
-use berth_server::AuthMode;
+use berth_server::{ApiTls, AuthMode};
 use berth_server::{RunningServer, ServerConfig};
 use berth_store::{Read, Store};
 use berth_tasknet::Bridge;
@@ -115,7 +115,24 @@ pub struct Up {
     made_bridge: bool,
     bridge_marker: PathBuf,
     api: String,
+    /// The CA of the API's certificate, when it speaks TLS.
+    server_ca: Option<Vec<u8>>,
     access: Access,
+}
+
+/// How this process reaches its own API: the URL, and the CA to trust when it is TLS.
+fn api_of(server: &ServerConfig, to: SocketAddr) -> Result<(String, Option<Vec<u8>>)> {
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| Error::Example(format!("reading {}: {e}", p.display())))
+    };
+    Ok(match &server.api_tls {
+        ApiTls::Off => (format!("http://{to}"), None),
+        ApiTls::Generated { .. } => (
+            format!("https://{to}"),
+            Some(read(&berth_server::api_ca_path(&server.data_dir))?),
+        ),
+        ApiTls::Files { chain, .. } => (format!("https://{to}"), Some(read(chain)?)),
+    })
 }
 
 /// How `berth up` itself calls its API (to apply examples): with the test credential
@@ -190,12 +207,15 @@ impl Up {
         if to.ip().is_unspecified() {
             to = SocketAddr::new(Ipv4Addr::LOCALHOST.into(), to.port());
         }
-        let api = format!("http://{to}");
+        let (api, server_ca) = api_of(&config.server, to)?;
         let agents: Arc<Mutex<HashMap<ClusterId, AgentHandle>>> = Arc::default();
         let (fail_tx, failures) = mpsc::unbounded_channel();
         let (stop_watcher, stop_rx) = watch::channel(false);
         let spawner = Spawner {
-            template: config.agent.clone(),
+            template: AgentConfig {
+                server_ca: server_ca.clone(),
+                ..config.agent.clone()
+            },
             api: api.clone(),
             data_dir: std::path::absolute(&config.server.data_dir)
                 .unwrap_or_else(|_| config.server.data_dir.clone()),
@@ -219,6 +239,7 @@ impl Up {
             made_bridge,
             bridge_marker: marker,
             api,
+            server_ca,
             access: Access {
                 credentials,
                 mode: config.server.auth,
@@ -248,7 +269,8 @@ impl Up {
     /// A client of the API for `account` in `region`.
     pub fn client(&self, account: &str, region: &str) -> Result<ServerClient> {
         let credentials = self.access.for_account(account)?;
-        Ok(ServerClient::new(&self.api, credentials, region)?)
+        let endpoint = berth_agent::client::Endpoint::new(&self.api, self.server_ca.as_deref())?;
+        Ok(ServerClient::at(endpoint, credentials, region))
     }
 
     /// The clusters an agent serves now.
