@@ -1,7 +1,7 @@
 //! One API connection from accept to close, within the server's [`Limits`]:
 //!
 //! - Admission: a connection takes a seat of the cap, or one of the seats kept for the
-//!   agents' watch streams (a connection on such a seat gets 503 for anything else), or
+//!   agents (a connection on such a seat gets 503 for anything but an agent's request), or
 //!   is refused with a 503 of its own written at once ([`refuse`]).
 //! - Time: a fresh connection has [`Limits::header_timeout`] to send its first head; a
 //!   later head has as long from its first byte; a connection with no request in flight
@@ -43,7 +43,8 @@ const HEAD_KEPT: usize = 64 * 1024 + 1024;
 pub(crate) enum Seat {
     /// Any request.
     Any,
-    /// Only an agent's watch stream: the seat is one of those kept for agents.
+    /// Only an agent's request (its watch stream, a certificate): the seat is one of
+    /// those kept for agents.
     AgentsOnly,
 }
 
@@ -336,8 +337,12 @@ impl<S: Io> Drop for Watched<S> {
         if self.replacement.is_none() {
             return;
         }
+        // (Outside a runtime, as when one shuts down, the socket just closes.)
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
         if let (Some(stream), Some(seat)) = (self.stream.take(), self.seat.take()) {
-            tokio::spawn(linger(stream, seat));
+            runtime.spawn(linger(stream, seat));
         }
     }
 }

@@ -17,7 +17,7 @@
 //! closed), a head within [`Limits::header_timeout`], a keep-alive connection with no
 //! request in flight is closed after [`Limits::idle_timeout`] (an agent's watch stream
 //! is a request in flight, never cut), and at most [`Limits::max_connections`] are
-//! served at once, [`Limits::agent_reserve`] of them kept for agents' watch streams;
+//! served at once, [`Limits::agent_reserve`] of them kept for agents' requests;
 //! past the cap a connection is answered 503 with a JSON body. The 400s hyper raises for
 //! a malformed head carry a JSON body naming the fault, like every other error.
 //!
@@ -145,9 +145,9 @@ pub struct Limits {
     /// server raises its soft limit of open files to fit, up to the hard limit, and
     /// lowers this (with a warning) when even that is short.
     pub max_connections: usize,
-    /// Of those, how many only agents' watch streams may take: a connection seated
-    /// there gets 503 for anything else, so a flood of API connections cannot keep the
-    /// agents out.
+    /// Of those, how many only agents may take (their watch streams and certificate
+    /// requests): a connection seated there gets 503 for anything else, so a flood of
+    /// API connections cannot keep the agents out.
     pub agent_reserve: usize,
 }
 
@@ -449,18 +449,18 @@ async fn handle(router: &Arc<Router>, req: Request<Incoming>, seat: conn::Seat) 
     if req.method() == Method::GET && req.uri().path() == AGENT_WATCH_PATH {
         return agent_watch(router.clone(), req).await;
     }
+    if req.method() == Method::POST && req.uri().path() == AGENT_CERTIFICATE_PATH {
+        return full(agent_certificate(router.clone(), req).await);
+    }
+    if req.method() == Method::POST && req.uri().path() == AGENT_JOIN_PATH {
+        return full(agent_join(router, req).await);
+    }
     if seat == conn::Seat::AgentsOnly {
         let request_id = berth_awsproto::uuid_v4();
         let mut resp = front::json_error(&overloaded(), &request_id);
         resp.headers_mut()
             .insert(http::header::CONNECTION, HeaderValue::from_static("close"));
         return full(resp);
-    }
-    if req.method() == Method::POST && req.uri().path() == AGENT_CERTIFICATE_PATH {
-        return full(agent_certificate(router.clone(), req).await);
-    }
-    if req.method() == Method::POST && req.uri().path() == AGENT_JOIN_PATH {
-        return full(agent_join(router, req).await);
     }
     full(router.front.handle(req).await)
 }
