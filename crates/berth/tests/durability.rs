@@ -34,13 +34,49 @@ fn spawn(dir: &std::path::Path) -> (Child, SocketAddr) {
     (child, addr)
 }
 
+/// The SigV4 headers of a call, signed with the test credential (the server listens on
+/// loopback).
+fn sign(addr: SocketAddr, target: &str, body: &[u8]) -> [(&'static str, String); 2] {
+    let mut headers = http::HeaderMap::new();
+    headers.insert("host", addr.to_string().parse().unwrap());
+    headers.insert("x-amz-target", target.parse().unwrap());
+    headers.insert(
+        "content-type",
+        "application/x-amz-json-1.1".parse().unwrap(),
+    );
+    let service = if target.starts_with(SD) {
+        "servicediscovery"
+    } else {
+        "ecs"
+    };
+    let req = berth_sigv4::Request {
+        method: "POST",
+        path: "/",
+        query: "",
+        headers: &headers,
+        body,
+    };
+    let test = berth_sigv4::Credentials {
+        access_key_id: "test".into(),
+        secret_access_key: "test".into(),
+    };
+    berth_sigv4::sign(
+        &req,
+        &test,
+        "us-east-1",
+        service,
+        std::time::SystemTime::now(),
+    )
+}
+
 /// One AWS JSON 1.1 call; `None` when the connection failed or broke (not acknowledged).
 fn call(addr: SocketAddr, target: &str, body: &Value) -> Option<(u16, Value)> {
     let body = body.to_string();
     let mut s = TcpStream::connect(addr).ok()?;
     s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    let [(_, date), (_, auth)] = sign(addr, target, body.as_bytes());
     let req = format!(
-        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-1.1\r\nContent-Length: {}\r\n\r\n{body}",
+        "POST / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nX-Amz-Target: {target}\r\nContent-Type: application/x-amz-json-1.1\r\nX-Amz-Date: {date}\r\nAuthorization: {auth}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     s.write_all(req.as_bytes()).ok()?;
