@@ -82,15 +82,22 @@ fn text(s: &str) -> Cbor {
     Cbor::Text(s.into())
 }
 
-const CBOR_HEADERS: [(&str, &str); 3] = [
+const CBOR_HEADERS: [(&str, &str); 2] = [
     ("Content-Type", "application/cbor"),
     ("smithy-protocol", "rpc-v2-cbor"),
-    ("Authorization", "AWS4-HMAC-SHA256 Credential=AKIDEXAMPLE/20260101/us-west-2/acm-pca/aws4_request, SignedHeaders=host, Signature=0"),
 ];
 
 fn cbor_call(addr: SocketAddr, service: &str, op: &str, body: Cbor) -> (u16, Value) {
     let path = format!("/service/{service}/operation/{op}");
-    let r = post(addr, &path, &CBOR_HEADERS, &encode(body));
+    let signing = if service.starts_with("Route53AutoNaming") {
+        "servicediscovery"
+    } else {
+        "acm-pca"
+    };
+    let auth = common::auth_naming("test", "us-west-2", signing);
+    let mut headers = CBOR_HEADERS.to_vec();
+    headers.push(("Authorization", &auth));
+    let r = post(addr, &path, &headers, &encode(body));
     (r.status, berth_awsproto::cbor_to_json(&r.body).unwrap())
 }
 
