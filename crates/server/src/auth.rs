@@ -47,11 +47,19 @@ impl AuthMode {
     }
 }
 
+/// A key as read from the store (none: unknown), when, and the signing key of the
+/// scope it last signed for (derived once a day per region and service, not per request).
+struct Cached {
+    key: Option<AccessKey>,
+    read: Instant,
+    signing: Option<(String, berth_sigv4::hmac::Key)>,
+}
+
 /// Checks signatures against the store.
 pub(crate) struct Authenticator {
     store: Arc<CredentialStore>,
     mode: AuthMode,
-    cache: Mutex<HashMap<String, (Option<AccessKey>, Instant)>>,
+    cache: Mutex<HashMap<String, Cached>>,
 }
 
 impl Authenticator {
@@ -79,35 +87,59 @@ impl Authenticator {
         }
         let auth = berth_sigv4::parse_authorization(header)?;
         check_scope(&auth, service)?;
-        let key = self
-            .key(&auth.access_key_id)
+        let (key, signing) = self
+            .key(&auth)
             .ok_or_else(|| AuthError::UnknownKey(auth.access_key_id.clone()))?;
-        berth_sigv4::verify(req, &auth, &key.secret_access_key, now)?;
+        berth_sigv4::verify_with_key(req, &auth, &signing, now)?;
         context_of(key, &auth)
     }
 
-    fn key(&self, id: &str) -> Option<AccessKey> {
-        if let Some(k) = self.test_key(id) {
-            return Some(k);
-        }
-        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((k, at)) = cache.get(id) {
-            if at.elapsed() < CACHE_TTL {
-                return k.clone();
-            }
-        }
-        let found = match self.store.key(id) {
-            Ok(k) => k,
-            Err(e) => {
-                warn!(error = %e, key = id, "reading the credential store");
-                return None;
-            }
+    /// The key the header names and its signing key for the header's scope.
+    fn key(&self, auth: &Authorization) -> Option<(AccessKey, berth_sigv4::hmac::Key)> {
+        let id = auth.access_key_id.as_str();
+        let derive = |k: &AccessKey| {
+            berth_sigv4::signing_key(
+                &k.secret_access_key,
+                &auth.date,
+                &auth.region,
+                &auth.service,
+            )
         };
-        if cache.len() > 10_000 {
-            cache.clear();
+        let scope = auth.scope();
+        let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        let fresh = cache.get(id).is_some_and(|c| c.read.elapsed() < CACHE_TTL);
+        if !fresh {
+            let found = match self
+                .test_key(id)
+                .map(|k| Ok(Some(k)))
+                .unwrap_or_else(|| self.store.key(id))
+            {
+                Ok(k) => k,
+                Err(e) => {
+                    warn!(error = %e, key = id, "reading the credential store");
+                    return None;
+                }
+            };
+            if cache.len() > 10_000 {
+                cache.clear();
+            }
+            let entry = Cached {
+                key: found,
+                read: Instant::now(),
+                signing: None,
+            };
+            cache.insert(id.to_string(), entry);
         }
-        cache.insert(id.to_string(), (found.clone(), Instant::now()));
-        found
+        let entry = cache.get_mut(id)?;
+        let key = entry.key.clone()?;
+        match &entry.signing {
+            Some((s, k)) if *s == scope => Some((key, k.clone())),
+            _ => {
+                let signing = derive(&key);
+                entry.signing = Some((scope, signing.clone()));
+                Some((key, signing))
+            }
+        }
     }
 
     fn test_key(&self, id: &str) -> Option<AccessKey> {

@@ -13,7 +13,9 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::{constant_time, digest, hmac};
+use aws_lc_rs::{constant_time, digest};
+
+pub use aws_lc_rs::hmac;
 use http::HeaderMap;
 
 mod time;
@@ -212,6 +214,18 @@ pub fn verify(
     secret: &str,
     now: SystemTime,
 ) -> Result<(), AuthError> {
+    let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
+    verify_with_key(req, auth, &key, now)
+}
+
+/// [`verify`] with the signing key of the secret for the header's scope already
+/// derived ([`signing_key`]), as a verifier that keeps them does.
+pub fn verify_with_key(
+    req: &Request<'_>,
+    auth: &Authorization,
+    key: &hmac::Key,
+    now: SystemTime,
+) -> Result<(), AuthError> {
     let (at, amz) = request_time(req.headers)?;
     check_skew(at, &amz, now)?;
     if amz[..8] != auth.date {
@@ -228,8 +242,7 @@ pub fn verify(
     }
     let canonical = canonical_request(req, &auth.signed_headers);
     let to_sign = string_to_sign(&amz, &auth.scope(), &canonical);
-    let key = signing_key(secret, &auth.date, &auth.region, &auth.service);
-    let expected = hex(hmac::sign(&key, to_sign.as_bytes()).as_ref());
+    let expected = hex(hmac::sign(key, to_sign.as_bytes()).as_ref());
     constant_time::verify_slices_are_equal(expected.as_bytes(), auth.signature.as_bytes())
         .map_err(|_| AuthError::Mismatch)
 }
