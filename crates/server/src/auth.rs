@@ -50,7 +50,7 @@ impl AuthMode {
 /// A key as read from the store (none: unknown), when, and the signing key of the
 /// scope it last signed for (derived once a day per region and service, not per request).
 struct Cached {
-    key: Option<AccessKey>,
+    key: Option<Arc<AccessKey>>,
     read: Instant,
     signing: Option<(String, berth_sigv4::hmac::Key)>,
 }
@@ -95,7 +95,7 @@ impl Authenticator {
     }
 
     /// The key the header names and its signing key for the header's scope.
-    fn key(&self, auth: &Authorization) -> Option<(AccessKey, berth_sigv4::hmac::Key)> {
+    fn key(&self, auth: &Authorization) -> Option<(Arc<AccessKey>, berth_sigv4::hmac::Key)> {
         let id = auth.access_key_id.as_str();
         let derive = |k: &AccessKey| {
             berth_sigv4::signing_key(
@@ -124,7 +124,7 @@ impl Authenticator {
                 cache.clear();
             }
             let entry = Cached {
-                key: found,
+                key: found.map(Arc::new),
                 read: Instant::now(),
                 signing: None,
             };
@@ -177,17 +177,17 @@ fn check_scope(auth: &Authorization, service: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
-fn context_of(key: AccessKey, auth: &Authorization) -> Result<Context, AuthError> {
+fn context_of(key: Arc<AccessKey>, auth: &Authorization) -> Result<Context, AuthError> {
     let mut ctx = Context::new(&key.account, &auth.region);
-    if let Principal::Agent { region, cluster } = key.principal {
-        if region != auth.region {
+    if let Principal::Agent { region, cluster } = &key.principal {
+        if *region != auth.region {
             return Err(AuthError::BadScope(format!(
                 "Credential should be scoped to a valid region: this agent's is '{region}'."
             )));
         }
         ctx.caller = Caller::Agent {
-            access_key_id: key.access_key_id,
-            cluster,
+            access_key_id: key.access_key_id.clone(),
+            cluster: cluster.clone(),
         };
     }
     Ok(ctx)

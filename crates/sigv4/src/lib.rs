@@ -336,7 +336,7 @@ pub fn canonical_request(req: &Request<'_>, signed_headers: &[String]) -> String
     for name in signed_headers {
         out.push_str(name);
         out.push(':');
-        out.push_str(&canonical_header_value(req.headers, name));
+        push_header_value(&mut out, req.headers, name);
         out.push('\n');
     }
     out.push('\n');
@@ -346,18 +346,21 @@ pub fn canonical_request(req: &Request<'_>, signed_headers: &[String]) -> String
     out
 }
 
-fn canonical_header_value(headers: &HeaderMap, name: &str) -> String {
-    let values: Vec<String> = headers
-        .get_all(name)
-        .iter()
-        .map(|v| {
-            String::from_utf8_lossy(v.as_bytes())
-                .split_whitespace()
-                .collect::<Vec<_>>()
-                .join(" ")
-        })
-        .collect();
-    values.join(",")
+/// A header's values, each trimmed with inner runs of spaces made one, joined by `,`,
+/// written straight into `out`.
+fn push_header_value(out: &mut String, headers: &HeaderMap, name: &str) {
+    for (i, v) in headers.get_all(name).iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        let text = String::from_utf8_lossy(v.as_bytes());
+        for (j, word) in text.split_whitespace().enumerate() {
+            if j > 0 {
+                out.push(' ');
+            }
+            out.push_str(word);
+        }
+    }
 }
 
 /// The path with dot segments removed, each segment encoded once more (services
