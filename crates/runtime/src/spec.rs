@@ -201,6 +201,33 @@ struct RawHealthCheck {
     start_period: Option<i64>,
 }
 
+/// `stopTimeout` in seconds, within ECS's bounds; absent: the default.
+fn stop_timeout(secs: Option<i64>) -> std::result::Result<Duration, String> {
+    match secs {
+        None => Ok(DEFAULT_STOP_TIMEOUT),
+        Some(s) if (0..=MAX_STOP_TIMEOUT_SECS as i64).contains(&s) => {
+            Ok(Duration::from_secs(s as u64))
+        }
+        Some(s) => Err(format!(
+            "stopTimeout: {s} is not between 0 and {MAX_STOP_TIMEOUT_SECS}"
+        )),
+    }
+}
+
+/// `linuxParameters.capabilities`' `add` and `drop`, each name checked.
+fn capabilities(
+    params: Option<RawLinuxParameters>,
+) -> std::result::Result<CapabilityChanges, String> {
+    let Some(c) = params.and_then(|l| l.capabilities) else {
+        return Ok(CapabilityChanges::default());
+    };
+    let field = "linuxParameters.capabilities";
+    Ok(CapabilityChanges {
+        add: CapabilityChanges::parse_list(&format!("{field}.add"), &c.add)?,
+        drop: CapabilityChanges::parse_list(&format!("{field}.drop"), &c.drop)?,
+    })
+}
+
 impl ContainerSpec {
     /// Parses one element of a task definition's `containerDefinitions`. Fields the
     /// runtime does not use are ignored.
@@ -243,34 +270,13 @@ impl ContainerSpec {
             None => None,
             Some(h) => parse_health_check(h).map_err(&bad)?,
         };
-        let stop_timeout = match raw.stop_timeout {
-            None => DEFAULT_STOP_TIMEOUT,
-            Some(s) if (0..=MAX_STOP_TIMEOUT_SECS as i64).contains(&s) => {
-                Duration::from_secs(s as u64)
-            }
-            Some(s) => {
-                return Err(bad(format!(
-                    "stopTimeout: {s} is not between 0 and {MAX_STOP_TIMEOUT_SECS}"
-                )))
-            }
-        };
+        let stop_timeout = stop_timeout(raw.stop_timeout).map_err(&bad)?;
         if let Some(u) = &raw.user {
             if u.is_empty() {
                 return Err(bad("user: empty".into()));
             }
         }
-        let capabilities = match raw.linux_parameters.and_then(|l| l.capabilities) {
-            None => CapabilityChanges::default(),
-            Some(c) => {
-                let field = "linuxParameters.capabilities";
-                CapabilityChanges {
-                    add: CapabilityChanges::parse_list(&format!("{field}.add"), &c.add)
-                        .map_err(&bad)?,
-                    drop: CapabilityChanges::parse_list(&format!("{field}.drop"), &c.drop)
-                        .map_err(&bad)?,
-                }
-            }
-        };
+        let capabilities = capabilities(raw.linux_parameters).map_err(&bad)?;
         Ok(ContainerSpec {
             name: raw.name.clone(),
             image: raw.image,

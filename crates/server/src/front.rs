@@ -113,15 +113,12 @@ impl Front {
         wire: Wire,
         service: &'static Service,
     ) -> Result<Context, Refusal> {
-        let req = berth_sigv4::Request {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query().unwrap_or(""),
-            headers: &parts.headers,
-            body,
-        };
         self.auth
-            .authenticate(&req, service.signing_name, std::time::SystemTime::now())
+            .authenticate(
+                &signed(parts, body),
+                service.signing_name,
+                std::time::SystemTime::now(),
+            )
             .map_err(|e| {
                 debug!(error = %e, "signature refused");
                 Refusal::by(wire, Some(service), auth_error(wire, &e))
@@ -136,15 +133,12 @@ impl Front {
         body: &[u8],
         signing_name: &str,
     ) -> Result<Context, ApiError> {
-        let req = berth_sigv4::Request {
-            method: parts.method.as_str(),
-            path: parts.uri.path(),
-            query: parts.uri.query().unwrap_or(""),
-            headers: &parts.headers,
-            body,
-        };
         self.auth
-            .authenticate(&req, signing_name, std::time::SystemTime::now())
+            .authenticate(
+                &signed(parts, body),
+                signing_name,
+                std::time::SystemTime::now(),
+            )
             .map_err(|e| auth_error(JSON_ANSWER, &e))
     }
 
@@ -407,6 +401,17 @@ impl Front {
             input,
             ctx,
         })
+    }
+}
+
+/// What a request's signature covers.
+fn signed<'a>(parts: &'a Parts, body: &'a [u8]) -> berth_sigv4::Request<'a> {
+    berth_sigv4::Request {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query: parts.uri.query().unwrap_or(""),
+        headers: &parts.headers,
+        body,
     }
 }
 

@@ -133,6 +133,18 @@ impl InitSetup {
     /// read-only; a new `/dev/shm` and `/dev/mqueue` (the IPC namespace's). Then the
     /// hostname, and it gives up every capability.
     fn run(&mut self) -> io::Result<()> {
+        self.enter_namespaces()?;
+        self.hide_and_bind()?;
+        mount_task_proc()?;
+        mount_task_ipc()?;
+        sethostname(&self.hostname).map_err(os_err)?;
+        chdir(c"/").map_err(os_err)?;
+        drop_all_capabilities()
+    }
+
+    /// Joins the task's network namespace; new mount, IPC and UTS namespaces whose
+    /// mounts are slaves of the host's.
+    fn enter_namespaces(&self) -> io::Result<()> {
         let ns = open(
             self.netns.as_c_str(),
             OFlag::O_RDONLY | OFlag::O_CLOEXEC,
@@ -143,17 +155,21 @@ impl InitSetup {
         drop(ns);
         unshare(CloneFlags::CLONE_NEWNS | CloneFlags::CLONE_NEWIPC | CloneFlags::CLONE_NEWUTS)
             .map_err(os_err)?;
-        make_slave()?;
+        make_slave()
+    }
+
+    /// Clones the bind sources, covers the hidden directories with an empty tmpfs, makes
+    /// the mount points inside them, attaches the clones, then makes the tmpfs read-only.
+    fn hide_and_bind(&mut self) -> io::Result<()> {
         for (slot, (src, _)) in self.trees.iter_mut().zip(&self.binds) {
             *slot = open_tree(src)?;
         }
-        let quiet = MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC;
         for h in &self.hide {
             mount(
                 Some(c"tmpfs"),
                 h.as_c_str(),
                 Some(c"tmpfs"),
-                quiet,
+                QUIET,
                 Some(c"mode=755,size=16k"),
             )
             .map_err(os_err)?;
@@ -172,53 +188,67 @@ impl InitSetup {
                 None::<&CStr>,
                 h.as_c_str(),
                 None::<&CStr>,
-                quiet | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
+                QUIET | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY,
                 None::<&CStr>,
             )
             .map_err(os_err)?;
         }
-        mount(Some(c"proc"), c"/proc", Some(c"proc"), quiet, None::<&CStr>).map_err(os_err)?;
-        for p in PROC_READ_ONLY {
-            if skip_missing(bind(p, p))? {
-                continue;
-            }
-            let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | quiet;
-            mount(None::<&CStr>, p, None::<&CStr>, ro, None::<&CStr>).map_err(os_err)?;
+        Ok(())
+    }
+}
+
+/// Mount flags of everything a task's init mounts: no setuid, devices or exec.
+const QUIET: MsFlags = MsFlags::MS_NOSUID
+    .union(MsFlags::MS_NODEV)
+    .union(MsFlags::MS_NOEXEC);
+
+/// A `/proc` of the task's PID namespace with Docker's read-only and masked paths, and
+/// `/sys` read-only.
+fn mount_task_proc() -> io::Result<()> {
+    mount(Some(c"proc"), c"/proc", Some(c"proc"), QUIET, None::<&CStr>).map_err(os_err)?;
+    for p in PROC_READ_ONLY {
+        if skip_missing(bind(p, p))? {
+            continue;
         }
-        for f in MASKED_FILES {
-            skip_missing(bind(c"/dev/null", f))?;
-        }
-        for d in MASKED_DIRS {
-            let r = mount(
-                Some(c"tmpfs"),
-                d,
-                Some(c"tmpfs"),
-                quiet | MsFlags::MS_RDONLY,
-                None::<&CStr>,
-            );
-            skip_missing(r.map_err(os_err))?;
-        }
-        skip_missing(set_read_only(c"/sys", true, true))?;
-        let shm = mount(
-            Some(c"shm"),
-            c"/dev/shm",
+        let ro = MsFlags::MS_BIND | MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY | QUIET;
+        mount(None::<&CStr>, p, None::<&CStr>, ro, None::<&CStr>).map_err(os_err)?;
+    }
+    for f in MASKED_FILES {
+        skip_missing(bind(c"/dev/null", f))?;
+    }
+    for d in MASKED_DIRS {
+        let r = mount(
             Some(c"tmpfs"),
-            quiet,
-            Some(c"mode=1777,size=65536k"),
-        );
-        skip_missing(shm.map_err(os_err))?;
-        let mq = mount(
-            Some(c"mqueue"),
-            c"/dev/mqueue",
-            Some(c"mqueue"),
-            quiet,
+            d,
+            Some(c"tmpfs"),
+            QUIET | MsFlags::MS_RDONLY,
             None::<&CStr>,
         );
-        skip_missing(mq.map_err(os_err))?;
-        sethostname(&self.hostname).map_err(os_err)?;
-        chdir(c"/").map_err(os_err)?;
-        drop_all_capabilities()
+        skip_missing(r.map_err(os_err))?;
     }
+    skip_missing(set_read_only(c"/sys", true, true))?;
+    Ok(())
+}
+
+/// A `/dev/shm` and `/dev/mqueue` of the task's IPC namespace.
+fn mount_task_ipc() -> io::Result<()> {
+    let shm = mount(
+        Some(c"shm"),
+        c"/dev/shm",
+        Some(c"tmpfs"),
+        QUIET,
+        Some(c"mode=1777,size=65536k"),
+    );
+    skip_missing(shm.map_err(os_err))?;
+    let mq = mount(
+        Some(c"mqueue"),
+        c"/dev/mqueue",
+        Some(c"mqueue"),
+        QUIET,
+        None::<&CStr>,
+    );
+    skip_missing(mq.map_err(os_err))?;
+    Ok(())
 }
 
 /// Leaves the calling process, and what it `exec`s as root, without any capability:
