@@ -25,8 +25,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 
 mod names;
+mod sealer;
 
 pub use names::{valid_account, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TOKEN_PREFIX};
+pub use sealer::{Sealer, VALUES_KEY_FILE};
 
 const DB_FILE: &str = "credentials.db";
 const KEY_FILE: &str = "credentials.key";
