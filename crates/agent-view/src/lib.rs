@@ -307,6 +307,20 @@ pub struct ServiceConnectView {
     /// The service's access log settings, if it has any.
     #[serde(default)]
     pub access_log: Option<AccessLogView>,
+    /// Where the proxy container's output goes (`logConfiguration`), if set.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_configuration: Option<LogConfigurationView>,
+}
+
+/// A container's `logConfiguration`: the driver and its options.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogConfigurationView {
+    /// `awslogs`, `json-file`, ...
+    pub log_driver: String,
+    /// The driver's options (`awslogs-group`, `awslogs-stream-prefix`, ...).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
 }
 
 /// A port the task serves through its proxy.
@@ -602,4 +616,59 @@ mod tests {
         assert_eq!(AppProtocol::of(None), AppProtocol::Tcp);
         assert_eq!(serde_json::to_value(Timeout::default()).unwrap(), json!({}));
     }
+}
+
+/// Where an agent asks for the temporary credentials of one of its tasks (`POST`,
+/// [`TaskCredentialsRequest`] in, [`TaskCredentialsAnswer`] out; the query names the
+/// cluster and the container instance as on the push stream).
+pub const AGENT_TASK_CREDENTIALS_PATH: &str = "/berth/agent/v1/task-credentials";
+
+/// An agent's request for a task's credentials.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCredentialsRequest {
+    /// The task, placed on the agent's instance.
+    pub task_arn: String,
+}
+
+/// Temporary credentials, spelled as ECS's credentials endpoint serves them to a task.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct RoleCredentials {
+    /// The role's ARN.
+    pub role_arn: String,
+    /// `ASIA…`.
+    pub access_key_id: String,
+    /// The secret access key.
+    pub secret_access_key: String,
+    /// The session token (sent as `X-Amz-Security-Token`).
+    pub token: String,
+    /// When they expire, ISO 8601 in UTC (`2026-12-04T15:00:00Z`).
+    pub expiration: String,
+}
+
+impl std::fmt::Debug for RoleCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RoleCredentials")
+            .field("role_arn", &self.role_arn)
+            .field("access_key_id", &self.access_key_id)
+            .field("expiration", &self.expiration)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A task's credentials: its task role's (for the application, when the task has one)
+/// and its execution role's (for what the agent does for the task: secrets, logs).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskCredentialsAnswer {
+    /// The task role's credentials, if the task has a task role.
+    pub task_role: Option<RoleCredentials>,
+    /// The execution role's credentials (the account's, when the task names no
+    /// execution role).
+    pub execution_role: RoleCredentials,
+    /// Seconds until they expire.
+    pub expires_in: u64,
+    /// Seconds before expiry at which to ask again.
+    pub refresh_before: u64,
 }

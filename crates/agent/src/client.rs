@@ -1,5 +1,5 @@
-//! HTTP/1.1 clients of the agent: the control plane's API (ECS, Cloud Map and Private CA
-//! JSON 1.1 calls, and the push stream) and a task proxy's admin endpoint on its Unix socket.
+//! HTTP/1.1 clients of the agent: the control plane's API (AWS JSON 1.1 calls, signed
+//! with the agent's key or a task's role; the agents' endpoints and the push stream) and a task proxy's admin endpoint on its Unix socket.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,7 +14,8 @@ use serde_json::Value;
 use tokio::net::{TcpStream, UnixStream};
 
 use berth_agent_view::{
-    CertificateRequest, IssuedCertificate, JoinAnswer, AGENT_CERTIFICATE_PATH, AGENT_JOIN_PATH,
+    CertificateRequest, IssuedCertificate, JoinAnswer, TaskCredentialsAnswer,
+    TaskCredentialsRequest, AGENT_CERTIFICATE_PATH, AGENT_JOIN_PATH, AGENT_TASK_CREDENTIALS_PATH,
 };
 pub use berth_sigv4::Credentials;
 use tokio_rustls::rustls;
@@ -108,6 +109,9 @@ pub struct ServerClient {
     endpoint: Endpoint,
     /// What requests are signed with (SigV4), and for which region.
     credentials: Credentials,
+    /// The session token of temporary credentials (a task's roles), sent signed as
+    /// `x-amz-security-token`.
+    session_token: Option<String>,
     region: String,
 }
 
@@ -127,8 +131,35 @@ impl ServerClient {
         ServerClient {
             endpoint,
             credentials,
+            session_token: None,
             region: region.to_string(),
         }
+    }
+
+    /// A client of the same server signing with a task role's temporary credentials.
+    pub fn with_role(&self, role: &berth_agent_view::RoleCredentials) -> ServerClient {
+        ServerClient {
+            endpoint: self.endpoint.clone(),
+            credentials: Credentials {
+                access_key_id: role.access_key_id.clone(),
+                secret_access_key: role.secret_access_key.clone(),
+            },
+            session_token: Some(role.token.clone()),
+            region: self.region.clone(),
+        }
+    }
+
+    /// The same client signing for `region`.
+    pub fn for_region(&self, region: &str) -> ServerClient {
+        ServerClient {
+            region: region.to_string(),
+            ..self.clone()
+        }
+    }
+
+    /// The region requests are signed for.
+    pub fn region(&self) -> &str {
+        &self.region
     }
 
     /// Joins the cluster a join token names: the agent's own credential.
@@ -158,6 +189,11 @@ impl ServerClient {
         body: &[u8],
         service: &str,
     ) -> Request<Full<Bytes>> {
+        if let Some(token) = &self.session_token {
+            if let Ok(v) = http::HeaderValue::from_str(token) {
+                req.headers_mut().insert("x-amz-security-token", v);
+            }
+        }
         let query = req.uri().query().unwrap_or("").to_string();
         let path = req.uri().path().to_string();
         let method = req.method().as_str().to_string();
@@ -205,8 +241,15 @@ impl ServerClient {
         self.call("ACMPrivateCA", "acm-pca", op, input).await
     }
 
-    /// Calls `target.op` with AWS JSON 1.1.
-    async fn call(&self, target: &str, service: &str, op: &str, input: &Value) -> Result<Value> {
+    /// Calls `target.op` of the service signing as `service`, with AWS JSON 1.1; an API
+    /// error comes back as [`Error::Api`].
+    pub async fn call(
+        &self,
+        target: &str,
+        service: &str,
+        op: &str,
+        input: &Value,
+    ) -> Result<Value> {
         let body = input.to_string().into_bytes();
         let req = Request::builder()
             .method(Method::POST)
@@ -230,11 +273,55 @@ impl ServerClient {
         instance_arn: &str,
         request: &CertificateRequest,
     ) -> Result<IssuedCertificate> {
+        let v = self
+            .agent_post(
+                AGENT_CERTIFICATE_PATH,
+                cluster,
+                instance_arn,
+                request,
+                "the certificate request",
+            )
+            .await?;
+        serde_json::from_value(v).map_err(|e| Error::Server(format!("certificate answer: {e}")))
+    }
+
+    /// Asks for the temporary credentials of a task on `instance_arn`.
+    pub async fn task_credentials(
+        &self,
+        cluster: &str,
+        instance_arn: &str,
+        task_arn: &str,
+    ) -> Result<TaskCredentialsAnswer> {
+        let request = TaskCredentialsRequest {
+            task_arn: task_arn.to_string(),
+        };
+        let v = self
+            .agent_post(
+                AGENT_TASK_CREDENTIALS_PATH,
+                cluster,
+                instance_arn,
+                &request,
+                "the task credentials request",
+            )
+            .await?;
+        serde_json::from_value(v)
+            .map_err(|e| Error::Server(format!("task credentials answer: {e}")))
+    }
+
+    /// POSTs `body` (JSON) to one of the agents' endpoints for `instance_arn`.
+    async fn agent_post(
+        &self,
+        path: &str,
+        cluster: &str,
+        instance_arn: &str,
+        body: &impl serde::Serialize,
+        what: &str,
+    ) -> Result<Value> {
         let uri = format!(
-            "{AGENT_CERTIFICATE_PATH}?cluster={cluster}&containerInstance={}",
+            "{path}?cluster={cluster}&containerInstance={}",
             instance_arn.replace('/', "%2F").replace(':', "%3A")
         );
-        let body = serde_json::to_vec(request).expect("a request serializes");
+        let body = serde_json::to_vec(body).expect("a request serializes");
         let req = Request::builder()
             .method(Method::POST)
             .uri(uri)
@@ -244,10 +331,9 @@ impl ServerClient {
             .expect("a valid request");
         let req = self.signed(req, &body, "ecs");
         let fut = async { json_answer(self.send(req).await?).await };
-        let v = tokio::time::timeout(CALL_TIMEOUT, fut)
+        tokio::time::timeout(CALL_TIMEOUT, fut)
             .await
-            .map_err(|_| Error::Server("the certificate request timed out".into()))??;
-        serde_json::from_value(v).map_err(|e| Error::Server(format!("certificate answer: {e}")))
+            .map_err(|_| Error::Server(format!("{what} timed out")))?
     }
 
     /// Opens the push stream of `instance_arn` in `cluster` (see `berth-server`).
@@ -325,15 +411,23 @@ async fn json_answer(resp: http::Response<Incoming>) -> Result<Value> {
         .await
         .map_err(|e| Error::Server(format!("reading the answer: {e}")))?
         .to_bytes();
-    let v: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     if status.is_success() {
-        Ok(v)
-    } else {
-        Err(Error::Api {
-            code: v["__type"].as_str().unwrap_or("?").to_string(),
-            message: v["message"].as_str().unwrap_or_default().to_string(),
-        })
+        return Ok(serde_json::from_slice(&body).unwrap_or(Value::Null));
     }
+    let e: ErrorBody = serde_json::from_slice(&body).unwrap_or_default();
+    Err(Error::Api {
+        code: e.code.unwrap_or_else(|| format!("HTTP {status}")),
+        message: e.message.unwrap_or_default(),
+    })
+}
+
+/// An API error's body (AWS JSON: `__type`, and `message` or `Message`).
+#[derive(Default, serde::Deserialize)]
+struct ErrorBody {
+    #[serde(rename = "__type")]
+    code: Option<String>,
+    #[serde(alias = "Message")]
+    message: Option<String>,
 }
 
 /// A task proxy's admin endpoint on its Unix socket.

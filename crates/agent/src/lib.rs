@@ -21,6 +21,7 @@
 //! sees these (the process runtime hides them: [`task::hidden_paths`]); a proxy sees
 //! its own socket directory.
 
+mod awslogs;
 pub mod certs;
 pub mod cleanup;
 pub mod client;
@@ -28,7 +29,9 @@ use client::Endpoint;
 mod error;
 mod identity;
 mod nsexec;
+mod roles;
 pub mod secgroups;
+mod secrets;
 pub mod task;
 pub mod view;
 
@@ -37,7 +40,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use berth_runtime::{ImageMap, Runtime, SecretStore, PROXY_IMAGE};
+use berth_runtime::{ImageMap, Runtime, PROXY_IMAGE};
 use berth_tasknet::{Bridge, BridgeConfig};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
@@ -74,8 +77,6 @@ pub struct AgentConfig {
     pub bridge: BridgeConfig,
     /// Image references → local commands (process runtime).
     pub image_map: Arc<ImageMap>,
-    /// Secrets for `secrets` / `valueFrom`.
-    pub secrets: Arc<SecretStore>,
     /// How a task's proxy starts, before its flags: `[".../berth-proxy"]`, or
     /// `[".../berth", "proxy"]`; paths as the runtime sees them (the host's for
     /// processes, the berth image's for Docker). See [`proxy_command`].
@@ -106,7 +107,6 @@ pub(crate) struct Shared<R> {
     pub image_map: Arc<ImageMap>,
     /// The image map with the proxy's image in front.
     pub proxy_image_map: Arc<ImageMap>,
-    pub secrets: Arc<SecretStore>,
 }
 
 /// How the process runtime starts a task's proxy, given the berth binary: the
@@ -239,7 +239,6 @@ pub async fn run<R: Runtime>(
         instance_arn: arn.clone(),
         image_map: config.image_map.clone(),
         proxy_image_map: proxy_image_map(&config)?,
-        secrets: config.secrets.clone(),
         config,
     });
     let mut runners = Runners {

@@ -27,18 +27,20 @@ use std::time::{Duration, Instant};
 
 use berth_agent_view::{DesiredStatus, FirewallView, LastStatus, ServiceConnectView, TaskView};
 use berth_runtime::{
-    ContainerSpec, ContainerState, ContainerStatus, HealthStatus, RunningTask, Runtime,
-    TaskRuntimeConfig, TaskState, TaskStatus, PROXY_IMAGE,
+    ContainerSpec, ContainerState, ContainerStatus, HealthStatus, ResolvedSecrets, RunningTask,
+    Runtime, TaskRuntimeConfig, TaskState, TaskStatus, PROXY_IMAGE,
 };
 use berth_tasknet::{TaskNetConfig, TaskNetwork, VipAllocator};
 use serde_json::{json, Value};
 use tokio::sync::watch;
 use tracing::{debug, info, warn};
 
+use crate::awslogs::{self, Shippers};
 use crate::certs::TaskCertificates;
 use crate::client::{AdminClient, ServerClient};
 use crate::error::{Error, Result};
 use crate::nsexec;
+use crate::roles::TaskRoles;
 use crate::secgroups::SecurityGroups;
 use crate::view::{alias_names, ingress_listen, snapshot, EGRESS_PORT_BASE};
 use crate::Shared;
@@ -440,6 +442,8 @@ pub(crate) async fn run<R: Runtime>(
         sent_version: 0,
         certs: TaskCertificates::default(),
         rotations: 0,
+        roles: None,
+        shippers: None,
     };
     let result = runner.run_in_network().await;
     runner.teardown(result).await;
@@ -494,6 +498,10 @@ struct TaskRunner<R: Runtime> {
     /// Certificate renewals so far: a snapshot's version is the view revision and
     /// these (see [`proxy_version`]).
     rotations: u64,
+    /// The task's credentials, from before its secrets are read to its end.
+    roles: Option<TaskRoles>,
+    /// Its containers' awslogs shippers.
+    shippers: Option<Shippers>,
 }
 
 /// The version of a snapshot made from the view at `revision` after `rotations`
@@ -514,10 +522,12 @@ impl<R: Runtime> TaskRunner<R> {
     async fn run_in_network(&mut self) -> Result<Option<String>> {
         self.start_filter().await?;
         let specs = self.prepare()?;
+        let log_dir = task_dir(&self.shared.config.state_dir, &self.id).join("logs");
+        let secrets = self.resources(&specs, &log_dir).await?;
         let app_config = TaskRuntimeConfig {
-            log_dir: task_dir(&self.shared.config.state_dir, &self.id).join("logs"),
+            log_dir,
             image_map: self.shared.image_map.clone(),
-            secrets: self.shared.secrets.clone(),
+            secrets: Arc::new(secrets),
             extra_env: vec![("ECS_TASK_ARN".into(), self.task.task_arn.clone())],
             hidden_paths: hidden_paths(&self.shared.config),
         };
@@ -541,6 +551,43 @@ impl<R: Runtime> TaskRunner<R> {
             .await
             .map_err(|e| Error::Init(format!("security groups: {e}")))?;
         Ok(())
+    }
+
+    /// The task's execution resources, before anything of it runs (as ECS does): its
+    /// credentials, its secrets, its log streams (then their shippers).
+    async fn resources(
+        &mut self,
+        specs: &[ContainerSpec],
+        log_dir: &Path,
+    ) -> Result<ResolvedSecrets> {
+        let shared = &self.shared;
+        let roles = TaskRoles::obtain(
+            &shared.client,
+            &shared.config.cluster,
+            &shared.instance_arn,
+            &self.task.task_arn,
+        )
+        .await?;
+        let exec = roles.source().execution_client();
+        let secrets = crate::secrets::resolve(&exec, specs).await?;
+        let proxy = self.service_connect.as_ref().map(|_| {
+            let spec = self.proxy_spec(Path::new(""));
+            let name = self
+                .task
+                .proxy_container
+                .clone()
+                .unwrap_or_else(|| PROXY_CONTAINER.into());
+            (spec, name)
+        });
+        let containers = specs
+            .iter()
+            .map(|s| (s, s.name.as_str()))
+            .chain(proxy.as_ref().map(|(s, n)| (s, n.as_str())));
+        let targets = awslogs::targets(containers, &self.id, exec.region())?;
+        awslogs::prepare(&exec, &targets).await?;
+        self.shippers = Some(awslogs::ship(roles.source().clone(), log_dir, targets));
+        self.roles = Some(roles);
+        Ok(secrets)
     }
 
     /// The proxy's socket directory, and the containers to run (which ones report a
@@ -571,6 +618,11 @@ impl<R: Runtime> TaskRunner<R> {
         spec.host_dirs = vec![proxy_dir(&self.id)];
         spec.stop_timeout = Duration::from_secs(5);
         spec.environment = vec![("BERTH_LOG".into(), "info".into())];
+        spec.log_configuration = self
+            .service_connect
+            .as_ref()
+            .and_then(|sc| sc.log_configuration.as_ref())
+            .map(|l| serde_json::json!({"logDriver": l.log_driver, "options": l.options}));
         spec
     }
 
@@ -838,15 +890,20 @@ impl<R: Runtime> TaskRunner<R> {
         let _ = proxy.admin.drain().await;
     }
 
-    /// The network goes, then the task is reported STOPPED with `result`'s reason.
-    async fn teardown(self, result: Result<Option<String>>) {
+    /// The logs are shipped, the network goes, then the task is reported STOPPED with
+    /// `result`'s reason.
+    async fn teardown(mut self, result: Result<Option<String>>) {
+        if let Some(shippers) = self.shippers.take() {
+            shippers.finish().await;
+        }
+        self.roles = None;
         if let Err(e) = self.shared.runtime.destroy_network(&self.net).await {
             warn!(task = %self.id, error = %e, "removing the task network");
         }
         let _ = std::fs::remove_dir_all(proxy_dir(&self.id));
         let reason = match result {
             Ok(r) => r,
-            Err(e) => Some(truncate(&e.to_string(), 255)),
+            Err(e) => Some(truncate(&e.to_string(), 1024)),
         };
         self.rep
             .status(LastStatus::Stopped, reason.as_deref())
@@ -871,9 +928,6 @@ mod tests {
             state_dir: PathBuf::from("/var/lib/berth-test-agent"),
             bridge: berth_tasknet::BridgeConfig::default(),
             image_map: Arc::new(berth_runtime::ImageMap::builtin()),
-            secrets: Arc::new(
-                berth_runtime::SecretStore::load(Path::new("/nonexistent/secrets.json")).unwrap(),
-            ),
             proxy_command: vec![],
             proxy_workers: 1,
             drain: Duration::from_secs(1),

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use berth_agent::cleanup::{kill_all_in, processes_in};
-use berth_runtime::{ContainerSpec, ImageMap, ProcessRuntime, SecretStore, TaskRuntimeConfig};
+use berth_runtime::{ContainerSpec, ImageMap, ProcessRuntime, ResolvedSecrets, TaskRuntimeConfig};
 use berth_tasknet::{
     cleanup_except, Bridge, BridgeConfig, FirewallMode, Ipv4Subnet, TaskNetConfig, TaskNetwork,
     INIT_NAME,
@@ -94,7 +94,7 @@ async fn crash_and_clean(bridge: Bridge, dir: std::path::PathBuf) {
     let config = TaskRuntimeConfig {
         log_dir: dir.join("logs"),
         image_map: Arc::new(ImageMap::builtin()),
-        secrets: Arc::new(SecretStore::load(&dir.join("no-secrets.json")).unwrap()),
+        secrets: Arc::new(ResolvedSecrets::default()),
         extra_env: vec![],
         hidden_paths: vec![],
     };

@@ -65,6 +65,13 @@ pub enum Caller {
         /// The cluster it joined (a name).
         cluster: String,
     },
+    /// One of a task's roles, through the temporary credentials berth gave the task (or
+    /// its agent, acting for it): what the root user may do, none of the agents'
+    /// operations.
+    Task {
+        /// The task's ARN.
+        task_arn: String,
+    },
 }
 
 impl Default for Context {
@@ -90,7 +97,7 @@ impl Context {
                 access_key_id,
                 cluster,
             } => Some((access_key_id, cluster)),
-            Caller::Root => None,
+            Caller::Root | Caller::Task { .. } => None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use berth_runtime::{ImageMap, ProcessRuntime, SecretStore, DEFAULT_SECRETS_PATH};
+use berth_runtime::{ImageMap, ProcessRuntime};
 use berth_tasknet::{BridgeConfig, Ipv4Subnet};
 
 /// Which runtime runs the containers.
@@ -65,9 +65,6 @@ pub struct HostArgs {
     /// An image map file (JSON), in front of the built-in one.
     #[arg(long)]
     pub image_map: Option<PathBuf>,
-    /// The secrets file that `secrets[].valueFrom` resolve from.
-    #[arg(long, default_value = DEFAULT_SECRETS_PATH)]
-    pub secrets: PathBuf,
     /// Seconds a stopping task keeps serving in-flight requests after its endpoint is
     /// withdrawn.
     #[arg(long, default_value_t = 20)]
@@ -99,7 +96,7 @@ fn parse_subnet(s: &str) -> anyhow::Result<Ipv4Subnet> {
 
 /// An agent's configuration from the host flags; `server`, `cluster`, `account`,
 /// `region` and `state_dir` are the caller's to set.
-pub fn host_config(h: &HostArgs, secrets: &Path) -> anyhow::Result<berth_agent::AgentConfig> {
+pub fn host_config(h: &HostArgs) -> anyhow::Result<berth_agent::AgentConfig> {
     let exe = std::env::current_exe().context("finding the berth binary")?;
     // The demo applications' images run this very binary.
     let mut image_map = crate::demo_cmd::demo_image_map(&exe).then(ImageMap::builtin());
@@ -108,8 +105,6 @@ pub fn host_config(h: &HostArgs, secrets: &Path) -> anyhow::Result<berth_agent::
             .with_context(|| format!("--image-map {}", p.display()))?
             .then(image_map);
     }
-    let secrets =
-        SecretStore::load(secrets).with_context(|| format!("--secrets {}", secrets.display()))?;
     let (cpu, memory_mib) = berth_agent::host_resources();
     Ok(berth_agent::AgentConfig {
         server: String::new(),
@@ -127,7 +122,6 @@ pub fn host_config(h: &HostArgs, secrets: &Path) -> anyhow::Result<berth_agent::
         },
         state_dir: PathBuf::new(),
         image_map: Arc::new(image_map),
-        secrets: Arc::new(secrets),
         // The process runtime's; Docker's is set with the runtime (docker_proxy_command).
         proxy_command: berth_agent::proxy_command(&exe),
         proxy_workers: h.proxy_workers,
@@ -163,7 +157,7 @@ pub fn agent_config(a: &AgentArgs) -> anyhow::Result<berth_agent::AgentConfig> {
         account: a.account.clone(),
         region: a.region.clone(),
         state_dir,
-        ..host_config(&a.host, &a.host.secrets)?
+        ..host_config(&a.host)?
     })
 }
 

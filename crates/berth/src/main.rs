@@ -10,6 +10,7 @@ mod agent_cmd;
 mod auth_args;
 mod demo_cmd;
 mod image_cmd;
+mod secrets_cmd;
 mod status_cmd;
 mod tls_args;
 mod up_cmd;
@@ -67,6 +68,11 @@ enum Command {
         #[command(subcommand)]
         command: auth_args::TokenCommand,
     },
+    /// Put SSM parameters and Secrets Manager secrets from a file into a running berth.
+    Secrets {
+        #[command(subcommand)]
+        command: secrets_cmd::SecretsCommand,
+    },
     /// Join a berth server as a container instance and run the tasks placed on it, with a
     /// berth proxy beside each (needs root: task namespaces, veths, a bridge).
     Agent(agent_cmd::AgentArgs),
@@ -101,7 +107,9 @@ fn main() -> anyhow::Result<()> {
         Command::Server { .. } | Command::Agent(_) | Command::Up(_) => {
             tokio::runtime::Builder::new_multi_thread()
         }
-        Command::Status(_) => tokio::runtime::Builder::new_current_thread(),
+        Command::Status(_) | Command::Secrets { .. } => {
+            tokio::runtime::Builder::new_current_thread()
+        }
         Command::Logs(a) => return agent_cmd::logs(a.clone()),
         Command::Credentials { .. } | Command::Token { .. } => {
             tokio::runtime::Builder::new_current_thread()
@@ -138,6 +146,7 @@ fn main() -> anyhow::Result<()> {
         Command::Agent(a) => rt.block_on(agent_cmd::agent(a)),
         Command::Up(a) => rt.block_on(up_cmd::up(a)),
         Command::Status(a) => rt.block_on(status_cmd::status(a)),
+        Command::Secrets { command } => rt.block_on(secrets_cmd::run(command)),
         Command::Logs(_) => unreachable!("handled before the runtime starts"),
         Command::Proxy(a) => rt.block_on(berth_proxy_bin::run(a)),
     }

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-/// `berth status`.
+/// Where berth's API is and what to sign with: the aws CLI's variables.
 #[derive(clap::Args, Debug)]
-pub struct StatusArgs {
+pub struct ApiArgs {
     /// The berth server.
     #[arg(
         long,
@@ -15,7 +15,7 @@ pub struct StatusArgs {
         default_value = "http://127.0.0.1:4566"
     )]
     pub endpoint: String,
-    /// The account to show with the test credential (with keys of your own, theirs).
+    /// The account to act in with the test credential (with keys of your own, theirs).
     #[arg(long, default_value = "123456789012")]
     pub account: String,
     /// The access key id to sign with (default: the test credential).
@@ -24,12 +24,49 @@ pub struct StatusArgs {
     /// The secret access key to sign with.
     #[arg(long, env = "AWS_SECRET_ACCESS_KEY", hide_env_values = true)]
     pub secret_access_key: Option<String>,
-    /// The region to show.
+    /// The region.
     #[arg(long, env = "AWS_DEFAULT_REGION", default_value = "us-east-1")]
     pub region: String,
     /// The CA of an https:// endpoint's certificate (PEM).
     #[arg(long, env = "AWS_CA_BUNDLE")]
     pub ca_bundle: Option<std::path::PathBuf>,
+}
+
+impl ApiArgs {
+    /// A client of the API signing as these arguments say.
+    pub fn client(&self) -> anyhow::Result<berth_agent::ServerClient> {
+        let credentials = match (&self.access_key_id, &self.secret_access_key) {
+            (Some(id), Some(secret)) if id != berth_credentials::TEST_ACCESS_KEY_ID => {
+                berth_agent::client::Credentials {
+                    access_key_id: id.clone(),
+                    secret_access_key: secret.clone(),
+                }
+            }
+            _ => berth_agent::client::Credentials {
+                access_key_id: self.account.clone(),
+                secret_access_key: berth_credentials::TEST_SECRET_ACCESS_KEY.to_string(),
+            },
+        };
+        let ca = match &self.ca_bundle {
+            Some(p) if self.endpoint.starts_with("https://") => {
+                Some(std::fs::read(p).with_context(|| format!("--ca-bundle {}", p.display()))?)
+            }
+            _ => None,
+        };
+        let endpoint = berth_agent::client::Endpoint::new(&self.endpoint, ca.as_deref())?;
+        Ok(berth_agent::ServerClient::at(
+            endpoint,
+            credentials,
+            &self.region,
+        ))
+    }
+}
+
+/// `berth status`.
+#[derive(clap::Args, Debug)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub api: ApiArgs,
     /// Refresh until Ctrl-C.
     #[arg(long)]
     pub watch: bool,
@@ -40,31 +77,12 @@ pub struct StatusArgs {
 
 /// Prints the status table (traffic over one interval), or refreshes it.
 pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
-    let credentials = match (&a.access_key_id, &a.secret_access_key) {
-        (Some(id), Some(secret)) if id != berth_credentials::TEST_ACCESS_KEY_ID => {
-            berth_agent::client::Credentials {
-                access_key_id: id.clone(),
-                secret_access_key: secret.clone(),
-            }
-        }
-        _ => berth_agent::client::Credentials {
-            access_key_id: a.account.clone(),
-            secret_access_key: berth_credentials::TEST_SECRET_ACCESS_KEY.to_string(),
-        },
-    };
-    let ca = match &a.ca_bundle {
-        Some(p) if a.endpoint.starts_with("https://") => {
-            Some(std::fs::read(p).with_context(|| format!("--ca-bundle {}", p.display()))?)
-        }
-        _ => None,
-    };
-    let endpoint = berth_agent::client::Endpoint::new(&a.endpoint, ca.as_deref())?;
-    let client = berth_agent::ServerClient::at(endpoint, credentials, &a.region);
+    let client = a.api.client()?;
     let interval = Duration::from_secs_f64(a.interval.clamp(0.2, 3600.0));
     let look = || async {
         berth_status::gather(&client, Path::new(berth_agent::task::PROXY_SOCKET_DIR))
             .await
-            .with_context(|| format!("reading the status from {}", a.endpoint))
+            .with_context(|| format!("reading the status from {}", a.api.endpoint))
     };
     let mut before = look().await?;
     loop {

@@ -52,6 +52,10 @@ pub struct UpArgs {
     /// `--region` when the file names no region. An example's own `network` comes too.
     #[arg(long = "network", value_name = "FILE")]
     pub networks: Vec<PathBuf>,
+    /// A secrets file to put into SSM Parameter Store and Secrets Manager first, as
+    /// `berth secrets import` does (an example's own `secrets` file comes too).
+    #[arg(long = "secrets", value_name = "FILE")]
+    pub secrets: Vec<PathBuf>,
     /// How long the example's services may take to run, in seconds.
     #[arg(long, default_value_t = 180)]
     pub wait_seconds: u64,
@@ -82,6 +86,10 @@ pub async fn up(a: UpArgs) -> anyhow::Result<()> {
     let (config, data_dir) = up_config(&a, example.as_ref())?;
     let (mut up, runtime_name) = start(config, a.runtime).await?;
     if let Err(e) = import_networks(&up, &a, example.as_ref()) {
+        stop(up).await?;
+        return Err(e);
+    }
+    if let Err(e) = import_secrets(&up, &a, example.as_ref()).await {
         stop(up).await?;
         return Err(e);
     }
@@ -156,18 +164,8 @@ fn print_started(
     println!("  look:                 berth status --endpoint {scheme}://{addr}   (berth logs TASK for a task's output)");
 }
 
-/// The configuration of `berth up` (the example's secrets stand in for its SSM
-/// parameters and Secrets Manager secrets, unless --secrets names a file), and its
-/// data directory, made absolute.
+/// The configuration of `berth up`, and its data directory, made absolute.
 fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig, PathBuf)> {
-    let default_secrets =
-        a.host.secrets.as_path() == Path::new(berth_runtime::DEFAULT_SECRETS_PATH);
-    let secrets = match example {
-        Some(Example {
-            secrets: Some(s), ..
-        }) if default_secrets => s.clone(),
-        _ => a.host.secrets.clone(),
-    };
     std::fs::create_dir_all(&a.data_dir)
         .with_context(|| format!("creating {}", a.data_dir.display()))?;
     let data_dir = std::path::absolute(&a.data_dir).context("the data directory")?;
@@ -180,7 +178,7 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
             api_tls: a.api_tls.tls(&a.listen),
             ..Default::default()
         },
-        agent: host_config(&a.host, &secrets)?,
+        agent: host_config(&a.host)?,
     };
     if let Some(ex) = example {
         if config.agent.security_groups.is_empty() {
@@ -191,6 +189,22 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
         }
     }
     Ok((config, data_dir))
+}
+
+/// Puts the secrets of `--secrets` and of the example into the API's stores.
+async fn import_secrets(up: &Up, a: &UpArgs, example: Option<&Example>) -> anyhow::Result<()> {
+    let files = a
+        .secrets
+        .iter()
+        .chain(example.and_then(|e| e.secrets.as_ref()));
+    let client = up.client(&a.account, &a.region)?;
+    for file in files {
+        let done = berth_up::secrets::SecretsFile::load(file)?
+            .import(&client)
+            .await?;
+        println!("secrets from {}: {}", file.display(), done.join(", "));
+    }
+    Ok(())
 }
 
 /// Makes the networks of `--network` and of the example.

@@ -26,9 +26,11 @@ use serde::{Deserialize, Serialize};
 
 mod names;
 mod sealer;
+mod sessions;
 
 pub use names::{valid_account, TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY, TOKEN_PREFIX};
 pub use sealer::{Sealer, VALUES_KEY_FILE};
+pub use sessions::{SessionCheck, SessionCredentials};
 
 const DB_FILE: &str = "credentials.db";
 const KEY_FILE: &str = "credentials.key";
@@ -76,6 +78,16 @@ pub enum Principal {
         /// The cluster's name.
         cluster: String,
     },
+    /// One of a task's roles, through temporary credentials: what the account's root
+    /// user may do, but none of the agents' operations.
+    #[serde(rename_all = "camelCase")]
+    Task {
+        /// The task's ARN.
+        task_arn: String,
+        /// The role's ARN (the task role or the execution role), or the task's own
+        /// name for it when the task definition names none.
+        role_arn: String,
+    },
 }
 
 /// An access key with its secret, as a verifier needs it.
@@ -89,6 +101,8 @@ pub struct AccessKey {
     pub account: String,
     /// Who it is.
     pub principal: Principal,
+    /// For temporary credentials: the session token and expiry to check.
+    pub session: Option<SessionCheck>,
 }
 
 /// An access key as listed (no secret).
@@ -189,6 +203,7 @@ impl CredentialStore {
                 revoked INTEGER NOT NULL DEFAULT 0
             );",
         )?;
+        conn.execute_batch(sessions::SCHEMA)?;
         let unbound = UnboundKey::new(&AES_256_GCM, &key)
             .map_err(|_| CredentialError::Invalid("credentials.key is not a 32-byte key".into()))?;
         Ok(CredentialStore {
@@ -219,6 +234,7 @@ impl CredentialStore {
             secret_access_key: names::secret(random::<30>()),
             account: account.to_string(),
             principal,
+            session: None,
         };
         let nonce = random::<NONCE_LEN>();
         let mut sealed = key.secret_access_key.as_bytes().to_vec();
@@ -262,8 +278,12 @@ impl CredentialStore {
                 },
             )
             .optional()?;
-        let Some((account, principal, nonce, mut sealed)) = row else {
-            return Ok(None);
+        let (account, principal, nonce, mut sealed, session) = match row {
+            Some((a, p, n, s)) => (a, p, n, s, None),
+            None => match self.session_row(access_key_id)? {
+                Some((a, p, n, s, check)) => (a, p, n, s, Some(check)),
+                None => return Ok(None),
+            },
         };
         let unseal = || CredentialError::Unseal(access_key_id.to_string());
         let nonce = Nonce::try_assume_unique_for_key(&nonce).map_err(|_| unseal())?;
@@ -278,6 +298,7 @@ impl CredentialStore {
             secret_access_key,
             account,
             principal,
+            session,
         }))
     }
 

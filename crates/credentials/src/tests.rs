@@ -142,3 +142,40 @@ fn access_key_ids_are_aws_shaped() {
     assert_eq!(names::access_key_id([0; 10]), "AKIAAAAAAAAAAAAAAAAA");
     assert_eq!(names::access_key_id([255; 10]), "AKIA7777777777777777");
 }
+
+#[test]
+fn a_session_is_found_with_its_token_check_until_it_expires() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = CredentialStore::open(dir.path()).unwrap();
+    let role = Principal::Task {
+        task_arn: "arn:aws:ecs:us-east-1:123456789012:task/c/abc".into(),
+        role_arn: "arn:aws:iam::123456789012:role/app".into(),
+    };
+    let s = store
+        .create_session("123456789012", &role, Duration::from_secs(3600), at(100))
+        .unwrap();
+    assert!(s.access_key_id.starts_with("ASIA") && s.access_key_id.len() == 20);
+    assert_eq!(s.expiration, 3700);
+    let key = store.key(&s.access_key_id).unwrap().unwrap();
+    assert_eq!(key.secret_access_key, s.secret_access_key);
+    assert_eq!(key.principal, role);
+    let check = key.session.unwrap();
+    assert!(check.token_matches(&s.session_token));
+    assert!(!check.token_matches("another token"));
+    assert!(!check.expired(at(3699)) && check.expired(at(3700)));
+    // The token is not stored: only its hash.
+    let raw = std::fs::read(dir.path().join("credentials.db")).unwrap();
+    assert!(!raw
+        .windows(s.session_token.len())
+        .any(|w| w == s.session_token.as_bytes()));
+    // A later session sweeps expired ones; deleting a task's sessions ends them.
+    let later = store
+        .create_session("123456789012", &role, Duration::from_secs(60), at(5000))
+        .unwrap();
+    assert_eq!(store.key(&s.access_key_id).unwrap(), None);
+    assert_eq!(store.delete_sessions_of(&role).unwrap(), 1);
+    assert_eq!(store.key(&later.access_key_id).unwrap(), None);
+    assert!(store
+        .create_session("12", &role, Duration::from_secs(1), at(1))
+        .is_err());
+}

@@ -411,6 +411,7 @@ fn service_connect_view(
         .rest
         .get("accessLogConfiguration")
         .unwrap_or(&Value::Null);
+    let log = sc.rest.get("logConfiguration").unwrap_or(&Value::Null);
     Ok(Some(ServiceConnectView {
         cluster_name: cluster.to_string(),
         service_name: service_name.to_string(),
@@ -420,6 +421,7 @@ fn service_connect_view(
         egress: shared.egress,
         upstreams: shared.upstreams,
         access_log: typed(access_log, "accessLogConfiguration")?,
+        log_configuration: typed(log, "logConfiguration")?,
     }))
 }
 

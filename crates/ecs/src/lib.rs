@@ -35,6 +35,7 @@ mod network;
 pub mod records;
 mod report;
 mod resource;
+pub mod roles;
 mod rules;
 pub mod scheduler;
 mod service;

@@ -20,9 +20,6 @@ pub enum Error {
     /// An image the image map does not know, or a mapping that gives no command.
     #[error("CannotPullContainerError: {0}")]
     Image(String),
-    /// A secrets file that cannot be read or parsed.
-    #[error("secrets file {path}: {message}")]
-    SecretsFile { path: String, message: String },
     /// A secret that cannot be resolved.
     #[error("ResourceInitializationError: unable to pull secrets or registry auth: {0}")]
     Secret(String),

@@ -4,7 +4,7 @@
 //! * [`ContainerSpec::from_json`] parses an ECS container definition.
 //! * [`ImageMap`] says which local command an image runs (JSON file, built-in default
 //!   in `images.json`; format in [`image`]).
-//! * [`SecretStore`] resolves `secrets` from a local JSON file (format in [`secrets`]).
+//! * [`ResolvedSecrets`]: a task's `secrets`, resolved by the agent before it starts.
 //! * [`ProcessRuntime`] starts a task's containers in `dependsOn` order and returns a
 //!   [`TaskHandle`]: a [`watch`](tokio::sync::watch) of [`TaskState`], and
 //!   [`stop`](TaskHandle::stop).
@@ -115,7 +115,7 @@ pub use caps::{CapabilityChanges, CapabilityName, CapabilitySet};
 pub use error::{Error, Result};
 pub use image::{combine_argv, ImageEntry, ImageMap, BUILTIN_IMAGES_JSON};
 pub use process::{ProcessRuntime, TaskRuntimeConfig, DEFAULT_PATH};
-pub use secrets::{SecretStore, DEFAULT_SECRETS_PATH};
+pub use secrets::ResolvedSecrets;
 pub use spec::{
     validate_task, Condition, ContainerSpec, Dependency, HealthCheck, HealthCommand,
     DEFAULT_STOP_TIMEOUT, MAX_STOP_TIMEOUT_SECS,

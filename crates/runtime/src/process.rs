@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use crate::caps::CapabilitySet;
 use crate::error::{Error, Result};
 use crate::image::{combine_argv, ImageMap};
-use crate::secrets::SecretStore;
+use crate::secrets::ResolvedSecrets;
 use crate::spec::{validate_task, ContainerSpec};
 use crate::supervisor::{supervise, ContainerDriver, Started, StopSignal, TaskHandle};
 use crate::user::{resolve_user, ResolvedUser};
@@ -34,7 +34,7 @@ pub struct TaskRuntimeConfig {
     /// if missing. The agent gives each task its own directory.
     pub log_dir: PathBuf,
     pub image_map: Arc<ImageMap>,
-    pub secrets: Arc<SecretStore>,
+    pub secrets: Arc<ResolvedSecrets>,
     /// Variables every container gets, after the image's and before its own (e.g.
     /// `ECS_CONTAINER_METADATA_URI_V4`).
     pub extra_env: Vec<(String, String)>,

@@ -30,6 +30,9 @@ pub struct ContainerSpec {
     pub environment: Vec<(String, String)>,
     /// `secrets`: (environment variable, `valueFrom`).
     pub secrets: Vec<(String, String)>,
+    /// `repositoryCredentials.credentialsParameter`: the Secrets Manager secret holding
+    /// the registry's credentials (resolved at start like `secrets`).
+    pub repository_credentials: Option<String>,
     /// `workingDirectory`; default the image's, else `/`.
     pub working_directory: Option<String>,
     /// `user`: `uid`, `uid:gid`, `name`, `name:group`; resolved at start.
@@ -142,6 +145,7 @@ struct RawContainer {
     environment: Vec<RawKeyValue>,
     #[serde(default)]
     secrets: Vec<RawSecret>,
+    repository_credentials: Option<RawRepositoryCredentials>,
     working_directory: Option<String>,
     user: Option<String>,
     essential: Option<bool>,
@@ -155,6 +159,12 @@ struct RawContainer {
     readonly_root_filesystem: Option<bool>,
     privileged: Option<bool>,
     linux_parameters: Option<RawLinuxParameters>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RawRepositoryCredentials {
+    credentials_parameter: String,
 }
 
 /// `linuxParameters`: only `capabilities` is used (the other fields are ignored).
@@ -284,6 +294,7 @@ impl ContainerSpec {
             command: raw.command,
             environment,
             secrets,
+            repository_credentials: raw.repository_credentials.map(|r| r.credentials_parameter),
             working_directory: raw.working_directory,
             user: raw.user,
             essential: raw.essential.unwrap_or(true),
@@ -324,6 +335,7 @@ impl ContainerSpec {
             command: None,
             environment: Vec::new(),
             secrets: Vec::new(),
+            repository_credentials: None,
             working_directory: None,
             user: None,
             essential: true,

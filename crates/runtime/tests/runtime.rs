@@ -19,8 +19,8 @@ use std::time::{Duration, Instant};
 
 use berth_runtime::{
     Condition, ContainerSpec, ContainerStatus, Dependency, HealthCheck, HealthCommand,
-    HealthStatus, ImageMap, ProcessRuntime, RunningTask, Runtime, SecretStore, TaskRuntimeConfig,
-    TaskState, TaskStatus, ESSENTIAL_EXITED,
+    HealthStatus, ImageMap, ProcessRuntime, ResolvedSecrets, RunningTask, Runtime,
+    TaskRuntimeConfig, TaskState, TaskStatus, ESSENTIAL_EXITED,
 };
 use berth_tasknet::{
     cleanup_except, Bridge, BridgeConfig, FirewallMode, Ipv4Subnet, TaskNetConfig, TaskNetwork,
@@ -59,12 +59,12 @@ fn main() -> ExitCode {
         ),
         ("working_directory_and_user", working_directory_and_user),
         (
-            "secret_from_file_in_environment",
-            secret_from_file_in_environment,
+            "resolved_secrets_in_environment",
+            resolved_secrets_in_environment,
         ),
         (
-            "unresolvable_secret_fails_start",
-            unresolvable_secret_fails_start,
+            "unresolved_secret_fails_start",
+            unresolved_secret_fails_start,
         ),
         ("health_checks", health_checks),
         ("health_check_start_period", health_check_start_period),
@@ -254,7 +254,7 @@ impl Env {
         TaskRuntimeConfig {
             log_dir: self.log_dir(),
             image_map: Arc::new(ImageMap::builtin()),
-            secrets: Arc::new(SecretStore::load(&self.dir.path().join("no-secrets.json")).unwrap()),
+            secrets: Arc::new(ResolvedSecrets::default()),
             extra_env: vec![("BERTH_RT_TEST".into(), run_tag().into())],
             hidden_paths: vec![self.hidden_dir()],
         }
@@ -526,28 +526,27 @@ fn working_directory_and_user() -> Result<(), Failed> {
     })
 }
 
-fn secret_from_file_in_environment() -> Result<(), Failed> {
+fn resolved_secrets_in_environment() -> Result<(), Failed> {
     run_async(async {
         let env = Env::new(163).await;
         let net = env.task("secret").await;
-        let path = env.dir.path().join("secrets.json");
-        std::fs::write(
-            &path,
-            r#"{"secrets": {
-                "retail-store-ecs-orders-db": {"username": "orders", "password": "s3cr3t pw"},
-                "/retail-store-ecs/orders/db-endpoint-postgres": "orders-db:5432"
-            }}"#,
-        )
-        .unwrap();
+        let user = "arn:aws:secretsmanager:us-east-1:123456789012:secret:retail-store-ecs-orders-db:username::";
+        let pw = "arn:aws:secretsmanager:us-east-1:123456789012:secret:retail-store-ecs-orders-db:password::";
+        let endpoint =
+            "arn:aws:ssm:us-east-1:123456789012:parameter/retail-store-ecs/orders/db-endpoint-postgres";
         let mut config = env.config();
-        config.secrets = Arc::new(SecretStore::load(&path).unwrap());
+        config.secrets = Arc::new(ResolvedSecrets::new([
+            (user.to_string(), "orders".to_string()),
+            (pw.to_string(), "s3cr3t pw".to_string()),
+            (endpoint.to_string(), "orders-db:5432".to_string()),
+        ]));
         let spec = ContainerSpec::from_json(&serde_json::json!({
             "name": "orders", "image": "busybox",
             "command": ["/bin/sh", "-c", "echo \"$DB_USER/$DB_PASSWORD@$DB_ENDPOINT\"; sleep 60"],
             "secrets": [
-                {"name": "DB_USER", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:retail-store-ecs-orders-db:username::"},
-                {"name": "DB_PASSWORD", "valueFrom": "arn:aws:secretsmanager:us-east-1:123456789012:secret:retail-store-ecs-orders-db:password::"},
-                {"name": "DB_ENDPOINT", "valueFrom": "arn:aws:ssm:us-east-1:123456789012:parameter/retail-store-ecs/orders/db-endpoint-postgres"}
+                {"name": "DB_USER", "valueFrom": user},
+                {"name": "DB_PASSWORD", "valueFrom": pw},
+                {"name": "DB_ENDPOINT", "valueFrom": endpoint}
             ],
             "stopTimeout": 2
         }))
@@ -559,14 +558,15 @@ fn secret_from_file_in_environment() -> Result<(), Failed> {
     })
 }
 
-fn unresolvable_secret_fails_start() -> Result<(), Failed> {
+fn unresolved_secret_fails_start() -> Result<(), Failed> {
     run_async(async {
         let env = Env::new(164).await;
         let net = env.task("nosecret").await;
-        let path = env.dir.path().join("secrets.json");
-        std::fs::write(&path, r#"{"secrets": {"other": "x"}}"#).unwrap();
         let mut config = env.config();
-        config.secrets = Arc::new(SecretStore::load(&path).unwrap());
+        config.secrets = Arc::new(ResolvedSecrets::new([(
+            "other".to_string(),
+            "x".to_string(),
+        )]));
         let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:retail-store-ecs-catalog-db:password::";
         let first = sh("first", "sleep 60");
         let mut spec = sh("catalog", "sleep 60");
@@ -577,8 +577,7 @@ fn unresolvable_secret_fails_start() -> Result<(), Failed> {
         assert_eq!(
             err,
             format!(
-                "ResourceInitializationError: unable to pull secrets or registry auth: secret \"{arn}\" not found in {}",
-                path.display()
+                "ResourceInitializationError: unable to pull secrets or registry auth: secret \"{arn}\" was not resolved"
             )
         );
         assert!(!env.log_dir().join("first.log").exists(), "nothing started");

@@ -91,6 +91,7 @@ impl Authenticator {
             .key(&auth)
             .ok_or_else(|| AuthError::UnknownKey(auth.access_key_id.clone()))?;
         berth_sigv4::verify_with_key(req, &auth, &signing, now)?;
+        check_session(&key, req, now)?;
         context_of(key, &auth)
     }
 
@@ -158,6 +159,7 @@ impl Authenticator {
             secret_access_key: TEST_SECRET_ACCESS_KEY.to_string(),
             account: account.to_string(),
             principal: Principal::Root,
+            session: None,
         })
     }
 }
@@ -177,8 +179,32 @@ fn check_scope(auth: &Authorization, service: &str) -> Result<(), AuthError> {
     Ok(())
 }
 
+/// Temporary credentials: the request carries their session token, and they have not
+/// expired.
+fn check_session(key: &AccessKey, req: &Request<'_>, now: SystemTime) -> Result<(), AuthError> {
+    let Some(session) = &key.session else {
+        return Ok(());
+    };
+    let token = req
+        .headers
+        .get("x-amz-security-token")
+        .and_then(|v| v.to_str().ok());
+    if !token.is_some_and(|t| session.token_matches(t)) {
+        return Err(AuthError::UnknownKey(key.access_key_id.clone()));
+    }
+    if session.expired(now) {
+        return Err(AuthError::Expired);
+    }
+    Ok(())
+}
+
 fn context_of(key: Arc<AccessKey>, auth: &Authorization) -> Result<Context, AuthError> {
     let mut ctx = Context::new(&key.account, &auth.region);
+    if let Principal::Task { task_arn, .. } = &key.principal {
+        ctx.caller = Caller::Task {
+            task_arn: task_arn.clone(),
+        };
+    }
     if let Principal::Agent { region, cluster } = &key.principal {
         if *region != auth.region {
             return Err(AuthError::BadScope(format!(
@@ -241,6 +267,7 @@ fn json_code(e: &AuthError) -> (u16, &'static str) {
         AuthError::Missing => (403, "MissingAuthenticationTokenException"),
         AuthError::Incomplete(_) => (403, "IncompleteSignatureException"),
         AuthError::UnknownKey(_) => (403, "UnrecognizedClientException"),
+        AuthError::Expired => (403, "ExpiredTokenException"),
         AuthError::BadScope(_) | AuthError::Mismatch | AuthError::Skewed(_) => {
             (403, "InvalidSignatureException")
         }
@@ -252,6 +279,7 @@ fn query_code(e: &AuthError) -> (u16, &'static str) {
         AuthError::Missing => (403, "MissingAuthenticationToken"),
         AuthError::Incomplete(_) => (400, "IncompleteSignature"),
         AuthError::UnknownKey(_) => (403, "InvalidClientTokenId"),
+        AuthError::Expired => (403, "ExpiredToken"),
         AuthError::BadScope(_) | AuthError::Mismatch | AuthError::Skewed(_) => {
             (403, "SignatureDoesNotMatch")
         }
@@ -262,7 +290,7 @@ fn ec2_code(e: &AuthError) -> (u16, &'static str) {
     match e {
         AuthError::Missing => (401, "MissingAuthenticationToken"),
         AuthError::Incomplete(_) => (400, "IncompleteSignature"),
-        AuthError::UnknownKey(_) => (401, "AuthFailure"),
+        AuthError::UnknownKey(_) | AuthError::Expired => (401, "AuthFailure"),
         AuthError::BadScope(_) | AuthError::Mismatch => (403, "SignatureDoesNotMatch"),
         AuthError::Skewed(_) => (400, "RequestExpired"),
     }

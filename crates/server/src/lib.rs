@@ -41,7 +41,7 @@ use std::time::Duration;
 
 use berth_acmpca::AcmPca;
 use berth_agent_view::View;
-use berth_agent_view::{CertificateRequest, AGENT_CERTIFICATE_PATH};
+use berth_agent_view::{CertificateRequest, AGENT_CERTIFICATE_PATH, AGENT_TASK_CREDENTIALS_PATH};
 use berth_awsproto::{ApiError, Context};
 use berth_cloudmap::CloudMap;
 use berth_credentials::CredentialStore;
@@ -66,6 +66,7 @@ mod front;
 mod join;
 mod malformed;
 mod registry;
+mod task_credentials;
 
 pub use api_tls::{ca_path as api_ca_path, ApiTls};
 pub use auth::{AuthMode, CACHE_TTL};
@@ -452,6 +453,9 @@ async fn handle(router: &Arc<Router>, req: Request<Incoming>, seat: conn::Seat) 
     if req.method() == Method::POST && req.uri().path() == AGENT_CERTIFICATE_PATH {
         return full(agent_certificate(router.clone(), req).await);
     }
+    if req.method() == Method::POST && req.uri().path() == AGENT_TASK_CREDENTIALS_PATH {
+        return full(task_credentials::serve(router.clone(), req).await);
+    }
     if req.method() == Method::POST && req.uri().path() == AGENT_JOIN_PATH {
         return full(agent_join(router, req).await);
     }
@@ -526,22 +530,28 @@ fn json_response(body: Vec<u8>) -> Response<Full<Bytes>> {
     resp
 }
 
+/// The body of a request to the agents' endpoints, read within the body deadline.
+async fn agent_body(router: &Router, body: Incoming) -> Result<Bytes, ApiError> {
+    let reading = http_body_util::Limited::new(body, 64 * 1024).collect();
+    match tokio::time::timeout(router.limits.body_deadline, reading).await {
+        Ok(Ok(b)) => Ok(b.to_bytes()),
+        Ok(Err(e)) => Err(ApiError::new(
+            400,
+            "InvalidParameterException",
+            format!("body: {e}"),
+        )),
+        Err(_) => Err(front::body_timeout(router.limits.body_deadline)),
+    }
+}
+
 /// An agent asks for a certificate for one of its tasks' TLS services.
 async fn agent_certificate(router: Arc<Router>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let request_id = berth_awsproto::uuid_v4();
     let fail = |e: ApiError| front::json_error(&e, &request_id);
     let (parts, body) = req.into_parts();
-    let reading = http_body_util::Limited::new(body, 64 * 1024).collect();
-    let body = match tokio::time::timeout(router.limits.body_deadline, reading).await {
-        Ok(Ok(b)) => b.to_bytes(),
-        Ok(Err(e)) => {
-            return fail(ApiError::new(
-                400,
-                "InvalidParameterException",
-                format!("body: {e}"),
-            ))
-        }
-        Err(_) => return fail(front::body_timeout(router.limits.body_deadline)),
+    let body = match agent_body(&router, body).await {
+        Ok(b) => b,
+        Err(e) => return fail(e),
     };
     let (ctx, cluster, instance) = match agent_of(&router, &parts, &body).await {
         Ok(a) => a,

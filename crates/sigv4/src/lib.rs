@@ -49,6 +49,9 @@ pub enum AuthError {
     /// The request's time is more than [`MAX_SKEW`] away from now.
     #[error("{0}")]
     Skewed(String),
+    /// Temporary credentials past their expiry.
+    #[error("The security token included in the request is expired")]
+    Expired,
 }
 
 /// What an `Authorization` header says.

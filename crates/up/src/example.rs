@@ -154,6 +154,8 @@ struct ManifestFile {
     instance: InstanceNetwork,
     #[serde(default)]
     private_cas: Vec<PrivateCa>,
+    #[serde(default)]
+    log_groups: Vec<String>,
     steps: Vec<StepFile>,
     #[serde(default)]
     open: Vec<Open>,
@@ -180,6 +182,9 @@ pub struct Example {
     pub instance: InstanceNetwork,
     /// The private CAs it makes before its steps.
     pub private_cas: Vec<PrivateCa>,
+    /// The CloudWatch Logs groups its tasks' `awslogs` write to, made before its steps
+    /// (as its seed makes them, beside the tasks).
+    pub log_groups: Vec<String>,
     /// Its calls; [`Example::apply`] puts the CAs' ARNs in place of their placeholders.
     pub steps: Vec<Step>,
     pub open: Vec<Open>,
@@ -330,6 +335,7 @@ impl Example {
             network,
             instance: m.instance,
             private_cas: m.private_cas,
+            log_groups: m.log_groups,
             steps,
             open: m.open,
         })
@@ -350,6 +356,9 @@ impl Example {
         let mut out = Vec::with_capacity(self.private_cas.len() + self.steps.len());
         let mut arns = BTreeMap::new();
         let name = self.name();
+        for group in &self.log_groups {
+            out.push(ensure_log_group(client, group).await?);
+        }
         for ca in &self.private_cas {
             let (arn, created) = ensure_ca(client, &name, ca).await?;
             out.push(Applied {
@@ -663,6 +672,25 @@ fn cluster_of(input: &Value) -> &str {
     } else {
         c
     }
+}
+
+/// Makes a log group unless it exists.
+async fn ensure_log_group(client: &ServerClient, group: &str) -> Result<Applied> {
+    let input = json!({"logGroupName": group});
+    let created = match client
+        .call("Logs_20140328", "logs", "CreateLogGroup", &input)
+        .await
+    {
+        Ok(_) => true,
+        Err(berth_agent::Error::Api { code, .. }) if code == "ResourceAlreadyExistsException" => {
+            false
+        }
+        Err(e) => return Err(e.into()),
+    };
+    Ok(Applied {
+        what: format!("CreateLogGroup {group}"),
+        created,
+    })
 }
 
 async fn apply_step(client: &ServerClient, step: &Step) -> Result<Applied> {

@@ -13,6 +13,7 @@
 //! an example's services run.
 
 pub mod example;
+pub mod secrets;
 pub mod wait;
 
 use std::collections::HashMap;
