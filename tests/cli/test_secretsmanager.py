@@ -1,9 +1,9 @@
 """AWS Secrets Manager with the real aws CLI (and boto3) against a real `berth server`:
 secrets by name, full ARN and partial ARN (as ECS task definitions name them), string
 and binary values, versions and staging labels, idempotent tokens, updates, tags,
-ListSecrets' filters, sorting and pages (the boto3 paginator), the deletion window,
-forced deletion and restore, random passwords, each error code, and values that
-survive a restart and are never on disk in plain text."""
+ListSecrets' filters, sorting and pages (the boto3 paginator), BatchGetSecretValue,
+the deletion window, forced deletion and restore, random passwords, each error code,
+and values that survive a restart and are never on disk in plain text."""
 
 import base64
 import datetime
@@ -284,6 +284,17 @@ def test_forced_deletion(berth):
     ghost = sm(berth, "delete-secret", "--secret-id", "del/ghost", "--force-delete-without-recovery")
     assert ghost["Name"] == "del/ghost"
     sm_fails(berth, "delete-secret", "--secret-id", "del/ghost", code="ResourceNotFoundException")
+
+
+def test_batch_get_secret_value(berth):
+    for n in range(3):
+        sm(berth, "create-secret", "--name", f"batch/{n}", "--secret-string", f"b{n}")
+    out = sm(berth, "batch-get-secret-value", "--secret-id-list", "batch/0", ARN_PREFIX + "batch/2", "batch/missing")
+    assert [v["SecretString"] for v in out["SecretValues"]] == ["b0", "b2"]
+    assert [(e["SecretId"], e["ErrorCode"]) for e in out["Errors"]] == [("batch/missing", "ResourceNotFoundException")]
+    out = sm(berth, "batch-get-secret-value", "--filters", "Key=name,Values=batch/")
+    assert [v["Name"] for v in out["SecretValues"]] == ["batch/0", "batch/1", "batch/2"]
+    sm_fails(berth, "batch-get-secret-value", code="InvalidParameterException")
 
 
 def test_get_random_password(berth):

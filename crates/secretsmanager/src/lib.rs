@@ -3,7 +3,7 @@
 //!
 //! [`SecretsManager`] implements [`berth_awsproto::Api`]: CreateSecret, GetSecretValue
 //! (by name, full ARN or partial ARN; by version id or staging label),
-//! PutSecretValue, UpdateSecret, UpdateSecretVersionStage, DescribeSecret,
+//! BatchGetSecretValue, PutSecretValue, UpdateSecret, UpdateSecretVersionStage, DescribeSecret,
 //! ListSecrets (filters, sort, pages), ListSecretVersionIds, DeleteSecret (a recovery
 //! window, or forced), RestoreSecret, TagResource, UntagResource and
 //! GetRandomPassword.
@@ -35,6 +35,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 mod access;
+mod batch;
 mod errors;
 mod filters;
 mod list;
@@ -168,6 +169,7 @@ impl Api for SecretsManager {
             "RestoreSecret" => self.write(ctx, input, secrets::restore),
             "TagResource" => self.write(ctx, input, tags::tag),
             "UntagResource" => self.write(ctx, input, tags::untag),
+            "BatchGetSecretValue" => self.write(ctx, input, batch::batch_get),
             "GetRandomPassword" => output(&password::random_password(parse(input)?)?),
             _ => Err(ApiError::unknown_operation(op)),
         }

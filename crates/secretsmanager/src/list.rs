@@ -42,8 +42,31 @@ struct ListOut<'a> {
     next_token: Option<String>,
 }
 
+/// The caller's secrets that pass `filters` (those scheduled for deletion only when
+/// `planned` says so).
+pub(crate) fn matching(
+    r: &impl Read,
+    env: &Env<'_>,
+    filters: &[Filter],
+    planned: bool,
+) -> Result<Vec<SecretRec>, ApiError> {
+    Ok(
+        r.scan_json::<SecretRec>(env.keys().secrets(), None, usize::MAX)?
+            .into_iter()
+            .map(|(_, rec)| rec)
+            .filter(|rec| planned || rec.deleted_date.is_none())
+            .filter(|rec| matches_all(filters, rec))
+            .collect(),
+    )
+}
+
+/// The NextToken of a cursor.
+pub(crate) fn encode_cursor((key, name): &(String, String)) -> String {
+    encode_token(&format!("{key}\n{name}"))
+}
+
 /// The cursor a NextToken carries: the last entry's sort key and name.
-fn decode_cursor(token: &str) -> Result<(String, String), ApiError> {
+pub(crate) fn decode_cursor(token: &str) -> Result<(String, String), ApiError> {
     let text = decode_token(token, "NextToken", INVALID_NEXT_TOKEN)?;
     text.split_once('\n')
         .map(|(k, n)| (k.to_string(), n.to_string()))
@@ -63,14 +86,12 @@ pub(crate) fn list(r: &impl Read, env: &Env<'_>, i: ListIn) -> Result<Value, Api
     let filters = i.filters.unwrap_or_default();
     check_filters(&filters)?;
     let after = i.next_token.as_deref().map(decode_cursor).transpose()?;
-    let keys = env.keys();
-    let recs: Vec<SecretRec> = r
-        .scan_json::<SecretRec>(keys.secrets(), None, usize::MAX)?
-        .into_iter()
-        .map(|(_, rec)| rec)
-        .filter(|rec| i.include_planned_deletion.unwrap_or(false) || rec.deleted_date.is_none())
-        .filter(|rec| matches_all(&filters, rec))
-        .collect();
+    let recs = matching(
+        r,
+        env,
+        &filters,
+        i.include_planned_deletion.unwrap_or(false),
+    )?;
     let by = i.sort_by.unwrap_or(SortBy::CreatedDate);
     let items = recs.iter().map(|rec| (sort_key(by, rec), rec)).collect();
     let order = i.sort_order.unwrap_or(SortOrder::Asc);
@@ -87,6 +108,6 @@ pub(crate) fn list(r: &impl Read, env: &Env<'_>, i: ListIn) -> Result<Value, Api
         .collect();
     berth_awsproto::output(&ListOut {
         secret_list,
-        next_token: next.map(|(k, n)| encode_token(&format!("{k}\n{n}"))),
+        next_token: next.map(|c| encode_cursor(&c)),
     })
 }

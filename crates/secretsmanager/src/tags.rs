@@ -73,6 +73,7 @@ pub(crate) struct TagIn {
 pub(crate) fn tag(w: &mut Writer<'_>, env: &Env<'_>, i: TagIn) -> Result<Value, ApiError> {
     let tags = check_tags(i.tags, "Tags")?;
     let mut rec = require_live(w, env.ctx, &i.secret_id)?;
+    let before = rec.tags.clone();
     for t in tags {
         merge(&mut rec.tags, t);
     }
@@ -81,7 +82,9 @@ pub(crate) fn tag(w: &mut Writer<'_>, env: &Env<'_>, i: TagIn) -> Result<Value, 
             "Tags: the secret would have more than {MAX_TAGS} tags"
         )));
     }
-    save(w, &env.keys(), &rec)?;
+    if rec.tags != before {
+        save(w, &env.keys(), &rec)?;
+    }
     Ok(Value::Object(Default::default()))
 }
 

@@ -859,3 +859,89 @@ fn due_deletions_is_a_table() {
     assert_eq!(due(10.0), [Some(10.0)]);
     assert_eq!(due(25.0), [Some(10.0), Some(20.0)]);
 }
+
+#[test]
+fn batch_get_by_ids_and_by_filters() {
+    let t = setup();
+    for n in 0..5 {
+        t.ok(
+            "CreateSecret",
+            json!({"Name": format!("b/{n}"), "SecretString": format!("v{n}")}),
+        );
+        t.clock.advance(1.0);
+    }
+    t.ok("CreateSecret", json!({"Name": "b/novalue"}));
+    t.ok("DeleteSecret", json!({"SecretId": "b/4"}));
+    let out = t.ok(
+        "BatchGetSecretValue",
+        json!({"SecretIdList": ["b/0", format!("{ARN_PREFIX}b/1"), "b/missing", "b/4", "b/novalue"]}),
+    );
+    let values: Vec<&str> = out["SecretValues"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["SecretString"].as_str().unwrap())
+        .collect();
+    assert_eq!(values, ["v0", "v1"]);
+    let errors: Vec<(&str, &str)> = out["Errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["SecretId"].as_str().unwrap(),
+                e["ErrorCode"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        errors,
+        [
+            ("b/missing", "ResourceNotFoundException"),
+            ("b/4", "InvalidRequestException"),
+            ("b/novalue", "ResourceNotFoundException"),
+        ]
+    );
+    let mut got = vec![];
+    let mut input = json!({"Filters": [{"Key": "name", "Values": ["b/"]}], "MaxResults": 2});
+    loop {
+        let page = t.ok("BatchGetSecretValue", input.clone());
+        got.extend(
+            page["SecretValues"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|v| v["Name"].clone()),
+        );
+        match page.get("NextToken") {
+            Some(tk) => input["NextToken"] = tk.clone(),
+            None => break,
+        }
+    }
+    assert_eq!(
+        got,
+        [json!("b/0"), json!("b/1"), json!("b/2"), json!("b/3")]
+    );
+    assert_eq!(
+        t.code("BatchGetSecretValue", json!({})),
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        t.code(
+            "BatchGetSecretValue",
+            json!({"SecretIdList": ["a"], "Filters": []})
+        ),
+        "InvalidParameterException"
+    );
+    assert_eq!(
+        t.code("BatchGetSecretValue", json!({"SecretIdList": []})),
+        "ValidationException"
+    );
+    assert_eq!(
+        t.code(
+            "BatchGetSecretValue",
+            json!({"Filters": [{"Key": "name", "Values": ["b"]}], "MaxResults": 21})
+        ),
+        "ValidationException"
+    );
+}

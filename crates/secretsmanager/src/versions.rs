@@ -211,14 +211,27 @@ fn day(now: f64) -> f64 {
 /// GetSecretValue: the value of a version, noting the day it was read.
 pub(crate) fn get(w: &mut Writer<'_>, env: &Env<'_>, i: GetIn) -> Result<GetOut, ApiError> {
     check_lengths(GET_RULES, &i)?;
-    let mut rec = require_live(w, env.ctx, &i.secret_id)?;
-    let keys = env.keys();
-    let v = stages::select(
-        &rec.versions,
+    let rec = require_live(w, env.ctx, &i.secret_id)?;
+    read_value(
+        w,
+        env,
+        rec,
         i.version_id.as_deref(),
         i.version_stage.as_deref(),
-    )?
-    .clone();
+    )
+}
+
+/// The value of a version of `rec` (by id or label, AWSCURRENT by default), noting
+/// the day it was read (the secret and the version).
+pub(crate) fn read_value(
+    w: &mut Writer<'_>,
+    env: &Env<'_>,
+    mut rec: SecretRec,
+    version_id: Option<&str>,
+    stage: Option<&str>,
+) -> Result<GetOut, ApiError> {
+    let keys = env.keys();
+    let v = stages::select(&rec.versions, version_id, stage)?.clone();
     let (secret_string, secret_binary) = open_value(w, env.sealer, &keys, &rec, &v)?.into_members();
     let today = Some(day(env.now));
     if rec.last_accessed_date != today || v.last_accessed_date != today {
