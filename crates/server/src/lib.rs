@@ -48,6 +48,7 @@ use berth_credentials::CredentialStore;
 use berth_ec2::Ec2;
 pub use berth_ecs::tls::TlsSettings;
 use berth_ecs::Ecs;
+use berth_secretsmanager::SecretsManager;
 use berth_store::Store;
 use berth_sts::Sts;
 use bytes::Bytes;
@@ -315,6 +316,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let credentials = open_credentials(&config)?;
     let api_tls = open_api_tls(&config)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
+    let sealer = Arc::new(berth_credentials::Sealer::for_data_dir(&config.data_dir)?);
     for path in &config.network_files {
         let docs = berth_ec2::import_file(&store, path, None)?;
         info!(file = %path.display(), documents = docs, "network imported");
@@ -346,6 +348,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     services.register(Arc::new(Ec2::new(store.clone())))?;
     services.register(Arc::new(Sts))?;
     services.register(Arc::new(AcmPca::new(store.clone())))?;
+    let secrets = Arc::new(SecretsManager::new(store.clone(), sealer.clone()));
+    services.register(secrets.clone())?;
     let limits = fit_open_files(config.limits);
     let router = Arc::new(Router {
         front: front::Front::new(
@@ -365,6 +369,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
+    tokio::spawn(sweep_secrets(secrets, shutdown_rx.clone()));
     let accept = tokio::spawn(accept_loop(listener, router, shutdown_rx));
     info!(%addr, data = %store.path().display(), "berth control plane listening");
     Ok(RunningServer {
@@ -441,6 +446,23 @@ async fn run_controllers(ecs: Arc<Ecs>, store: Arc<Store>, mut shutdown: watch::
         tokio::select! {
             _ = revisions.changed() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Removes the secrets whose recovery window has ended, once a minute.
+async fn sweep_secrets(secrets: Arc<SecretsManager>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let s = secrets.clone();
+        let now = berth_awsproto::now();
+        match tokio::task::spawn_blocking(move || s.sweep(now)).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => warn!(error = %e, "sweeping deleted secrets failed"),
+            Err(e) => warn!(error = %e, "sweeping deleted secrets panicked"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
             _ = shutdown.changed() => return,
         }
     }
