@@ -13,7 +13,7 @@ pub enum Error {
         netns: String,
         /// What went wrong.
         #[source]
-        source: berth_tasknet::Error,
+        source: Box<berth_tasknet::Error>,
     },
 
     /// A listener could not be made inside the namespace.

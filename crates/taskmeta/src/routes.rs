@@ -182,7 +182,9 @@ mod tests {
         let names = |env: &[(String, String)]| -> Vec<String> {
             env.iter().map(|(k, _)| k.clone()).collect()
         };
-        let cases: [(Option<&str>, Option<&str>, &str, &[&str]); 3] = [
+        // (credentials id, API URL, region, the variables)
+        type Case<'a> = (Option<&'a str>, Option<&'a str>, &'a str, &'a [&'a str]);
+        let cases: [Case; 3] = [
             (
                 None,
                 None,

@@ -125,9 +125,9 @@ impl<S: MetadataSource> MetadataServer<S> {
         let netns = netns_path.display().to_string();
         berth_tasknet::ensure_loopback_address(netns_path, METADATA_IP)
             .await
-            .map_err(|source| Error::Address {
+            .map_err(|e| Error::Address {
                 netns: netns.clone(),
-                source,
+                source: Box::new(e),
             })?;
         let bind = |port: u16| {
             let addr = SocketAddr::from((METADATA_IP, port));
