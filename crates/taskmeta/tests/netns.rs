@@ -359,7 +359,7 @@ fn connects(addr: SocketAddr) -> bool {
 
 fn serves_the_task_and_no_one_else() -> Result<(), Failed> {
     run_async(async {
-        let env = Env::new(201).await;
+        let env = Env::new(230).await;
         let task = env.task("a").await;
         let other = env.task("b").await;
         let src = source(&task);
@@ -516,7 +516,7 @@ fn echo_api() -> (SocketAddr, std::thread::JoinHandle<()>) {
 
 fn relay_reaches_the_api_on_the_host() -> Result<(), Failed> {
     run_async(async {
-        let env = Env::new(202).await;
+        let env = Env::new(231).await;
         let task = env.task("a").await;
         let (api, api_thread) = echo_api();
         let config = MetadataConfig {
@@ -569,7 +569,7 @@ fn relay_reaches_the_api_on_the_host() -> Result<(), Failed> {
 
 fn shutdown_stops_serving_inside() -> Result<(), Failed> {
     run_async(async {
-        let env = Env::new(203).await;
+        let env = Env::new(232).await;
         let task = env.task("a").await;
         let server =
             MetadataServer::start(task.netns_path(), MetadataConfig::default(), source(&task))
@@ -600,7 +600,7 @@ fn shutdown_stops_serving_inside() -> Result<(), Failed> {
 
 fn samples_a_task_process() -> Result<(), Failed> {
     run_async(async {
-        let env = Env::new(204).await;
+        let env = Env::new(233).await;
         let task = env.task("a").await;
         // A process of the task that sends a little traffic first.
         let mut child = Command::new("ip")
