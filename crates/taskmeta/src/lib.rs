@@ -7,9 +7,10 @@
 //!  task namespace (/run/netns/berth-<id>)             host namespace (berth agent)
 //!  ┌──────────────────────────────────────────┐       ┌──────────────────────────────┐
 //!  │ lo: 169.254.170.2/32                     │       │ MetadataSource (the agent):  │
-//!  │   :80   listener (bound to lo) ──────────┼──fd──▶│  facts, stats, credentials   │
-//!  │   :4566 relay listener (bound to lo) ────┼──fd──▶│  relay ──▶ berth API         │
-//!  │ app: $ECS_CONTAINER_METADATA_URI_V4      │       │   (127.0.0.1:4566)           │
+//!  │   :51679 listener (bound to lo) ─────────┼──fd──▶│  facts, stats, credentials   │
+//!  │   :51680 relay listener (bound to lo) ───┼──fd──▶│  relay ──▶ berth API         │
+//!  │ nat OUTPUT: 169.254.170.2:80 → :51679    │       │   (127.0.0.1:4566)           │
+//!  │ app: $ECS_CONTAINER_METADATA_URI_V4      │       │                              │
 //!  └──────────────────────────────────────────┘       └──────────────────────────────┘
 //! ```
 //!
@@ -24,8 +25,12 @@
 //!   answering from a [`MetadataSource`] the agent implements.
 //!   [`MetadataServer::env`] gives each container its variables (each container has a
 //!   token of its own, so `/v4/<token>` knows who asks).
-//! * The relay (with [`MetadataConfig::api`]): `169.254.170.2:4566` in the task,
-//!   joined byte for byte to berth's API, so `AWS_ENDPOINT_URL=http://169.254.170.2:4566`
+//! * Port 80 stays the application's: the endpoint listens on
+//!   [`METADATA_LISTEN_PORT`], and [`MetadataServer::nat_rules`] are the task's nat
+//!   rules that send `169.254.170.2:80` there (the agent owns that table and writes
+//!   them into it), as the ECS agent's own rules send it to its port 51679.
+//! * The relay (with [`MetadataConfig::api`]): `169.254.170.2:51680` in the task,
+//!   joined byte for byte to berth's API, so `AWS_ENDPOINT_URL=http://169.254.170.2:51680`
 //!   lets an unmodified SDK reach berth from inside the task.
 //!
 //! Paths: `GET /v4/<token>` (the container), `/task`, `/taskWithTags`, `/stats`,
@@ -60,7 +65,8 @@ pub use netns::{bind_in_netns, run_in_netns};
 pub use procstats::{process_group_pids, sample_processes, ProcTarget};
 pub use routes::container_env;
 pub use server::{
-    MetadataConfig, MetadataServer, MetadataSource, DEFAULT_RELAY_PORT, METADATA_IP, METADATA_PORT,
+    dnat_rule, MetadataConfig, MetadataServer, MetadataSource, DEFAULT_RELAY_PORT, METADATA_IP,
+    METADATA_LISTEN_PORT, METADATA_PORT,
 };
 pub use stats::{
     stats_document, CpuSample, MemorySample, NetworkSample, StatsDocument, StatsSample,

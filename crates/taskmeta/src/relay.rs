@@ -1,7 +1,7 @@
 //! The API relay: every connection accepted inside the task is joined, byte for byte
 //! in both directions, to a new connection to berth's API made from the host's
 //! namespace. Nothing is parsed or rewritten, so a SigV4 signature over the `Host` the
-//! client used (`169.254.170.2:4566`) still holds at the server.
+//! client used (`169.254.170.2:51680`) still holds at the server.
 
 use std::net::SocketAddr;
 

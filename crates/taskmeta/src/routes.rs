@@ -198,7 +198,7 @@ mod tests {
             ),
             (
                 Some("cred"),
-                Some("http://169.254.170.2:4566"),
+                Some("http://169.254.170.2:51680"),
                 "eu-west-1",
                 &[
                     "ECS_CONTAINER_METADATA_URI_V4",

@@ -33,12 +33,19 @@ use crate::stats::{stats_document, StatsDocument, StatsSample};
 /// The endpoint's address, as on ECS.
 pub const METADATA_IP: Ipv4Addr = Ipv4Addr::new(169, 254, 170, 2);
 
-/// The endpoint's port.
+/// The endpoint's port, as the SDKs ask it (`http://169.254.170.2/v2/credentials/…`).
 pub const METADATA_PORT: u16 = 80;
 
-/// The relay's default port: the port of berth's API (`127.0.0.1:4566` by default), so
-/// a task's `AWS_ENDPOINT_URL` is `http://169.254.170.2:4566`.
-pub const DEFAULT_RELAY_PORT: u16 = 4566;
+/// The port the endpoint listens on in the task (the ECS agent's own port for it):
+/// not 80, which the task's application may bind on all its addresses (a listener on
+/// `169.254.170.2:80` would make the application's `0.0.0.0:80` fail). Connections to
+/// port 80 reach it through the task's nat table ([`MetadataServer::nat_rules`]).
+pub const METADATA_LISTEN_PORT: u16 = 51679;
+
+/// The relay's default port, next to the endpoint's: a task's `AWS_ENDPOINT_URL` is
+/// `http://169.254.170.2:51680`. Like the proxy's ports, an application of the task
+/// must not bind it.
+pub const DEFAULT_RELAY_PORT: u16 = 51680;
 
 /// How long a connection may take to send a request's head.
 const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
@@ -96,6 +103,7 @@ pub struct MetadataServer<S> {
     stop: watch::Sender<()>,
     loops: Vec<JoinHandle<()>>,
     metadata_addr: SocketAddr,
+    advertised: Option<SocketAddr>,
     relay_addr: Option<SocketAddr>,
 }
 
@@ -137,12 +145,13 @@ impl<S: MetadataSource> MetadataServer<S> {
                 source,
             })
         };
-        let metadata = bind(METADATA_PORT)?;
+        let metadata = bind(METADATA_LISTEN_PORT)?;
         let relay = match config.api {
             Some(_) => Some(bind(config.relay_port)?),
             None => None,
         };
-        MetadataServer::serve(metadata, relay, config, source)
+        let advertised = SocketAddr::from((METADATA_IP, METADATA_PORT));
+        MetadataServer::serve_as(metadata, relay, config, source, Some(advertised))
     }
 
     /// Serves listeners made elsewhere (e.g. by [`bind_in_netns`], or on loopback in a
@@ -153,6 +162,18 @@ impl<S: MetadataSource> MetadataServer<S> {
         relay: Option<std::net::TcpListener>,
         config: MetadataConfig,
         source: Arc<S>,
+    ) -> Result<MetadataServer<S>, Error> {
+        MetadataServer::serve_as(metadata, relay, config, source, None)
+    }
+
+    /// [`serve`](Self::serve), telling containers the endpoint is at `advertised`
+    /// (where the nat table sends to the listener) rather than at the listener.
+    fn serve_as(
+        metadata: std::net::TcpListener,
+        relay: Option<std::net::TcpListener>,
+        config: MetadataConfig,
+        source: Arc<S>,
+        advertised: Option<SocketAddr>,
     ) -> Result<MetadataServer<S>, Error> {
         let metadata = to_tokio(metadata, "the metadata listener")?;
         let metadata_addr = local_addr(&metadata, "the metadata listener")?;
@@ -170,7 +191,7 @@ impl<S: MetadataSource> MetadataServer<S> {
             tokens: Mutex::new(config.tokens),
             credentials_id: config.credentials_id.unwrap_or_else(new_token),
             last_stats: Mutex::new(HashMap::new()),
-            base_url: url(metadata_addr),
+            base_url: url(advertised.unwrap_or(metadata_addr)),
             api_url: relay_addr.map(url),
             region: config.region,
         });
@@ -188,6 +209,7 @@ impl<S: MetadataSource> MetadataServer<S> {
             stop,
             loops,
             metadata_addr,
+            advertised,
             relay_addr,
         })
     }
@@ -235,9 +257,23 @@ impl<S> MetadataServer<S> {
         &self.shared.credentials_id
     }
 
-    /// Where the endpoint listens (`169.254.170.2:80` in the task).
+    /// Where the endpoint listens (`169.254.170.2:51679` in the task).
     pub fn metadata_addr(&self) -> SocketAddr {
         self.metadata_addr
+    }
+
+    /// The task's `nat` table rules (`iptables-restore` lines of its `OUTPUT` chain)
+    /// that send what the task's processes open to `169.254.170.2:80` to the listener:
+    /// the agent, which writes that table whole, includes them in every version of it,
+    /// for every task that has an endpoint. None when the listener is where containers
+    /// are told it is ([`serve`](Self::serve)).
+    pub fn nat_rules(&self) -> Vec<String> {
+        match self.advertised {
+            Some(to) if to != self.metadata_addr => {
+                vec![dnat_rule(to, self.metadata_addr)]
+            }
+            _ => Vec::new(),
+        }
     }
 
     /// Where the relay listens, if it runs.
@@ -272,6 +308,15 @@ fn new_token() -> String {
         &hex[12..16],
         &hex[16..20],
         &hex[20..]
+    )
+}
+
+/// The `OUTPUT` rule that sends TCP connections to `from` to `to` (the agent's form).
+pub fn dnat_rule(from: SocketAddr, to: SocketAddr) -> String {
+    format!(
+        "-A OUTPUT -d {}/32 -p tcp -m tcp --dport {} -j DNAT --to-destination {to}",
+        from.ip(),
+        from.port()
     )
 }
 

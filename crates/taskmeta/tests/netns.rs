@@ -24,7 +24,7 @@ use std::time::{Duration, SystemTime};
 use berth_taskmeta::{
     bind_in_netns, run_in_netns, sample_processes, ContainerFacts, ContainerStatus, MetadataConfig,
     MetadataServer, MetadataSource, NetworkFacts, ProcTarget, StatsSample, TaskCredentials,
-    TaskFacts, TaskStatus, DEFAULT_RELAY_PORT, METADATA_IP,
+    TaskFacts, TaskStatus, DEFAULT_RELAY_PORT, METADATA_IP, METADATA_LISTEN_PORT,
 };
 use berth_tasknet::{
     cleanup_except, netns_name, Bridge, BridgeConfig, Error, FirewallMode, Ipv4Subnet,
@@ -348,6 +348,38 @@ fn value_of<'a>(env: &'a [(String, String)], name: &str) -> &'a str {
     &env.iter().find(|(k, _)| k == name).unwrap().1
 }
 
+/// Writes the task's nat table with `rules` in its OUTPUT chain, as the agent does
+/// (`iptables-restore`, the whole table).
+async fn apply_nat(net: &TaskNetwork, rules: Vec<String>) {
+    let script = format!(
+        "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n{}\nCOMMIT\n",
+        rules.join("\n")
+    );
+    let ns = net.netns_name().to_string();
+    let out = tokio::task::spawn_blocking(move || {
+        let mut child = Command::new("ip")
+            .args(["netns", "exec", &ns, "iptables-restore", "-w", "5"])
+            .stdin(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run iptables-restore");
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(script.as_bytes())
+            .unwrap();
+        child.wait_with_output().unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "iptables-restore: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 /// Whether a TCP connection to `addr` from the calling thread's namespace succeeds
 /// within 3 s.
 fn connects(addr: SocketAddr) -> bool {
@@ -370,7 +402,11 @@ fn serves_the_task_and_no_one_else() -> Result<(), Failed> {
         let server = MetadataServer::start(task.netns_path(), config, Arc::clone(&src))
             .await
             .unwrap();
-        assert_eq!(server.metadata_addr(), SocketAddr::from((METADATA_IP, 80)));
+        let listen = SocketAddr::from((METADATA_IP, METADATA_LISTEN_PORT));
+        assert_eq!(server.metadata_addr(), listen);
+        let rules = server.nat_rules();
+        assert_eq!(rules.len(), 1, "{rules:?}");
+        apply_nat(&task, rules).await;
 
         // Inside: the documented URL of the container's own variables answers.
         let app_env = server.env("app");
@@ -465,8 +501,11 @@ fn serves_the_task_and_no_one_else() -> Result<(), Failed> {
         // the listener takes connections over the task's lo only.
         let (_, route) = ip(&["route", "get", "169.254.170.2"]);
         assert!(!route.starts_with("local"), "{route}");
-        let endpoint = SocketAddr::from((METADATA_IP, 80));
         assert!(!connects(SocketAddr::from((task.ip(), 80))));
+        assert!(!connects(SocketAddr::from((
+            task.ip(),
+            METADATA_LISTEN_PORT
+        ))));
         let _route = HostRoute::via(&task);
         let (_, route) = ip(&["route", "get", "169.254.170.2"]);
         assert!(route.contains(env.bridge.name()), "{route}");
@@ -477,11 +516,25 @@ fn serves_the_task_and_no_one_else() -> Result<(), Failed> {
             tokio::task::spawn_blocking(move || connects(SocketAddr::from((METADATA_IP, 81))));
         assert!(through.await.unwrap(), "the test route reaches the task");
         drop(plain);
-        let refused = tokio::task::spawn_blocking(move || connects(endpoint));
-        assert!(!refused.await.unwrap(), "the host reached the endpoint");
-        // Still served inside.
+        for port in [80, METADATA_LISTEN_PORT] {
+            let refused = tokio::task::spawn_blocking(move || {
+                connects(SocketAddr::from((METADATA_IP, port)))
+            });
+            assert!(
+                !refused.await.unwrap(),
+                "the host reached 169.254.170.2:{port}"
+            );
+        }
+        drop(_route);
+
+        // Port 80 stays the application's: it binds 0.0.0.0:80 in the task while the
+        // endpoint runs, and the task's own requests to 169.254.170.2:80 still reach
+        // the endpoint.
+        let app = run_in_netns(task.netns_path(), || TcpListener::bind("0.0.0.0:80"))
+            .expect("the application binds 0.0.0.0:80 beside the endpoint");
         let doc = get_json(&task, &format!("http://169.254.170.2/v4/{t}/task")).await;
         assert_eq!(doc["Family"], "app");
+        drop(app);
         server.shutdown().await;
     })
 }
@@ -529,7 +582,7 @@ fn relay_reaches_the_api_on_the_host() -> Result<(), Failed> {
         let relay = SocketAddr::from((METADATA_IP, DEFAULT_RELAY_PORT));
         assert_eq!(server.relay_addr(), Some(relay));
         let url = value_of(&server.env("app"), "AWS_ENDPOINT_URL").to_string();
-        assert_eq!(url, "http://169.254.170.2:4566");
+        assert_eq!(url, "http://169.254.170.2:51680");
 
         // The API listens on the host's loopback: the task cannot reach it itself...
         let (code, _) = curl_in(&task, &["-m", "3", &format!("http://{api}/")], &[]).await;
@@ -546,12 +599,12 @@ fn relay_reaches_the_api_on_the_host() -> Result<(), Failed> {
             body.starts_with("GET /some/path?a=b HTTP/1.1\r\n"),
             "{body}"
         );
-        assert!(body.contains("\r\nHost: 169.254.170.2:4566\r\n"), "{body}");
+        assert!(body.contains("\r\nHost: 169.254.170.2:51680\r\n"), "{body}");
         assert!(body.contains("\r\nX-Test: 1\r\n"), "{body}");
 
         // Byte for byte, both ways, from a socket made inside the task.
         let sent: &'static [u8] =
-            b"GET /x HTTP/1.1\r\nhost: 169.254.170.2:4566\r\nX-Odd:  spaced \r\n\r\n";
+            b"GET /x HTTP/1.1\r\nhost: 169.254.170.2:51680\r\nX-Odd:  spaced \r\n\r\n";
         let path = task.netns_path().to_path_buf();
         let echoed = tokio::task::spawn_blocking(move || {
             let mut s = run_in_netns(&path, || TcpStream::connect(relay)).unwrap();
@@ -575,6 +628,7 @@ fn shutdown_stops_serving_inside() -> Result<(), Failed> {
             MetadataServer::start(task.netns_path(), MetadataConfig::default(), source(&task))
                 .await
                 .unwrap();
+        apply_nat(&task, server.nat_rules()).await;
         let url = format!("http://169.254.170.2/v4/{}", server.token("app"));
         assert_eq!(get_json(&task, &url).await["Name"], "app");
         server.shutdown().await;

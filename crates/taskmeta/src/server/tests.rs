@@ -325,6 +325,24 @@ async fn env_names_the_endpoint_relay_and_region() {
     assert_eq!(&t[14..15], "4");
 }
 
+#[test]
+fn nat_rule_for_the_endpoint() {
+    let rule = dnat_rule(
+        SocketAddr::from((METADATA_IP, METADATA_PORT)),
+        SocketAddr::from((METADATA_IP, METADATA_LISTEN_PORT)),
+    );
+    assert_eq!(
+        rule,
+        "-A OUTPUT -d 169.254.170.2/32 -p tcp -m tcp --dport 80 -j DNAT --to-destination 169.254.170.2:51679"
+    );
+}
+
+#[tokio::test]
+async fn served_where_it_listens_needs_no_nat() {
+    let (server, _) = start(fake(), MetadataConfig::default());
+    assert!(server.nat_rules().is_empty());
+}
+
 #[tokio::test]
 async fn relay_needs_an_api() {
     let r = MetadataServer::serve(
@@ -364,7 +382,7 @@ async fn relay_carries_bytes_unchanged() {
     let mut c = TcpStream::connect(server.relay_addr().unwrap())
         .await
         .unwrap();
-    let sent: &[u8] = b"POST / HTTP/1.1\r\nHost: 169.254.170.2:4566\r\nAuthorization: AWS4-HMAC-SHA256 Credential=x\r\nX-Amz-Date: 20231114T221320Z\r\ncontent-length: 4\r\n\r\nbody";
+    let sent: &[u8] = b"POST / HTTP/1.1\r\nHost: 169.254.170.2:51680\r\nAuthorization: AWS4-HMAC-SHA256 Credential=x\r\nX-Amz-Date: 20231114T221320Z\r\ncontent-length: 4\r\n\r\nbody";
     c.write_all(sent).await.unwrap();
     let mut answer = Vec::new();
     c.read_to_end(&mut answer).await.unwrap();
