@@ -79,6 +79,7 @@ mod exec;
 mod firewall;
 mod hosts;
 mod ipam;
+mod local;
 mod names;
 mod netlink;
 mod netns;
@@ -91,6 +92,7 @@ pub use bridge::{Bridge, BridgeConfig, FirewallMode, DEFAULT_BRIDGE, DEFAULT_STA
 pub use error::{Error, Result};
 pub use hosts::{VipAllocator, VIP_FIRST, VIP_LAST};
 pub use ipam::Ipam;
+pub use local::ensure_loopback_address;
 pub use names::{netns_name, veth_name, NETNS_PREFIX, VETH_PREFIX};
 pub use netns::{ETC_NETNS_DIR, NETNS_RUN_DIR};
 pub use recovery::{cleanup_except, scan, Leftover};
