@@ -669,6 +669,8 @@ pub struct TaskCredentialsAnswer {
     pub execution_role: RoleCredentials,
     /// Seconds until they expire.
     pub expires_in: u64,
+    /// When they expire (seconds since the epoch; the `Expiration`s spell it for people).
+    pub expires_at: u64,
     /// Seconds before expiry at which to ask again.
     pub refresh_before: u64,
 }

@@ -157,6 +157,18 @@ impl ServerClient {
         }
     }
 
+    /// The API's address as this host reaches it, for plain-HTTP servers (a task's
+    /// relay carries bytes as they are, so it cannot reach a TLS server for them).
+    pub async fn plain_api_addr(&self) -> Option<std::net::SocketAddr> {
+        if self.endpoint.tls.is_some() {
+            return None;
+        }
+        tokio::net::lookup_host(self.endpoint.authority.as_str())
+            .await
+            .ok()?
+            .next()
+    }
+
     /// The region requests are signed for.
     pub fn region(&self) -> &str {
         &self.region

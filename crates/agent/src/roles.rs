@@ -103,9 +103,10 @@ impl RoleSource {
         self.client.with_role(&answer.execution_role)
     }
 
-    /// The task role's current credentials, if the task has a task role.
-    pub(crate) fn task_role(&self) -> Option<RoleCredentials> {
+    /// The task role's current credentials, if the task has a task role, and when they
+    /// expire (seconds since the epoch).
+    pub(crate) fn task_role(&self) -> Option<(RoleCredentials, u64)> {
         let answer = self.current.read().unwrap_or_else(|e| e.into_inner());
-        answer.task_role.clone()
+        answer.task_role.clone().map(|r| (r, answer.expires_at))
     }
 }

@@ -301,6 +301,8 @@ fn container_specs(task: &TaskView) -> Result<Vec<ContainerSpec>> {
 struct Nat {
     /// Stable egress listener ports, by `dnsName:port`.
     egress_ports: BTreeMap<String, u16>,
+    /// The task metadata endpoint's rules (`OUTPUT` lines), in every version.
+    metadata: Vec<String>,
     applied: Option<String>,
 }
 
@@ -324,11 +326,16 @@ impl Nat {
     async fn apply(
         &mut self,
         net: &TaskNetwork,
-        sc: &ServiceConnectView,
+        sc: Option<&ServiceConnectView>,
         vips: &VipAllocator,
     ) -> Result<()> {
         let mut rules = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n");
-        for (i, g) in sc.ingress.iter().enumerate() {
+        for line in &self.metadata {
+            rules.push_str(line);
+            rules.push('\n');
+        }
+        let (ingress, egress) = sc.map_or((&[][..], &[][..]), |sc| (&sc.ingress[..], &sc.egress[..]));
+        for (i, g) in ingress.iter().enumerate() {
             if let (listen, Some(from)) = ingress_listen(net.ip(), i, g) {
                 rules.push_str(&format!(
                     "-A PREROUTING -d {}/32 -p tcp -m tcp --dport {from} -j REDIRECT --to-ports {}\n",
@@ -337,7 +344,7 @@ impl Nat {
                 ));
             }
         }
-        for e in &sc.egress {
+        for e in egress {
             let (Some(vip), Some(port)) =
                 (vips.get(&e.dns_name), self.egress_port(&e.dns_name, e.port))
             else {
@@ -666,7 +673,7 @@ impl<R: Runtime> TaskRunner<R> {
         let version = self.views.borrow().1.max(1);
         self.push_snapshot(sc, version).await?;
         // Listeners first, then the rules that send traffic to them.
-        self.nat.apply(&self.net, sc, &self.vips).await?;
+        self.nat.apply(&self.net, Some(sc), &self.vips).await?;
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while !admin.ready().await {
             if tokio::time::Instant::now() >= deadline {
@@ -843,7 +850,7 @@ impl<R: Runtime> TaskRunner<R> {
             if let Err(e) = self.push_snapshot(new, version).await {
                 warn!(task = %self.id, error = %e, "snapshot not applied");
             }
-            if let Err(e) = self.nat.apply(&self.net, new, &self.vips).await {
+            if let Err(e) = self.nat.apply(&self.net, Some(new), &self.vips).await {
                 warn!(task = %self.id, error = %e, "updating the task's nat rules");
             }
         }

@@ -90,6 +90,10 @@ fn issue(
         task_role: roles.task_role_arn.as_deref().map(session).transpose()?,
         execution_role: session(&execution)?,
         expires_in: SESSION_TTL.as_secs(),
+        expires_at: now
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs())
+            + SESSION_TTL.as_secs(),
         refresh_before: REFRESH_BEFORE.as_secs(),
     })
 }

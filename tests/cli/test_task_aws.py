@@ -1,0 +1,181 @@
+"""The AWS a task sees, end to end on a real `berth agent` (process runtime, as root):
+its secrets come from SSM Parameter Store and Secrets Manager (put with the aws CLI),
+its output goes to CloudWatch Logs through the awslogs driver, and a missing secret or
+log group stops it with ECS's reason. Values never show in describe output or logs.
+
+Tests run in file order and share one cluster and one agent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+
+from agent_harness import NETWORK, Agent, require_root, task_id, wait_for
+
+REGION = "us-west-2"
+CLUSTER = "aws-in-tasks"
+BRIDGE = "berthk0"
+SUBNET = "10.219.0.0/16"
+ACCOUNT = "123456789012"
+PASSWORD = "pw-9f3c-not-in-any-log"
+PARAM_VALUE = "orders-db.example:5432"
+GROUP = "/berth/aws-in-tasks"
+
+
+@pytest.fixture(scope="module")
+def agent(berth):
+    require_root()
+    berth.aws("ecs", "create-cluster", "--cluster-name", CLUSTER)
+    a = Agent(berth, "process", BRIDGE, SUBNET, CLUSTER, name="agent-aws")
+    a.start()
+    yield a
+    if a.proc and a.proc.poll() is None:
+        a.stop()
+
+
+def logs_client(berth):
+    return boto3.client(
+        "logs", endpoint_url=berth.url, region_name=REGION,
+        aws_access_key_id="test", aws_secret_access_key="test",
+    )
+
+
+def register(berth, family: str, container: dict):
+    td = {
+        "family": family, "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+        "executionRoleArn": f"arn:aws:iam::{ACCOUNT}:role/ecsTaskExecutionRole",
+        "containerDefinitions": [dict({"name": "app", "image": "busybox", "essential": True}, **container)],
+    }
+    berth.write(f"{family}.json", json.dumps(td))
+    berth.aws("ecs", "register-task-definition", "--cli-input-json", f"file://{family}.json")
+
+
+def run(berth, family: str) -> str:
+    out = berth.aws("ecs", "run-task", "--cluster", CLUSTER, "--task-definition", family,
+                    "--launch-type", "FARGATE", "--network-configuration", NETWORK)
+    return out["tasks"][0]["taskArn"]
+
+
+def describe(berth, arn: str) -> dict:
+    return berth.aws("ecs", "describe-tasks", "--cluster", CLUSTER, "--tasks", arn)["tasks"][0]
+
+
+def stopped(berth, agent, arn: str) -> dict:
+    return wait_for("the task to stop", lambda: (lambda t: t["lastStatus"] == "STOPPED" and t)(
+        describe(berth, arn)), timeout=60, agent=agent)
+
+
+def test_a_task_reads_secrets_from_both_stores_and_logs_to_cloudwatch(berth, agent, state):
+    berth.aws("ssm", "put-parameter", "--name", "/orders/db-endpoint", "--type", "String",
+              "--value", PARAM_VALUE)
+    secret = berth.aws("secretsmanager", "create-secret", "--name", "orders-db", "--secret-string",
+                       json.dumps({"username": "orders", "password": PASSWORD}))
+    berth.aws("logs", "create-log-group", "--log-group-name", GROUP)
+    sm = f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:orders-db"
+    register(berth, "orders", {
+        "command": ["/bin/sh", "-c",
+                    'echo "user=$DB_USER endpoint=$DB_ENDPOINT pwlen=${#DB_PASSWORD}"; '
+                    'i=0; while true; do echo "tick $i $(date +%s%3N)"; i=$((i+1)); sleep 0.2; done'],
+        "secrets": [
+            {"name": "DB_ENDPOINT", "valueFrom": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/orders/db-endpoint"},
+            {"name": "DB_USER", "valueFrom": f"{sm}:username::"},
+            {"name": "DB_PASSWORD", "valueFrom": f"{secret['ARN']}:password:AWSCURRENT:"},
+        ],
+        "logConfiguration": {"logDriver": "awslogs", "options": {
+            "awslogs-group": GROUP, "awslogs-region": REGION, "awslogs-stream-prefix": "orders"}},
+    })
+    arn = run(berth, "orders")
+    tid = task_id(arn)
+    state["orders"] = arn
+    stream = f"orders/app/{tid}"
+    logs = logs_client(berth)
+
+    def first_line():
+        try:
+            ev = logs.get_log_events(logGroupName=GROUP, logStreamName=stream, startFromHead=True)["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return None
+        return ev and ev[0]["message"]
+    line = wait_for("the task's first line in CloudWatch Logs", first_line, timeout=60, agent=agent)
+    assert line == f"user=orders endpoint={PARAM_VALUE} pwlen={len(PASSWORD)}"
+    t = describe(berth, arn)
+    assert t["lastStatus"] == "RUNNING"
+    assert PASSWORD not in json.dumps(t) and PASSWORD not in agent.log_text()
+    assert PASSWORD not in (berth.tmp / "server.log").read_text(errors="replace") if (berth.tmp / "server.log").exists() else True
+
+
+def test_tail_follow_sees_a_line_within_two_seconds(berth, agent, state):
+    """The loop `aws logs tail --follow` runs: FilterLogEvents from a start time, every
+    second, new event ids only."""
+    logs = logs_client(berth)
+    start = int(time.time() * 1000)
+    seen: set[str] = set()
+    delays = []
+    deadline = time.monotonic() + 6
+    while time.monotonic() < deadline:
+        out = logs.filter_log_events(logGroupName=GROUP, startTime=start, interleaved=True)
+        now = int(time.time() * 1000)
+        for e in out["events"]:
+            if e["eventId"] in seen:
+                continue
+            seen.add(e["eventId"])
+            parts = e["message"].split()
+            if parts[0] == "tick":
+                delays.append(now - int(parts[2]))
+        time.sleep(1)
+    assert len(delays) >= 10, delays
+    # Written by the container, read by the agent, put, found by a poll each second.
+    assert max(delays) < 2000, delays
+
+
+def test_a_missing_secret_stops_the_task_with_ecs_reason(berth, agent, state):
+    register(berth, "no-secret", {
+        "command": ["/bin/sh", "-c", "sleep 60"],
+        "secrets": [{"name": "X", "valueFrom": f"arn:aws:ssm:{REGION}:{ACCOUNT}:parameter/orders/missing"}],
+    })
+    t = stopped(berth, agent, run(berth, "no-secret"))
+    assert t["stoppedReason"].startswith("ResourceInitializationError: unable to pull secrets or registry auth"), t
+    assert "/orders/missing" in t["stoppedReason"] or "orders/missing" in t["stoppedReason"], t
+    register(berth, "no-secret2", {
+        "command": ["/bin/sh", "-c", "sleep 60"],
+        "secrets": [{"name": "X", "valueFrom": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:nowhere-db:password::"}],
+    })
+    t = stopped(berth, agent, run(berth, "no-secret2"))
+    assert "nowhere-db" in t["stoppedReason"] and "ResourceNotFoundException" in t["stoppedReason"], t
+
+
+def test_a_missing_log_group_stops_the_task_unless_it_may_create_it(berth, agent, state):
+    opts = {"awslogs-group": "/berth/not-made", "awslogs-stream-prefix": "x"}
+    register(berth, "no-group", {"command": ["/bin/sh", "-c", "echo hi; sleep 60"],
+                                 "logConfiguration": {"logDriver": "awslogs", "options": opts}})
+    t = stopped(berth, agent, run(berth, "no-group"))
+    assert t["stoppedReason"].startswith("ResourceInitializationError: failed to validate logger args"), t
+    assert "The specified log group does not exist" in t["stoppedReason"], t
+    register(berth, "made-group", {"command": ["/bin/sh", "-c", "echo made; sleep 60"],
+                                   "logConfiguration": {"logDriver": "awslogs", "options": dict(opts, **{"awslogs-create-group": "true"})}})
+    arn = run(berth, "made-group")
+    logs = logs_client(berth)
+
+    def line():
+        try:
+            ev = logs.get_log_events(logGroupName="/berth/not-made", logStreamName=f"x/app/{task_id(arn)}")["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return None
+        return ev and ev[0]["message"]
+    assert wait_for("a line in the group the task made", line, timeout=60, agent=agent) == "made"
+    berth.aws("ecs", "stop-task", "--cluster", CLUSTER, "--task", arn)
+
+
+def test_the_last_lines_of_a_stopped_task_are_shipped(berth, agent, state):
+    arn = state["orders"]
+    berth.aws("ecs", "stop-task", "--cluster", CLUSTER, "--task", arn)
+    stopped(berth, agent, arn)
+    logs = logs_client(berth)
+    ev = logs.get_log_events(logGroupName=GROUP, logStreamName=f"orders/app/{task_id(arn)}", startFromHead=True)["events"]
+    file = agent.state_dir / "tasks" / task_id(arn) / "logs" / "app.log"
+    lines = file.read_text().splitlines()
+    assert [e["message"] for e in ev] == lines
