@@ -49,6 +49,7 @@ use berth_ec2::Ec2;
 pub use berth_ecs::tls::TlsSettings;
 use berth_ecs::Ecs;
 use berth_store::Store;
+use berth_ssm::Ssm;
 use berth_sts::Sts;
 use bytes::Bytes;
 use http::{HeaderValue, Method, Request, Response};
@@ -314,6 +315,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let credentials = open_credentials(&config)?;
     let api_tls = open_api_tls(&config)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
+    let sealer = Arc::new(berth_credentials::Sealer::for_data_dir(&config.data_dir)?);
     for path in &config.network_files {
         let docs = berth_ec2::import_file(&store, path, None)?;
         info!(file = %path.display(), documents = docs, "network imported");
@@ -345,6 +347,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     services.register(Arc::new(Ec2::new(store.clone())))?;
     services.register(Arc::new(Sts))?;
     services.register(Arc::new(AcmPca::new(store.clone())))?;
+    services.register(Arc::new(Ssm::new(store.clone(), sealer.clone())))?;
     let limits = fit_open_files(config.limits);
     let router = Arc::new(Router {
         front: front::Front::new(
