@@ -56,7 +56,7 @@ pub(crate) struct DeleteManyOut {
 }
 
 /// Up to 10 parameters; names that are not parameters (or not names) are listed in
-/// `InvalidParameters`, as given.
+/// `InvalidParameters`, as given; a name given twice is answered once.
 pub(crate) fn delete_many(
     w: &mut Writer<'_>,
     env: &Env<'_>,
@@ -69,15 +69,14 @@ pub(crate) fn delete_many(
         invalid_parameters: Vec::new(),
     };
     for (n, name) in names.into_iter().enumerate() {
+        let seen = out.deleted_parameters.contains(&name) || out.invalid_parameters.contains(&name);
+        if seen {
+            continue;
+        }
         let member = format!("names.{}.member", n + 1);
-        let done = matches!(delete(w, env, &name, &member), Ok(true));
-        let list = if done {
-            &mut out.deleted_parameters
-        } else {
-            &mut out.invalid_parameters
-        };
-        if !list.contains(&name) {
-            list.push(name);
+        match delete(w, env, &name, &member) {
+            Ok(true) => out.deleted_parameters.push(name),
+            _ => out.invalid_parameters.push(name),
         }
     }
     Ok(out)

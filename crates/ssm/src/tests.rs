@@ -421,7 +421,7 @@ fn history_labels_and_deletes() {
     f.put("d1", "1", "String");
     let out = f.ok(
         "DeleteParameters",
-        json!({"Names": ["d1", "d2", "bad name"]}),
+        json!({"Names": ["d1", "d2", "bad name", "d1"]}),
     );
     assert_eq!(
         out,
