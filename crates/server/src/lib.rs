@@ -49,6 +49,7 @@ use berth_ec2::Ec2;
 pub use berth_ecs::tls::TlsSettings;
 use berth_ecs::Ecs;
 use berth_secretsmanager::SecretsManager;
+use berth_ssm::Ssm;
 use berth_store::Store;
 use berth_sts::Sts;
 use bytes::Bytes;
@@ -350,6 +351,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     services.register(Arc::new(AcmPca::new(store.clone())))?;
     let secrets = Arc::new(SecretsManager::new(store.clone(), sealer.clone()));
     services.register(secrets.clone())?;
+    services.register(Arc::new(Ssm::new(store.clone(), sealer.clone())))?;
     let limits = fit_open_files(config.limits);
     let router = Arc::new(Router {
         front: front::Front::new(
