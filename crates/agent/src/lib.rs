@@ -28,6 +28,7 @@ pub mod client;
 use client::Endpoint;
 mod error;
 mod identity;
+mod metadata;
 mod nsexec;
 mod roles;
 pub mod secgroups;

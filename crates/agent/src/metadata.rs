@@ -58,7 +58,8 @@ impl TaskSource {
         roles: RoleSource,
         netns: PathBuf,
     ) -> TaskSource {
-        let def: Definition = serde_json::from_value(task.task_definition.clone()).unwrap_or_default();
+        let def: Definition =
+            serde_json::from_value(task.task_definition.clone()).unwrap_or_default();
         let fargate = def.requires_compatibilities.iter().any(|c| c == "FARGATE");
         let base = TaskFacts {
             cluster: cluster.to_string(),
@@ -68,10 +69,18 @@ impl TaskSource {
             desired_status: TaskStatus::Running,
             known_status: TaskStatus::Pulled,
             limits: Limits {
-                cpu: def.cpu.as_deref().and_then(|c| c.parse::<f64>().ok()).map(|c| c / 1024.0),
+                cpu: def
+                    .cpu
+                    .as_deref()
+                    .and_then(|c| c.parse::<f64>().ok())
+                    .map(|c| c / 1024.0),
                 memory: def.memory.as_deref().and_then(|m| m.parse().ok()),
             },
-            launch_type: Some(if fargate { LaunchType::Fargate } else { LaunchType::Ec2 }),
+            launch_type: Some(if fargate {
+                LaunchType::Fargate
+            } else {
+                LaunchType::Ec2
+            }),
             service_name: task
                 .service_connect
                 .as_ref()
@@ -128,7 +137,11 @@ fn log_driver(s: &ContainerSpec) -> (Option<String>, BTreeMap<String, String>) {
 /// The facts of a task's containers in `state` (none started yet: each is created).
 pub(crate) fn facts(source: &TaskSource, state: Option<&TaskState>) -> TaskFacts {
     let mut facts = source.base.clone();
-    let running = state.is_some_and(|s| s.containers.iter().any(|c| c.status == berth_runtime::ContainerStatus::Running));
+    let running = state.is_some_and(|s| {
+        s.containers
+            .iter()
+            .any(|c| c.status == berth_runtime::ContainerStatus::Running)
+    });
     if running {
         facts.known_status = TaskStatus::Running;
     }
@@ -151,7 +164,10 @@ fn container_facts(
     options: &BTreeMap<String, String>,
     c: Option<&ContainerState>,
 ) -> ContainerFacts {
-    let id = format!("{}-{name}", task.task_arn.rsplit('/').next().unwrap_or_default());
+    let id = format!(
+        "{}-{name}",
+        task.task_arn.rsplit('/').next().unwrap_or_default()
+    );
     let known = match c.map(|c| c.status) {
         Some(berth_runtime::ContainerStatus::Running) => ContainerStatus::Running,
         Some(berth_runtime::ContainerStatus::Stopped) => ContainerStatus::Stopped,
@@ -188,7 +204,10 @@ impl MetadataSource for TaskSource {
         facts(self, self.current().as_ref())
     }
 
-    fn stats(&self, container: &str) -> impl std::future::Future<Output = Option<StatsSample>> + Send {
+    fn stats(
+        &self,
+        container: &str,
+    ) -> impl std::future::Future<Output = Option<StatsSample>> + Send {
         let pid = self
             .current()
             .and_then(|s| s.container(container).and_then(|c| c.pid));
@@ -196,7 +215,10 @@ impl MetadataSource for TaskSource {
         async move {
             let pid = pid? as i32;
             tokio::task::spawn_blocking(move || {
-                let pids = process_group_pids(pid).ok().filter(|p| !p.is_empty()).unwrap_or(vec![pid]);
+                let pids = process_group_pids(pid)
+                    .ok()
+                    .filter(|p| !p.is_empty())
+                    .unwrap_or(vec![pid]);
                 let target = ProcTarget {
                     pids: &pids,
                     memory_limit: None,

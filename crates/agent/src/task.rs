@@ -39,11 +39,13 @@ use crate::awslogs::{self, Shippers};
 use crate::certs::TaskCertificates;
 use crate::client::{AdminClient, ServerClient};
 use crate::error::{Error, Result};
+use crate::metadata::TaskSource;
 use crate::nsexec;
 use crate::roles::TaskRoles;
 use crate::secgroups::SecurityGroups;
 use crate::view::{alias_names, ingress_listen, snapshot, EGRESS_PORT_BASE};
 use crate::Shared;
+use berth_taskmeta::{MetadataConfig, MetadataServer};
 
 /// The name of the proxy container of a task (ECS calls its own `ecs-service-connect-…`).
 pub const PROXY_CONTAINER: &str = "ecs-service-connect";
@@ -334,7 +336,8 @@ impl Nat {
             rules.push_str(line);
             rules.push('\n');
         }
-        let (ingress, egress) = sc.map_or((&[][..], &[][..]), |sc| (&sc.ingress[..], &sc.egress[..]));
+        let (ingress, egress) =
+            sc.map_or((&[][..], &[][..]), |sc| (&sc.ingress[..], &sc.egress[..]));
         for (i, g) in ingress.iter().enumerate() {
             if let (listen, Some(from)) = ingress_listen(net.ip(), i, g) {
                 rules.push_str(&format!(
@@ -451,6 +454,7 @@ pub(crate) async fn run<R: Runtime>(
         rotations: 0,
         roles: None,
         shippers: None,
+        metadata: None,
     };
     let result = runner.run_in_network().await;
     runner.teardown(result).await;
@@ -509,6 +513,8 @@ struct TaskRunner<R: Runtime> {
     roles: Option<TaskRoles>,
     /// Its containers' awslogs shippers.
     shippers: Option<Shippers>,
+    /// Its metadata and credentials endpoint, and what that reads.
+    metadata: Option<(MetadataServer<TaskSource>, Arc<TaskSource>)>,
 }
 
 /// The version of a snapshot made from the view at `revision` after `rotations`
@@ -531,6 +537,7 @@ impl<R: Runtime> TaskRunner<R> {
         let specs = self.prepare()?;
         let log_dir = task_dir(&self.shared.config.state_dir, &self.id).join("logs");
         let secrets = self.resources(&specs, &log_dir).await?;
+        let specs = self.start_metadata(specs).await?;
         let app_config = TaskRuntimeConfig {
             log_dir,
             image_map: self.shared.image_map.clone(),
@@ -595,6 +602,46 @@ impl<R: Runtime> TaskRunner<R> {
         self.shippers = Some(awslogs::ship(roles.source().clone(), log_dir, targets));
         self.roles = Some(roles);
         Ok(secrets)
+    }
+
+    /// The task's metadata and credentials endpoint, inside its namespace (its nat rule
+    /// in place before anything runs); each container gets its variables.
+    async fn start_metadata(
+        &mut self,
+        mut specs: Vec<ContainerSpec>,
+    ) -> Result<Vec<ContainerSpec>> {
+        let roles = self
+            .roles
+            .as_ref()
+            .expect("resources come first")
+            .source()
+            .clone();
+        let netns = self.net.netns_path().to_path_buf();
+        let source = Arc::new(TaskSource::new(
+            &self.task,
+            &self.shared.config.cluster,
+            self.net.ip(),
+            &specs,
+            roles,
+            netns.clone(),
+        ));
+        let config = MetadataConfig {
+            region: self.shared.config.region.clone(),
+            api: self.shared.client.plain_api_addr().await,
+            ..Default::default()
+        };
+        let server = MetadataServer::start(&netns, config, source.clone())
+            .await
+            .map_err(|e| Error::Init(format!("task metadata endpoint: {e}")))?;
+        for spec in &mut specs {
+            let mut env = server.env(&spec.name);
+            env.append(&mut spec.environment);
+            spec.environment = env;
+        }
+        self.nat.metadata = server.nat_rules();
+        self.metadata = Some((server, source));
+        self.nat.apply(&self.net, None, &self.vips).await?;
+        Ok(specs)
     }
 
     /// The proxy's socket directory, and the containers to run (which ones report a
@@ -771,7 +818,11 @@ impl<R: Runtime> TaskRunner<R> {
                 p.handle.stop("application failed to start").await;
             }
         }
-        Ok(started?)
+        let app = started?;
+        if let Some((_, source)) = &self.metadata {
+            source.started(app.state());
+        }
+        Ok(app)
     }
 
     /// The running phase: reports container and health changes (RUNNING once every
@@ -902,6 +953,9 @@ impl<R: Runtime> TaskRunner<R> {
     async fn teardown(mut self, result: Result<Option<String>>) {
         if let Some(shippers) = self.shippers.take() {
             shippers.finish().await;
+        }
+        if let Some((server, _)) = self.metadata.take() {
+            server.shutdown().await;
         }
         self.roles = None;
         if let Err(e) = self.shared.runtime.destroy_network(&self.net).await {
