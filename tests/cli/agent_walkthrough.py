@@ -79,6 +79,9 @@ def agent(berth, request):
         prepare(berth)
     berth.aws("ecs", "create-cluster", "--cluster-name", CLUSTER,
               "--service-connect-defaults", f"namespace={NAMESPACE}")
+    # The proxies' log groups (awslogs), made first as the tutorial's account has them.
+    for group in ("/ecs/service-connect-proxy", "client"):
+        berth.aws("logs", "create-log-group", "--log-group-name", group)
     a.start()
     yield a
     if a.proc and a.proc.poll() is None:
@@ -391,6 +394,7 @@ def _sg(berth, name: str) -> str:
 
 
 def _sg_service(berth, name: str, group: str):
+    berth.aws("logs", "create-log-group", "--log-group-name", name)
     berth.aws(
         "ecs", "create-service", "--cluster", CLUSTER, "--service-name", name,
         "--task-definition", "service-connect-nginx", "--desired-count", "1",
