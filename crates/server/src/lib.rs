@@ -48,6 +48,7 @@ use berth_credentials::CredentialStore;
 use berth_ec2::Ec2;
 pub use berth_ecs::tls::TlsSettings;
 use berth_ecs::Ecs;
+use berth_logs::Logs;
 use berth_store::Store;
 use berth_sts::Sts;
 use bytes::Bytes;
@@ -74,8 +75,9 @@ pub use registry::{Registry, RegistryError};
 
 /// The address the server listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
-/// The largest request body accepted, unless configured.
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// The largest request body accepted, unless configured: a full PutLogEvents batch
+/// (1 MiB of messages, plus its JSON) fits.
+pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 /// How often an agent's push stream carries a heartbeat line when nothing changed.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// The path of the agents' push stream.
@@ -220,6 +222,9 @@ pub enum ServerError {
     /// The credential store did not open.
     #[error(transparent)]
     Credentials(#[from] berth_credentials::CredentialError),
+    /// The logs database did not open.
+    #[error(transparent)]
+    Logs(#[from] berth_logs::LogsError),
     /// The configuration would leave the API open.
     #[error("{0}")]
     Refused(String),
@@ -345,6 +350,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     services.register(Arc::new(Ec2::new(store.clone())))?;
     services.register(Arc::new(Sts))?;
     services.register(Arc::new(AcmPca::new(store.clone())))?;
+    let logs = Arc::new(Logs::open(&config.data_dir)?);
+    services.register(logs.clone())?;
     let limits = fit_open_files(config.limits);
     let router = Arc::new(Router {
         front: front::Front::new(
@@ -364,6 +371,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
+    tokio::spawn(sweep_logs(logs, shutdown_rx.clone()));
     let accept = tokio::spawn(accept_loop(listener, router, shutdown_rx));
     info!(%addr, data = %store.path().display(), "berth control plane listening");
     Ok(RunningServer {
@@ -440,6 +448,23 @@ async fn run_controllers(ecs: Arc<Ecs>, store: Arc<Store>, mut shutdown: watch::
         tokio::select! {
             _ = revisions.changed() => {}
             _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
+/// Deletes expired log events at start and every `berth_logs::SWEEP_INTERVAL`.
+async fn sweep_logs(logs: Arc<Logs>, mut shutdown: watch::Receiver<bool>) {
+    loop {
+        let l = logs.clone();
+        match tokio::task::spawn_blocking(move || l.sweep(berth_logs::now_ms())).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => debug!(events = n, "expired log events deleted"),
+            Ok(Err(e)) => warn!(error = %e, "sweeping expired log events failed"),
+            Err(e) => warn!(error = %e, "sweeping expired log events panicked"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(berth_logs::SWEEP_INTERVAL) => {}
             _ = shutdown.changed() => return,
         }
     }
