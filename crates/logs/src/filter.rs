@@ -146,6 +146,7 @@ struct Scan {
     range: (i64, i64),
     after: Position,
     limit: usize,
+    budget: usize,
 }
 
 const SCAN_SQL: &str = "SELECT id, stream_id, timestamp, ingestion, message FROM events
@@ -186,8 +187,13 @@ pub(crate) fn filter(
             id: 0,
         }),
         limit,
+        budget: SCAN_BUDGET,
     };
-    let (events, next) = scan_page(tx, group.id, &names, &pattern, &scan)?;
+    let (events, next) = match names.is_empty() {
+        // None of the streams asked for exists: nothing to read.
+        true => (Vec::new(), None),
+        false => scan_page(tx, group.id, &names, &pattern, &scan)?,
+    };
     Ok(FilterLogEventsOutput {
         events,
         searched_log_streams: Vec::new(),
@@ -222,7 +228,7 @@ fn scan_page(
             id: r.get(0).map_err(db)?,
             timestamp: r.get(2).map_err(db)?,
         };
-        if scanned == SCAN_BUDGET {
+        if scanned == scan.budget {
             return Ok((page, seen));
         }
         scanned += 1;
@@ -234,7 +240,8 @@ fn scan_page(
         if !pattern.matches(&message) {
             continue;
         }
-        if page.len() == scan.limit || bytes + message.len() > MAX_PAGE_BYTES && !page.is_empty() {
+        if page.len() == scan.limit || (bytes + message.len() > MAX_PAGE_BYTES && !page.is_empty())
+        {
             return Ok((page, last));
         }
         bytes += message.len();
@@ -248,4 +255,67 @@ fn scan_page(
         last = Some(pos);
     }
     Ok((page, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use berth_awsproto::{Api, Context};
+    use serde_json::json;
+
+    use super::*;
+    use crate::Logs;
+
+    #[test]
+    fn a_spent_scan_budget_answers_a_token_to_go_on_from() {
+        let dir = tempfile::tempdir().unwrap();
+        let logs = Logs::open(dir.path()).unwrap();
+        let ctx = Context::default();
+        let call = |op: &str, v: serde_json::Value| logs.call(&ctx, op, v).unwrap();
+        call("CreateLogGroup", json!({"logGroupName": "g"}));
+        call(
+            "CreateLogStream",
+            json!({"logGroupName": "g", "logStreamName": "s"}),
+        );
+        let now = crate::now_ms();
+        let events: Vec<_> = (0..10)
+            .map(|i| json!({"timestamp": now, "message": if i == 8 { "needle" } else { "hay" }}))
+            .collect();
+        call(
+            "PutLogEvents",
+            json!({"logGroupName": "g", "logStreamName": "s", "logEvents": events}),
+        );
+        let pattern = pattern::parse("needle").unwrap();
+        let (mut after, mut pages, mut found) = (
+            Position {
+                timestamp: 0,
+                id: 0,
+            },
+            0,
+            Vec::new(),
+        );
+        loop {
+            let scan = Scan {
+                range: (0, i64::MAX),
+                after,
+                limit: 100,
+                budget: 3,
+            };
+            let (page, next) = logs
+                .db
+                .read(|tx| {
+                    let group = find_group(tx, &ctx, "g")?;
+                    let names = stream_names(tx, &group, &Streams::All)?;
+                    scan_page(tx, group.id, &names, &pattern, &scan)
+                })
+                .unwrap();
+            pages += 1;
+            found.extend(page.into_iter().map(|e| e.message));
+            match next {
+                Some(p) => after = p,
+                None => break,
+            }
+        }
+        assert_eq!(found, ["needle"]);
+        assert_eq!(pages, 4, "10 events read 3 at a time");
+    }
 }
