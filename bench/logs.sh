@@ -15,7 +15,8 @@ cd "$repo"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$repo/target}"
 
 if [ "${BUILD:-1}" != 0 ]; then
-    cargo build --release -p berth -p berth-logs --example logs-bench >&2
+    cargo build --release -p berth >&2
+    cargo build --release -p berth-logs --example logs-bench >&2
 fi
 
 tmp="$(mktemp -d "${TMPDIR:-/tmp}/berth-bench-logs.XXXXXX")"

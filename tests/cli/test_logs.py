@@ -479,7 +479,7 @@ def start_on(data_dir, region=REGION) -> Berth:
     pytest.fail(f"berth server did not start: {log.read_text()}")
 
 
-def test_kill_restart_loses_no_acknowledged_event(berth, tmp_path):
+def test_kill_restart_loses_no_acknowledged_event(tmp_path):
     data = tmp_path / "data"
     first = start_on(data)
     try:
@@ -524,7 +524,7 @@ def test_kill_restart_loses_no_acknowledged_event(berth, tmp_path):
         second.proc.wait(timeout=10)
 
 
-def test_retention_hides_and_sweep_deletes_old_events(berth, tmp_path):
+def test_retention_hides_and_sweep_deletes_old_events(tmp_path):
     data = tmp_path / "data"
     first = start_on(data)
     g = "/retention"
