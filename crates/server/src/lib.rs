@@ -48,6 +48,7 @@ use berth_credentials::CredentialStore;
 use berth_ec2::Ec2;
 pub use berth_ecs::tls::TlsSettings;
 use berth_ecs::Ecs;
+use berth_logs::Logs;
 use berth_secretsmanager::SecretsManager;
 use berth_ssm::Ssm;
 use berth_store::Store;
@@ -77,8 +78,9 @@ pub use registry::{Registry, RegistryError};
 
 /// The address the server listens on unless told otherwise.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:4566";
-/// The largest request body accepted, unless configured.
-pub const DEFAULT_MAX_BODY: usize = 1024 * 1024;
+/// The largest request body accepted, unless configured: a full PutLogEvents batch
+/// (1 MiB of messages, plus its JSON) fits.
+pub const DEFAULT_MAX_BODY: usize = 2 * 1024 * 1024;
 /// How often an agent's push stream carries a heartbeat line when nothing changed.
 pub const HEARTBEAT: Duration = Duration::from_secs(2);
 /// The path of the agents' push stream.
@@ -223,6 +225,9 @@ pub enum ServerError {
     /// The credential store did not open.
     #[error(transparent)]
     Credentials(#[from] berth_credentials::CredentialError),
+    /// The logs database did not open.
+    #[error(transparent)]
+    Logs(#[from] berth_logs::LogsError),
     /// The configuration would leave the API open.
     #[error("{0}")]
     Refused(String),
@@ -352,6 +357,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let secrets = Arc::new(SecretsManager::new(store.clone(), sealer.clone()));
     services.register(secrets.clone())?;
     services.register(Arc::new(Ssm::new(store.clone(), sealer.clone())))?;
+    let logs = Arc::new(Logs::open(&config.data_dir)?);
+    services.register(logs.clone())?;
     let limits = fit_open_files(config.limits);
     let router = Arc::new(Router {
         front: front::Front::new(
@@ -371,7 +378,18 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
-    tokio::spawn(sweep_secrets(secrets, shutdown_rx.clone()));
+    tokio::spawn(sweep_every(
+        "deleted secrets",
+        Duration::from_secs(60),
+        move || secrets.sweep(berth_awsproto::now()).map(|n| n as u64),
+        shutdown_rx.clone(),
+    ));
+    tokio::spawn(sweep_every(
+        "expired log events",
+        berth_logs::SWEEP_INTERVAL,
+        move || logs.sweep(berth_logs::now_ms()),
+        shutdown_rx.clone(),
+    ));
     let accept = tokio::spawn(accept_loop(listener, router, shutdown_rx));
     info!(%addr, data = %store.path().display(), "berth control plane listening");
     Ok(RunningServer {
@@ -453,18 +471,28 @@ async fn run_controllers(ecs: Arc<Ecs>, store: Arc<Store>, mut shutdown: watch::
     }
 }
 
-/// Removes the secrets whose recovery window has ended, once a minute.
-async fn sweep_secrets(secrets: Arc<SecretsManager>, mut shutdown: watch::Receiver<bool>) {
+/// Runs `sweep` (on a blocking thread) at start and every `every` until shutdown: the
+/// services' housekeeping (deleted secrets whose window ended, expired log events, old
+/// datapoints). What it did is logged at debug level, a failure as a warning.
+async fn sweep_every<F, E>(
+    what: &'static str,
+    every: Duration,
+    sweep: F,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    F: Fn() -> Result<u64, E> + Send + Sync + Clone + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
     loop {
-        let s = secrets.clone();
-        let now = berth_awsproto::now();
-        match tokio::task::spawn_blocking(move || s.sweep(now)).await {
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => warn!(error = %e, "sweeping deleted secrets failed"),
-            Err(e) => warn!(error = %e, "sweeping deleted secrets panicked"),
+        let f = sweep.clone();
+        match tokio::task::spawn_blocking(f).await {
+            Ok(Ok(0)) => {}
+            Ok(Ok(n)) => debug!(what, n, "swept"),
+            Ok(Err(e)) => warn!(what, error = %e, "sweeping failed"),
+            Err(e) => warn!(what, error = %e, "sweeping panicked"),
         }
         tokio::select! {
-            _ = tokio::time::sleep(Duration::from_secs(60)) => {}
+            _ = tokio::time::sleep(every) => {}
             _ = shutdown.changed() => return,
         }
     }
