@@ -179,3 +179,58 @@ def test_the_last_lines_of_a_stopped_task_are_shipped(berth, agent, state):
     file = agent.state_dir / "tasks" / task_id(arn) / "logs" / "app.log"
     lines = file.read_text().splitlines()
     assert [e["message"] for e in ev] == lines
+
+
+SDK_SCRIPT = r"""
+import json, os, urllib.request
+import boto3
+meta = json.load(urllib.request.urlopen(os.environ["ECS_CONTAINER_METADATA_URI_V4"] + "/task", timeout=5))
+me = json.load(urllib.request.urlopen(os.environ["ECS_CONTAINER_METADATA_URI_V4"], timeout=5))
+ssm = boto3.client("ssm")
+value = ssm.get_parameter(Name="/orders/api-key", WithDecryption=True)["Parameter"]["Value"]
+who = boto3.client("sts").get_caller_identity()
+print(json.dumps({"task": meta["TaskARN"], "family": meta["Family"], "container": me["Name"],
+                  "value": value, "account": who["Account"],
+                  "key": boto3.Session().get_credentials().access_key[:4]}), flush=True)
+import time; time.sleep(60)
+"""
+
+
+def test_an_sdk_in_a_task_reads_a_parameter_with_the_task_role(berth, agent, state):
+    """An unmodified boto3 inside the task: credentials from the task's credentials
+    endpoint (its task role), the endpoint from AWS_ENDPOINT_URL (the relay to berth), the
+    task's own metadata from ECS_CONTAINER_METADATA_URI_V4."""
+    import sys
+    berth.aws("ssm", "put-parameter", "--name", "/orders/api-key", "--type", "SecureString",
+              "--value", "k-123")
+    td = {
+        "family": "sdk", "networkMode": "awsvpc", "cpu": "256", "memory": "512",
+        "taskRoleArn": f"arn:aws:iam::{ACCOUNT}:role/orders-app",
+        "containerDefinitions": [{"name": "app", "image": "busybox", "essential": True,
+                                  "command": [sys.executable, "-c", SDK_SCRIPT],
+                                  "logConfiguration": {"logDriver": "awslogs", "options": {
+                                      "awslogs-group": GROUP, "awslogs-stream-prefix": "sdk"}}}],
+    }
+    berth.write("sdk.json", json.dumps(td))
+    berth.aws("ecs", "register-task-definition", "--cli-input-json", "file://sdk.json")
+    arn = run(berth, "sdk")
+    logs = logs_client(berth)
+
+    def answer():
+        try:
+            ev = logs.get_log_events(logGroupName=GROUP, logStreamName=f"sdk/app/{task_id(arn)}")["events"]
+        except logs.exceptions.ResourceNotFoundException:
+            return None
+        lines = [e["message"] for e in ev if e["message"].startswith("{")]
+        if not lines:
+            t = describe(berth, arn)
+            assert t["lastStatus"] != "STOPPED", (t, [e["message"] for e in ev])
+        return lines and json.loads(lines[0])
+    got = wait_for("the SDK's answer", answer, timeout=90, agent=agent)
+    assert got == {"task": arn, "family": "sdk", "container": "app", "value": "k-123",
+                   "account": ACCOUNT, "key": "ASIA"}, got
+    # The endpoint answers only inside the task.
+    import urllib.request
+    with pytest.raises(Exception):
+        urllib.request.urlopen("http://169.254.170.2/v2/credentials/x", timeout=2)
+    berth.aws("ecs", "stop-task", "--cluster", CLUSTER, "--task", arn)
