@@ -523,9 +523,12 @@ def test_default_group_and_stopped_members(berth, agent, state):
 
 def test_berth_logs_shows_containers_and_proxy(berth, agent, state):
     tid = state["client"]
+    # The proxy's output (awslogs) is read from CloudWatch Logs, nginx's from its file.
+    env = dict(berth.env(), AWS_ENDPOINT_URL=berth.url)
     out = subprocess.run([str(berth_bin()), "logs", tid[:12], "--state-dir", str(agent.state_dir)],
-                         capture_output=True, text=True, timeout=30)
+                         capture_output=True, text=True, timeout=30, env=env)
     assert out.returncode == 0, out.stderr
+    assert "could not be read" not in out.stderr, out.stderr
     assert "==> ecs-service-connect <==" in out.stdout
     assert "==> webserver <==" in out.stdout
     assert '"upstream_host"' in out.stdout

@@ -9,12 +9,14 @@ Tests run in file order and share one cluster and one agent.
 from __future__ import annotations
 
 import json
+import subprocess
 import time
 
 import boto3
 import pytest
 
 from agent_harness import NETWORK, Agent, require_root, task_id, wait_for
+from conftest import berth_bin
 
 REGION = "us-west-2"
 CLUSTER = "aws-in-tasks"
@@ -179,6 +181,12 @@ def test_the_last_lines_of_a_stopped_task_are_shipped(berth, agent, state):
     file = agent.state_dir / "tasks" / task_id(arn) / "logs" / "app.log"
     lines = file.read_text().splitlines()
     assert [e["message"] for e in ev] == lines
+    # `berth logs` reads the same events from CloudWatch Logs.
+    out = subprocess.run([str(berth_bin()), "logs", task_id(arn), "--container", "app", "--state-dir", str(agent.state_dir)],
+                         capture_output=True, text=True, timeout=30,
+                         env=dict(berth.env(), AWS_ENDPOINT_URL=berth.url))
+    assert out.returncode == 0 and "could not be read" not in out.stderr, out.stderr
+    assert out.stdout.splitlines() == lines
 
 
 SDK_SCRIPT = r"""

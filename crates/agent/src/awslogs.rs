@@ -166,6 +166,42 @@ fn logger_error(what: &str, e: &Error) -> Error {
     ))
 }
 
+/// The file, in a task's log directory, that says where each awslogs container's
+/// output went (for `berth logs`).
+pub const SHIPPED_FILE: &str = "awslogs.json";
+
+/// Where a container's output went.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, Deserialize)]
+pub struct ShippedTo {
+    /// The log group.
+    pub group: String,
+    /// The log stream.
+    pub stream: String,
+    /// The group's region.
+    pub region: String,
+}
+
+/// Writes [`SHIPPED_FILE`] for `targets`.
+fn record(log_dir: &Path, targets: &[LogTarget]) {
+    let map: std::collections::BTreeMap<&str, ShippedTo> = targets
+        .iter()
+        .map(|t| {
+            let to = ShippedTo {
+                group: t.group.clone(),
+                stream: t.stream.clone(),
+                region: t.region.clone(),
+            };
+            (t.container.as_str(), to)
+        })
+        .collect();
+    let text = serde_json::to_vec_pretty(&map).expect("a map serializes");
+    if let Err(e) = std::fs::create_dir_all(log_dir)
+        .and_then(|_| std::fs::write(log_dir.join(SHIPPED_FILE), text))
+    {
+        warn!(error = %e, "writing {SHIPPED_FILE}");
+    }
+}
+
 /// The shippers of one task.
 pub(crate) struct Shippers {
     stop: watch::Sender<bool>,
@@ -174,6 +210,7 @@ pub(crate) struct Shippers {
 
 /// Starts a shipper per target, reading `<log_dir>/<container>.log`.
 pub(crate) fn ship(roles: RoleSource, log_dir: &Path, targets: Vec<LogTarget>) -> Shippers {
+    record(log_dir, &targets);
     let (stop, stopped) = watch::channel(false);
     let handles = targets
         .into_iter()

@@ -21,7 +21,7 @@
 //! sees these (the process runtime hides them: [`task::hidden_paths`]); a proxy sees
 //! its own socket directory.
 
-mod awslogs;
+pub mod awslogs;
 pub mod certs;
 pub mod cleanup;
 pub mod client;

@@ -253,6 +253,10 @@ pub struct LogsArgs {
     /// are `agents/<account>/<region>/<cluster>` inside).
     #[arg(long, env = "BERTH_DATA_DIR", default_value = "berth-data")]
     pub data_dir: PathBuf,
+    /// Where CloudWatch Logs is, for containers with the awslogs driver (their output
+    /// is read from there; the agent's file when it cannot be reached).
+    #[command(flatten)]
+    pub api: crate::status_cmd::ApiArgs,
 }
 
 /// Subdirectories of `dir`.
@@ -267,7 +271,7 @@ fn subdirs(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// Prints a task's container logs.
-pub fn logs(a: LogsArgs) -> anyhow::Result<()> {
+pub async fn logs(a: LogsArgs) -> anyhow::Result<()> {
     let want = a.task.rsplit('/').next().unwrap_or_default();
     // `berth agent`'s tasks, and those of every agent of `berth up`.
     let mut agents = vec![a.state_dir.clone()];
@@ -301,6 +305,7 @@ pub fn logs(a: LogsArgs) -> anyhow::Result<()> {
         .filter(|p| p.extension().is_some_and(|x| x == "log"))
         .collect();
     files.sort();
+    let shipped = shipped_to(&logs);
     let mut printed = false;
     for f in files {
         let name = f
@@ -311,7 +316,13 @@ pub fn logs(a: LogsArgs) -> anyhow::Result<()> {
         if a.container.as_deref().is_some_and(|c| c != name) {
             continue;
         }
-        print_file(&f, &name, a.container.is_none())?;
+        if a.container.is_none() {
+            println!("==> {name} <==");
+        }
+        match shipped.get(&name) {
+            Some(to) => print_cloudwatch(&a.api, to, &f).await?,
+            None => print_file(&f)?,
+        }
         printed = true;
     }
     if !printed {
@@ -324,11 +335,75 @@ pub fn logs(a: LogsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_file(path: &Path, name: &str, header: bool) -> anyhow::Result<()> {
-    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
-    if header {
-        println!("==> {name} <==");
+/// Where the task's awslogs containers' output went (none: every container's is in its
+/// file only).
+fn shipped_to(logs: &Path) -> std::collections::BTreeMap<String, berth_agent::awslogs::ShippedTo> {
+    std::fs::read(logs.join(berth_agent::awslogs::SHIPPED_FILE))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_default()
+}
+
+/// A container's output as CloudWatch Logs has it: every event of its stream, oldest
+/// first; the agent's file when CloudWatch Logs cannot be read.
+async fn print_cloudwatch(
+    api: &crate::status_cmd::ApiArgs,
+    to: &berth_agent::awslogs::ShippedTo,
+    file: &Path,
+) -> anyhow::Result<()> {
+    let read = async {
+        let client = api.client()?.for_region(&to.region);
+        let mut token: Option<String> = None;
+        let mut lines = Vec::new();
+        loop {
+            let mut input = serde_json::json!({"logGroupName": to.group, "logStreamName": to.stream, "startFromHead": true});
+            if let Some(t) = &token {
+                input["nextToken"] = serde_json::json!(t);
+            }
+            let out: GetLogEventsOutput = serde_json::from_value(
+                client
+                    .call("Logs_20140328", "logs", "GetLogEvents", &input)
+                    .await?,
+            )?;
+            lines.extend(out.events.into_iter().map(|e| e.message));
+            if out.next_forward_token.is_none() || out.next_forward_token == token {
+                return anyhow::Ok(lines);
+            }
+            token = out.next_forward_token;
+        }
+    };
+    match read.await {
+        Ok(lines) => {
+            for line in lines {
+                println!("{line}");
+            }
+            Ok(())
+        }
+        Err(e) => {
+            eprintln!(
+                "(CloudWatch Logs {} / {} could not be read: {e}; the agent's file follows)",
+                to.group, to.stream
+            );
+            print_file(file)
+        }
     }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct GetLogEventsOutput {
+    #[serde(default)]
+    events: Vec<LogEvent>,
+    next_forward_token: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+struct LogEvent {
+    message: String,
+}
+
+fn print_file(path: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
     use std::io::Write;
     std::io::stdout().write_all(&text)?;
     Ok(())

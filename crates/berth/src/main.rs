@@ -107,10 +107,9 @@ fn main() -> anyhow::Result<()> {
         Command::Server { .. } | Command::Agent(_) | Command::Up(_) => {
             tokio::runtime::Builder::new_multi_thread()
         }
-        Command::Status(_) | Command::Secrets { .. } => {
+        Command::Status(_) | Command::Secrets { .. } | Command::Logs(_) => {
             tokio::runtime::Builder::new_current_thread()
         }
-        Command::Logs(a) => return agent_cmd::logs(a.clone()),
         Command::Credentials { .. } | Command::Token { .. } => {
             tokio::runtime::Builder::new_current_thread()
         }
@@ -147,7 +146,7 @@ fn main() -> anyhow::Result<()> {
         Command::Up(a) => rt.block_on(up_cmd::up(a)),
         Command::Status(a) => rt.block_on(status_cmd::status(a)),
         Command::Secrets { command } => rt.block_on(secrets_cmd::run(command)),
-        Command::Logs(_) => unreachable!("handled before the runtime starts"),
+        Command::Logs(a) => rt.block_on(agent_cmd::logs(a)),
         Command::Proxy(a) => rt.block_on(berth_proxy_bin::run(a)),
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 
 /// Where berth's API is and what to sign with: the aws CLI's variables.
-#[derive(clap::Args, Debug)]
+#[derive(clap::Args, Debug, Clone)]
 pub struct ApiArgs {
     /// The berth server.
     #[arg(
