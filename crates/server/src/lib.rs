@@ -32,6 +32,11 @@
 //! service of a task on that instance from a CSR the agent made
 //! (`berth_ecs::tls::issue_task_certificate`), valid and renewed as
 //! [`ServerConfig::tls`] says.
+//!
+//! `POST /berth/agent/v1/metrics` (same query) files what the agent's proxies did
+//! (`berth_agent_view::MetricsPost`) as CloudWatch metrics in `AWS/ECS`, refusing
+//! samples of any cluster but the agent's (`berth_cloudwatch::service_connect`). The
+//! metric store is swept every [`berth_cloudwatch::SWEEP_EVERY`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -41,9 +46,12 @@ use std::time::Duration;
 
 use berth_acmpca::AcmPca;
 use berth_agent_view::View;
-use berth_agent_view::{CertificateRequest, AGENT_CERTIFICATE_PATH};
+use berth_agent_view::{
+    CertificateRequest, MetricsPost, AGENT_CERTIFICATE_PATH, AGENT_METRICS_PATH,
+};
 use berth_awsproto::{ApiError, Context};
 use berth_cloudmap::CloudMap;
+use berth_cloudwatch::{CloudWatch, MetricStore, Retention};
 use berth_credentials::CredentialStore;
 use berth_ec2::Ec2;
 pub use berth_ecs::tls::TlsSettings;
@@ -109,6 +117,8 @@ pub struct ServerConfig {
     /// Whether the API speaks TLS, and with which certificate (required beyond
     /// loopback).
     pub api_tls: ApiTls,
+    /// How many days CloudWatch keeps 1-minute metric data (1-second data: 3 hours).
+    pub metrics_retention_days: u32,
 }
 
 impl Default for ServerConfig {
@@ -122,6 +132,7 @@ impl Default for ServerConfig {
             auth: AuthMode::VerifiedWithTestKeys,
             limits: Limits::default(),
             api_tls: ApiTls::Off,
+            metrics_retention_days: 15,
         }
     }
 }
@@ -217,6 +228,9 @@ pub enum ServerError {
     /// A network file could not be imported.
     #[error("importing a network file: {0}")]
     Network(#[from] berth_ec2::ImportError),
+    /// The metric store did not open.
+    #[error(transparent)]
+    Metrics(#[from] berth_cloudwatch::MetricsError),
     /// The credential store did not open.
     #[error(transparent)]
     Credentials(#[from] berth_credentials::CredentialError),
@@ -256,6 +270,7 @@ struct Router {
     front: front::Front,
     ecs: Arc<Ecs>,
     store: Arc<Store>,
+    metrics: Arc<MetricStore>,
     tls: TlsSettings,
     credentials: Arc<CredentialStore>,
     mode: AuthMode,
@@ -314,6 +329,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let credentials = open_credentials(&config)?;
     let api_tls = open_api_tls(&config)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
+    let metrics = Arc::new(MetricStore::open(&config.data_dir)?);
     for path in &config.network_files {
         let docs = berth_ec2::import_file(&store, path, None)?;
         info!(file = %path.display(), documents = docs, "network imported");
@@ -345,6 +361,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     services.register(Arc::new(Ec2::new(store.clone())))?;
     services.register(Arc::new(Sts))?;
     services.register(Arc::new(AcmPca::new(store.clone())))?;
+    services.register(Arc::new(CloudWatch::new(metrics.clone())))?;
     let limits = fit_open_files(config.limits);
     let router = Arc::new(Router {
         front: front::Front::new(
@@ -356,6 +373,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .with_body_deadline(limits.body_deadline),
         ecs: ecs.clone(),
         store: store.clone(),
+        metrics: metrics.clone(),
         tls: config.tls,
         credentials,
         mode: config.auth,
@@ -364,6 +382,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
+    let retention = Retention::days(config.metrics_retention_days);
+    tokio::spawn(sweep_metrics(metrics, retention, shutdown_rx.clone()));
     let accept = tokio::spawn(accept_loop(listener, router, shutdown_rx));
     info!(%addr, data = %store.path().display(), "berth control plane listening");
     Ok(RunningServer {
@@ -445,12 +465,36 @@ async fn run_controllers(ecs: Arc<Ecs>, store: Arc<Store>, mut shutdown: watch::
     }
 }
 
+/// Drops the metric data its retention has passed, every [`berth_cloudwatch::SWEEP_EVERY`].
+async fn sweep_metrics(
+    metrics: Arc<MetricStore>,
+    retention: Retention,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let m = metrics.clone();
+        let plan = retention.plan(berth_awsproto::now() as i64);
+        match tokio::task::spawn_blocking(move || m.sweep(&plan)).await {
+            Ok(Ok(swept)) => debug!(?swept, "metrics swept"),
+            Ok(Err(e)) => warn!(error = %e, "sweeping metrics failed"),
+            Err(e) => warn!(error = %e, "sweeping metrics panicked"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(berth_cloudwatch::SWEEP_EVERY) => {}
+            _ = shutdown.changed() => return,
+        }
+    }
+}
+
 async fn handle(router: &Arc<Router>, req: Request<Incoming>, seat: conn::Seat) -> Response<Body> {
     if req.method() == Method::GET && req.uri().path() == AGENT_WATCH_PATH {
         return agent_watch(router.clone(), req).await;
     }
     if req.method() == Method::POST && req.uri().path() == AGENT_CERTIFICATE_PATH {
         return full(agent_certificate(router.clone(), req).await);
+    }
+    if req.method() == Method::POST && req.uri().path() == AGENT_METRICS_PATH {
+        return full(agent_metrics(router.clone(), req).await);
     }
     if req.method() == Method::POST && req.uri().path() == AGENT_JOIN_PATH {
         return full(agent_join(router, req).await);
@@ -569,6 +613,59 @@ async fn agent_certificate(router: Arc<Router>, req: Request<Incoming>) -> Respo
     match issued {
         Ok(c) => json_response(serde_json::to_vec(&c).expect("a certificate serializes")),
         Err(e) => fail(e),
+    }
+}
+
+/// The largest metrics report an agent may post.
+const MAX_METRICS_BODY: usize = 4 * 1024 * 1024;
+
+/// An agent reports what its tasks' proxies did: filed as CloudWatch metrics of its
+/// account and region, all or nothing, only for its own cluster.
+async fn agent_metrics(router: Arc<Router>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let request_id = berth_awsproto::uuid_v4();
+    let fail = |e: ApiError| front::json_error(&e, &request_id);
+    let (parts, body) = req.into_parts();
+    let reading = http_body_util::Limited::new(body, MAX_METRICS_BODY).collect();
+    let body = match tokio::time::timeout(router.limits.body_deadline, reading).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => {
+            return fail(ApiError::new(
+                400,
+                "InvalidParameterException",
+                format!("body: {e}"),
+            ))
+        }
+        Err(_) => return fail(front::body_timeout(router.limits.body_deadline)),
+    };
+    let (ctx, cluster, _instance) = match agent_of(&router, &parts, &body).await {
+        Ok(a) => a,
+        Err(e) => return fail(e),
+    };
+    let post: MetricsPost = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return fail(ApiError::new(
+                400,
+                "InvalidParameterException",
+                format!("body: {e}"),
+            ))
+        }
+    };
+    let metrics = router.metrics.clone();
+    let filed = tokio::task::spawn_blocking(move || {
+        let now = berth_awsproto::now();
+        berth_cloudwatch::service_connect::ingest(&metrics, &ctx, &cluster, &post, now)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::internal(format!("filing metrics: {e}"))));
+    match filed {
+        Ok(n) => {
+            json_response(serde_json::to_vec(&serde_json::json!({"datapoints": n})).expect("JSON"))
+        }
+        Err(e) => {
+            warn!(error = %e, "an agent's metrics were refused");
+            fail(e)
+        }
     }
 }
 
