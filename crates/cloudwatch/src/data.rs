@@ -341,10 +341,15 @@ struct Out {
 }
 
 fn outputs(q: &Query, v: Val, grid: &[i64]) -> Vec<Out> {
-    let label = q.label.clone().unwrap_or_else(|| q.id.clone());
+    // A metric's series is labelled by its name, an expression's by its id.
+    let label = match (&q.label, &q.kind, &v) {
+        (Some(l), _, _) => l.clone(),
+        (None, Kind::Stat { key, .. }, _) => key.name.clone(),
+        (None, Kind::Expr { .. }, _) => q.id.clone(),
+    };
     let series = match v {
         Val::Series(s) => vec![Series {
-            label: q.label.clone().unwrap_or(s.label),
+            label,
             points: s.points,
         }],
         Val::Scalar(x) => vec![Series {
