@@ -250,6 +250,33 @@ impl ServerClient {
         serde_json::from_value(v).map_err(|e| Error::Server(format!("certificate answer: {e}")))
     }
 
+    /// POSTs a JSON `body` to the agents' endpoint `path` for `instance_arn` in
+    /// `cluster` (e.g. `berth_agent_view::AGENT_METRICS_PATH`); the answer's document.
+    pub async fn agent_post(
+        &self,
+        path: &str,
+        cluster: &str,
+        instance_arn: &str,
+        body: Vec<u8>,
+    ) -> Result<Value> {
+        let uri = format!(
+            "{path}?cluster={cluster}&containerInstance={}",
+            instance_arn.replace('/', "%2F").replace(':', "%3A")
+        );
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri(uri)
+            .header(http::header::HOST, &self.endpoint.authority)
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.clone())))
+            .expect("a valid request");
+        let req = self.signed(req, &body, "ecs");
+        let fut = async { json_answer(self.send(req).await?).await };
+        tokio::time::timeout(CALL_TIMEOUT, fut)
+            .await
+            .map_err(|_| Error::Server(format!("POST {path} timed out")))?
+    }
+
     /// Opens the push stream of `instance_arn` in `cluster` (see `berth-server`).
     pub async fn watch(&self, cluster: &str, instance_arn: &str) -> Result<Incoming> {
         let uri = format!(

@@ -27,6 +27,7 @@ pub mod client;
 use client::Endpoint;
 mod error;
 mod identity;
+pub mod metrics;
 mod nsexec;
 pub mod secgroups;
 pub mod task;
@@ -246,6 +247,7 @@ pub async fn run<R: Runtime>(
         live: HashMap::new(),
         finished: HashSet::new(),
     };
+    let _metrics = metrics::start(&shared.client, &shared.config, &arn);
     follow(&shared, &arn, &mut runners, shutdown.as_mut()).await;
     stop_all(runners).await;
     Ok(())
