@@ -205,14 +205,41 @@ impl ServerClient {
         self.call("ACMPrivateCA", "acm-pca", op, input).await
     }
 
+    /// Calls a CloudWatch operation (AWS JSON 1.0); an API error comes back as
+    /// [`Error::Api`].
+    pub async fn cloudwatch(&self, op: &str, input: &Value) -> Result<Value> {
+        let target = "GraniteServiceVersion20100801";
+        self.call_as(
+            target,
+            "monitoring",
+            op,
+            input,
+            "application/x-amz-json-1.0",
+        )
+        .await
+    }
+
     /// Calls `target.op` with AWS JSON 1.1.
     async fn call(&self, target: &str, service: &str, op: &str, input: &Value) -> Result<Value> {
+        self.call_as(target, service, op, input, "application/x-amz-json-1.1")
+            .await
+    }
+
+    /// Calls `target.op` with AWS JSON of the given content type.
+    async fn call_as(
+        &self,
+        target: &str,
+        service: &str,
+        op: &str,
+        input: &Value,
+        content_type: &str,
+    ) -> Result<Value> {
         let body = input.to_string().into_bytes();
         let req = Request::builder()
             .method(Method::POST)
             .uri("/")
             .header(http::header::HOST, &self.endpoint.authority)
-            .header("content-type", "application/x-amz-json-1.1")
+            .header("content-type", content_type)
             .header("x-amz-target", format!("{target}.{op}"))
             .body(Full::new(Bytes::from(body.clone())))
             .expect("a valid request");

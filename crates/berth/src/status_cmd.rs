@@ -33,12 +33,13 @@ pub struct StatusArgs {
     /// Refresh until Ctrl-C.
     #[arg(long)]
     pub watch: bool,
-    /// Seconds between looks (traffic health is measured over this time).
+    /// Seconds between looks with --watch (traffic health is the last minute's, as the
+    /// agents reported it).
     #[arg(long, default_value_t = 2.0)]
     pub interval: f64,
 }
 
-/// Prints the status table (traffic over one interval), or refreshes it.
+/// Prints the status table, or refreshes it every interval.
 pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     let credentials = match (&a.access_key_id, &a.secret_access_key) {
         (Some(id), Some(secret)) if id != berth_credentials::TEST_ACCESS_KEY_ID => {
@@ -66,21 +67,18 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("reading the status from {}", a.endpoint))
     };
-    let mut before = look().await?;
     loop {
+        let now = look().await?;
+        let table = berth_status::render(&now);
+        if !a.watch {
+            print!("{table}");
+            return Ok(());
+        }
+        // Clear the screen, then draw.
+        print!("\x1b[2J\x1b[H{table}");
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
-        let now = look().await?;
-        let table = berth_status::render(Some(&before), &now);
-        if a.watch {
-            // Clear the screen, then draw.
-            print!("\x1b[2J\x1b[H{table}");
-        } else {
-            print!("{table}");
-            return Ok(());
-        }
-        before = now;
     }
 }
