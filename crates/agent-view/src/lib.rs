@@ -38,6 +38,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub mod metrics;
+pub use metrics::{MetricSample, MetricsPost, MetricsReport, AGENT_METRICS_PATH};
+
 /// How the proxy container ECS adds to a Service Connect service's task is named: this,
 /// then 7 random letters and digits (`ecs-service-connect-fphC624`).
 pub const PROXY_CONTAINER_PREFIX: &str = "ecs-service-connect-";

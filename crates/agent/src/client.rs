@@ -253,6 +253,20 @@ impl ServerClient {
         self.call("ACMPrivateCA", "acm-pca", op, input).await
     }
 
+    /// Calls a CloudWatch operation (AWS JSON 1.0); an API error comes back as
+    /// [`Error::Api`].
+    pub async fn cloudwatch(&self, op: &str, input: &Value) -> Result<Value> {
+        let target = "GraniteServiceVersion20100801";
+        self.call_as(
+            target,
+            "monitoring",
+            op,
+            input,
+            "application/x-amz-json-1.0",
+        )
+        .await
+    }
+
     /// Calls `target.op` of the service signing as `service`, with AWS JSON 1.1; an API
     /// error comes back as [`Error::Api`].
     pub async fn call(
@@ -262,12 +276,25 @@ impl ServerClient {
         op: &str,
         input: &Value,
     ) -> Result<Value> {
+        self.call_as(target, service, op, input, "application/x-amz-json-1.1")
+            .await
+    }
+
+    /// Calls `target.op` with AWS JSON of the given content type.
+    async fn call_as(
+        &self,
+        target: &str,
+        service: &str,
+        op: &str,
+        input: &Value,
+        content_type: &str,
+    ) -> Result<Value> {
         let body = input.to_string().into_bytes();
         let req = Request::builder()
             .method(Method::POST)
             .uri("/")
             .header(http::header::HOST, &self.endpoint.authority)
-            .header("content-type", "application/x-amz-json-1.1")
+            .header("content-type", content_type)
             .header("x-amz-target", format!("{target}.{op}"))
             .body(Full::new(Bytes::from(body.clone())))
             .expect("a valid request");
@@ -285,14 +312,9 @@ impl ServerClient {
         instance_arn: &str,
         request: &CertificateRequest,
     ) -> Result<IssuedCertificate> {
+        let body = serde_json::to_vec(request).expect("a request serializes");
         let v = self
-            .agent_post(
-                AGENT_CERTIFICATE_PATH,
-                cluster,
-                instance_arn,
-                request,
-                "the certificate request",
-            )
+            .agent_post(AGENT_CERTIFICATE_PATH, cluster, instance_arn, body)
             .await?;
         serde_json::from_value(v).map_err(|e| Error::Server(format!("certificate answer: {e}")))
     }
@@ -307,33 +329,27 @@ impl ServerClient {
         let request = TaskCredentialsRequest {
             task_arn: task_arn.to_string(),
         };
+        let body = serde_json::to_vec(&request).expect("a request serializes");
         let v = self
-            .agent_post(
-                AGENT_TASK_CREDENTIALS_PATH,
-                cluster,
-                instance_arn,
-                &request,
-                "the task credentials request",
-            )
+            .agent_post(AGENT_TASK_CREDENTIALS_PATH, cluster, instance_arn, body)
             .await?;
         serde_json::from_value(v)
             .map_err(|e| Error::Server(format!("task credentials answer: {e}")))
     }
 
-    /// POSTs `body` (JSON) to one of the agents' endpoints for `instance_arn`.
-    async fn agent_post(
+    /// POSTs a JSON `body` to the agents' endpoint `path` for `instance_arn` in
+    /// `cluster` (e.g. `berth_agent_view::AGENT_METRICS_PATH`); the answer's document.
+    pub async fn agent_post(
         &self,
         path: &str,
         cluster: &str,
         instance_arn: &str,
-        body: &impl serde::Serialize,
-        what: &str,
+        body: Vec<u8>,
     ) -> Result<Value> {
         let uri = format!(
             "{path}?cluster={cluster}&containerInstance={}",
             instance_arn.replace('/', "%2F").replace(':', "%3A")
         );
-        let body = serde_json::to_vec(body).expect("a request serializes");
         let req = Request::builder()
             .method(Method::POST)
             .uri(uri)
@@ -345,7 +361,7 @@ impl ServerClient {
         let fut = async { json_answer(self.send(req).await?).await };
         tokio::time::timeout(CALL_TIMEOUT, fut)
             .await
-            .map_err(|_| Error::Server(format!("{what} timed out")))?
+            .map_err(|_| Error::Server(format!("POST {path} timed out")))?
     }
 
     /// Opens the push stream of `instance_arn` in `cluster` (see `berth-server`).

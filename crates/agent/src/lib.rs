@@ -29,6 +29,7 @@ use client::Endpoint;
 mod error;
 mod identity;
 mod metadata;
+pub mod metrics;
 mod nsexec;
 mod roles;
 pub mod secgroups;
@@ -246,6 +247,7 @@ pub async fn run<R: Runtime>(
         live: HashMap::new(),
         finished: HashSet::new(),
     };
+    let _metrics = metrics::start(&shared.client, &shared.config, &arn);
     follow(&shared, &arn, &mut runners, shutdown.as_mut()).await;
     stop_all(runners).await;
     Ok(())

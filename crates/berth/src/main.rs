@@ -56,6 +56,10 @@ enum Command {
         auth: auth_args::AuthArgs,
         #[command(flatten)]
         api_tls: auth_args::ApiTlsArgs,
+        /// How many days CloudWatch metrics keep their 1-minute data (1-second data:
+        /// 3 hours).
+        #[arg(long, default_value_t = 15)]
+        metrics_retention_days: u32,
     },
     /// Manage the access keys the API checks signatures against (a data directory's
     /// credential store; works with or without a running server).
@@ -127,6 +131,7 @@ fn main() -> anyhow::Result<()> {
             tls,
             auth,
             api_tls,
+            metrics_retention_days,
         } => rt.block_on(server(berth_server::ServerConfig {
             listen,
             data_dir,
@@ -136,6 +141,7 @@ fn main() -> anyhow::Result<()> {
             auth: auth.mode(&listen),
             limits: Default::default(),
             api_tls: api_tls.tls(&listen),
+            metrics_retention_days,
         })),
         Command::Credentials { command } => auth_args::credentials(command),
         Command::Token { command } => auth_args::token(command),

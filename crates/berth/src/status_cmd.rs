@@ -70,12 +70,13 @@ pub struct StatusArgs {
     /// Refresh until Ctrl-C.
     #[arg(long)]
     pub watch: bool,
-    /// Seconds between looks (traffic health is measured over this time).
+    /// Seconds between looks with --watch (traffic health is the last minute's, as the
+    /// agents reported it).
     #[arg(long, default_value_t = 2.0)]
     pub interval: f64,
 }
 
-/// Prints the status table (traffic over one interval), or refreshes it.
+/// Prints the status table, or refreshes it every interval.
 pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
     let client = a.api.client()?;
     let interval = Duration::from_secs_f64(a.interval.clamp(0.2, 3600.0));
@@ -84,21 +85,18 @@ pub async fn status(a: StatusArgs) -> anyhow::Result<()> {
             .await
             .with_context(|| format!("reading the status from {}", a.api.endpoint))
     };
-    let mut before = look().await?;
     loop {
+        let now = look().await?;
+        let table = berth_status::render(&now);
+        if !a.watch {
+            print!("{table}");
+            return Ok(());
+        }
+        // Clear the screen, then draw.
+        print!("\x1b[2J\x1b[H{table}");
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = tokio::signal::ctrl_c() => return Ok(()),
         }
-        let now = look().await?;
-        let table = berth_status::render(Some(&before), &now);
-        if a.watch {
-            // Clear the screen, then draw.
-            print!("\x1b[2J\x1b[H{table}");
-        } else {
-            print!("{table}");
-            return Ok(());
-        }
-        before = now;
     }
 }

@@ -32,6 +32,11 @@
 //! service of a task on that instance from a CSR the agent made
 //! (`berth_ecs::tls::issue_task_certificate`), valid and renewed as
 //! [`ServerConfig::tls`] says.
+//!
+//! `POST /berth/agent/v1/metrics` (same query) files what the agent's proxies did
+//! (`berth_agent_view::MetricsPost`) as CloudWatch metrics in `AWS/ECS`, refusing
+//! samples of any cluster but the agent's (`berth_cloudwatch::service_connect`). The
+//! metric store is swept every [`berth_cloudwatch::SWEEP_EVERY`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -41,9 +46,13 @@ use std::time::Duration;
 
 use berth_acmpca::AcmPca;
 use berth_agent_view::View;
-use berth_agent_view::{CertificateRequest, AGENT_CERTIFICATE_PATH, AGENT_TASK_CREDENTIALS_PATH};
+use berth_agent_view::{
+    CertificateRequest, MetricsPost, AGENT_CERTIFICATE_PATH, AGENT_METRICS_PATH,
+    AGENT_TASK_CREDENTIALS_PATH,
+};
 use berth_awsproto::{ApiError, Context};
 use berth_cloudmap::CloudMap;
+use berth_cloudwatch::{CloudWatch, MetricStore, Retention};
 use berth_credentials::CredentialStore;
 use berth_ec2::Ec2;
 pub use berth_ecs::tls::TlsSettings;
@@ -114,6 +123,8 @@ pub struct ServerConfig {
     /// Whether the API speaks TLS, and with which certificate (required beyond
     /// loopback).
     pub api_tls: ApiTls,
+    /// How many days CloudWatch keeps 1-minute metric data (1-second data: 3 hours).
+    pub metrics_retention_days: u32,
 }
 
 impl Default for ServerConfig {
@@ -127,6 +138,7 @@ impl Default for ServerConfig {
             auth: AuthMode::VerifiedWithTestKeys,
             limits: Limits::default(),
             api_tls: ApiTls::Off,
+            metrics_retention_days: 15,
         }
     }
 }
@@ -222,6 +234,9 @@ pub enum ServerError {
     /// A network file could not be imported.
     #[error("importing a network file: {0}")]
     Network(#[from] berth_ec2::ImportError),
+    /// The metric store did not open.
+    #[error(transparent)]
+    Metrics(#[from] berth_cloudwatch::MetricsError),
     /// The credential store did not open.
     #[error(transparent)]
     Credentials(#[from] berth_credentials::CredentialError),
@@ -264,6 +279,7 @@ struct Router {
     front: front::Front,
     ecs: Arc<Ecs>,
     store: Arc<Store>,
+    metrics: Arc<MetricStore>,
     tls: TlsSettings,
     credentials: Arc<CredentialStore>,
     mode: AuthMode,
@@ -323,6 +339,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let api_tls = open_api_tls(&config)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
     let sealer = Arc::new(berth_credentials::Sealer::for_data_dir(&config.data_dir)?);
+    let metrics = Arc::new(MetricStore::open(&config.data_dir)?);
     for path in &config.network_files {
         let docs = berth_ec2::import_file(&store, path, None)?;
         info!(file = %path.display(), documents = docs, "network imported");
@@ -359,6 +376,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     services.register(Arc::new(Ssm::new(store.clone(), sealer.clone())))?;
     let logs = Arc::new(Logs::open(&config.data_dir)?);
     services.register(logs.clone())?;
+    services.register(Arc::new(CloudWatch::new(metrics.clone())))?;
     let limits = fit_open_files(config.limits);
     let router = Arc::new(Router {
         front: front::Front::new(
@@ -370,6 +388,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .with_body_deadline(limits.body_deadline),
         ecs: ecs.clone(),
         store: store.clone(),
+        metrics: metrics.clone(),
         tls: config.tls,
         credentials,
         mode: config.auth,
@@ -388,6 +407,19 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         "expired log events",
         berth_logs::SWEEP_INTERVAL,
         move || logs.sweep(berth_logs::now_ms()),
+        shutdown_rx.clone(),
+    ));
+    let retention = Retention::days(config.metrics_retention_days);
+    let metrics_sweep = metrics.clone();
+    tokio::spawn(sweep_every(
+        "old metric data",
+        berth_cloudwatch::SWEEP_EVERY,
+        move || {
+            let plan = retention.plan(berth_awsproto::now() as i64);
+            metrics_sweep
+                .sweep(&plan)
+                .map(|s| (s.seconds + s.minutes) as u64)
+        },
         shutdown_rx.clone(),
     ));
     let accept = tokio::spawn(accept_loop(listener, router, shutdown_rx));
@@ -508,6 +540,9 @@ async fn handle(router: &Arc<Router>, req: Request<Incoming>, seat: conn::Seat) 
     if req.method() == Method::POST && req.uri().path() == AGENT_TASK_CREDENTIALS_PATH {
         return full(task_credentials::serve(router.clone(), req).await);
     }
+    if req.method() == Method::POST && req.uri().path() == AGENT_METRICS_PATH {
+        return full(agent_metrics(router.clone(), req).await);
+    }
     if req.method() == Method::POST && req.uri().path() == AGENT_JOIN_PATH {
         return full(agent_join(router, req).await);
     }
@@ -582,42 +617,54 @@ fn json_response(body: Vec<u8>) -> Response<Full<Bytes>> {
     resp
 }
 
-/// The body of a request to the agents' endpoints, read within the body deadline.
-async fn agent_body(router: &Router, body: Incoming) -> Result<Bytes, ApiError> {
-    let reading = http_body_util::Limited::new(body, 64 * 1024).collect();
-    match tokio::time::timeout(router.limits.body_deadline, reading).await {
-        Ok(Ok(b)) => Ok(b.to_bytes()),
-        Ok(Err(e)) => Err(ApiError::new(
-            400,
-            "InvalidParameterException",
-            format!("body: {e}"),
-        )),
-        Err(_) => Err(front::body_timeout(router.limits.body_deadline)),
-    }
+/// A request to one of the agents' endpoints: its body (at most `limit` bytes, read
+/// within the body deadline) from the agent that registered the instance it names, as
+/// `T`; the agent's context, cluster and instance id with it.
+struct AgentRequest<T> {
+    ctx: Context,
+    cluster: String,
+    instance: String,
+    body: T,
 }
+
+async fn agent_request<T: serde::de::DeserializeOwned>(
+    router: &Router,
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<AgentRequest<T>, ApiError> {
+    let bad = |e: String| ApiError::new(400, "InvalidParameterException", format!("body: {e}"));
+    let (parts, body) = req.into_parts();
+    let reading = http_body_util::Limited::new(body, limit).collect();
+    let body = match tokio::time::timeout(router.limits.body_deadline, reading).await {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(e)) => return Err(bad(e.to_string())),
+        Err(_) => return Err(front::body_timeout(router.limits.body_deadline)),
+    };
+    let (ctx, cluster, instance) = agent_of(router, &parts, &body).await?;
+    let body = serde_json::from_slice(&body).map_err(|e| bad(e.to_string()))?;
+    Ok(AgentRequest {
+        ctx,
+        cluster,
+        instance,
+        body,
+    })
+}
+
+/// The largest body of an agent's certificate or credentials request.
+const MAX_AGENT_BODY: usize = 64 * 1024;
 
 /// An agent asks for a certificate for one of its tasks' TLS services.
 async fn agent_certificate(router: Arc<Router>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let request_id = berth_awsproto::uuid_v4();
     let fail = |e: ApiError| front::json_error(&e, &request_id);
-    let (parts, body) = req.into_parts();
-    let body = match agent_body(&router, body).await {
-        Ok(b) => b,
+    let AgentRequest {
+        ctx,
+        cluster,
+        instance,
+        body: asked,
+    } = match agent_request::<CertificateRequest>(&router, req, MAX_AGENT_BODY).await {
+        Ok(r) => r,
         Err(e) => return fail(e),
-    };
-    let (ctx, cluster, instance) = match agent_of(&router, &parts, &body).await {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
-    let asked: CertificateRequest = match serde_json::from_slice(&body) {
-        Ok(a) => a,
-        Err(e) => {
-            return fail(ApiError::new(
-                400,
-                "InvalidParameterException",
-                format!("body: {e}"),
-            ))
-        }
     };
     let (ecs, settings) = (router.ecs.clone(), router.tls);
     let issued = tokio::task::spawn_blocking(move || {
@@ -631,6 +678,41 @@ async fn agent_certificate(router: Arc<Router>, req: Request<Incoming>) -> Respo
     match issued {
         Ok(c) => json_response(serde_json::to_vec(&c).expect("a certificate serializes")),
         Err(e) => fail(e),
+    }
+}
+
+/// The largest metrics report an agent may post.
+const MAX_METRICS_BODY: usize = 4 * 1024 * 1024;
+
+/// An agent reports what its tasks' proxies did: filed as CloudWatch metrics of its
+/// account and region, all or nothing, only for its own cluster.
+async fn agent_metrics(router: Arc<Router>, req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let request_id = berth_awsproto::uuid_v4();
+    let fail = |e: ApiError| front::json_error(&e, &request_id);
+    let AgentRequest {
+        ctx,
+        cluster,
+        body: post,
+        ..
+    } = match agent_request::<MetricsPost>(&router, req, MAX_METRICS_BODY).await {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let metrics = router.metrics.clone();
+    let filed = tokio::task::spawn_blocking(move || {
+        let now = berth_awsproto::now();
+        berth_cloudwatch::service_connect::ingest(&metrics, &ctx, &cluster, &post, now)
+    })
+    .await
+    .unwrap_or_else(|e| Err(ApiError::internal(format!("filing metrics: {e}"))));
+    match filed {
+        Ok(n) => {
+            json_response(serde_json::to_vec(&serde_json::json!({"datapoints": n})).expect("JSON"))
+        }
+        Err(e) => {
+            warn!(error = %e, "an agent's metrics were refused");
+            fail(e)
+        }
     }
 }
 

@@ -17,7 +17,7 @@ use http::{Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
 
-use crate::{agent_body, agent_of, front, json_response, Router};
+use crate::{agent_request, front, json_response, AgentRequest, Router, MAX_AGENT_BODY};
 
 /// How long a task's credentials last.
 pub(crate) const SESSION_TTL: Duration = Duration::from_secs(3600);
@@ -27,24 +27,14 @@ const REFRESH_BEFORE: Duration = Duration::from_secs(900);
 pub(crate) async fn serve(router: Arc<Router>, req: Request<Incoming>) -> Response<Full<Bytes>> {
     let request_id = berth_awsproto::uuid_v4();
     let fail = |e: ApiError| front::json_error(&e, &request_id);
-    let (parts, body) = req.into_parts();
-    let body = match agent_body(&router, body).await {
-        Ok(b) => b,
+    let AgentRequest {
+        ctx,
+        cluster,
+        instance,
+        body: asked,
+    } = match agent_request::<TaskCredentialsRequest>(&router, req, MAX_AGENT_BODY).await {
+        Ok(r) => r,
         Err(e) => return fail(e),
-    };
-    let (ctx, cluster, instance) = match agent_of(&router, &parts, &body).await {
-        Ok(a) => a,
-        Err(e) => return fail(e),
-    };
-    let asked: TaskCredentialsRequest = match serde_json::from_slice(&body) {
-        Ok(a) => a,
-        Err(e) => {
-            return fail(ApiError::new(
-                400,
-                "InvalidParameterException",
-                format!("body: {e}"),
-            ))
-        }
     };
     let (ecs, store) = (router.ecs.clone(), router.credentials.clone());
     let answer = tokio::task::spawn_blocking(move || {

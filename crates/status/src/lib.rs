@@ -1,11 +1,11 @@
 //! `berth status`: what runs and how its traffic is, in one terminal table.
 //!
 //! [`gather`] reads clusters, services (with their deployments), tasks and their
-//! addresses through the ECS API, and each task's proxy metrics and TLS certificates
-//! from its admin socket (the agents of this machine keep them under
-//! `/run/berth/proxy/`). [`render`] prints them; traffic health (ECS's "incoming" and
-//! "outgoing" traffic health: requests/s, 5xx, p99 response time) is the difference
-//! between two gatherings, so a first look takes two, a second apart. A service with
+//! addresses through the ECS API, traffic health (ECS's "incoming" and "outgoing"
+//! traffic health: requests/s, 5xx, p99 response time over the last minute) from
+//! CloudWatch's Service Connect metrics, which the agents report ([`traffic`]), and each
+//! task's TLS certificates from its proxy's admin socket (the agents of this machine
+//! keep them under `/run/berth/proxy/`). [`render`] prints them. A service with
 //! Service Connect TLS shows how long its tasks' certificates have left (the earliest
 //! `notAfter` of their ingress certificates).
 
@@ -17,6 +17,9 @@ use std::time::{Instant, SystemTime};
 use berth_agent::{AdminClient, ServerClient};
 use serde_json::{json, Value};
 
+pub mod traffic;
+pub use traffic::Health;
+
 /// What can go wrong.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -26,119 +29,8 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
-/// One direction's counters of a proxy (cumulative, as scraped).
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Traffic {
-    pub requests: f64,
-    pub errors_5xx: f64,
-    /// `TargetResponseTime` histogram: (upper bound in ms, cumulative count).
-    pub buckets: Vec<(f64, f64)>,
-}
-
-impl Traffic {
-    fn minus(&self, before: &Traffic) -> Traffic {
-        Traffic {
-            requests: (self.requests - before.requests).max(0.0),
-            errors_5xx: (self.errors_5xx - before.errors_5xx).max(0.0),
-            buckets: self
-                .buckets
-                .iter()
-                .map(|(le, n)| {
-                    let b = before
-                        .buckets
-                        .iter()
-                        .find(|(l, _)| l == le)
-                        .map_or(0.0, |(_, n)| *n);
-                    (*le, (n - b).max(0.0))
-                })
-                .collect(),
-        }
-    }
-
-    fn add(&mut self, other: &Traffic) {
-        self.requests += other.requests;
-        self.errors_5xx += other.errors_5xx;
-        for (le, n) in &other.buckets {
-            match self.buckets.iter_mut().find(|(l, _)| l == le) {
-                Some((_, m)) => *m += n,
-                None => self.buckets.push((*le, *n)),
-            }
-        }
-        self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-    }
-
-    /// The upper bound of the bucket holding the 99th percentile, in ms.
-    pub fn p99_ms(&self) -> Option<f64> {
-        let total = self.buckets.iter().map(|b| b.1).fold(0.0, f64::max);
-        if total <= 0.0 {
-            return None;
-        }
-        self.buckets
-            .iter()
-            .find(|(_, n)| *n >= total * 0.99)
-            .map(|(le, _)| *le)
-    }
-}
-
-/// A proxy's traffic, both ways.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct ProxyTraffic {
-    pub incoming: Traffic,
-    pub outgoing: Traffic,
-}
-
-/// Reads the Prometheus text of a proxy's `/metrics`.
-pub fn parse_metrics(text: &str) -> ProxyTraffic {
-    let mut out = ProxyTraffic::default();
-    for line in text.lines() {
-        if line.starts_with('#') || line.trim().is_empty() {
-            continue;
-        }
-        let Some((series, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        let (name, labels) = match series.split_once('{') {
-            Some((n, rest)) => (n, rest.trim_end_matches('}')),
-            None => (series, ""),
-        };
-        let label = |key: &str| {
-            labels.split(',').find_map(|kv| {
-                let (k, v) = kv.split_once('=')?;
-                (k == key).then(|| v.trim_matches('"'))
-            })
-        };
-        let t = match label("direction") {
-            Some("ingress") => &mut out.incoming,
-            Some("egress") => &mut out.outgoing,
-            _ => continue,
-        };
-        match name {
-            "RequestCount" => t.requests += value,
-            "HTTPCode_Target_5XX_Count" => t.errors_5xx += value,
-            "TargetResponseTime_bucket" => {
-                let le = match label("le") {
-                    Some("+Inf") => f64::INFINITY,
-                    Some(l) => match l.parse() {
-                        Ok(l) => l,
-                        Err(_) => continue,
-                    },
-                    None => continue,
-                };
-                t.add(&Traffic {
-                    buckets: vec![(le, value)],
-                    ..Default::default()
-                });
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
 /// A task as `berth status` shows it.
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct TaskStatus {
     pub id: String,
@@ -148,8 +40,6 @@ pub struct TaskStatus {
     pub address: Option<String>,
     /// The ports its Service Connect services take, `name=port`.
     pub ports: Vec<String>,
-    /// Its proxy's counters, when its admin socket answered.
-    pub traffic: Option<ProxyTraffic>,
     /// When its proxy's first ingress certificate to expire does (Unix seconds), when
     /// its admin socket answered and it has one.
     pub tls_not_after: Option<i64>,
@@ -182,6 +72,9 @@ pub struct ServiceStatus {
     pub groups: Option<Vec<String>>,
     /// Whether a Service Connect entry of its primary deployment has TLS.
     pub tls: bool,
+    /// Its traffic in and out over the last minute, when the agents reported any.
+    pub incoming: Option<Health>,
+    pub outgoing: Option<Health>,
     pub tasks: Vec<TaskStatus>,
 }
 
@@ -268,11 +161,27 @@ pub async fn gather(client: &ServerClient, socket_dir: &Path) -> Result<Status> 
             )
             .await?;
         for c in d["clusters"].as_array().into_iter().flatten() {
-            clusters.push(look.cluster(c).await?);
+            let mut cluster = look.cluster(c).await?;
+            // No CloudWatch data (or no CloudWatch): no traffic figures.
+            let health = traffic::cluster_health(client, &cluster.name, unix_now())
+                .await
+                .unwrap_or_default();
+            for sv in &mut cluster.services {
+                if let Some((i, o)) = health.get(&sv.name) {
+                    (sv.incoming, sv.outgoing) = (i.clone(), o.clone());
+                }
+            }
+            clusters.push(cluster);
         }
     }
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(Status { at, unix, clusters })
+}
+
+fn unix_now() -> f64 {
+    SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 /// What one look reads through: the API, the proxies' admin sockets, and the Service
@@ -361,9 +270,9 @@ impl Look<'_> {
             self.ports_of.insert(td.clone(), ports);
         }
         let id = last(&s(&t["taskArn"]));
-        let (traffic, tls_not_after) = match self.sockets.get(&id) {
-            Some(sock) => (scrape(sock).await, certificates(sock).await),
-            None => (None, None),
+        let tls_not_after = match self.sockets.get(&id) {
+            Some(sock) => certificates(sock).await,
+            None => None,
         };
         TaskStatus {
             id,
@@ -372,7 +281,6 @@ impl Look<'_> {
             health: s(&t["healthStatus"]),
             address: berth_ecs::agent::task_ip(t).map(str::to_string),
             ports: self.ports_of.get(&td).cloned().unwrap_or_default(),
-            traffic,
             tls_not_after,
         }
     }
@@ -444,6 +352,8 @@ fn service_of(sv: &Value) -> ServiceStatus {
         deployments,
         endpoints,
         tasks: Vec::new(),
+        incoming: None,
+        outgoing: None,
     }
 }
 
@@ -462,16 +372,6 @@ async fn sc_ports(client: &ServerClient, td: &str) -> Vec<String> {
         .flat_map(|c| c["portMappings"].as_array().cloned().unwrap_or_default())
         .filter_map(|p| Some(format!("{}", p["containerPort"].as_i64()?)))
         .collect()
-}
-
-async fn scrape(sock: &Path) -> Option<ProxyTraffic> {
-    let (status, body) = AdminClient::new(sock)
-        .request(http::Method::GET, "/metrics", bytes::Bytes::new())
-        .await
-        .ok()?;
-    status
-        .is_success()
-        .then(|| parse_metrics(&String::from_utf8_lossy(&body)))
 }
 
 /// The earliest `notAfter` of the ingress certificates a proxy's `GET /certificates`
@@ -527,55 +427,6 @@ fn tls_cell(sv: &ServiceStatus, now: i64) -> String {
     }
 }
 
-/// One direction's health over the time between two gatherings.
-fn health(t: &Traffic, secs: f64) -> String {
-    if t.requests <= 0.0 {
-        return "-".into();
-    }
-    let p99 = t
-        .p99_ms()
-        .map(|p| {
-            if p.is_infinite() {
-                ">30s".to_string()
-            } else {
-                format!("≤{p}ms")
-            }
-        })
-        .unwrap_or_else(|| "-".into());
-    format!(
-        "{:.1}/s 5xx {} p99 {p99}",
-        t.requests / secs,
-        t.errors_5xx as u64
-    )
-}
-
-/// A service's traffic between `before` and `now` (tasks seen in both).
-fn service_traffic(
-    before: Option<&ServiceStatus>,
-    now: &ServiceStatus,
-) -> Option<(Traffic, Traffic)> {
-    let before = before?;
-    let mut inc = Traffic::default();
-    let mut out = Traffic::default();
-    let mut any = false;
-    for t in &now.tasks {
-        let (Some(cur), Some(prev)) = (
-            &t.traffic,
-            before
-                .tasks
-                .iter()
-                .find(|p| p.id == t.id)
-                .and_then(|p| p.traffic.as_ref()),
-        ) else {
-            continue;
-        };
-        any = true;
-        inc.add(&cur.incoming.minus(&prev.incoming));
-        out.add(&cur.outgoing.minus(&prev.outgoing));
-    }
-    any.then_some((inc, out))
-}
-
 fn table(rows: &[Vec<String>], indent: &str, out: &mut String) {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
@@ -628,7 +479,6 @@ fn task_rows(tasks: &[TaskStatus], now: i64, rows: &mut Vec<Vec<String>>) {
     }
 }
 
-/// The table of `now`; traffic health from the difference with `before`.
 /// A service's deployments: `PRIMARY web:2 1/2 IN_PROGRESS; ACTIVE web:1 ...`.
 fn deployments_cell(sv: &ServiceStatus) -> String {
     sv.deployments
@@ -648,18 +498,10 @@ fn deployments_cell(sv: &ServiceStatus) -> String {
         .join("; ")
 }
 
-/// A service's row; `prev` is the service at the earlier look, `secs` the time since,
-/// `now` the look's Unix time.
-fn service_row(
-    sv: &ServiceStatus,
-    prev: Option<&ServiceStatus>,
-    secs: f64,
-    now: i64,
-) -> Vec<String> {
-    let (inc, outg) = match service_traffic(prev, sv) {
-        Some((i, o)) => (health(&i, secs), health(&o, secs)),
-        None => ("-".into(), "-".into()),
-    };
+/// A service's row; `now` is the look's Unix time.
+fn service_row(sv: &ServiceStatus, now: i64) -> Vec<String> {
+    let cell = |h: &Option<Health>| h.as_ref().map_or_else(|| "-".to_string(), Health::cell);
+    let (inc, outg) = (cell(&sv.incoming), cell(&sv.outgoing));
     let endpoints = if sv.endpoints.is_empty() {
         "-".to_string()
     } else {
@@ -691,18 +533,14 @@ fn groups_cell(groups: Option<&[String]>) -> String {
     }
 }
 
-pub fn render(before: Option<&Status>, now: &Status) -> String {
-    let secs = before
-        .map(|b| now.at.duration_since(b.at).as_secs_f64())
-        .filter(|s| *s > 0.0)
-        .unwrap_or(1.0);
+/// The table of `now`.
+pub fn render(now: &Status) -> String {
     let mut out = String::new();
     if now.clusters.is_empty() {
         out.push_str("no clusters (create one: aws ecs create-cluster --cluster-name NAME)\n");
         return out;
     }
     for c in &now.clusters {
-        let prev_c = before.and_then(|b| b.clusters.iter().find(|p| p.name == c.name));
         let _ = writeln!(
             out,
             "cluster {} ({}), namespace {}: {} services, {} tasks",
@@ -723,8 +561,7 @@ pub fn render(before: Option<&Status>, now: &Status) -> String {
             "OUTGOING".into(),
         ]];
         for sv in &c.services {
-            let prev_s = prev_c.and_then(|p| p.services.iter().find(|p| p.name == sv.name));
-            rows.push(service_row(sv, prev_s, secs, now.unix));
+            rows.push(service_row(sv, now.unix));
             task_rows(&sv.tasks, now.unix, &mut rows);
         }
         if !c.standalone.is_empty() {
@@ -741,28 +578,7 @@ pub fn render(before: Option<&Status>, now: &Status) -> String {
 mod tests {
     use super::*;
 
-    const METRICS: &str = r#"# HELP RequestCount Requests received from downstream clients.
-# TYPE RequestCount counter
-RequestCount{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress"} 10
-RequestCount{ClusterName="c",DiscoveryName="ui",ServiceName="ui",TargetDiscoveryName="catalog",direction="egress"} 4
-HTTPCode_Target_5XX_Count{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress"} 1
-TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress",le="1"} 5
-TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress",le="5"} 10
-TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="catalog",TargetDiscoveryName="",direction="ingress",le="+Inf"} 10
-"#;
-
-    #[test]
-    fn metrics_are_read_by_direction() {
-        let t = parse_metrics(METRICS);
-        assert_eq!(t.incoming.requests, 10.0);
-        assert_eq!(t.incoming.errors_5xx, 1.0);
-        assert_eq!(t.outgoing.requests, 4.0);
-        assert_eq!(t.incoming.p99_ms(), Some(5.0));
-        assert_eq!(t.outgoing.p99_ms(), None);
-        assert_eq!(parse_metrics("garbage\nx{y 1\n"), ProxyTraffic::default());
-    }
-
-    fn task(id: &str, requests: f64) -> TaskStatus {
+    fn task(id: &str) -> TaskStatus {
         TaskStatus {
             id: id.into(),
             last_status: "RUNNING".into(),
@@ -770,14 +586,6 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
             health: "HEALTHY".into(),
             address: Some("10.213.0.5".into()),
             ports: vec!["8080".into()],
-            traffic: Some(ProxyTraffic {
-                incoming: Traffic {
-                    requests,
-                    errors_5xx: 0.0,
-                    buckets: vec![(1.0, requests), (f64::INFINITY, requests)],
-                },
-                outgoing: Traffic::default(),
-            }),
             tls_not_after: None,
         }
     }
@@ -808,6 +616,8 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
                     groups: Some(vec!["sg-0c1e6fd4e2a6a1f7b".into()]),
                     tls: false,
                     tasks,
+                    incoming: None,
+                    outgoing: None,
                 }],
                 standalone: vec![],
             }],
@@ -815,16 +625,11 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
     }
 
     #[test]
-    fn traffic_is_the_difference_between_two_looks() {
-        let t0 = Instant::now();
-        let before = status(t0, vec![task("a", 10.0), task("b", 0.0)]);
-        let now = status(
-            t0 + std::time::Duration::from_secs(2),
-            vec![task("a", 30.0), task("b", 20.0), task("new", 1000.0)],
-        );
-        let text = render(Some(&before), &now);
-        // (20 + 20) requests in 2 s; the new task has no earlier look and is not counted.
-        assert!(text.contains("20.0/s 5xx 0 p99 ≤1ms"), "{text}");
+    fn traffic_health_comes_from_the_services_metrics() {
+        let mut now = status(Instant::now(), vec![task("a"), task("b")]);
+        let text = render(&now);
+        // No data yet: no traffic figures, the rest as ever.
+        assert!(!text.contains("/s 5xx"), "{text}");
         assert!(text.contains("catalog (ACTIVE)"), "{text}");
         assert!(text.contains("sg-0c1e6fd4e2a6a1f7b"), "{text}");
         assert!(
@@ -833,9 +638,15 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
         );
         assert!(text.contains("10.213.0.5:8080"), "{text}");
         assert!(text.contains("namespace retailstore.local"), "{text}");
-        // A single look has no traffic figures.
-        let text = render(None, &now);
-        assert!(!text.contains("/s 5xx"), "{text}");
+        let sv = &mut now.clusters[0].services[0];
+        sv.incoming = Some(Health {
+            requests: 1200.0,
+            errors_5xx: 0.0,
+            p99_ms: Some(1.0),
+            secs: 60.0,
+        });
+        let text = render(&now);
+        assert!(text.contains("20.0/s 5xx 0 p99 1.0ms"), "{text}");
     }
 
     #[test]
@@ -878,7 +689,7 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
             let tasks = (expiries.iter().enumerate())
                 .map(|(i, e)| TaskStatus {
                     tls_not_after: *e,
-                    ..task(&format!("t{i}"), 0.0)
+                    ..task(&format!("t{i}"))
                 })
                 .collect();
             let mut st = status(Instant::now(), tasks);
@@ -906,7 +717,7 @@ TargetResponseTime_bucket{ClusterName="c",DiscoveryName="catalog",ServiceName="c
         ];
         for (tls, expiries, service, tasks) in table {
             let st = with(tls, &expiries);
-            let text = render(None, &st);
+            let text = render(&st);
             let lines: Vec<&str> = text.lines().collect();
             // The header, then the service, then its tasks.
             let col = lines[1].find("TLS").expect("a TLS column");
