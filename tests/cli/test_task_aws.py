@@ -9,13 +9,14 @@ Tests run in file order and share one cluster and one agent.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import time
 
 import boto3
 import pytest
 
-from agent_harness import NETWORK, Agent, require_root, task_id, wait_for
+from agent_harness import NETWORK, NGINX_TD, Agent, require_root, running_tasks, task_id, wait_for
 from conftest import berth_bin
 
 REGION = "us-west-2"
@@ -31,9 +32,15 @@ GROUP = "/berth/aws-in-tasks"
 @pytest.fixture(scope="module")
 def agent(berth):
     require_root()
-    berth.aws("ecs", "create-cluster", "--cluster-name", CLUSTER)
+    berth.aws("ecs", "create-cluster", "--cluster-name", CLUSTER,
+              "--service-connect-defaults", "namespace=aws-in-tasks")
     a = Agent(berth, "process", BRIDGE, SUBNET, CLUSTER, name="agent-aws")
-    a.start()
+    # Proxy metrics pushed every 2 s (10 s by default), so the test is short.
+    os.environ["BERTH_AGENT_METRICS_INTERVAL"] = "2"
+    try:
+        a.start()
+    finally:
+        os.environ.pop("BERTH_AGENT_METRICS_INTERVAL", None)
     yield a
     if a.proc and a.proc.poll() is None:
         a.stop()
@@ -242,3 +249,50 @@ def test_an_sdk_in_a_task_reads_a_parameter_with_the_task_role(berth, agent, sta
     with pytest.raises(Exception):
         urllib.request.urlopen("http://169.254.170.2/v2/credentials/x", timeout=2)
     berth.aws("ecs", "stop-task", "--cluster", CLUSTER, "--task", arn)
+
+
+def test_service_connect_metrics_count_every_request(berth, agent, state):
+    """GetMetricData for a service under load: RequestCount in AWS/ECS with ECS's
+    dimensions equals the requests sent, exactly."""
+    berth.write("web.json", NGINX_TD)
+    berth.aws("ecs", "register-task-definition", "--cli-input-json", "file://web.json")
+    for name, services in (("web", [{"portName": "nginx", "discoveryName": "web", "clientAliases": [{"port": 80}]}]),
+                           ("caller", [])):
+        berth.aws("ecs", "create-service", "--cluster", CLUSTER, "--service-name", name,
+                  "--task-definition", "service-connect-nginx", "--desired-count", "1",
+                  "--launch-type", "FARGATE", "--network-configuration", NETWORK,
+                  "--service-connect-configuration",
+                  json.dumps({"enabled": True, "namespace": "aws-in-tasks", "services": services}))
+    caller = wait_for("the caller task", lambda: running_tasks(berth, CLUSTER, "caller"), timeout=60, agent=agent)
+    wait_for("web running", lambda: running_tasks(berth, CLUSTER, "web"), timeout=60, agent=agent)
+    tid = task_id(caller[0]["taskArn"])
+    wait_for("web answering", lambda: agent.curl_in_task(tid, "http://web/") == 200, timeout=30, agent=agent)
+    start = time.time()
+    cw = boto3.client("cloudwatch", endpoint_url=berth.url, region_name=REGION,
+                      aws_access_key_id="test", aws_secret_access_key="test")
+    dims = [{"Name": "ClusterName", "Value": CLUSTER}, {"Name": "ServiceName", "Value": "web"}]
+
+    def total():
+        out = cw.get_metric_data(
+            MetricDataQueries=[{"Id": "m1", "MetricStat": {"Metric": {
+                "Namespace": "AWS/ECS", "MetricName": "RequestCount", "Dimensions": dims},
+                "Period": 60, "Stat": "Sum"}}],
+            StartTime=start - 600, EndTime=time.time() + 60)
+        return sum(out["MetricDataResults"][0]["Values"])
+
+    def settled():
+        before = total()
+        time.sleep(5)  # two pushes
+        return before if total() == before and before > 0 else None
+    # The requests that found web answering are counted first; then the load.
+    base = wait_for("the first requests counted", settled, timeout=60, agent=agent)
+    sent = 60
+    r = agent.in_task(tid, "sh", "-c", f"for i in $(seq {sent}); do curl -s -o /dev/null -w '%{{http_code}}\\n' http://web/; done", timeout=120)
+    assert r.stdout.split() == ["200"] * sent, r.stdout
+    wait_for("the load counted", lambda: total() >= base + sent, timeout=60, agent=agent)
+    time.sleep(5)  # two more pushes: nothing counted twice
+    assert total() == base + sent
+    names = {m["MetricName"] for m in cw.list_metrics(Namespace="AWS/ECS", Dimensions=dims)["Metrics"]}
+    assert {"RequestCount", "HTTPCode_Target_2XX_Count", "TargetResponseTime"} <= names, names
+    for name in ("web", "caller"):
+        berth.aws("ecs", "delete-service", "--cluster", CLUSTER, "--service", name, "--force")
