@@ -36,12 +36,20 @@ struct Definition {
     requires_compatibilities: Vec<String>,
 }
 
+/// A container as started: its name, image and log driver.
+struct Started {
+    name: String,
+    image: String,
+    log_driver: Option<String>,
+    log_options: BTreeMap<String, String>,
+}
+
 /// What the endpoint of one task reads.
 pub(crate) struct TaskSource {
     /// Everything but the containers' states, fixed at start.
     base: TaskFacts,
-    /// The containers as started (name → image), in order.
-    containers: Vec<(String, String, BTreeMap<String, String>, Option<String>)>,
+    /// The containers as started, in order.
+    containers: Vec<Started>,
     /// The runtime's view of the containers, once they run.
     state: RwLock<Option<watch::Receiver<TaskState>>>,
     roles: RoleSource,
@@ -96,8 +104,13 @@ impl TaskSource {
         let containers = specs
             .iter()
             .map(|s| {
-                let (driver, options) = log_driver(s);
-                (s.name.clone(), s.image.clone(), options, driver)
+                let (log_driver, log_options) = log_driver(s);
+                Started {
+                    name: s.name.clone(),
+                    image: s.image.clone(),
+                    log_driver,
+                    log_options,
+                }
             })
             .collect();
         TaskSource {
@@ -148,9 +161,9 @@ pub(crate) fn facts(source: &TaskSource, state: Option<&TaskState>) -> TaskFacts
     facts.containers = source
         .containers
         .iter()
-        .map(|(name, image, options, driver)| {
-            let c = state.and_then(|s| s.container(name));
-            container_facts(&facts, name, image, driver, options, c)
+        .map(|started| {
+            let c = state.and_then(|s| s.container(&started.name));
+            container_facts(&facts, started, c)
         })
         .collect();
     facts
@@ -158,12 +171,10 @@ pub(crate) fn facts(source: &TaskSource, state: Option<&TaskState>) -> TaskFacts
 
 fn container_facts(
     task: &TaskFacts,
-    name: &str,
-    image: &str,
-    driver: &Option<String>,
-    options: &BTreeMap<String, String>,
+    started: &Started,
     c: Option<&ContainerState>,
 ) -> ContainerFacts {
+    let name = &started.name;
     let id = format!(
         "{}-{name}",
         task.task_arn.rsplit('/').next().unwrap_or_default()
@@ -187,13 +198,13 @@ fn container_facts(
         name: name.to_string(),
         docker_id: id.clone(),
         docker_name: format!("ecs-{}-{name}", task.family),
-        image: image.to_string(),
+        image: started.image.clone(),
         image_id: String::new(),
         desired_status: ContainerStatus::Running,
         known_status: known,
         exit_code: c.and_then(|c| c.exit_code),
-        log_driver: driver.clone(),
-        log_options: options.clone(),
+        log_driver: started.log_driver.clone(),
+        log_options: started.log_options.clone(),
         health,
         ..Default::default()
     }

@@ -266,10 +266,10 @@ mod tests {
                 "arn:aws:ssm:us-east-1:123456789012:parameter/a/b",
                 SecretRef::Parameter("arn:aws:ssm:us-east-1:123456789012:parameter/a/b".into()),
             ),
-            (&"arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf"[..], sel(&format!("{sm}:db-AbCdEf"), None, None, None)),
-            (&"arn:aws:secretsmanager:us-east-1:123456789012:secret:retail-store-ecs-orders-db:dbname::"[..], sel(&format!("{sm}:retail-store-ecs-orders-db"), Some("dbname"), None, None)),
-            (&"arn:aws:secretsmanager:us-east-1:123456789012:secret:db:password:AWSPREVIOUS:"[..], sel(&format!("{sm}:db"), Some("password"), Some("AWSPREVIOUS"), None)),
-            (&"arn:aws:secretsmanager:us-east-1:123456789012:secret:db:::0f1e"[..], sel(&format!("{sm}:db"), None, None, Some("0f1e"))),
+            ("arn:aws:secretsmanager:us-east-1:123456789012:secret:db-AbCdEf", sel(&format!("{sm}:db-AbCdEf"), None, None, None)),
+            ("arn:aws:secretsmanager:us-east-1:123456789012:secret:retail-store-ecs-orders-db:dbname::", sel(&format!("{sm}:retail-store-ecs-orders-db"), Some("dbname"), None, None)),
+            ("arn:aws:secretsmanager:us-east-1:123456789012:secret:db:password:AWSPREVIOUS:", sel(&format!("{sm}:db"), Some("password"), Some("AWSPREVIOUS"), None)),
+            ("arn:aws:secretsmanager:us-east-1:123456789012:secret:db:::0f1e", sel(&format!("{sm}:db"), None, None, Some("0f1e"))),
         ];
         for (from, want) in cases {
             assert_eq!(&SecretRef::parse(from), want, "{from}");

@@ -281,7 +281,7 @@ impl CredentialStore {
         let (account, principal, nonce, mut sealed, session) = match row {
             Some((a, p, n, s)) => (a, p, n, s, None),
             None => match self.session_row(access_key_id)? {
-                Some((a, p, n, s, check)) => (a, p, n, s, Some(check)),
+                Some(r) => (r.account, r.principal, r.nonce, r.sealed, Some(r.check)),
                 None => return Ok(None),
             },
         };

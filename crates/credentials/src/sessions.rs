@@ -49,6 +49,16 @@ impl SessionCheck {
     }
 }
 
+/// A session as stored: its account, principal (JSON), the nonce and sealed secret, and
+/// what to check.
+pub(crate) struct SessionRow {
+    pub account: String,
+    pub principal: String,
+    pub nonce: Vec<u8>,
+    pub sealed: Vec<u8>,
+    pub check: SessionCheck,
+}
+
 /// Temporary credentials, as handed out once.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -117,12 +127,8 @@ impl CredentialStore {
         Ok(creds)
     }
 
-    /// The session row of `access_key_id`: account, principal, nonce, sealed secret and
-    /// what to check.
-    pub(crate) fn session_row(
-        &self,
-        access_key_id: &str,
-    ) -> Result<Option<(String, String, Vec<u8>, Vec<u8>, SessionCheck)>> {
+    /// The session row of `access_key_id`.
+    pub(crate) fn session_row(&self, access_key_id: &str) -> Result<Option<SessionRow>> {
         use rusqlite::OptionalExtension;
         Ok(self
             .conn()
@@ -131,16 +137,16 @@ impl CredentialStore {
                  FROM sessions WHERE id = ?1",
                 params![access_key_id],
                 |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        SessionCheck {
+                    Ok(SessionRow {
+                        account: r.get(0)?,
+                        principal: r.get(1)?,
+                        nonce: r.get(2)?,
+                        sealed: r.get(3)?,
+                        check: SessionCheck {
                             token_sha256: r.get(4)?,
                             expires: r.get::<_, i64>(5)? as u64,
                         },
-                    ))
+                    })
                 },
             )
             .optional()?)
