@@ -333,13 +333,86 @@ fn open_api_tls(config: &ServerConfig) -> Result<Option<tokio_rustls::TlsAccepto
     Ok(tls.map(tokio_rustls::TlsAcceptor::from))
 }
 
+/// The services berth serves, registered, and the handles the server keeps of some.
+struct Services {
+    registry: Registry,
+    ecs: Arc<Ecs>,
+    secrets: Arc<SecretsManager>,
+    logs: Arc<Logs>,
+    metrics: Arc<MetricStore>,
+}
+
+/// Opens every service on the store (and the files of their own) and registers it.
+fn services(config: &ServerConfig, store: &Arc<Store>) -> Result<Services, ServerError> {
+    let sealer = Arc::new(berth_credentials::Sealer::for_data_dir(&config.data_dir)?);
+    let metrics = Arc::new(MetricStore::open(&config.data_dir)?);
+    let logs = Arc::new(Logs::open(&config.data_dir)?);
+    let ecs = Arc::new(Ecs::new(store.clone()));
+    // No agent is connected to a server that just started.
+    match berth_ecs::agent::disconnect_all(&ecs) {
+        Ok(0) => {}
+        Ok(n) => info!(
+            instances = n,
+            "marked container instances disconnected until their agents reconnect"
+        ),
+        Err(e) => warn!(error = %e, "marking container instances disconnected"),
+    }
+    let secrets = Arc::new(SecretsManager::new(store.clone(), sealer.clone()));
+    let mut registry = Registry::default();
+    registry.register(ecs.clone())?;
+    registry.register(Arc::new(CloudMap::new(store.clone())))?;
+    registry.register(Arc::new(Ec2::new(store.clone())))?;
+    registry.register(Arc::new(Sts))?;
+    registry.register(Arc::new(AcmPca::new(store.clone())))?;
+    registry.register(secrets.clone())?;
+    registry.register(Arc::new(Ssm::new(store.clone(), sealer)))?;
+    registry.register(logs.clone())?;
+    registry.register(Arc::new(CloudWatch::new(metrics.clone())))?;
+    Ok(Services {
+        registry,
+        ecs,
+        secrets,
+        logs,
+        metrics,
+    })
+}
+
+/// The services' housekeeping, each on its own period.
+fn spawn_sweeps(
+    secrets: Arc<SecretsManager>,
+    logs: Arc<Logs>,
+    metrics: Arc<MetricStore>,
+    retention: Retention,
+    shutdown: &watch::Receiver<bool>,
+) {
+    tokio::spawn(sweep_every(
+        "deleted secrets",
+        Duration::from_secs(60),
+        move || secrets.sweep(berth_awsproto::now()).map(|n| n as u64),
+        shutdown.clone(),
+    ));
+    tokio::spawn(sweep_every(
+        "expired log events",
+        berth_logs::SWEEP_INTERVAL,
+        move || logs.sweep(berth_logs::now_ms()),
+        shutdown.clone(),
+    ));
+    tokio::spawn(sweep_every(
+        "old metric data",
+        berth_cloudwatch::SWEEP_EVERY,
+        move || {
+            let plan = retention.plan(berth_awsproto::now() as i64);
+            metrics.sweep(&plan).map(|s| (s.seconds + s.minutes) as u64)
+        },
+        shutdown.clone(),
+    ));
+}
+
 /// Opens the store, binds the listener and starts serving and reconciling.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let credentials = open_credentials(&config)?;
     let api_tls = open_api_tls(&config)?;
     let store = Arc::new(Store::open(&config.data_dir)?);
-    let sealer = Arc::new(berth_credentials::Sealer::for_data_dir(&config.data_dir)?);
-    let metrics = Arc::new(MetricStore::open(&config.data_dir)?);
     for path in &config.network_files {
         let docs = berth_ec2::import_file(&store, path, None)?;
         info!(file = %path.display(), documents = docs, "network imported");
@@ -354,33 +427,17 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         addr: config.listen,
         source,
     })?;
-    let cloudmap = Arc::new(CloudMap::new(store.clone()));
-    let ecs = Arc::new(Ecs::new(store.clone()));
-    // No agent is connected to a server that just started.
-    match berth_ecs::agent::disconnect_all(&ecs) {
-        Ok(0) => {}
-        Ok(n) => info!(
-            instances = n,
-            "marked container instances disconnected until their agents reconnect"
-        ),
-        Err(e) => warn!(error = %e, "marking container instances disconnected"),
-    }
-    let mut services = Registry::default();
-    services.register(ecs.clone())?;
-    services.register(cloudmap)?;
-    services.register(Arc::new(Ec2::new(store.clone())))?;
-    services.register(Arc::new(Sts))?;
-    services.register(Arc::new(AcmPca::new(store.clone())))?;
-    let secrets = Arc::new(SecretsManager::new(store.clone(), sealer.clone()));
-    services.register(secrets.clone())?;
-    services.register(Arc::new(Ssm::new(store.clone(), sealer.clone())))?;
-    let logs = Arc::new(Logs::open(&config.data_dir)?);
-    services.register(logs.clone())?;
-    services.register(Arc::new(CloudWatch::new(metrics.clone())))?;
+    let Services {
+        registry,
+        ecs,
+        secrets,
+        logs,
+        metrics,
+    } = services(&config, &store)?;
     let limits = fit_open_files(config.limits);
     let router = Arc::new(Router {
         front: front::Front::new(
-            services,
+            registry,
             config.max_body_bytes,
             auth::Authenticator::new(credentials.clone(), config.auth),
             config.auth,
@@ -397,31 +454,8 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
-    tokio::spawn(sweep_every(
-        "deleted secrets",
-        Duration::from_secs(60),
-        move || secrets.sweep(berth_awsproto::now()).map(|n| n as u64),
-        shutdown_rx.clone(),
-    ));
-    tokio::spawn(sweep_every(
-        "expired log events",
-        berth_logs::SWEEP_INTERVAL,
-        move || logs.sweep(berth_logs::now_ms()),
-        shutdown_rx.clone(),
-    ));
     let retention = Retention::days(config.metrics_retention_days);
-    let metrics_sweep = metrics.clone();
-    tokio::spawn(sweep_every(
-        "old metric data",
-        berth_cloudwatch::SWEEP_EVERY,
-        move || {
-            let plan = retention.plan(berth_awsproto::now() as i64);
-            metrics_sweep
-                .sweep(&plan)
-                .map(|s| (s.seconds + s.minutes) as u64)
-        },
-        shutdown_rx.clone(),
-    ));
+    spawn_sweeps(secrets, logs, metrics, retention, &shutdown_rx);
     let accept = tokio::spawn(accept_loop(listener, router, shutdown_rx));
     info!(%addr, data = %store.path().display(), "berth control plane listening");
     Ok(RunningServer {
