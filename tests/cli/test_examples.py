@@ -89,8 +89,8 @@ def test_nginx(tmp_path):
 
 
 def test_retail_store(tmp_path):
-    secrets = str(EXAMPLES / "retail-store" / "secrets.json")
-    out, _ = walkthrough(tmp_path, "retail-store", "--secrets", secrets)
+    # The README puts the seed's parameters, secrets and log groups with the aws CLI.
+    out, _ = walkthrough(tmp_path, "retail-store")
     # The last answer is checkout's order (ui → checkout → orders); before it, ui's page
     # with each call 2xx.
     order = last_json(out)
