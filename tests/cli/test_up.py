@@ -128,8 +128,16 @@ def test_quickstart_retail_store(data_dir, bridge_existed, tmp_path_factory):
                 time.sleep(0.05)
         t = threading.Thread(target=load, daemon=True)
         t.start()
+        # Traffic health comes from CloudWatch, which the agents feed every 10 s: look
+        # until the load shows (both ways for ui), as a user refreshing the console.
         try:
-            text = up.status("--interval", "3")
+            deadline = time.monotonic() + 45
+            while True:
+                text = up.status("--interval", "1")
+                ui = [l for l in text.splitlines() if re.match(r"^\s+ui \(ACTIVE\)", l)]
+                if (ui and len(re.findall(r"[\d.]+/s 5xx 0 p99", ui[0])) == 2) or time.monotonic() > deadline:
+                    break
+                time.sleep(2)
         finally:
             stop.set()
             t.join()
