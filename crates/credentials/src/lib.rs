@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use aws_lc_rs::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_256_GCM, NONCE_LEN};
 use aws_lc_rs::{constant_time, digest, rand};
 use base64::Engine;
 use rusqlite::{params, Connection, OptionalExtension};
@@ -149,7 +148,7 @@ pub struct TokenSummary {
 /// The credential store of one data directory.
 pub struct CredentialStore {
     conn: Mutex<Connection>,
-    sealing: LessSafeKey,
+    sealing: Sealer,
     path: PathBuf,
 }
 
@@ -204,11 +203,11 @@ impl CredentialStore {
             );",
         )?;
         conn.execute_batch(sessions::SCHEMA)?;
-        let unbound = UnboundKey::new(&AES_256_GCM, &key)
+        let sealing = Sealer::from_key(key)
             .map_err(|_| CredentialError::Invalid("credentials.key is not a 32-byte key".into()))?;
         Ok(CredentialStore {
             conn: Mutex::new(conn),
-            sealing: LessSafeKey::new(unbound),
+            sealing,
             path,
         })
     }
@@ -236,15 +235,10 @@ impl CredentialStore {
             principal,
             session: None,
         };
-        let nonce = random::<NONCE_LEN>();
-        let mut sealed = key.secret_access_key.as_bytes().to_vec();
-        self.sealing
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(key.access_key_id.as_bytes()),
-                &mut sealed,
-            )
-            .map_err(|_| CredentialError::Invalid("sealing a secret failed".into()))?;
+        let (nonce, sealed) = self.sealing.seal_apart(
+            key.secret_access_key.as_bytes(),
+            key.access_key_id.as_bytes(),
+        );
         let principal = serde_json::to_string(&key.principal).expect("a principal serializes");
         self.conn().execute(
             "INSERT INTO access_keys(id, account, principal, nonce, sealed, created)
@@ -278,7 +272,7 @@ impl CredentialStore {
                 },
             )
             .optional()?;
-        let (account, principal, nonce, mut sealed, session) = match row {
+        let (account, principal, nonce, sealed, session) = match row {
             Some((a, p, n, s)) => (a, p, n, s, None),
             None => match self.session_row(access_key_id)? {
                 Some(r) => (r.account, r.principal, r.nonce, r.sealed, Some(r.check)),
@@ -286,12 +280,11 @@ impl CredentialStore {
             },
         };
         let unseal = || CredentialError::Unseal(access_key_id.to_string());
-        let nonce = Nonce::try_assume_unique_for_key(&nonce).map_err(|_| unseal())?;
         let secret = self
             .sealing
-            .open_in_place(nonce, Aad::from(access_key_id.as_bytes()), &mut sealed)
+            .open_apart(&nonce, &sealed, access_key_id.as_bytes())
             .map_err(|_| unseal())?;
-        let secret_access_key = String::from_utf8(secret.to_vec()).map_err(|_| unseal())?;
+        let secret_access_key = String::from_utf8(secret).map_err(|_| unseal())?;
         let principal = serde_json::from_str(&principal).map_err(|_| unseal())?;
         Ok(Some(AccessKey {
             access_key_id: access_key_id.to_string(),

@@ -46,28 +46,42 @@ impl Sealer {
     /// `plain` sealed: a random nonce, then the ciphertext and its tag. `aad` is what
     /// the value belongs to (e.g. a parameter's ARN and version).
     pub fn seal(&self, plain: &[u8], aad: &[u8]) -> Vec<u8> {
-        let nonce = random::<NONCE_LEN>();
-        let mut out = plain.to_vec();
-        self.key
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(aad),
-                &mut out,
-            )
-            .expect("AES-GCM seals any value shorter than 64 GiB");
+        let (nonce, body) = self.seal_apart(plain, aad);
         let mut sealed = nonce.to_vec();
-        sealed.extend_from_slice(&out);
+        sealed.extend_from_slice(&body);
         sealed
     }
 
     /// What `seal(plain, aad)` sealed; an error if the bytes were changed, belong to
     /// another `aad` or were sealed under another key.
     pub fn open(&self, sealed: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
-        let unseal = || CredentialError::Unseal(String::from_utf8_lossy(aad).into_owned());
         if sealed.len() < NONCE_LEN {
-            return Err(unseal());
+            return Err(CredentialError::Unseal(
+                String::from_utf8_lossy(aad).into_owned(),
+            ));
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
+        self.open_apart(nonce, body, aad)
+    }
+
+    /// `plain` sealed under a random nonce: the nonce, and the ciphertext with its tag
+    /// (for tables that keep them in columns of their own).
+    pub(crate) fn seal_apart(&self, plain: &[u8], aad: &[u8]) -> ([u8; NONCE_LEN], Vec<u8>) {
+        let nonce = random::<NONCE_LEN>();
+        let mut body = plain.to_vec();
+        self.key
+            .seal_in_place_append_tag(
+                Nonce::assume_unique_for_key(nonce),
+                Aad::from(aad),
+                &mut body,
+            )
+            .expect("AES-GCM seals any value shorter than 64 GiB");
+        (nonce, body)
+    }
+
+    /// What [`seal_apart`](Self::seal_apart) sealed.
+    pub(crate) fn open_apart(&self, nonce: &[u8], body: &[u8], aad: &[u8]) -> Result<Vec<u8>> {
+        let unseal = || CredentialError::Unseal(String::from_utf8_lossy(aad).into_owned());
         let nonce = Nonce::try_assume_unique_for_key(nonce).map_err(|_| unseal())?;
         let mut body = body.to_vec();
         let plain = self

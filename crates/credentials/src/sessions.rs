@@ -6,7 +6,6 @@
 
 use std::time::{Duration, SystemTime};
 
-use aws_lc_rs::aead::{Aad, Nonce, NONCE_LEN};
 use aws_lc_rs::digest;
 use base64::Engine;
 use rusqlite::params;
@@ -96,15 +95,10 @@ impl CredentialStore {
             session_token: base64::engine::general_purpose::STANDARD.encode(random::<48>()),
             expiration: secs(now) + ttl.as_secs(),
         };
-        let nonce = random::<NONCE_LEN>();
-        let mut sealed = creds.secret_access_key.as_bytes().to_vec();
-        self.sealing
-            .seal_in_place_append_tag(
-                Nonce::assume_unique_for_key(nonce),
-                Aad::from(creds.access_key_id.as_bytes()),
-                &mut sealed,
-            )
-            .map_err(|_| CredentialError::Invalid("sealing a secret failed".into()))?;
+        let (nonce, sealed) = self.sealing.seal_apart(
+            creds.secret_access_key.as_bytes(),
+            creds.access_key_id.as_bytes(),
+        );
         let token_hash = digest::digest(&digest::SHA256, creds.session_token.as_bytes());
         let conn = self.conn();
         conn.execute(
