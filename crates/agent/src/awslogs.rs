@@ -59,24 +59,42 @@ struct LogConfiguration {
     options: std::collections::BTreeMap<String, String>,
 }
 
-/// The awslogs targets of a task's containers: `(spec, name ECS shows)` pairs, since
-/// the proxy's stream is named after its ECS container name.
+/// One container's output: its name (its log file's), the name ECS shows for it (the
+/// proxy's stream is named after its ECS container name) and its `logConfiguration`.
+pub(crate) struct Output<'a> {
+    pub container: &'a str,
+    pub shown: &'a str,
+    pub log_configuration: Option<&'a serde_json::Value>,
+}
+
+impl<'a> From<&'a ContainerSpec> for Output<'a> {
+    fn from(spec: &'a ContainerSpec) -> Output<'a> {
+        Output {
+            container: &spec.name,
+            shown: &spec.name,
+            log_configuration: spec.log_configuration.as_ref(),
+        }
+    }
+}
+
+/// The awslogs targets of a task's containers.
 pub(crate) fn targets<'a>(
-    containers: impl IntoIterator<Item = (&'a ContainerSpec, &'a str)>,
+    containers: impl IntoIterator<Item = Output<'a>>,
     task_id: &str,
     region: &str,
 ) -> Result<Vec<LogTarget>> {
     let mut out = Vec::new();
-    for (spec, shown) in containers {
-        let Some(config) = &spec.log_configuration else {
+    for c in containers {
+        let Some(config) = c.log_configuration else {
             continue;
         };
-        let config: LogConfiguration = serde_json::from_value(config.clone())
-            .map_err(|e| Error::Init(format!("container {}: logConfiguration: {e}", spec.name)))?;
+        let config: LogConfiguration = serde_json::from_value(config.clone()).map_err(|e| {
+            Error::Init(format!("container {}: logConfiguration: {e}", c.container))
+        })?;
         if config.log_driver != "awslogs" {
             continue;
         }
-        out.push(target(&spec.name, shown, task_id, region, &config)?);
+        out.push(target(c.container, c.shown, task_id, region, &config)?);
     }
     Ok(out)
 }
@@ -99,7 +117,7 @@ fn target(
         None => format!("{shown}/{task_id}"),
     };
     let region = opt("awslogs-region")
-        .filter(|r| berth_awsproto_region(r))
+        .filter(|r| region_shaped(r))
         .map_or(region, |r| r.as_str());
     Ok(LogTarget {
         container: container.to_string(),
@@ -112,7 +130,7 @@ fn target(
 
 /// A region's shape (`us-east-1`); anything else (an unexpanded `$AWS_REGION`) means
 /// the task's region.
-fn berth_awsproto_region(r: &str) -> bool {
+fn region_shaped(r: &str) -> bool {
     r.split('-').count() >= 3
         && r.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
@@ -430,11 +448,14 @@ mod tests {
         );
         let got = targets(
             [
-                (&ui, "ui"),
-                (&cats, "cats"),
-                (&plain, "plain"),
-                (&bare, "bare"),
-                (&proxy, "ecs-service-connect-Ab12Cd3"),
+                Output::from(&ui),
+                Output::from(&cats),
+                Output::from(&plain),
+                Output::from(&bare),
+                Output {
+                    shown: "ecs-service-connect-Ab12Cd3",
+                    ..Output::from(&proxy)
+                },
             ],
             "0123abcd",
             "us-east-1",
@@ -474,7 +495,7 @@ mod tests {
             ]
         );
         let no_group = spec("x", json!({"logDriver": "awslogs", "options": {}}));
-        assert!(targets([(&no_group, "x")], "t", "us-east-1").is_err());
+        assert!(targets([Output::from(&no_group)], "t", "us-east-1").is_err());
     }
 
     #[test]

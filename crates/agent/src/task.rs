@@ -584,19 +584,18 @@ impl<R: Runtime> TaskRunner<R> {
         .await?;
         let exec = roles.source().execution_client();
         let secrets = crate::secrets::resolve(&exec, specs).await?;
-        let proxy = self.service_connect.as_ref().map(|_| {
-            let spec = self.proxy_spec(Path::new(""));
-            let name = self
-                .task
-                .proxy_container
-                .clone()
-                .unwrap_or_else(|| PROXY_CONTAINER.into());
-            (spec, name)
+        let proxy_log = self.proxy_log_configuration();
+        let proxy_name = self
+            .task
+            .proxy_container
+            .as_deref()
+            .unwrap_or(PROXY_CONTAINER);
+        let proxy = proxy_log.as_ref().map(|l| awslogs::Output {
+            container: PROXY_CONTAINER,
+            shown: proxy_name,
+            log_configuration: Some(l),
         });
-        let containers = specs
-            .iter()
-            .map(|s| (s, s.name.as_str()))
-            .chain(proxy.as_ref().map(|(s, n)| (s, n.as_str())));
+        let containers = specs.iter().map(awslogs::Output::from).chain(proxy);
         let targets = awslogs::targets(containers, &self.id, exec.region())?;
         awslogs::prepare(&exec, &targets).await?;
         self.shippers = Some(awslogs::ship(roles.source().clone(), log_dir, targets));
@@ -672,12 +671,14 @@ impl<R: Runtime> TaskRunner<R> {
         spec.host_dirs = vec![proxy_dir(&self.id)];
         spec.stop_timeout = Duration::from_secs(5);
         spec.environment = vec![("BERTH_LOG".into(), "info".into())];
-        spec.log_configuration = self
-            .service_connect
-            .as_ref()
-            .and_then(|sc| sc.log_configuration.as_ref())
-            .map(|l| serde_json::json!({"logDriver": l.log_driver, "options": l.options}));
+        spec.log_configuration = self.proxy_log_configuration();
         spec
+    }
+
+    /// The proxy container's `logConfiguration`: the service's Service Connect one.
+    fn proxy_log_configuration(&self) -> Option<Value> {
+        let log = self.service_connect.as_ref()?.log_configuration.as_ref()?;
+        Some(json!({"logDriver": log.log_driver, "options": log.options}))
     }
 
     /// The proxy phase: aliases in the hosts file, the proxy container, its first
