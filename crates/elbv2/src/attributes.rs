@@ -116,12 +116,18 @@ pub fn load_balancer_table() -> Vec<Row<LoadBalancerAttributes>> {
         Row::<L> {
             key: "idle_timeout.timeout_seconds",
             get: |a| a.idle_timeout_seconds.to_string(),
-            set: Setter::Set(|a, v| Ok(a.idle_timeout_seconds = number(v, 1, 4000)?)),
+            set: Setter::Set(|a, v| {
+                a.idle_timeout_seconds = number(v, 1, 4000)?;
+                Ok(())
+            }),
         },
         Row::<L> {
             key: "deletion_protection.enabled",
             get: |a| a.deletion_protection.to_string(),
-            set: Setter::Set(|a, v| Ok(a.deletion_protection = flag(v)?)),
+            set: Setter::Set(|a, v| {
+                a.deletion_protection = flag(v)?;
+                Ok(())
+            }),
         },
     ];
     rows.extend(fixed![L:
@@ -221,12 +227,18 @@ pub fn target_group_table() -> Vec<Row<TargetGroupAttributes>> {
         Row::<G> {
             key: "deregistration_delay.timeout_seconds",
             get: |a| a.deregistration_delay_seconds.to_string(),
-            set: Setter::Set(|a, v| Ok(a.deregistration_delay_seconds = number(v, 0, 3600)?)),
+            set: Setter::Set(|a, v| {
+                a.deregistration_delay_seconds = number(v, 0, 3600)?;
+                Ok(())
+            }),
         },
         Row::<G> {
             key: "stickiness.enabled",
             get: |a| a.stickiness_enabled.to_string(),
-            set: Setter::Set(|a, v| Ok(a.stickiness_enabled = flag(v)?)),
+            set: Setter::Set(|a, v| {
+                a.stickiness_enabled = flag(v)?;
+                Ok(())
+            }),
         },
         Row::<G> {
             key: "stickiness.type",
@@ -240,17 +252,26 @@ pub fn target_group_table() -> Vec<Row<TargetGroupAttributes>> {
         Row::<G> {
             key: "stickiness.lb_cookie.duration_seconds",
             get: |a| a.lb_cookie_duration_seconds.to_string(),
-            set: Setter::Set(|a, v| Ok(a.lb_cookie_duration_seconds = number(v, 1, 604_800)?)),
+            set: Setter::Set(|a, v| {
+                a.lb_cookie_duration_seconds = number(v, 1, 604_800)?;
+                Ok(())
+            }),
         },
         Row::<G> {
             key: "stickiness.app_cookie.cookie_name",
             get: |a| a.app_cookie_name.clone(),
-            set: Setter::Set(|a, v| Ok(a.app_cookie_name = cookie_name(v)?)),
+            set: Setter::Set(|a, v| {
+                a.app_cookie_name = cookie_name(v)?;
+                Ok(())
+            }),
         },
         Row::<G> {
             key: "stickiness.app_cookie.duration_seconds",
             get: |a| a.app_cookie_duration_seconds.to_string(),
-            set: Setter::Set(|a, v| Ok(a.app_cookie_duration_seconds = number(v, 1, 604_800)?)),
+            set: Setter::Set(|a, v| {
+                a.app_cookie_duration_seconds = number(v, 1, 604_800)?;
+                Ok(())
+            }),
         },
         Row::<G> {
             key: "load_balancing.algorithm.type",

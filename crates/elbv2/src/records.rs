@@ -336,14 +336,14 @@ pub fn parse_any(ctx: &Context, arn: &str) -> Result<Option<ArnRef>, ApiError> {
 pub fn parse(ctx: &Context, arn: &str, kind: ArnKind) -> Result<Option<ArnRef>, ApiError> {
     let bad = || validation(format!("'{arn}' is not a valid {} ARN", kind.noun()));
     let parsed = parse_any(ctx, arn).map_err(|_| bad())?;
-    let fits = match (&parsed, kind) {
-        (None, _) => true,
-        (Some(ArnRef::LoadBalancer { .. }), ArnKind::LoadBalancer)
-        | (Some(ArnRef::TargetGroup { .. }), ArnKind::TargetGroup)
-        | (Some(ArnRef::Listener { .. }), ArnKind::Listener)
-        | (Some(ArnRef::Rule { .. }), ArnKind::Rule) => true,
-        _ => false,
-    };
+    let fits = matches!(
+        (&parsed, kind),
+        (None, _)
+            | (Some(ArnRef::LoadBalancer { .. }), ArnKind::LoadBalancer)
+            | (Some(ArnRef::TargetGroup { .. }), ArnKind::TargetGroup)
+            | (Some(ArnRef::Listener { .. }), ArnKind::Listener)
+            | (Some(ArnRef::Rule { .. }), ArnKind::Rule)
+    );
     if !fits {
         return Err(bad());
     }

@@ -369,7 +369,8 @@ mod tests {
             rec("l1", "d", "default"),
             rec("l2", "c", "1"),
         ];
-        let cases: &[(&[(&str, i64)], Option<i64>)] = &[
+        type Case<'a> = (&'a [(&'a str, i64)], Option<i64>);
+        let cases: &[Case] = &[
             (&[("a", 3)], None),
             (&[("a", 2)], Some(2)),
             (&[("a", 2), ("b", 1)], None),

@@ -566,13 +566,14 @@ mod tests {
     fn health_is_a_function_of_registration_use_backing_and_time() {
         let initial = TargetHealth::of(State::Initial, Reason::RegistrationInProgress);
         let running = Backing::Instance(Some(InstanceState::Running));
-        let cases: Vec<(
+        type Case = (
             TargetRec,
             bool,
             Backing,
             f64,
             Option<(State, Option<Reason>)>,
-        )> = vec![
+        );
+        let cases: Vec<Case> = vec![
             (
                 reg(initial.clone(), None),
                 true,
