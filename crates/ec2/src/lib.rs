@@ -32,6 +32,7 @@
 //! | `P eni/{eni-id}` | [`NetworkInterface`] |
 //! | `P member/{sg-id}/{eni-id}` | the interface's address or null (index: a group's members) |
 //! | `P subneteni/{subnet-id}/{eni-id}` | index: a subnet's interfaces |
+//! | `P instance/{i-id}` | [`Instance`]: a container instance's host (no API yet) |
 
 use std::sync::Arc;
 
@@ -51,6 +52,7 @@ mod filter;
 mod group;
 mod ids;
 mod import;
+mod instance;
 mod permission;
 mod records;
 mod region;
@@ -73,6 +75,7 @@ pub use import::{
     import_file, import_in, parse_network_file, GroupImport, ImportError, NetworkImport,
     RuleImport, SubnetImport, TagImport, VpcImport,
 };
+pub use instance::{delete_instance_in, instance_in, put_instance_in, Instance, InstanceState};
 pub use records::{
     CidrBlockState, InterfaceStatus, NetworkInterface, SecurityGroup, SecurityGroupRule, Subnet,
     SubnetState, Tag, Tenancy, Vpc, VpcState, ZoneState,

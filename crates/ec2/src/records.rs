@@ -332,6 +332,9 @@ impl Keys {
     pub fn subnet_enis(&self, subnet: &str) -> String {
         self.below(&["subneteni", subnet])
     }
+    pub fn instance(&self, id: &str) -> String {
+        self.key(&["instance", id])
+    }
 }
 
 /// The record at `key`.

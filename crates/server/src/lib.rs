@@ -362,6 +362,7 @@ fn services(config: &ServerConfig, store: &Arc<Store>) -> Result<Services, Serve
     registry.register(ecs.clone())?;
     registry.register(Arc::new(CloudMap::new(store.clone())))?;
     registry.register(Arc::new(Ec2::new(store.clone())))?;
+    registry.register(Arc::new(berth_elbv2::Elbv2::new(store.clone())))?;
     registry.register(Arc::new(Sts))?;
     registry.register(Arc::new(AcmPca::new(store.clone())))?;
     registry.register(secrets.clone())?;
