@@ -702,12 +702,43 @@ mod tests {
         );
         let unbound = task(json!([]), json!([container("app", json!([]))]));
         #[rustfmt::skip]
-        let cases: Vec<(&str, Task, Option<&ContainerInstance>, i64, Option<(&str, i64)>)> = vec![
-            ("awsvpc: the task's own address", task(eni, json!([])), None, 80, Some(("10.213.0.5", 80))),
-            ("bridge: the proxy's host port", bridge.clone(), Some(&with_ip), 80, Some(("10.213.0.2", 49160))),
-            ("bridge: only TCP bindings", bridge.clone(), Some(&with_ip), 81, None),
-            ("bridge: an instance without an address", bridge, Some(&without_ip), 80, None),
-            ("bridge: no binding reported yet", unbound, Some(&with_ip), 80, None),
+        type Case<'a> = (&'a str, Task, Option<&'a ContainerInstance>, i64, Option<(&'a str, i64)>);
+        let cases: Vec<Case> = vec![
+            (
+                "awsvpc: the task's own address",
+                task(eni, json!([])),
+                None,
+                80,
+                Some(("10.213.0.5", 80)),
+            ),
+            (
+                "bridge: the proxy's host port",
+                bridge.clone(),
+                Some(&with_ip),
+                80,
+                Some(("10.213.0.2", 49160)),
+            ),
+            (
+                "bridge: only TCP bindings",
+                bridge.clone(),
+                Some(&with_ip),
+                81,
+                None,
+            ),
+            (
+                "bridge: an instance without an address",
+                bridge,
+                Some(&without_ip),
+                80,
+                None,
+            ),
+            (
+                "bridge: no binding reported yet",
+                unbound,
+                Some(&with_ip),
+                80,
+                None,
+            ),
         ];
         for (what, t, inst, port, want) in cases {
             let got = endpoint_of(&t, inst, port);

@@ -647,6 +647,9 @@ pub struct Resource {
     pub integer_value: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_value: Option<i64>,
+    /// `PORTS`, `PORTS_UDP`: port numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_set_value: Option<Vec<String>>,
     #[serde(flatten)]
     pub rest: Rest,
 }
