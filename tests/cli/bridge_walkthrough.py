@@ -11,7 +11,8 @@ test_bridge_docker.py). Tests run in file order and build on each other.
 3. web (bridge mode, Service Connect client): `curl http://cats/cats` from inside it
    reaches cats by name, through both proxies and the instance's host port; cats
    reaches itself by name too. The instance's security group allows port 80 from the
-   bridge's subnet only: it judges the container port a host port leads to.
+   bridge's subnet only: the task's filter judges the container port a host port leads
+   to, and with the rule revoked nothing gets in through the host port.
 4. Two tasks with the same fixed hostPort on one instance: one runs (reached on that
    port), the other is not placed and the service says why; RunTask answers
    RESOURCE:PORTS; the instance lists the port in use.
@@ -57,6 +58,7 @@ def agent(berth, request, state):
                       "--description", "port 80 from the task bridge", "--vpc-id", vpc)["GroupId"]
     berth.aws("ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp",
               "--port", "80", "--cidr", subnet)
+    state["group"] = group
     a = Agent(berth, request.module.RUNTIME, request.module.BRIDGE, subnet, CLUSTER,
               extra=("--security-groups", group))
     a.start()
@@ -137,6 +139,7 @@ def test_a_dynamic_host_port_reaches_the_task(berth, agent, state):
     ports = resource(instance(berth), "remainingResources", "PORTS")["stringSetValue"]
     assert str(binding["hostPort"]) not in ports, ports
     state["cats"] = task_id(t["taskArn"])
+    state["cats_port"] = binding["hostPort"]
 
 
 def test_service_connect_reaches_a_bridge_task_by_name(berth, agent, state):
@@ -154,12 +157,24 @@ def test_service_connect_reaches_a_bridge_task_by_name(berth, agent, state):
         assert agent.curl_in_task(web, name) == 200, name
     # cats reaches itself by name: its own host port, without leaving its namespace.
     assert agent.curl_in_task(state["cats"], "http://cats/cats") == 200
-    # The group lets port 80 in from the bridge's subnet, nothing else: the host port
-    # leads to port 80, which is what the task's filter judges.
-    ip = state["ip"]
-    r = agent.in_task(web, "curl", "-s", "-o", "/dev/null", "-m", "3", "-w", "%{http_code}",
-                      f"http://{ip}:1/")
-    assert r.stdout.strip() in ("000", ""), r.stdout
+    # The instance's group lets port 80 in from the bridge's subnet, no other port: a
+    # dynamic host port gets in because it leads to port 80, which the task's filter
+    # judges; without that rule nothing gets in through it.
+    group, subnet = state["group"], agent.subnet
+    url = f"http://{state['ip']}:{state['cats_port']}/cats"
+    rule = ("--group-id", group, "--protocol", "tcp", "--port", "80", "--cidr", subnet)
+    berth.aws("ec2", "revoke-security-group-ingress", *rule)
+    wait_for("the host port filtered", lambda: not reachable(url), timeout=15, agent=agent)
+    berth.aws("ec2", "authorize-security-group-ingress", *rule)
+    wait_for("the host port open again", lambda: reachable(url), timeout=15, agent=agent)
+
+
+def reachable(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1) as r:
+            return r.status == 200
+    except OSError:
+        return False
 
 
 def test_a_fixed_host_port_goes_to_one_task_per_instance(berth, agent, state):
