@@ -227,8 +227,8 @@ fn a_launch_its_network_refuses_is_an_event_not_a_stuck_cluster() {
 }
 
 /// Bridge-mode tasks with a fixed host port: one per instance. The second task of the
-/// service waits, and the service says why as ECS does (once); RunTask answers
-/// `RESOURCE:PORTS`; the instance shows the port in use; a second instance takes the
+/// service waits, and the service says why as ECS does (once); RunTask and StartTask
+/// answer `RESOURCE:PORTS`; the instance shows the port in use; a second instance takes the
 /// waiting task.
 #[test]
 fn a_fixed_host_port_is_taken_once_per_instance() {
@@ -304,6 +304,17 @@ fn a_fixed_host_port_is_taken_once_per_instance() {
     assert_eq!(run["tasks"], json!([]));
     assert_eq!(
         run["failures"],
+        json!([{"arn": first, "reason": "RESOURCE:PORTS"}])
+    );
+    // StartTask on that instance: the same.
+    let start = call(
+        &ecs,
+        "StartTask",
+        json!({"cluster": "c", "taskDefinition": "fixed", "containerInstances": [first]}),
+    );
+    assert_eq!(start["tasks"], json!([]));
+    assert_eq!(
+        start["failures"],
         json!([{"arn": first, "reason": "RESOURCE:PORTS"}])
     );
     // The instance lists the port in use (the dynamic one is not listed).
