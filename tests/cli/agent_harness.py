@@ -43,7 +43,7 @@ def require_root():
 
 class Agent:
     def __init__(self, berth: Berth, runtime: str, bridge: str, subnet: str, cluster: str,
-                 name: str | None = None):
+                 name: str | None = None, extra: tuple[str, ...] = ()):
         self.berth = berth
         self.runtime = runtime
         self.bridge = bridge
@@ -52,6 +52,7 @@ class Agent:
         self.name = name or f"agent-{runtime}"
         self.state_dir = berth.tmp / self.name
         self.log = berth.tmp / f"{self.name}.log"
+        self.extra = extra
         self.proc: subprocess.Popen | None = None
 
     def join_token(self) -> str:
@@ -77,6 +78,7 @@ class Agent:
                 "--bridge", self.bridge,
                 "--subnet", self.subnet,
                 "--drain-seconds", "1",
+                *self.extra,
             ],
             stdout=open(self.berth.tmp / f"{self.name}.out", "ab"),
             stderr=open(self.log, "ab"),

@@ -53,6 +53,10 @@ pub const PROXY_IMAGE: &str = "berth/proxy:local";
 pub const INSTANCE_GROUPS_ATTRIBUTE: &str = "berth.security-groups";
 /// The container instance attribute in which an agent registers its instance's subnet.
 pub const INSTANCE_SUBNET_ATTRIBUTE: &str = "berth.subnet";
+/// The container instance attribute in which an agent registers its instance's private
+/// IPv4 address: where its bridge-mode tasks' host ports are reached (and what its
+/// EC2 instance's private address is).
+pub const INSTANCE_PRIVATE_IP_ATTRIBUTE: &str = "berth.private-ip";
 
 /// Where an agent asks for the certificate of one of its tasks' TLS services
 /// (`POST`, [`CertificateRequest`] in, [`IssuedCertificate`] out; the query names the

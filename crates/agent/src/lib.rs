@@ -11,6 +11,8 @@
 //!   view's types are `berth_agent_view`'s, the contract with the server).
 //! * [`task`]: one task's life, PROVISIONING to STOPPED.
 //! * [`secgroups`]: the task's security groups, as an nftables table in its namespace.
+//! * [`ports`]: host ports of bridge-mode tasks (the instance's address on the bridge,
+//!   `berth_tasknet::InstanceNetwork`, forwards them to the tasks).
 //! * [`cleanup`]: what a crashed agent left behind.
 //!
 //! Files, under the state directory: `instance.json` (the instance ARN and cluster),
@@ -31,6 +33,7 @@ mod identity;
 mod metadata;
 pub mod metrics;
 mod nsexec;
+pub mod ports;
 mod roles;
 pub mod secgroups;
 mod secrets;
@@ -43,14 +46,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_runtime::{ImageMap, Runtime, PROXY_IMAGE};
-use berth_tasknet::{Bridge, BridgeConfig};
+use berth_tasknet::{Bridge, BridgeConfig, InstanceNetwork};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
 
 use berth_agent_view::{
-    DesiredStatus, LastStatus, TaskView, View, INSTANCE_GROUPS_ATTRIBUTE, INSTANCE_SUBNET_ATTRIBUTE,
+    DesiredStatus, LastStatus, TaskView, View, INSTANCE_GROUPS_ATTRIBUTE,
+    INSTANCE_PRIVATE_IP_ATTRIBUTE, INSTANCE_SUBNET_ATTRIBUTE,
 };
 pub use client::{AdminClient, ServerClient};
 pub use error::{Error, Result};
@@ -96,12 +100,19 @@ pub struct AgentConfig {
     pub security_groups: Vec<String>,
     /// The instance's subnet; `None`: the default VPC's first.
     pub subnet: Option<String>,
+    /// Where bridge-mode tasks' `hostPort: 0` mappings get their host ports (ECS:
+    /// 49153–65535, `ECS_DYNAMIC_HOST_PORT_RANGE`).
+    pub dynamic_host_ports: ports::PortRange,
 }
 
 /// What every task runner shares.
 pub(crate) struct Shared<R> {
     pub runtime: Arc<R>,
     pub bridge: Bridge,
+    /// The instance's address on the bridge, where its host ports are.
+    pub instance: InstanceNetwork,
+    /// Which task has which host port.
+    pub host_ports: std::sync::Mutex<ports::HostPortTable>,
     pub client: ServerClient,
     /// The container instance this agent is.
     pub instance_arn: String,
@@ -148,10 +159,11 @@ fn instance_file(state_dir: &Path) -> PathBuf {
     state_dir.join("instance.json")
 }
 
-/// The instance's subnet and security groups, as the attributes the server reads them
-/// from.
-fn network_attributes(config: &AgentConfig) -> Value {
-    let mut out = Vec::new();
+/// The instance's subnet, security groups and private address, as the attributes the
+/// server reads them from.
+fn network_attributes(config: &AgentConfig, private_ip: std::net::Ipv4Addr) -> Value {
+    let mut out =
+        vec![json!({"name": INSTANCE_PRIVATE_IP_ATTRIBUTE, "value": private_ip.to_string()})];
     if !config.security_groups.is_empty() {
         out.push(
             json!({"name": INSTANCE_GROUPS_ATTRIBUTE, "value": config.security_groups.join(",")}),
@@ -163,8 +175,24 @@ fn network_attributes(config: &AgentConfig) -> Value {
     json!(out)
 }
 
+/// The resources the instance registers: its CPU and memory, and the ports it reserves
+/// (ECS's agent's; host ports in use are the server's to count).
+fn total_resources(config: &AgentConfig) -> Value {
+    let reserved: Vec<String> = ports::RESERVED_PORTS.iter().map(u16::to_string).collect();
+    json!([
+        {"name": "CPU", "type": "INTEGER", "integerValue": config.cpu},
+        {"name": "MEMORY", "type": "INTEGER", "integerValue": config.memory_mib},
+        {"name": "PORTS", "type": "STRINGSET", "stringSetValue": reserved},
+        {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []},
+    ])
+}
+
 /// Joins the cluster as the instance recorded in the state directory, or as a new one.
-async fn register(client: &ServerClient, config: &AgentConfig) -> Result<String> {
+async fn register(
+    client: &ServerClient,
+    config: &AgentConfig,
+    private_ip: std::net::Ipv4Addr,
+) -> Result<String> {
     let file = instance_file(&config.state_dir);
     let known: Option<String> = std::fs::read(&file)
         .ok()
@@ -173,17 +201,13 @@ async fn register(client: &ServerClient, config: &AgentConfig) -> Result<String>
         .and_then(|v| v["containerInstanceArn"].as_str().map(str::to_string));
     let mut input = json!({
         "cluster": config.cluster,
-        "totalResources": [
-            {"name": "CPU", "type": "INTEGER", "integerValue": config.cpu},
-            {"name": "MEMORY", "type": "INTEGER", "integerValue": config.memory_mib},
-            {"name": "PORTS", "type": "STRINGSET", "stringSetValue": []},
-        ],
+        "totalResources": total_resources(config),
         "versionInfo": {"agentVersion": env!("CARGO_PKG_VERSION"), "agentHash": "berth"},
     });
     if let Some(arn) = &known {
         input["containerInstanceArn"] = json!(arn);
     }
-    input["attributes"] = network_attributes(config);
+    input["attributes"] = network_attributes(config, private_ip);
     let out = match client.ecs("RegisterContainerInstance", &input).await {
         Err(Error::Api { .. }) if known.is_some() => {
             // The server forgot the instance: join as a new one.
@@ -230,13 +254,24 @@ pub async fn run<R: Runtime>(
     tokio::pin!(shutdown);
     let bridge = Bridge::ensure(&config.bridge).await?;
     cleanup::cleanup(&runtime, &bridge, &config.state_dir).await?;
-    let Some(arn) = join(&client, &config, shutdown.as_mut()).await? else {
-        return Ok(());
+    let instance = InstanceNetwork::ensure(&bridge, &instance_name(&config.state_dir)).await?;
+    let joined = join(&client, &config, instance.ip(), shutdown.as_mut()).await;
+    let arn = match joined {
+        Ok(Some(arn)) => arn,
+        other => {
+            if let Err(e) = instance.remove().await {
+                warn!(error = %e, "removing the instance's address and host ports");
+            }
+            return other.map(|_| ());
+        }
     };
-    info!(instance = %arn, cluster = %config.cluster, "joined the cluster");
+    info!(instance = %arn, cluster = %config.cluster, address = %instance.ip(), "joined the cluster");
+    let host_ports = ports::HostPortTable::new(config.dynamic_host_ports, &ports::RESERVED_PORTS);
     let shared = Arc::new(Shared {
         runtime: Arc::new(runtime),
         bridge,
+        instance,
+        host_ports: std::sync::Mutex::new(host_ports),
         client,
         instance_arn: arn.clone(),
         image_map: config.image_map.clone(),
@@ -250,7 +285,18 @@ pub async fn run<R: Runtime>(
     let _metrics = metrics::start(&shared.client, &shared.config, &arn);
     follow(&shared, &arn, &mut runners, shutdown.as_mut()).await;
     stop_all(runners).await;
+    shared.instance.remove().await?;
     Ok(())
+}
+
+/// The name of the agent's address in the bridge's IPAM: its state directory (one per
+/// agent of a host), spelled without blanks.
+fn instance_name(state_dir: &Path) -> String {
+    let name: String = (state_dir.display().to_string().chars())
+        .map(|c| if c.is_ascii_graphic() { c } else { '_' })
+        .take(240)
+        .collect();
+    format!("agent:{name}")
 }
 
 /// Registers the instance, retrying while the server is away or the cluster does not
@@ -258,10 +304,11 @@ pub async fn run<R: Runtime>(
 async fn join(
     client: &ServerClient,
     config: &AgentConfig,
+    private_ip: std::net::Ipv4Addr,
     mut shutdown: std::pin::Pin<&mut impl std::future::Future<Output = ()>>,
 ) -> Result<Option<String>> {
     loop {
-        let e = match register(client, config).await {
+        let e = match register(client, config, private_ip).await {
             Ok(arn) => return Ok(Some(arn)),
             Err(e) => e,
         };

@@ -41,6 +41,7 @@ use crate::client::{AdminClient, ServerClient};
 use crate::error::{Error, Result};
 use crate::metadata::TaskSource;
 use crate::nsexec;
+use crate::ports::{self, network_bindings, Binding, Owner};
 use crate::roles::TaskRoles;
 use crate::secgroups::SecurityGroups;
 use crate::view::{alias_names, ingress_listen, snapshot, EGRESS_PORT_BASE};
@@ -99,6 +100,9 @@ struct Reporter {
     checked: Vec<String>,
     /// The name ECS shows the proxy container by (a Service Connect service's task).
     proxy_name: Option<String>,
+    /// Each container's `networkBindings` (by the name ECS shows it by), reported with
+    /// its RUNNING state (bridge and host mode).
+    bindings: BTreeMap<String, Value>,
 }
 
 impl Reporter {
@@ -112,6 +116,26 @@ impl Reporter {
             health: HealthStatus::Unknown,
             checked: task.proxy_container.iter().cloned().collect(),
             proxy_name: task.proxy_container.clone(),
+            bindings: BTreeMap::new(),
+        }
+    }
+
+    /// Keeps the task's host ports, to report each container's with its state.
+    fn set_bindings(&mut self, bindings: &[Binding]) {
+        self.bindings.clear();
+        let mut by_name: BTreeMap<String, Vec<&Binding>> = BTreeMap::new();
+        for b in bindings {
+            let name = match &b.owner {
+                Owner::Container(n) => n.clone(),
+                Owner::Proxy => match &self.proxy_name {
+                    Some(n) => n.clone(),
+                    None => continue,
+                },
+            };
+            by_name.entry(name).or_default().push(b);
+        }
+        for (name, list) in by_name {
+            self.bindings.insert(name, network_bindings(list));
         }
     }
 
@@ -180,7 +204,10 @@ impl Reporter {
             ch["runtimeId"] = json!(pid.to_string());
         }
         if self.eni.is_none() && c.status == ContainerStatus::Running {
-            ch["networkBindings"] = json!([{"bindIP": ip.to_string(), "protocol": "tcp"}]);
+            // Its host ports, and (berth's) the task's own address on the bridge.
+            let bindings = self.bindings.get(name).cloned();
+            ch["networkBindings"] = bindings.unwrap_or_else(|| json!([]));
+            ch["networkInterfaces"] = json!([{"privateIpv4Address": ip.to_string()}]);
         }
         Some(ch)
     }
@@ -305,12 +332,30 @@ struct Nat {
     egress_ports: BTreeMap<String, u16>,
     /// The task metadata endpoint's rules (`OUTPUT` lines), in every version.
     metadata: Vec<String>,
+    /// The task's own host ports, which its own connections to them reach without
+    /// leaving its namespace (`OUTPUT ... DNAT` lines).
+    own_ports: Vec<String>,
     applied: Option<String>,
 }
 
 impl Nat {
     fn egress_port(&self, dns: &str, port: u16) -> Option<u16> {
         self.egress_ports.get(&format!("{dns}:{port}")).copied()
+    }
+
+    /// The rules that send the task's connections to its own host ports (at the
+    /// instance's address `instance`) straight to where they lead inside it.
+    fn set_own_ports(&mut self, instance: Ipv4Addr, ip: Ipv4Addr, bindings: &[Binding]) {
+        self.own_ports = bindings
+            .iter()
+            .map(|b| {
+                let p = b.protocol.name();
+                format!(
+                    "-A OUTPUT -d {instance}/32 -p {p} -m {p} --dport {} -j DNAT --to-destination {ip}:{}",
+                    b.host_port, b.inside
+                )
+            })
+            .collect();
     }
 
     /// Gives new aliases of `sc` their egress ports (kept for the task's life).
@@ -332,7 +377,7 @@ impl Nat {
         vips: &VipAllocator,
     ) -> Result<()> {
         let mut rules = String::from("*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n");
-        for line in &self.metadata {
+        for line in self.metadata.iter().chain(&self.own_ports) {
             rules.push_str(line);
             rules.push('\n');
         }
@@ -534,6 +579,7 @@ impl<R: Runtime> TaskRunner<R> {
     /// server's own when it asked for the stop).
     async fn run_in_network(&mut self) -> Result<Option<String>> {
         self.start_filter().await?;
+        self.open_host_ports()?;
         let specs = self.prepare()?;
         let log_dir = task_dir(&self.shared.config.state_dir, &self.id).join("logs");
         let secrets = self.resources(&specs, &log_dir).await?;
@@ -565,6 +611,48 @@ impl<R: Runtime> TaskRunner<R> {
             .await
             .map_err(|e| Error::Init(format!("security groups: {e}")))?;
         Ok(())
+    }
+
+    /// The host ports of a bridge-mode task (none in awsvpc mode): given out, forwarded
+    /// from the instance's address, kept for the reports and for the task's own nat
+    /// rules. An error (a fixed port taken, the range exhausted) stops the task.
+    fn open_host_ports(&mut self) -> Result<()> {
+        if self.rep.eni.is_some() {
+            return Ok(());
+        }
+        let ip = self.net.ip();
+        let wants = ports::wanted(
+            &self.task.task_definition,
+            self.service_connect.as_ref(),
+            ip,
+        );
+        if wants.is_empty() {
+            return Ok(());
+        }
+        let shared = &self.shared;
+        let mut table = shared.host_ports.lock().unwrap_or_else(|p| p.into_inner());
+        let bindings = table
+            .assign(&self.id, ip, &wants, berth_tasknet::port_in_use)
+            .map_err(Error::Init)?;
+        if let Err(e) = shared.instance.forward(&table.forwards()) {
+            table.release(&self.id);
+            return Err(Error::Init(format!("host ports: {e}")));
+        }
+        drop(table);
+        debug!(task = %self.id, ?bindings, "host ports");
+        self.rep.set_bindings(&bindings);
+        self.nat.set_own_ports(shared.instance.ip(), ip, &bindings);
+        Ok(())
+    }
+
+    /// Gives the task's host ports back (its forwards removed).
+    fn close_host_ports(&self) {
+        let shared = &self.shared;
+        let mut table = shared.host_ports.lock().unwrap_or_else(|p| p.into_inner());
+        table.release(&self.id);
+        if let Err(e) = shared.instance.forward(&table.forwards()) {
+            warn!(task = %self.id, error = %e, "removing the task's host ports");
+        }
     }
 
     /// The task's execution resources, before anything of it runs (as ECS does): its
@@ -959,6 +1047,7 @@ impl<R: Runtime> TaskRunner<R> {
             server.shutdown().await;
         }
         self.roles = None;
+        self.close_host_ports();
         if let Err(e) = self.shared.runtime.destroy_network(&self.net).await {
             warn!(task = %self.id, error = %e, "removing the task network");
         }
@@ -997,6 +1086,7 @@ mod tests {
             memory_mib: 1024,
             security_groups: vec![],
             subnet: None,
+            dynamic_host_ports: crate::ports::DEFAULT_DYNAMIC_RANGE,
         };
         // The bridge's state directory is under /run/berth already.
         assert_eq!(
@@ -1039,6 +1129,7 @@ mod tests {
             health: HealthStatus::Unknown,
             checked: proxy_name.iter().map(|n| n.to_string()).collect(),
             proxy_name: proxy_name.map(str::to_string),
+            bindings: BTreeMap::new(),
         }
     }
 
@@ -1051,6 +1142,43 @@ mod tests {
             reason: None,
             pid: Some(42),
         }
+    }
+
+    #[test]
+    fn a_bridge_task_reports_its_host_ports_and_its_own_address() {
+        let name = "ecs-service-connect-fphC624";
+        let mut rep = reporter(Some(name));
+        rep.eni = None;
+        let binding = |owner, container_port, host_port| Binding {
+            owner,
+            protocol: berth_tasknet::Protocol::Tcp,
+            container_port,
+            host_port,
+            inside: container_port,
+        };
+        rep.set_bindings(&[
+            binding(Owner::Container("web".into()), 80, 49153),
+            binding(Owner::Proxy, 80, 49154),
+        ]);
+        let ip = Ipv4Addr::new(10, 213, 0, 7);
+        let running = |n: &str| container(n, ContainerStatus::Running, HealthStatus::Unknown);
+        let ch = rep.change("web", &running("web"), ip).unwrap();
+        assert_eq!(
+            ch["networkBindings"],
+            json!([{"bindIP": "0.0.0.0", "containerPort": 80, "hostPort": 49153, "protocol": "tcp"}])
+        );
+        assert_eq!(
+            ch["networkInterfaces"],
+            json!([{"privateIpv4Address": "10.213.0.7"}])
+        );
+        let ch = rep.change(name, &running(PROXY_CONTAINER), ip).unwrap();
+        assert_eq!(ch["networkBindings"][0]["hostPort"], 49154);
+        let ch = rep.change("sidecar", &running("sidecar"), ip).unwrap();
+        assert_eq!(ch["networkBindings"], json!([]));
+        // An awsvpc task's containers show their ENI instead.
+        let mut awsvpc = reporter(None);
+        let ch = awsvpc.change("web", &running("web"), ip).unwrap();
+        assert_eq!(ch.get("networkBindings"), None);
     }
 
     #[test]

@@ -79,6 +79,14 @@ pub struct HostArgs {
     /// The instance's VPC subnet (an EC2 subnet id). Default: the default VPC's first.
     #[arg(long)]
     pub vpc_subnet: Option<String>,
+    /// Where bridge-mode tasks' `hostPort: 0` port mappings get their host ports
+    /// (first-last), as ECS's agent reads ECS_DYNAMIC_HOST_PORT_RANGE.
+    #[arg(
+        long,
+        env = "ECS_DYNAMIC_HOST_PORT_RANGE",
+        default_value = "49153-65535"
+    )]
+    pub dynamic_host_port_range: String,
 }
 
 fn parse_subnet(s: &str) -> anyhow::Result<Ipv4Subnet> {
@@ -130,6 +138,8 @@ pub fn host_config(h: &HostArgs) -> anyhow::Result<berth_agent::AgentConfig> {
         memory_mib,
         security_groups: h.security_groups.clone(),
         subnet: h.vpc_subnet.clone(),
+        dynamic_host_ports: berth_agent::ports::PortRange::parse(&h.dynamic_host_port_range)
+            .map_err(|e| anyhow::anyhow!("--dynamic-host-port-range: {e}"))?,
     })
 }
 

@@ -29,11 +29,12 @@ use crate::records::{
     Cluster, ContainerInstance, Deployment, HealthStatus, ScConfiguration, ScService, Service, Task,
 };
 use crate::resource::to_json;
-use crate::taskdef::{self, TaskDefinition};
+use crate::taskdef::{self, TaskDefinition, TransportProtocol};
 use crate::{taskstore, Ecs};
 
-/// The address the agent reported for a task: `privateIPv4Address` of its ENI, else
-/// (tasks without awsvpc) the `bindIP` of a container's network binding.
+/// The task's own address as the agent reported it (a task as the API shows it):
+/// `privateIPv4Address` of its ENI, else (bridge mode) a container's network
+/// interface.
 pub fn task_ip(task: &Value) -> Option<&str> {
     let eni = task["attachments"]
         .as_array()
@@ -46,8 +47,8 @@ pub fn task_ip(task: &Value) -> Option<&str> {
         task["containers"]
             .as_array()?
             .iter()
-            .flat_map(|c| c["networkBindings"].as_array().into_iter().flatten())
-            .find_map(|b| b["bindIP"].as_str())
+            .flat_map(|c| c["networkInterfaces"].as_array().into_iter().flatten())
+            .find_map(|b| b["privateIpv4Address"].as_str())
     })
 }
 
@@ -89,8 +90,16 @@ fn wanted_registrations(
         .started_by
         .as_deref()
         .and_then(|id| service.deployments.iter().find(|d| d.id == id));
-    let (true, Some(ip), Some(dep)) = (serving(task), task.ip(), dep) else {
+    let (true, Some(dep)) = (serving(task), dep) else {
         return Ok(want);
+    };
+    let instance = match (task.has_eni(), &task.container_instance_arn) {
+        (false, Some(arn)) => r.get_json::<ContainerInstance>(&instance_key(
+            ctx,
+            cluster,
+            arn.rsplit('/').next().unwrap_or_default(),
+        ))?,
+        _ => None,
     };
     let td = taskdef::resolve(r, ctx, &dep.task_definition)?;
     let family = td.as_ref().map_or("", |td| td.family.as_str());
@@ -115,6 +124,9 @@ fn wanted_registrations(
                 None => continue,
             },
         };
+        let Some((ip, port)) = endpoint_of(task, instance.as_ref(), port) else {
+            continue;
+        };
         let attrs: BTreeMap<String, String> = [
             ("AWS_INSTANCE_IPV4", ip.to_string()),
             ("AWS_INSTANCE_PORT", port.to_string()),
@@ -131,6 +143,29 @@ fn wanted_registrations(
         want.insert(arn, attrs);
     }
     Ok(want)
+}
+
+/// Where clients reach the proxy of `task` for its ingress on `port` (the override, else
+/// the container port): an awsvpc task's own address and that port; a bridge-mode
+/// task's container instance's private address and the host port the task's proxy
+/// container maps that port to (as ECS registers bridge tasks). None until the agent
+/// reported them.
+fn endpoint_of(
+    task: &Task,
+    instance: Option<&ContainerInstance>,
+    port: i64,
+) -> Option<(String, i64)> {
+    if task.has_eni() {
+        return Some((task.ip()?.to_string(), port));
+    }
+    let ip = instance?.private_ip()?;
+    let port = i32::try_from(port).ok()?;
+    let host_port = task.host_port(
+        |c| c.is_service_connect_proxy(),
+        port,
+        TransportProtocol::Tcp,
+    )?;
+    Some((ip.to_string(), i64::from(host_port)))
 }
 
 /// Makes the Cloud Map instances of `task` match its state (see the module docs).
@@ -619,9 +654,97 @@ mod tests {
     fn task_addresses_come_from_the_eni_or_a_binding() {
         let t = json!({"attachments": [{"details": [{"name": "privateIPv4Address", "value": "10.0.0.5"}]}]});
         assert_eq!(task_ip(&t), Some("10.0.0.5"));
-        let t = json!({"attachments": [], "containers": [{"networkBindings": [{"bindIP": "10.0.0.6"}]}]});
+        let t = json!({"attachments": [], "containers": [{"networkInterfaces": [{"privateIpv4Address": "10.0.0.6"}]}]});
         assert_eq!(task_ip(&t), Some("10.0.0.6"));
+        // A binding's address is the instance's, not the task's.
+        let t = json!({"attachments": [], "containers": [{"networkBindings": [{"bindIP": "0.0.0.0"}]}]});
+        assert_eq!(task_ip(&t), None);
         assert_eq!(task_ip(&json!({})), None);
+    }
+
+    #[test]
+    fn endpoints_are_the_task_address_or_the_instance_address_and_host_port() {
+        let proxy = "ecs-service-connect-fphC624";
+        let task = |attachments: Value, containers: Value| -> Task {
+            serde_json::from_value(json!({
+                "taskArn": "arn:aws:ecs:r:1:task/c/t", "clusterArn": "arn:aws:ecs:r:1:cluster/c",
+                "taskDefinitionArn": "arn:aws:ecs:r:1:task-definition/f:1",
+                "lastStatus": "RUNNING", "desiredStatus": "RUNNING", "healthStatus": "UNKNOWN",
+                "group": "service:s", "version": 1, "createdAt": 1.0,
+                "attachments": attachments, "containers": containers
+            }))
+            .unwrap()
+        };
+        let container = |name: &str, bindings: Value| {
+            json!({"containerArn": "c", "taskArn": "t", "name": name, "lastStatus": "RUNNING",
+                   "networkInterfaces": [{"privateIpv4Address": "10.213.0.9"}],
+                   "networkBindings": bindings})
+        };
+        let instance = |attributes: Value| -> ContainerInstance {
+            serde_json::from_value(json!({
+                "containerInstanceArn": "arn:aws:ecs:r:1:container-instance/c/i",
+                "status": "ACTIVE", "agentConnected": true, "version": 1,
+                "runningTasksCount": 0, "pendingTasksCount": 0, "registeredAt": 1.0,
+                "attributes": attributes
+            }))
+            .unwrap()
+        };
+        let eni = json!([{"id": "a", "type": "ElasticNetworkInterface", "status": "ATTACHED",
+                          "details": [{"name": "privateIPv4Address", "value": "10.213.0.5"}]}]);
+        let bindings = json!([{"bindIP": "0.0.0.0", "containerPort": 80, "hostPort": 49160, "protocol": "tcp"},
+                              {"bindIP": "0.0.0.0", "containerPort": 81, "hostPort": 49161, "protocol": "udp"}]);
+        let app_bindings = json!([{"bindIP": "0.0.0.0", "containerPort": 80, "hostPort": 49170, "protocol": "tcp"}]);
+        let with_ip = instance(json!([{"name": "berth.private-ip", "value": "10.213.0.2"}]));
+        let without_ip = instance(json!([]));
+        let bridge = task(
+            json!([]),
+            json!([container("app", app_bindings), container(proxy, bindings)]),
+        );
+        let unbound = task(json!([]), json!([container("app", json!([]))]));
+        #[rustfmt::skip]
+        type Case<'a> = (&'a str, Task, Option<&'a ContainerInstance>, i64, Option<(&'a str, i64)>);
+        let cases: Vec<Case> = vec![
+            (
+                "awsvpc: the task's own address",
+                task(eni, json!([])),
+                None,
+                80,
+                Some(("10.213.0.5", 80)),
+            ),
+            (
+                "bridge: the proxy's host port",
+                bridge.clone(),
+                Some(&with_ip),
+                80,
+                Some(("10.213.0.2", 49160)),
+            ),
+            (
+                "bridge: only TCP bindings",
+                bridge.clone(),
+                Some(&with_ip),
+                81,
+                None,
+            ),
+            (
+                "bridge: an instance without an address",
+                bridge,
+                Some(&without_ip),
+                80,
+                None,
+            ),
+            (
+                "bridge: no binding reported yet",
+                unbound,
+                Some(&with_ip),
+                80,
+                None,
+            ),
+        ];
+        for (what, t, inst, port, want) in cases {
+            let got = endpoint_of(&t, inst, port);
+            let want = want.map(|(ip, p)| (ip.to_string(), p));
+            assert_eq!(got, want, "{what}");
+        }
     }
 
     /// A task's containers: name, healthStatus.

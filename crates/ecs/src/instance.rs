@@ -1,5 +1,7 @@
 //! Container instances: the hosts (berth agents) tasks run on.
 
+use std::collections::BTreeSet;
+
 use berth_awsproto::{now, parse_input, random_string, ApiError, Context, HEX};
 use berth_store::{Read, Writer};
 use serde::Deserialize;
@@ -9,8 +11,12 @@ use crate::common::*;
 use crate::network;
 use crate::records::{ContainerInstance, InstanceStatus, Resource, Rest, TaskStatus};
 use crate::resource::{describe_each, list_arns, to_json};
+use crate::scheduler::placement::{HostPort, PORT_RESOURCES};
+use crate::scheduler::Definitions;
 use crate::{taskstore, Ecs};
-use berth_agent_view::{INSTANCE_GROUPS_ATTRIBUTE, INSTANCE_SUBNET_ATTRIBUTE};
+use berth_agent_view::{
+    INSTANCE_GROUPS_ATTRIBUTE, INSTANCE_PRIVATE_IP_ATTRIBUTE, INSTANCE_SUBNET_ATTRIBUTE,
+};
 
 #[derive(Deserialize, Default)]
 #[serde(rename_all = "camelCase")]
@@ -93,6 +99,9 @@ fn attributes(i: &RegisterInput) -> R<Vec<Value>> {
             .name
             .as_deref()
             .ok_or_else(|| invalid(format!("attributes[{n}].name is required.")))?;
+        if name == INSTANCE_PRIVATE_IP_ATTRIBUTE {
+            check_private_ip(a.value.as_deref(), n)?;
+        }
         let mut v = json!({"name": name});
         if let Some(x) = &a.value {
             v["value"] = json!(x);
@@ -107,6 +116,17 @@ fn attributes(i: &RegisterInput) -> R<Vec<Value>> {
         out.push(v);
     }
     Ok(out)
+}
+
+/// The instance's private address (berth's attribute): an IPv4 address.
+fn check_private_ip(value: Option<&str>, n: usize) -> R<()> {
+    let v = value.unwrap_or_default();
+    if v.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err(invalid(format!(
+            "attributes[{n}].value '{v}' of {INSTANCE_PRIVATE_IP_ATTRIBUTE} is not an IPv4 address."
+        )));
+    }
+    Ok(())
 }
 
 /// The attributes with the instance's subnet and security groups (which judge its
@@ -227,7 +247,7 @@ fn public(c: ContainerInstance, with_tags: bool) -> R<Value> {
     Ok(v)
 }
 
-/// Fills the live task counts of a container instance.
+/// Fills the live task counts of a container instance and the ports its tasks use.
 fn with_counts(
     r: &impl Read,
     ctx: &Context,
@@ -241,7 +261,34 @@ fn with_counts(
         .count() as i64;
     c.running_tasks_count = running;
     c.pending_tasks_count = tasks.len() as i64 - running;
+    let mut defs = Definitions::default();
+    let mut used = BTreeSet::new();
+    for t in &tasks {
+        used.extend(defs.demand(r, ctx, t)?.ports);
+    }
+    let remaining = remaining_resources(&c.registered_resources, &used);
+    c.rest.insert("remainingResources".into(), json!(remaining));
     Ok(c)
+}
+
+/// `remainingResources` as ECS shows them: the registered resources, with the fixed
+/// host ports its tasks use added to the `PORTS` and `PORTS_UDP` sets (which list the
+/// ports in use: reserved or taken; dynamic host ports are not listed).
+fn remaining_resources(registered: &[Resource], used: &BTreeSet<HostPort>) -> Vec<Resource> {
+    let mut out = registered.to_vec();
+    for r in &mut out {
+        let Some((_, protocol)) = PORT_RESOURCES.iter().find(|(n, _)| *n == r.name) else {
+            continue;
+        };
+        let set = r.string_set_value.get_or_insert_with(Vec::new);
+        for (_, port) in used.iter().filter(|(p, _)| p == protocol) {
+            let port = port.to_string();
+            if !set.contains(&port) {
+                set.push(port);
+            }
+        }
+    }
+    out
 }
 
 #[derive(Deserialize, Default)]
@@ -363,4 +410,53 @@ pub fn describe(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             "containerInstances",
         )
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::taskdef::TransportProtocol::{Tcp, Udp};
+
+    fn resource(name: &str, ports: Option<&[&str]>) -> Resource {
+        serde_json::from_value(json!({
+            "name": name, "type": if ports.is_some() { "STRINGSET" } else { "INTEGER" },
+            "integerValue": 0, "stringSetValue": ports,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn remaining_ports_list_the_reserved_and_the_tasks_fixed_ones() {
+        let registered = vec![
+            resource("CPU", None),
+            resource("PORTS", Some(&["22", "2375"])),
+            resource("PORTS_UDP", Some(&[])),
+        ];
+        let used: BTreeSet<HostPort> = [(Tcp, 8080), (Tcp, 22), (Udp, 5353)].into();
+        let got = remaining_resources(&registered, &used);
+        assert_eq!(got[0], registered[0]);
+        let sets: Vec<_> = got[1..]
+            .iter()
+            .map(|r| r.string_set_value.clone().unwrap())
+            .collect();
+        assert_eq!(sets, vec![vec!["22", "2375", "8080"], vec!["5353"]]);
+        // An instance that registered no PORTS shows none.
+        assert_eq!(
+            remaining_resources(&registered[..1], &used),
+            registered[..1]
+        );
+    }
+
+    #[test]
+    fn the_private_address_must_be_ipv4() {
+        assert!(check_private_ip(Some("10.213.0.2"), 0).is_ok());
+        for bad in [None, Some(""), Some("10.213.0"), Some("fd00::1")] {
+            let e = check_private_ip(bad, 2).unwrap_err();
+            assert!(
+                e.message.starts_with("attributes[2].value"),
+                "{}",
+                e.message
+            );
+        }
+    }
 }

@@ -226,21 +226,10 @@ pub(crate) fn release(w: &mut Writer<'_>, ctx: &Context, cluster: &str, t: &Task
     Ok(())
 }
 
-/// An attribute of a container instance.
-fn instance_attribute<'a>(ci: &'a ContainerInstance, name: &str) -> Option<&'a str> {
-    ci.rest
-        .get("attributes")?
-        .as_array()?
-        .iter()
-        .find(|a| a.get("name").and_then(|n| n.as_str()) == Some(name))?
-        .get("value")?
-        .as_str()
-}
-
 /// A container instance's subnet and security groups (set at registration).
 pub(crate) fn instance_network(ci: &ContainerInstance) -> Option<(String, Vec<String>)> {
-    let subnet = instance_attribute(ci, INSTANCE_SUBNET_ATTRIBUTE)?.to_string();
-    let groups = instance_attribute(ci, INSTANCE_GROUPS_ATTRIBUTE)?;
+    let subnet = ci.attribute(INSTANCE_SUBNET_ATTRIBUTE)?.to_string();
+    let groups = ci.attribute(INSTANCE_GROUPS_ATTRIBUTE)?;
     let groups = groups.split(',').map(str::to_string).collect();
     Some((subnet, groups))
 }

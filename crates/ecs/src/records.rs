@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 use crate::common::Tag;
+use crate::taskdef::TransportProtocol;
 use berth_awsproto::wire_enum;
 
 /// Members a record only echoes.
@@ -470,6 +471,28 @@ pub struct NetworkInterface {
     pub rest: Rest,
 }
 
+/// A container's `networkBindings[]` entry: a host port that leads to one of its
+/// ports (bridge and host network modes).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NetworkBinding {
+    /// The address the binding listens on (`0.0.0.0`, as ECS shows bridge bindings).
+    #[serde(rename = "bindIP", default, skip_serializing_if = "Option::is_none")]
+    pub bind_ip: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<TransportProtocol>,
+    /// `first-last`, for a mapping of a container port range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_port_range: Option<String>,
+    /// `first-last`, the host ports of a container port range.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port_range: Option<String>,
+}
+
 /// A container of a task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -489,7 +512,7 @@ pub struct Container {
     #[serde(default)]
     pub network_interfaces: Vec<NetworkInterface>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub network_bindings: Option<Vec<Value>>,
+    pub network_bindings: Option<Vec<NetworkBinding>>,
     /// `cpu`, `memory`, `runtimeId`, `imageDigest`, ...
     #[serde(flatten)]
     pub rest: Rest,
@@ -571,20 +594,38 @@ impl Task {
         self.desired_status == DesiredStatus::Running && self.last_status == TaskStatus::Running
     }
 
-    /// The address its agent reported: the ENI's `privateIPv4Address` (awsvpc), else
-    /// a container's bind address (bridge mode).
+    /// The task's own address, as its agent reported it: the ENI's
+    /// `privateIPv4Address` (awsvpc), else a container's network interface (berth's
+    /// bridge-mode tasks have an address of their own on the agent's bridge).
     pub fn ip(&self) -> Option<&str> {
         self.attachments
             .iter()
             .find_map(|a| a.detail("privateIPv4Address"))
             .or_else(|| {
-                self.containers.iter().find_map(|c| {
-                    c.network_bindings
-                        .iter()
-                        .flatten()
-                        .find_map(|b| b.get("bindIP").and_then(Value::as_str))
-                })
+                (self.containers.iter())
+                    .flat_map(|c| &c.network_interfaces)
+                    .find_map(|n| n.private_ipv4_address.as_deref())
             })
+    }
+
+    /// Whether it has an ENI of its own (awsvpc).
+    pub fn has_eni(&self) -> bool {
+        self.attachments
+            .iter()
+            .any(|a| a.kind == crate::network::ENI_KIND)
+    }
+
+    /// The host port its container `container` maps `port` (of `protocol`) to.
+    pub fn host_port(
+        &self,
+        container: impl Fn(&Container) -> bool,
+        port: i32,
+        protocol: TransportProtocol,
+    ) -> Option<i32> {
+        (self.containers.iter().filter(|c| container(c)))
+            .flat_map(|c| c.network_bindings.iter().flatten())
+            .find(|b| b.container_port == Some(port) && b.protocol.unwrap_or_default() == protocol)
+            .and_then(|b| b.host_port)
     }
 
     /// The service it belongs to (`group` `service:<name>`).
@@ -606,6 +647,9 @@ pub struct Resource {
     pub integer_value: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub long_value: Option<i64>,
+    /// `PORTS`, `PORTS_UDP`: port numbers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub string_set_value: Option<Vec<String>>,
     #[serde(flatten)]
     pub rest: Rest,
 }
@@ -637,6 +681,25 @@ impl ContainerInstance {
             .rsplit('/')
             .next()
             .unwrap_or_default()
+    }
+
+    /// The value of its attribute `name`, if it has one.
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.rest
+            .get("attributes")?
+            .as_array()?
+            .iter()
+            .find(|a| a.get("name").and_then(Value::as_str) == Some(name))?
+            .get("value")?
+            .as_str()
+    }
+
+    /// The private IPv4 address its agent registered (where its bridge-mode tasks'
+    /// host ports are reached).
+    pub fn private_ip(&self) -> Option<std::net::Ipv4Addr> {
+        self.attribute(berth_agent_view::INSTANCE_PRIVATE_IP_ATTRIBUTE)?
+            .parse()
+            .ok()
     }
 
     /// A registered resource's amount (`CPU`, `MEMORY`), 0 when absent.

@@ -6,8 +6,10 @@
 //!
 //! berth extensions: an attachment state change may carry `details` (name/value pairs,
 //! e.g. `privateIPv4Address`), merged into the task's attachment, because the berth agent
-//! (not the control plane) gives a task its address; task and container changes may
-//! carry `healthStatus` (HEALTHY / UNHEALTHY / UNKNOWN), because the berth agent runs
+//! (not the control plane) gives a task its address; a container change may carry
+//! `networkInterfaces` (`privateIpv4Address` only): a bridge-mode task's own address on
+//! the agent's bridge, which ECS's bridge tasks do not have; task and container changes
+//! may carry `healthStatus` (HEALTHY / UNHEALTHY / UNKNOWN), because the berth agent runs
 //! the health checks. Every report ends by making the task's Cloud Map instances match
 //! its new state (see `agent::sync_endpoints`), in the same transaction.
 
@@ -18,8 +20,8 @@ use serde_json::{json, Map, Value};
 
 use crate::common::*;
 use crate::records::{
-    Connectivity, ContainerStatus, DesiredStatus, HealthStatus, KeyValue, NetworkInterface, Rest,
-    StopCode, Task, TaskStatus,
+    Connectivity, ContainerStatus, DesiredStatus, HealthStatus, KeyValue, NetworkBinding,
+    NetworkInterface, Rest, StopCode, Task, TaskStatus,
 };
 use crate::{taskstore, Ecs};
 
@@ -30,10 +32,19 @@ struct ContainerChange {
     image_digest: Option<String>,
     runtime_id: Option<String>,
     exit_code: Option<i32>,
-    network_bindings: Option<Vec<Value>>,
+    network_bindings: Option<Vec<NetworkBinding>>,
+    /// berth extension: a bridge-mode task's own address (see the module docs).
+    network_interfaces: Option<Vec<ReportedInterface>>,
     reason: Option<String>,
     status: Option<String>,
     health_status: Option<String>,
+}
+
+/// What an agent reports of a bridge-mode container's network interface.
+#[derive(Deserialize, Default, Clone)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ReportedInterface {
+    private_ipv4_address: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -121,6 +132,10 @@ fn apply_container(task: &mut Task, c: &ContainerChange, field: &str) -> R<()> {
     if let Some(x) = &c.network_bindings {
         container.network_bindings = Some(x.clone());
     }
+    if let Some(x) = &c.network_interfaces {
+        container.network_interfaces =
+            reported_interfaces(x, &format!("{field}.networkInterfaces"))?;
+    }
     if let Some(x) = &c.reason {
         container.reason = Some(x.clone());
     }
@@ -133,6 +148,25 @@ fn apply_container(task: &mut Task, c: &ContainerChange, field: &str) -> R<()> {
         )?);
     }
     Ok(())
+}
+
+/// A bridge-mode container's interfaces as reported: each an IPv4 address.
+fn reported_interfaces(list: &[ReportedInterface], field: &str) -> R<Vec<NetworkInterface>> {
+    let mut out = Vec::new();
+    for (n, i) in list.iter().enumerate() {
+        let ip = i.private_ipv4_address.as_deref().unwrap_or_default();
+        if ip.parse::<std::net::Ipv4Addr>().is_err() {
+            return Err(invalid(format!(
+                "{field}[{n}].privateIpv4Address '{ip}' is not an IPv4 address."
+            )));
+        }
+        out.push(NetworkInterface {
+            attachment_id: None,
+            private_ipv4_address: Some(ip.to_string()),
+            rest: Rest::new(),
+        });
+    }
+    Ok(out)
 }
 
 /// Moves the task to `status`, stamping ECS's times.

@@ -18,6 +18,7 @@ use crate::records::{
     TaskStatus,
 };
 use crate::resource::{describe_each, list_arns, to_json};
+use crate::scheduler::{capacity_of, instance_capacities, placement, Definitions};
 use crate::taskdef::{self, NetworkMode, TaskDefinition, TaskDefinitionStatus};
 use crate::{taskstore, Ecs};
 
@@ -275,7 +276,18 @@ fn create_task(
     vpc: Option<&VpcPlacement>,
     proxy: bool,
 ) -> R<Task> {
-    let mut t = build_task(n)?;
+    let t = build_task(n)?;
+    store_task(w, n, t, vpc, proxy)
+}
+
+/// Stores a task built for `n` (see [`create_task`]).
+fn store_task(
+    w: &mut Writer<'_>,
+    n: &NewTask<'_>,
+    mut t: Task,
+    vpc: Option<&VpcPlacement>,
+    proxy: bool,
+) -> R<Task> {
     if proxy {
         let c = proxy_container(n.ctx, n.cluster, &t);
         t.containers.push(c);
@@ -454,17 +466,20 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             "Specifying both a launchType and capacityProviderStrategy is not supported.",
         ));
     }
-    let (tasks, _) = ecs.store.write(|w| {
+    let ((tasks, failures), _) = ecs.store.write(|w| {
         if let Some(token) = &i.client_token {
             if let Some(tasks) = earlier_run(w, ctx, &cluster, token)? {
-                return Ok(tasks);
+                return Ok((tasks, Vec::new()));
             }
         }
         active_cluster(w, ctx, &cluster)?;
         let td = load_td(w, ctx, i.task_definition.as_deref())?;
         validate_run(&i, &td)?;
         let vpc = vpc_placement(w, ctx, &i)?;
+        let mut defs = Definitions::default();
+        let (instances, mut capacity) = instance_capacities(w, ctx, &cluster, &mut defs)?;
         let mut tasks = Vec::new();
+        let mut failures = Vec::new();
         for _ in 0..count {
             let n = NewTask {
                 ctx,
@@ -474,19 +489,33 @@ pub fn run(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                 launch_type: launch_type_of(&i),
                 container_instance: None,
             };
-            tasks.push(create_task(w, &n, vpc.as_ref(), false)?);
+            let t = build_task(&n)?;
+            let demand = placement::demand(&t, Some(&td));
+            match placement::place(&[demand], &mut capacity).remove(0) {
+                Err(Some(unfit)) => {
+                    failures.push(resource_failure(&instances[unfit.closest], unfit))
+                }
+                // Placed, or no instance yet: it waits for an agent (berth's).
+                Ok(_) | Err(None) => tasks.push(store_task(w, &n, t, vpc.as_ref(), false)?),
+            }
         }
         if let Some(token) = &i.client_token {
             let arns: Vec<&str> = tasks.iter().map(|t| t.task_arn.as_str()).collect();
             w.put_json(&token_key(ctx, "runtask", token), &arns)?;
         }
-        Ok::<_, ApiError>(tasks)
+        Ok::<_, ApiError>((tasks, failures))
     })?;
     let tasks = tasks
         .into_iter()
         .map(|t| public(t, false))
         .collect::<R<Vec<_>>>()?;
-    Ok(json!({ "tasks": tasks, "failures": [] }))
+    Ok(json!({ "tasks": tasks, "failures": failures }))
+}
+
+/// RunTask's and StartTask's failure for a task the instance has no room for, as ECS
+/// answers it: the instance's ARN and `RESOURCE:<what it lacks>`.
+fn resource_failure(inst: &ContainerInstance, unfit: placement::Unfit) -> Value {
+    json!({"arn": inst.container_instance_arn, "reason": unfit.shortfall.failure_reason()})
 }
 
 pub fn start(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
@@ -506,6 +535,7 @@ pub fn start(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let td = load_td(w, ctx, i.task_definition.as_deref())?;
         validate_run(&i, &td)?;
         let vpc = vpc_placement(w, ctx, &i)?;
+        let mut defs = Definitions::default();
         let mut tasks = Vec::new();
         let mut failures = Vec::new();
         for ci in &instances {
@@ -518,9 +548,15 @@ pub fn start(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
                         td: &td,
                         input: &i,
                         launch_type: Some(LaunchType::Ec2),
-                        container_instance: Some(inst.container_instance_arn),
+                        container_instance: Some(inst.container_instance_arn.clone()),
                     };
-                    tasks.push(public(create_task(w, &n, vpc.as_ref(), false)?, false)?);
+                    let t = build_task(&n)?;
+                    let mut capacity = [capacity_of(w, ctx, &cluster, &inst, &mut defs)?];
+                    let demand = placement::demand(&t, Some(&td));
+                    match placement::place(&[demand], &mut capacity).remove(0) {
+                        Err(Some(unfit)) => failures.push(resource_failure(&inst, unfit)),
+                        _ => tasks.push(public(store_task(w, &n, t, vpc.as_ref(), false)?, false)?),
+                    }
                 }
                 Some(inst) => {
                     failures.push(json!({"arn": inst.container_instance_arn, "reason": "INACTIVE"}))

@@ -225,3 +225,128 @@ fn a_launch_its_network_refuses_is_an_event_not_a_stuck_cluster() {
     );
     assert_eq!(a["services"][0]["pendingCount"], 1, "{}", a["services"][0]);
 }
+
+/// Bridge-mode tasks with a fixed host port: one per instance. The second task of the
+/// service waits, and the service says why as ECS does (once); RunTask and StartTask
+/// answer `RESOURCE:PORTS`; the instance shows the port in use; a second instance takes the
+/// waiting task.
+#[test]
+fn a_fixed_host_port_is_taken_once_per_instance() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(Store::open(dir.path()).unwrap());
+    let ecs = Ecs::new(store.clone());
+    call(&ecs, "CreateCluster", json!({"clusterName": "c"}));
+    call(
+        &ecs,
+        "RegisterTaskDefinition",
+        json!({"family": "fixed", "memory": "128", "networkMode": "bridge",
+               "containerDefinitions": [{"name": "web", "image": "nginx",
+                   "portMappings": [{"containerPort": 80, "hostPort": 8080},
+                                    {"containerPort": 81, "hostPort": 0}]}]}),
+    );
+    let register = || {
+        call(
+            &ecs,
+            "RegisterContainerInstance",
+            json!({"cluster": "c", "totalResources": [
+                {"name": "CPU", "type": "INTEGER", "integerValue": 4096},
+                {"name": "MEMORY", "type": "INTEGER", "integerValue": 4096},
+                {"name": "PORTS", "type": "STRINGSET", "stringSetValue": ["22", "2375", "2376", "51678", "51679"]},
+                {"name": "PORTS_UDP", "type": "STRINGSET", "stringSetValue": []}]}),
+        )["containerInstance"]["containerInstanceArn"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    let first = register();
+    call(
+        &ecs,
+        "CreateService",
+        json!({"cluster": "c", "serviceName": "web", "taskDefinition": "fixed", "desiredCount": 2}),
+    );
+    for _ in 0..3 {
+        ecs.reconcile().unwrap();
+    }
+    let placed = |ecs: &Ecs| -> Vec<Option<String>> {
+        let arns = call(ecs, "ListTasks", json!({"cluster": "c"}))["taskArns"].clone();
+        let d = call(ecs, "DescribeTasks", json!({"cluster": "c", "tasks": arns}));
+        let mut out: Vec<Option<String>> = (d["tasks"].as_array().unwrap().iter())
+            .map(|t| t["containerInstanceArn"].as_str().map(str::to_string))
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(placed(&ecs), vec![None, Some(first.clone())]);
+    let events: Vec<String> = service_named(&ecs, "web")["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["message"].as_str().unwrap().to_string())
+        .collect();
+    let id = first.rsplit('/').next().unwrap();
+    let want = format!(
+        "(service web) was unable to place a task because no container instance met all of \
+         its requirements. The closest matching (container-instance {id}) is already using a \
+         port required by your task. For more information, see the Troubleshooting section \
+         of the Amazon ECS Developer Guide."
+    );
+    assert_eq!(
+        events.iter().filter(|m| **m == want).count(),
+        1,
+        "{events:#?}"
+    );
+    // RunTask of the same definition: no room, ECS's reason.
+    let run = call(
+        &ecs,
+        "RunTask",
+        json!({"cluster": "c", "taskDefinition": "fixed"}),
+    );
+    assert_eq!(run["tasks"], json!([]));
+    assert_eq!(
+        run["failures"],
+        json!([{"arn": first, "reason": "RESOURCE:PORTS"}])
+    );
+    // StartTask on that instance: the same.
+    let start = call(
+        &ecs,
+        "StartTask",
+        json!({"cluster": "c", "taskDefinition": "fixed", "containerInstances": [first]}),
+    );
+    assert_eq!(start["tasks"], json!([]));
+    assert_eq!(
+        start["failures"],
+        json!([{"arn": first, "reason": "RESOURCE:PORTS"}])
+    );
+    // The instance lists the port in use (the dynamic one is not listed).
+    let d = call(
+        &ecs,
+        "DescribeContainerInstances",
+        json!({"cluster": "c", "containerInstances": [first]}),
+    );
+    let remaining = &d["containerInstances"][0]["remainingResources"];
+    let ports = remaining
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "PORTS")
+        .unwrap();
+    assert_eq!(
+        ports["stringSetValue"],
+        json!(["22", "2375", "2376", "51678", "51679", "8080"])
+    );
+    // Another instance: the waiting task goes there.
+    let second = register();
+    ecs.reconcile().unwrap();
+    let mut want = vec![Some(first), Some(second)];
+    want.sort();
+    assert_eq!(placed(&ecs), want);
+}
+
+fn service_named(ecs: &Ecs, name: &str) -> Value {
+    call(
+        ecs,
+        "DescribeServices",
+        json!({"cluster": "c", "services": [name]}),
+    )["services"][0]
+        .clone()
+}

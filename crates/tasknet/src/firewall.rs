@@ -121,6 +121,24 @@ pub(crate) fn ensure(bridge: &str) -> Result<()> {
     Ok(())
 }
 
+/// Adds the rule accepting what enters and leaves through `bridge` unless it is there,
+/// whatever the host-wide `br_netfilter` setting: a bridge with host ports has its own
+/// frames pass iptables, and connections translated to a task are routed from the
+/// bridge back onto it (see the `instance` module).
+pub(crate) fn ensure_accept_bridged(bridge: &str) -> Result<()> {
+    let Some(bin) = iptables() else {
+        return Err(Error::Firewall {
+            op: "find iptables for",
+            bridge: bridge.to_string(),
+            detail: "no iptables binary: host ports need it".into(),
+        });
+    };
+    if !run(&bin, "-C", bridge, Rule::AcceptBridged)? {
+        run(&bin, "-I", bridge, Rule::AcceptBridged)?;
+    }
+    Ok(())
+}
+
 /// Removes every copy of the rules of `bridge`.
 pub(crate) fn remove(bridge: &str) -> Result<()> {
     let Some(bin) = iptables() else { return Ok(()) };

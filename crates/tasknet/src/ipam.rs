@@ -35,6 +35,10 @@ struct State {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     last: Option<Ipv4Addr>,
     allocations: BTreeMap<String, Ipv4Addr>,
+    /// The addresses of container instances (agents) on the bridge, by name: no task's,
+    /// so crash cleanups, which remove tasks, leave them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    instances: BTreeMap<String, Ipv4Addr>,
 }
 
 /// The address allocator of one bridge, persisted under a state directory so that an
@@ -86,8 +90,45 @@ impl Ipam {
         if let Some(ip) = state.allocations.get(task_id) {
             return Ok(*ip);
         }
-        let used: std::collections::HashSet<Ipv4Addr> =
-            state.allocations.values().copied().collect();
+        let ip = self.next_free(&mut state, task_id)?;
+        state.allocations.insert(task_id.to_string(), ip);
+        self.write(&state)?;
+        Ok(ip)
+    }
+
+    /// The address of the container instance `name`: the one it has, or the next free
+    /// one (recorded before this returns).
+    pub fn allocate_instance(&self, name: &str) -> Result<Ipv4Addr> {
+        validate_task_id(name)?;
+        let _lock = self.lock()?;
+        let mut state = self.read()?;
+        if let Some(ip) = state.instances.get(name) {
+            return Ok(*ip);
+        }
+        let ip = self.next_free(&mut state, name)?;
+        state.instances.insert(name.to_string(), ip);
+        self.write(&state)?;
+        Ok(ip)
+    }
+
+    /// Forgets the address of the container instance `name`.
+    pub fn release_instance(&self, name: &str) -> Result<Option<Ipv4Addr>> {
+        let _lock = self.lock()?;
+        let mut state = self.read()?;
+        let ip = state.instances.remove(name);
+        if ip.is_some() {
+            self.write(&state)?;
+        }
+        Ok(ip)
+    }
+
+    /// The next address no task or instance has, after the last one given out
+    /// (wrapping around); moves `last` to it.
+    fn next_free(&self, state: &mut State, for_whom: &str) -> Result<Ipv4Addr> {
+        let used: std::collections::HashSet<Ipv4Addr> = (state.allocations.values())
+            .chain(state.instances.values())
+            .copied()
+            .collect();
         let first = u32::from(self.subnet.gateway()) + 1;
         let last = u32::from(self.subnet.broadcast()).saturating_sub(1);
         let start = match state.last {
@@ -101,11 +142,9 @@ impl Ipam {
             .find(|ip| !used.contains(ip))
             .ok_or_else(|| Error::Exhausted {
                 subnet: self.subnet,
-                task_id: task_id.to_string(),
+                task_id: for_whom.to_string(),
             })?;
-        state.allocations.insert(task_id.to_string(), ip);
         state.last = Some(ip);
-        self.write(&state)?;
         Ok(ip)
     }
 
@@ -135,7 +174,8 @@ impl Ipam {
     /// Removes the state file if no address is allocated; `Ok(true)` if it is gone.
     pub(crate) fn remove_if_empty(&self) -> Result<bool> {
         let _lock = self.lock()?;
-        if !self.read()?.allocations.is_empty() {
+        let state = self.read()?;
+        if !state.allocations.is_empty() || !state.instances.is_empty() {
             return Ok(false);
         }
         for p in [&self.path, &self.lock_path] {
@@ -170,6 +210,7 @@ impl Ipam {
                     subnet: self.subnet,
                     last: None,
                     allocations: BTreeMap::new(),
+                    instances: BTreeMap::new(),
                 })
             }
             Err(e) => return Err(Error::io("read", self.path.display(), e)),
@@ -270,6 +311,30 @@ mod tests {
         assert!(tasks_of_other_bridges(dir.path(), "bt0")
             .unwrap()
             .is_empty());
+    }
+
+    #[test]
+    fn instances_take_addresses_no_task_gets_and_are_no_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let ipam = Ipam::open(dir.path(), "bt0", subnet("10.213.9.0/24")).unwrap();
+        let t = ipam.allocate("t").unwrap();
+        let i = ipam.allocate_instance("/var/lib/agent").unwrap();
+        assert_ne!(t, i);
+        assert_eq!(
+            ipam.allocate_instance("/var/lib/agent").unwrap(),
+            i,
+            "stable"
+        );
+        assert!(!ipam.allocate("u").is_ok_and(|u| u == i || u == t));
+        assert!(!ipam.allocations().unwrap().values().any(|a| *a == i));
+        ipam.release("t").unwrap();
+        ipam.release("u").unwrap();
+        assert!(
+            ipam.remove_if_empty().is_ok_and(|gone| !gone),
+            "the instance's"
+        );
+        assert_eq!(ipam.release_instance("/var/lib/agent").unwrap(), Some(i));
+        assert!(ipam.remove_if_empty().unwrap());
     }
 
     #[test]

@@ -27,6 +27,8 @@
 //!   [`TaskNetwork::create_with_netns`] adopts a namespace another process holds (the
 //!   Docker runtime's holder container) instead of making one.
 //! * [`VipAllocator`] gives each client alias of a task a stable VIP.
+//! * [`InstanceNetwork`] is a container instance (an agent) on the bridge: an address
+//!   of its own, and its host ports, DNAT rules from that address to its tasks.
 //! * [`scan`] and [`cleanup_except`] find and remove what a crashed agent left behind.
 //!
 //! # Loopback VIPs
@@ -78,6 +80,7 @@ mod error;
 mod exec;
 mod firewall;
 mod hosts;
+mod instance;
 mod ipam;
 mod local;
 mod names;
@@ -91,6 +94,9 @@ mod task;
 pub use bridge::{Bridge, BridgeConfig, FirewallMode, DEFAULT_BRIDGE, DEFAULT_STATE_DIR};
 pub use error::{Error, Result};
 pub use hosts::{VipAllocator, VIP_FIRST, VIP_LAST};
+pub use instance::{
+    chain_name, forward_script, port_in_use, InstanceNetwork, PortForward, Protocol,
+};
 pub use ipam::Ipam;
 pub use local::ensure_loopback_address;
 pub use names::{netns_name, veth_name, NETNS_PREFIX, VETH_PREFIX};

@@ -257,6 +257,33 @@ impl Netlink {
         }
     }
 
+    /// Removes `addr/prefix` from the link; an address not there is a success.
+    pub async fn remove_addr(&self, link: &Link, addr: Ipv4Addr, prefix: u8) -> Result<()> {
+        let mut stream = self
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(link.index)
+            .execute();
+        let object = || format!("{addr}/{prefix} from {}", link.name);
+        while let Some(msg) = stream
+            .try_next()
+            .await
+            .map_err(|e| Error::netlink("list addresses to remove", object(), e))?
+        {
+            let ours = ipv4_of(&msg).is_some_and(|a| a.addr == addr && a.prefix == prefix);
+            if !ours {
+                continue;
+            }
+            match self.handle.address().del(msg).execute().await {
+                Ok(()) => {}
+                Err(e) if is_gone(&e) => {}
+                Err(e) => return Err(Error::netlink("remove address", object(), e)),
+            }
+        }
+        Ok(())
+    }
+
     /// Adds the default route via `gateway`; one already there is a success.
     pub async fn ensure_default_route(&self, gateway: Ipv4Addr) -> Result<()> {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()

@@ -24,9 +24,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use berth_tasknet::{
-    cleanup_except, netns_name, scan, veth_name, Bridge, BridgeConfig, Error, FirewallMode,
-    Ipv4Subnet, Leftover, SandboxConfig, TaskNetConfig, TaskNetwork, VipAllocator, ETC_NETNS_DIR,
-    NETNS_RUN_DIR,
+    chain_name, cleanup_except, netns_name, port_in_use, scan, veth_name, Bridge, BridgeConfig,
+    Error, FirewallMode, InstanceNetwork, Ipv4Subnet, Leftover, PortForward, Protocol,
+    SandboxConfig, TaskNetConfig, TaskNetwork, VipAllocator, ETC_NETNS_DIR, NETNS_RUN_DIR,
 };
 use libtest_mimic::{Arguments, Failed, Trial};
 
@@ -106,6 +106,7 @@ fn main() -> ExitCode {
             "sandbox_namespaces_and_file_system",
             sandbox_namespaces_and_file_system,
         ),
+        ("host_ports_forward_to_tasks", host_ports_forward_to_tasks),
     ];
     let trials = tests
         .into_iter()
@@ -206,6 +207,17 @@ fn leftovers_of_this_run() -> Vec<String> {
         }
         if ip(&["link", "show", &veth_name(t)]).0 {
             out.push(format!("veth {} (task {t})", veth_name(t)));
+        }
+    }
+    // The host ports test's instances (10.213.113.x): their nat chains and jumps.
+    if let Ok(o) = Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S"])
+        .output()
+    {
+        for line in String::from_utf8_lossy(&o.stdout).lines() {
+            if line.contains("BERTH-HP-0AD571") {
+                out.push(format!("iptables -t nat: {line}"));
+            }
         }
     }
     if let Ok(o) = Command::new("iptables")
@@ -1187,5 +1199,82 @@ fn sandbox_namespaces_and_file_system() -> Result<(), Failed> {
         assert!(other_sb.is_alive(), "another task is untouched");
         let (ok, _) = sh_in(&other_sb, Path::new("/"), false, "true");
         assert!(ok);
+    })
+}
+
+/// A container instance's host ports: its own address on the bridge, DNAT from there
+/// to a task's port, reached from the host and (through the host and back) from
+/// another task of the bridge; a second instance on the same bridge gives out the same
+/// port number to a task of its own; emptied, the port leads nowhere; removed, nothing
+/// of it is left.
+fn host_ports_forward_to_tasks() -> Result<(), Failed> {
+    run_async(async {
+        let env = Env::new(113).await;
+        let name = |n: &str| format!("test-{}-instance-{n}", run_tag());
+        let inst = InstanceNetwork::ensure(&env.bridge, &name("one"))
+            .await
+            .unwrap();
+        let again = InstanceNetwork::ensure(&env.bridge, &name("one"))
+            .await
+            .unwrap();
+        assert_eq!(again.ip(), inst.ip(), "an instance keeps its address");
+        assert!(env.bridge.subnet().contains(inst.ip()));
+        let (_, addrs) = ip(&["-4", "-o", "addr", "show", "dev", env.bridge.name()]);
+        assert!(addrs.contains(&format!("inet {}/32", inst.ip())), "{addrs}");
+        let a = env.task("a").await;
+        let b = env.task("b").await;
+        let serve_in = |t: &TaskNetwork, reply: &str| {
+            let ip = t.ip();
+            let l = t
+                .run_in_netns(move || TcpListener::bind((ip, 80)).unwrap())
+                .unwrap();
+            serve(l, reply.to_string())
+        };
+        let _b80 = serve_in(&b, "hello from task b");
+        let _a80 = serve_in(&a, "hello from task a");
+        let port = (49153..u16::MAX)
+            .find(|p| !port_in_use(Protocol::Tcp, *p))
+            .unwrap();
+        let forward = |t: &TaskNetwork| PortForward {
+            protocol: Protocol::Tcp,
+            host_port: port,
+            to: std::net::SocketAddrV4::new(t.ip(), 80),
+            task_id: t.task_id().to_string(),
+        };
+        inst.forward(&[forward(&b)]).unwrap();
+        let addr = SocketAddr::from((inst.ip(), port));
+        assert_eq!(
+            read_all(connect_retry(addr)),
+            "hello from task b",
+            "from the host"
+        );
+        assert_eq!(
+            a.run_in_netns(move || read_all(connect_retry(addr)))
+                .unwrap(),
+            "hello from task b",
+            "from another task of the bridge"
+        );
+        let other = InstanceNetwork::ensure(&env.bridge, &name("two"))
+            .await
+            .unwrap();
+        assert_ne!(other.ip(), inst.ip());
+        other.forward(&[forward(&a)]).unwrap();
+        let other_addr = SocketAddr::from((other.ip(), port));
+        assert_eq!(read_all(connect_retry(other_addr)), "hello from task a");
+        assert_eq!(read_all(connect_retry(addr)), "hello from task b");
+        inst.forward(&[]).unwrap();
+        assert!(TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_err());
+        for i in [&inst, &other] {
+            i.remove().await.unwrap();
+            i.remove().await.unwrap();
+        }
+        let (_, addrs) = ip(&["-4", "-o", "addr", "show", "dev", env.bridge.name()]);
+        assert!(!addrs.contains(&format!("{}/32", inst.ip())), "{addrs}");
+        let nat = Command::new("iptables")
+            .args(["-w", "-t", "nat", "-S"])
+            .output()
+            .unwrap();
+        let nat = String::from_utf8_lossy(&nat.stdout);
+        assert!(!nat.contains(&chain_name(inst.ip())), "{nat}");
     })
 }

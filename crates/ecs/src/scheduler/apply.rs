@@ -2,10 +2,12 @@
 //! group's pass (forget old STOPPED tasks, plan the service, carry the plan out),
 //! tasks of instances whose agent went away, and placement.
 
+use std::collections::{BTreeMap, HashMap};
+
 use berth_awsproto::{uuid_v4, Context};
 use berth_store::{Read, Writer};
 
-use super::placement::{self, Capacity};
+use super::placement::{self, Capacity, Demand, Shortfall, Unfit};
 use super::plan::{self, task_list, Effect, Plan};
 use super::{AGENT_GRACE_SECS, AGENT_LOST_REASON, MAX_EVENTS, STOPPED_TASK_TTL_SECS};
 use crate::common::*;
@@ -13,6 +15,7 @@ use crate::records::{
     ContainerInstance, DeploymentStatus, InstanceStatus, Service, ServiceEvent, StopCode, Task,
     TaskStatus,
 };
+use crate::taskdef::{self, TaskDefinition};
 use crate::{agent, task, taskstore};
 
 /// What a pass over one group leads to.
@@ -242,43 +245,133 @@ pub(super) fn lose_tasks_of_gone_agents(
     Ok((groups, next))
 }
 
-/// Places the cluster's unplaced tasks on its connected ACTIVE instances.
-pub(super) fn place(w: &mut Writer<'_>, ctx: &Context, cluster: &str) -> R<()> {
-    let instances: Vec<ContainerInstance> = w
+/// The task definitions one placement reads, each once.
+#[derive(Default)]
+pub(crate) struct Definitions(HashMap<String, Option<TaskDefinition>>);
+
+impl Definitions {
+    /// The task definition `arn` (None when it is gone).
+    pub fn get(&mut self, r: &impl Read, ctx: &Context, arn: &str) -> R<Option<&TaskDefinition>> {
+        if !self.0.contains_key(arn) {
+            let td = taskdef::resolve(r, ctx, arn)?;
+            self.0.insert(arn.to_string(), td);
+        }
+        Ok(self.0.get(arn).and_then(Option::as_ref))
+    }
+
+    /// What `t` asks of its instance.
+    pub fn demand(&mut self, r: &impl Read, ctx: &Context, t: &Task) -> R<Demand> {
+        let td = self.get(r, ctx, &t.task_definition_arn)?;
+        Ok(placement::demand(t, td))
+    }
+}
+
+/// The cluster's connected ACTIVE instances and what each has left: its registered
+/// CPU, MEMORY and reserved ports, charged with the tasks on it.
+pub(crate) fn instance_capacities(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    defs: &mut Definitions,
+) -> R<(Vec<ContainerInstance>, Vec<Capacity>)> {
+    let instances: Vec<ContainerInstance> = r
         .scan_json::<ContainerInstance>(&instance_prefix(ctx, cluster), None, usize::MAX)?
         .into_iter()
         .map(|(_, i)| i)
         .filter(|i| i.status == InstanceStatus::Active && i.agent_connected)
         .collect();
-    if instances.is_empty()
-        || w.scan(&taskstore::unplaced_prefix(ctx, cluster), None, 1)?
-            .is_empty()
+    let mut capacity = Vec::with_capacity(instances.len());
+    for inst in &instances {
+        capacity.push(capacity_of(r, ctx, cluster, inst, defs)?);
+    }
+    Ok((instances, capacity))
+}
+
+/// What an instance has left: its registered CPU, MEMORY and reserved ports, charged
+/// with the tasks on it.
+pub(crate) fn capacity_of(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    inst: &ContainerInstance,
+    defs: &mut Definitions,
+) -> R<Capacity> {
+    let mut c = Capacity {
+        cpu: inst.resource("CPU"),
+        memory: inst.resource("MEMORY"),
+        ports_used: placement::reserved_ports(inst),
+        ..Capacity::default()
+    };
+    for t in taskstore::on_instance(r, ctx, cluster, inst.id())? {
+        c.take(&defs.demand(r, ctx, &t)?);
+    }
+    Ok(c)
+}
+
+/// The service event of a task that no instance took, as ECS words it.
+pub(crate) fn unplaced_event(service: &str, closest: &str, shortfall: Shortfall) -> String {
+    format!(
+        "{} The closest matching (container-instance {closest}) {}. For more information, \
+         see the Troubleshooting section of the Amazon ECS Developer Guide.",
+        unplaced_prefix(service),
+        shortfall.event_text()
+    )
+}
+
+/// How every event of a service's unplaced task begins.
+fn unplaced_prefix(service: &str) -> String {
+    format!(
+        "(service {service}) was unable to place a task because no container instance met \
+         all of its requirements."
+    )
+}
+
+/// Places the cluster's unplaced tasks on its connected ACTIVE instances; a service
+/// whose task fits on none is told why (once while it lasts), naming the closest
+/// instance.
+pub(super) fn place(w: &mut Writer<'_>, ctx: &Context, cluster: &str, now: f64) -> R<()> {
+    if w.scan(&taskstore::unplaced_prefix(ctx, cluster), None, 1)?
+        .is_empty()
     {
         return Ok(());
     }
-    let mut unplaced = taskstore::unplaced(w, ctx, cluster)?;
-    let mut capacity = Vec::with_capacity(instances.len());
-    for inst in &instances {
-        let mut c = Capacity {
-            cpu: inst.resource("CPU"),
-            memory: inst.resource("MEMORY"),
-            ..Capacity::default()
-        };
-        for t in taskstore::on_instance(w, ctx, cluster, inst.id())? {
-            c.tasks += 1;
-            let (cpu, mem) = placement::demand(&t);
-            c.cpu_used += cpu;
-            c.memory_used += mem;
-        }
-        capacity.push(c);
+    let mut defs = Definitions::default();
+    let (instances, mut capacity) = instance_capacities(w, ctx, cluster, &mut defs)?;
+    if instances.is_empty() {
+        return Ok(());
     }
-    let demands: Vec<(i64, i64)> = unplaced.iter().map(placement::demand).collect();
+    let mut unplaced = taskstore::unplaced(w, ctx, cluster)?;
+    let mut demands = Vec::with_capacity(unplaced.len());
+    for t in &unplaced {
+        demands.push(defs.demand(w, ctx, t)?);
+    }
     let choices = placement::place(&demands, &mut capacity);
+    let mut events: BTreeMap<String, String> = BTreeMap::new();
     for (t, choice) in unplaced.iter_mut().zip(choices) {
-        let Some(k) = choice else { continue };
-        t.container_instance_arn = Some(instances[k].container_instance_arn.clone());
-        t.version += 1;
-        save(w, ctx, cluster, t)?;
+        match choice {
+            Ok(k) => {
+                t.container_instance_arn = Some(instances[k].container_instance_arn.clone());
+                t.version += 1;
+                save(w, ctx, cluster, t)?;
+            }
+            Err(Some(Unfit { closest, shortfall })) => {
+                if let Some(name) = t.service_name() {
+                    let message = unplaced_event(name, instances[closest].id(), shortfall);
+                    events.entry(name.to_string()).or_insert(message);
+                }
+            }
+            Err(None) => {}
+        }
+    }
+    for (name, message) in events {
+        let key = service_key(ctx, cluster, &name);
+        let Some(mut s) = w.get_json::<Service>(&key)? else {
+            continue;
+        };
+        let prefix = unplaced_prefix(&name);
+        if push_event_once(&mut s, message, |m| m.starts_with(&prefix), now) {
+            w.put_json(&key, &s)?;
+        }
     }
     Ok(())
 }

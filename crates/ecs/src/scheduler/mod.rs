@@ -19,6 +19,7 @@
 //! tasks go to connected ACTIVE instances (`placement`).
 
 mod apply;
+pub(crate) use apply::{capacity_of, instance_capacities, Definitions};
 pub mod placement;
 pub mod plan;
 #[cfg(test)]
@@ -294,7 +295,7 @@ fn run_cluster(
     }
     let groups: Vec<String> = work.groups.into_iter().collect();
     if groups.is_empty() && work.instances {
-        ecs.store.write(|w| apply::place(w, &ctx, name))?;
+        ecs.store.write(|w| apply::place(w, &ctx, name, at))?;
     }
     for chunk in groups.chunks(GROUPS_PER_TRANSACTION) {
         let (wakes, _) = ecs.store.write(|w| {
@@ -303,7 +304,7 @@ fn run_cluster(
                 let out = apply::group_pass(w, &ctx, name, g, at)?;
                 wakes.push((g.clone(), out.wake_at));
             }
-            apply::place(w, &ctx, name)?;
+            apply::place(w, &ctx, name, at)?;
             Ok::<_, ApiError>(wakes)
         })?;
         for (g, wake) in wakes {

@@ -9,6 +9,7 @@ use crate::records::{
     DeploymentStatus, DesiredStatus, HealthStatus, RolloutState, Service, ServiceStatus, StopCode,
     Task, TaskStatus,
 };
+use crate::taskdef::{TaskDefinition, TransportProtocol};
 
 const NOW: f64 = 1000.0;
 
@@ -442,45 +443,148 @@ fn only_tasks_that_fail_to_start_count_as_failed() {
     assert!(!failed(&running), "not stopped yet");
 }
 
+fn demand(cpu: i64, memory: i64, ports: &[u16]) -> placement::Demand {
+    placement::Demand {
+        cpu,
+        memory,
+        ports: ports.iter().map(|p| (TransportProtocol::Tcp, *p)).collect(),
+    }
+}
+
 #[test]
-fn placement_spreads_within_registered_resources() {
-    let cap = |cpu, memory, tasks| Capacity {
+fn placement_spreads_within_registered_resources_and_free_ports() {
+    use placement::{Shortfall, Unfit};
+    let cap = |cpu, memory, tasks, ports: &[u16]| Capacity {
         cpu,
         memory,
         tasks,
+        ports_used: ports.iter().map(|p| (TransportProtocol::Tcp, *p)).collect(),
         ..Capacity::default()
     };
-    // (instances, demands, placements)
-    type Case = (Vec<Capacity>, Vec<(i64, i64)>, Vec<Option<usize>>);
+    let unfit = |closest, shortfall| Err(Some(Unfit { closest, shortfall }));
+    let reserved = &placement::AGENT_RESERVED_PORTS;
+    // (what, instances, demands, placements)
+    type Case = (
+        &'static str,
+        Vec<Capacity>,
+        Vec<placement::Demand>,
+        Vec<placement::Choice>,
+    );
     let cases: Vec<Case> = vec![
-        // Fewest tasks first, the first of equals.
         (
-            vec![cap(0, 0, 1), cap(0, 0, 0)],
-            vec![(0, 0); 3],
-            vec![Some(1), Some(0), Some(1)],
+            "fewest tasks first, the first of equals",
+            vec![cap(0, 0, 1, &[]), cap(0, 0, 0, &[])],
+            vec![demand(0, 0, &[]); 3],
+            vec![Ok(1), Ok(0), Ok(1)],
         ),
-        // Room runs out: the third task waits.
         (
-            vec![cap(1024, 2048, 0)],
-            vec![(512, 1024); 3],
-            vec![Some(0), Some(0), None],
+            "room runs out: the third task waits, for CPU",
+            vec![cap(1024, 2048, 0, &[])],
+            vec![demand(512, 1024, &[]); 3],
+            vec![Ok(0), Ok(0), unfit(0, Shortfall::Cpu)],
         ),
-        // Memory decides.
         (
-            vec![cap(0, 1024, 0), cap(0, 4096, 5)],
-            vec![(0, 2048)],
-            vec![Some(1)],
+            "memory decides",
+            vec![cap(0, 1024, 0, &[]), cap(0, 4096, 5, &[])],
+            vec![demand(0, 2048, &[])],
+            vec![Ok(1)],
         ),
-        // No instance: nothing placed.
-        (vec![], vec![(1, 1)], vec![None]),
+        (
+            "memory short: said of the closest",
+            vec![cap(0, 1024, 0, &[])],
+            vec![demand(0, 2048, &[])],
+            vec![unfit(0, Shortfall::Memory)],
+        ),
+        (
+            "a fixed host port goes once per instance",
+            vec![cap(0, 0, 0, reserved)],
+            vec![demand(0, 0, &[8080]); 2],
+            vec![Ok(0), unfit(0, Shortfall::Ports)],
+        ),
+        (
+            "the second instance takes the second task with that port",
+            vec![cap(0, 0, 0, reserved), cap(0, 0, 3, reserved)],
+            vec![demand(0, 0, &[8080]); 3],
+            vec![Ok(0), Ok(1), unfit(0, Shortfall::Ports)],
+        ),
+        (
+            "the agent's reserved ports are no task's",
+            vec![cap(0, 0, 0, reserved)],
+            vec![demand(0, 0, &[22]), demand(0, 0, &[51678, 9000])],
+            vec![unfit(0, Shortfall::Ports), unfit(0, Shortfall::Ports)],
+        ),
+        (
+            "dynamic and awsvpc ports ask for none: any number fit",
+            vec![cap(0, 0, 0, &[80])],
+            vec![demand(0, 0, &[]); 3],
+            vec![Ok(0), Ok(0), Ok(0)],
+        ),
+        (
+            "the closest instance lacks the least: ports, not CPU and ports",
+            vec![cap(512, 0, 0, &[80]), cap(0, 0, 9, &[80])],
+            vec![demand(1024, 0, &[80])],
+            vec![unfit(1, Shortfall::Ports)],
+        ),
+        (
+            "a UDP port is not the TCP port of the same number",
+            vec![cap(0, 0, 0, &[53])],
+            vec![placement::Demand {
+                ports: [(TransportProtocol::Udp, 53)].into(),
+                ..placement::Demand::default()
+            }],
+            vec![Ok(0)],
+        ),
+        (
+            "no instance: nothing placed, no closest",
+            vec![],
+            vec![demand(1, 1, &[])],
+            vec![Err(None)],
+        ),
     ];
-    for (mut instances, demands, want) in cases {
-        assert_eq!(
-            placement::place(&demands, &mut instances),
-            want,
-            "{demands:?}"
-        );
+    for (what, mut instances, demands, want) in cases {
+        assert_eq!(placement::place(&demands, &mut instances), want, "{what}");
     }
+}
+
+#[test]
+fn fixed_host_ports_by_network_mode() {
+    let td = |mode: Option<&str>, mappings: serde_json::Value| -> TaskDefinition {
+        let mut v = json!({
+            "taskDefinitionArn": "arn:aws:ecs:r:1:task-definition/f:1", "family": "f",
+            "revision": 1, "status": "ACTIVE", "registeredAt": 1.0, "registeredBy": "me",
+            "containerDefinitions": [{"name": "app", "image": "busybox", "cpu": 0,
+                                      "essential": true, "portMappings": mappings}],
+        });
+        if let Some(m) = mode {
+            v["networkMode"] = json!(m);
+        }
+        serde_json::from_value(v).unwrap()
+    };
+    let tcp = |p| (TransportProtocol::Tcp, p);
+    let mappings = json!([
+        {"containerPort": 80, "hostPort": 8080, "protocol": "tcp"},
+        {"containerPort": 81, "hostPort": 0, "protocol": "tcp"},
+        {"containerPort": 53, "hostPort": 5353, "protocol": "udp"},
+        {"containerPortRange": "9000-9010", "protocol": "tcp"}
+    ]);
+    #[rustfmt::skip]
+    let cases: Vec<(&str, Option<&str>, Vec<placement::HostPort>)> = vec![
+        ("bridge: the fixed ones, not the dynamic ones", Some("bridge"),
+         vec![(TransportProtocol::Udp, 5353), tcp(8080)]),
+        ("no mode is bridge", None, vec![(TransportProtocol::Udp, 5353), tcp(8080)]),
+        ("awsvpc: the task's own interface", Some("awsvpc"), vec![]),
+    ];
+    for (what, mode, want) in cases {
+        let got: Vec<_> = placement::fixed_host_ports(Some(&td(mode, mappings.clone())))
+            .into_iter()
+            .collect();
+        let mut want = want;
+        want.sort();
+        assert_eq!(got, want, "{what}");
+    }
+    let host = td(Some("host"), json!([{"containerPort": 80, "hostPort": 80}]));
+    assert_eq!(placement::fixed_host_ports(Some(&host)), [tcp(80)].into());
+    assert!(placement::fixed_host_ports(None).is_empty());
 }
 
 #[test]
@@ -489,7 +593,22 @@ fn only_tasks_on_instances_use_up_their_resources() {
     t.cpu = Some("512".into());
     t.memory = Some("1024".into());
     t.launch_type = Some(crate::records::LaunchType::Ec2);
-    assert_eq!(placement::demand(&t), (512, 1024));
+    assert_eq!(placement::demand(&t, None), demand(512, 1024, &[]));
     t.launch_type = Some(crate::records::LaunchType::Fargate);
-    assert_eq!(placement::demand(&t), (0, 0));
+    assert_eq!(placement::demand(&t, None), demand(0, 0, &[]));
+}
+
+#[test]
+fn an_unplaced_task_is_told_as_ecs_tells_it() {
+    assert_eq!(
+        super::apply::unplaced_event("web", "0a1b", placement::Shortfall::Ports),
+        "(service web) was unable to place a task because no container instance met all of \
+         its requirements. The closest matching (container-instance 0a1b) is already using a \
+         port required by your task. For more information, see the Troubleshooting section of \
+         the Amazon ECS Developer Guide."
+    );
+    assert!(
+        super::apply::unplaced_event("web", "i", placement::Shortfall::Cpu)
+            .contains("(container-instance i) has insufficient CPU units available.")
+    );
 }
