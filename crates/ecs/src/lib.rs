@@ -40,6 +40,7 @@ mod rules;
 pub mod scheduler;
 mod service;
 mod tags;
+mod targets;
 mod task;
 pub mod taskdef;
 pub mod taskstore;

@@ -405,6 +405,22 @@ pub struct ServiceEvent {
     pub message: String,
 }
 
+/// One of a service's `loadBalancers`: the target group its tasks join, and which
+/// container port of theirs is the target.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceLoadBalancer {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_group_arn: Option<String>,
+    /// A Classic Load Balancer's name (berth refuses it: it serves ELBv2 only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub load_balancer_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub container_port: Option<i64>,
+}
+
 /// A service.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -433,7 +449,10 @@ pub struct Service {
     pub scheduling_strategy: Option<SchedulingStrategy>,
     #[serde(default)]
     pub tags: Vec<Tag>,
-    /// `loadBalancers`, `roleArn`, `placementStrategy`, `propagateTags`, ...
+    /// The target groups its tasks are registered in while they serve.
+    #[serde(default)]
+    pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// `roleArn`, `placementStrategy`, `propagateTags`, ...
     #[serde(flatten)]
     pub rest: Rest,
 }

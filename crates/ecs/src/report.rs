@@ -295,6 +295,7 @@ pub fn submit_task(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         task.version += 1;
         taskstore::put(w, ctx, &cluster, &task)?;
         crate::agent::sync_endpoints(w, ctx, &cluster, &task)?;
+        crate::targets::sync_targets(w, ctx, &cluster, &task, now())?;
         Ok::<_, ApiError>(())
     })?;
     Ok(json!({ "acknowledgment": "ACK" }))
@@ -321,6 +322,7 @@ pub fn submit_container(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         task.version += 1;
         taskstore::put(w, ctx, &cluster, &task)?;
         crate::agent::sync_endpoints(w, ctx, &cluster, &task)?;
+        crate::targets::sync_targets(w, ctx, &cluster, &task, now())?;
         Ok::<_, ApiError>(())
     })?;
     Ok(json!({ "acknowledgment": "ACK" }))

@@ -599,11 +599,13 @@ pub fn stop(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let mut t = taskstore::get(w, ctx, &cluster, &id)?
             .ok_or_else(|| invalid("The referenced task was not found."))?;
         let reason = i.reason.as_deref().unwrap_or("Task stopped by user");
-        if !mark_stopping(&mut t, StopCode::UserInitiated, reason, now()) {
+        let at = now();
+        if !mark_stopping(&mut t, StopCode::UserInitiated, reason, at) {
             return Ok(t);
         }
         taskstore::put(w, ctx, &cluster, &t)?;
         crate::agent::sync_endpoints(w, ctx, &cluster, &t)?;
+        crate::targets::sync_targets(w, ctx, &cluster, &t, at)?;
         Ok::<_, ApiError>(t)
     })?;
     Ok(json!({ "task": public(t, false)? }))

@@ -68,6 +68,7 @@ mod tests;
 
 pub use common::find_target_group as target_group_in;
 pub use loadbalancer::{all_load_balancers, set_load_balancer_state_in};
+pub use targetgroup::load_balancers_of_in;
 pub use plan::{
     load_balancer_plan_in, ActionPlan, ConditionPlan, HealthCheckPlan, ListenerPlan,
     LoadBalancerPlan, QueryPair, RulePlan, TargetGroupPlan, TargetPlan, WeightedGroup,

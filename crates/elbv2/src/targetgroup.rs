@@ -41,6 +41,19 @@ pub fn load_balancer_arns(
     Ok(arns)
 }
 
+/// The load balancers that use the group `arn` (none when it does not exist), for other
+/// crates: a group no load balancer uses cannot take ECS's tasks.
+pub fn load_balancers_of_in(
+    r: &impl Read,
+    ctx: &Context,
+    arn: &str,
+) -> Result<Vec<String>, ApiError> {
+    match crate::common::find_target_group(r, ctx, arn)? {
+        Some(tg) => load_balancer_arns(r, &Keys::new(ctx), &tg.id),
+        None => Ok(Vec::new()),
+    }
+}
+
 /// The group as DescribeTargetGroups shows it: with the load balancers that use it.
 pub fn shown(r: &impl Read, keys: &Keys, rec: TargetGroupRec) -> Result<TargetGroup, ApiError> {
     let mut tg = rec.target_group;

@@ -33,10 +33,11 @@ fn earliest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
     }
 }
 
-/// Writes a task the scheduler changed, and keeps its endpoints in step.
+/// Writes a task the scheduler changed, and keeps its endpoints and targets in step.
 fn save(w: &mut Writer<'_>, ctx: &Context, cluster: &str, t: &Task) -> R<()> {
     taskstore::put(w, ctx, cluster, t)?;
-    agent::sync_endpoints(w, ctx, cluster, t)
+    agent::sync_endpoints(w, ctx, cluster, t)?;
+    crate::targets::sync_targets(w, ctx, cluster, t, now())
 }
 
 /// Forgets the group's tasks that stopped more than an hour ago (as ECS does). Returns
@@ -196,7 +197,7 @@ pub(super) fn push_event_once(
 }
 
 /// Adds an event to the service, newest first, keeping the latest [`MAX_EVENTS`].
-fn push_event(s: &mut Service, message: String, now: f64) {
+pub(crate) fn push_event(s: &mut Service, message: String, now: f64) {
     let event = ServiceEvent {
         id: uuid_v4(),
         created_at: now,

@@ -112,6 +112,8 @@ impl SchedulerState {
     }
 }
 
+pub(crate) use apply::push_event as push_service_event;
+
 /// Adds `message` to the events of the service `name` (see `apply::push_event_once`).
 pub(crate) fn service_event(
     ecs: &Ecs,

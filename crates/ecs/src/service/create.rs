@@ -5,6 +5,7 @@ use berth_store::{Read, Writer};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::balancers;
 use super::connect::{self, ResolvedSc};
 use super::definition;
 use super::deployment::{deployment_configuration, network_configuration, new_deployment};
@@ -38,6 +39,7 @@ pub fn create(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let td = definition::active(w, ctx, i.task_definition.as_deref().unwrap_or_default())?;
         let sc = against_definition(w, ctx, &i, &c, &td)?;
         in_vpc(w, ctx, i.network_configuration.as_ref())?;
+        balancers::check_in(w, ctx, i.load_balancers.as_deref().unwrap_or_default(), &td)?;
         let mut s = new_service(ctx, &i, &cluster, &td)?;
         let d = new_deployment(&s, claims::claim_for(w, ctx, &arn, sc)?);
         s.created_at = d.created_at;
@@ -110,7 +112,6 @@ fn replay(
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct Echoed<'a> {
-    load_balancers: &'a [Value],
     service_registries: &'a [Value],
     #[serde(skip_serializing_if = "Option::is_none")]
     capacity_provider_strategy: Option<&'a [Value]>,
@@ -139,7 +140,6 @@ fn echoed<'a>(ctx: &Context, i: &'a CreateInput, fargate: bool) -> Echoed<'a> {
         .and_then(|d| d.r#type.as_deref());
     let account = &ctx.account;
     Echoed {
-        load_balancers: list(&i.load_balancers),
         service_registries: list(&i.service_registries),
         capacity_provider_strategy: i.capacity_provider_strategy.as_deref(),
         platform_family: fargate.then_some("Linux"),
@@ -186,6 +186,7 @@ fn new_service(ctx: &Context, i: &CreateInput, cluster: &str, td: &TaskDefinitio
         created_at: 0.0,
         scheduling_strategy: Some(i.strategy()),
         tags: i.tags.clone().unwrap_or_default(),
+        load_balancers: i.load_balancers.clone().unwrap_or_default(),
         rest: members(&echoed(ctx, i, fargate))?,
     })
 }

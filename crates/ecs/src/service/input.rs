@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::common::Tag;
-use crate::records::{LaunchType, SchedulingStrategy};
+use crate::records::{LaunchType, SchedulingStrategy, ServiceLoadBalancer};
 
 #[derive(Deserialize, Default, Clone)]
 #[serde(rename_all = "camelCase")]
@@ -122,7 +122,7 @@ pub(super) struct CreateInput {
     pub cluster: Option<String>,
     pub service_name: Option<String>,
     pub task_definition: Option<String>,
-    pub load_balancers: Option<Vec<Value>>,
+    pub load_balancers: Option<Vec<ServiceLoadBalancer>>,
     pub service_registries: Option<Vec<Value>>,
     pub desired_count: Option<i64>,
     pub client_token: Option<String>,
@@ -196,7 +196,7 @@ pub(super) struct UpdateInput {
     pub enable_execute_command: Option<bool>,
     #[serde(rename = "enableECSManagedTags")]
     pub enable_ecs_managed_tags: Option<bool>,
-    pub load_balancers: Option<Vec<Value>>,
+    pub load_balancers: Option<Vec<ServiceLoadBalancer>>,
     pub propagate_tags: Option<String>,
     pub service_registries: Option<Vec<Value>>,
     pub service_connect_configuration: Option<ScConfigInput>,

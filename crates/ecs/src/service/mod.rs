@@ -17,6 +17,7 @@
 //! | `deployment.rs` | new deployments and the members they copy |
 //! | `definition.rs` | the task definition a service runs |
 
+mod balancers;
 mod claims;
 mod connect;
 mod create;

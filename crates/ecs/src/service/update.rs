@@ -7,6 +7,7 @@ use berth_store::{Read, Writer};
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::balancers;
 use super::connect::{self, ResolvedSc};
 use super::definition;
 use super::deployment::{
@@ -41,6 +42,7 @@ pub fn update(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
         let current = current.filter(|_| redeploy);
         let sc = service_connect(w, ctx, &i, &c, &td, current)?;
         redeploy |= i.service_connect_configuration.is_some();
+        redeploy |= set_load_balancers(w, ctx, &i, &td, &mut s)?;
         check_all(rules::UPDATE_DEPLOYMENT, &i)?;
         set_members(&i, &mut s)?;
         if redeploy {
@@ -90,6 +92,25 @@ fn set_network(i: &UpdateInput, td: &TaskDefinition, s: &mut Service) -> R<bool>
         return Ok(false);
     }
     s.network_configuration = Some(n);
+    Ok(true)
+}
+
+/// New `loadBalancers`, checked against ELB and the task definition (the current ones
+/// again with a new task definition). Returns whether they changed: new ones take a
+/// new deployment, as on ECS.
+fn set_load_balancers(
+    r: &impl Read,
+    ctx: &Context,
+    i: &UpdateInput,
+    td: &TaskDefinition,
+    s: &mut Service,
+) -> R<bool> {
+    let wanted = i.load_balancers.as_ref().unwrap_or(&s.load_balancers);
+    balancers::check_in(r, ctx, wanted, td)?;
+    if *wanted == s.load_balancers {
+        return Ok(false);
+    }
+    s.load_balancers = wanted.clone();
     Ok(true)
 }
 
@@ -146,8 +167,6 @@ struct Echoed<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     propagate_tags: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    load_balancers: Option<&'a [Value]>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     service_registries: Option<&'a [Value]>,
 }
 
@@ -167,7 +186,6 @@ fn set_members(i: &UpdateInput, s: &mut Service) -> R<()> {
         enable_execute_command: i.enable_execute_command,
         enable_ecs_managed_tags: i.enable_ecs_managed_tags,
         propagate_tags: i.propagate_tags.as_deref(),
-        load_balancers: i.load_balancers.as_deref(),
         service_registries: i.service_registries.as_deref(),
     })?);
     Ok(())
