@@ -231,9 +231,33 @@ pub fn register(ecs: &Ecs, ctx: &Context, input: Value) -> R<Value> {
             ci.registered_at = prev.registered_at;
         }
         w.put_json(&instance_key(ctx, &cluster, &id), &ci)?;
+        as_ec2_instance(w, ctx, &ci)?;
         Ok::<_, ApiError>(ci)
     })?;
     Ok(json!({ "containerInstance": public(ci, false)? }))
+}
+
+/// The EC2 instance a container instance is (its id, private address, subnet and
+/// VPC), so that ELB can take it as a target. Nothing without a private address.
+fn as_ec2_instance(w: &mut Writer<'_>, ctx: &Context, ci: &ContainerInstance) -> R<()> {
+    let (Some(id), Some(ip), Some(subnet)) = (
+        ci.ec2_instance_id(),
+        ci.private_ip(),
+        ci.attribute(INSTANCE_SUBNET_ATTRIBUTE),
+    ) else {
+        return Ok(());
+    };
+    let Some(subnet) = berth_ec2::subnet_in(w, ctx, subnet)? else {
+        return Ok(());
+    };
+    let instance = berth_ec2::Instance {
+        instance_id: id.to_string(),
+        private_ip: ip,
+        subnet_id: subnet.subnet_id.clone(),
+        vpc_id: subnet.vpc_id.clone(),
+        state: berth_ec2::InstanceState::Running,
+    };
+    berth_ec2::put_instance_in(w, ctx, &instance)
 }
 
 /// An instance as the API shows it: tags only when asked for.

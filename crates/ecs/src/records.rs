@@ -713,6 +713,11 @@ impl ContainerInstance {
             .as_str()
     }
 
+    /// The EC2 instance id it registered with.
+    pub fn ec2_instance_id(&self) -> Option<&str> {
+        self.rest.get("ec2InstanceId")?.as_str()
+    }
+
     /// The private IPv4 address its agent registered (where its bridge-mode tasks'
     /// host ports are reached).
     pub fn private_ip(&self) -> Option<std::net::Ipv4Addr> {

@@ -18,7 +18,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::serving;
 use crate::common::*;
-use crate::records::{ContainerInstance, Service, ServiceLoadBalancer, Task, TransportProtocol};
+use crate::records::{ContainerInstance, Service, ServiceLoadBalancer, Task};
+use crate::taskdef::TransportProtocol;
 
 /// One registration a task made: the group and the target.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
@@ -60,7 +61,11 @@ fn target_of(
             port: port as u16,
         }));
     }
-    let host_port = task.host_port(|c| c.name == *container, port as i32, TransportProtocol::Tcp);
+    let host_port = task.host_port(
+        |c| c.name == *container,
+        port as i32,
+        TransportProtocol::Tcp,
+    );
     let Some(host_port) = host_port.and_then(|p| u16::try_from(p).ok()) else {
         return Ok(None);
     };
@@ -83,7 +88,7 @@ fn instance_of(
         return Ok(None);
     };
     let id = arn.rsplit('/').next().unwrap_or_default();
-    r.get_json(&instance_key(ctx, cluster, id))
+    Ok(r.get_json(&instance_key(ctx, cluster, id))?)
 }
 
 /// The registrations `task` should have now.
@@ -134,11 +139,15 @@ pub(crate) fn sync_targets(
     }
     let mut kept = BTreeSet::new();
     for reg in want.difference(&have) {
-        let done = berth_elbv2::register_targets_in(w, ctx, &reg.target_group_arn, &[reg.target()], now);
+        let done =
+            berth_elbv2::register_targets_in(w, ctx, &reg.target_group_arn, &[reg.target()], now);
         let message = match done {
             Ok(()) => {
                 kept.insert(reg.clone());
-                format!("(service {name}) registered 1 targets in (target-group {})", reg.target_group_arn)
+                format!(
+                    "(service {name}) registered 1 targets in (target-group {})",
+                    reg.target_group_arn
+                )
             }
             Err(e) => format!(
                 "(service {name}) was unable to register targets in (target-group {}): {}",
@@ -152,8 +161,10 @@ pub(crate) fn sync_targets(
         if berth_elbv2::deregister_targets_in(w, ctx, &reg.target_group_arn, &[reg.target()], now)
             .is_ok()
         {
-            let message =
-                format!("(service {name}) deregistered 1 targets in (target-group {})", reg.target_group_arn);
+            let message = format!(
+                "(service {name}) deregistered 1 targets in (target-group {})",
+                reg.target_group_arn
+            );
             crate::scheduler::push_service_event(&mut service, message, now);
         }
     }

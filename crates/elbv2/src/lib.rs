@@ -68,7 +68,6 @@ mod tests;
 
 pub use common::find_target_group as target_group_in;
 pub use loadbalancer::{all_load_balancers, set_load_balancer_state_in};
-pub use targetgroup::load_balancers_of_in;
 pub use plan::{
     load_balancer_plan_in, ActionPlan, ConditionPlan, HealthCheckPlan, ListenerPlan,
     LoadBalancerPlan, QueryPair, RulePlan, TargetGroupPlan, TargetPlan, WeightedGroup,
@@ -77,6 +76,7 @@ pub use records::{
     ListenerRec, LoadBalancerRec, LoadBalancerRef, RuleRec, TargetGroupRec, TargetGroupUse,
     TargetRec,
 };
+pub use targetgroup::load_balancers_of_in;
 pub use targets::{
     deregister_targets_in, effective_health, reason_description, register_targets_in,
     set_target_health_in, sweep, sweep_in, Backing, Target,

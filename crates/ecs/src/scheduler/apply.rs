@@ -37,7 +37,7 @@ fn earliest(a: Option<f64>, b: Option<f64>) -> Option<f64> {
 fn save(w: &mut Writer<'_>, ctx: &Context, cluster: &str, t: &Task) -> R<()> {
     taskstore::put(w, ctx, cluster, t)?;
     agent::sync_endpoints(w, ctx, cluster, t)?;
-    crate::targets::sync_targets(w, ctx, cluster, t, now())
+    crate::targets::sync_targets(w, ctx, cluster, t, berth_awsproto::now())
 }
 
 /// Forgets the group's tasks that stopped more than an hour ago (as ECS does). Returns
