@@ -37,11 +37,13 @@
 //! below, and no modules import each other in a cycle (`scripts/check-module-cycles`
 //! checks both, from this list).
 //!
-//! 1. [`error`], `deadline`, `headers`, `h1`, `fasthash`, `drain`, `tls`, `admin_guard`:
-//!    the one error type, the hyper path's per-request deadline, the heads and URIs of
-//!    forwarded messages (and the requests refused), HTTP/1.1 heads and body framing for
-//!    the fast path, the request path's hash map, draining, TLS (configs, handshakes,
-//!    plain-or-TLS sockets), who may use the admin endpoint for what.
+//! 1. [`error`], `deadline`, `headers`, `h1`, `fasthash`, `drain`, `tls`, `admin_guard`,
+//!    `rules`, `alb_reply`: the one error type, the hyper path's per-request deadline,
+//!    the heads and URIs of forwarded messages (and the requests refused), HTTP/1.1
+//!    heads and body framing for the fast path, the request path's hash map, draining,
+//!    TLS (configs, handshakes, plain-or-TLS sockets), who may use the admin endpoint
+//!    for what, a load balancer's rule matching and its own answers (error pages,
+//!    fixed responses, redirects).
 //! 2. `body`, `conn_ctx`: request bodies (replayable for retries); what a downstream
 //!    connection shares with its requests, and its head and idle timers.
 //! 3. `client`, `rawpool`: upstream connections: hyper's pools, and the fast path's
@@ -67,6 +69,7 @@
 mod access_log;
 mod admin;
 mod admin_guard;
+mod alb_reply;
 mod body;
 mod client;
 mod conn;
@@ -84,6 +87,7 @@ mod listener;
 mod rawpool;
 mod retry;
 mod route;
+mod rules;
 mod runtime;
 mod serving;
 mod state;
