@@ -541,10 +541,11 @@ pub struct HealthCheck {
     pub path: String,
     /// The port: `traffic-port` (the target's) or a number.
     pub port: HealthCheckPort,
-    /// Seconds between checks of a target, 5 to 300. Default 30.
+    /// Seconds between checks of a target, 1 to 300 (ELB's API takes 5 to 300; the data
+    /// plane takes shorter ones, for tests). Default 30.
     pub interval_seconds: u64,
-    /// Seconds without an answer that fail a check, 2 to 120, less than the interval.
-    /// Default 5.
+    /// Seconds without an answer that fail a check, 1 to 120 (ELB: 2 to 120), less
+    /// than the interval. Default 5.
     pub timeout_seconds: u64,
     /// Consecutive successes that make a target healthy, 2 to 10. Default 5.
     pub healthy_threshold: u32,
@@ -998,8 +999,8 @@ fn validate_group(g: &TargetGroup, at: &str) -> Result<(), ConfigError> {
     check_ranges(
         &hat,
         &[
-            ("intervalSeconds", hc.interval_seconds, 5, 300),
-            ("timeoutSeconds", hc.timeout_seconds, 2, 120),
+            ("intervalSeconds", hc.interval_seconds, 1, 300),
+            ("timeoutSeconds", hc.timeout_seconds, 1, 120),
             ("healthyThreshold", u64::from(hc.healthy_threshold), 2, 10),
             (
                 "unhealthyThreshold",

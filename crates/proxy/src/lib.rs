@@ -46,8 +46,9 @@
 //!    fixed responses, redirects).
 //! 2. `body`, `conn_ctx`: request bodies (replayable for retries); what a downstream
 //!    connection shares with its requests, and its head and idle timers.
-//! 3. `client`, `rawpool`: upstream connections: hyper's pools, and the fast path's
-//!    plain sockets.
+//! 3. `client`, `rawpool`, `health`: upstream connections: hyper's pools, and the fast
+//!    path's plain sockets; a load balancer's health checks and which targets they let
+//!    traffic go to.
 //! 4. `state`, `serving`: a snapshot's runtime form (routes; upstreams with their
 //!    balancers, budgets and pools); what listeners and their connections share.
 //! 5. `access_log`: the records of requests and TCP connections, made on drop.
@@ -82,6 +83,7 @@ mod fast;
 mod fasthash;
 mod h1;
 mod headers;
+mod health;
 mod ingress;
 mod listener;
 mod rawpool;
