@@ -42,6 +42,17 @@ pub(crate) fn error_page(status: StatusCode) -> (&'static str, String) {
     )
 }
 
+/// A new `x-amzn-trace-id` value, as ALB makes them: `Root=1-<the time in seconds, 8
+/// hex digits>-<24 random hex digits>`.
+pub(crate) fn trace_id(now: std::time::SystemTime) -> String {
+    let secs = now
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let random = rand::random::<u128>() & ((1u128 << 96) - 1);
+    format!("Root=1-{:08x}-{random:024x}", secs as u32)
+}
+
 /// The request as a redirect sees it.
 pub(crate) struct RedirectFrom<'a> {
     /// `http` (the listener's protocol).
@@ -154,6 +165,16 @@ mod tests {
             to("HTTPS", keep.1, "443", keep.3, keep.4).location(&no_query),
             "https://www.example.com:443/shop/cart"
         );
+    }
+
+    #[test]
+    fn trace_ids_look_like_albs() {
+        let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(0x5833_7262);
+        let id = trace_id(t);
+        assert_eq!(id.len(), "Root=1-58337262-36d228ad5d99923122bbe354".len());
+        assert!(id.starts_with("Root=1-58337262-"), "{id}");
+        assert!(id[16..].bytes().all(|b| b.is_ascii_hexdigit()), "{id}");
+        assert_ne!(trace_id(t), id);
     }
 
     #[test]

@@ -332,7 +332,8 @@ impl GroupHealth {
             }),
             report,
         });
-        gh.update(lb_arn, g, now);
+        let m = gh.lock().metrics.clone();
+        gh.update(lb_arn, g, m, now);
         gh
     }
 
@@ -349,11 +350,18 @@ impl GroupHealth {
     /// address) keep their health, new ones start `initial`, removed ones are forgotten
     /// (their checkers stop); changed check settings restart the checkers (at
     /// [`run`](Self::run)), health kept.
-    pub(crate) fn update(&self, lb_arn: &str, g: &TargetGroup, now: SystemTime) {
+    pub(crate) fn update(
+        &self,
+        lb_arn: &str,
+        g: &TargetGroup,
+        metrics: TargetGroupMetrics,
+        now: SystemTime,
+    ) {
         let now_ms = unix_ms(now);
         let mut changes = Vec::new();
         {
             let mut inner = self.lock();
+            inner.metrics = metrics;
             let restart = inner.config.health_check != g.health_check;
             inner.config = GroupConfig {
                 lb_arn: lb_arn.to_string(),

@@ -49,9 +49,13 @@ impl HeaderLookup for http::HeaderMap {
     }
 }
 
-impl HeaderLookup for [httparse::Header<'_>] {
+/// The headers of a head `httparse` parsed (the fast path's).
+pub(crate) struct H1Headers<'a, 'b>(pub &'a [httparse::Header<'b>]);
+
+impl HeaderLookup for H1Headers<'_, '_> {
     fn any_value(&self, name: &str, f: &mut dyn FnMut(&[u8]) -> bool) -> bool {
-        self.iter()
+        self.0
+            .iter()
             .filter(|h| h.name.eq_ignore_ascii_case(name))
             .any(|h| f(h.value))
     }
@@ -214,7 +218,7 @@ impl Cond {
 }
 
 /// `host` without its port (`[::1]:80` → `[::1]`).
-fn strip_port(host: &[u8]) -> &[u8] {
+pub(crate) fn strip_port(host: &[u8]) -> &[u8] {
     match host.iter().rposition(|&b| b == b':') {
         Some(i) if host[i + 1..].iter().all(u8::is_ascii_digit) && !host[..i].contains(&b':') => {
             &host[..i]
@@ -298,11 +302,6 @@ impl<A> RuleSet<A> {
             priority: None,
             action: &self.default,
         }
-    }
-
-    /// Every action (rules', then the default).
-    pub(crate) fn actions(&self) -> impl Iterator<Item = &A> {
-        self.rules.iter().map(|(.., a)| a).chain([&self.default])
     }
 }
 

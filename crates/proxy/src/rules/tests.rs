@@ -287,10 +287,6 @@ fn priorities_and_conditions_and_the_default() {
     };
     assert_eq!(eval(admin_root), (Some(20), "admin"));
     assert_eq!(eval(req("/")), (None, "default"));
-    assert_eq!(
-        set.actions().copied().collect::<Vec<_>>(),
-        ["api-get", "admin", "api", "default"]
-    );
 }
 
 #[test]
@@ -321,10 +317,11 @@ fn fast_path_headers_are_looked_up_by_name() {
         },
     ];
     let mut seen = Vec::new();
-    assert!(hs[..].any_value("user-agent", &mut |v| {
+    let hs = H1Headers(&hs);
+    assert!(hs.any_value("user-agent", &mut |v| {
         seen.push(v.to_vec());
         true
     }));
     assert_eq!(seen, [b"curl/8".to_vec()]);
-    assert!(!hs[..].any_value("x-b", &mut |_| true));
+    assert!(!hs.any_value("x-b", &mut |_| true));
 }
