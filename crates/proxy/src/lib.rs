@@ -37,15 +37,15 @@
 //! below, and no modules import each other in a cycle (`scripts/check-module-cycles`
 //! checks both, from this list).
 //!
-//! 1. [`error`], `deadline`, `headers`, `h1`, `fasthash`, `drain`, `tls`, `admin_guard`,
-//!    `rules`, `alb_reply`: the one error type, the hyper path's per-request deadline,
-//!    the heads and URIs of forwarded messages (and the requests refused), HTTP/1.1
-//!    heads and body framing for the fast path, the request path's hash map, draining,
-//!    TLS (configs, handshakes, plain-or-TLS sockets), who may use the admin endpoint
-//!    for what, a load balancer's rule matching and its own answers (error pages,
-//!    fixed responses, redirects).
-//! 2. `body`, `conn_ctx`: request bodies (replayable for retries); what a downstream
-//!    connection shares with its requests, and its head and idle timers.
+//! 1. [`error`], `deadline`, `headers`, `h1`, `fasthash`, `drain`, `tls`, `admin_guard`:
+//!    the one error type, the hyper path's per-request deadline, the heads and URIs of
+//!    forwarded messages (and the requests refused), HTTP/1.1 heads and body framing for
+//!    the fast path, the request path's hash map, draining, TLS (configs, handshakes,
+//!    plain-or-TLS sockets), who may use the admin endpoint for what.
+//! 2. `body`, `conn_ctx`, `rules`, `alb_reply`: request bodies (replayable for retries);
+//!    what a downstream connection shares with its requests, and its head and idle
+//!    timers; a load balancer's rule matching (pure) and its own answers (error pages,
+//!    redirect locations, trace ids).
 //! 3. `client`, `rawpool`, `health`: upstream connections: hyper's pools, and the fast
 //!    path's plain sockets; a load balancer's health checks and which targets they let
 //!    traffic go to.

@@ -540,11 +540,14 @@ mod tests {
     }
 
     fn ctx(m: &Metrics) -> BuildCtx<'_> {
+        // Health reports are a load balancer's: none here.
+        let report = Box::leak(Box::new(HealthReport::new(Box::new(std::io::sink()))));
         BuildCtx {
             metrics: m,
             connect_timeout: Duration::from_secs(1),
             log_writer: None,
             workers: 2,
+            health_report: report,
         }
     }
 

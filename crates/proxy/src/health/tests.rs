@@ -133,7 +133,12 @@ fn who_gets_traffic() {
     let a: SocketAddr = "10.0.0.1:80".parse().unwrap();
     let b: SocketAddr = "10.0.0.2:80".parse().unwrap();
     let c: SocketAddr = "10.0.0.3:80".parse().unwrap();
-    let cases: Vec<(&str, Vec<(SocketAddr, TargetState)>, Vec<SocketAddr>)> = vec![
+    type Case = (
+        &'static str,
+        Vec<(SocketAddr, TargetState)>,
+        Vec<SocketAddr>,
+    );
+    let cases: Vec<Case> = vec![
         (
             "healthy only",
             vec![(a, Healthy), (b, Unhealthy), (c, Initial)],
