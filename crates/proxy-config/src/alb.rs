@@ -31,6 +31,16 @@
 //! }
 //! ```
 //!
+//! # Addresses
+//!
+//! A load balancer listens on an address of its own in `127.0.0.0/8`
+//! (`listeners[].address`, e.g. `127.77.0.9`): Linux routes all of it to loopback with
+//! nothing to configure, so every load balancer of a host can have its port 80. Its
+//! `DNSName` must resolve to that address from the host: a line in the host's
+//! `/etc/hosts` (or `curl --resolve`). Names under `.localhost` alone do not do it: curl
+//! and most resolvers answer them with `127.0.0.1` (and `::1`) whatever the name, so a
+//! load balancer named that way must listen on `127.0.0.1` (or `0.0.0.0`), one per port.
+//!
 //! # Health reports
 //!
 //! The proxy checks each target as the group's `healthCheck` says and reports every

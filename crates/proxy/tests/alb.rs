@@ -801,3 +801,36 @@ async fn snapshots_keep_target_health_and_validate() {
     assert_eq!(p.version(), Some(2));
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_load_balancer_listens_on_its_own_loopback_address() {
+    // Each load balancer has a 127.x address of its own (its DNS name resolves there),
+    // so several can listen on port 80 of one host.
+    let web = named("web").await;
+    let (p, _) = alb_proxy().await;
+    let doc = json!({"version": 1, "loadBalancer": {
+        "name": "web", "arn": LB_ARN,
+        "listeners": [{"address": "127.77.0.9", "port": 0,
+                       "defaultActions": [forward(&[("web", 1)])]}],
+        "targetGroups": {"web": group("web", &[web.addr], no_checks())}}});
+    let s = LoadBalancerSnapshot::from_json(doc.to_string().as_bytes()).unwrap();
+    p.apply(s).await.unwrap();
+    let l = p
+        .listener_addr("127.77.0.9:0".parse().unwrap())
+        .await
+        .unwrap();
+    assert_eq!(l.ip().to_string(), "127.77.0.9");
+    let (s, _, body) = get_with(
+        &client(),
+        l,
+        "/",
+        &[("host", "web-123.us-east-1.elb.localhost")],
+    )
+    .await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "web"));
+    // Nothing listens on 127.0.0.1 for it.
+    assert!(tokio::net::TcpStream::connect(("127.0.0.1", l.port()))
+        .await
+        .is_err());
+    p.shutdown().await;
+}
