@@ -232,6 +232,23 @@ mod tests {
     }
 
     #[test]
+    fn the_health_report_flag_parses() {
+        let cli =
+            Cli::try_parse_from(["berth-proxy", "--health-report", "/run/lb/health"]).unwrap();
+        assert_eq!(
+            cli.proxy.health_report.as_deref(),
+            Some(Path::new("/run/lb/health"))
+        );
+        assert_eq!(
+            Cli::try_parse_from(["berth-proxy"])
+                .unwrap()
+                .proxy
+                .health_report,
+            None
+        );
+    }
+
+    #[test]
     fn the_admin_token_comes_from_a_file_or_the_environment() {
         let path = std::env::temp_dir().join(format!("berth-proxy-token-{}", std::process::id()));
         std::fs::write(&path, format!("{TOKEN}\n")).unwrap();
