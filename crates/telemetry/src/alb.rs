@@ -15,7 +15,6 @@
 //! | `HTTP_Fixed_Response_Count`, `HTTP_Redirect_Count` | counter | `LoadBalancer` | fixed-response and redirect actions |
 //! | `NewConnectionCount` | counter | `LoadBalancer` | client connections opened |
 //! | `ActiveConnectionCount` | gauge | `LoadBalancer` | client connections open now |
-//! | `ProcessedBytes` | counter | `LoadBalancer` | bytes from and to clients |
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
@@ -46,7 +45,6 @@ pub(crate) struct AlbFamilies {
     redirects: IntCounterVec,
     new_connections: IntCounterVec,
     active: IntGaugeVec,
-    processed: IntCounterVec,
     /// The load balancers with series, and each one's target groups.
     seen: Mutex<Vec<(String, HashSet<String>)>>,
 }
@@ -124,11 +122,6 @@ impl AlbFamilies {
             redirects: counter("HTTP_Redirect_Count", "Redirect actions answered.", &LB),
             new_connections: counter("NewConnectionCount", "Client connections opened.", &LB),
             active: gauge("ActiveConnectionCount", "Client connections open now.", &LB),
-            processed: counter(
-                "ProcessedBytes",
-                "Bytes received from and sent to clients.",
-                &LB,
-            ),
             seen: Mutex::new(Vec::new()),
         }
     }
@@ -144,7 +137,6 @@ impl AlbFamilies {
             Box::new(self.redirects.clone()),
             Box::new(self.new_connections.clone()),
             Box::new(self.active.clone()),
-            Box::new(self.processed.clone()),
         ];
         for c in self
             .target_status
@@ -162,7 +154,6 @@ impl AlbFamilies {
             &self.fixed,
             &self.redirects,
             &self.new_connections,
-            &self.processed,
         ])
     }
 
@@ -237,7 +228,6 @@ struct LbInner {
     redirects: IntCounter,
     new_connections: IntCounter,
     active: IntGauge,
-    processed: IntCounter,
 }
 
 impl std::fmt::Debug for LoadBalancerMetrics {
@@ -262,7 +252,6 @@ impl LoadBalancerMetrics {
                 redirects: f.redirects.with_label_values(&l),
                 new_connections: f.new_connections.with_label_values(&l),
                 active: f.active.with_label_values(&l),
-                processed: f.processed.with_label_values(&l),
                 families: Arc::clone(families),
                 name: lb.to_string(),
             }),
@@ -320,13 +309,6 @@ impl LoadBalancerMetrics {
     /// A redirect action answered (`HTTP_Redirect_Count`).
     pub fn redirect(&self) {
         self.inner.redirects.inc();
-    }
-
-    /// Bytes from and to clients (`ProcessedBytes`).
-    pub fn processed_bytes(&self, n: u64) {
-        if n > 0 {
-            self.inner.processed.inc_by(n);
-        }
     }
 }
 
