@@ -27,7 +27,8 @@
 # Settings (environment): WORKERS=2, UPSTREAM_THREADS=1, DURATION=10, WRK_THREADS=2,
 # WRK_CONNECTIONS=64, RATE=1000, RATE_DURATION=10, RATE_CONNECTIONS=8, TARGETS="berth
 # nginx haproxy", UNHEALTHY_RUNS=3 (0: skip the health check timing), BUILD=1 (0: use
-# the binaries in $CARGO_TARGET_DIR/release).
+# the binaries in $CARGO_TARGET_DIR/release, or in BIN_DIR when set: a shared target
+# directory may hold another checkout's build by the time the bench runs).
 # shellcheck disable=SC2317
 set -euo pipefail
 
@@ -63,7 +64,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
 fi
 export PATH="$PATH:/usr/sbin:/sbin"
 
-bin="$CARGO_TARGET_DIR/release"
+bin="${BIN_DIR:-$CARGO_TARGET_DIR/release}"
 load="$bin/berth-bench-load"
 if [ "$BUILD" != 0 ]; then
     cargo build --release -p berth-bench >&2
