@@ -138,7 +138,7 @@ start_berth() {
     admin="$(free_port "$proxy_port")"
     python3 - "$tmp/berth.json" "$proxy_port" "$api" "$web" <<'EOF'
 import json, sys
-path, port, api, web = sys.argv[1:]
+out, port, api, web = sys.argv[1:]
 arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012"
 def group(name, addr):
     ip, p = addr.rsplit(":", 1)
@@ -159,7 +159,7 @@ snap = {"version": 1, "loadBalancer": {
                        {"priority": 20, "conditions": path("/static/*"), "actions": fwd("web")},
                        {"priority": 30, "conditions": path("/api/*"), "actions": fwd("api")}]}],
     "targetGroups": {"api": group("api", api), "web": group("web", web)}}}
-json.dump(snap, open(path, "w"))
+json.dump(snap, open(out, "w"))
 EOF
     BERTH_LOG=warn "$bin/berth-proxy" --config "$tmp/berth.json" --admin "127.0.0.1:$admin" \
         --workers "$WORKERS" --health-report "$tmp/berth-health.ndjson" >"$tmp/berth.out" 2>"$tmp/berth.log" &
