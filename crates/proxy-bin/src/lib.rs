@@ -8,11 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
-/// Run a berth proxy (one per task), configured by a snapshot file and/or a stream of
-/// snapshots on stdin.
+/// Run a berth proxy (one per task, or an Application Load Balancer's data plane),
+/// configured by a snapshot file and/or a stream of snapshots on stdin.
 #[derive(clap::Args, Debug, Clone)]
 pub struct ProxyArgs {
-    /// Snapshot file (JSON) to start with.
+    /// Snapshot file (JSON) to start with: a task's (Service Connect) or a load
+    /// balancer's (`{"version": N, "loadBalancer": {...}}`).
     #[arg(long)]
     pub config: Option<PathBuf>,
     /// Admin endpoint: a loopback ip:port, or unix:/path (created mode 0600; every
@@ -34,6 +35,11 @@ pub struct ProxyArgs {
     /// CPU core the proxy may use. The admin endpoint and snapshot handling run on the main thread.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub workers: u16,
+    /// Where a load balancer's target health changes go, one JSON line each
+    /// (berth_proxy_config::alb::TargetHealthChange), appended; without it, stdout
+    /// (where the first line says where the admin endpoint is).
+    #[arg(long, value_name = "PATH")]
+    pub health_report: Option<PathBuf>,
     /// On SIGTERM/SIGINT, how long draining may take before exiting, in seconds.
     #[arg(long, default_value_t = 20)]
     pub drain_seconds: u64,
@@ -97,12 +103,28 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         args.admin_token_file.as_deref(),
         std::env::var_os(ADMIN_TOKEN_ENV),
     )?;
+    let health_report_writer = match &args.health_report {
+        Some(path) => {
+            let f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("--health-report {}", path.display()))?;
+            Some(Box::new(f) as Box<dyn std::io::Write + Send>)
+        }
+        None => None,
+    };
+    let config = berth_proxy::ProxyConfig {
+        admin: args.admin,
+        admin_token,
+        workers: usize::from(args.workers),
+        health_report_writer,
+        ..Default::default()
+    };
     proxy(
         args.config,
-        args.admin,
-        admin_token,
+        config,
         args.snapshots_stdin,
-        usize::from(args.workers),
         Duration::from_secs(args.drain_seconds),
     )
     .await
@@ -112,25 +134,18 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
 /// SIGINT; then drain (for up to `drain`) and shut down.
 async fn proxy(
     config: Option<PathBuf>,
-    admin: berth_proxy::AdminAddr,
-    admin_token: Option<berth_proxy::AdminToken>,
+    proxy_config: berth_proxy::ProxyConfig,
     snapshots_stdin: bool,
-    workers: usize,
     drain: Duration,
 ) -> anyhow::Result<()> {
     if config.is_none() && !snapshots_stdin {
         tracing::info!("no --config and no --snapshots-stdin: waiting for POST /snapshot on the admin endpoint");
     }
-    let running = berth_proxy::start(berth_proxy::ProxyConfig {
-        admin,
-        admin_token,
-        workers,
-        ..Default::default()
-    })
-    .await
-    .context("starting the berth proxy")?;
+    let running = berth_proxy::start(proxy_config)
+        .await
+        .context("starting the berth proxy")?;
     if let Some(path) = &config {
-        let snapshot = berth_proxy::Snapshot::load(path)
+        let snapshot = berth_proxy::AnySnapshot::load(path)
             .with_context(|| format!("reading {}", path.display()))?;
         running
             .apply(snapshot)
@@ -166,7 +181,7 @@ async fn proxy(
                 if line.trim().is_empty() {
                     continue;
                 }
-                match berth_proxy::Snapshot::from_json(line.as_bytes()) {
+                match berth_proxy::AnySnapshot::from_json(line.as_bytes()) {
                     Ok(s) => {
                         if let Err(e) = running.apply(s).await {
                             tracing::warn!(error = %e, "snapshot not applied");
@@ -214,6 +229,23 @@ mod tests {
         assert_eq!(cli.proxy.admin_token_file, None);
         // The token itself is never an argument.
         assert!(Cli::try_parse_from(["berth-proxy", "--admin-token", TOKEN]).is_err());
+    }
+
+    #[test]
+    fn the_health_report_flag_parses() {
+        let cli =
+            Cli::try_parse_from(["berth-proxy", "--health-report", "/run/lb/health"]).unwrap();
+        assert_eq!(
+            cli.proxy.health_report.as_deref(),
+            Some(Path::new("/run/lb/health"))
+        );
+        assert_eq!(
+            Cli::try_parse_from(["berth-proxy"])
+                .unwrap()
+                .proxy
+                .health_report,
+            None
+        );
     }
 
     #[test]

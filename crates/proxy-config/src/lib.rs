@@ -25,6 +25,11 @@
 //!   "accessLog": {"format": "JSON", "includeQueryParameters": true}
 //! }
 //! ```
+//!
+//! A proxy may instead run an Application Load Balancer: its snapshot is then a
+//! [`LoadBalancerSnapshot`] (see [`alb`]). [`AnySnapshot`] reads either kind.
+
+pub mod alb;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::SocketAddr;
@@ -32,6 +37,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+
+pub use alb::LoadBalancerSnapshot;
 
 /// Errors reading or validating a snapshot.
 #[derive(Debug, thiserror::Error)]
@@ -476,6 +483,85 @@ impl Snapshot {
     /// The snapshot as one line of JSON, as the agent streams it.
     pub fn to_line(&self) -> String {
         serde_json::to_string(self).expect("a snapshot always serializes")
+    }
+}
+
+/// A proxy's snapshot, of either kind: Service Connect's (listeners for a task) or a load
+/// balancer's. A document naming `loadBalancer` is the latter. Versions order both
+/// kinds alike: a proxy runs one snapshot at a time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum AnySnapshot {
+    /// A task's proxy.
+    ServiceConnect(Snapshot),
+    /// An Application Load Balancer.
+    LoadBalancer(LoadBalancerSnapshot),
+}
+
+impl AnySnapshot {
+    /// Parses and validates a snapshot of either kind from JSON.
+    pub fn from_json(bytes: &[u8]) -> Result<AnySnapshot, ConfigError> {
+        #[derive(Deserialize)]
+        struct Kind {
+            #[serde(default, rename = "loadBalancer")]
+            load_balancer: Option<serde::de::IgnoredAny>,
+        }
+        let kind: Kind = serde_json::from_slice(bytes)?;
+        if kind.load_balancer.is_some() {
+            LoadBalancerSnapshot::from_json(bytes).map(AnySnapshot::LoadBalancer)
+        } else {
+            Snapshot::from_json(bytes).map(AnySnapshot::ServiceConnect)
+        }
+    }
+
+    /// Reads, parses and validates a snapshot file of either kind.
+    pub fn load(path: &Path) -> Result<AnySnapshot, ConfigError> {
+        let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        AnySnapshot::from_json(&bytes)
+    }
+
+    /// Its version.
+    pub fn version(&self) -> u64 {
+        match self {
+            AnySnapshot::ServiceConnect(s) => s.version,
+            AnySnapshot::LoadBalancer(s) => s.version,
+        }
+    }
+
+    /// Checks what types cannot.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        match self {
+            AnySnapshot::ServiceConnect(s) => s.validate(),
+            AnySnapshot::LoadBalancer(s) => s.validate(),
+        }
+    }
+
+    /// The same snapshot without private keys (what the admin endpoint shows).
+    pub fn redacted(&self) -> AnySnapshot {
+        match self {
+            AnySnapshot::ServiceConnect(s) => AnySnapshot::ServiceConnect(s.redacted()),
+            lb => lb.clone(),
+        }
+    }
+
+    /// The snapshot as one line of JSON.
+    pub fn to_line(&self) -> String {
+        serde_json::to_string(self).expect("a snapshot always serializes")
+    }
+}
+
+impl From<Snapshot> for AnySnapshot {
+    fn from(s: Snapshot) -> AnySnapshot {
+        AnySnapshot::ServiceConnect(s)
+    }
+}
+
+impl From<LoadBalancerSnapshot> for AnySnapshot {
+    fn from(s: LoadBalancerSnapshot) -> AnySnapshot {
+        AnySnapshot::LoadBalancer(s)
     }
 }
 

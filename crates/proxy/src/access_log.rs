@@ -1,7 +1,9 @@
 //! The records of requests and TCP connections, made by guards whose `Drop` guarantees
 //! them: whatever way a request ends (complete, failed, timed out, the client gone), its
 //! [`RequestLog`] reports the endpoint's outcome to the balancer, the target metrics, and
-//! the access log line. Without an access log configured, nothing is allocated.
+//! the access log line. Without an access log configured, nothing is allocated. A load
+//! balancer's requests carry an [`AlbNote`]: their record is ELB's metrics and access
+//! log entry.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -9,7 +11,7 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
 use berth_balance::Pick;
-use berth_telemetry::{HttpRecord, TargetMetrics, TcpRecord};
+use berth_telemetry::{AlbRecord, HttpRecord, TargetMetrics, TcpRecord};
 use http::{HeaderMap, Request, Version};
 use tokio::time::Instant;
 
@@ -18,7 +20,7 @@ use crate::conn_ctx::InFlight;
 use crate::error::{ErrorKind, ProxyError};
 use crate::h1::ReqFields;
 use crate::headers::is_grpc;
-use crate::state::Route;
+use crate::state::{AlbRt, GroupRt, Route};
 use crate::tls::{tls_error_in, HandshakeError};
 
 /// What only the access log needs, captured when logging is on.
@@ -50,6 +52,54 @@ fn protocol(v: Version) -> &'static str {
     }
 }
 
+/// What a load balancer's request records besides the rest.
+pub(crate) struct AlbNote {
+    pub lb: Arc<AlbRt>,
+    /// The group the request went to.
+    pub group: Option<Arc<GroupRt>>,
+    /// The matched rule's priority; 0: the default action.
+    pub priority: u32,
+    /// The action: `forward`, `fixed-response`, `redirect`.
+    pub action: &'static str,
+    /// A redirect's `location`.
+    pub redirect: Option<String>,
+    /// The load balancer answered itself (an action, or an error).
+    pub own_answer: bool,
+    /// What the access log entry needs (only with an access log).
+    pub fields: Option<Box<AlbFields>>,
+}
+
+/// A load balancer's request, for its access log entry.
+pub(crate) struct AlbFields {
+    pub created: SystemTime,
+    pub method: String,
+    /// `http://host:port/path?query`.
+    pub url: String,
+    pub protocol: &'static str,
+    pub user_agent: Option<String>,
+    pub trace_id: Option<String>,
+}
+
+impl AlbNote {
+    /// A request `lb`'s rules gave to `action` (rule `priority`, 0 for the default).
+    pub(crate) fn new(lb: &Arc<AlbRt>, priority: u32, action: &'static str) -> AlbNote {
+        AlbNote {
+            lb: Arc::clone(lb),
+            group: None,
+            priority,
+            action,
+            redirect: None,
+            own_answer: false,
+            fields: None,
+        }
+    }
+
+    /// Whether the access log wants the request's fields.
+    pub(crate) fn logs(&self) -> bool {
+        self.lb.logger.is_some()
+    }
+}
+
 /// One request, from its head to the end of its response body.
 pub(crate) struct RequestLog {
     route: Arc<Route>,
@@ -67,6 +117,14 @@ pub(crate) struct RequestLog {
     /// Why the TLS handshake with the target failed.
     tls_failure: Option<String>,
     detail: Option<Box<Detail>>,
+    /// A load balancer's request.
+    alb: Option<Box<AlbNote>>,
+    /// The targets tried, for a load balancer's access log.
+    tried: Vec<SocketAddr>,
+    /// From the request's start to its dispatch to the target that answered.
+    to_dispatch: Option<Duration>,
+    /// A connection to a target failed.
+    connect_failed: bool,
 }
 
 /// Why the TLS handshake behind `err` failed, when it is one.
@@ -128,6 +186,10 @@ impl RequestLog {
             req_bytes: ReqBytes::Known(0),
             tls_failure: None,
             detail,
+            alb: None,
+            tried: Vec::new(),
+            to_dispatch: None,
+            connect_failed: false,
         }
     }
 
@@ -173,6 +235,28 @@ impl RequestLog {
             req_bytes: ReqBytes::Known(0),
             tls_failure: None,
             detail,
+            alb: None,
+            tried: Vec::new(),
+            to_dispatch: None,
+            connect_failed: false,
+        }
+    }
+
+    /// The request goes through a load balancer: ELB's record.
+    pub(crate) fn alb(&mut self, note: AlbNote) {
+        self.alb = Some(Box::new(note));
+    }
+
+    /// Whether the request goes through a load balancer (its answers are ALB's).
+    pub(crate) fn is_alb(&self) -> bool {
+        self.alb.is_some()
+    }
+
+    /// The load balancer answered `status` itself (a fixed response, a redirect).
+    pub(crate) fn answered_locally(&mut self, status: u16) {
+        self.status = status;
+        if let Some(a) = &mut self.alb {
+            a.own_answer = true;
         }
     }
 
@@ -186,6 +270,11 @@ impl RequestLog {
         if let (Some(d), Some(v)) = (&mut self.detail, v) {
             d.grpc_status = Some(v);
         }
+    }
+
+    /// The connection the request came on.
+    pub(crate) fn conn_arc(&self) -> &Arc<crate::conn_ctx::ConnCtx> {
+        self.in_flight.ctx_arc()
     }
 
     /// The client's IP, for `x-forwarded-for`.
@@ -213,17 +302,32 @@ impl RequestLog {
         self.target_metrics = Some(metrics);
         self.upstream_time = Some(upstream_time);
         self.pick = pick;
+        if self.alb.is_some() {
+            self.to_dispatch = Some(self.start.elapsed().saturating_sub(upstream_time));
+        }
     }
 
     /// The target of the latest attempt, for the log when no answer came.
     pub(crate) fn tried(&mut self, target: SocketAddr) {
         self.target = Some(target);
+        if self.alb.as_ref().is_some_and(|a| a.logs()) {
+            self.tried.push(target);
+        }
     }
 
     /// The proxy answers itself because of `err`.
     pub(crate) fn failed(&mut self, err: &ProxyError) {
         if self.detail.is_some() {
             self.tls_failure = tls_failure(err);
+        }
+        if let Some(a) = &mut self.alb {
+            a.own_answer = true;
+            self.connect_failed = err.kind == ErrorKind::Connect;
+            self.status = crate::alb_reply::status(err).as_u16();
+            if self.flag.is_empty() {
+                self.flag = err.flag();
+            }
+            return;
         }
         self.status = err.status().as_u16();
         if self.flag.is_empty() {
@@ -294,6 +398,10 @@ impl RequestLog {
         if let (Some(m), Some(t)) = (self.target_metrics.take(), self.upstream_time) {
             m.response(self.status, t, req_bytes + self.bytes_sent);
         }
+        if let Some(a) = self.alb.take() {
+            self.finish_alb(*a, req_bytes);
+            return;
+        }
         let (Some(logger), Some(d)) = (&self.route.log.logger, self.detail.take()) else {
             return;
         };
@@ -325,6 +433,64 @@ impl RequestLog {
                 .as_deref()
                 .map(str::to_string),
             upstream_transport_failure_reason: self.tls_failure.take(),
+        });
+    }
+}
+
+impl RequestLog {
+    /// A load balancer's record: ELB's metrics, and its access log entry.
+    fn finish_alb(&mut self, a: AlbNote, req_bytes: u64) {
+        let lb = &a.lb.metrics;
+        let target_status = self.upstream_time.map(|_| self.status);
+        match &a.group {
+            Some(g) => {
+                g.metrics.request();
+                if let (Some(s), Some(t)) = (target_status, self.upstream_time) {
+                    g.metrics.target_response(s, t);
+                }
+                if self.connect_failed {
+                    g.metrics.connect_error();
+                }
+            }
+            None => lb.unrouted_request(),
+        }
+        if a.own_answer {
+            lb.elb_response(self.status);
+            match a.action {
+                "fixed-response" => lb.fixed_response(),
+                "redirect" => lb.redirect(),
+                _ => {}
+            }
+        }
+        let (Some((_, logger)), Some(f)) = (&a.lb.logger, a.fields) else {
+            return;
+        };
+        let statuses: Vec<u16> = target_status.into_iter().collect();
+        logger.log_alb(&AlbRecord {
+            time: SystemTime::now(),
+            request_creation_time: f.created,
+            elb: a.lb.dimension.clone(),
+            client: self.in_flight.ctx().peer,
+            target: self.target,
+            request_processing_time: self.to_dispatch.unwrap_or_default(),
+            target_processing_time: self.upstream_time,
+            elb_status_code: self.status,
+            target_status_code: target_status,
+            received_bytes: req_bytes,
+            sent_bytes: self.bytes_sent,
+            method: f.method,
+            url: f.url,
+            protocol: f.protocol.to_string(),
+            user_agent: f.user_agent,
+            target_group_arn: a.group.as_ref().map(|g| g.arn.clone()),
+            trace_id: f.trace_id,
+            matched_rule_priority: a.priority,
+            actions_executed: Some(a.action),
+            redirect_url: a.redirect,
+            error_reason: None,
+            targets_tried: std::mem::take(&mut self.tried),
+            target_status_codes: statuses,
+            connection_id: self.in_flight.ctx().id(),
         });
     }
 }

@@ -14,6 +14,7 @@
 //! | `POST /drain` | starts draining: 202 with the drain status |
 //! | `GET /drain` | `{"state": "serving"/"draining"/"drained", "inFlight": N, "connections": N}` |
 //! | `GET /endpoints` | each upstream's endpoints and their health |
+//! | `GET /targets` | a load balancer's targets and their health (`berth_proxy_config::alb::TargetsReport`) |
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -23,7 +24,7 @@ use std::sync::atomic::Ordering::SeqCst;
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
-use berth_proxy_config::Snapshot;
+use berth_proxy_config::AnySnapshot;
 use berth_telemetry::Metrics;
 use bytes::Bytes;
 use http::header::{self, HeaderValue};
@@ -220,6 +221,7 @@ enum Endpoint {
     Drain,
     DrainStatus,
     Endpoints,
+    Targets,
     Certificates,
     NotFound,
 }
@@ -235,6 +237,7 @@ impl Endpoint {
             (&Method::POST, "/drain") => Endpoint::Drain,
             (&Method::GET, "/drain") => Endpoint::DrainStatus,
             (&Method::GET, "/endpoints") => Endpoint::Endpoints,
+            (&Method::GET, "/targets") => Endpoint::Targets,
             (&Method::GET, "/certificates") => Endpoint::Certificates,
             _ => Endpoint::NotFound,
         }
@@ -292,6 +295,10 @@ async fn handle(
         }
         Endpoint::DrainStatus => json_reply(StatusCode::OK, drain_json(inner)),
         Endpoint::Endpoints => json_reply(StatusCode::OK, endpoints_json(inner)),
+        Endpoint::Targets => json_reply(
+            StatusCode::OK,
+            serde_json::to_value(inner.targets()).unwrap_or_default(),
+        ),
         Endpoint::Certificates => json_reply(StatusCode::OK, certificates_json(inner)),
         Endpoint::NotFound => json_reply(StatusCode::NOT_FOUND, json!({ "error": "not found" })),
     }
@@ -322,11 +329,11 @@ async fn post_snapshot(req: Request<Incoming>, inner: &Arc<Inner>) -> Response<F
         Ok(b) => b.to_bytes(),
         Err(e) => return bad(e.to_string()),
     };
-    let snapshot = match Snapshot::from_json(&body) {
+    let snapshot = match AnySnapshot::from_json(&body) {
         Ok(s) => s,
         Err(e) => return bad(e.to_string()),
     };
-    let version = snapshot.version;
+    let version = snapshot.version();
     match inner.apply(snapshot).await {
         Ok(()) => json_reply(StatusCode::OK, json!({ "version": version })),
         Err(e) => bad(e.to_string()),
@@ -365,7 +372,9 @@ fn endpoints_json(inner: &Inner) -> serde_json::Value {
 fn certificates_json(inner: &Inner) -> serde_json::Value {
     let mut out = Vec::new();
     if let Some(state) = inner.current.load_full() {
-        let snap = &state.snapshot;
+        let AnySnapshot::ServiceConnect(snap) = &state.snapshot else {
+            return json!({ "certificates": out });
+        };
         let ingress = (snap.ingress.iter()).filter_map(|g| {
             Some((
                 "ingress",

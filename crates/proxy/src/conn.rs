@@ -180,8 +180,14 @@ pub(crate) async fn serve_http(
     drain: Option<DrainConn>,
 ) {
     let _active = metrics.connection();
+    let _lb_active = listener
+        .slot
+        .load()
+        .alb()
+        .map(|l| l.lb.metrics.connection());
     let ctx = Arc::new(ConnCtx::new(
         peer,
+        listener.local,
         identity,
         timers.header.is_some(),
         drain.as_ref().map(|_| Arc::clone(&listener.serving.drain)),

@@ -33,6 +33,12 @@ pub(crate) struct ConnTimers {
 #[derive(Debug)]
 pub(crate) struct ConnCtx {
     start: Instant,
+    /// A number for the connection, unique in the process.
+    id: u64,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// The listener's address (the one the connection came to).
+    pub local: SocketAddr,
     /// The client's IP, ready for `x-forwarded-for`.
     pub peer_ip: HeaderValue,
     /// TLS: the identity in the client's verified certificate (mutual TLS).
@@ -56,14 +62,19 @@ pub(crate) struct ConnCtx {
 impl ConnCtx {
     pub(crate) fn new(
         peer: SocketAddr,
+        local: SocketAddr,
         peer_identity: Option<Arc<str>>,
         track_head: bool,
         drain: Option<Arc<Drain>>,
     ) -> ConnCtx {
         let peer_ip = HeaderValue::from_str(&peer.ip().to_string())
             .unwrap_or_else(|_| HeaderValue::from_static("unknown"));
+        static IDS: AtomicU64 = AtomicU64::new(1);
         ConnCtx {
             start: Instant::now(),
+            id: IDS.fetch_add(1, Relaxed),
+            peer,
+            local,
             peer_ip,
             peer_identity,
             in_flight: AtomicUsize::new(0),
@@ -76,6 +87,11 @@ impl ConnCtx {
             drain,
             h2_streams: AtomicU32::new(0),
         }
+    }
+
+    /// The connection's number, unique in the process.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// The stream id of the next HTTP/2 request on this connection. A client opens
@@ -198,6 +214,10 @@ impl InFlight {
     pub(crate) fn ctx(&self) -> &ConnCtx {
         &self.0
     }
+
+    pub(crate) fn ctx_arc(&self) -> &Arc<ConnCtx> {
+        &self.0
+    }
 }
 
 impl Drop for InFlight {
@@ -218,6 +238,7 @@ mod tests {
     fn ctx(track: bool) -> Arc<ConnCtx> {
         Arc::new(ConnCtx::new(
             "127.0.0.1:1".parse().unwrap(),
+            "127.0.0.1:2".parse().unwrap(),
             None,
             track,
             None,

@@ -206,6 +206,14 @@ pub enum ApplyError {
     /// The snapshot's TLS material is unusable.
     #[error("invalid snapshot: {0}")]
     Tls(#[from] crate::tls::TlsConfigError),
+    /// A load balancer's access log file cannot be opened.
+    #[error("cannot open the access log {}: {source}", path.display())]
+    AccessLog {
+        /// The file.
+        path: std::path::PathBuf,
+        /// The cause.
+        source: std::io::Error,
+    },
     /// The proxy is shutting down.
     #[error("the proxy is shutting down")]
     Closed,

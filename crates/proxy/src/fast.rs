@@ -29,16 +29,21 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{Instant, Sleep};
 
-use crate::access_log::RequestLog;
+use crate::access_log::{AlbNote, RequestLog};
+use crate::alb::{Answer, Step};
 use crate::body::ReqBytes;
 use crate::client::{Clients, Http1Pool};
 use crate::conn_ctx::{ConnCtx, ConnTimers, InFlight};
 use crate::error::{ErrorKind, ProxyError, Side};
-use crate::h1::{self, ChunkScanner, Framing, ParsedRequest, ReqHead, RespEdits, RespHead};
+use crate::h1::{
+    self, AlbForwarding, ChunkScanner, Forwarding, Framing, ParsedRequest, ReqHead, RespEdits,
+    RespHead,
+};
 use crate::rawpool;
 use crate::retry::Attempts;
+use crate::rules::{H1Headers, RequestFacts};
 use crate::serving::ListenerShared;
-use crate::state::{Route, RouteKind};
+use crate::state::{AlbListener, Route, RouteKind};
 use crate::tls::Stream;
 
 /// How a connection left the fast path.
@@ -326,6 +331,7 @@ impl Conn<'_> {
         close: &watch::Receiver<bool>,
     ) -> Option<Next> {
         let (pool, ingress) = match &route.kind {
+            RouteKind::Alb(lst) => return self.alb(route, lst, end, close).await,
             RouteKind::Egress(up) => (http1(&up.client)?, None),
             // hyper's path refuses a connection without the client certificate the
             // listener now requires.
@@ -349,16 +355,166 @@ impl Conn<'_> {
         let in_flight = InFlight::new(&self.ctx);
         let fields = head.fields.take();
         let mut log = RequestLog::start_h1(Arc::clone(route), in_flight, head.grpc, fields, start);
-        let next = match &route.kind {
-            RouteKind::Egress(up) => self.egress(up, pool, &head, &mut log, close, start).await,
-            RouteKind::Ingress(_) => {
-                let app = ingress.expect("ingress");
-                self.ingress(app, pool, &head, &mut log, close, start).await
+        let next = match ingress {
+            None => {
+                let RouteKind::Egress(up) = &route.kind else {
+                    unreachable!("egress");
+                };
+                self.egress(up, pool, &head, &mut log, close, start).await
             }
+            Some(app) => self.ingress(app, pool, &head, &mut log, close, start).await,
         };
         log.request_bytes(ReqBytes::Known(self.req_data));
         drop(log);
         Some(next)
+    }
+
+    /// A request to a load balancer's listener: its rules say where it goes (the head is
+    /// parsed once for them, once more as it is forwarded); `None`: hyper's path takes
+    /// it (and decides the same).
+    async fn alb(
+        &mut self,
+        route: &Arc<Route>,
+        lst: &AlbListener,
+        end: usize,
+        close: &watch::Receiver<bool>,
+    ) -> Option<Next> {
+        let local = self.ctx.local;
+        let (step, mut note) = {
+            let mut hs = [httparse::EMPTY_HEADER; h1::MAX_HEADERS];
+            let mut req = httparse::Request::new(&mut hs);
+            let Ok(httparse::Status::Complete(_)) = req.parse(&self.inb[..end]) else {
+                return None;
+            };
+            let (Some(method), Some(target)) = (req.method, req.path) else {
+                return None;
+            };
+            if !target.starts_with('/') {
+                return None;
+            }
+            let (path, query) = match target.split_once('?') {
+                Some((p, q)) => (p, Some(q)),
+                None => (target, None),
+            };
+            let find = |n: &str| (req.headers.iter()).find(|h| h.name.eq_ignore_ascii_case(n));
+            let facts = RequestFacts {
+                method,
+                path,
+                query,
+                host: find("host").map(|h| h.value),
+                headers: &H1Headers(req.headers),
+                source: self.ctx.peer.ip(),
+            };
+            let (step, mut note) = crate::alb::decide(lst, &facts, local);
+            if note.logs() {
+                let ua = find("user-agent").map(|h| h.value);
+                let f = crate::alb::fields(&facts, local, "HTTP/1.1", ua, None);
+                note.fields = Some(Box::new(f));
+            }
+            (step, note)
+        };
+        match step {
+            Step::Forward(g) => {
+                let pool = http1(&g.up.client)?;
+                let trace = crate::alb_reply::trace_id(std::time::SystemTime::now());
+                let fwd = Forwarding {
+                    forwarded_for: Some(self.ctx.peer_ip.as_bytes()),
+                    alb: Some(AlbForwarding {
+                        port: local.port(),
+                        trace_id: &trace,
+                    }),
+                };
+                let logs = note.logs();
+                let head = match h1::parse_request_with(&self.inb[..end], &mut self.head, fwd, logs)
+                {
+                    ParsedRequest::Complete(h) => h,
+                    ParsedRequest::Fallback => return None,
+                    ParsedRequest::Refused(r) => return Some(self.refuse(route, r, close).await),
+                };
+                if let (Some(f), Some(h)) = (&mut note.fields, &head.fields) {
+                    f.trace_id.clone_from(&h.trace_id);
+                }
+                self.inb.advance(head.len);
+                self.req_data = 0;
+                let start = Instant::now();
+                let in_flight = InFlight::new(&self.ctx);
+                let mut log =
+                    RequestLog::start_h1(Arc::clone(route), in_flight, head.grpc, None, start);
+                log.alb(note);
+                let next = self
+                    .egress(&g.up, pool, &head, &mut log, close, start)
+                    .await;
+                log.request_bytes(ReqBytes::Known(self.req_data));
+                drop(log);
+                Some(next)
+            }
+            Step::Answer(a) => {
+                let head = match h1::parse_request(&self.inb[..end], &mut self.head, None, false) {
+                    ParsedRequest::Complete(h) => h,
+                    ParsedRequest::Fallback => return None,
+                    ParsedRequest::Refused(r) => return Some(self.refuse(route, r, close).await),
+                };
+                self.inb.advance(head.len);
+                let in_flight = InFlight::new(&self.ctx);
+                let mut log =
+                    RequestLog::start_h1(Arc::clone(route), in_flight, false, None, Instant::now());
+                log.alb(note);
+                Some(self.answer(a, &head, &mut log, close).await)
+            }
+        }
+    }
+
+    /// A load balancer's own answer. The request's body is not read: with one, the
+    /// connection closes after the answer.
+    async fn answer(
+        &mut self,
+        a: Answer,
+        head: &ReqHead,
+        log: &mut RequestLog,
+        close: &watch::Receiver<bool>,
+    ) -> Next {
+        use std::io::Write as _;
+        log.answered_locally(a.status);
+        let closing = head.close || head.body != Framing::None || *close.borrow();
+        let reason = http::StatusCode::from_u16(a.status)
+            .ok()
+            .and_then(|s| s.canonical_reason())
+            .unwrap_or("");
+        self.out.clear();
+        let _ = write!(
+            self.out,
+            "HTTP/1.1 {} {reason}\r\nserver: {}\r\ncontent-type: {}\r\ncontent-length: {}\r\n",
+            a.status,
+            crate::alb_reply::SERVER,
+            a.content_type,
+            a.body.len(),
+        );
+        if let Some(l) = &a.location {
+            let _ = write!(self.out, "location: {l}\r\n");
+        }
+        if closing {
+            self.out.extend_from_slice(b"connection: close\r\n");
+        }
+        self.out.extend_from_slice(b"\r\n");
+        if !head.is_head {
+            self.out.extend_from_slice(&a.body);
+            log.sent(a.body.len());
+        }
+        log.finish();
+        let n = self.out.len();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let Conn {
+            down, out, timer, ..
+        } = self;
+        match until(timer, deadline, write_flush(down, out)).await {
+            Some(Ok(())) => self.processed += n as u64,
+            _ => return Next::Close,
+        }
+        if closing {
+            Next::Close
+        } else {
+            Next::KeepAlive
+        }
     }
 
     /// Answers a request the proxy never forwards (`CONNECT`, a second `host`) and ends
@@ -379,6 +535,9 @@ impl Conn<'_> {
             r.fields,
             Instant::now(),
         );
+        if let Some(lst) = route.alb() {
+            log.alb(AlbNote::new(&lst.lb, 0, ""));
+        }
         self.fail(r.why.error(), &mut log, false, close).await
     }
 
@@ -967,13 +1126,19 @@ impl Conn<'_> {
             || e.kind == ErrorKind::ClientTimeout
             || !req_done
             || *close.borrow();
-        let body = format!("{e}\n");
-        let status = e.status();
+        let (status, server, content_type, body) = if log.is_alb() {
+            let status = crate::alb_reply::status(&e);
+            let (ct, body) = crate::alb_reply::error_page(status);
+            (status, crate::alb_reply::SERVER, ct, body)
+        } else {
+            let ct = "text/plain; charset=utf-8";
+            (e.status(), "berth", ct, format!("{e}\n"))
+        };
         self.out.clear();
         use std::io::Write as _;
         let _ = write!(
             self.out,
-            "HTTP/1.1 {} {}\r\nserver: berth\r\ncontent-type: text/plain; charset=utf-8\r\ncontent-length: {}\r\n",
+            "HTTP/1.1 {} {}\r\nserver: {server}\r\ncontent-type: {content_type}\r\ncontent-length: {}\r\n",
             status.as_u16(),
             status.canonical_reason().unwrap_or(""),
             body.len(),

@@ -46,6 +46,8 @@ pub(crate) struct ReqFields {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub authority: Option<String>,
+    /// `x-amzn-trace-id` as the client sent it (a load balancer's log).
+    pub trace_id: Option<String>,
 }
 
 /// A request head the fast path takes.
@@ -140,6 +142,25 @@ fn header_line(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
     out.extend_from_slice(b"\r\n");
 }
 
+/// What a forwarded request head gets besides the client's headers.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Forwarding<'a> {
+    /// The client's IP, appended to `x-forwarded-for` (ingress, a load balancer).
+    pub forwarded_for: Option<&'a [u8]>,
+    /// A load balancer's headers.
+    pub alb: Option<AlbForwarding<'a>>,
+}
+
+/// What a load balancer adds, as ALB does: `x-forwarded-proto` and `x-forwarded-port`
+/// (the client's own replaced), and `x-amzn-trace-id` when the request has none.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct AlbForwarding<'a> {
+    /// The listener's port.
+    pub port: u16,
+    /// A new trace id (`Root=...`), sent when the request has no `x-amzn-trace-id`.
+    pub trace_id: &'a str,
+}
+
 /// Parses the request head at the start of `buf` (complete: see [`head_end`]) and writes
 /// the head to send upstream to `out`. `forwarded_for`: the client's IP, appended to
 /// `x-forwarded-for` (ingress). `fields`: capture what the access log needs.
@@ -149,6 +170,21 @@ pub(crate) fn parse_request(
     forwarded_for: Option<&[u8]>,
     fields: bool,
 ) -> ParsedRequest {
+    let fwd = Forwarding {
+        forwarded_for,
+        alb: None,
+    };
+    parse_request_with(buf, out, fwd, fields)
+}
+
+/// [`parse_request`], with what `fwd` adds.
+pub(crate) fn parse_request_with(
+    buf: &[u8],
+    out: &mut Vec<u8>,
+    fwd: Forwarding<'_>,
+    fields: bool,
+) -> ParsedRequest {
+    let forwarded_for = fwd.forwarded_for;
     let mut headers = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut []);
     let len = match req.parse_with_uninit_headers(buf, &mut headers) {
@@ -193,6 +229,7 @@ pub(crate) fn parse_request(
         fields: None,
     };
     let mut xff_done = false;
+    let mut has_trace = false;
     let mut refusal = None;
     for h in req.headers.iter() {
         let name = h.name.as_bytes();
@@ -257,6 +294,15 @@ pub(crate) fn parse_request(
                     f.user_agent = Some(lossy(v));
                 }
             }
+            15 if fwd.alb.is_some() && is("x-amzn-trace-id") => {
+                has_trace = true;
+                if let Some(f) = &mut fields {
+                    f.trace_id = Some(lossy(v));
+                }
+            }
+            16 | 17 if fwd.alb.is_some() && (is("x-forwarded-port") || is("x-forwarded-proto")) => {
+                continue;
+            }
             12 if is("x-request-id") => {
                 if let Some(f) = &mut fields {
                     f.request_id = Some(lossy(v));
@@ -290,6 +336,19 @@ pub(crate) fn parse_request(
     if let Some(peer) = forwarded_for {
         if !xff_done {
             header_line(out, b"x-forwarded-for", peer);
+        }
+    }
+    if let Some(alb) = fwd.alb {
+        let _ = write!(
+            out,
+            "x-forwarded-proto: http\r\nx-forwarded-port: {}\r\n",
+            alb.port
+        );
+        if !has_trace {
+            header_line(out, b"x-amzn-trace-id", alb.trace_id.as_bytes());
+            if let Some(f) = &mut fields {
+                f.trace_id = Some(alb.trace_id.to_string());
+            }
         }
     }
     head.body = match (chunked, length) {

@@ -42,17 +42,22 @@
 //!    forwarded messages (and the requests refused), HTTP/1.1 heads and body framing for
 //!    the fast path, the request path's hash map, draining, TLS (configs, handshakes,
 //!    plain-or-TLS sockets), who may use the admin endpoint for what.
-//! 2. `body`, `conn_ctx`: request bodies (replayable for retries); what a downstream
-//!    connection shares with its requests, and its head and idle timers.
-//! 3. `client`, `rawpool`: upstream connections: hyper's pools, and the fast path's
-//!    plain sockets.
-//! 4. `state`, `serving`: a snapshot's runtime form (routes; upstreams with their
-//!    balancers, budgets and pools); what listeners and their connections share.
+//! 2. `body`, `conn_ctx`, `rules`, `alb_reply`: request bodies (replayable for retries);
+//!    what a downstream connection shares with its requests, and its head and idle
+//!    timers; a load balancer's rule matching (pure) and its own answers (error pages,
+//!    redirect locations, trace ids).
+//! 3. `client`, `rawpool`, `health`: upstream connections: hyper's pools, and the fast
+//!    path's plain sockets; a load balancer's health checks and which targets they let
+//!    traffic go to.
+//! 4. `state`, `alb_state`, `serving`: a snapshot's runtime form (routes; upstreams with
+//!    their balancers, budgets and pools; a load balancer's listeners, rules and target
+//!    groups); what listeners and their connections share.
 //! 5. `access_log`: the records of requests and TCP connections, made on drop.
 //! 6. `retry`: the attempt loop's decisions (picks, the retry policy and budget, the
 //!    error an exhausted upstream ends with), the same for every egress path.
-//! 7. `egress`, `ingress`, `tcp`, `fast`: one request or TCP connection to its target:
-//!    hyper's path (egress, ingress), TCP pass-through, the HTTP/1.1 fast path.
+//! 7. `alb`, `egress`, `ingress`, `tcp`, `fast`: one request or TCP connection to its
+//!    target: a load balancer's rules and forwarding headers (both HTTP paths), hyper's
+//!    path (egress, ingress), TCP pass-through, the HTTP/1.1 fast path.
 //! 8. `route`, `conn`: a downstream HTTP connection (the fast path first, then hyper's
 //!    server) and the responses of hyper's path.
 //! 9. `listener`: the accept loops.
@@ -67,6 +72,9 @@
 mod access_log;
 mod admin;
 mod admin_guard;
+mod alb;
+mod alb_reply;
+mod alb_state;
 mod body;
 mod client;
 mod conn;
@@ -79,11 +87,13 @@ mod fast;
 mod fasthash;
 mod h1;
 mod headers;
+mod health;
 mod ingress;
 mod listener;
 mod rawpool;
 mod retry;
 mod route;
+mod rules;
 mod runtime;
 mod serving;
 mod state;
@@ -98,7 +108,7 @@ use std::time::Duration;
 
 pub use admin::AdminAddr;
 pub use admin_guard::{AdminToken, AdminTokenError};
-pub use berth_proxy_config::Snapshot;
+pub use berth_proxy_config::{AnySnapshot, LoadBalancerSnapshot, Snapshot};
 pub use drain::{DrainPhase, DrainStatus};
 pub use error::{ApplyError, ErrorKind, ProxyError, Side};
 pub use headers::{SERVER, UPSTREAM_SERVICE_TIME};
@@ -123,8 +133,12 @@ pub struct ProxyConfig {
     /// /snapshot`, `POST /drain`); `None`: changes over TCP are refused. Not used on a
     /// Unix socket, whose file mode (0600) decides who connects.
     pub admin_token: Option<AdminToken>,
-    /// Where access logs go; `None`: stdout.
+    /// Where access logs go; `None`: stdout. (A load balancer's go to the file its
+    /// snapshot names.)
     pub access_log_writer: Option<LogWriterFactory>,
+    /// Where a load balancer's target health changes go, one JSON line each
+    /// (`berth_proxy_config::alb::TargetHealthChange`); `None`: stdout.
+    pub health_report_writer: Option<Box<dyn std::io::Write + Send>>,
     /// How long a client may take to send a request head (and, at a connection's start,
     /// to begin one) before it gets 408; `None`: no limit. Default 10 s.
     pub header_read_timeout: Option<Duration>,
@@ -143,6 +157,7 @@ impl Default for ProxyConfig {
             admin: AdminAddr::Tcp(DEFAULT_ADMIN.parse().expect("a valid address")),
             admin_token: None,
             access_log_writer: None,
+            health_report_writer: None,
             header_read_timeout: Some(Duration::from_secs(10)),
             max_header_bytes: 60 * 1024,
             connect_timeout: Duration::from_secs(5),
@@ -157,6 +172,7 @@ impl std::fmt::Debug for ProxyConfig {
             .field("admin", &self.admin)
             .field("admin_token", &self.admin_token.is_some())
             .field("access_log_writer", &self.access_log_writer.is_some())
+            .field("health_report_writer", &self.health_report_writer.is_some())
             .field("header_read_timeout", &self.header_read_timeout)
             .field("max_header_bytes", &self.max_header_bytes)
             .field("connect_timeout", &self.connect_timeout)
@@ -202,6 +218,9 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
         },
         config.max_header_bytes,
         config.access_log_writer,
+        config
+            .health_report_writer
+            .unwrap_or_else(|| Box::new(std::io::stdout())),
         workers,
     ));
     let (admin_stop, stop_rx) = watch::channel(false);
@@ -226,11 +245,16 @@ pub async fn start(config: ProxyConfig) -> Result<RunningProxy, ProxyError> {
 }
 
 impl RunningProxy {
-    /// Applies a snapshot. An older version is refused, the same version is a no-op, and
-    /// an invalid snapshot (or one whose new listeners cannot be bound) leaves the running
-    /// configuration as it was.
-    pub async fn apply(&self, snapshot: Snapshot) -> Result<(), ApplyError> {
-        self.inner.apply(snapshot).await
+    /// Applies a snapshot (of either kind). An older version is refused, the same
+    /// version is a no-op, and an invalid snapshot (or one whose new listeners cannot be
+    /// bound) leaves the running configuration as it was.
+    pub async fn apply(&self, snapshot: impl Into<AnySnapshot>) -> Result<(), ApplyError> {
+        self.inner.apply(snapshot.into()).await
+    }
+
+    /// The health of the load balancer's targets (what `GET /targets` answers).
+    pub fn targets(&self) -> berth_proxy_config::alb::TargetsReport {
+        self.inner.targets()
     }
 
     /// Starts draining: ingress listeners stop accepting, ingress connections finish
@@ -289,7 +313,13 @@ impl RunningProxy {
             let _ = exited.await;
         }
         if let Some(state) = self.inner.current.load_full() {
-            if let Some((_, logger)) = &state.logger {
+            let sc = state.logger.as_ref().map(|(_, l)| l);
+            let lb = state
+                .alb
+                .as_ref()
+                .and_then(|a| a.logger.as_ref())
+                .map(|(_, l)| l);
+            for logger in sc.into_iter().chain(lb) {
                 let logger = Arc::clone(logger);
                 let _ = tokio::task::spawn_blocking(move || logger.flush()).await;
             }

@@ -215,11 +215,13 @@ mod tests {
                 "endpoints": [{}], "retries": {retries}}}}}}}"#,
             eps.join(", ")
         );
+        let report = crate::health::HealthReport::new(Box::new(std::io::sink()));
         let ctx = BuildCtx {
             metrics: &Metrics::new(),
             connect_timeout: Duration::from_secs(1),
             log_writer: None,
             workers: 1,
+            health_report: &report,
         };
         build(Snapshot::from_json(json.as_bytes()).unwrap(), None, &ctx).unwrap()
     }

@@ -13,7 +13,9 @@ use http::header::{self, HeaderValue};
 use http::{Request, Response};
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
-use crate::access_log::RequestLog;
+use crate::access_log::{AlbNote, RequestLog};
+use crate::alb::{Answer, Step};
+use crate::alb_reply;
 use crate::client::UpBody;
 use crate::conn_ctx::InFlight;
 use crate::deadline::Deadline;
@@ -23,7 +25,7 @@ use crate::state::{Route, RouteKind};
 
 /// Handles one request on a listener whose current route is `route`.
 pub(crate) async fn handle(
-    req: Request<Incoming>,
+    mut req: Request<Incoming>,
     route: Arc<Route>,
     in_flight: InFlight,
 ) -> Response<RespBody> {
@@ -33,6 +35,9 @@ pub(crate) async fn handle(
     });
     let mut log = RequestLog::start(Arc::clone(&route), in_flight, &req);
     if let Some(e) = refused {
+        if let Some(lst) = route.alb() {
+            log.alb(AlbNote::new(&lst.lb, 0, ""));
+        }
         log.failed(&e);
         return local_reply(&e, log);
     }
@@ -40,6 +45,13 @@ pub(crate) async fn handle(
     let outcome = match &route.kind {
         RouteKind::Egress(up) => crate::egress::forward(req, up, &mut log).await,
         RouteKind::Ingress(app) => crate::ingress::forward(req, app, &mut log).await,
+        RouteKind::Alb(lst) => {
+            let ctx = Arc::clone(log.conn_arc());
+            match crate::alb::hyper_request(&mut req, lst, &ctx, &mut log) {
+                Step::Forward(g) => crate::egress::forward(req, &g.up, &mut log).await,
+                Step::Answer(a) => return answer(a, log),
+            }
+        }
     };
     match outcome {
         Ok((resp, deadline)) => {
@@ -72,8 +84,43 @@ fn certificate_now_required(route: &Route, in_flight: &InFlight) -> Option<Proxy
     })
 }
 
+/// A load balancer's own answer (a fixed response, a redirect).
+fn answer(a: Answer, mut log: RequestLog) -> Response<RespBody> {
+    log.answered_locally(a.status);
+    let mut r = Response::new(RespBody::full(a.body, Some(log)));
+    *r.status_mut() = http::StatusCode::from_u16(a.status).unwrap_or(http::StatusCode::OK);
+    let h = r.headers_mut();
+    h.insert(header::SERVER, HeaderValue::from_static(alb_reply::SERVER));
+    if let Ok(v) = HeaderValue::from_str(&a.content_type) {
+        h.insert(header::CONTENT_TYPE, v);
+    }
+    if let Some(l) = a.location.and_then(|l| HeaderValue::from_str(&l).ok()) {
+        h.insert(header::LOCATION, l);
+    }
+    r
+}
+
+/// A load balancer's answer to a failed request: ALB's status and page.
+fn alb_error(e: &ProxyError, log: RequestLog) -> Response<RespBody> {
+    let status = alb_reply::status(e);
+    let (ct, body) = alb_reply::error_page(status);
+    let close = e.side == Side::Downstream || e.kind == ErrorKind::ClientTimeout;
+    let mut r = Response::new(RespBody::full(body, Some(log)));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(header::SERVER, HeaderValue::from_static(alb_reply::SERVER));
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ct));
+    if close {
+        h.insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    r
+}
+
 /// The proxy's own answer to a failed request.
 fn local_reply(e: &ProxyError, log: RequestLog) -> Response<RespBody> {
+    if log.is_alb() {
+        return alb_error(e, log);
+    }
     let body = format!("{e}\n");
     let mut r = Response::new(RespBody::full(body, Some(log)));
     *r.status_mut() = e.status();

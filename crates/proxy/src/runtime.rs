@@ -14,11 +14,13 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
-use berth_proxy_config::Snapshot;
+use berth_proxy_config::alb::TargetsReport;
+use berth_proxy_config::AnySnapshot;
 use berth_telemetry::Metrics;
 use tokio::sync::oneshot;
 
 use crate::error::ApplyError;
+use crate::health::HealthReport;
 use crate::listener::WorkerStatus;
 use crate::serving::{ListenerShared, Serving, Settings};
 use crate::state::{self, BuildCtx, LogWriterFactory, State};
@@ -32,6 +34,7 @@ pub(crate) struct Inner {
     pub current: ArcSwapOption<State>,
     pub ready: AtomicBool,
     log_writer: Option<LogWriterFactory>,
+    health_report: HealthReport,
     listeners: tokio::sync::Mutex<Listeners>,
     workers: Vec<Worker>,
 }
@@ -57,6 +60,7 @@ impl Inner {
         settings: Settings,
         max_header_bytes: usize,
         log_writer: Option<LogWriterFactory>,
+        health_report: Box<dyn std::io::Write + Send>,
         workers: Vec<Worker>,
     ) -> Inner {
         Inner {
@@ -65,6 +69,7 @@ impl Inner {
             current: ArcSwapOption::empty(),
             ready: AtomicBool::new(false),
             log_writer,
+            health_report: HealthReport::new(health_report),
             listeners: tokio::sync::Mutex::new(Listeners {
                 open: HashMap::new(),
                 closed: false,
@@ -83,7 +88,7 @@ impl Inner {
     }
 
     /// Applies `snapshot` (see the module documentation).
-    pub(crate) async fn apply(self: &Arc<Self>, snapshot: Snapshot) -> Result<(), ApplyError> {
+    pub(crate) async fn apply(self: &Arc<Self>, snapshot: AnySnapshot) -> Result<(), ApplyError> {
         snapshot.validate()?;
         let mut listeners = self.listeners.lock().await;
         if listeners.closed {
@@ -91,29 +96,30 @@ impl Inner {
         }
         let prev = self.current.load_full();
         if let Some(p) = &prev {
-            if snapshot.version < p.version {
+            if snapshot.version() < p.version {
                 return Err(ApplyError::Stale {
                     current: p.version,
-                    offered: snapshot.version,
+                    offered: snapshot.version(),
                 });
             }
-            if snapshot.version == p.version {
+            if snapshot.version() == p.version {
                 return Ok(());
             }
         }
         // Bind what is new first: if one fails, nothing has changed.
         let bound = self.bind_new(&listeners, &snapshot)?;
-        let version = snapshot.version;
-        let state = state::build(
-            snapshot,
-            prev.as_deref(),
-            &BuildCtx {
-                metrics: &self.metrics,
-                connect_timeout: self.serving.settings.connect_timeout,
-                log_writer: self.log_writer.as_ref(),
-                workers: self.workers.len(),
-            },
-        )?;
+        let version = snapshot.version();
+        let ctx = BuildCtx {
+            metrics: &self.metrics,
+            connect_timeout: self.serving.settings.connect_timeout,
+            log_writer: self.log_writer.as_ref(),
+            workers: self.workers.len(),
+            health_report: &self.health_report,
+        };
+        let state = match snapshot {
+            AnySnapshot::ServiceConnect(s) => state::build(s, prev.as_deref(), &ctx)?,
+            AnySnapshot::LoadBalancer(s) => crate::alb_state::build(s, prev.as_deref(), &ctx)?,
+        };
         for (addr, route) in &state.routes {
             if let Some(shared) = listeners.open.get(addr) {
                 shared.slot.store(Arc::clone(route));
@@ -126,6 +132,12 @@ impl Inner {
             for d in p.dims.difference(&state.dims) {
                 self.metrics.remove_listener(d);
             }
+            self.retire_load_balancer(p, &state);
+        }
+        if let Some(alb) = &state.alb {
+            for g in alb.groups.values() {
+                g.health.run();
+            }
         }
         self.current.store(Some(Arc::new(state)));
         self.ready.store(true, SeqCst);
@@ -133,18 +145,51 @@ impl Inner {
         Ok(())
     }
 
+    /// Stops the health checks of `prev`'s target groups that `state` no longer has, and
+    /// drops the metrics of a load balancer `state` no longer runs.
+    fn retire_load_balancer(&self, prev: &State, state: &State) {
+        let Some(old) = &prev.alb else { return };
+        let new = state.alb.as_ref().filter(|n| n.arn == old.arn);
+        for (key, g) in &old.groups {
+            let kept = new.and_then(|n| n.groups.get(key));
+            if !kept.is_some_and(|k| Arc::ptr_eq(&k.health, &g.health)) {
+                g.health.stop();
+            }
+        }
+        if new.is_none() {
+            self.metrics.remove_load_balancer(&old.dimension);
+        }
+    }
+
+    /// The health of the load balancer's targets.
+    pub(crate) fn targets(&self) -> TargetsReport {
+        let state = self.current.load_full();
+        let alb = state.as_ref().and_then(|s| s.alb.as_ref());
+        TargetsReport {
+            version: state.as_ref().map(|s| s.version),
+            load_balancer_arn: alb.map(|a| a.arn.clone()),
+            target_groups: (alb.into_iter())
+                .flat_map(|a| a.groups.iter())
+                .map(|(k, g)| (k.clone(), g.health.report()))
+                .collect(),
+        }
+    }
+
     /// Binds the listeners `snapshot` has and nothing serves yet: (configured address,
     /// bound address, one socket per worker) each.
     fn bind_new(
         &self,
         listeners: &Listeners,
-        snapshot: &Snapshot,
+        snapshot: &AnySnapshot,
     ) -> Result<Vec<Bound>, ApplyError> {
-        let wanted = snapshot
-            .egress
-            .iter()
-            .map(|e| e.listen)
-            .chain(snapshot.ingress.iter().map(|g| g.listen));
+        let wanted: Vec<SocketAddr> = match snapshot {
+            AnySnapshot::ServiceConnect(s) => (s.egress.iter().map(|e| e.listen))
+                .chain(s.ingress.iter().map(|g| g.listen))
+                .collect(),
+            AnySnapshot::LoadBalancer(s) => (s.load_balancer.listeners.iter())
+                .map(|l| l.listen())
+                .collect(),
+        };
         let mut bound: Vec<Bound> = Vec::new();
         for addr in wanted {
             if listeners.open.contains_key(&addr) || bound.iter().any(|(a, ..)| *a == addr) {

@@ -1,22 +1,33 @@
 //! The runtime form of a [`Snapshot`]: what the request path reads. [`build`] converts a
 //! snapshot, reusing what survives from the previous state (balancers with their endpoint
 //! health, connection pools, retry budgets, the access logger), outside any lock; the
-//! result is then published (each listener's [`Route`] through its `ArcSwap`).
+//! result is then published (each listener's [`Route`] through its `ArcSwap`). A load
+//! balancer's snapshot has its own types here ([`AlbListener`], [`AlbRt`],
+//! [`GroupRt`]), built by `alb_state`.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Write;
 use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
 use berth_balance::{Balancer, RetryBudget};
-use berth_proxy_config::{AccessLog, Protocol, Retries, Snapshot};
-use berth_telemetry::{AccessLogger, Dims, Direction, ListenerMetrics, Metrics, TargetMetrics};
+use berth_proxy_config::{AccessLog, AnySnapshot, Protocol, Retries, Snapshot};
+use berth_telemetry::{
+    AccessLogger, Dims, Direction, ListenerMetrics, LoadBalancerMetrics, Metrics,
+    TargetGroupMetrics, TargetMetrics,
+};
+use bytes::Bytes;
 use http::uri::Authority;
 
+use crate::alb_reply::RedirectTo;
 use crate::client::{ClientKey, Clients};
 use crate::conn_ctx::ConnCtx;
 use crate::fasthash::FastMap;
+use crate::health::{GroupHealth, HealthReport};
+use crate::rules::RuleSet;
 use crate::tls::{ClientTls, ServerTls, TlsConfigError};
 
 /// Makes the writer of an access logger (one per access log configuration in force).
@@ -31,6 +42,8 @@ pub(crate) struct Route {
 pub(crate) enum RouteKind {
     Egress(Arc<UpstreamRt>),
     Ingress(Box<IngressRoute>),
+    /// A load balancer's listener.
+    Alb(Arc<AlbListener>),
 }
 
 impl Route {
@@ -38,6 +51,7 @@ impl Route {
         match &self.kind {
             RouteKind::Egress(u) => u.protocol,
             RouteKind::Ingress(i) => i.protocol,
+            RouteKind::Alb(_) => Protocol::Http,
         }
     }
 
@@ -45,11 +59,99 @@ impl Route {
         match &self.kind {
             RouteKind::Egress(u) => u.idle,
             RouteKind::Ingress(i) => i.idle,
+            RouteKind::Alb(l) => Some(l.lb.idle),
         }
     }
 
+    /// Whether connections come from outside the task (ingress, and a load balancer's
+    /// listeners): such listeners stop accepting when the proxy drains.
     pub(crate) fn is_ingress(&self) -> bool {
-        matches!(self.kind, RouteKind::Ingress(_))
+        matches!(self.kind, RouteKind::Ingress(_) | RouteKind::Alb(_))
+    }
+
+    /// The load balancer listener this route is, if it is one.
+    pub(crate) fn alb(&self) -> Option<&Arc<AlbListener>> {
+        match &self.kind {
+            RouteKind::Alb(l) => Some(l),
+            _ => None,
+        }
+    }
+}
+
+/// A load balancer's listener: its rules, over the load balancer's target groups.
+pub(crate) struct AlbListener {
+    pub lb: Arc<AlbRt>,
+    pub rules: RuleSet<AlbAction>,
+}
+
+/// A load balancer: what its listeners share.
+pub(crate) struct AlbRt {
+    pub arn: String,
+    /// The `LoadBalancer` dimension, `app/<name>/<id>`.
+    pub dimension: String,
+    pub metrics: LoadBalancerMetrics,
+    /// The access log file and its writer.
+    pub logger: Option<(PathBuf, Arc<AccessLogger>)>,
+    /// The idle timeout: of client connections, and for a target's answer.
+    pub idle: Duration,
+    pub groups: BTreeMap<String, Arc<GroupRt>>,
+}
+
+/// A target group: its targets as an upstream (pools, the balancer of the targets that
+/// get traffic), their health, its metrics.
+pub(crate) struct GroupRt {
+    pub arn: String,
+    pub up: Arc<UpstreamRt>,
+    pub metrics: TargetGroupMetrics,
+    pub health: Arc<GroupHealth>,
+}
+
+/// What a rule does, ready for the request path.
+pub(crate) enum AlbAction {
+    Forward(Forward),
+    Fixed {
+        status: u16,
+        content_type: String,
+        body: Bytes,
+    },
+    Redirect(RedirectTo),
+}
+
+/// A forward action: its groups with their cumulative weights.
+pub(crate) struct Forward {
+    /// (group, the sum of the weights up to and including it); weight-0 groups left out.
+    groups: Vec<(Arc<GroupRt>, u64)>,
+    next: AtomicU64,
+}
+
+impl Forward {
+    /// `groups` and their weights (not all 0).
+    pub(crate) fn new(groups: Vec<(Arc<GroupRt>, u32)>) -> Forward {
+        let mut sum = 0;
+        let groups = groups
+            .into_iter()
+            .filter(|(_, w)| *w > 0)
+            .map(|(g, w)| {
+                sum += u64::from(w);
+                (g, sum)
+            })
+            .collect();
+        Forward {
+            groups,
+            next: AtomicU64::new(0),
+        }
+    }
+
+    /// The group of the next request: each group gets its weight's share, interleaved
+    /// in a fixed order (a counter over the total weight).
+    pub(crate) fn pick(&self) -> &Arc<GroupRt> {
+        let total = self.groups.last().map_or(1, |(_, s)| *s);
+        if self.groups.len() == 1 {
+            return &self.groups[0].0;
+        }
+        let n = self.next.fetch_add(1, Relaxed) % total;
+        let i = self.groups.partition_point(|(_, s)| *s <= n);
+        &self.groups[i].0
     }
 }
 
@@ -133,11 +235,13 @@ pub(crate) fn authority(addr: SocketAddr) -> Authority {
 /// Everything the proxy runs at one version.
 pub(crate) struct State {
     pub version: u64,
-    pub snapshot: Snapshot,
+    pub snapshot: AnySnapshot,
     pub upstreams: BTreeMap<String, Arc<UpstreamRt>>,
     pub routes: HashMap<SocketAddr, Arc<Route>>,
     pub logger: Option<(AccessLog, Arc<AccessLogger>)>,
     pub dims: HashSet<Dims>,
+    /// The load balancer, when the snapshot is one.
+    pub alb: Option<Arc<AlbRt>>,
 }
 
 /// What [`build`] needs besides the snapshot.
@@ -147,6 +251,8 @@ pub(crate) struct BuildCtx<'a> {
     pub log_writer: Option<&'a LogWriterFactory>,
     /// Worker threads (each gets its own upstream pools).
     pub workers: usize,
+    /// Where a load balancer's target health changes go.
+    pub health_report: &'a HealthReport,
 }
 
 /// Converts `snapshot` (validated) into a [`State`], keeping what `prev` has that still
@@ -200,11 +306,12 @@ pub(crate) fn build(
     }
     Ok(State {
         version: snapshot.version,
-        snapshot,
+        snapshot: AnySnapshot::ServiceConnect(snapshot),
         upstreams,
         routes,
         logger,
         dims,
+        alb: None,
     })
 }
 
@@ -244,7 +351,7 @@ fn ingress_tls(
         .and_then(|p| p.routes.get(&g.listen))
         .and_then(|r| match &r.kind {
             RouteKind::Ingress(i) => i.tls.clone(),
-            RouteKind::Egress(_) => None,
+            _ => None,
         });
     match old {
         Some(o) if o.is_for(t, http) => Ok(Some(o)),
@@ -272,7 +379,7 @@ fn logger_for(
 
 /// The upstream client pools for `protocol` (none for TCP): `old`'s when its settings
 /// are the same, so pooled connections survive a snapshot.
-fn client_for(
+pub(crate) fn client_for(
     protocol: Protocol,
     idle: Option<Duration>,
     tls: Option<Arc<ClientTls>>,
@@ -340,6 +447,52 @@ fn upstream_rt(
     })
 }
 
+/// A load balancer target group's upstream: the targets that get traffic are those of
+/// `balancer` (its health's), `addrs` every registered one; one attempt per request
+/// (ALB does not retry), answered within `idle` (504 after). Pools and metrics kept
+/// from `old`.
+pub(crate) fn group_upstream(
+    key: &str,
+    balancer: Arc<Balancer>,
+    addrs: &[SocketAddr],
+    idle: Duration,
+    old: Option<&Arc<UpstreamRt>>,
+    ctx: &BuildCtx<'_>,
+) -> Arc<UpstreamRt> {
+    let retries = Retries {
+        max_retries: 0,
+        ..Retries::default()
+    };
+    let budget_key = (retries.budget_percent, retries.min_retries_per_second);
+    let budget = match old {
+        Some(o) => Arc::clone(&o.budget),
+        None => Arc::new(RetryBudget::new(budget_key.0, budget_key.1)),
+    };
+    let metrics = old.map_or_else(ListenerMetrics::unexported, |o| o.metrics.clone());
+    let old_client = old.and_then(|o| o.client.as_ref());
+    let client = client_for(Protocol::Http, Some(idle), None, old_client, ctx);
+    let keep: HashSet<SocketAddr> = addrs.iter().copied().collect();
+    metrics.retain_targets(|a| keep.contains(a));
+    let endpoints = addrs
+        .iter()
+        .map(|a| (*a, endpoint_rt(&metrics, *a)))
+        .collect();
+    Arc::new(UpstreamRt {
+        name: key.to_string(),
+        protocol: Protocol::Http,
+        per_request: Some(idle),
+        idle: Some(idle),
+        retries,
+        balancer,
+        budget,
+        budget_key,
+        tls: None,
+        client,
+        endpoints,
+        metrics,
+    })
+}
+
 /// An ingress listener's route to the application; its pools kept from the previous
 /// route of the same listener to the same application.
 fn ingress_route(
@@ -387,11 +540,14 @@ mod tests {
     }
 
     fn ctx(m: &Metrics) -> BuildCtx<'_> {
+        // Health reports are a load balancer's: none here.
+        let report = Box::leak(Box::new(HealthReport::new(Box::new(std::io::sink()))));
         BuildCtx {
             metrics: m,
             connect_timeout: Duration::from_secs(1),
             log_writer: None,
             workers: 2,
+            health_report: report,
         }
     }
 

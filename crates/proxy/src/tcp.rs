@@ -50,6 +50,8 @@ pub(crate) async fn serve(
                 .await
                 .map(|s| (Stream::Plain(s), None))
         }
+        // A load balancer's listeners are HTTP: never served here.
+        RouteKind::Alb(_) => Err(ProxyError::new(Side::Internal, ErrorKind::Config, false)),
     };
     let (up, pick) = match connected {
         Ok(c) => c,

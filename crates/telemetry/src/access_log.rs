@@ -170,6 +170,21 @@ impl AccessLogger {
         self.send(format_tcp(&self.config, rec, SystemTime::now()));
     }
 
+    /// A load balancer's access log, writing ELB's entry format to `w` (the Service
+    /// Connect formats do not apply).
+    pub fn elb(w: Box<dyn Write + Send>) -> AccessLogger {
+        let config = AccessLog {
+            format: AccessLogFormat::Text,
+            include_query_parameters: true,
+        };
+        AccessLogger::to_writer(config, w)
+    }
+
+    /// Logs one request through a load balancer, in ELB's format.
+    pub fn log_alb(&self, rec: &crate::AlbRecord) {
+        self.send(crate::alb_log::format_alb(rec));
+    }
+
     fn send(&self, line: String) {
         match self.tx.try_send(Msg::Line(line)) {
             Ok(()) => {}

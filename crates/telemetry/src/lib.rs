@@ -29,6 +29,8 @@
 //! Labels are resolved once per listener ([`Metrics::listener`], at snapshot apply); the
 //! handles it returns ([`ListenerMetrics`]) cost a few atomic operations per call.
 //!
+//! A load balancer's metrics have ELB's names and dimensions instead: see [`alb`].
+//!
 //! # Access logs
 //!
 //! [`AccessLogger`] formats [`HttpRecord`]s and [`TcpRecord`]s as configured by
@@ -153,14 +155,18 @@
 #![warn(missing_docs)]
 
 mod access_log;
+pub mod alb;
+mod alb_log;
 mod metrics;
 mod time;
 
 pub use access_log::{AccessLogger, HttpRecord, TcpRecord, DEFAULT_QUEUE_CAPACITY};
+pub use alb::{LoadBalancerMetrics, TargetGroupMetrics};
+pub use alb_log::AlbRecord;
 pub use metrics::{
     ConnectionGuard, ListenerMetrics, Metrics, TargetMetrics, RESPONSE_TIME_BUCKETS_MS,
 };
-pub use time::format_rfc3339_millis;
+pub use time::{format_rfc3339_micros, format_rfc3339_millis};
 
 /// Which way a listener carries traffic.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

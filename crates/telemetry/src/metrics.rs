@@ -11,6 +11,7 @@ use prometheus::{
     IntGaugeVec, Opts, Registry, TextEncoder,
 };
 
+use crate::alb::{AlbFamilies, LoadBalancerMetrics};
 use crate::{Dims, Direction};
 
 /// `TargetResponseTime`'s bucket upper bounds, in milliseconds (0.1 ms … 30 s).
@@ -171,6 +172,9 @@ impl Families {
 pub struct Metrics {
     registry: Registry,
     families: Arc<Families>,
+    /// A load balancer's families (`AWS/ApplicationELB`), in a registry of their own.
+    alb_registry: Registry,
+    alb: Arc<AlbFamilies>,
     listeners: Mutex<HashMap<Dims, ListenerMetrics>>,
 }
 
@@ -194,9 +198,16 @@ impl Metrics {
         for c in families.collectors() {
             registry.register(c).expect("metric names are unique");
         }
+        let alb_registry = Registry::new();
+        let alb = AlbFamilies::new();
+        for c in alb.collectors() {
+            alb_registry.register(c).expect("metric names are unique");
+        }
         Metrics {
             registry,
             families: Arc::new(families),
+            alb_registry,
+            alb: Arc::new(alb),
             listeners: Mutex::new(HashMap::new()),
         }
     }
@@ -228,10 +239,22 @@ impl Metrics {
         }
     }
 
+    /// The handles of a load balancer's metrics (`LoadBalancer` = `dimension`,
+    /// `app/<name>/<id>`); its series appear in [`render`](Self::render) from now on.
+    pub fn load_balancer(&self, dimension: &str) -> LoadBalancerMetrics {
+        LoadBalancerMetrics::new(&self.alb, dimension)
+    }
+
+    /// Drops every series of a load balancer (it is gone from the snapshot).
+    pub fn remove_load_balancer(&self, dimension: &str) {
+        self.alb.retain(dimension, true, &|_| false);
+    }
+
     /// The Prometheus text exposition (format 0.0.4) of every metric, for the admin
     /// endpoint (content type [`Metrics::CONTENT_TYPE`]).
     pub fn render(&self) -> String {
-        let families = self.registry.gather();
+        let mut families = self.registry.gather();
+        families.extend(self.alb_registry.gather());
         let mut out = Vec::with_capacity(4096);
         TextEncoder::new()
             .encode(&families, &mut out)
@@ -343,6 +366,12 @@ impl ListenerMetrics {
                 labels,
             }),
         }
+    }
+
+    /// Handles whose series are in no registry: they count, and nothing exports them
+    /// (for traffic exported under other names, such as a load balancer's).
+    pub fn unexported() -> ListenerMetrics {
+        ListenerMetrics::new(&Arc::new(Families::new()), &Dims::default())
     }
 
     fn remove_series(&self) {
@@ -537,6 +566,12 @@ impl TargetMetrics {
 #[must_use = "the connection counts as active only while the guard lives"]
 pub struct ConnectionGuard {
     active: IntGauge,
+}
+
+impl ConnectionGuard {
+    pub(crate) fn new(active: IntGauge) -> ConnectionGuard {
+        ConnectionGuard { active }
+    }
 }
 
 impl Drop for ConnectionGuard {

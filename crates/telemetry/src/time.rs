@@ -28,6 +28,30 @@ pub(crate) fn write_rfc3339_millis(out: &mut String, t: SystemTime) {
     );
 }
 
+/// Formats `t` as RFC 3339 in UTC with microseconds, e.g. `2024-01-01T00:00:00.000000Z`
+/// (ELB's access log times).
+pub fn format_rfc3339_micros(t: SystemTime) -> String {
+    let mut s = String::with_capacity(27);
+    write_rfc3339_micros(&mut s, t);
+    s
+}
+
+/// Appends `t` formatted as by [`format_rfc3339_micros`] to `out`.
+pub(crate) fn write_rfc3339_micros(out: &mut String, t: SystemTime) {
+    let since = t.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let secs = since.as_secs();
+    let micros = since.subsec_micros();
+    let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+    let rem = secs % 86_400;
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+        rem / 3600,
+        (rem / 60) % 60,
+        rem % 60
+    );
+}
+
 /// Year, month, day of the `z`th day since 1970-01-01 (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -60,6 +84,12 @@ mod tests {
         assert_eq!(at(1_735_689_599, 123), "2024-12-31T23:59:59.123Z");
         assert_eq!(at(4_102_444_800, 0), "2100-01-01T00:00:00.000Z");
         assert_eq!(at(1_460_751_420, 310), "2016-04-15T20:17:00.310Z");
+    }
+
+    #[test]
+    fn microseconds() {
+        let t = UNIX_EPOCH + Duration::from_micros(1_530_570_180_186_641);
+        assert_eq!(format_rfc3339_micros(t), "2018-07-02T22:23:00.186641Z");
     }
 
     #[test]
