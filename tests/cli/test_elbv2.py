@@ -97,12 +97,14 @@ def test_load_balancer_lifecycle(berth, net):
     lb = elb(berth, "describe-load-balancers", "--names", "web")["LoadBalancers"][0]
     assert lb["LoadBalancerArn"] == arn
     assert re.fullmatch(r"web-\d{10}\.us-east-1\.elb\.localhost", lb["DNSName"]), lb["DNSName"]
-    assert lb["State"] == {"Code": "provisioning"}
+    # Provisioning until berth's data plane for it runs, then active.
+    assert lb["State"]["Code"] in ("provisioning", "active"), lb["State"]
     assert (lb["Scheme"], lb["Type"], lb["IpAddressType"], lb["VpcId"]) == ("internet-facing", "application", "ipv4", net["vpc"])
     assert lb["CanonicalHostedZoneId"] == "Z35SXDOTRQ7X7K"
     assert [z["ZoneName"] for z in lb["AvailabilityZones"]] == net["zones"][:2]
     assert lb["SecurityGroups"] == [net["group"]]
     elb(berth, "wait", "load-balancer-exists", "--load-balancer-arns", arn)
+    elb(berth, "wait", "load-balancer-available", "--load-balancer-arns", arn)
     # The same request again answers the same load balancer.
     again = elb(berth, "create-load-balancer", "--name", "web", "--subnets", net["subnets"][1], net["subnets"][0])
     assert again["LoadBalancers"][0]["LoadBalancerArn"] == arn
@@ -164,10 +166,14 @@ def test_target_groups_and_attributes(berth, net):
     assert attrs["deregistration_delay.timeout_seconds"] == "300"
     assert (attrs["stickiness.enabled"], attrs["stickiness.type"]) == ("false", "lb_cookie")
     out = elb(berth, "modify-target-group-attributes", "--target-group-arn", arn, "--attributes",
-              "Key=deregistration_delay.timeout_seconds,Value=30", "Key=stickiness.enabled,Value=true",
+              "Key=deregistration_delay.timeout_seconds,Value=30",
               "Key=stickiness.type,Value=app_cookie", "Key=stickiness.app_cookie.cookie_name,Value=SESSION")
     got = {a["Key"]: a["Value"] for a in out["Attributes"]}
     assert (got["deregistration_delay.timeout_seconds"], got["stickiness.type"], got["stickiness.app_cookie.cookie_name"]) == ("30", "app_cookie", "SESSION")
+    # Berth's load balancers keep no client with a target: stickiness is refused, not stored.
+    err = fails(berth, "InvalidConfigurationRequest", "modify-target-group-attributes", "--target-group-arn", arn,
+                "--attributes", "Key=stickiness.enabled,Value=true")
+    assert "berth does not support" in err
     for attr, code in [
         ("Key=deregistration_delay.timeout_seconds,Value=4000", "InvalidConfigurationRequest"),
         ("Key=stickiness.type,Value=source_ip", "InvalidConfigurationRequest"),
@@ -202,9 +208,17 @@ def test_listeners_rules_and_priorities(berth, net):
         return elb(berth, "create-rule", "--listener-arn", listener, "--priority", str(priority),
                    "--cli-input-json", f"file://{path}")["Rules"][0]
 
-    weighted = {"Type": "forward", "ForwardConfig": {
+    sticky = {"Type": "forward", "ForwardConfig": {
         "TargetGroups": [{"TargetGroupArn": blue, "Weight": 90}, {"TargetGroupArn": green, "Weight": 10}],
         "TargetGroupStickinessConfig": {"Enabled": True, "DurationSeconds": 300}}}
+    path = berth.write("sticky.json", json.dumps({"Conditions": [{"Field": "path-pattern", "Values": ["/s"]}],
+                                                  "Actions": [sticky]}))
+    err = fails(berth, "InvalidLoadBalancerAction", "create-rule", "--listener-arn", listener, "--priority", "9",
+                "--cli-input-json", f"file://{path}")
+    assert "berth does not support target group stickiness" in err
+    weighted = {"Type": "forward", "ForwardConfig": {
+        "TargetGroups": [{"TargetGroupArn": blue, "Weight": 90}, {"TargetGroupArn": green, "Weight": 10}],
+        "TargetGroupStickinessConfig": {"Enabled": False}}}
     r_path = rule(10, [{"Field": "path-pattern", "PathPatternConfig": {"Values": ["/api/*"]}}], [weighted])
     assert r_path["Conditions"] == [{"Field": "path-pattern", "Values": ["/api/*"], "PathPatternConfig": {"Values": ["/api/*"]}}]
     assert r_path["Actions"] == [weighted]

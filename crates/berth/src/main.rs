@@ -134,6 +134,7 @@ fn main() -> anyhow::Result<()> {
             metrics_retention_days,
         } => rt.block_on(server(berth_server::ServerConfig {
             listen,
+            load_balancers: Some(load_balancers(&data_dir)?),
             data_dir,
             max_body_bytes,
             network_files: networks,
@@ -155,6 +156,21 @@ fn main() -> anyhow::Result<()> {
         Command::Logs(a) => rt.block_on(agent_cmd::logs(a)),
         Command::Proxy(a) => rt.block_on(berth_proxy_bin::run(a)),
     }
+}
+
+/// Load balancers run as `berth proxy` processes of this very binary, their files
+/// under the data directory's `loadbalancers/`.
+pub(crate) fn load_balancers(
+    data_dir: &std::path::Path,
+) -> anyhow::Result<berth_loadbalancers::DataPlaneConfig> {
+    Ok(berth_loadbalancers::DataPlaneConfig {
+        program: std::env::current_exe().context("this program's path")?,
+        args: vec!["proxy".into()],
+        dir: std::path::absolute(data_dir)
+            .context("the data directory")?
+            .join("loadbalancers"),
+        workers: 1,
+    })
 }
 
 async fn server(config: berth_server::ServerConfig) -> anyhow::Result<()> {

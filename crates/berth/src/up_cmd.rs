@@ -176,6 +176,7 @@ fn up_config(a: &UpArgs, example: Option<&Example>) -> anyhow::Result<(UpConfig,
             tls: a.tls.settings()?,
             auth: a.auth.mode(&a.listen),
             api_tls: a.api_tls.tls(&a.listen),
+            load_balancers: Some(crate::load_balancers(&data_dir)?),
             ..Default::default()
         },
         agent: host_config(&a.host)?,

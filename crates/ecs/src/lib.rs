@@ -55,6 +55,19 @@ pub struct Ecs {
 }
 
 impl Ecs {
+    /// What ECS does when an ELB target's health changes (inside the transaction that
+    /// files it): a service's task whose target turned unhealthy is replaced.
+    pub fn target_health_in(
+        &self,
+        w: &mut berth_store::Writer<'_>,
+        ctx: &Context,
+        tg_arn: &str,
+        target: &berth_elbv2::Target,
+        health: &berth_elbv2::model::TargetHealth,
+    ) -> Result<(), ApiError> {
+        targets::target_health_in(w, ctx, tg_arn, target, health, berth_awsproto::now())
+    }
+
     /// ECS on `store`.
     pub fn new(store: Arc<Store>) -> Ecs {
         Ecs {

@@ -452,6 +452,9 @@ pub struct Service {
     /// The target groups its tasks are registered in while they serve.
     #[serde(default)]
     pub load_balancers: Vec<ServiceLoadBalancer>,
+    /// How long after a task starts its load balancers' health checks do not count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health_check_grace_period_seconds: Option<i64>,
     /// `roleArn`, `placementStrategy`, `propagateTags`, ...
     #[serde(flatten)]
     pub rest: Rest,

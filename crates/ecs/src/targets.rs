@@ -12,13 +12,14 @@
 use std::collections::BTreeSet;
 
 use berth_awsproto::Context;
+use berth_elbv2::model::{TargetHealth, TargetHealthState};
 use berth_elbv2::Target;
 use berth_store::{Read, Writer};
 use serde::{Deserialize, Serialize};
 
 use crate::agent::serving;
 use crate::common::*;
-use crate::records::{ContainerInstance, Service, ServiceLoadBalancer, Task};
+use crate::records::{ContainerInstance, Service, ServiceLoadBalancer, StopCode, Task};
 use crate::taskdef::TransportProtocol;
 
 /// One registration a task made: the group and the target.
@@ -41,6 +42,76 @@ impl Registration {
 
 fn registrations_key(ctx: &Context, cluster: &str, task_id: &str) -> String {
     format!("{}lbtarget/{cluster}/{task_id}", root(ctx))
+}
+
+/// Which task a registered target is: the key of the reverse index.
+fn owner_key(ctx: &Context, tg_arn: &str, id: &str, port: u16) -> String {
+    format!("{}lbowner/{tg_arn}|{id}|{port}", root(ctx))
+}
+
+/// A target's task.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Owner {
+    cluster: String,
+    task_id: String,
+}
+
+/// The stoppedReason of a task whose target failed its load balancer's checks.
+fn elb_unhealthy_reason(tg_arn: &str) -> String {
+    format!("Task failed ELB health checks in (target-group {tg_arn})")
+}
+
+/// What ECS does when a target's health changes: a task whose target turned unhealthy
+/// after its service's grace period is stopped (the scheduler replaces it), as ECS
+/// does; the service's events say why.
+pub(crate) fn target_health_in(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    tg_arn: &str,
+    target: &Target,
+    health: &TargetHealth,
+    now: f64,
+) -> R<()> {
+    if health.state != TargetHealthState::Unhealthy {
+        return Ok(());
+    }
+    let Some(owner) = w.get_json::<Owner>(&owner_key(ctx, tg_arn, &target.id, target.port))? else {
+        return Ok(());
+    };
+    let Some(mut task) = crate::taskstore::get(w, ctx, &owner.cluster, &owner.task_id)? else {
+        return Ok(());
+    };
+    let Some(name) = task.service_name().map(str::to_string) else {
+        return Ok(());
+    };
+    let key = service_key(ctx, &owner.cluster, &name);
+    let Some(mut service) = w.get_json::<Service>(&key)? else {
+        return Ok(());
+    };
+    let grace = service.health_check_grace_period_seconds.unwrap_or(0) as f64;
+    if task.started_at.is_some_and(|t| now < t + grace) {
+        return Ok(());
+    }
+    let reason = elb_unhealthy_reason(tg_arn);
+    if !crate::task::mark_stopping(&mut task, StopCode::ServiceSchedulerInitiated, &reason, now) {
+        return Ok(());
+    }
+    let why = health
+        .description
+        .as_deref()
+        .unwrap_or("failed health checks");
+    let message = format!(
+        "(service {name}) (task {}) (port {}) is unhealthy in (target-group {tg_arn}) due to (reason {why}).",
+        task.id(),
+        target.port
+    );
+    crate::scheduler::push_service_event(&mut service, message, now);
+    w.put_json(&key, &service)?;
+    task.version += 1;
+    crate::taskstore::put(w, ctx, &owner.cluster, &task)?;
+    crate::agent::sync_endpoints(w, ctx, &owner.cluster, &task)?;
+    sync_targets(w, ctx, &owner.cluster, &task, now)
 }
 
 /// The target `lb` makes of `task`: None until the task has what it needs (an
@@ -143,6 +214,14 @@ pub(crate) fn sync_targets(
             berth_elbv2::register_targets_in(w, ctx, &reg.target_group_arn, &[reg.target()], now);
         let message = match done {
             Ok(()) => {
+                let owner = Owner {
+                    cluster: cluster.to_string(),
+                    task_id: task.id().to_string(),
+                };
+                w.put_json(
+                    &owner_key(ctx, &reg.target_group_arn, &reg.id, reg.port),
+                    &owner,
+                )?;
                 kept.insert(reg.clone());
                 format!(
                     "(service {name}) registered 1 targets in (target-group {})",
@@ -157,6 +236,7 @@ pub(crate) fn sync_targets(
         crate::scheduler::push_service_event(&mut service, message, now);
     }
     for reg in have.difference(&want) {
+        w.delete(&owner_key(ctx, &reg.target_group_arn, &reg.id, reg.port))?;
         // A group deleted or a target already taken out: nothing left to drain.
         if berth_elbv2::deregister_targets_in(w, ctx, &reg.target_group_arn, &[reg.target()], now)
             .is_ok()

@@ -1,11 +1,13 @@
 //! A service's `loadBalancers` on a real store beside ELBv2: what CreateService refuses,
 //! and a task registered in its target group while it serves, deregistered (draining)
-//! once it is stopped, each told in the service's events.
+//! once it is stopped, each told in the service's events; a task whose target turns
+//! unhealthy after the grace period is replaced.
 
 use std::sync::Arc;
 
 use berth_awsproto::{decode_form, Api, ApiError, Context, Input, QueryFlavour};
 use berth_ecs::Ecs;
+use berth_elbv2::model::{TargetHealth, TargetHealthReason, TargetHealthState};
 use berth_elbv2::Elbv2;
 use berth_store::Store;
 use serde_json::{json, Value};
@@ -260,4 +262,102 @@ fn a_serving_task_is_a_target_until_it_is_stopped() {
     );
     let deregistered = format!("(service web) deregistered 1 targets in (target-group {tg})");
     assert!(w.events().contains(&deregistered), "{:?}", w.events());
+}
+
+/// A service `web` with `grace` seconds of grace behind group `tg`, its one task
+/// RUNNING at 10.0.0.7 (registered); returns the task's ARN.
+fn serving_task(w: &World, tg: &str, grace: i64) -> String {
+    let lbs = json!([{"targetGroupArn": tg, "containerName": "web", "containerPort": 80}]);
+    let mut input = service_input(w, lbs);
+    input["healthCheckGracePeriodSeconds"] = json!(grace);
+    w.ok("CreateService", input);
+    let inst = w.ok("RegisterContainerInstance", json!({"cluster": "c"}));
+    let inst_arn = inst["containerInstance"]["containerInstanceArn"]
+        .as_str()
+        .unwrap();
+    let inst_id = inst_arn.rsplit('/').next().unwrap();
+    berth_ecs::agent::set_agent_connected(&w.ecs, &ctx(), "c", inst_id, true).unwrap();
+    w.ecs.reconcile().unwrap();
+    let arn = w.ok("ListTasks", json!({"cluster": "c"}))["taskArns"][0]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let task = w.ok("DescribeTasks", json!({"cluster": "c", "tasks": [arn]}))["tasks"][0].clone();
+    let eni = task["attachments"][0]["id"].as_str().unwrap();
+    w.ok(
+        "SubmitTaskStateChange",
+        json!({"cluster": "c", "task": arn, "status": "PENDING",
+               "attachments": [{"attachmentArn": eni, "status": "ATTACHED",
+                   "details": [{"name": "privateIPv4Address", "value": "10.0.0.7"}]}]}),
+    );
+    w.ok(
+        "SubmitTaskStateChange",
+        json!({"cluster": "c", "task": arn, "status": "RUNNING",
+               "containers": [{"containerName": "web", "status": "RUNNING"}]}),
+    );
+    arn
+}
+
+fn turn_unhealthy(w: &World, tg: &str) {
+    let health = TargetHealth {
+        state: TargetHealthState::Unhealthy,
+        reason: Some(TargetHealthReason::ResponseCodeMismatch),
+        description: Some("Health checks failed with these codes: [500]".into()),
+    };
+    let target = berth_elbv2::Target {
+        id: "10.0.0.7".into(),
+        port: 80,
+    };
+    w.store
+        .write(|wr| {
+            berth_elbv2::set_target_health_in(wr, &ctx(), tg, &target, health.clone(), 0.0)?;
+            w.ecs.target_health_in(wr, &ctx(), tg, &target, &health)
+        })
+        .unwrap();
+}
+
+fn desired(w: &World, arn: &str) -> (String, Option<String>) {
+    let t = w.ok("DescribeTasks", json!({"cluster": "c", "tasks": [arn]}))["tasks"][0].clone();
+    (
+        t["desiredStatus"].as_str().unwrap().to_string(),
+        t["stoppedReason"].as_str().map(String::from),
+    )
+}
+
+#[test]
+fn a_task_whose_target_turns_unhealthy_is_replaced_after_the_grace_period() {
+    let w = World::new();
+    setup(&w);
+    let tg = w.target_group("ip", "ip");
+    w.load_balancer(&[&tg]);
+    let arn = serving_task(&w, &tg, 0);
+    turn_unhealthy(&w, &tg);
+    let reason = format!("Task failed ELB health checks in (target-group {tg})");
+    assert_eq!(desired(&w, &arn), ("STOPPED".to_string(), Some(reason)));
+    let told = format!("is unhealthy in (target-group {tg}) due to (reason Health checks failed with these codes: [500]).");
+    assert!(
+        w.events().iter().any(|m| m.ends_with(&told)),
+        "{:?}",
+        w.events()
+    );
+    // Its target drains, and the scheduler starts a replacement.
+    assert_eq!(w.health(&tg)[0].2, "draining");
+    w.ecs.reconcile().unwrap();
+    let tasks = w.ok(
+        "ListTasks",
+        json!({"cluster": "c", "desiredStatus": "RUNNING"}),
+    );
+    assert_eq!(tasks["taskArns"].as_array().unwrap().len(), 1);
+    assert_ne!(tasks["taskArns"][0], json!(arn));
+}
+
+#[test]
+fn within_the_grace_period_an_unhealthy_target_stops_nothing() {
+    let w = World::new();
+    setup(&w);
+    let tg = w.target_group("ip", "ip");
+    w.load_balancer(&[&tg]);
+    let arn = serving_task(&w, &tg, 3600);
+    turn_unhealthy(&w, &tg);
+    assert_eq!(desired(&w, &arn), ("RUNNING".to_string(), None));
 }

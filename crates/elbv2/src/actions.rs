@@ -252,10 +252,10 @@ fn stickiness(s: Option<&GroupStickiness>, at: &str) -> Result<GroupStickiness, 
         (_, Some(d)) if !(1..=604_800).contains(&d) => Err(validation(format!(
             "{field} '{d}' must be between 1 and 604800"
         ))),
-        (true, d) => Ok(GroupStickiness {
-            enabled: Some(true),
-            duration_seconds: d,
-        }),
+        (true, _) => Err(unsupported(
+            INVALID_LOAD_BALANCER_ACTION,
+            &format!("target group stickiness ({at}.ForwardConfig.TargetGroupStickinessConfig.Enabled true): its load balancers would not honour it"),
+        )),
         (false, _) => Ok(GroupStickiness {
             enabled: Some(false),
             duration_seconds: None,

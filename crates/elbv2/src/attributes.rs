@@ -235,10 +235,8 @@ pub fn target_group_table() -> Vec<Row<TargetGroupAttributes>> {
         Row::<G> {
             key: "stickiness.enabled",
             get: |a| a.stickiness_enabled.to_string(),
-            set: Setter::Set(|a, v| {
-                a.stickiness_enabled = flag(v)?;
-                Ok(())
-            }),
+            // Berth's load balancers keep no client with a target.
+            set: Setter::Fixed,
         },
         Row::<G> {
             key: "stickiness.type",
@@ -326,14 +324,14 @@ mod tests {
             &d,
             &attrs(&[
                 ("deregistration_delay.timeout_seconds", "0"),
-                ("stickiness.enabled", "true"),
+                ("stickiness.enabled", "false"),
                 ("stickiness.lb_cookie.duration_seconds", "60"),
                 ("slow_start.duration_seconds", "0"),
             ]),
         )
         .unwrap();
         assert_eq!(got.deregistration_delay_seconds, 0);
-        assert!(got.stickiness_enabled);
+        assert!(!got.stickiness_enabled);
         assert_eq!(got.lb_cookie_duration_seconds, 60);
         for (pairs, code, says) in [
             (
@@ -342,9 +340,9 @@ mod tests {
                 "between '0' and '3600'",
             ),
             (
-                &[("stickiness.enabled", "yes")][..],
+                &[("stickiness.enabled", "true")][..],
                 "InvalidConfigurationRequest",
-                "'true' or 'false'",
+                "berth does not support",
             ),
             (
                 &[("stickiness.type", "source_ip")][..],
@@ -372,16 +370,6 @@ mod tests {
             assert_eq!(e.code, code, "{pairs:?}");
             assert!(e.message.contains(says), "{pairs:?}: {}", e.message);
         }
-        let app = apply(
-            &t,
-            &d,
-            &attrs(&[
-                ("stickiness.enabled", "true"),
-                ("stickiness.type", "app_cookie"),
-            ]),
-        )
-        .unwrap();
-        assert!(check_target_group(&app).is_err());
         let listed = list(&t, &d);
         assert_eq!(
             listed[0],

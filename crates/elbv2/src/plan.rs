@@ -170,6 +170,8 @@ pub struct TargetPlan {
     pub port: u16,
     /// Deregistered: no new requests; in-flight ones finish until it is gone.
     pub draining: bool,
+    /// When its draining ends (Unix seconds), if it drains.
+    pub drain_until: Option<f64>,
     /// As DescribeTargetHealth shows it.
     pub health: TargetHealth,
 }
@@ -299,6 +301,7 @@ fn target_group_plan(
             address,
             port: t.port,
             draining: t.drain_until.is_some(),
+            drain_until: t.drain_until,
             health,
         });
     }

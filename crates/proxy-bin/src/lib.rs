@@ -30,6 +30,10 @@ pub struct ProxyArgs {
     /// Apply the newline-delimited JSON snapshots read from stdin, in order.
     #[arg(long)]
     pub snapshots_stdin: bool,
+    /// With --snapshots-stdin: when stdin closes (whoever started the proxy and fed it
+    /// is gone), drain and exit instead of keeping the last snapshot.
+    #[arg(long, requires = "snapshots_stdin")]
+    pub exit_with_stdin: bool,
     /// Worker threads serving connections: each runs its own event loop with its own
     /// listening sockets (SO_REUSEPORT) and upstream connection pools; about one per
     /// CPU core the proxy may use. The admin endpoint and snapshot handling run on the main thread.
@@ -125,6 +129,7 @@ pub async fn run(args: ProxyArgs) -> anyhow::Result<()> {
         args.config,
         config,
         args.snapshots_stdin,
+        args.exit_with_stdin,
         Duration::from_secs(args.drain_seconds),
     )
     .await
@@ -136,6 +141,7 @@ async fn proxy(
     config: Option<PathBuf>,
     proxy_config: berth_proxy::ProxyConfig,
     snapshots_stdin: bool,
+    exit_with_stdin: bool,
     drain: Duration,
 ) -> anyhow::Result<()> {
     if config.is_none() && !snapshots_stdin {
@@ -174,6 +180,10 @@ async fn proxy(
             _ = term.recv() => break,
             line = async { lines.as_mut().expect("guarded").recv().await }, if lines.is_some() => {
                 let Some(line) = line else {
+                    if exit_with_stdin {
+                        tracing::info!("stdin closed: exiting");
+                        break;
+                    }
                     tracing::info!("stdin closed; keeping the last snapshot");
                     lines = None;
                     continue;

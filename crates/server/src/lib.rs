@@ -125,6 +125,9 @@ pub struct ServerConfig {
     pub api_tls: ApiTls,
     /// How many days CloudWatch keeps 1-minute metric data (1-second data: 3 hours).
     pub metrics_retention_days: u32,
+    /// How Application Load Balancers' data planes are started (`berth proxy`). None:
+    /// none runs, and load balancers stay `provisioning`.
+    pub load_balancers: Option<berth_loadbalancers::DataPlaneConfig>,
 }
 
 impl Default for ServerConfig {
@@ -139,6 +142,7 @@ impl Default for ServerConfig {
             limits: Limits::default(),
             api_tls: ApiTls::Off,
             metrics_retention_days: 15,
+            load_balancers: None,
         }
     }
 }
@@ -409,6 +413,30 @@ fn spawn_sweeps(
     ));
 }
 
+/// Load balancers' data planes (when configured), ECS told of its targets' health, and
+/// drained targets swept once a minute.
+fn spawn_load_balancers(
+    store: &Arc<Store>,
+    data_plane: Option<berth_loadbalancers::DataPlaneConfig>,
+    ecs: &Arc<Ecs>,
+    shutdown: &watch::Receiver<bool>,
+) {
+    let swept = store.clone();
+    tokio::spawn(sweep_every(
+        "drained targets",
+        Duration::from_secs(60),
+        move || berth_elbv2::sweep(&swept, berth_awsproto::now()).map(|n| n as u64),
+        shutdown.clone(),
+    ));
+    if let Some(config) = data_plane {
+        let ecs = ecs.clone();
+        let hook: berth_loadbalancers::HealthHook = Arc::new(move |w, ctx, tg, target, health| {
+            ecs.target_health_in(w, ctx, tg, target, health)
+        });
+        berth_loadbalancers::spawn(store.clone(), config, Some(hook), shutdown.clone());
+    }
+}
+
 /// Opens the store, binds the listener and starts serving and reconciling.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let credentials = open_credentials(&config)?;
@@ -454,6 +482,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         api_tls,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
+    spawn_load_balancers(&store, config.load_balancers, &ecs, &shutdown_rx);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
     let retention = Retention::days(config.metrics_retention_days);
     spawn_sweeps(secrets, logs, metrics, retention, &shutdown_rx);

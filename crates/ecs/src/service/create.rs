@@ -120,8 +120,6 @@ struct Echoed<'a> {
     role_arn: String,
     placement_constraints: &'a [Value],
     placement_strategy: &'a [Value],
-    #[serde(skip_serializing_if = "Option::is_none")]
-    health_check_grace_period_seconds: Option<i64>,
     deployment_controller: Value,
     created_by: String,
     #[serde(rename = "enableECSManagedTags")]
@@ -148,7 +146,6 @@ fn echoed<'a>(ctx: &Context, i: &'a CreateInput, fargate: bool) -> Echoed<'a> {
         }),
         placement_constraints: list(&i.placement_constraints),
         placement_strategy: list(&i.placement_strategy),
-        health_check_grace_period_seconds: i.health_check_grace_period_seconds,
         deployment_controller: json!({ "type": controller.unwrap_or("ECS") }),
         created_by: format!("arn:aws:iam::{account}:root"),
         enable_ecs_managed_tags: i.enable_ecs_managed_tags.unwrap_or(false),
@@ -187,6 +184,7 @@ fn new_service(ctx: &Context, i: &CreateInput, cluster: &str, td: &TaskDefinitio
         scheduling_strategy: Some(i.strategy()),
         tags: i.tags.clone().unwrap_or_default(),
         load_balancers: i.load_balancers.clone().unwrap_or_default(),
+        health_check_grace_period_seconds: i.health_check_grace_period_seconds,
         rest: members(&echoed(ctx, i, fargate))?,
     })
 }

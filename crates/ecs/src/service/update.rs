@@ -156,8 +156,6 @@ struct Echoed<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     capacity_provider_strategy: Option<&'a [Value]>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    health_check_grace_period_seconds: Option<i64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     enable_execute_command: Option<bool>,
     #[serde(
         rename = "enableECSManagedTags",
@@ -178,11 +176,13 @@ fn set_members(i: &UpdateInput, s: &mut Service) -> R<()> {
     if let Some(n) = i.desired_count {
         s.desired_count = n;
     }
+    if let Some(g) = i.health_check_grace_period_seconds {
+        s.health_check_grace_period_seconds = Some(g);
+    }
     s.rest.extend(members(&Echoed {
         placement_constraints: i.placement_constraints.as_deref(),
         placement_strategy: i.placement_strategy.as_deref(),
         capacity_provider_strategy: i.capacity_provider_strategy.as_deref(),
-        health_check_grace_period_seconds: i.health_check_grace_period_seconds,
         enable_execute_command: i.enable_execute_command,
         enable_ecs_managed_tags: i.enable_ecs_managed_tags,
         propagate_tags: i.propagate_tags.as_deref(),
