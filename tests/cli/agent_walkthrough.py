@@ -453,8 +453,12 @@ def test_security_groups_allow_one_direction_only(berth, agent, state):
     print(f"\n[{agent.runtime}] refused by beta's group: 503 after {took:.2f} s")
     # The access log says why: a connect failure (UF) to beta's address; so do alpha's
     # proxy's metrics.
-    refused = [r for r in agent.access_log(a) if r.get("authority") == "beta" and r.get("response_code") == 503]
-    assert refused and "UF" in refused[-1]["response_flags"], agent.access_log(a)[-3:]
+    # (The access log is written off the request path: the line may come a moment later.)
+    def refused_logged():
+        return [r for r in agent.access_log(a) if r.get("authority") == "beta" and r.get("response_code") == 503]
+
+    refused = wait_for("the refused request in alpha's access log", refused_logged, timeout=5, agent=agent)
+    assert "UF" in refused[-1]["response_flags"], agent.access_log(a)[-3:]
     metrics = subprocess.run(["curl", "-s", "--unix-socket", f"/run/berth/proxy/{a}/admin.sock",
                               "http://proxy/metrics"], capture_output=True, text=True).stdout
     failures = [l for l in metrics.splitlines()
