@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::serving;
 use crate::common::*;
-use crate::records::{ContainerInstance, Service, ServiceLoadBalancer, StopCode, Task};
+use crate::records::{
+    ContainerInstance, DesiredStatus, Service, ServiceLoadBalancer, StopCode, Task, TaskStatus,
+};
 use crate::taskdef::TransportProtocol;
 
 /// One registration a task made: the group and the target.
@@ -47,6 +49,56 @@ fn registrations_key(ctx: &Context, cluster: &str, task_id: &str) -> String {
 /// Which task a registered target is: the key of the reverse index.
 fn owner_key(ctx: &Context, tg_arn: &str, id: &str, port: u16) -> String {
     format!("{}lbowner/{tg_arn}|{id}|{port}", root(ctx))
+}
+
+/// Until when a stopping task's containers keep running while its targets drain.
+fn drain_key(ctx: &Context, cluster: &str, task_id: &str) -> String {
+    format!("{}lbdrain/{cluster}/{task_id}", root(ctx))
+}
+
+/// Asked to stop while its containers still run (so they can finish what the load
+/// balancer sent them).
+fn stopping_with_containers(task: &Task) -> bool {
+    task.desired_status == DesiredStatus::Stopped && task.last_status < TaskStatus::Stopped
+}
+
+/// Until when `task` is kept running for its targets to drain (ECS deregisters a task
+/// from its target groups and waits for their deregistration delay before it stops
+/// the task's containers); None when it is not draining.
+pub(crate) fn draining_until(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    task: &Task,
+) -> R<Option<f64>> {
+    if !stopping_with_containers(task) {
+        return Ok(None);
+    }
+    Ok(r.get_json(&drain_key(ctx, cluster, task.id()))?)
+}
+
+/// Ends the drains of `tasks` that are over at `now` (a write, so the tasks' instances
+/// are told to stop them); returns when the next one ends.
+pub(crate) fn end_drains(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    tasks: &[Task],
+    now: f64,
+) -> R<Option<f64>> {
+    let mut next: Option<f64> = None;
+    for t in tasks {
+        let key = drain_key(ctx, cluster, t.id());
+        let Some(until) = w.get_json::<f64>(&key)? else {
+            continue;
+        };
+        if until <= now || !stopping_with_containers(t) {
+            w.delete(&key)?;
+        } else {
+            next = Some(next.map_or(until, |n| n.min(until)));
+        }
+    }
+    Ok(next)
 }
 
 /// A target's task.
@@ -235,6 +287,7 @@ pub(crate) fn sync_targets(
         };
         crate::scheduler::push_service_event(&mut service, message, now);
     }
+    let mut drained_at = None;
     for reg in have.difference(&want) {
         w.delete(&owner_key(ctx, &reg.target_group_arn, &reg.id, reg.port))?;
         // A group deleted or a target already taken out: nothing left to drain.
@@ -246,7 +299,14 @@ pub(crate) fn sync_targets(
                 reg.target_group_arn
             );
             crate::scheduler::push_service_event(&mut service, message, now);
+            let delay = berth_elbv2::target_group_in(w, ctx, &reg.target_group_arn)?
+                .map_or(0, |g| g.attributes.deregistration_delay_seconds);
+            let until = now + f64::from(delay);
+            drained_at = Some(drained_at.map_or(until, |d: f64| d.max(until)));
         }
+    }
+    if let (Some(until), true) = (drained_at, stopping_with_containers(task)) {
+        w.put_json(&drain_key(ctx, cluster, task.id()), &until)?;
     }
     kept.extend(want.intersection(&have).cloned());
     w.put_json(&service_key(ctx, cluster, name), &service)?;

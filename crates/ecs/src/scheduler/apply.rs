@@ -77,7 +77,10 @@ pub(super) fn group_pass(
 ) -> R<Outcome> {
     let tasks = taskstore::of_group(w, ctx, cluster, group)?;
     let (tasks, forget_at) = forget_old(w, ctx, cluster, tasks, now)?;
-    let mut out = Outcome { wake_at: forget_at };
+    let drained_at = crate::targets::end_drains(w, ctx, cluster, &tasks, now)?;
+    let mut out = Outcome {
+        wake_at: earliest(forget_at, drained_at),
+    };
     let Some(name) = group.strip_prefix("service:") else {
         return Ok(out);
     };
