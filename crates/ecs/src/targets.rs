@@ -9,7 +9,7 @@
 //! `sync_targets` runs inside the transaction that changes the task, like
 //! `agent::sync_endpoints`, and writes nothing when already in step.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use berth_awsproto::Context;
 use berth_elbv2::model::{TargetHealth, TargetHealthState};
@@ -101,6 +101,71 @@ pub(crate) fn end_drains(
     Ok(next)
 }
 
+/// Whether each of a task's targets is healthy (`<group ARN>|<id>|<port>` → healthy):
+/// written as their health changes, so the task's group is due (a deployment waits for
+/// its new tasks' targets).
+fn health_key(ctx: &Context, cluster: &str, task_id: &str) -> String {
+    format!("{}lbhealth/{cluster}/{task_id}", root(ctx))
+}
+
+fn target_name(tg_arn: &str, id: &str, port: u16) -> String {
+    format!("{tg_arn}|{id}|{port}")
+}
+
+/// Takes traffic as a load balancer sees it: healthy, or unchecked (health checks off).
+fn ready(health: &TargetHealth) -> bool {
+    matches!(
+        health.state,
+        TargetHealthState::Healthy | TargetHealthState::Unavailable
+    )
+}
+
+fn note_health(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    owner: &Owner,
+    tg_arn: &str,
+    target: &Target,
+    health: &TargetHealth,
+) -> R<()> {
+    let key = health_key(ctx, &owner.cluster, &owner.task_id);
+    let mut seen: BTreeMap<String, bool> = w.get_json(&key)?.unwrap_or_default();
+    let name = target_name(tg_arn, &target.id, target.port);
+    if seen.get(&name) != Some(&ready(health)) {
+        seen.insert(name, ready(health));
+        w.put_json(&key, &seen)?;
+    }
+    Ok(())
+}
+
+/// The ids of `tasks` registered in a target group whose target is not healthy yet.
+pub(crate) fn awaiting_targets(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    tasks: &[Task],
+) -> R<BTreeSet<String>> {
+    let mut waiting = BTreeSet::new();
+    for t in tasks.iter().filter(|t| t.is_live()) {
+        let regs: BTreeSet<Registration> = r
+            .get_json(&registrations_key(ctx, cluster, t.id()))?
+            .unwrap_or_default();
+        if regs.is_empty() {
+            continue;
+        }
+        let seen: BTreeMap<String, bool> = r
+            .get_json(&health_key(ctx, cluster, t.id()))?
+            .unwrap_or_default();
+        let all_ready = regs
+            .iter()
+            .all(|g| seen.get(&target_name(&g.target_group_arn, &g.id, g.port)) == Some(&true));
+        if !all_ready {
+            waiting.insert(t.id().to_string());
+        }
+    }
+    Ok(waiting)
+}
+
 /// A target's task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -125,12 +190,13 @@ pub(crate) fn target_health_in(
     health: &TargetHealth,
     now: f64,
 ) -> R<()> {
-    if health.state != TargetHealthState::Unhealthy {
-        return Ok(());
-    }
     let Some(owner) = w.get_json::<Owner>(&owner_key(ctx, tg_arn, &target.id, target.port))? else {
         return Ok(());
     };
+    note_health(w, ctx, &owner, tg_arn, target, health)?;
+    if health.state != TargetHealthState::Unhealthy {
+        return Ok(());
+    }
     let Some(mut task) = crate::taskstore::get(w, ctx, &owner.cluster, &owner.task_id)? else {
         return Ok(());
     };
@@ -312,6 +378,7 @@ pub(crate) fn sync_targets(
     w.put_json(&service_key(ctx, cluster, name), &service)?;
     if kept.is_empty() {
         w.delete(&key)?;
+        w.delete(&health_key(ctx, cluster, task.id()))?;
     } else {
         w.put_json(&key, &kept)?;
     }

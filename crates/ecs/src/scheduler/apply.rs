@@ -88,7 +88,8 @@ pub(super) fn group_pass(
     let Some(service) = w.get_json::<Service>(&key)? else {
         return Ok(out);
     };
-    let plan = plan::plan(&service, &tasks, now);
+    let waiting = crate::targets::awaiting_targets(w, ctx, cluster, &tasks)?;
+    let plan = plan::plan_waiting(&service, &tasks, &waiting, now);
     out.wake_at = earliest(out.wake_at, plan.wake_at);
     if !plan.is_empty(&service) {
         let retry_at = carry_out(w, ctx, cluster, &service, plan, now)?;
