@@ -26,7 +26,8 @@ use serde_json::{json, Value};
 use crate::common::*;
 use crate::network::{self, GroupMemo};
 use crate::records::{
-    Cluster, ContainerInstance, Deployment, HealthStatus, ScConfiguration, ScService, Service, Task,
+    Cluster, ContainerInstance, Deployment, DesiredStatus, HealthStatus, ScConfiguration,
+    ScService, Service, Task,
 };
 use crate::resource::to_json;
 use crate::taskdef::{self, TaskDefinition, TransportProtocol};
@@ -522,9 +523,17 @@ fn task_view(r: &impl Read, ctx: &Context, t: &Task, v: &mut ViewContext<'_>) ->
         service_connect = service_connect_view(r, ctx, cluster, "", &client, memo)?;
         td = client.td;
     }
+    // While its load balancers drain it, a stopping task's containers keep running.
+    let draining = crate::targets::draining_until(r, ctx, cluster, t)?
+        .is_some_and(|until| berth_awsproto::now() < until);
+    let desired = if draining {
+        DesiredStatus::Running
+    } else {
+        t.desired_status
+    };
     Ok(TaskView {
         task_arn: t.task_arn.clone(),
-        desired_status: typed(&json!(t.desired_status), "desiredStatus")?,
+        desired_status: typed(&json!(desired), "desiredStatus")?,
         last_status: typed(&json!(t.last_status), "lastStatus")?,
         // The record as the API shows it (null when it is gone).
         task_definition: td.as_ref().map(to_json).transpose()?.unwrap_or(Value::Null),

@@ -9,7 +9,7 @@
 //! `sync_targets` runs inside the transaction that changes the task, like
 //! `agent::sync_endpoints`, and writes nothing when already in step.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use berth_awsproto::Context;
 use berth_elbv2::model::{TargetHealth, TargetHealthState};
@@ -19,7 +19,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::agent::serving;
 use crate::common::*;
-use crate::records::{ContainerInstance, Service, ServiceLoadBalancer, StopCode, Task};
+use crate::records::{
+    ContainerInstance, DesiredStatus, Service, ServiceLoadBalancer, StopCode, Task, TaskStatus,
+};
 use crate::taskdef::TransportProtocol;
 
 /// One registration a task made: the group and the target.
@@ -49,6 +51,121 @@ fn owner_key(ctx: &Context, tg_arn: &str, id: &str, port: u16) -> String {
     format!("{}lbowner/{tg_arn}|{id}|{port}", root(ctx))
 }
 
+/// Until when a stopping task's containers keep running while its targets drain.
+fn drain_key(ctx: &Context, cluster: &str, task_id: &str) -> String {
+    format!("{}lbdrain/{cluster}/{task_id}", root(ctx))
+}
+
+/// Asked to stop while its containers still run (so they can finish what the load
+/// balancer sent them).
+fn stopping_with_containers(task: &Task) -> bool {
+    task.desired_status == DesiredStatus::Stopped && task.last_status < TaskStatus::Stopped
+}
+
+/// Until when `task` is kept running for its targets to drain (ECS deregisters a task
+/// from its target groups and waits for their deregistration delay before it stops
+/// the task's containers); None when it is not draining.
+pub(crate) fn draining_until(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    task: &Task,
+) -> R<Option<f64>> {
+    if !stopping_with_containers(task) {
+        return Ok(None);
+    }
+    Ok(r.get_json(&drain_key(ctx, cluster, task.id()))?)
+}
+
+/// Ends the drains of `tasks` that are over at `now` (a write, so the tasks' instances
+/// are told to stop them); returns when the next one ends.
+pub(crate) fn end_drains(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    cluster: &str,
+    tasks: &[Task],
+    now: f64,
+) -> R<Option<f64>> {
+    let mut next: Option<f64> = None;
+    for t in tasks {
+        let key = drain_key(ctx, cluster, t.id());
+        let Some(until) = w.get_json::<f64>(&key)? else {
+            continue;
+        };
+        if until <= now || !stopping_with_containers(t) {
+            w.delete(&key)?;
+        } else {
+            next = Some(next.map_or(until, |n| n.min(until)));
+        }
+    }
+    Ok(next)
+}
+
+/// Whether each of a task's targets is healthy (`<group ARN>|<id>|<port>` → healthy):
+/// written as their health changes, so the task's group is due (a deployment waits for
+/// its new tasks' targets).
+fn health_key(ctx: &Context, cluster: &str, task_id: &str) -> String {
+    format!("{}lbhealth/{cluster}/{task_id}", root(ctx))
+}
+
+fn target_name(tg_arn: &str, id: &str, port: u16) -> String {
+    format!("{tg_arn}|{id}|{port}")
+}
+
+/// Takes traffic as a load balancer sees it: healthy, or unchecked (health checks off).
+fn ready(health: &TargetHealth) -> bool {
+    matches!(
+        health.state,
+        TargetHealthState::Healthy | TargetHealthState::Unavailable
+    )
+}
+
+fn note_health(
+    w: &mut Writer<'_>,
+    ctx: &Context,
+    owner: &Owner,
+    tg_arn: &str,
+    target: &Target,
+    health: &TargetHealth,
+) -> R<()> {
+    let key = health_key(ctx, &owner.cluster, &owner.task_id);
+    let mut seen: BTreeMap<String, bool> = w.get_json(&key)?.unwrap_or_default();
+    let name = target_name(tg_arn, &target.id, target.port);
+    if seen.get(&name) != Some(&ready(health)) {
+        seen.insert(name, ready(health));
+        w.put_json(&key, &seen)?;
+    }
+    Ok(())
+}
+
+/// The ids of `tasks` registered in a target group whose target is not healthy yet.
+pub(crate) fn awaiting_targets(
+    r: &impl Read,
+    ctx: &Context,
+    cluster: &str,
+    tasks: &[Task],
+) -> R<BTreeSet<String>> {
+    let mut waiting = BTreeSet::new();
+    for t in tasks.iter().filter(|t| t.is_live()) {
+        let regs: BTreeSet<Registration> = r
+            .get_json(&registrations_key(ctx, cluster, t.id()))?
+            .unwrap_or_default();
+        if regs.is_empty() {
+            continue;
+        }
+        let seen: BTreeMap<String, bool> = r
+            .get_json(&health_key(ctx, cluster, t.id()))?
+            .unwrap_or_default();
+        let all_ready = regs
+            .iter()
+            .all(|g| seen.get(&target_name(&g.target_group_arn, &g.id, g.port)) == Some(&true));
+        if !all_ready {
+            waiting.insert(t.id().to_string());
+        }
+    }
+    Ok(waiting)
+}
+
 /// A target's task.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -73,12 +190,13 @@ pub(crate) fn target_health_in(
     health: &TargetHealth,
     now: f64,
 ) -> R<()> {
-    if health.state != TargetHealthState::Unhealthy {
-        return Ok(());
-    }
     let Some(owner) = w.get_json::<Owner>(&owner_key(ctx, tg_arn, &target.id, target.port))? else {
         return Ok(());
     };
+    note_health(w, ctx, &owner, tg_arn, target, health)?;
+    if health.state != TargetHealthState::Unhealthy {
+        return Ok(());
+    }
     let Some(mut task) = crate::taskstore::get(w, ctx, &owner.cluster, &owner.task_id)? else {
         return Ok(());
     };
@@ -235,6 +353,7 @@ pub(crate) fn sync_targets(
         };
         crate::scheduler::push_service_event(&mut service, message, now);
     }
+    let mut drained_at = None;
     for reg in have.difference(&want) {
         w.delete(&owner_key(ctx, &reg.target_group_arn, &reg.id, reg.port))?;
         // A group deleted or a target already taken out: nothing left to drain.
@@ -246,12 +365,20 @@ pub(crate) fn sync_targets(
                 reg.target_group_arn
             );
             crate::scheduler::push_service_event(&mut service, message, now);
+            let delay = berth_elbv2::target_group_in(w, ctx, &reg.target_group_arn)?
+                .map_or(0, |g| g.attributes.deregistration_delay_seconds);
+            let until = now + f64::from(delay);
+            drained_at = Some(drained_at.map_or(until, |d: f64| d.max(until)));
         }
+    }
+    if let (Some(until), true) = (drained_at, stopping_with_containers(task)) {
+        w.put_json(&drain_key(ctx, cluster, task.id()), &until)?;
     }
     kept.extend(want.intersection(&have).cloned());
     w.put_json(&service_key(ctx, cluster, name), &service)?;
     if kept.is_empty() {
         w.delete(&key)?;
+        w.delete(&health_key(ctx, cluster, task.id()))?;
     } else {
         w.put_json(&key, &kept)?;
     }

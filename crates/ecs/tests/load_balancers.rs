@@ -267,6 +267,11 @@ fn a_serving_task_is_a_target_until_it_is_stopped() {
 /// A service `web` with `grace` seconds of grace behind group `tg`, its one task
 /// RUNNING at 10.0.0.7 (registered); returns the task's ARN.
 fn serving_task(w: &World, tg: &str, grace: i64) -> String {
+    serving_task_on(w, tg, grace).0
+}
+
+/// As `serving_task`, and the id of the instance it runs on.
+fn serving_task_on(w: &World, tg: &str, grace: i64) -> (String, String) {
     let lbs = json!([{"targetGroupArn": tg, "containerName": "web", "containerPort": 80}]);
     let mut input = service_input(w, lbs);
     input["healthCheckGracePeriodSeconds"] = json!(grace);
@@ -295,7 +300,7 @@ fn serving_task(w: &World, tg: &str, grace: i64) -> String {
         json!({"cluster": "c", "task": arn, "status": "RUNNING",
                "containers": [{"containerName": "web", "status": "RUNNING"}]}),
     );
-    arn
+    (arn, inst_id.to_string())
 }
 
 fn turn_unhealthy(w: &World, tg: &str) {
@@ -360,4 +365,48 @@ fn within_the_grace_period_an_unhealthy_target_stops_nothing() {
     let arn = serving_task(&w, &tg, 3600);
     turn_unhealthy(&w, &tg);
     assert_eq!(desired(&w, &arn), ("RUNNING".to_string(), None));
+}
+
+#[test]
+fn a_stopped_task_runs_until_its_targets_have_drained() {
+    let clock = berth_awsproto::fixed::Fixed::start(1_767_225_600.0, 7);
+    let w = World::new();
+    setup(&w);
+    let tg = w.target_group("ip", "ip");
+    w.elb(&format!(
+        "Action=ModifyTargetGroupAttributes&TargetGroupArn={}&Attributes.member.1.Key=deregistration_delay.timeout_seconds&Attributes.member.1.Value=30",
+        enc(&tg)
+    ));
+    w.load_balancer(&[&tg]);
+    let (arn, inst) = serving_task_on(&w, &tg, 0);
+    let desired_in_view = || {
+        let view = berth_ecs::agent::instance_view(&w.ecs, &ctx(), "c", &inst).unwrap();
+        let t = view.tasks.iter().find(|t| t.task_arn == arn).unwrap();
+        serde_json::to_value(t.desired_status).unwrap()
+    };
+    assert_eq!(desired_in_view(), "RUNNING");
+    w.ok("StopTask", json!({"cluster": "c", "task": arn}));
+    // Deregistered at once; its containers keep running for the group's 30 s.
+    assert_eq!(w.health(&tg)[0].2, "draining");
+    assert_eq!(desired(&w, &arn).0, "STOPPED");
+    w.ecs.reconcile().unwrap();
+    assert_eq!(
+        desired_in_view(),
+        "RUNNING",
+        "stopped before its targets drained"
+    );
+    clock.advance(20.0);
+    w.ecs.reconcile().unwrap();
+    assert_eq!(
+        desired_in_view(),
+        "RUNNING",
+        "stopped before its targets drained"
+    );
+    clock.advance(11.0);
+    w.ecs.reconcile().unwrap();
+    assert_eq!(
+        desired_in_view(),
+        "STOPPED",
+        "still running after its targets drained"
+    );
 }

@@ -77,7 +77,10 @@ pub(super) fn group_pass(
 ) -> R<Outcome> {
     let tasks = taskstore::of_group(w, ctx, cluster, group)?;
     let (tasks, forget_at) = forget_old(w, ctx, cluster, tasks, now)?;
-    let mut out = Outcome { wake_at: forget_at };
+    let drained_at = crate::targets::end_drains(w, ctx, cluster, &tasks, now)?;
+    let mut out = Outcome {
+        wake_at: earliest(forget_at, drained_at),
+    };
     let Some(name) = group.strip_prefix("service:") else {
         return Ok(out);
     };
@@ -85,7 +88,8 @@ pub(super) fn group_pass(
     let Some(service) = w.get_json::<Service>(&key)? else {
         return Ok(out);
     };
-    let plan = plan::plan(&service, &tasks, now);
+    let waiting = crate::targets::awaiting_targets(w, ctx, cluster, &tasks)?;
+    let plan = plan::plan_waiting(&service, &tasks, &waiting, now);
     out.wake_at = earliest(out.wake_at, plan.wake_at);
     if !plan.is_empty(&service) {
         let retry_at = carry_out(w, ctx, cluster, &service, plan, now)?;

@@ -210,7 +210,8 @@ fn classify(r: &impl Read, c: &Change, due: &mut BTreeMap<ClusterRef, Due>) -> R
             let d = due.entry(cref).or_default();
             d.groups.insert(format!("service:{rest}"));
         }
-        "task" if !c.deleted => {
+        // A task's targets' health (what a deployment waits for) is the task's group's.
+        "task" | "lbhealth" if !c.deleted => {
             let ctx = ctx_of(&cref);
             let group = taskstore::get(r, &ctx, cluster, rest)?.map(|t| t.group);
             let d = due.entry(cref).or_default();

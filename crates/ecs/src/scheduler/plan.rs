@@ -15,6 +15,8 @@
 //!    COMPLETED (older deployments dropped); a DRAINING service with no task left is
 //!    INACTIVE.
 
+use std::collections::BTreeSet;
+
 use crate::agent::serving;
 use crate::records::{
     DeploymentStatus, RolloutState, SchedulingStrategy, Service, ServiceStatus, StopCode, Task,
@@ -61,7 +63,18 @@ impl Plan {
 /// Decides one pass over `service`, whose tasks (its group's, stopped ones included)
 /// are `tasks`, at time `now`.
 pub fn plan(service: &Service, tasks: &[Task], now: f64) -> Plan {
-    let mut p = Pass::new(service, tasks, now);
+    plan_waiting(service, tasks, &BTreeSet::new(), now)
+}
+
+/// As [`plan`], with the tasks (ids) whose load balancers' targets are not healthy yet:
+/// they do not serve (a deployment waits for them; older tasks stay).
+pub fn plan_waiting(
+    service: &Service,
+    tasks: &[Task],
+    waiting: &BTreeSet<String>,
+    now: f64,
+) -> Plan {
+    let mut p = Pass::new(service, tasks, waiting, now);
     if p.schedulable() {
         p.replace_unhealthy();
         if p.s.primary_index().is_some() {
@@ -139,10 +152,12 @@ struct Pass {
     launched: usize,
     effects: Vec<Effect>,
     wake_at: Option<f64>,
+    /// Tasks whose load balancers' targets are not healthy yet: they do not serve.
+    waiting: BTreeSet<String>,
 }
 
 impl Pass {
-    fn new(service: &Service, tasks: &[Task], now: f64) -> Pass {
+    fn new(service: &Service, tasks: &[Task], waiting: &BTreeSet<String>, now: f64) -> Pass {
         let group = service.group();
         let desired = if service.status == ServiceStatus::Active {
             service.desired_count.max(0) as usize
@@ -167,7 +182,14 @@ impl Pass {
             launched: 0,
             effects: Vec::new(),
             wake_at: None,
+            waiting: waiting.clone(),
         }
+    }
+
+    /// Whether `t` serves: RUNNING and healthy, and its targets healthy in their
+    /// load balancers' groups.
+    fn serves(&self) -> impl Fn(&Task) -> bool + '_ {
+        |t: &Task| serving(t) && !self.waiting.contains(t.id())
     }
 
     fn schedulable(&self) -> bool {
@@ -313,9 +335,11 @@ impl Pass {
     fn scale_down(&mut self) {
         let primary_id = self.primary_id();
         let is_new = |t: &Task| t.started_by.as_deref() == Some(primary_id.as_str());
-        let mut healthy = self.count(|t| t.is_live() && serving(t));
-        let order = stop_order(&self.tasks, &is_new);
-        let kept = keep_order(&self.tasks, &order, &is_new, self.desired);
+        let waiting = self.waiting.clone();
+        let serves = |t: &Task| serving(t) && !waiting.contains(t.id());
+        let mut healthy = self.count(|t| t.is_live() && serves(t));
+        let order = stop_order(&self.tasks, &is_new, &serves);
+        let kept = keep_order(&self.tasks, &order, &is_new, &serves, self.desired);
         let reason = format!("Scaling activity initiated by (deployment {primary_id})");
         let mut stopped = Vec::new();
         for i in order {
@@ -324,7 +348,7 @@ impl Pass {
             }
             let t = &mut self.tasks[i];
             // A serving task goes only while enough others serve.
-            let was_serving = serving(t);
+            let was_serving = serves(t);
             if was_serving && healthy <= self.min_healthy {
                 continue;
             }
@@ -384,7 +408,10 @@ impl Pass {
     fn settle(&mut self) {
         let primary_id = self.primary_id();
         let is_new = |t: &Task| t.started_by.as_deref() == Some(primary_id.as_str());
-        let primary_serving = self.count(|t| is_new(t) && t.is_live() && serving(t));
+        let primary_serving = {
+            let serves = self.serves();
+            self.count(|t| is_new(t) && t.is_live() && serves(t))
+        };
         let others_left = self.count(|t| !is_new(t) && t.last_status != TaskStatus::Stopped) > 0;
         let steady = primary_serving == self.desired && self.s.pending_count == 0 && !others_left;
         if steady && self.s.status == ServiceStatus::Active {
@@ -436,10 +463,14 @@ impl Pass {
 
 /// The live tasks, in the order they are considered for stopping: those that do not
 /// serve first, then older deployments' before the PRIMARY's, newest first among equals.
-fn stop_order(tasks: &[Task], is_new: &dyn Fn(&Task) -> bool) -> Vec<usize> {
+fn stop_order(
+    tasks: &[Task],
+    is_new: &dyn Fn(&Task) -> bool,
+    serves: &dyn Fn(&Task) -> bool,
+) -> Vec<usize> {
     let mut order: Vec<usize> = (0..tasks.len()).filter(|&i| tasks[i].is_live()).collect();
     order.sort_by(|&a, &b| {
-        let rank = |t: &Task| (serving(t), is_new(t));
+        let rank = |t: &Task| (serves(t), is_new(t));
         rank(&tasks[a])
             .cmp(&rank(&tasks[b]))
             .then_with(|| tasks[b].created_at.total_cmp(&tasks[a].created_at))
@@ -452,6 +483,7 @@ fn keep_order(
     tasks: &[Task],
     order: &[usize],
     is_new: &dyn Fn(&Task) -> bool,
+    serves: &dyn Fn(&Task) -> bool,
     desired: usize,
 ) -> Vec<usize> {
     let mut new: Vec<usize> = order
@@ -460,8 +492,8 @@ fn keep_order(
         .filter(|&i| is_new(&tasks[i]))
         .collect();
     new.sort_by(|&a, &b| {
-        serving(&tasks[b])
-            .cmp(&serving(&tasks[a]))
+        serves(&tasks[b])
+            .cmp(&serves(&tasks[a]))
             .then_with(|| tasks[a].created_at.total_cmp(&tasks[b].created_at))
     });
     new.truncate(desired);

@@ -163,6 +163,40 @@ fn rolling_updates_stay_within_maximum_and_minimum_healthy_percent() {
 }
 
 #[test]
+fn new_tasks_whose_targets_are_not_healthy_yet_do_not_serve() {
+    // (tasks, waiting for their targets, stops, completed)
+    let cases: &[(&str, &[&str], usize, bool)] = &[
+        // Both new tasks' targets healthy: both old go, the deployment completes.
+        ("oonn", &[], 2, false),
+        // One new task's target still initial: only one old task may go.
+        ("oonn", &["n3"], 1, false),
+        // Neither: every old task stays, behind the load balancer still.
+        ("oonn", &["n2", "n3"], 0, false),
+        // Only new tasks left, one not healthy in its group: not completed yet.
+        ("nn", &["n1"], 0, false),
+        ("nn", &[], 0, true),
+    ];
+    for &(spec, waiting, want_stops, completed) in cases {
+        let s = service(
+            2,
+            200,
+            100,
+            &[
+                ("d1", "PRIMARY", "IN_PROGRESS"),
+                ("d0", "ACTIVE", "COMPLETED"),
+            ],
+        );
+        let waiting: std::collections::BTreeSet<String> =
+            waiting.iter().map(|s| s.to_string()).collect();
+        let p = plan::plan_waiting(&s, &tasks(spec), &waiting, NOW);
+        let case = format!("tasks {spec:?}, waiting {waiting:?}");
+        assert_eq!(stopped(&p).len(), want_stops, "stops: {case}");
+        let done = p.service.deployments[0].rollout_state == Some(RolloutState::Completed);
+        assert_eq!(done, completed, "completed: {case}");
+    }
+}
+
+#[test]
 fn scale_down_stops_the_newest_surplus_first() {
     let s = service(1, 200, 100, &[("d1", "PRIMARY", "COMPLETED")]);
     let p = plan::plan(&s, &tasks("nnn"), NOW);
