@@ -43,7 +43,7 @@ use crate::rawpool;
 use crate::retry::Attempts;
 use crate::rules::{H1Headers, RequestFacts};
 use crate::serving::ListenerShared;
-use crate::state::{AlbListener, Route, RouteKind};
+use crate::state::{AlbListener, GroupRt, Route, RouteKind};
 use crate::tls::Stream;
 
 /// How a connection left the fast path.
@@ -379,75 +379,9 @@ impl Conn<'_> {
         end: usize,
         close: &watch::Receiver<bool>,
     ) -> Option<Next> {
-        let local = self.ctx.local;
-        let (step, mut note) = {
-            let mut hs = [httparse::EMPTY_HEADER; h1::MAX_HEADERS];
-            let mut req = httparse::Request::new(&mut hs);
-            let Ok(httparse::Status::Complete(_)) = req.parse(&self.inb[..end]) else {
-                return None;
-            };
-            let (Some(method), Some(target)) = (req.method, req.path) else {
-                return None;
-            };
-            if !target.starts_with('/') {
-                return None;
-            }
-            let (path, query) = match target.split_once('?') {
-                Some((p, q)) => (p, Some(q)),
-                None => (target, None),
-            };
-            let find = |n: &str| (req.headers.iter()).find(|h| h.name.eq_ignore_ascii_case(n));
-            let facts = RequestFacts {
-                method,
-                path,
-                query,
-                host: find("host").map(|h| h.value),
-                headers: &H1Headers(req.headers),
-                source: self.ctx.peer.ip(),
-            };
-            let (step, mut note) = crate::alb::decide(lst, &facts, local);
-            if note.logs() {
-                let ua = find("user-agent").map(|h| h.value);
-                let f = crate::alb::fields(&facts, local, "HTTP/1.1", ua, None);
-                note.fields = Some(Box::new(f));
-            }
-            (step, note)
-        };
+        let (step, note) = self.alb_decide(lst, end)?;
         match step {
-            Step::Forward(g) => {
-                let pool = http1(&g.up.client)?;
-                let trace = crate::alb_reply::trace_id(std::time::SystemTime::now());
-                let fwd = Forwarding {
-                    forwarded_for: Some(self.ctx.peer_ip.as_bytes()),
-                    alb: Some(AlbForwarding {
-                        port: local.port(),
-                        trace_id: &trace,
-                    }),
-                };
-                let logs = note.logs();
-                let head = match h1::parse_request_with(&self.inb[..end], &mut self.head, fwd, logs)
-                {
-                    ParsedRequest::Complete(h) => h,
-                    ParsedRequest::Fallback => return None,
-                    ParsedRequest::Refused(r) => return Some(self.refuse(route, r, close).await),
-                };
-                if let (Some(f), Some(h)) = (&mut note.fields, &head.fields) {
-                    f.trace_id.clone_from(&h.trace_id);
-                }
-                self.inb.advance(head.len);
-                self.req_data = 0;
-                let start = Instant::now();
-                let in_flight = InFlight::new(&self.ctx);
-                let mut log =
-                    RequestLog::start_h1(Arc::clone(route), in_flight, head.grpc, None, start);
-                log.alb(note);
-                let next = self
-                    .egress(&g.up, pool, &head, &mut log, close, start)
-                    .await;
-                log.request_bytes(ReqBytes::Known(self.req_data));
-                drop(log);
-                Some(next)
-            }
+            Step::Forward(g) => self.alb_forward(route, &g, note, end, close).await,
             Step::Answer(a) => {
                 let head = match h1::parse_request(&self.inb[..end], &mut self.head, None, false) {
                     ParsedRequest::Complete(h) => h,
@@ -462,6 +396,84 @@ impl Conn<'_> {
                 Some(self.answer(a, &head, &mut log, close).await)
             }
         }
+    }
+
+    /// The listener's rules applied to the head in `inb[..end]`, with the access log's
+    /// fields when it logs; `None`: a head the fast path leaves to hyper's.
+    fn alb_decide(&self, lst: &AlbListener, end: usize) -> Option<(Step, AlbNote)> {
+        let local = self.ctx.local;
+        let mut hs = [httparse::EMPTY_HEADER; h1::MAX_HEADERS];
+        let mut req = httparse::Request::new(&mut hs);
+        let Ok(httparse::Status::Complete(_)) = req.parse(&self.inb[..end]) else {
+            return None;
+        };
+        let (Some(method), Some(target)) = (req.method, req.path) else {
+            return None;
+        };
+        if !target.starts_with('/') {
+            return None;
+        }
+        let (path, query) = match target.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (target, None),
+        };
+        let find = |n: &str| (req.headers.iter()).find(|h| h.name.eq_ignore_ascii_case(n));
+        let facts = RequestFacts {
+            method,
+            path,
+            query,
+            host: find("host").map(|h| h.value),
+            headers: &H1Headers(req.headers),
+            source: self.ctx.peer.ip(),
+        };
+        let (step, mut note) = crate::alb::decide(lst, &facts, local);
+        if note.logs() {
+            let ua = find("user-agent").map(|h| h.value);
+            let f = crate::alb::fields(&facts, local, "HTTP/1.1", ua, None);
+            note.fields = Some(Box::new(f));
+        }
+        Some((step, note))
+    }
+
+    /// Forwards the request to group `g`'s targets with ALB's forwarding headers.
+    async fn alb_forward(
+        &mut self,
+        route: &Arc<Route>,
+        g: &GroupRt,
+        mut note: AlbNote,
+        end: usize,
+        close: &watch::Receiver<bool>,
+    ) -> Option<Next> {
+        let pool = http1(&g.up.client)?;
+        let trace = crate::alb_reply::trace_id(std::time::SystemTime::now());
+        let fwd = Forwarding {
+            forwarded_for: Some(self.ctx.peer_ip.as_bytes()),
+            alb: Some(AlbForwarding {
+                port: self.ctx.local.port(),
+                trace_id: &trace,
+            }),
+        };
+        let logs = note.logs();
+        let head = match h1::parse_request_with(&self.inb[..end], &mut self.head, fwd, logs) {
+            ParsedRequest::Complete(h) => h,
+            ParsedRequest::Fallback => return None,
+            ParsedRequest::Refused(r) => return Some(self.refuse(route, r, close).await),
+        };
+        if let (Some(f), Some(h)) = (&mut note.fields, &head.fields) {
+            f.trace_id.clone_from(&h.trace_id);
+        }
+        self.inb.advance(head.len);
+        self.req_data = 0;
+        let start = Instant::now();
+        let in_flight = InFlight::new(&self.ctx);
+        let mut log = RequestLog::start_h1(Arc::clone(route), in_flight, head.grpc, None, start);
+        log.alb(note);
+        let next = self
+            .egress(&g.up, pool, &head, &mut log, close, start)
+            .await;
+        log.request_bytes(ReqBytes::Known(self.req_data));
+        drop(log);
+        Some(next)
     }
 
     /// A load balancer's own answer. The request's body is not read: with one, the
