@@ -289,6 +289,21 @@ fn same_request(
         && existing.security_groups.iter().collect::<BTreeSet<_>>() == groups.iter().collect()
 }
 
+/// The load balancer called `name`, if there is one.
+fn existing_named(
+    r: &impl Read,
+    keys: &Keys,
+    name: &str,
+) -> Result<Option<LoadBalancerRec>, ApiError> {
+    let Some(id) = get::<String>(r, &keys.lb_name(name))? else {
+        return Ok(None);
+    };
+    let rec = get(r, &keys.lb(&id))?.ok_or_else(|| {
+        ApiError::internal(format!("load balancer {name} has a name but no record"))
+    })?;
+    Ok(Some(rec))
+}
+
 pub fn create(
     w: &mut Writer<'_>,
     ctx: &Context,
@@ -309,10 +324,7 @@ pub fn create(
     let groups = groups(w, ctx, &place.vpc_id, i.security_groups.as_deref())?;
     let scheme = i.scheme.unwrap_or(Scheme::InternetFacing);
     let keys = Keys::new(ctx);
-    if let Some(id) = get::<String>(w, &keys.lb_name(&name))? {
-        let existing: LoadBalancerRec = get(w, &keys.lb(&id))?.ok_or_else(|| {
-            ApiError::internal(format!("load balancer {name} has a name but no record"))
-        })?;
+    if let Some(existing) = existing_named(w, &keys, &name)? {
         if same_request(&existing.load_balancer, scheme, &place, &groups) {
             return Ok(LoadBalancersOut {
                 load_balancers: vec![existing.load_balancer],
