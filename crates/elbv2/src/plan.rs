@@ -168,12 +168,18 @@ pub struct TargetPlan {
     /// longer knows.
     pub address: Option<Ipv4Addr>,
     pub port: u16,
-    /// Deregistered: no new requests; in-flight ones finish until it is gone.
-    pub draining: bool,
-    /// When its draining ends (Unix seconds), if it drains.
+    /// Deregistered, when its draining ends (Unix seconds): no new requests; in-flight
+    /// ones finish until it is gone.
     pub drain_until: Option<f64>,
     /// As DescribeTargetHealth shows it.
     pub health: TargetHealth,
+}
+
+impl TargetPlan {
+    /// Whether it was deregistered and drains.
+    pub fn draining(&self) -> bool {
+        self.drain_until.is_some()
+    }
 }
 
 fn condition_plan(c: &RuleCondition) -> Option<ConditionPlan> {
@@ -300,7 +306,6 @@ fn target_group_plan(
             id: t.id,
             address,
             port: t.port,
-            draining: t.drain_until.is_some(),
             drain_until: t.drain_until,
             health,
         });

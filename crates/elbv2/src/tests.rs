@@ -398,7 +398,7 @@ fn target_health_follows_registration_use_and_time() {
     assert_eq!(
         targets
             .iter()
-            .map(|t| (t.id.as_str(), t.draining))
+            .map(|t| (t.id.as_str(), t.draining()))
             .collect::<Vec<_>>(),
         [("10.0.0.9", false), ("172.31.0.10", true)]
     );
