@@ -53,6 +53,7 @@ mod actions;
 pub mod attributes;
 mod common;
 mod errors;
+mod interfaces;
 mod listener;
 mod loadbalancer;
 pub mod model;
@@ -67,6 +68,7 @@ mod targets;
 mod tests;
 
 pub use common::find_target_group as target_group_in;
+pub use interfaces::{set_load_balancer_sources_in, SourceInterface};
 pub use loadbalancer::{all_load_balancers, set_load_balancer_state_in};
 pub use plan::{
     load_balancer_plan_in, ActionPlan, ConditionPlan, HealthCheckPlan, ListenerPlan,

@@ -369,6 +369,7 @@ pub fn create(
         address,
         attributes: LoadBalancerAttributes::default(),
         tags,
+        interfaces: Vec::new(),
     };
     put(w, &keys.lb(&id), &rec)?;
     put(w, &keys.lb_name(&name), &id)?;
@@ -468,6 +469,8 @@ pub fn delete_op(
     for l in all::<ListenerRec>(w, &keys.listeners_of(&rec.id))? {
         crate::listener::remove_in(w, &keys, &l)?;
     }
+    let mut rec = rec;
+    crate::interfaces::delete_interfaces_in(w, ctx, &mut rec)?;
     delete(w, &keys.lb(&rec.id))?;
     delete(w, &keys.lb_name(&rec.load_balancer.load_balancer_name))?;
     delete(w, &address_key(rec.address))?;
@@ -551,6 +554,7 @@ pub fn set_security_groups(
         ));
     }
     rec.load_balancer.security_groups = groups(w, ctx, &rec.load_balancer.vpc_id, Some(given))?;
+    crate::interfaces::remake_interfaces_in(w, ctx, &mut rec)?;
     put(w, &Keys::new(ctx).lb(&rec.id), &rec)?;
     Ok(SetSecurityGroupsOut {
         security_group_ids: rec.load_balancer.security_groups,
@@ -596,6 +600,7 @@ pub fn set_subnets(
         )));
     }
     rec.load_balancer.availability_zones = place.zones;
+    crate::interfaces::remake_interfaces_in(w, ctx, &mut rec)?;
     put(w, &Keys::new(ctx).lb(&rec.id), &rec)?;
     Ok(SetSubnetsOut {
         availability_zones: rec.load_balancer.availability_zones,

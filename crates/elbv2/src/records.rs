@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attributes::{LoadBalancerAttributes, TargetGroupAttributes};
 use crate::errors::validation;
+use crate::interfaces::SourceInterface;
 use crate::model::{Listener, LoadBalancer, Rule, Tag, TargetGroup, TargetHealth};
 
 /// The service part of every ARN.
@@ -34,6 +35,9 @@ pub struct LoadBalancerRec {
     /// Its tags.
     #[serde(default)]
     pub tags: Vec<Tag>,
+    /// Its network interfaces: the host addresses its data plane connects from.
+    #[serde(default)]
+    pub interfaces: Vec<SourceInterface>,
 }
 
 /// A target group.

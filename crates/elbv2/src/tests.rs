@@ -634,3 +634,83 @@ fn tags_and_pages() {
     assert_eq!(p3["TargetGroups"].as_array().unwrap().len(), 1);
     assert!(p3.get("NextMarker").is_none());
 }
+
+#[test]
+fn a_load_balancer_has_interfaces_in_its_groups_at_its_sources() {
+    let f = fixture();
+    let doc: berth_ec2::NetworkImport = serde_json::from_value(serde_json::json!({
+        "vpcs": [{
+            "vpcId": "vpc-0a1b0000000000001", "cidrBlock": "10.9.0.0/16",
+            "subnets": [
+                {"subnetId": "subnet-0a1b0000000000001", "cidrBlock": "10.9.0.0/24", "availabilityZone": "us-east-1a"},
+                {"subnetId": "subnet-0a1b0000000000002", "cidrBlock": "10.9.1.0/24", "availabilityZone": "us-east-1b"}
+            ],
+            "securityGroups": [
+                {"groupId": "sg-0a1b0000000000001", "groupName": "alb", "description": "alb"},
+                {"groupId": "sg-0a1b0000000000002", "groupName": "alb2", "description": "alb2"}
+            ]
+        }]
+    }))
+    .unwrap();
+    let store = f.elb.store().clone();
+    store
+        .write(|w| berth_ec2::import_in(w, &f.ctx, &doc))
+        .unwrap();
+    let out = f.ok("Action=CreateLoadBalancer&Name=web&Subnets.member.1=subnet-0a1b0000000000001&Subnets.member.2=subnet-0a1b0000000000002&SecurityGroups.member.1=sg-0a1b0000000000001");
+    let lb = out["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let members = |g: &str| store.read(|r| berth_ec2::members_in(r, &f.ctx, g)).unwrap();
+    let sources = |ips: &[[u8; 4]]| -> std::collections::BTreeSet<Ipv4Addr> {
+        ips.iter().map(|o| Ipv4Addr::from(*o)).collect()
+    };
+    let set = |ips: &[[u8; 4]]| {
+        let s = sources(ips);
+        store
+            .write(|w| set_load_balancer_sources_in(w, &f.ctx, &lb, &s))
+            .unwrap()
+    };
+    set(&[[10, 213, 0, 1], [10, 214, 0, 1]]);
+    assert_eq!(
+        members("sg-0a1b0000000000001"),
+        sources(&[[10, 213, 0, 1], [10, 214, 0, 1]])
+    );
+    // The same sources again write nothing.
+    let before = store.revision();
+    set(&[[10, 214, 0, 1], [10, 213, 0, 1]]);
+    assert_eq!(store.revision(), before);
+    // One source gone: its interface with it.
+    set(&[[10, 214, 0, 1]]);
+    assert_eq!(members("sg-0a1b0000000000001"), sources(&[[10, 214, 0, 1]]));
+    let rec = store
+        .read(|r| crate::common::load_balancer(r, &f.ctx, &lb))
+        .unwrap();
+    let eni = store
+        .read(|r| {
+            berth_ec2::network_interface_in(r, &f.ctx, &rec.interfaces[0].network_interface_id)
+        })
+        .unwrap()
+        .unwrap();
+    let id = lb.rsplit('/').next().unwrap();
+    assert_eq!(eni.description, format!("ELB app/web/{id}"));
+    assert_eq!(eni.subnet_id, "subnet-0a1b0000000000001");
+    // New groups: the interfaces move to them.
+    f.ok(&format!(
+        "Action=SetSecurityGroups&LoadBalancerArn={}&SecurityGroups.member.1=sg-0a1b0000000000002",
+        enc(&lb)
+    ));
+    assert!(members("sg-0a1b0000000000001").is_empty());
+    assert_eq!(members("sg-0a1b0000000000002"), sources(&[[10, 214, 0, 1]]));
+    // Deleted: no interface is left.
+    f.ok(&format!(
+        "Action=DeleteLoadBalancer&LoadBalancerArn={}",
+        enc(&lb)
+    ));
+    assert!(members("sg-0a1b0000000000002").is_empty());
+    let eni = &rec.interfaces[0].network_interface_id;
+    assert!(store
+        .read(|r| berth_ec2::network_interface_in(r, &f.ctx, eni))
+        .unwrap()
+        .is_none());
+}

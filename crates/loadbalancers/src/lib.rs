@@ -10,12 +10,15 @@
 //! balancer is `active` once its process listens on its ports (`failed`, with the
 //! reason, when the process exits; it is started again 5 s later). Health changes are
 //! written with `set_target_health_in`, and passed to a hook (ECS replaces the tasks
-//! whose targets turn unhealthy).
+//! whose targets turn unhealthy). The host addresses its traffic to targets comes
+//! from ([`sources`]) are filed as the load balancer's interfaces, in its security
+//! groups, before its process is told of new targets.
 
+pub mod sources;
 pub mod translate;
 
-use std::collections::{BTreeMap, HashMap};
-use std::net::SocketAddr;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::sync::Arc;
@@ -87,6 +90,7 @@ async fn run(
         health: tx,
         running: HashMap::new(),
         claims: BTreeMap::new(),
+        sources: HashMap::new(),
     };
     let mut revisions = store.subscribe();
     loop {
@@ -125,6 +129,8 @@ struct Runner {
     health: mpsc::UnboundedSender<(Context, TargetHealthChange)>,
     running: HashMap<String, Process>,
     claims: BTreeMap<u16, String>,
+    /// Each load balancer's source addresses, as last filed.
+    sources: HashMap<String, BTreeSet<Ipv4Addr>>,
 }
 
 impl Runner {
@@ -147,6 +153,7 @@ impl Runner {
             .cloned()
             .collect();
         for arn in gone {
+            self.sources.remove(&arn);
             if let Some(mut p) = self.running.remove(&arn) {
                 info!(load_balancer = %arn, "load balancer deleted: its data plane stops");
                 let _ = p.child.kill().await;
@@ -170,6 +177,7 @@ impl Runner {
             .filter(|(_, a)| *a == arn)
             .map(|(p, _)| *p)
             .collect();
+        self.file_sources(lb, plan);
         let log = self.config.dir.join(format!("{}.access.log", id_of(arn)));
         let body = translate::load_balancer(plan, &loopback, Some(log));
         let Some(p) = self.running.get_mut(arn) else {
@@ -247,6 +255,25 @@ impl Runner {
             body: None,
             exited_at: None,
         })
+    }
+
+    /// Files where the load balancer's traffic to its targets comes from, when that
+    /// changed, before its process is told of new targets.
+    fn file_sources(&mut self, lb: &LoadBalancerRef, plan: &LoadBalancerPlan) {
+        let arn = &plan.load_balancer_arn;
+        let now = sources::sources(plan);
+        if self.sources.get(arn) == Some(&now) {
+            return;
+        }
+        let ctx = lb.context();
+        let done =
+            (self.store).write(|w| berth_elbv2::set_load_balancer_sources_in(w, &ctx, arn, &now));
+        match done {
+            Ok(_) => {
+                self.sources.insert(arn.clone(), now);
+            }
+            Err(e) => warn!(load_balancer = %arn, error = %e, "its interfaces were not filed"),
+        }
     }
 
     fn set_state(&self, lb: &LoadBalancerRef, code: LoadBalancerStateCode, reason: Option<String>) {
