@@ -10,9 +10,10 @@ test_bridge_docker.py). Tests run in file order and build on each other.
    holds the instance address and the proxy's host port.
 3. web (bridge mode, Service Connect client): `curl http://cats/cats` from inside it
    reaches cats by name, through both proxies and the instance's host port; cats
-   reaches itself by name too. The instance's security group allows port 80 from the
-   bridge's subnet only: the task's filter judges the container port a host port leads
-   to, and with the rule revoked nothing gets in through the host port.
+   reaches itself by name too. The instance's security group judges host ports, as on
+   EC2: it allows the dynamic range and 8080 from the bridge's subnet; with the range's
+   rule revoked nothing gets in through a dynamic host port, and a rule for the
+   container port (80) does not let it in either.
 4. Two tasks with the same fixed hostPort on one instance: one runs (reached on that
    port), the other is not placed and the service says why; RunTask answers
    RESOURCE:PORTS; the instance lists the port in use.
@@ -55,9 +56,10 @@ def agent(berth, request, state):
               "--service-connect-defaults", f"namespace={NAMESPACE}")
     vpc = berth.aws("ec2", "describe-vpcs", "--filters", "Name=is-default,Values=true")["Vpcs"][0]["VpcId"]
     group = berth.aws("ec2", "create-security-group", "--group-name", "bridge-instances",
-                      "--description", "port 80 from the task bridge", "--vpc-id", vpc)["GroupId"]
-    berth.aws("ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp",
-              "--port", "80", "--cidr", subnet)
+                      "--description", "host ports from the task bridge", "--vpc-id", vpc)["GroupId"]
+    for ports in ("49153-65535", "8080"):
+        berth.aws("ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol",
+                  "tcp", "--port", ports, "--cidr", subnet)
     state["group"] = group
     a = Agent(berth, request.module.RUNTIME, request.module.BRIDGE, subnet, CLUSTER,
               extra=("--security-groups", group))
@@ -157,14 +159,17 @@ def test_service_connect_reaches_a_bridge_task_by_name(berth, agent, state):
         assert agent.curl_in_task(web, name) == 200, name
     # cats reaches itself by name: its own host port, without leaving its namespace.
     assert agent.curl_in_task(state["cats"], "http://cats/cats") == 200
-    # The instance's group lets port 80 in from the bridge's subnet, no other port: a
-    # dynamic host port gets in because it leads to port 80, which the task's filter
-    # judges; without that rule nothing gets in through it.
+    # The instance's group judges host ports: without the dynamic range's rule nothing
+    # gets in through a dynamic host port, and a rule for the container port it leads
+    # to (80) does not let it in.
     group, subnet = state["group"], agent.subnet
     url = f"http://{state['ip']}:{state['cats_port']}/cats"
-    rule = ("--group-id", group, "--protocol", "tcp", "--port", "80", "--cidr", subnet)
+    rule = ("--group-id", group, "--protocol", "tcp", "--port", "49153-65535", "--cidr", subnet)
+    container_port = ("--group-id", group, "--protocol", "tcp", "--port", "80", "--cidr", subnet)
+    berth.aws("ec2", "authorize-security-group-ingress", *container_port)
     berth.aws("ec2", "revoke-security-group-ingress", *rule)
     wait_for("the host port filtered", lambda: not reachable(url), timeout=15, agent=agent)
+    berth.aws("ec2", "revoke-security-group-ingress", *container_port)
     berth.aws("ec2", "authorize-security-group-ingress", *rule)
     wait_for("the host port open again", lambda: reachable(url), timeout=15, agent=agent)
 

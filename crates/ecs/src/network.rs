@@ -8,6 +8,12 @@
 //! the instance's groups once its agent reports its address. Either interface carries
 //! the task's address while the task has one and has not stopped, and is deleted when
 //! it stops: that is what `members_in` reads.
+//!
+//! A bridge-mode task is reached through its instance's host ports, and on EC2 the
+//! instance's groups judge those: a rule's ports are host ports. The task's own filter
+//! sees the container ports they lead to, so its view holds, for each rule, the
+//! container ports of the mappings whose host ports the rule admits
+//! ([`through_host_ports`]).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::Ipv4Addr;
@@ -24,6 +30,7 @@ use crate::common::*;
 use crate::records::{
     Attachment, AwsvpcConfiguration, ContainerInstance, KeyValue, Task, TaskStatus,
 };
+use crate::taskdef::TransportProtocol;
 
 /// The ENI attachment detail that names the task's interface.
 const ENI_DETAIL: &str = "networkInterfaceId";
@@ -364,6 +371,74 @@ impl GroupMemo {
     }
 }
 
+/// One host port mapping of a bridge-mode task: what reaches `host` of `protocol` on
+/// its instance goes to the task's `container` ports (the same count of ports).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) struct HostBinding {
+    protocol: u8,
+    host: PortRange,
+    container: u16,
+}
+
+/// `first-last` as a range.
+fn port_range(text: &str) -> Option<PortRange> {
+    let (from, to) = text.split_once('-')?;
+    Some(PortRange {
+        from: from.trim().parse().ok()?,
+        to: to.trim().parse().ok()?,
+    })
+}
+
+/// The host port mappings of a task's containers, as its agent reported them.
+fn host_bindings(t: &Task) -> Vec<HostBinding> {
+    let one = |p: Option<i32>| p.and_then(|p| u16::try_from(p).ok());
+    (t.containers.iter())
+        .flat_map(|c| c.network_bindings.iter().flatten())
+        .filter_map(|b| {
+            let protocol = match b.protocol.unwrap_or_default() {
+                TransportProtocol::Tcp => 6,
+                TransportProtocol::Udp => 17,
+            };
+            let (host, container) = match (one(b.host_port), one(b.container_port)) {
+                (Some(h), Some(c)) => (PortRange { from: h, to: h }, c),
+                _ => {
+                    let host = port_range(b.host_port_range.as_deref()?)?;
+                    (host, port_range(b.container_port_range.as_deref()?)?.from)
+                }
+            };
+            Some(HostBinding {
+                protocol,
+                host,
+                container,
+            })
+        })
+        .collect()
+}
+
+/// An ingress rule of a bridge-mode task's instance, which names host ports, as the
+/// task's own filter must read it: for each mapping whose host ports it admits, the
+/// container ports they lead to. A rule of every port (or every protocol, or ICMP)
+/// is kept as it is.
+pub(crate) fn through_host_ports(rule: RuleView, bindings: &[HostBinding]) -> Vec<RuleView> {
+    let Some(ports) = rule.ports else {
+        return vec![rule];
+    };
+    (bindings.iter())
+        .filter(|b| rule.protocol == Some(b.protocol))
+        .filter_map(|b| {
+            let from = ports.from.max(b.host.from);
+            let to = ports.to.min(b.host.to);
+            (from <= to).then(|| RuleView {
+                ports: Some(PortRange {
+                    from: b.container + (from - b.host.from),
+                    to: b.container + (to - b.host.from),
+                }),
+                ..rule.clone()
+            })
+        })
+        .collect()
+}
+
 /// The firewall of a task: its groups' rules together (each once) and the members of
 /// every group they name.
 pub(crate) fn firewall(
@@ -374,16 +449,21 @@ pub(crate) fn firewall(
     memo: &mut GroupMemo,
 ) -> R<FirewallView> {
     let groups = task_groups(t, instance);
+    // A bridge-mode task is reached through its instance's host ports, which its
+    // instance's groups judge.
+    let bindings = eni(t).is_none().then(|| host_bindings(t));
     let (mut ingress, mut egress) = (BTreeSet::new(), BTreeSet::new());
     for g in &groups {
         for rule in memo.rules(r, ctx, g)? {
-            if let Some(v) = rule_view(rule) {
-                if rule.is_egress {
-                    &mut egress
-                } else {
-                    &mut ingress
+            let Some(v) = rule_view(rule) else { continue };
+            match (&bindings, rule.is_egress) {
+                (_, true) => {
+                    egress.insert(v);
                 }
-                .insert(v);
+                (Some(b), false) => ingress.extend(through_host_ports(v, b)),
+                (None, false) => {
+                    ingress.insert(v);
+                }
             }
         }
     }
@@ -501,5 +581,60 @@ mod tests {
         for (r, want) in cases {
             assert_eq!(rule_view(&r), want, "{} {:?}", r.ip_protocol, r.from_port);
         }
+    }
+
+    #[test]
+    fn a_bridge_tasks_rules_admit_the_container_ports_its_host_ports_lead_to() {
+        let ports = |from, to| Some(PortRange { from, to });
+        let tcp = |p: Option<PortRange>| RuleView {
+            protocol: Some(6),
+            ports: p,
+            icmp: None,
+            peer: Peer::Group("sg-alb".into()),
+        };
+        let bind = |protocol, from, to, container| HostBinding {
+            protocol,
+            host: PortRange { from, to },
+            container,
+        };
+        // cats' port 80 on host port 49200, its proxy's 15000 on 49201, a UDP port 53
+        // on 53, and container ports 7000-7009 on host ports 50000-50009.
+        let b = [
+            bind(6, 49200, 49200, 80),
+            bind(6, 49201, 49201, 15000),
+            bind(17, 53, 53, 53),
+            bind(6, 50000, 50009, 7000),
+        ];
+        let cases: Vec<(RuleView, Vec<RuleView>)> = vec![
+            // The ephemeral range: every TCP mapping in it.
+            (
+                tcp(ports(49153, 65535)),
+                vec![
+                    tcp(ports(80, 80)),
+                    tcp(ports(15000, 15000)),
+                    tcp(ports(7000, 7009)),
+                ],
+            ),
+            // The container port: no host port is 80, so nothing.
+            (tcp(ports(80, 80)), vec![]),
+            // Part of a range.
+            (tcp(ports(50005, 50020)), vec![tcp(ports(7005, 7009))]),
+            // Every port: as it is.
+            (tcp(None), vec![tcp(None)]),
+        ];
+        for (rule, want) in cases {
+            assert_eq!(through_host_ports(rule.clone(), &b), want, "{rule:?}");
+        }
+        let udp = RuleView {
+            protocol: Some(17),
+            ..tcp(ports(1, 1024))
+        };
+        assert_eq!(
+            through_host_ports(udp.clone(), &b),
+            vec![RuleView {
+                ports: ports(53, 53),
+                ..udp
+            }]
+        );
     }
 }
