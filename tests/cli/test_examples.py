@@ -112,9 +112,19 @@ def test_cats_dogs(tmp_path):
     out, _ = walkthrough(tmp_path, "cats-dogs", *network("cats-dogs"),
                          "--security-groups", "sg-0ec2c0ffee0000001",
                          "--vpc-subnet", "subnet-0a1b2c3d4e5f60718")
-    answer = last_json(out)
-    text = json.dumps(answer)
-    assert "cats/" in text and "dogs/" in text, answer
+    # Through the load balancer: cats, dogs, then web's page, which called both by name.
+    answers = [a for a in json_answers(out) if "servedBy" in a]
+    assert len(answers) >= 3, out[-4000:]
+    cats, dogs, web = answers[-3:]
+    assert cats["servedBy"].startswith("cats/"), cats
+    assert dogs["servedBy"].startswith("dogs/"), dogs
+    assert web["servedBy"].startswith("web/"), web
+    text = json.dumps(web)
+    assert "cats/" in text and "dogs/" in text, web
+    # Every target healthy, and the load balancer's interfaces in its group.
+    assert re.search(r"^\S+\t\d+\thealthy$", out, re.M), out[-4000:]
+    assert not re.search(r"\t(unhealthy|initial|draining)$", out, re.M), out[-4000:]
+    assert re.search(r"^ELB app/cats-dogs-alb/[0-9a-f]{16}\t\d+\.\d+\.\d+\.\d+$", out, re.M), out[-4000:]
 
 
 def curl(args: str) -> tuple[int, dict, str]:
