@@ -2,7 +2,9 @@
 starts its data plane, which listens at the address its DNSName resolves to from the
 host; rules route by path; targets are health-checked by their group's settings and
 DescribeTargetHealth shows what the checks found; only healthy targets get traffic;
-a deregistered target drains; a deleted load balancer stops listening.
+a deregistered target drains; a deleted load balancer stops listening. Its security
+group decides who may connect (nobody until it admits the listener's port), and its
+traffic to targets comes from interfaces of its own in that group.
 
 The targets are small HTTP servers on private addresses added to the host's loopback
 interface (ELB takes `ip` targets in private ranges only), each answering its own name and a health path whose
@@ -106,7 +108,11 @@ def health(berth, tg) -> dict:
 def alb(berth, targets):
     subnets = [s["SubnetId"] for s in berth.aws("ec2", "describe-subnets")["Subnets"]][:2]
     vpc = berth.aws("ec2", "describe-vpcs")["Vpcs"][0]["VpcId"]
-    lb = elb(berth, "create-load-balancer", "--name", "cats-dogs", "--subnets", *subnets)
+    # Its security group admits nothing yet (the first test opens the listener's port).
+    group = berth.aws("ec2", "create-security-group", "--group-name", "cats-dogs-alb",
+                      "--description", "the load balancer", "--vpc-id", vpc)["GroupId"]
+    lb = elb(berth, "create-load-balancer", "--name", "cats-dogs", "--subnets", *subnets,
+             "--security-groups", group)
     lb = lb["LoadBalancers"][0]
     groups = {}
     for name in ("cats", "dogs"):
@@ -130,7 +136,7 @@ def alb(berth, targets):
         elb(berth, "create-rule", "--listener-arn", listener, "--priority", str(prio),
             "--conditions", f"Field=path-pattern,Values=/{name}*",
             "--actions", f"Type=forward,TargetGroupArn={groups[name]}")
-    return {"lb": lb, "groups": groups, "listener": listener}
+    return {"lb": lb, "groups": groups, "listener": listener, "group": group}
 
 
 def test_the_load_balancer_becomes_active_and_answers_at_its_dns_name(berth, alb):
@@ -143,8 +149,12 @@ def test_the_load_balancer_becomes_active_and_answers_at_its_dns_name(berth, alb
     eventually("the load balancer active", state)
     host = alb["lb"]["DNSName"]
     assert host.endswith(".elb.localhost"), host
+    # Its group does not admit the listener's port: no answer, as on AWS.
+    assert get(host, "/")[0] == 0
+    berth.aws("ec2", "authorize-security-group-ingress", "--group-id", alb["group"],
+              "--protocol", "tcp", "--port", str(PORT), "--cidr", "0.0.0.0/0")
     # No rule matches: the listener's default action answers.
-    assert get(host, "/") == (404, "web")
+    eventually("the listener's port admitted", lambda: get(host, "/") == (404, "web"), timeout=15)
 
 
 def test_targets_turn_healthy_and_rules_route_by_path(berth, alb, targets):
@@ -155,6 +165,11 @@ def test_targets_turn_healthy_and_rules_route_by_path(berth, alb, targets):
     answers = [get(host, "/cats/") for _ in range(6)]
     assert {a for a in answers} == {(200, "cats-a /cats/"), (200, "cats-b /cats/")}, answers
     assert get(host, "/dogs/x") == (200, "dogs /dogs/x")
+    # Its traffic to the targets comes from interfaces of its own, in its group.
+    enis = berth.aws("ec2", "describe-network-interfaces", "--filters",
+                     f"Name=group-id,Values={alb['group']}")["NetworkInterfaces"]
+    lb_id = alb["lb"]["LoadBalancerArn"].rsplit("/", 1)[1]
+    assert enis and {e["Description"] for e in enis} == {f"ELB app/cats-dogs/{lb_id}"}, enis
 
 
 def test_an_unhealthy_target_gets_no_traffic_and_says_why(berth, alb, targets):

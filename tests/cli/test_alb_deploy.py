@@ -89,7 +89,12 @@ def test_setup_a_service_behind_a_load_balancer(berth, agent, state):
     subnets = [s["SubnetId"] for s in berth.aws(
         "ec2", "describe-subnets", "--filters", "Name=default-for-az,Values=true")["Subnets"]][:2]
     vpc = berth.aws("ec2", "describe-vpcs", "--filters", "Name=is-default,Values=true")["Vpcs"][0]["VpcId"]
-    lb = elb(berth, "create-load-balancer", "--name", "web", "--subnets", *subnets)["LoadBalancers"][0]
+    group = berth.aws("ec2", "create-security-group", "--group-name", "web-alb", "--description",
+                      "the load balancer", "--vpc-id", vpc)["GroupId"]
+    berth.aws("ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp",
+              "--port", "0-65535", "--cidr", "0.0.0.0/0")
+    lb = elb(berth, "create-load-balancer", "--name", "web", "--subnets", *subnets,
+             "--security-groups", group)["LoadBalancers"][0]
     tg = elb(berth, "create-target-group", "--name", "web", "--protocol", "HTTP", "--port", "80",
              "--vpc-id", vpc, "--target-type", "ip", "--health-check-path", "/",
              "--health-check-interval-seconds", "5", "--health-check-timeout-seconds", "2",

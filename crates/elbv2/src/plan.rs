@@ -2,10 +2,11 @@
 //! Everything is typed for the data plane (rules sorted by priority, conditions and
 //! actions as enums, targets with their addresses), and serializable.
 
+use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use berth_awsproto::{ApiError, Context};
-use berth_ec2::instance_in;
+use berth_ec2::{instance_in, SecurityGroupRule};
 use berth_store::Read;
 use serde::Serialize;
 
@@ -47,6 +48,9 @@ pub struct ListenerPlan {
     pub port: u16,
     pub protocol: Protocol,
     pub rules: Vec<RulePlan>,
+    /// Who may connect: the IPv4 blocks the load balancer's security groups admit on
+    /// the listener's port (a group a rule names: its members' addresses, `/32`).
+    pub clients: BTreeSet<String>,
 }
 
 /// A rule: every condition must match (the default rule has none), then its action.
@@ -334,6 +338,43 @@ fn target_group_plan(
     }))
 }
 
+/// Whether an ingress rule admits TCP to `port`.
+fn admits_tcp(rule: &SecurityGroupRule, port: u16) -> bool {
+    let protocol = rule.ip_protocol.to_ascii_lowercase();
+    if !matches!(protocol.as_str(), "-1" | "all" | "tcp" | "6") {
+        return false;
+    }
+    let port = i32::from(port);
+    let from = rule.from_port.filter(|p| *p >= 0).unwrap_or(0);
+    let to = rule.to_port.filter(|p| *p >= 0).unwrap_or(65535);
+    !rule.is_egress && (protocol == "-1" || protocol == "all" || (from..=to).contains(&port))
+}
+
+/// The IPv4 blocks `groups`' ingress rules admit on TCP `port`.
+fn clients(
+    r: &impl Read,
+    ctx: &Context,
+    groups: &[String],
+    port: u16,
+) -> Result<BTreeSet<String>, ApiError> {
+    let mut out = BTreeSet::new();
+    for g in groups {
+        for rule in berth_ec2::rules_in(r, ctx, g)? {
+            if !admits_tcp(&rule, port) {
+                continue;
+            }
+            if let Some(cidr) = &rule.cidr_ipv4 {
+                out.insert(cidr.clone());
+            }
+            if let Some(peer) = &rule.referenced_group_id {
+                let members = berth_ec2::members_in(r, ctx, peer)?;
+                out.extend(members.iter().map(|ip| format!("{ip}/32")));
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Everything the data plane of load balancer `lb_arn` needs, as of `now` (draining
 /// targets whose delay ended are left out).
 pub fn load_balancer_plan_in(
@@ -357,6 +398,7 @@ pub fn load_balancer_plan_in(
             port: l.listener.port,
             protocol: l.listener.protocol,
             rules: rules.iter().map(rule_plan).collect::<Result<_, _>>()?,
+            clients: clients(r, ctx, &lb.load_balancer.security_groups, l.listener.port)?,
         });
     }
     listeners.sort_by_key(|l| l.port);

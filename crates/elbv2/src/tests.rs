@@ -714,3 +714,66 @@ fn a_load_balancer_has_interfaces_in_its_groups_at_its_sources() {
         .unwrap()
         .is_none());
 }
+
+#[test]
+fn listeners_admit_the_clients_the_load_balancers_groups_admit() {
+    let f = fixture();
+    let doc: berth_ec2::NetworkImport = serde_json::from_value(serde_json::json!({
+        "vpcs": [{
+            "vpcId": "vpc-0c1e00000000000a1", "cidrBlock": "10.8.0.0/16",
+            "subnets": [
+                {"subnetId": "subnet-0c1e00000000000a1", "cidrBlock": "10.8.0.0/24", "availabilityZone": "us-east-1a"},
+                {"subnetId": "subnet-0c1e00000000000a2", "cidrBlock": "10.8.1.0/24", "availabilityZone": "us-east-1b"}
+            ],
+            "securityGroups": [
+                {"groupId": "sg-0c1e00000000000a1", "groupName": "alb", "description": "alb",
+                 "ingress": [{"ipProtocol": "tcp", "fromPort": 80, "toPort": 80, "cidrIp": "10.1.0.0/16"},
+                             {"ipProtocol": "tcp", "fromPort": 8080, "toPort": 8090, "sourceGroup": "sg-0c1e00000000000a2"},
+                             {"ipProtocol": "udp", "fromPort": 0, "toPort": 65535, "cidrIp": "0.0.0.0/0"}]},
+                {"groupId": "sg-0c1e00000000000a2", "groupName": "clients", "description": "clients"}
+            ]
+        }]
+    }))
+    .unwrap();
+    let store = f.elb.store().clone();
+    store
+        .write(|w| {
+            berth_ec2::import_in(w, &f.ctx, &doc)?;
+            let eni = berth_ec2::create_network_interface_in(
+                w,
+                &f.ctx,
+                "subnet-0c1e00000000000a1",
+                &["sg-0c1e00000000000a2".into()],
+                "a client",
+            )?;
+            let ip = Some(Ipv4Addr::new(10, 8, 0, 9));
+            berth_ec2::set_interface_address_in(w, &f.ctx, &eni.network_interface_id, ip)
+        })
+        .unwrap();
+    let out = f.ok("Action=CreateLoadBalancer&Name=web&Subnets.member.1=subnet-0c1e00000000000a1&Subnets.member.2=subnet-0c1e00000000000a2&SecurityGroups.member.1=sg-0c1e00000000000a1");
+    let lb = out["LoadBalancers"][0]["LoadBalancerArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let tg = f.ok("Action=CreateTargetGroup&Name=web&Protocol=HTTP&Port=80&VpcId=vpc-0c1e00000000000a1&TargetType=ip")["TargetGroups"][0]["TargetGroupArn"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    for port in [80, 8085, 9000] {
+        f.listener(&lb, port, &tg);
+    }
+    let plan = store
+        .read(|r| load_balancer_plan_in(r, &f.ctx, &lb, 0.0))
+        .unwrap();
+    let clients: Vec<(u16, Vec<String>)> = (plan.listeners.iter())
+        .map(|l| (l.port, l.clients.iter().cloned().collect()))
+        .collect();
+    assert_eq!(
+        clients,
+        vec![
+            (80, vec!["10.1.0.0/16".to_string()]),
+            (8085, vec!["10.8.0.9/32".to_string()]),
+            (9000, vec![]),
+        ]
+    );
+}

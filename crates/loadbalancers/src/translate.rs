@@ -82,6 +82,7 @@ pub fn load_balancer(
                 protocol: Default::default(),
                 default_actions: default_actions.clone(),
                 rules: rules.clone(),
+                clients: Some(l.clients.iter().filter_map(|c| c.parse().ok()).collect()),
             });
         }
     }

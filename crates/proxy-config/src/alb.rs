@@ -124,6 +124,10 @@ pub struct Listener {
     /// The rules, in any order: they are evaluated by priority, lowest first.
     #[serde(default)]
     pub rules: Vec<Rule>,
+    /// Who may connect (the load balancer's security groups' ingress for the port): a
+    /// connection from elsewhere is closed unanswered. Absent: everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clients: Option<Vec<Cidr>>,
 }
 
 fn any_address() -> IpAddr {

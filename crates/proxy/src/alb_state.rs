@@ -71,6 +71,7 @@ pub(crate) fn build(
             kind: RouteKind::Alb(Arc::new(AlbListener {
                 lb: Arc::clone(&rt),
                 rules,
+                clients: l.clients.clone(),
             })),
             log: LogCtx {
                 // The load balancer's traffic is counted under ELB's names (see

@@ -179,6 +179,11 @@ pub(crate) async fn serve_http(
     mut close: watch::Receiver<bool>,
     drain: Option<DrainConn>,
 ) {
+    // A load balancer's security groups: a client they do not admit is not answered.
+    if (listener.slot.load().alb()).is_some_and(|l| !l.admits(peer.ip())) {
+        tracing::debug!(%peer, "not admitted by the load balancer's security groups");
+        return;
+    }
     let _active = metrics.connection();
     let _lb_active = listener
         .slot

@@ -82,6 +82,15 @@ impl Route {
 pub(crate) struct AlbListener {
     pub lb: Arc<AlbRt>,
     pub rules: RuleSet<AlbAction>,
+    /// Who may connect; `None`: everyone.
+    pub clients: Option<Vec<berth_proxy_config::alb::Cidr>>,
+}
+
+impl AlbListener {
+    /// Whether a client at `ip` may connect (the load balancer's security groups).
+    pub fn admits(&self, ip: std::net::IpAddr) -> bool {
+        (self.clients.as_ref()).is_none_or(|c| c.iter().any(|b| b.contains(ip)))
+    }
 }
 
 /// A load balancer: what its listeners share.

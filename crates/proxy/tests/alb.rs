@@ -834,3 +834,33 @@ async fn a_load_balancer_listens_on_its_own_loopback_address() {
         .is_err());
     p.shutdown().await;
 }
+
+#[tokio::test]
+async fn clients_its_security_groups_do_not_admit_get_no_answer() {
+    // The listener admits 10.0.0.0/8 only: a client on 127.0.0.1 is closed unanswered,
+    // on both HTTP paths; once its block is admitted, it is answered.
+    let web = named("web").await;
+    let (p, _) = alb_proxy().await;
+    let snapshot = |version: u64, clients: Value| {
+        let doc = json!({"version": version, "loadBalancer": {
+            "name": "web", "arn": LB_ARN,
+            "listeners": [{"address": "127.0.0.1", "port": 0, "clients": clients,
+                           "defaultActions": [forward(&[("web", 1)])]}],
+            "targetGroups": {"web": group("web", &[web.addr], no_checks())}}});
+        LoadBalancerSnapshot::from_json(doc.to_string().as_bytes()).unwrap()
+    };
+    let addr = apply(&p, snapshot(1, json!(["10.0.0.0/8"]))).await;
+    for c in [client(), h2_client()] {
+        let req = Request::get(format!("http://{addr}/"))
+            .body(Full::new(Bytes::new()))
+            .unwrap();
+        let answer = tokio::time::timeout(Duration::from_secs(10), c.request(req))
+            .await
+            .expect("closed within 10 s");
+        assert!(answer.is_err(), "answered: {answer:?}");
+    }
+    let addr = apply(&p, snapshot(2, json!(["10.0.0.0/8", "127.0.0.1/32"]))).await;
+    let (s, _, body) = get_with(&client(), addr, "/", &[]).await;
+    assert_eq!((s, body.as_str()), (StatusCode::OK, "web"));
+    p.shutdown().await;
+}
