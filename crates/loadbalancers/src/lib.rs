@@ -3,8 +3,9 @@
 //! snapshots on stdin, its health report read from stdout and filed as the targets'
 //! health in ELB's records.
 //!
-//! A pass (on every store revision, and each second for draining that ends and
-//! processes that exit) reads every load balancer's plan (`berth_elbv2`), translates it
+//! A pass (when a store change touches ELB's or EC2's records, when a draining
+//! target's delay ends, when a process exits, and each second while a load balancer
+//! is not yet active) reads every load balancer's plan (`berth_elbv2`), translates it
 //! ([`translate`]) and compares it with what its process runs: a new load balancer gets
 //! a process, a changed one a new snapshot, a deleted one's process is stopped. A load
 //! balancer is `active` once its process listens on its ports (`failed`, with the
@@ -91,12 +92,20 @@ async fn run(
         running: HashMap::new(),
         claims: BTreeMap::new(),
         sources: HashMap::new(),
+        unsettled: true,
+        next_drain_end: None,
     };
     let mut revisions = store.subscribe();
+    let mut seen = store.revision();
+    let mut changed = true;
     loop {
-        runner.pass().await;
+        let now = berth_awsproto::now();
+        if pass_due(changed, now, runner.unsettled, runner.next_drain_end) || runner.any_exited() {
+            runner.pass().await;
+            changed = false;
+        }
         tokio::select! {
-            _ = revisions.changed() => {}
+            _ = revisions.changed() => changed |= concerning_changes(&store, &mut seen),
             _ = tokio::time::sleep(TICK) => {}
             Some(first) = rx.recv() => {
                 let mut batch = vec![first];
@@ -131,6 +140,11 @@ struct Runner {
     claims: BTreeMap<u16, String>,
     /// Each load balancer's source addresses, as last filed.
     sources: HashMap<String, BTreeSet<Ipv4Addr>>,
+    /// After the last pass: a load balancer not active yet, or a process that exited
+    /// and waits to start again (each tick runs a pass until none is).
+    unsettled: bool,
+    /// After the last pass: when the first draining target's delay ends.
+    next_drain_end: Option<f64>,
 }
 
 impl Runner {
@@ -148,6 +162,12 @@ impl Runner {
         for (lb, plan) in &plans {
             self.keep(lb, plan).await;
         }
+        self.next_drain_end = (plans.iter())
+            .flat_map(|(_, p)| p.target_groups.iter().flat_map(|g| g.targets.iter()))
+            .filter_map(|t| t.drain_until)
+            .min_by(f64::total_cmp);
+        self.unsettled = (plans.iter()).any(|(_, p)| p.state != LoadBalancerStateCode::Active)
+            || self.running.values().any(|p| p.exited_at.is_some());
         let gone: Vec<String> = (self.running.keys())
             .filter(|arn| !plans.iter().any(|(lb, _)| &lb.load_balancer_arn == *arn))
             .cloned()
@@ -159,6 +179,12 @@ impl Runner {
                 let _ = p.child.kill().await;
             }
         }
+    }
+
+    /// Whether a running process has exited since the last pass.
+    fn any_exited(&mut self) -> bool {
+        (self.running.values_mut())
+            .any(|p| p.exited_at.is_none() && matches!(p.child.try_wait(), Ok(Some(_))))
     }
 
     /// One load balancer's process running its plan, and its state told.
@@ -288,6 +314,35 @@ impl Runner {
     }
 }
 
+/// Whether a pass is due: the store changed what plans are made of, a load balancer
+/// is not settled yet, or a draining target's delay has ended.
+fn pass_due(changed: bool, now: f64, unsettled: bool, next_drain_end: Option<f64>) -> bool {
+    changed || unsettled || next_drain_end.is_some_and(|t| now >= t)
+}
+
+/// What load balancers' plans are made of: ELB's records, and EC2's (groups' rules and
+/// members, instances).
+fn concerns_load_balancers(key: &str) -> bool {
+    key.starts_with("elbv2/") || key.starts_with("ec2/")
+}
+
+/// The most changes read after one revision; more, and the plans are read again.
+const CHANGES_READ: usize = 10_000;
+
+/// Whether the store's changes since `seen` concern load balancers (moving `seen` on).
+/// When the change log no longer reaches back, or holds too many, they may.
+fn concerning_changes(store: &Store, seen: &mut u64) -> bool {
+    let now = store.revision();
+    let changes = store.changes_since(*seen, CHANGES_READ);
+    *seen = now;
+    match changes {
+        Ok(Some(c)) if c.len() < CHANGES_READ => c
+            .iter()
+            .any(|c| c.revision <= now && concerns_load_balancers(&c.key)),
+        _ => true,
+    }
+}
+
 /// Every load balancer and its plan, in the store's order.
 fn read_plans(
     store: &Store,
@@ -403,5 +458,61 @@ fn file_health(
     });
     if let Err(e) = done {
         warn!(error = %e, "target health was not filed");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pass_runs_for_what_changes_plans() {
+        // (changed, now, unsettled, next drain end) -> due
+        let cases = [
+            (false, 100.0, false, None, false),
+            (true, 100.0, false, None, true),
+            (false, 100.0, true, None, true),
+            (false, 100.0, false, Some(100.5), false),
+            (false, 100.0, false, Some(100.0), true),
+            (false, 100.0, false, Some(99.0), true),
+        ];
+        for (changed, now, unsettled, drain, due) in cases {
+            assert_eq!(
+                pass_due(changed, now, unsettled, drain),
+                due,
+                "{changed} {now} {unsettled} {drain:?}"
+            );
+        }
+        assert!(concerns_load_balancers(
+            "elbv2/123456789012/us-east-1/lb/0a"
+        ));
+        assert!(concerns_load_balancers(
+            "ec2/123456789012/us-east-1/member/sg-1/eni-1"
+        ));
+        assert!(!concerns_load_balancers(
+            "ecs/123456789012/us-east-1/task/c/t"
+        ));
+        assert!(!concerns_load_balancers(
+            "cloudmap/123456789012/us-east-1/instance/x"
+        ));
+    }
+
+    #[test]
+    fn only_changes_to_elb_and_ec2_records_concern_the_runner() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let mut seen = store.revision();
+        let put = |key: &str| {
+            store
+                .write(|w| w.put(key, b"1").map_err(ApiError::from))
+                .unwrap();
+        };
+        put("ecs/1/r/task/c/t");
+        assert!(!concerning_changes(&store, &mut seen));
+        assert_eq!(seen, store.revision());
+        put("ecs/1/r/task/c/u");
+        put("elbv2/1/r/lb/x");
+        assert!(concerning_changes(&store, &mut seen));
+        assert!(!concerning_changes(&store, &mut seen));
     }
 }
