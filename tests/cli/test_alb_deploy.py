@@ -10,6 +10,7 @@ Tests run in file order and build on each other."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from agent_harness import NGINX_TD, Agent, require_root, running_tasks, wait_for
+from conftest import berth_bin
 
 REGION = "us-west-2"
 CLUSTER = "albdeploy"
@@ -64,6 +66,21 @@ def task_ips(berth) -> set[str]:
                 if d["name"] == "privateIPv4Address":
                     ips.add(d["value"])
     return ips
+
+
+def berth_status(berth) -> str:
+    """`berth status` against this server, as its user runs it."""
+    done = subprocess.run([str(berth_bin()), "status", "--endpoint", berth.url],
+                          env=berth.env(), capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def line(text: str, pattern: str) -> str:
+    """The first line of `text` matching `pattern`."""
+    found = next((l for l in text.splitlines() if re.match(pattern, l)), None)
+    assert found is not None, f"no line matching {pattern!r} in\n{text}"
+    return found
 
 
 class Traffic:
@@ -119,6 +136,15 @@ def test_setup_a_service_behind_a_load_balancer(berth, agent, state):
     events = [e["message"] for e in berth.aws("ecs", "describe-services", "--cluster", CLUSTER,
                                              "--services", "web")["services"][0]["events"]]
     assert sum(f"registered 1 targets in (target-group {tg})" in m for m in events) == 2, events
+    # berth status: the load balancer, its group's two healthy targets (counted, not
+    # listed) held by the service, and the service naming its group.
+    text = berth_status(berth)
+    print(text)
+    assert re.search(rf"^load balancer web \(active\) {re.escape(lb['DNSName'])}$", text, re.M), text
+    assert line(text, r"^  web\s+ip\s").split() == [
+        "web", "ip", "HTTP:80", "/", "2", "0", "0", "0", "0", "0", f"{CLUSTER}/web"], text
+    assert not any(re.search(rf"^    {re.escape(ip)}:", text, re.M) for ip in ips), text
+    assert "  web (webserver:80)  " in line(text, r"^  web \(ACTIVE\)"), text
     done = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}",
                            f"http://{lb['DNSName']}:{PORT}/"], capture_output=True, text=True)
     assert done.stdout == "200", done

@@ -1,5 +1,6 @@
-//! HTTP/1.1 clients of the agent: the control plane's API (AWS JSON 1.1 calls, signed
-//! with the agent's key or a task's role; the agents' endpoints and the push stream) and a task proxy's admin endpoint on its Unix socket.
+//! HTTP/1.1 clients of the agent: the control plane's API (AWS JSON and AWS query
+//! calls, signed with the agent's key or a task's role; the agents' endpoints and the
+//! push stream) and a task proxy's admin endpoint on its Unix socket.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -267,6 +268,47 @@ impl ServerClient {
         .await
     }
 
+    /// Calls an Elastic Load Balancing v2 action (AWS query, version 2015-12-01); its
+    /// XML answer. An API error comes back as [`Error::Api`].
+    pub async fn elbv2(&self, action: &str, params: &[(String, String)]) -> Result<String> {
+        self.query("elasticloadbalancing", "2015-12-01", action, params)
+            .await
+    }
+
+    /// Calls `action` of an AWS query service signing as `service`: a form of
+    /// `Action`, `Version` and `params` (flattened as the query protocol names them,
+    /// e.g. `Names.member.1`). Its XML answer; an API error (`<Error><Code>`) comes back
+    /// as [`Error::Api`].
+    pub async fn query(
+        &self,
+        service: &str,
+        version: &str,
+        action: &str,
+        params: &[(String, String)],
+    ) -> Result<String> {
+        let body = form_urlencoded::Serializer::new(String::new())
+            .append_pair("Action", action)
+            .append_pair("Version", version)
+            .extend_pairs(params)
+            .finish()
+            .into_bytes();
+        let req = Request::builder()
+            .method(Method::POST)
+            .uri("/")
+            .header(http::header::HOST, &self.endpoint.authority)
+            .header(
+                "content-type",
+                "application/x-www-form-urlencoded; charset=utf-8",
+            )
+            .body(Full::new(Bytes::from(body.clone())))
+            .expect("a valid request");
+        let req = self.signed(req, &body, service);
+        let fut = async { xml_answer(self.send(req).await?).await };
+        tokio::time::timeout(CALL_TIMEOUT, fut)
+            .await
+            .map_err(|_| Error::Server(format!("{action} timed out")))?
+    }
+
     /// Calls `target.op` of the service signing as `service`, with AWS JSON 1.1; an API
     /// error comes back as [`Error::Api`].
     pub async fn call(
@@ -449,6 +491,38 @@ async fn json_answer(resp: http::Response<Incoming>) -> Result<Value> {
     })
 }
 
+/// A query protocol's answer: its XML, or the API error it carries.
+async fn xml_answer(resp: http::Response<Incoming>) -> Result<String> {
+    let status = resp.status();
+    let body = resp
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| Error::Server(format!("reading the answer: {e}")))?
+        .to_bytes();
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if status.is_success() {
+        return Ok(text);
+    }
+    let (code, message) = xml_error(&text).unwrap_or_default();
+    Err(Error::Api {
+        code: code.unwrap_or_else(|| format!("HTTP {status}")),
+        message: message.unwrap_or_default(),
+    })
+}
+
+/// The `Code` and `Message` of an XML error: `<ErrorResponse><Error>` (query) or
+/// `<Response><Errors><Error>` (EC2).
+fn xml_error(text: &str) -> Option<(Option<String>, Option<String>)> {
+    let doc = roxmltree::Document::parse(text).ok()?;
+    let error = doc.descendants().find(|n| n.has_tag_name("Error"))?;
+    let field = |name: &str| {
+        let n = error.children().find(|c| c.has_tag_name(name))?;
+        Some(n.text().unwrap_or_default().to_string())
+    };
+    Some((field("Code"), field("Message")))
+}
+
 /// An API error's body (AWS JSON: `__type`, and `message` or `Message`).
 #[derive(Default, serde::Deserialize)]
 struct ErrorBody {
@@ -567,5 +641,30 @@ impl AdminClient {
         self.request(Method::POST, "/drain", Bytes::new())
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn xml_errors_give_their_code_and_message() {
+        let query = r#"<ErrorResponse xmlns="http://elasticloadbalancing.amazonaws.com/doc/2015-12-01/"><Error><Type>Sender</Type><Code>TargetGroupNotFound</Code><Message>One or more target groups not found &amp; more</Message></Error><RequestId>r</RequestId></ErrorResponse>"#;
+        assert_eq!(
+            xml_error(query),
+            Some((
+                Some("TargetGroupNotFound".into()),
+                Some("One or more target groups not found & more".into())
+            ))
+        );
+        let ec2 = r#"<?xml version="1.0" encoding="UTF-8"?>
+<Response><Errors><Error><Code>InvalidVpcID.NotFound</Code><Message></Message></Error></Errors><RequestID>r</RequestID></Response>"#;
+        assert_eq!(
+            xml_error(ec2),
+            Some((Some("InvalidVpcID.NotFound".into()), Some(String::new())))
+        );
+        assert_eq!(xml_error("<html>bad gateway</html>"), None);
+        assert_eq!(xml_error("not xml"), None);
     }
 }

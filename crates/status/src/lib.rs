@@ -7,7 +7,9 @@
 //! task's TLS certificates from its proxy's admin socket (the agents of this machine
 //! keep them under `/run/berth/proxy/`). [`render`] prints them. A service with
 //! Service Connect TLS shows how long its tasks' certificates have left (the earliest
-//! `notAfter` of their ingress certificates).
+//! `notAfter` of their ingress certificates). After the clusters come the Application
+//! Load Balancers, their target groups and their targets' health ([`balancers`]); a
+//! service with `loadBalancers` names its target groups.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -17,7 +19,9 @@ use std::time::{Instant, SystemTime};
 use berth_agent::{AdminClient, ServerClient};
 use serde_json::{json, Value};
 
+pub mod balancers;
 pub mod traffic;
+pub use balancers::Balancers;
 pub use traffic::Health;
 
 /// What can go wrong.
@@ -25,6 +29,9 @@ pub use traffic::Health;
 pub enum Error {
     #[error(transparent)]
     Api(#[from] berth_agent::Error),
+    /// An answer that does not read as its operation's.
+    #[error("unreadable answer to {0}")]
+    Answer(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -56,6 +63,22 @@ pub struct DeploymentStatus {
     pub failed: i64,
 }
 
+/// A target group a service's tasks are registered in (its `loadBalancers`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct ServiceTarget {
+    pub target_group_arn: String,
+    pub container: String,
+    pub port: i64,
+}
+
+impl ServiceTarget {
+    /// The group's name, from its ARN (`...:targetgroup/<name>/<id>`).
+    pub fn target_group_name(&self) -> &str {
+        let resource = self.target_group_arn.rsplit(':').next().unwrap_or_default();
+        resource.split('/').nth(1).unwrap_or(resource)
+    }
+}
+
 /// A service as `berth status` shows it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ServiceStatus {
@@ -72,6 +95,8 @@ pub struct ServiceStatus {
     pub groups: Option<Vec<String>>,
     /// Whether a Service Connect entry of its primary deployment has TLS.
     pub tls: bool,
+    /// The target groups its tasks are registered in.
+    pub target_groups: Vec<ServiceTarget>,
     /// Its traffic in and out over the last minute, when the agents reported any.
     pub incoming: Option<Health>,
     pub outgoing: Option<Health>,
@@ -96,6 +121,8 @@ pub struct Status {
     /// The same moment, Unix seconds (certificates' validity is shown against it).
     pub unix: i64,
     pub clusters: Vec<ClusterStatus>,
+    /// The load balancers and their target groups.
+    pub balancers: Balancers,
 }
 
 /// The proxies' admin sockets by task id: `<dir>/<task id>/admin.sock`, where `dir` is
@@ -175,7 +202,13 @@ pub async fn gather(client: &ServerClient, socket_dir: &Path) -> Result<Status> 
         }
     }
     clusters.sort_by(|a, b| a.name.cmp(&b.name));
-    Ok(Status { at, unix, clusters })
+    let balancers = balancers::gather(client, None).await?;
+    Ok(Status {
+        at,
+        unix,
+        clusters,
+        balancers,
+    })
 }
 
 fn unix_now() -> f64 {
@@ -331,6 +364,14 @@ fn service_of(sv: &Value) -> ServiceStatus {
     }
     let tls = (sc["services"].as_array().into_iter().flatten())
         .any(|e| e["tls"]["issuerCertificateAuthority"].is_object());
+    let target_groups = (sv["loadBalancers"].as_array().into_iter().flatten())
+        .filter(|lb| lb["targetGroupArn"].is_string())
+        .map(|lb| ServiceTarget {
+            target_group_arn: s(&lb["targetGroupArn"]),
+            container: s(&lb["containerName"]),
+            port: lb["containerPort"].as_i64().unwrap_or(0),
+        })
+        .collect();
     let groups = sv["networkConfiguration"]["awsvpcConfiguration"]
         .as_object()
         .map(|a| {
@@ -345,6 +386,7 @@ fn service_of(sv: &Value) -> ServiceStatus {
         name: s(&sv["serviceName"]),
         groups,
         tls,
+        target_groups,
         status: s(&sv["status"]),
         desired: sv["desiredCount"].as_i64().unwrap_or(0),
         running: sv["runningCount"].as_i64().unwrap_or(0),
@@ -427,7 +469,8 @@ fn tls_cell(sv: &ServiceStatus, now: i64) -> String {
     }
 }
 
-fn table(rows: &[Vec<String>], indent: &str, out: &mut String) {
+/// `rows` as lines of aligned columns, each line starting with `indent`.
+fn aligned(rows: &[Vec<String>], indent: &str) -> Vec<String> {
     let cols = rows.iter().map(Vec::len).max().unwrap_or(0);
     let widths: Vec<usize> = (0..cols)
         .map(|i| {
@@ -438,7 +481,7 @@ fn table(rows: &[Vec<String>], indent: &str, out: &mut String) {
                 .unwrap_or(0)
         })
         .collect();
-    for r in rows {
+    let line = |r: &Vec<String>| {
         let mut line = String::from(indent);
         for (i, c) in r.iter().enumerate() {
             line.push_str(c);
@@ -446,7 +489,14 @@ fn table(rows: &[Vec<String>], indent: &str, out: &mut String) {
                 line.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
             }
         }
-        let _ = writeln!(out, "{}", line.trim_end());
+        line.trim_end().to_string()
+    };
+    rows.iter().map(line).collect()
+}
+
+fn table(rows: &[Vec<String>], indent: &str, out: &mut String) {
+    for line in aligned(rows, indent) {
+        let _ = writeln!(out, "{line}");
     }
 }
 
@@ -471,6 +521,7 @@ fn task_rows(tasks: &[TaskStatus], now: i64, rows: &mut Vec<Vec<String>>) {
             },
             t.health.clone(),
             endpoints,
+            String::new(),
             String::new(),
             t.tls_not_after
                 .map(|n| time_left(n, now))
@@ -517,11 +568,22 @@ fn service_row(sv: &ServiceStatus, now: i64) -> Vec<String> {
         format!("{}/{} ({} pending)", sv.running, sv.desired, sv.pending),
         deployments_cell(sv),
         endpoints,
+        target_groups_cell(&sv.target_groups),
         groups_cell(sv.groups.as_deref()),
         tls_cell(sv, now),
         incoming,
         outg,
     ]
+}
+
+/// A service's target groups: `web-tg (web:80)`, or `-`.
+fn target_groups_cell(groups: &[ServiceTarget]) -> String {
+    if groups.is_empty() {
+        return "-".into();
+    }
+    let cell =
+        |t: &ServiceTarget| format!("{} ({}:{})", t.target_group_name(), t.container, t.port);
+    groups.iter().map(cell).collect::<Vec<_>>().join(" ")
 }
 
 /// A service's security groups as `berth status` shows them.
@@ -538,40 +600,67 @@ pub fn render(now: &Status) -> String {
     let mut out = String::new();
     if now.clusters.is_empty() {
         out.push_str("no clusters (create one: aws ecs create-cluster --cluster-name NAME)\n");
-        return out;
     }
     for c in &now.clusters {
-        let _ = writeln!(
-            out,
-            "cluster {} ({}), namespace {}: {} services, {} tasks",
-            c.name,
-            c.status,
-            c.namespace.as_deref().unwrap_or("-"),
-            c.services.len(),
-            c.services.iter().map(|s| s.tasks.len()).sum::<usize>() + c.standalone.len()
-        );
-        let mut rows = vec![vec![
-            "SERVICE".to_string(),
-            "TASKS".into(),
-            "DEPLOYMENTS".into(),
-            "ENDPOINTS".into(),
-            "GROUPS".into(),
-            "TLS".into(),
-            "INCOMING".into(),
-            "OUTGOING".into(),
-        ]];
+        cluster_table(c, now.unix, &mut out);
+    }
+    let services = services_by_target_group(&now.clusters);
+    let services_of = |arn: &str| services.get(arn).cloned().unwrap_or_default();
+    balancers::render(&now.balancers, &services_of, &mut out);
+    out
+}
+
+/// The ECS services (`cluster/service`) whose tasks each target group (by ARN) holds.
+fn services_by_target_group(clusters: &[ClusterStatus]) -> HashMap<String, Vec<String>> {
+    let mut out: HashMap<String, Vec<String>> = HashMap::new();
+    for c in clusters {
         for sv in &c.services {
-            rows.push(service_row(sv, now.unix));
-            task_rows(&sv.tasks, now.unix, &mut rows);
+            for t in &sv.target_groups {
+                let name = format!("{}/{}", c.name, sv.name);
+                let users = out.entry(t.target_group_arn.clone()).or_default();
+                if !users.contains(&name) {
+                    users.push(name);
+                }
+            }
         }
-        if !c.standalone.is_empty() {
-            rows.push(vec!["(no service)".to_string()]);
-            task_rows(&c.standalone, now.unix, &mut rows);
-        }
-        table(&rows, "  ", &mut out);
-        out.push('\n');
     }
     out
+}
+
+/// A cluster's line and its table of services and tasks; `now` is the look's Unix time.
+fn cluster_table(c: &ClusterStatus, now: i64, out: &mut String) {
+    let _ = writeln!(
+        out,
+        "cluster {} ({}), namespace {}: {} services, {} tasks",
+        c.name,
+        c.status,
+        c.namespace.as_deref().unwrap_or("-"),
+        c.services.len(),
+        c.services.iter().map(|s| s.tasks.len()).sum::<usize>() + c.standalone.len()
+    );
+    let mut rows = vec![[
+        "SERVICE",
+        "TASKS",
+        "DEPLOYMENTS",
+        "ENDPOINTS",
+        "LOAD BALANCER",
+        "GROUPS",
+        "TLS",
+        "INCOMING",
+        "OUTGOING",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for sv in &c.services {
+        rows.push(service_row(sv, now));
+        task_rows(&sv.tasks, now, &mut rows);
+    }
+    if !c.standalone.is_empty() {
+        rows.push(vec!["(no service)".to_string()]);
+        task_rows(&c.standalone, now, &mut rows);
+    }
+    table(&rows, "  ", out);
+    out.push('\n');
 }
 
 #[cfg(test)]
@@ -615,12 +704,14 @@ mod tests {
                     endpoints: vec!["catalog:80".into()],
                     groups: Some(vec!["sg-0c1e6fd4e2a6a1f7b".into()]),
                     tls: false,
+                    target_groups: vec![],
                     tasks,
                     incoming: None,
                     outgoing: None,
                 }],
                 standalone: vec![],
             }],
+            balancers: Balancers::default(),
         }
     }
 
@@ -647,6 +738,57 @@ mod tests {
         });
         let text = render(&now);
         assert!(text.contains("20.0/s 5xx 0 p99 1.0ms"), "{text}");
+    }
+
+    #[test]
+    fn a_service_names_its_target_groups() {
+        let arn = "arn:aws:elasticloadbalancing:us-east-1:123456789012:targetgroup/web-tg/73e2d6bc24d8a067";
+        let mut now = status(Instant::now(), vec![task("a")]);
+        let text = render(&now);
+        let header = text.lines().nth(1).unwrap();
+        let col = header
+            .find("LOAD BALANCER")
+            .expect("a LOAD BALANCER column");
+        let cell = |text: &str, line: usize| {
+            let l = text.lines().nth(line).unwrap();
+            l.get(col..)
+                .unwrap_or("")
+                .split("  ")
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(cell(&text, 2), "-", "{text}");
+        now.clusters[0].services[0].target_groups = vec![ServiceTarget {
+            target_group_arn: arn.into(),
+            container: "web".into(),
+            port: 8080,
+        }];
+        let text = render(&now);
+        assert_eq!(cell(&text, 2), "web-tg (web:8080)", "{text}");
+        // No load balancer: no section.
+        assert!(!text.contains("load balancer "), "{text}");
+    }
+
+    #[test]
+    fn load_balancers_show_without_clusters() {
+        let mut now = status(Instant::now(), vec![]);
+        now.clusters.clear();
+        now.balancers
+            .load_balancers
+            .push(balancers::LoadBalancerStatus {
+                arn: "arn:lb".into(),
+                name: "web".into(),
+                dns_name: "web-1.us-east-1.elb.localhost".into(),
+                state: balancers::LoadBalancerState::Provisioning,
+                state_reason: None,
+                target_groups: vec![],
+            });
+        assert_eq!(
+            render(&now),
+            "no clusters (create one: aws ecs create-cluster --cluster-name NAME)\n\
+             load balancer web (provisioning) web-1.us-east-1.elb.localhost\n  no target groups\n\n"
+        );
     }
 
     #[test]
