@@ -472,8 +472,8 @@ where
         .map_err(|e| Error::Server(format!("request: {e}")))
 }
 
-/// A JSON answer: its document, or the API error it carries.
-async fn json_answer(resp: http::Response<Incoming>) -> Result<Value> {
+/// An answer's status and whole body.
+async fn read_answer(resp: http::Response<Incoming>) -> Result<(http::StatusCode, Bytes)> {
     let status = resp.status();
     let body = resp
         .into_body()
@@ -481,6 +481,12 @@ async fn json_answer(resp: http::Response<Incoming>) -> Result<Value> {
         .await
         .map_err(|e| Error::Server(format!("reading the answer: {e}")))?
         .to_bytes();
+    Ok((status, body))
+}
+
+/// A JSON answer: its document, or the API error it carries.
+async fn json_answer(resp: http::Response<Incoming>) -> Result<Value> {
+    let (status, body) = read_answer(resp).await?;
     if status.is_success() {
         return Ok(serde_json::from_slice(&body).unwrap_or(Value::Null));
     }
@@ -493,13 +499,7 @@ async fn json_answer(resp: http::Response<Incoming>) -> Result<Value> {
 
 /// A query protocol's answer: its XML, or the API error it carries.
 async fn xml_answer(resp: http::Response<Incoming>) -> Result<String> {
-    let status = resp.status();
-    let body = resp
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| Error::Server(format!("reading the answer: {e}")))?
-        .to_bytes();
+    let (status, body) = read_answer(resp).await?;
     let text = String::from_utf8_lossy(&body).into_owned();
     if status.is_success() {
         return Ok(text);
