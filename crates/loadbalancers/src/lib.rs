@@ -11,7 +11,12 @@
 //! reason, when the process exits; it is started again 5 s later). Health changes are
 //! written with `set_target_health_in`, and passed to a hook (ECS replaces the tasks
 //! whose targets turn unhealthy).
+//!
+//! Given CloudWatch's metric store, the runner also tells a collector ([`metrics`]) of
+//! the processes running, each numbered by its start; the collector files what each
+//! did in `AWS/ApplicationELB` every 10 s.
 
+pub mod metrics;
 pub mod translate;
 
 use std::collections::{BTreeMap, HashMap};
@@ -22,6 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_awsproto::{ApiError, Context};
+use berth_cloudwatch::MetricStore;
 use berth_elbv2::model::{
     LoadBalancerStateCode, TargetHealth, TargetHealthReason, TargetHealthState,
 };
@@ -34,6 +40,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
+
+use crate::metrics::DataPlane;
 
 /// How a load balancer's process is started.
 #[derive(Debug, Clone)]
@@ -60,20 +68,28 @@ const RESTART_AFTER: Duration = Duration::from_secs(5);
 /// How often a pass runs without a store change.
 const TICK: Duration = Duration::from_secs(1);
 
-/// Starts the load balancers' runner; it stops their processes on shutdown.
+/// Starts the load balancers' runner, and with `metrics` their metrics' collector;
+/// the runner stops their processes on shutdown.
 pub fn spawn(
     store: Arc<Store>,
     config: DataPlaneConfig,
     hook: Option<HealthHook>,
+    metrics: Option<Arc<MetricStore>>,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(run(store, config, hook, shutdown))
+    let (planes, running) = watch::channel(Vec::new());
+    if let Some(m) = metrics {
+        let every = metrics::SCRAPE_EVERY;
+        tokio::spawn(metrics::collect(running, m, every, shutdown.clone()));
+    }
+    tokio::spawn(run(store, config, hook, planes, shutdown))
 }
 
 async fn run(
     store: Arc<Store>,
     config: DataPlaneConfig,
     hook: Option<HealthHook>,
+    planes: watch::Sender<Vec<DataPlane>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     if let Err(e) = std::fs::create_dir_all(&config.dir) {
@@ -87,10 +103,13 @@ async fn run(
         health: tx,
         running: HashMap::new(),
         claims: BTreeMap::new(),
+        starts: 0,
+        planes,
     };
     let mut revisions = store.subscribe();
     loop {
         runner.pass().await;
+        runner.publish();
         tokio::select! {
             _ = revisions.changed() => {}
             _ = tokio::time::sleep(TICK) => {}
@@ -117,6 +136,8 @@ struct Process {
     body: Option<LoadBalancer>,
     /// When it exited, if it did (it is started again after [`RESTART_AFTER`]).
     exited_at: Option<tokio::time::Instant>,
+    /// What the metrics' collector knows of it.
+    plane: DataPlane,
 }
 
 struct Runner {
@@ -125,6 +146,10 @@ struct Runner {
     health: mpsc::UnboundedSender<(Context, TargetHealthChange)>,
     running: HashMap<String, Process>,
     claims: BTreeMap<u16, String>,
+    /// How many processes were started.
+    starts: u64,
+    /// The processes running, for the metrics' collector.
+    planes: watch::Sender<Vec<DataPlane>>,
 }
 
 impl Runner {
@@ -216,10 +241,27 @@ impl Runner {
         }
     }
 
+    /// Tells the metrics' collector of the processes running now (when that changed).
+    fn publish(&self) {
+        let mut now: Vec<DataPlane> = (self.running.values())
+            .filter(|p| p.exited_at.is_none())
+            .map(|p| p.plane.clone())
+            .collect();
+        now.sort_by(|a, b| a.arn.cmp(&b.arn));
+        self.planes.send_if_modified(|planes| {
+            let changed = *planes != now;
+            if changed {
+                *planes = now;
+            }
+            changed
+        });
+    }
+
     /// Starts a load balancer's process; its health report is read on a task of its own.
-    fn start(&self, lb: &LoadBalancerRef) -> Result<Process, String> {
+    fn start(&mut self, lb: &LoadBalancerRef) -> Result<Process, String> {
         let id = id_of(&lb.load_balancer_arn);
         let dir = &self.config.dir;
+        let socket = dir.join(format!("{id}.sock"));
         let log = std::fs::File::create(dir.join(format!("{id}.log")))
             .map_err(|e| format!("the data plane's log: {e}"))?;
         let mut child = Command::new(&self.config.program)
@@ -227,7 +269,7 @@ impl Runner {
             .arg("--snapshots-stdin")
             .arg("--exit-with-stdin")
             .arg("--admin")
-            .arg(format!("unix:{}", dir.join(format!("{id}.sock")).display()))
+            .arg(format!("unix:{}", socket.display()))
             .arg("--workers")
             .arg(self.config.workers.to_string())
             .stdin(Stdio::piped())
@@ -240,12 +282,19 @@ impl Runner {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         tokio::spawn(read_health(stdout, lb.context(), self.health.clone()));
         info!(load_balancer = %lb.load_balancer_arn, address = %lb.address, "data plane started");
+        self.starts += 1;
         Ok(Process {
             child,
             stdin,
             version: 0,
             body: None,
             exited_at: None,
+            plane: DataPlane {
+                arn: lb.load_balancer_arn.clone(),
+                ctx: lb.context(),
+                socket,
+                start: self.starts,
+            },
         })
     }
 
