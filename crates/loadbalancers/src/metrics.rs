@@ -99,14 +99,14 @@ pub fn report(
 
 /// The values a process's last filed scrape had.
 #[derive(Debug, Clone, Default, PartialEq)]
-pub struct Previous {
+struct Previous {
     start: u64,
     values: BTreeMap<SeriesKey, f64>,
 }
 
 impl Previous {
     /// What `plane`'s next report counts from: nothing for a process not scraped yet.
-    pub fn before(previous: Option<&Previous>, plane: &DataPlane) -> BTreeMap<SeriesKey, f64> {
+    fn before(previous: Option<&Previous>, plane: &DataPlane) -> BTreeMap<SeriesKey, f64> {
         match previous {
             Some(p) if p.start == plane.start => p.values.clone(),
             _ => BTreeMap::new(),
@@ -114,7 +114,7 @@ impl Previous {
     }
 
     /// `scrape` of `plane`, filed.
-    pub fn filed(plane: &DataPlane, scrape: Scrape) -> Previous {
+    fn filed(plane: &DataPlane, scrape: Scrape) -> Previous {
         Previous {
             start: plane.start,
             values: scrape.values,
