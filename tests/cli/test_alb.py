@@ -4,7 +4,9 @@ host; rules route by path; targets are health-checked by their group's settings 
 DescribeTargetHealth shows what the checks found; only healthy targets get traffic;
 a deregistered target drains; a deleted load balancer stops listening. Its security
 group decides who may connect (nobody until it admits the listener's port), and its
-traffic to targets comes from interfaces of its own in that group.
+traffic to targets comes from interfaces of its own in that group. What a load
+balancer does shows in CloudWatch as ELB's metrics (`AWS/ApplicationELB`), counted
+exactly, also across a restart of its data plane.
 
 The targets are small HTTP servers on private addresses added to the host's loopback
 interface (ELB takes `ip` targets in private ranges only), each answering its own name and a health path whose
@@ -14,16 +16,19 @@ from __future__ import annotations
 
 import http.server
 import os
+import signal
 import socket
 import subprocess
 import threading
 import time
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
 REGION = "us-east-1"
 IMPORT_NETWORK = False
 PORT = 18080
+COUNTED_PORT = 18081
 TARGETS = {"cats-a": "10.199.0.11", "cats-b": "10.199.0.12", "dogs": "10.199.0.21"}
 
 
@@ -87,12 +92,12 @@ def eventually(what, check, timeout=60.0):
         time.sleep(0.5)
 
 
-def get(host: str, path: str) -> tuple[int, str]:
-    """GET http://host:PORT/path as curl sends it (a name under .localhost goes to
+def get(host: str, path: str, port: int = PORT) -> tuple[int, str]:
+    """GET http://host:port/path as curl sends it (a name under .localhost goes to
     127.0.0.1)."""
     r = subprocess.run(
         ["curl", "-s", "-o", "-", "-w", "\n%{http_code}", "--max-time", "5",
-         f"http://{host}:{PORT}{path}"],
+         f"http://{host}:{port}{path}"],
         capture_output=True, text=True,
     )
     body, _, code = r.stdout.rpartition("\n")
@@ -170,6 +175,136 @@ def test_targets_turn_healthy_and_rules_route_by_path(berth, alb, targets):
                      f"Name=group-id,Values={alb['group']}")["NetworkInterfaces"]
     lb_id = alb["lb"]["LoadBalancerArn"].rsplit("/", 1)[1]
     assert enis and {e["Description"] for e in enis} == {f"ELB app/cats-dogs/{lb_id}"}, enis
+
+
+@pytest.fixture(scope="module")
+def counted(berth, targets):
+    """A second load balancer, for its metrics: a group with cats-a in it by default, a
+    fixed response for /nothing*."""
+    subnets = [s["SubnetId"] for s in berth.aws("ec2", "describe-subnets")["Subnets"]][:2]
+    vpc = berth.aws("ec2", "describe-vpcs")["Vpcs"][0]["VpcId"]
+    group = berth.aws("ec2", "create-security-group", "--group-name", "counted-alb",
+                      "--description", "the load balancer", "--vpc-id", vpc)["GroupId"]
+    berth.aws("ec2", "authorize-security-group-ingress", "--group-id", group, "--protocol", "tcp",
+              "--port", "0-65535", "--cidr", "0.0.0.0/0")
+    lb = elb(berth, "create-load-balancer", "--name", "counted", "--subnets", *subnets,
+             "--security-groups", group)
+    lb = lb["LoadBalancers"][0]
+    tg = elb(berth, "create-target-group", "--name", "counted", "--protocol", "HTTP",
+             "--port", "8080", "--vpc-id", vpc, "--target-type", "ip",
+             "--health-check-path", "/health", "--health-check-interval-seconds", "5",
+             "--health-check-timeout-seconds", "2", "--healthy-threshold-count", "2")
+    tg = tg["TargetGroups"][0]["TargetGroupArn"]
+    elb(berth, "register-targets", "--target-group-arn", tg, "--targets", f"Id={TARGETS['cats-a']}")
+    listener = elb(berth, "create-listener", "--load-balancer-arn", lb["LoadBalancerArn"],
+                   "--protocol", "HTTP", "--port", str(COUNTED_PORT),
+                   "--default-actions", f"Type=forward,TargetGroupArn={tg}")
+    elb(berth, "create-rule", "--listener-arn", listener["Listeners"][0]["ListenerArn"],
+        "--priority", "10", "--conditions", "Field=path-pattern,Values=/nothing*",
+        "--actions", "Type=fixed-response,FixedResponseConfig={StatusCode=404,ContentType=text/plain}")
+    arn = lb["LoadBalancerArn"]
+    yield {
+        "arn": arn, "host": lb["DNSName"], "group": tg,
+        # ELB's dimensions: the ARNs from `app/` and from `targetgroup/` on.
+        "lb": arn.split(":loadbalancer/")[1], "tg": tg[tg.index("targetgroup/"):],
+        "sent": 0,
+    }
+    elb(berth, "delete-load-balancer", "--load-balancer-arn", arn)
+
+
+def send(counted, path: str) -> int:
+    """A request through the counted load balancer; its status (0: none answered)."""
+    code, _ = get(counted["host"], path, port=COUNTED_PORT)
+    if code:
+        counted["sent"] += 1
+    return code
+
+
+def statistics(berth, name: str, dims: dict, stat: str) -> list[dict]:
+    """Every per-minute datapoint of the last 15 minutes."""
+    now = datetime.now(timezone.utc)
+    out = berth.aws(
+        "cloudwatch", "get-metric-statistics", "--namespace", "AWS/ApplicationELB",
+        "--metric-name", name,
+        "--dimensions", *[f"Name={k},Value={v}" for k, v in dims.items()],
+        "--start-time", (now - timedelta(minutes=15)).isoformat(),
+        "--end-time", (now + timedelta(minutes=2)).isoformat(),
+        "--period", "60", "--statistics", stat)
+    return out["Datapoints"]
+
+
+def total(berth, name: str, dims: dict, stat: str = "Sum") -> float:
+    return sum(d[stat] for d in statistics(berth, name, dims, stat))
+
+
+def test_cloudwatch_has_the_load_balancers_metrics_exactly(berth, counted):
+    eventually("the counted load balancer active", lambda: elb(
+        berth, "describe-load-balancers", "--load-balancer-arns", counted["arn"]
+    )["LoadBalancers"][0]["State"]["Code"] == "active")
+    eventually("its target healthy", lambda: health(berth, counted["group"]).get(
+        TARGETS["cats-a"], {}).get("State") == "healthy")
+    assert [send(counted, "/cats/") for _ in range(7)] == [200] * 7
+    assert [send(counted, "/nothing") for _ in range(3)] == [404] * 3
+    lb = {"LoadBalancer": counted["lb"]}
+    group = {"LoadBalancer": counted["lb"], "TargetGroup": counted["tg"]}
+    eventually("RequestCount in CloudWatch",
+               lambda: total(berth, "RequestCount", lb) == 10, timeout=30)
+    assert total(berth, "RequestCount", group) == 7
+    assert total(berth, "HTTPCode_Target_2XX_Count", group) == 7
+    assert total(berth, "HTTPCode_Target_2XX_Count", lb) == 7
+    assert total(berth, "HTTPCode_ELB_4XX_Count", lb) == 3
+    assert total(berth, "HTTP_Fixed_Response_Count", lb) == 3
+    assert total(berth, "HTTPCode_Target_5XX_Count", group) == 0
+    times = statistics(berth, "TargetResponseTime", group, "SampleCount")
+    assert sum(d["SampleCount"] for d in times) == 7
+    assert {d["Unit"] for d in times} == {"Seconds"}
+    assert max(d["Maximum"] for d in statistics(berth, "TargetResponseTime", lb, "Maximum")) < 5
+    assert max(d["Maximum"] for d in statistics(berth, "HealthyHostCount", group, "Maximum")) == 1
+    assert max(d["Maximum"] for d in statistics(berth, "UnHealthyHostCount", group, "Maximum")) == 0
+    assert statistics(berth, "HealthyHostCount", lb, "Maximum") == [], "host counts are per group"
+    listed = berth.aws("cloudwatch", "list-metrics", "--namespace", "AWS/ApplicationELB",
+                       "--metric-name", "RequestCount")["Metrics"]
+    assert sorted(sorted(d["Name"] for d in m["Dimensions"]) for m in listed
+                  if dict((d["Name"], d["Value"]) for d in m["Dimensions"])["LoadBalancer"]
+                  == counted["lb"]) == [["LoadBalancer"], ["LoadBalancer", "TargetGroup"]]
+
+
+def data_plane_pid(berth, lb_arn: str) -> int:
+    """The pid of the load balancer's `berth proxy`, a child of the server."""
+    sock = f"{lb_arn.rsplit('/', 1)[1]}.sock"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmdline = f.read().decode(errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        if ppid == berth.proc.pid and sock in cmdline:
+            return int(entry)
+    pytest.fail(f"no data plane process of {lb_arn}")
+
+
+def test_a_restarted_data_plane_counts_from_zero(berth, counted):
+    lb = {"LoadBalancer": counted["lb"]}
+    eventually("the first requests filed",
+               lambda: total(berth, "RequestCount", lb) == counted["sent"], timeout=30)
+    fixed = total(berth, "HTTP_Fixed_Response_Count", lb)
+    os.kill(data_plane_pid(berth, counted["arn"]), signal.SIGKILL)
+    # Started again after 5 s. Its fixed responses need no target: as soon as it answers,
+    # more of them than the old process had counted, so that its counter soon passes
+    # the old one's last value (taken for this process's, it would make them short).
+    eventually("the data plane answering again", lambda: send(counted, "/nothing") == 404)
+    for _ in range(2 * int(fixed)):
+        assert send(counted, "/nothing") == 404
+    fixed += 1 + 2 * int(fixed)
+    # Until its target is healthy again it may answer 503: every answer counts.
+    eventually("its target serving again", lambda: send(counted, "/cats/") == 200)
+    eventually("every request counted once",
+               lambda: total(berth, "RequestCount", lb) == counted["sent"], timeout=30)
+    assert total(berth, "HTTP_Fixed_Response_Count", lb) == fixed
 
 
 def test_an_unhealthy_target_gets_no_traffic_and_says_why(berth, alb, targets):

@@ -6,7 +6,8 @@
 //! which files them as CloudWatch's `AWS/ECS` Service Connect metrics.
 //!
 //! Counters and histograms become deltas (a counter that went down was reset: it
-//! counts from zero); gauges report their value. The previous values are kept per task
+//! counts from zero; `berth_telemetry::scrape` reads the text and says what each series
+//! did); gauges report their value. The previous values are kept per task
 //! beside its logs (`tasks/<id>/metrics-last.json`) and replaced only once the server
 //! took a report, so a report the server missed is carried in the next one, and an
 //! agent that restarts continues where it left off rather than counting again.
@@ -17,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use berth_agent_view::{MetricSample, MetricsPost, MetricsReport, AGENT_METRICS_PATH};
+use berth_telemetry::scrape::{changes, parse, Movement, Scrape, SeriesKey};
 use bytes::Bytes;
 use tracing::{debug, warn};
 
@@ -47,123 +49,6 @@ pub fn interval_from_env() -> Option<Duration> {
     }
 }
 
-/// A metric family's type, from its `# TYPE` line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// Only goes up (but for resets).
-    Counter,
-    /// Goes up and down: its value is reported.
-    Gauge,
-    /// `_bucket`, `_sum` and `_count` series, each cumulative.
-    Histogram,
-}
-
-/// One series of a scrape: its name (a histogram's part names: `X_bucket`, `X_sum`,
-/// `X_count`) and labels.
-pub type SeriesKey = (String, BTreeMap<String, String>);
-
-/// A scrape: the type of each family and the value of each series.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Scrape {
-    /// Family name → type.
-    pub kinds: HashMap<String, Kind>,
-    /// Series → value.
-    pub values: BTreeMap<SeriesKey, f64>,
-}
-
-fn parse_labels(text: &str) -> Option<BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    let mut rest = text.trim();
-    while !rest.is_empty() {
-        let (name, after) = rest.split_once('=')?;
-        let after = after.trim_start().strip_prefix('"')?;
-        let mut value = String::new();
-        let mut chars = after.char_indices();
-        let end = loop {
-            match chars.next()? {
-                (i, '"') => break i,
-                (_, '\\') => match chars.next()?.1 {
-                    'n' => value.push('\n'),
-                    c => value.push(c),
-                },
-                (_, c) => value.push(c),
-            }
-        };
-        out.insert(
-            name.trim().trim_start_matches(',').trim().to_string(),
-            value,
-        );
-        rest = after[end + 1..]
-            .trim_start()
-            .trim_start_matches(',')
-            .trim_start();
-    }
-    Some(out)
-}
-
-/// Reads Prometheus text (format 0.0.4); lines it cannot read are skipped.
-pub fn parse(text: &str) -> Scrape {
-    let mut s = Scrape::default();
-    for line in text.lines().map(str::trim) {
-        if let Some(t) = line.strip_prefix("# TYPE ") {
-            let mut w = t.split_whitespace();
-            let kind = match (w.next(), w.next()) {
-                (Some(n), Some("counter")) => Some((n, Kind::Counter)),
-                (Some(n), Some("gauge")) => Some((n, Kind::Gauge)),
-                (Some(n), Some("histogram")) => Some((n, Kind::Histogram)),
-                _ => None,
-            };
-            if let Some((n, k)) = kind {
-                s.kinds.insert(n.to_string(), k);
-            }
-            continue;
-        }
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let (series, value) = match line.rfind('}') {
-            Some(i) => (&line[..=i], line[i + 1..].trim()),
-            None => match line.split_once(char::is_whitespace) {
-                Some((a, b)) if !a.contains('{') => (a, b.trim()),
-                _ => continue,
-            },
-        };
-        let value = value.split_whitespace().next().unwrap_or("");
-        let Ok(value) = value.parse::<f64>() else {
-            continue;
-        };
-        let (name, labels) = match series.split_once('{') {
-            Some((n, l)) => match parse_labels(l.trim_end_matches('}')) {
-                Some(l) => (n.trim(), l),
-                None => continue,
-            },
-            None => (series.trim(), BTreeMap::new()),
-        };
-        s.values.insert((name.to_string(), labels), value);
-    }
-    s
-}
-
-/// The family a series belongs to, and its type.
-fn family<'a>(s: &Scrape, name: &'a str) -> Option<(&'a str, Kind)> {
-    if let Some(k) = s.kinds.get(name) {
-        return Some((name, *k));
-    }
-    ["_bucket", "_sum", "_count"].iter().find_map(|suffix| {
-        let base = name.strip_suffix(suffix)?;
-        (s.kinds.get(base) == Some(&Kind::Histogram)).then_some((base, Kind::Histogram))
-    })
-}
-
-/// What a cumulative series did since `before` (absent: since zero); a value that
-/// went down was reset, so it counts from zero.
-pub fn delta(before: Option<f64>, now: f64) -> f64 {
-    match before {
-        Some(b) if now >= b => now - b,
-        _ => now,
-    }
-}
-
 /// The CloudWatch unit of a Service Connect metric.
 pub fn unit_of(metric: &str) -> &'static str {
     match metric {
@@ -179,43 +64,6 @@ fn dimensions(labels: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         .filter(|(k, v)| !v.is_empty() && !NOT_DIMENSIONS.contains(&k.as_str()))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-/// A histogram's observations since the previous scrape, from its parts' deltas:
-/// count and sum exact, the least and greatest bounded by the buckets they fell in
-/// (the lower bound of the first bucket that grew, the upper bound of the one that
-/// holds them all), kept around the average.
-#[derive(Debug, Default, Clone)]
-struct HistogramDelta {
-    sum: f64,
-    count: f64,
-    buckets: Vec<(f64, f64)>,
-}
-
-impl HistogramDelta {
-    fn stats(mut self) -> Option<(f64, f64, f64, f64)> {
-        if self.count <= 0.0 {
-            return None;
-        }
-        self.buckets.sort_by(|a, b| a.0.total_cmp(&b.0));
-        let mut lower = 0.0;
-        let (mut min, mut max) = (None, None);
-        for (le, n) in &self.buckets {
-            if min.is_none() && *n > 0.0 {
-                min = Some(lower);
-            }
-            if max.is_none() && *n >= self.count {
-                max = Some(if le.is_finite() { *le } else { lower });
-            }
-            if le.is_finite() {
-                lower = *le;
-            }
-        }
-        let avg = self.sum / self.count;
-        let min = min.unwrap_or(avg).min(avg);
-        let max = max.unwrap_or(avg).max(avg);
-        Some((self.sum, self.count, min, max))
-    }
 }
 
 fn merge(out: &mut Vec<MetricSample>, s: MetricSample) {
@@ -248,43 +96,12 @@ fn sample(name: &str, dims: BTreeMap<String, String>, stats: (f64, f64, f64, f64
 /// server took): one sample per metric and dimension set.
 pub fn samples(before: &BTreeMap<SeriesKey, f64>, now: &Scrape) -> Vec<MetricSample> {
     let mut out = Vec::new();
-    let mut histograms: BTreeMap<(String, BTreeMap<String, String>), HistogramDelta> =
-        BTreeMap::new();
-    for ((name, labels), value) in &now.values {
-        let Some((fam, kind)) = family(now, name) else {
-            continue;
+    for c in changes(before, now) {
+        let stats = match c.movement {
+            Movement::Increase(v) | Movement::Level(v) => (v, 1.0, v, v),
+            Movement::Observations(s) => (s.sum, s.count, s.min, s.max),
         };
-        let d = delta(before.get(&(name.clone(), labels.clone())).copied(), *value);
-        match kind {
-            Kind::Gauge => merge(
-                &mut out,
-                sample(fam, dimensions(labels), (*value, 1.0, *value, *value)),
-            ),
-            Kind::Counter => merge(&mut out, sample(fam, dimensions(labels), (d, 1.0, d, d))),
-            Kind::Histogram => {
-                let h = histograms
-                    .entry((fam.to_string(), dimensions(labels)))
-                    .or_default();
-                if name.ends_with("_sum") {
-                    h.sum += d;
-                } else if name.ends_with("_count") {
-                    h.count += d;
-                } else {
-                    let le = labels.get("le").and_then(|l| match l.as_str() {
-                        "+Inf" => Some(f64::INFINITY),
-                        l => l.parse().ok(),
-                    });
-                    if let Some(le) = le {
-                        h.buckets.push((le, d));
-                    }
-                }
-            }
-        }
-    }
-    for ((fam, dims), h) in histograms {
-        if let Some(stats) = h.stats() {
-            merge(&mut out, sample(&fam, dims, stats));
-        }
+        merge(&mut out, sample(&c.family, dimensions(&c.labels), stats));
     }
     out
 }
@@ -487,42 +304,6 @@ TargetResponseTime_count{ClusterName="c",DiscoveryName="web",ServiceName="s",Tar
                     && x.dimensions.get("direction").map(String::as_str) == Some(dir)
             })
             .unwrap_or_else(|| panic!("no {name} {dir} in {s:?}"))
-    }
-
-    #[test]
-    fn prometheus_text_is_read() {
-        let s = parse(TEXT);
-        assert_eq!(s.kinds["TargetResponseTime"], Kind::Histogram);
-        assert_eq!(s.values.len(), 11);
-        let key = |n: &str, l: &[(&str, &str)]| {
-            (
-                n.to_string(),
-                l.iter()
-                    .map(|(a, b)| (a.to_string(), b.to_string()))
-                    .collect(),
-            )
-        };
-        let odd = parse("# TYPE x counter\nx{a=\"q\\\"uote, \\\\ok\",b=\"\"} 1.5e3\ny 2\nbroken{ 3\nz{a=\"1\"} NaNo\n");
-        assert_eq!(
-            odd.values
-                .get(&key("x", &[("a", "q\"uote, \\ok"), ("b", "")])),
-            Some(&1500.0)
-        );
-        assert_eq!(odd.values.get(&key("y", &[])), Some(&2.0));
-        assert_eq!(odd.values.len(), 2);
-    }
-
-    #[test]
-    fn deltas_count_resets_from_zero() {
-        let cases = [
-            (None, 5.0, 5.0),
-            (Some(5.0), 8.0, 3.0),
-            (Some(8.0), 2.0, 2.0),
-            (Some(2.0), 2.0, 0.0),
-        ];
-        for (before, now, want) in cases {
-            assert_eq!(delta(before, now), want, "{before:?} → {now}");
-        }
     }
 
     #[test]

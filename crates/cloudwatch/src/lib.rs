@@ -15,6 +15,8 @@
 //!   the metric math language.
 //! * [`service_connect`]: the agents' reports of their proxies, filed as ECS's Service
 //!   Connect metrics in `AWS/ECS`.
+//! * [`load_balancer`]: what the load balancers' data planes did, filed as ELB's metrics
+//!   in `AWS/ApplicationELB`.
 
 use std::sync::Arc;
 
@@ -28,6 +30,7 @@ mod data;
 mod db;
 pub mod expr;
 mod list;
+pub mod load_balancer;
 pub mod model;
 mod put;
 mod retention;

@@ -14,7 +14,12 @@
 //! whose targets turn unhealthy). The host addresses its traffic to targets comes
 //! from ([`sources`]) are filed as the load balancer's interfaces, in its security
 //! groups, before its process is told of new targets.
+//!
+//! Given CloudWatch's metric store, the runner also tells a collector ([`metrics`]) of
+//! the processes running, each numbered by its start; the collector files what each
+//! did in `AWS/ApplicationELB` every 10 s.
 
+pub mod metrics;
 pub mod sources;
 pub mod translate;
 
@@ -26,6 +31,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use berth_awsproto::{ApiError, Context};
+use berth_cloudwatch::MetricStore;
 use berth_elbv2::model::{
     LoadBalancerStateCode, TargetHealth, TargetHealthReason, TargetHealthState,
 };
@@ -38,6 +44,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, ChildStdin, Command};
 use tokio::sync::{mpsc, watch};
 use tracing::{info, warn};
+
+use crate::metrics::DataPlane;
 
 /// How a load balancer's process is started.
 #[derive(Debug, Clone)]
@@ -64,20 +72,28 @@ const RESTART_AFTER: Duration = Duration::from_secs(5);
 /// How often a pass runs without a store change.
 const TICK: Duration = Duration::from_secs(1);
 
-/// Starts the load balancers' runner; it stops their processes on shutdown.
+/// Starts the load balancers' runner, and with `metrics` their metrics' collector;
+/// the runner stops their processes on shutdown.
 pub fn spawn(
     store: Arc<Store>,
     config: DataPlaneConfig,
     hook: Option<HealthHook>,
+    metrics: Option<Arc<MetricStore>>,
     shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
-    tokio::spawn(run(store, config, hook, shutdown))
+    let (planes, running) = watch::channel(Vec::new());
+    if let Some(m) = metrics {
+        let every = metrics::SCRAPE_EVERY;
+        tokio::spawn(metrics::collect(running, m, every, shutdown.clone()));
+    }
+    tokio::spawn(run(store, config, hook, planes, shutdown))
 }
 
 async fn run(
     store: Arc<Store>,
     config: DataPlaneConfig,
     hook: Option<HealthHook>,
+    planes: watch::Sender<Vec<DataPlane>>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     if let Err(e) = std::fs::create_dir_all(&config.dir) {
@@ -94,6 +110,8 @@ async fn run(
         sources: HashMap::new(),
         unsettled: true,
         next_drain_end: None,
+        starts: 0,
+        planes,
     };
     let mut revisions = store.subscribe();
     let mut seen = store.revision();
@@ -102,6 +120,7 @@ async fn run(
         let now = berth_awsproto::now();
         if pass_due(changed, now, runner.unsettled, runner.next_drain_end) || runner.any_exited() {
             runner.pass().await;
+            runner.publish();
             changed = false;
         }
         tokio::select! {
@@ -130,6 +149,8 @@ struct Process {
     body: Option<LoadBalancer>,
     /// When it exited, if it did (it is started again after [`RESTART_AFTER`]).
     exited_at: Option<tokio::time::Instant>,
+    /// What the metrics' collector knows of it.
+    plane: DataPlane,
 }
 
 struct Runner {
@@ -145,6 +166,10 @@ struct Runner {
     unsettled: bool,
     /// After the last pass: when the first draining target's delay ends.
     next_drain_end: Option<f64>,
+    /// How many processes were started.
+    starts: u64,
+    /// The processes running, for the metrics' collector.
+    planes: watch::Sender<Vec<DataPlane>>,
 }
 
 impl Runner {
@@ -250,10 +275,27 @@ impl Runner {
         }
     }
 
+    /// Tells the metrics' collector of the processes running now (when that changed).
+    fn publish(&self) {
+        let mut now: Vec<DataPlane> = (self.running.values())
+            .filter(|p| p.exited_at.is_none())
+            .map(|p| p.plane.clone())
+            .collect();
+        now.sort_by(|a, b| a.arn.cmp(&b.arn));
+        self.planes.send_if_modified(|planes| {
+            let changed = *planes != now;
+            if changed {
+                *planes = now;
+            }
+            changed
+        });
+    }
+
     /// Starts a load balancer's process; its health report is read on a task of its own.
-    fn start(&self, lb: &LoadBalancerRef) -> Result<Process, String> {
+    fn start(&mut self, lb: &LoadBalancerRef) -> Result<Process, String> {
         let id = id_of(&lb.load_balancer_arn);
         let dir = &self.config.dir;
+        let socket = dir.join(format!("{id}.sock"));
         let log = std::fs::File::create(dir.join(format!("{id}.log")))
             .map_err(|e| format!("the data plane's log: {e}"))?;
         let mut child = Command::new(&self.config.program)
@@ -261,7 +303,7 @@ impl Runner {
             .arg("--snapshots-stdin")
             .arg("--exit-with-stdin")
             .arg("--admin")
-            .arg(format!("unix:{}", dir.join(format!("{id}.sock")).display()))
+            .arg(format!("unix:{}", socket.display()))
             .arg("--workers")
             .arg(self.config.workers.to_string())
             .stdin(Stdio::piped())
@@ -274,12 +316,19 @@ impl Runner {
         let stdout = child.stdout.take().ok_or("no stdout")?;
         tokio::spawn(read_health(stdout, lb.context(), self.health.clone()));
         info!(load_balancer = %lb.load_balancer_arn, address = %lb.address, "data plane started");
+        self.starts += 1;
         Ok(Process {
             child,
             stdin,
             version: 0,
             body: None,
             exited_at: None,
+            plane: DataPlane {
+                arn: lb.load_balancer_arn.clone(),
+                ctx: lb.context(),
+                socket,
+                start: self.starts,
+            },
         })
     }
 

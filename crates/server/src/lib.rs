@@ -36,7 +36,9 @@
 //! `POST /berth/agent/v1/metrics` (same query) files what the agent's proxies did
 //! (`berth_agent_view::MetricsPost`) as CloudWatch metrics in `AWS/ECS`, refusing
 //! samples of any cluster but the agent's (`berth_cloudwatch::service_connect`). The
-//! metric store is swept every [`berth_cloudwatch::SWEEP_EVERY`].
+//! load balancers' data planes (`berth_loadbalancers`, when configured) file theirs in
+//! `AWS/ApplicationELB` in the same store. The metric store is swept every
+//! [`berth_cloudwatch::SWEEP_EVERY`].
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
@@ -413,12 +415,13 @@ fn spawn_sweeps(
     ));
 }
 
-/// Load balancers' data planes (when configured), ECS told of its targets' health, and
-/// drained targets swept once a minute.
+/// Load balancers' data planes (when configured), ECS told of its targets' health,
+/// their metrics filed in CloudWatch, and drained targets swept once a minute.
 fn spawn_load_balancers(
     store: &Arc<Store>,
     data_plane: Option<berth_loadbalancers::DataPlaneConfig>,
     ecs: &Arc<Ecs>,
+    metrics: &Arc<MetricStore>,
     shutdown: &watch::Receiver<bool>,
 ) {
     let swept = store.clone();
@@ -433,7 +436,8 @@ fn spawn_load_balancers(
         let hook: berth_loadbalancers::HealthHook = Arc::new(move |w, ctx, tg, target, health| {
             ecs.target_health_in(w, ctx, tg, target, health)
         });
-        berth_loadbalancers::spawn(store.clone(), config, Some(hook), shutdown.clone());
+        let metrics = Some(metrics.clone());
+        berth_loadbalancers::spawn(store.clone(), config, Some(hook), metrics, shutdown.clone());
     }
 }
 
@@ -482,7 +486,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         api_tls,
     });
     let (shutdown, shutdown_rx) = watch::channel(false);
-    spawn_load_balancers(&store, config.load_balancers, &ecs, &shutdown_rx);
+    spawn_load_balancers(&store, config.load_balancers, &ecs, &metrics, &shutdown_rx);
     tokio::spawn(run_controllers(ecs, store.clone(), shutdown_rx.clone()));
     let retention = Retention::days(config.metrics_retention_days);
     spawn_sweeps(secrets, logs, metrics, retention, &shutdown_rx);

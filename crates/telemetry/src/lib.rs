@@ -31,6 +31,9 @@
 //!
 //! A load balancer's metrics have ELB's names and dimensions instead: see [`alb`].
 //!
+//! Whoever scrapes a proxy reads the text back with [`scrape`]: each series, and what it
+//! did since an earlier scrape.
+//!
 //! # Access logs
 //!
 //! [`AccessLogger`] formats [`HttpRecord`]s and [`TcpRecord`]s as configured by
@@ -158,6 +161,7 @@ mod access_log;
 pub mod alb;
 mod alb_log;
 mod metrics;
+pub mod scrape;
 mod time;
 
 pub use access_log::{AccessLogger, HttpRecord, TcpRecord, DEFAULT_QUEUE_CAPACITY};
